@@ -1,0 +1,20 @@
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use super::{Cli, Context};
+
+/// Prints a shell completion script (generated copies live in the repository's completions/ folder).
+///
+/// For example: `botctl completions bash > /etc/bash_completion.d/botctl`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: Shell,
+}
+
+pub fn exec(args: CompletionsArgs, ctx: &Context) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "botctl", &mut script);
+    ctx.ui.raw(&script)
+}

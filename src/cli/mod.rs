@@ -1,0 +1,165 @@
+//! The command line: parsing and printing only. Each subcommand's file turns its arguments into an
+//! operation's options, calls the operation and prints the result. Nothing imports `cli`.
+
+mod completions;
+mod config;
+mod doctor;
+mod init;
+mod man;
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
+
+use crate::config::{Given, Origin, Overrides, Settings};
+use crate::db::{DatabaseUrl, DbOptions};
+use crate::telemetry::LogFormat;
+use crate::ui::{ColorChoice, OutputFormat, Ui};
+
+/// Runs a platform of Telegram booking bots: one PostgreSQL schema and one Docker container per tenant.
+///
+/// With no database URL configured, botctl keeps its own PostgreSQL cluster under its data directory,
+/// created and started on demand. Settings come from flags, then BOTCTL_* environment variables, then
+/// the config file ($BOTCTL_CONFIG, $XDG_CONFIG_HOME/botctl/config.yaml or /etc/botctl/config.yaml),
+/// then defaults; `botctl config show` prints where each one came from.
+#[derive(Debug, Parser)]
+#[command(name = "botctl", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts; each has a BOTCTL_* environment twin.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Reads settings from this YAML file instead of the standard places.
+    #[arg(long, global = true, env = "BOTCTL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl's local cluster.
+    #[arg(long, global = true, env = "BOTCTL_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
+
+    /// Keeps botctl's own data (the local PostgreSQL cluster) in this directory.
+    #[arg(long, global = true, env = "BOTCTL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Prints results as a table for people, or as JSON or YAML for scripts.
+    #[arg(short, long, global = true, env = "BOTCTL_OUTPUT", value_name = "FORMAT")]
+    output: Option<OutputFormat>,
+
+    /// Prints nothing but results and errors.
+    #[arg(short, long, global = true, env = "BOTCTL_QUIET", conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Prints more about what happens; repeat for more detail.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+
+    /// Answers yes to confirmations; required for destructive commands when not on a terminal.
+    #[arg(short = 'y', long, global = true, env = "BOTCTL_YES")]
+    yes: bool,
+
+    /// Never draws progress bars or spinners.
+    #[arg(long, global = true, env = "BOTCTL_NO_PROGRESS")]
+    no_progress: bool,
+
+    /// Colors output always, never, or only on a terminal (NO_COLOR also turns color off).
+    #[arg(long, global = true, env = "BOTCTL_COLOR", value_name = "WHEN")]
+    color: Option<ColorChoice>,
+
+    /// Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug).
+    #[arg(long, global = true, env = "BOTCTL_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Doctor(doctor::DoctorArgs),
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
+}
+
+/// What every command gets: the effective settings and the terminal.
+pub struct Context {
+    pub settings: Settings,
+    pub ui: Ui,
+}
+
+impl Context {
+    pub fn db_options(&self) -> DbOptions {
+        let s = &self.settings;
+        DbOptions {
+            url: s.database.url.clone(),
+            data_dir: s.data_dir.clone(),
+            postgres_bin_dir: s.database.postgres_bin_dir.clone(),
+            connect_timeout: s.database.connect_timeout,
+        }
+    }
+}
+
+pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
+    match command {
+        Command::Init(args) => init::exec(args, ctx).await,
+        Command::Doctor(args) => doctor::exec(args, ctx).await,
+        Command::Config(command) => config::exec(command, ctx),
+        Command::Completions(args) => completions::exec(args, ctx),
+        Command::Man(args) => man::exec(args, ctx),
+    }
+}
+
+impl GlobalArgs {
+    /// The global options as configuration overrides, each tagged with where clap found it.
+    pub fn overrides(&self, matches: &ArgMatches) -> Overrides {
+        let sources = Sources { matches, command: <Cli as clap::CommandFactory>::command() };
+        let flag = |id: &str, on: bool| if on { sources.given(id, true) } else { None };
+        let verbosity = if self.quiet {
+            sources.given("quiet", -1)
+        } else if self.verbose > 0 {
+            sources.given("verbose", i8::try_from(self.verbose).unwrap_or(i8::MAX))
+        } else {
+            None
+        };
+        Overrides {
+            config: self.config.clone().and_then(|v| sources.given("config", v)),
+            database_url: self.database_url.clone().and_then(|v| sources.given("database_url", v)),
+            data_dir: self.data_dir.clone().and_then(|v| sources.given("data_dir", v)),
+            output: self.output.and_then(|v| sources.given("output", v)),
+            color: self.color.and_then(|v| sources.given("color", v)),
+            log_format: self.log_format.and_then(|v| sources.given("log_format", v)),
+            no_progress: flag("no_progress", self.no_progress),
+            verbosity,
+            yes: flag("yes", self.yes),
+        }
+    }
+
+    /// The output format known before configuration loads, so that its errors are reported in it.
+    pub fn early_output(&self) -> OutputFormat {
+        self.output.unwrap_or(OutputFormat::Table)
+    }
+}
+
+/// Where clap found each global argument: on the command line or in its environment twin.
+struct Sources<'a> {
+    matches: &'a ArgMatches,
+    command: clap::Command,
+}
+
+impl Sources<'_> {
+    /// Tags a value with its origin; `None` when clap only filled in a default.
+    fn given<T>(&self, id: &str, value: T) -> Option<Given<T>> {
+        let arg = self.command.get_arguments().find(|a| a.get_id() == id)?;
+        let origin = match self.matches.value_source(id)? {
+            ValueSource::CommandLine => Origin::Flag(arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}"))),
+            ValueSource::EnvVariable => Origin::Env(arg.get_env()?.to_string_lossy().into_owned()),
+            _ => return None,
+        };
+        Some(Given { value, origin })
+    }
+}

@@ -1,0 +1,119 @@
+//! The YAML configuration file: where it is looked for and what it may contain.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ConfigError, Env};
+use crate::db::DatabaseUrl;
+use crate::telemetry::LogFormat;
+use crate::ui::{ColorChoice, OutputFormat};
+
+/// Everything a config file may set. Unknown keys are errors, so a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub output: Option<OutputFormat>,
+    pub color: Option<ColorChoice>,
+    pub no_progress: Option<bool>,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    /// A tracing filter such as `info` or `botctl=debug`.
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub telegram: TelegramSection,
+    #[serde(default)]
+    pub docker: DockerSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub url: Option<DatabaseUrl>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub connect_timeout: Option<std::time::Duration>,
+    pub postgres_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSection {
+    pub api_url: Option<url::Url>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSection {
+    pub host: Option<String>,
+    pub image: Option<String>,
+}
+
+/// Durations are written as `10s` or `2m 30s`, the form `botctl config show` prints.
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        humantime::parse_duration(&text).map(Some).map_err(|e| D::Error::custom(format!("invalid duration `{text}`: {e}")))
+    }
+}
+
+/// The config file to read: an explicit one must exist; otherwise the first of the standard places that does.
+pub fn locate(explicit: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(path) = explicit {
+        return if path.is_file() { Ok(Some(path.to_path_buf())) } else { Err(ConfigError::Missing { path: path.to_path_buf() }) };
+    }
+    let candidates = [env.config_home().map(|d| d.join("botctl/config.yaml")), Some(PathBuf::from("/etc/botctl/config.yaml"))];
+    Ok(candidates.into_iter().flatten().find(|p| p.is_file()))
+}
+
+pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    parse(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+}
+
+/// A file holding only comments or nothing at all is an empty configuration, not an error.
+fn parse(text: &str) -> Result<FileConfig, serde_yaml_ng::Error> {
+    Ok(serde_yaml_ng::from_str::<Option<FileConfig>>(text)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_comment_only_files_are_defaults() {
+        assert!(parse("").unwrap().data_dir.is_none());
+        assert!(parse("# nothing yet\n").unwrap().output.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let err = parse("output: json\ndatabase:\n  ulr: postgres://x@y/z\n").unwrap_err().to_string();
+        assert!(err.contains("database"), "{err}");
+        assert!(err.contains("unknown field `ulr`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_line() {
+        let err = parse("no_progress: maybe\n").unwrap_err().to_string();
+        assert!(err.contains("no_progress"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_an_error_with_the_value() {
+        let err = parse("database:\n  connect_timeout: soon\n").unwrap_err().to_string();
+        assert!(err.contains("invalid duration `soon`"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_in_human_form() {
+        let cfg = parse("database:\n  connect_timeout: 2m 30s\n").unwrap();
+        assert_eq!(cfg.database.connect_timeout, Some(std::time::Duration::from_secs(150)));
+    }
+}

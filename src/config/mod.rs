@@ -1,0 +1,344 @@
+//! Effective settings: defaults < config file < `BOTCTL_*` environment < flags, each value with its origin.
+//!
+//! This module is the only reader of the environment and of configuration files (clippy's
+//! `disallowed-methods` enforces it). Flags and the environment twins of global flags arrive already
+//! parsed by clap, tagged with where clap found them.
+
+mod env;
+mod file;
+
+use std::fmt::{self, Display};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use env::Env;
+
+use crate::db::DatabaseUrl;
+use crate::telemetry::LogFormat;
+use crate::ui::{ColorChoice, OutputFormat};
+
+/// The public Telegram Bot API; tests and `botctl demo` point elsewhere.
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file `{}` does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read config file `{}`", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file `{}`", path.display())]
+    Parse { path: PathBuf, source: serde_yaml_ng::Error },
+    #[error("invalid value in environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// Where an effective value came from, as `botctl config show` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+impl Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A value given on the command line or through a global flag's environment twin.
+#[derive(Debug, Clone)]
+pub struct Given<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+/// What the command line (flags and their `BOTCTL_*` twins, parsed by clap) says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<Given<PathBuf>>,
+    pub database_url: Option<Given<DatabaseUrl>>,
+    pub data_dir: Option<Given<PathBuf>>,
+    pub output: Option<Given<OutputFormat>>,
+    pub color: Option<Given<ColorChoice>>,
+    pub log_format: Option<Given<LogFormat>>,
+    pub no_progress: Option<Given<bool>>,
+    pub verbosity: Option<Given<i8>>,
+    pub yes: Option<Given<bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub database: DatabaseSettings,
+    pub data_dir: PathBuf,
+    pub output: OutputFormat,
+    pub color: ColorChoice,
+    pub no_progress: bool,
+    /// -1 with `-q`, 0 normally, 1 or more with `-v`.
+    pub verbosity: i8,
+    pub yes: bool,
+    pub log: LogSettings,
+    pub telegram: TelegramSettings,
+    pub docker: DockerSettings,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `None` means: use botctl's own local cluster under the data dir.
+    pub url: Option<DatabaseUrl>,
+    pub connect_timeout: Duration,
+    pub postgres_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// A tracing `EnvFilter` directive such as `botctl=debug`.
+    pub filter: Option<String>,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    pub api_url: url::Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    /// `unix:///path/to/docker.sock` or `tcp://host:port`.
+    pub host: String,
+    /// The tenant image tag.
+    pub image: String,
+}
+
+/// One line of `botctl config show`: secrets are already redacted in `value`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub key: &'static str,
+    pub value: String,
+    pub source: Origin,
+}
+
+impl Settings {
+    pub fn load(overrides: Overrides, env: &Env) -> Result<Self, ConfigError> {
+        let explicit = overrides.config.as_ref().map(|g| g.value.as_path());
+        let config_file = file::locate(explicit, env)?;
+        let file = match &config_file {
+            Some(path) => file::read(path)?,
+            None => file::FileConfig::default(),
+        };
+        let mut r = Resolver { env, file_path: config_file.clone(), entries: Vec::new() };
+        if let Some(path) = &config_file {
+            let origin = overrides.config.map_or(Origin::Default, |g| g.origin);
+            r.entries.push(Entry { key: "config", value: path.display().to_string(), source: origin });
+        }
+
+        let database = DatabaseSettings {
+            url: r.pick_opt("database.url", overrides.database_url, file.database.url),
+            connect_timeout: r.pick_env("database.connect_timeout", file.database.connect_timeout, DEFAULT_CONNECT_TIMEOUT, parse_duration)?,
+            postgres_bin_dir: r.pick_env_opt("database.postgres_bin_dir", file.database.postgres_bin_dir)?,
+        };
+        let data_dir = r.pick("data_dir", overrides.data_dir, file.data_dir, default_data_dir(env));
+        let output = r.pick("output", overrides.output, file.output, OutputFormat::Table);
+        let color_default = if env.get("NO_COLOR").is_some() { ColorChoice::Never } else { ColorChoice::Auto };
+        let color = r.pick("color", overrides.color, file.color, color_default);
+        let no_progress = r.pick("no_progress", overrides.no_progress, file.no_progress, false);
+        // Verbosity and --yes are per invocation: a config file that says "yes" to every prompt would be a trap.
+        let verbosity = r.pick("verbosity", overrides.verbosity, None, 0);
+        let yes = r.pick("yes", overrides.yes, None, false);
+        let log = LogSettings {
+            filter: r.pick_env_opt("log", file.log)?,
+            format: r.pick("log_format", overrides.log_format, file.log_format, LogFormat::Text),
+        };
+        let telegram = TelegramSettings {
+            api_url: r.pick_env("telegram.api_url", file.telegram.api_url, default_telegram_url(), parse_url)?,
+        };
+        let docker_default = env.get("DOCKER_HOST").unwrap_or(DEFAULT_DOCKER_HOST).to_string();
+        let docker = DockerSettings {
+            host: r.pick_env("docker.host", file.docker.host, docker_default, parse_string)?,
+            image: r.pick_env("docker.image", file.docker.image, default_image(), parse_string)?,
+        };
+        Ok(Settings { config_file, database, data_dir, output, color, no_progress, verbosity, yes, log, telegram, docker, entries: r.entries })
+    }
+
+    /// Every effective setting with its origin, in a stable order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+/// The tenant image tag that matches this binary.
+pub fn default_image() -> String {
+    format!("botctl:{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn default_telegram_url() -> url::Url {
+    // A constant that is known to parse; a failure here is a build defect, not input.
+    url::Url::parse(DEFAULT_TELEGRAM_API_URL).expect("the default Telegram URL is valid")
+}
+
+/// `$XDG_DATA_HOME/botctl`; for root with no XDG_DATA_HOME, `/var/lib/botctl`, because the local
+/// PostgreSQL server then runs as an unprivileged user that cannot enter root's home directory.
+fn default_data_dir(env: &Env) -> PathBuf {
+    let root = nix::unistd::geteuid().is_root();
+    match env.data_home() {
+        Some(dir) if !root || env.get("XDG_DATA_HOME").is_some() => dir.join("botctl"),
+        _ => PathBuf::from("/var/lib/botctl"),
+    }
+}
+
+/// `BOTCTL_` + the key in upper case with dots as underscores: `telegram.api_url` → `BOTCTL_TELEGRAM_API_URL`.
+pub fn env_var_for(key: &str) -> String {
+    format!("BOTCTL_{}", key.replace('.', "_").to_uppercase())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+fn parse_url(s: &str) -> Result<url::Url, String> {
+    url::Url::parse(s).map_err(|e| format!("invalid URL: {e}"))
+}
+
+fn parse_string(s: &str) -> Result<String, String> {
+    Ok(s.to_string())
+}
+
+fn parse_path(s: &str) -> Result<PathBuf, String> {
+    PathBuf::from_str(s).map_err(|e| e.to_string())
+}
+
+/// Applies the precedence rule once per key and records what won.
+struct Resolver<'a> {
+    env: &'a Env,
+    file_path: Option<PathBuf>,
+    entries: Vec<Entry>,
+}
+
+impl Resolver<'_> {
+    fn record<T: Shown>(&mut self, key: &'static str, value: &T, source: Origin) {
+        self.entries.push(Entry { key, value: value.shown(), source });
+    }
+
+    fn file_origin(&self) -> Origin {
+        self.file_path.clone().map_or(Origin::Default, Origin::File)
+    }
+
+    /// For keys that are also global flags: clap has already folded in the environment twin.
+    fn pick<T: Shown>(&mut self, key: &'static str, given: Option<Given<T>>, file: Option<T>, default: T) -> T {
+        let (value, origin) = match (given, file) {
+            (Some(g), _) => (g.value, g.origin),
+            (None, Some(v)) => (v, self.file_origin()),
+            (None, None) => (default, Origin::Default),
+        };
+        self.record(key, &value, origin);
+        value
+    }
+
+    fn pick_opt<T: Shown>(&mut self, key: &'static str, given: Option<Given<T>>, file: Option<T>) -> Option<T> {
+        let (value, origin) = match (given, file) {
+            (Some(g), _) => (Some(g.value), g.origin),
+            (None, Some(v)) => (Some(v), self.file_origin()),
+            (None, None) => (None, Origin::Default),
+        };
+        self.record(key, &value, origin);
+        value
+    }
+
+    /// For keys without a flag: the `BOTCTL_*` twin is read here.
+    fn pick_env<T: Shown>(
+        &mut self,
+        key: &'static str,
+        file: Option<T>,
+        default: T,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let given = self.from_env(key, parse)?;
+        Ok(self.pick(key, given, file, default))
+    }
+
+    fn pick_env_opt<T: Shown + FromEnv>(&mut self, key: &'static str, file: Option<T>) -> Result<Option<T>, ConfigError> {
+        let given = self.from_env(key, T::from_env)?;
+        Ok(self.pick_opt(key, given, file))
+    }
+
+    fn from_env<T>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<Given<T>>, ConfigError> {
+        let var = env_var_for(key);
+        let Some(raw) = self.env.get(&var) else { return Ok(None) };
+        let value = parse(raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        Ok(Some(Given { value, origin: Origin::Env(var) }))
+    }
+}
+
+/// Values that can come from a bare environment string.
+trait FromEnv: Sized {
+    fn from_env(s: &str) -> Result<Self, String>;
+}
+
+impl FromEnv for String {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_string(s)
+    }
+}
+
+impl FromEnv for PathBuf {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_path(s)
+    }
+}
+
+/// How a value is printed by `config show`; secrets redact themselves here.
+pub trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_via_display {
+    ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
+}
+shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat, DatabaseUrl);
+
+impl Shown for PathBuf {
+    fn shown(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        humantime::format_duration(*self).to_string()
+    }
+}
+
+impl<T: Shown> Shown for Option<T> {
+    fn shown(&self) -> String {
+        self.as_ref().map_or_else(|| "(not set)".to_string(), Shown::shown)
+    }
+}
+
+impl Shown for Option<DatabaseUrl> {
+    fn shown(&self) -> String {
+        self.as_ref().map_or_else(|| "(not set: botctl's local cluster under data_dir)".to_string(), Shown::shown)
+    }
+}
+
+#[cfg(test)]
+mod tests;

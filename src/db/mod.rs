@@ -1,0 +1,85 @@
+//! PostgreSQL: which database botctl uses, connecting to it, the control plane and migrations.
+//!
+//! `db` knows nothing of Docker, Telegram or the command line; `tenant` orchestrates it.
+
+pub mod cluster;
+pub mod control;
+pub mod migrate;
+mod url;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use url::{DatabaseUrl, DatabaseUrlError};
+
+use crate::progress::Progress;
+use cluster::{LocalCluster, Started};
+
+/// Where the operator's database is and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// A server URL, or `None` for botctl's local cluster under `data_dir`.
+    pub url: Option<DatabaseUrl>,
+    pub data_dir: PathBuf,
+    pub postgres_bin_dir: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+/// Which database is in use, for messages and `botctl doctor`.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Server(DatabaseUrl),
+    Local { pgdata: PathBuf, started: Started },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Server(url) => write!(f, "server {url}"),
+            Location::Local { pgdata, started } => {
+                let how = match started {
+                    Started::AlreadyRunning => "running",
+                    Started::Started => "started now",
+                    Started::CreatedAndStarted => "created and started now",
+                };
+                write!(f, "botctl's local cluster in {} ({how})", pgdata.display())
+            }
+        }
+    }
+}
+
+/// An open pool on the operator's database.
+pub struct Database {
+    pub pool: PgPool,
+    pub location: Location,
+}
+
+/// Connects to the configured server, or creates and starts the local cluster first.
+pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Result<Database> {
+    let (connect, location) = match &options.url {
+        Some(url) => (url.connect_options(), Location::Server(url.clone())),
+        None => {
+            let cluster = LocalCluster::new(&options.data_dir, options.postgres_bin_dir.as_deref())?;
+            let started = cluster
+                .ensure_running(progress)
+                .await
+                .with_context(|| format!("could not start botctl's local PostgreSQL cluster in {}", cluster.pgdata().display()))?;
+            (cluster.connect_options(), Location::Local { pgdata: cluster.pgdata(), started })
+        }
+    };
+    progress.set_message("connecting to PostgreSQL");
+    let pool = pool(connect, options.connect_timeout)
+        .await
+        .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;
+    Ok(Database { pool, location })
+}
+
+async fn pool(options: PgConnectOptions, timeout: Duration) -> Result<PgPool, sqlx::Error> {
+    // Small: the CLI runs a few statements at a time; fleet commands open short-lived connections per tenant.
+    PgPoolOptions::new().max_connections(4).acquire_timeout(timeout).connect_with(options).await
+}

@@ -1,0 +1,169 @@
+//! `botctl doctor`: every check of the operator's environment, each with a verdict and a one-line fix.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::db::{self, DbOptions, control};
+use crate::progress::Progress;
+use crate::runtime::Engine;
+use crate::telegram;
+
+/// How long Docker and Telegram get to answer; the database uses its own connect timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct DoctorOptions {
+    pub db: DbOptions,
+    pub docker_host: String,
+    pub image: String,
+    pub telegram_api_url: url::Url,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub message: String,
+    /// What to do about a warning or failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, message: impl Into<String>) -> Self {
+        Self { name, status: Status::Ok, message: message.into(), fix: None }
+    }
+
+    fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { name, status: Status::Warn, message: message.into(), fix: Some(fix.into()) }
+    }
+
+    fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { name, status: Status::Fail, message: message.into(), fix: Some(fix.into()) }
+    }
+
+    fn not_checked(name: &'static str, because: &str) -> Self {
+        Self::warn(name, format!("not checked: {because}"), "fix the failure above first")
+    }
+}
+
+/// Runs every check; the database, Docker and Telegram are probed concurrently.
+pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Vec<Check> {
+    let (mut checks, docker, telegram) =
+        tokio::join!(database_checks(&options.db, progress), docker_checks(options), telegram_check(&options.telegram_api_url));
+    checks.extend(docker);
+    checks.push(telegram);
+    checks
+}
+
+async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Check> {
+    let database = match db::connect(options, progress).await {
+        Ok(database) => database,
+        Err(e) => {
+            let fix = "set --database-url (or database.url) to a reachable server, or unset it to use botctl's local cluster";
+            return vec![
+                Check::fail("database", format!("{e:#}"), fix),
+                Check::not_checked("privileges", "no database connection"),
+                Check::not_checked("control schema", "no database connection"),
+            ];
+        }
+    };
+    let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&database.pool).await.unwrap_or_else(|_| "unknown".into());
+    let mut checks = vec![Check::ok("database", format!("{} (PostgreSQL {version})", database.location))];
+    checks.push(match control::privileges(&database.pool).await {
+        Ok(p) => match control::require(&p) {
+            Ok(()) if p.superuser => Check::ok("privileges", format!("role `{}` is a superuser", p.role)),
+            Ok(()) => Check::ok("privileges", format!("role `{}` has CREATEROLE and CREATE on `{}`", p.role, p.database)),
+            Err(missing) => Check::fail("privileges", format!("role `{}` lacks CREATEROLE or CREATE on `{}`", p.role, p.database), missing.grants.join(" ")),
+        },
+        Err(e) => Check::fail("privileges", format!("cannot read privileges: {e}"), "check the role can read pg_roles"),
+    });
+    checks.push(match control::status(&database.pool).await {
+        Ok(s) if !s.unknown.is_empty() => Check::fail(
+            "control schema",
+            format!("version {} is newer than this botctl knows ({})", s.current.unwrap_or(0), s.latest),
+            "upgrade botctl to the version that migrated this database",
+        ),
+        Ok(s) if s.current.is_none() => Check::fail("control schema", "not created yet", "run `botctl init`"),
+        Ok(s) if !s.pending.is_empty() => Check::fail(
+            "control schema",
+            format!("version {} is behind this botctl ({})", s.current.unwrap_or(0), s.latest),
+            "run `botctl init`",
+        ),
+        Ok(s) => Check::ok("control schema", format!("version {} (current)", s.latest)),
+        Err(e) => Check::fail("control schema", format!("cannot read the migration ledger: {e}"), "run `botctl init`"),
+    });
+    database.pool.close().await;
+    checks
+}
+
+async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
+    let engine = match Engine::connect(&options.docker_host, PROBE_TIMEOUT).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            return vec![
+                Check::fail("docker", format!("{e:#}"), "start the Docker engine, or set docker.host (or DOCKER_HOST) to where it listens"),
+                Check::not_checked("tenant image", "the Docker engine is unreachable"),
+            ];
+        }
+    };
+    let docker = match engine.info().await {
+        Ok(info) => Check::ok("docker", format!("Docker {} (API {}, {}/{}) at {}", info.version, info.api_version, info.os, info.arch, engine.host())),
+        Err(e) => Check::fail("docker", format!("{e:#}"), "check the Docker engine's logs"),
+    };
+    let image = match engine.image(&options.image).await {
+        Ok(Some(image)) => Check::ok("tenant image", format!("{} ({}, {} MB)", options.image, short_id(&image.id), image.size_bytes / 1_000_000)),
+        Ok(None) => Check::warn(
+            "tenant image",
+            format!("{} is not on this engine; tenants cannot start without it", options.image),
+            "build the tenant image for this botctl version",
+        ),
+        Err(e) => Check::fail("tenant image", format!("{e:#}"), "check the Docker engine's logs"),
+    };
+    vec![docker, image]
+}
+
+async fn telegram_check(api_url: &url::Url) -> Check {
+    match telegram::probe(api_url, PROBE_TIMEOUT).await {
+        Ok(status) => Check::ok("telegram", format!("{api_url} answers (HTTP {status})")),
+        Err(e) => Check::fail(
+            "telegram",
+            format!("{e:#}"),
+            "allow outbound HTTPS to the Bot API, or set telegram.api_url to a reachable Bot API server",
+        ),
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_are_shortened_like_docker_does() {
+        assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+    }
+}

@@ -1,0 +1,89 @@
+//! botctl runs a multi-tenant platform of Telegram appointment-booking bots: one PostgreSQL schema and
+//! role and one Docker container per tenant. This crate is both the operator's CLI and, later, the
+//! daemon inside each tenant's container.
+//!
+//! Layout: `cli` parses and prints; `config` owns the environment and config files; `ui` owns the
+//! terminal; `db`, `runtime` and `telegram` talk to PostgreSQL, Docker and the Bot API; `doctor`
+//! orchestrates checks across them.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod doctor;
+pub mod error;
+pub mod progress;
+pub mod runtime;
+pub mod telegram;
+pub mod telemetry;
+pub mod ui;
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Context};
+use crate::config::{Env, Settings};
+use crate::error::{EXIT_OK, Interrupted};
+use crate::ui::{Ui, UiOptions};
+
+/// Runs botctl with these arguments and returns the process exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let matches = match Cli::command().try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(e) => return ui::report_usage(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return ui::report_usage(&e),
+    };
+    let early_output = cli.global.early_output();
+    let settings = match Settings::load(cli.global.overrides(&matches), &Env::from_process()) {
+        Ok(settings) => settings,
+        Err(e) => return ui::report_error(&e.into(), early_output),
+    };
+    let ui = Ui::new(UiOptions {
+        output: settings.output,
+        color: settings.color,
+        verbosity: settings.verbosity,
+        no_progress: settings.no_progress,
+    });
+    let output = settings.output;
+    if let Err(e) = telemetry::init(settings.log.filter.as_deref(), settings.verbosity, settings.log.format) {
+        return ui::report_error(&e, output);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return ui::report_error(&anyhow::Error::new(e).context("cannot start the async runtime"), output),
+    };
+    let ctx = Context { settings, ui };
+    let result = runtime.block_on(run_until_interrupted(cli.command, &ctx));
+    // Dropping the runtime would wait for blocking tasks such as a prompt still reading the terminal.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => ui::report_error(&e, output),
+    }
+}
+
+/// Races the command against Ctrl-C and SIGTERM. Losing the race drops the command's future, which
+/// runs its guards (a prompt restores the terminal, a spinner clears its line).
+async fn run_until_interrupted(command: cli::Command, ctx: &Context) -> anyhow::Result<()> {
+    tokio::select! {
+        biased;
+        () = interrupted() => Err(Interrupted.into()),
+        result = cli::dispatch(command, ctx) => result,
+    }
+}
+
+async fn interrupted() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

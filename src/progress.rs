@@ -1,0 +1,14 @@
+//! How long-running operations report what they are doing without knowing about terminals.
+
+/// Implemented by `ui`'s spinners and bars; operations accept `&dyn Progress` and never print.
+pub trait Progress: Send + Sync {
+    /// Describes the step now running, e.g. "initializing the local PostgreSQL cluster".
+    fn set_message(&self, message: &str);
+}
+
+/// For callers with no one to tell: tests, and library use.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn set_message(&self, _message: &str) {}
+}

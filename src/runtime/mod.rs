@@ -1,0 +1,7 @@
+//! Containers: the Docker engine that runs one `botctl serve` container per tenant.
+//!
+//! `runtime` knows nothing of PostgreSQL or the control plane; `tenant` orchestrates it.
+
+mod docker;
+
+pub use docker::{Engine, EngineInfo, ImageInfo};
