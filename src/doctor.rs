@@ -67,8 +67,11 @@ impl Check {
 
 /// Runs every check; the database, Docker and Telegram are probed concurrently.
 pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Vec<Check> {
-    let (mut checks, docker, telegram) =
-        tokio::join!(database_checks(&options.db, progress), docker_checks(options), telegram_check(&options.telegram_api_url));
+    let (mut checks, docker, telegram) = tokio::join!(
+        database_checks(&options.db, progress),
+        docker_checks(options),
+        telegram_check(&options.telegram_api_url)
+    );
     checks.extend(docker);
     checks.push(telegram);
     checks
@@ -78,7 +81,8 @@ async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Ch
     let database = match db::connect(options, progress).await {
         Ok(database) => database,
         Err(e) => {
-            let fix = "set --database-url (or database.url) to a reachable server, or unset it to use botctl's local cluster";
+            let fix =
+                "set --database-url (or database.url) to a reachable server, or unset it to use botctl's local cluster";
             return vec![
                 Check::fail("database", format!("{e:#}"), fix),
                 Check::not_checked("privileges", "no database connection"),
@@ -86,13 +90,20 @@ async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Ch
             ];
         }
     };
-    let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&database.pool).await.unwrap_or_else(|_| "unknown".into());
+    let version: String =
+        sqlx::query_scalar("SHOW server_version").fetch_one(&database.pool).await.unwrap_or_else(|_| "unknown".into());
     let mut checks = vec![Check::ok("database", format!("{} (PostgreSQL {version})", database.location))];
     checks.push(match control::privileges(&database.pool).await {
         Ok(p) => match control::require(&p) {
             Ok(()) if p.superuser => Check::ok("privileges", format!("role `{}` is a superuser", p.role)),
-            Ok(()) => Check::ok("privileges", format!("role `{}` has CREATEROLE and CREATE on `{}`", p.role, p.database)),
-            Err(missing) => Check::fail("privileges", format!("role `{}` lacks CREATEROLE or CREATE on `{}`", p.role, p.database), missing.grants.join(" ")),
+            Ok(()) => {
+                Check::ok("privileges", format!("role `{}` has CREATEROLE and CREATE on `{}`", p.role, p.database))
+            }
+            Err(missing) => Check::fail(
+                "privileges",
+                format!("role `{}` lacks CREATEROLE or CREATE on `{}`", p.role, p.database),
+                missing.grants.join(" "),
+            ),
         },
         Err(e) => Check::fail("privileges", format!("cannot read privileges: {e}"), "check the role can read pg_roles"),
     });
@@ -120,17 +131,34 @@ async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
         Ok(engine) => engine,
         Err(e) => {
             return vec![
-                Check::fail("docker", format!("{e:#}"), "start the Docker engine, or set docker.host (or DOCKER_HOST) to where it listens"),
+                Check::fail(
+                    "docker",
+                    format!("{e:#}"),
+                    "start the Docker engine, or set docker.host (or DOCKER_HOST) to where it listens",
+                ),
                 Check::not_checked("tenant image", "the Docker engine is unreachable"),
             ];
         }
     };
     let docker = match engine.info().await {
-        Ok(info) => Check::ok("docker", format!("Docker {} (API {}, {}/{}) at {}", info.version, info.api_version, info.os, info.arch, engine.host())),
+        Ok(info) => Check::ok(
+            "docker",
+            format!(
+                "Docker {} (API {}, {}/{}) at {}",
+                info.version,
+                info.api_version,
+                info.os,
+                info.arch,
+                engine.host()
+            ),
+        ),
         Err(e) => Check::fail("docker", format!("{e:#}"), "check the Docker engine's logs"),
     };
     let image = match engine.image(&options.image).await {
-        Ok(Some(image)) => Check::ok("tenant image", format!("{} ({}, {} MB)", options.image, short_id(&image.id), image.size_bytes / 1_000_000)),
+        Ok(Some(image)) => Check::ok(
+            "tenant image",
+            format!("{} ({}, {} MB)", options.image, short_id(&image.id), image.size_bytes / 1_000_000),
+        ),
         Ok(None) => Check::warn(
             "tenant image",
             format!("{} is not on this engine; tenants cannot start without it", options.image),

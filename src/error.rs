@@ -66,9 +66,7 @@ mod tests {
 
     #[test]
     fn bad_input_anywhere_in_the_chain_is_exit_2() {
-        let err = Err::<(), _>(anyhow::Error::new(BadInput::new("bad slug")))
-            .context("creating tenant")
-            .unwrap_err();
+        let err = Err::<(), _>(anyhow::Error::new(BadInput::new("bad slug"))).context("creating tenant").unwrap_err();
         assert_eq!(exit_code(&err), EXIT_BAD_INPUT);
     }
 

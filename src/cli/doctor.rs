@@ -20,7 +20,12 @@ impl Render for Report {
     fn render(&self) -> String {
         let mut table = Table::new(["check", "status", "message", "fix"]);
         for check in &self.0 {
-            table.row([check.name.to_string(), check.status.to_string(), check.message.clone(), check.fix.clone().unwrap_or_default()]);
+            table.row([
+                check.name.to_string(),
+                check.status.to_string(),
+                check.message.clone(),
+                check.fix.clone().unwrap_or_default(),
+            ]);
         }
         table.to_string()
     }

@@ -38,7 +38,13 @@ pub async fn exec(_args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     if output.changed {
         ui.status("Ready", format_args!("control schema at version {} in {}", output.report.version, output.location));
     } else {
-        ui.status("Fresh", format_args!("control schema already at version {}: nothing to do ({})", output.report.version, output.location));
+        ui.status(
+            "Fresh",
+            format_args!(
+                "control schema already at version {}: nothing to do ({})",
+                output.report.version, output.location
+            ),
+        );
     }
     Ok(())
 }

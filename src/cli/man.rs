@@ -20,7 +20,8 @@ pub fn exec(args: ManArgs, ctx: &Context) -> anyhow::Result<()> {
     match args.dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(command, &dir).with_context(|| format!("cannot write man pages to {}", dir.display()))?;
+            clap_mangen::generate_to(command, &dir)
+                .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
             ctx.ui.status("Wrote", format_args!("man pages to {}", dir.display()));
             Ok(())
         }

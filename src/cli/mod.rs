@@ -13,7 +13,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::{Given, Origin, Overrides, Settings};
-use crate::db::{DatabaseUrl, DbOptions};
+use crate::db::DbOptions;
 use crate::telemetry::LogFormat;
 use crate::ui::{ColorChoice, OutputFormat, Ui};
 
@@ -40,8 +40,9 @@ pub struct GlobalArgs {
     config: Option<PathBuf>,
 
     /// Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl's local cluster.
+    // Parsed by `config`, not clap: clap's errors quote the value, and this one holds a password.
     #[arg(long, global = true, env = "BOTCTL_DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    database_url: Option<DatabaseUrl>,
+    database_url: Option<String>,
 
     /// Keeps botctl's own data (the local PostgreSQL cluster) in this directory.
     #[arg(long, global = true, env = "BOTCTL_DATA_DIR", value_name = "DIR")]
@@ -156,7 +157,9 @@ impl Sources<'_> {
     fn given<T>(&self, id: &str, value: T) -> Option<Given<T>> {
         let arg = self.command.get_arguments().find(|a| a.get_id() == id)?;
         let origin = match self.matches.value_source(id)? {
-            ValueSource::CommandLine => Origin::Flag(arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}"))),
+            ValueSource::CommandLine => {
+                Origin::Flag(arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}")))
+            }
             ValueSource::EnvVariable => Origin::Env(arg.get_env()?.to_string_lossy().into_owned()),
             _ => return None,
         };

@@ -57,25 +57,34 @@ mod humantime_serde_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
-        humantime::parse_duration(&text).map(Some).map_err(|e| D::Error::custom(format!("invalid duration `{text}`: {e}")))
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("invalid duration `{text}`: {e}")))
     }
 }
 
 /// The config file to read: an explicit one must exist; otherwise the first of the standard places that does.
 pub fn locate(explicit: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigError> {
     if let Some(path) = explicit {
-        return if path.is_file() { Ok(Some(path.to_path_buf())) } else { Err(ConfigError::Missing { path: path.to_path_buf() }) };
+        return if path.is_file() {
+            Ok(Some(path.to_path_buf()))
+        } else {
+            Err(ConfigError::Missing { path: path.to_path_buf() })
+        };
     }
-    let candidates = [env.config_home().map(|d| d.join("botctl/config.yaml")), Some(PathBuf::from("/etc/botctl/config.yaml"))];
+    let candidates =
+        [env.config_home().map(|d| d.join("botctl/config.yaml")), Some(PathBuf::from("/etc/botctl/config.yaml"))];
     Ok(candidates.into_iter().flatten().find(|p| p.is_file()))
 }
 
 pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     parse(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
 }
 
 /// A file holding only comments or nothing at all is an empty configuration, not an error.
+#[allow(clippy::disallowed_methods)] // config is where operator files are parsed
 fn parse(text: &str) -> Result<FileConfig, serde_yaml_ng::Error> {
     Ok(serde_yaml_ng::from_str::<Option<FileConfig>>(text)?.unwrap_or_default())
 }

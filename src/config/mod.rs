@@ -35,6 +35,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: serde_yaml_ng::Error },
     #[error("invalid value in environment variable {var}: {message}")]
     Env { var: String, message: String },
+    #[error("invalid database URL from {origin}")]
+    DatabaseUrl { origin: Origin, source: crate::db::DatabaseUrlError },
 }
 
 /// Where an effective value came from, as `botctl config show` reports it.
@@ -74,7 +76,8 @@ pub struct Given<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub config: Option<Given<PathBuf>>,
-    pub database_url: Option<Given<DatabaseUrl>>,
+    /// Unparsed, so that a malformed URL is reported here without echoing its password.
+    pub database_url: Option<Given<String>>,
     pub data_dir: Option<Given<PathBuf>>,
     pub output: Option<Given<OutputFormat>>,
     pub color: Option<Given<ColorChoice>>,
@@ -152,9 +155,21 @@ impl Settings {
             r.entries.push(Entry { key: "config", value: path.display().to_string(), source: origin });
         }
 
+        let database_url = match overrides.database_url {
+            Some(Given { value, origin }) => match value.parse() {
+                Ok(url) => Some(Given { value: url, origin }),
+                Err(source) => return Err(ConfigError::DatabaseUrl { origin, source }),
+            },
+            None => None,
+        };
         let database = DatabaseSettings {
-            url: r.pick_opt("database.url", overrides.database_url, file.database.url),
-            connect_timeout: r.pick_env("database.connect_timeout", file.database.connect_timeout, DEFAULT_CONNECT_TIMEOUT, parse_duration)?,
+            url: r.pick_opt("database.url", database_url, file.database.url),
+            connect_timeout: r.pick_env(
+                "database.connect_timeout",
+                file.database.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+                parse_duration,
+            )?,
             postgres_bin_dir: r.pick_env_opt("database.postgres_bin_dir", file.database.postgres_bin_dir)?,
         };
         let data_dir = r.pick("data_dir", overrides.data_dir, file.data_dir, default_data_dir(env));
@@ -177,7 +192,20 @@ impl Settings {
             host: r.pick_env("docker.host", file.docker.host, docker_default, parse_string)?,
             image: r.pick_env("docker.image", file.docker.image, default_image(), parse_string)?,
         };
-        Ok(Settings { config_file, database, data_dir, output, color, no_progress, verbosity, yes, log, telegram, docker, entries: r.entries })
+        Ok(Settings {
+            config_file,
+            database,
+            data_dir,
+            output,
+            color,
+            no_progress,
+            verbosity,
+            yes,
+            log,
+            telegram,
+            docker,
+            entries: r.entries,
+        })
     }
 
     /// Every effective setting with its origin, in a stable order.
@@ -272,16 +300,20 @@ impl Resolver<'_> {
         default: T,
         parse: fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
-        let given = self.from_env(key, parse)?;
+        let given = self.env_twin(key, parse)?;
         Ok(self.pick(key, given, file, default))
     }
 
-    fn pick_env_opt<T: Shown + FromEnv>(&mut self, key: &'static str, file: Option<T>) -> Result<Option<T>, ConfigError> {
-        let given = self.from_env(key, T::from_env)?;
+    fn pick_env_opt<T: Shown + FromEnv>(
+        &mut self,
+        key: &'static str,
+        file: Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        let given = self.env_twin(key, T::from_env)?;
         Ok(self.pick_opt(key, given, file))
     }
 
-    fn from_env<T>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<Given<T>>, ConfigError> {
+    fn env_twin<T>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<Given<T>>, ConfigError> {
         let var = env_var_for(key);
         let Some(raw) = self.env.get(&var) else { return Ok(None) };
         let value = parse(raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
@@ -308,13 +340,22 @@ impl FromEnv for PathBuf {
 
 /// How a value is printed by `config show`; secrets redact themselves here.
 pub trait Shown {
+    /// What an optional setting of this type means when it is not set.
+    const UNSET: &'static str = "(not set)";
     fn shown(&self) -> String;
 }
 
 macro_rules! shown_via_display {
     ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
 }
-shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat, DatabaseUrl);
+shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat);
+
+impl Shown for DatabaseUrl {
+    const UNSET: &'static str = "(not set: botctl's local cluster under data_dir)";
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
 
 impl Shown for PathBuf {
     fn shown(&self) -> String {
@@ -330,13 +371,7 @@ impl Shown for Duration {
 
 impl<T: Shown> Shown for Option<T> {
     fn shown(&self) -> String {
-        self.as_ref().map_or_else(|| "(not set)".to_string(), Shown::shown)
-    }
-}
-
-impl Shown for Option<DatabaseUrl> {
-    fn shown(&self) -> String {
-        self.as_ref().map_or_else(|| "(not set: botctl's local cluster under data_dir)".to_string(), Shown::shown)
+        self.as_ref().map_or_else(|| T::UNSET.to_string(), Shown::shown)
     }
 }
 

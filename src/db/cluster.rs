@@ -124,7 +124,9 @@ impl LocalCluster {
         let this = self.clone();
         let outcome = tokio::task::spawn_blocking(move || this.ensure_running_blocking());
         progress.set_message("starting the local PostgreSQL cluster");
-        let started = outcome.await.map_err(|e| ClusterError::Io { action: "starting PostgreSQL".into(), source: e.into() })??;
+        let started = outcome
+            .await
+            .map_err(|e| ClusterError::Io { action: "starting PostgreSQL".into(), source: e.into() })??;
         if started != Started::AlreadyRunning {
             self.create_database().await?;
         }
@@ -135,8 +137,10 @@ impl LocalCluster {
         self.prepare_data_dir()?;
         let lock_path = self.data_dir.join("postgres.lock");
         let lock_file = File::create(&lock_path).map_err(io(format!("creating {}", lock_path.display())))?;
-        let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| ClusterError::Io { action: format!("locking {}", lock_path.display()), source: errno.into() })?;
+        let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, errno)| ClusterError::Io {
+            action: format!("locking {}", lock_path.display()),
+            source: errno.into(),
+        })?;
 
         let created = if self.pgdata().join("PG_VERSION").is_file() {
             false
@@ -175,7 +179,11 @@ impl LocalCluster {
             return Ok(());
         }
         let output = self.run_raw("pg_ctl", |c| c.args(["stop", "-m", "fast", "-w", "-D"]).arg(self.pgdata()))?;
-        if output.status.success() { Ok(()) } else { Err(command_failed("stopping the local PostgreSQL cluster", &output)) }
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(command_failed("stopping the local PostgreSQL cluster", &output))
+        }
     }
 
     /// The data directory must exist and, when the server runs as another user, be reachable by it.
@@ -191,9 +199,11 @@ impl LocalCluster {
         let mut perms = meta.permissions();
         if perms.mode() & 0o001 == 0 {
             perms.set_mode(perms.mode() | 0o011);
-            fs::set_permissions(&self.data_dir, perms).map_err(io(format!("setting permissions on {}", self.data_dir.display())))?;
+            fs::set_permissions(&self.data_dir, perms)
+                .map_err(io(format!("setting permissions on {}", self.data_dir.display())))?;
         }
-        let data_dir = fs::canonicalize(&self.data_dir).map_err(io(format!("resolving {}", self.data_dir.display())))?;
+        let data_dir =
+            fs::canonicalize(&self.data_dir).map_err(io(format!("resolving {}", self.data_dir.display())))?;
         for dir in data_dir.ancestors().skip(1) {
             let mode = fs::metadata(dir).map_err(io(format!("reading {}", dir.display())))?.permissions().mode();
             if mode & 0o001 == 0 {
@@ -218,15 +228,26 @@ impl LocalCluster {
             fs::remove_dir_all(&staging).map_err(io(format!("removing the unfinished {}", staging.display())))?;
         }
         fs::create_dir(&staging).map_err(io(format!("creating {}", staging.display())))?;
-        fs::set_permissions(&staging, fs::Permissions::from_mode(0o700)).map_err(io("restricting the cluster directory"))?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting the cluster directory"))?;
         if let Some(user) = &self.server_user {
-            chown(&staging, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!("handing {} to {}", staging.display(), user.name)))?;
+            chown(&staging, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
+                "handing {} to {}",
+                staging.display(),
+                user.name
+            )))?;
         }
-        self.run(
-            "initializing the local PostgreSQL cluster (initdb)",
-            "initdb",
-            |c| c.arg("-D").arg(&staging).args(["-U", SUPERUSER, "--no-locale", "-E", "UTF8", "--auth-local=peer", "--auth-host=scram-sha-256"]),
-        )?;
+        self.run("initializing the local PostgreSQL cluster (initdb)", "initdb", |c| {
+            c.arg("-D").arg(&staging).args([
+                "-U",
+                SUPERUSER,
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+            ])
+        })?;
         self.configure(&staging, &pgdata)?;
         fs::rename(&staging, &pgdata).map_err(io(format!("moving the new cluster to {}", pgdata.display())))
     }
@@ -253,7 +274,10 @@ impl LocalCluster {
                  local   all       all        scram-sha-256\n"
             ),
         )?;
-        rewrite(&staging.join("pg_ident.conf"), &format!("# Written by botctl.\n# MAP     OS-USER  PG-USER\noperator  {os_user}  {SUPERUSER}\n"))
+        rewrite(
+            &staging.join("pg_ident.conf"),
+            &format!("# Written by botctl.\n# MAP     OS-USER  PG-USER\noperator  {os_user}  {SUPERUSER}\n"),
+        )
     }
 
     fn start(&self) -> Result<(), ClusterError> {
@@ -276,7 +300,8 @@ impl LocalCluster {
     async fn create_database(&self) -> Result<(), ClusterError> {
         use sqlx::Connection;
         let options = self.connect_options().database("postgres");
-        let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(sql_error("connecting to the local cluster"))?;
+        let mut conn =
+            sqlx::PgConnection::connect_with(&options).await.map_err(sql_error("connecting to the local cluster"))?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(DATABASE)
             .fetch_one(&mut conn)
@@ -292,7 +317,12 @@ impl LocalCluster {
         Ok(())
     }
 
-    fn run(&self, action: &str, program: &str, args: impl FnOnce(&mut Command) -> &mut Command) -> Result<(), ClusterError> {
+    fn run(
+        &self,
+        action: &str,
+        program: &str,
+        args: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> Result<(), ClusterError> {
         let output = self.run_raw(program, args)?;
         if output.status.success() { Ok(()) } else { Err(command_failed(action, &output)) }
     }
@@ -329,7 +359,8 @@ fn append(path: &Path, text: &str) -> Result<(), ClusterError> {
 }
 
 fn rewrite(path: &Path, text: &str) -> Result<(), ClusterError> {
-    let mut file = OpenOptions::new().write(true).truncate(true).open(path).map_err(io(format!("opening {}", path.display())))?;
+    let mut file =
+        OpenOptions::new().write(true).truncate(true).open(path).map_err(io(format!("opening {}", path.display())))?;
     file.write_all(text.as_bytes()).map_err(io(format!("writing {}", path.display())))
 }
 
@@ -354,7 +385,7 @@ fn library_dirs() -> Vec<PathBuf> {
                 Some((version, e.path().join(suffix)))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         dirs.extend(versions.into_iter().map(|(_, dir)| dir));
     }
     dirs.push(PathBuf::from("/usr/local/pgsql/bin"));
@@ -363,10 +394,10 @@ fn library_dirs() -> Vec<PathBuf> {
 
 fn find_bin_dir() -> Result<PathBuf, ClusterError> {
     let complete = |dir: &Path| BINARIES.iter().all(|b| dir.join(b).is_file());
-    if let Some(dir) = which::which("initdb").ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
-        if complete(&dir) {
-            return Ok(dir);
-        }
+    if let Some(dir) = which::which("initdb").ok().and_then(|p| p.parent().map(Path::to_path_buf))
+        && complete(&dir)
+    {
+        return Ok(dir);
     }
     let candidates = library_dirs();
     candidates.iter().find(|d| complete(d)).cloned().ok_or_else(|| ClusterError::NoBinaries {

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use anyhow::Context;
 use serde::Serialize;
-use sqlx::migrate::Migrator;
 use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 use super::migrate::{self, MigrationInfo, MigrationStatus};
 

@@ -42,7 +42,8 @@ fn known(migrator: &Migrator) -> BTreeMap<i64, String> {
 /// Reads the ledger without creating anything, so it is safe on a database botctl has never touched.
 pub async fn status(conn: &mut PgConnection, migrator: &Migrator) -> Result<MigrationStatus, sqlx::Error> {
     let table = migrator.table_name.as_ref();
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *conn).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *conn).await?;
     let applied: Vec<i64> = if exists {
         // The table name is a compile-time constant of this crate, never input.
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT version FROM {table} WHERE success ORDER BY version")))

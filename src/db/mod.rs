@@ -65,10 +65,9 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
         Some(url) => (url.connect_options(), Location::Server(url.clone())),
         None => {
             let cluster = LocalCluster::new(&options.data_dir, options.postgres_bin_dir.as_deref())?;
-            let started = cluster
-                .ensure_running(progress)
-                .await
-                .with_context(|| format!("could not start botctl's local PostgreSQL cluster in {}", cluster.pgdata().display()))?;
+            let started = cluster.ensure_running(progress).await.with_context(|| {
+                format!("could not start botctl's local PostgreSQL cluster in {}", cluster.pgdata().display())
+            })?;
             (cluster.connect_options(), Location::Local { pgdata: cluster.pgdata(), started })
         }
     };

@@ -33,7 +33,8 @@ impl FromStr for DatabaseUrl {
         }
         // sqlx's own parser has the final word on parameters (sslmode, options, …); its messages
         // name the parameter, not the password.
-        PgConnectOptions::from_str(url.as_str()).map_err(|e| DatabaseUrlError::Options(redact_text(&e.to_string(), &url)))?;
+        PgConnectOptions::from_str(url.as_str())
+            .map_err(|e| DatabaseUrlError::Options(redact_text(&e.to_string(), &url)))?;
         Ok(Self(url))
     }
 }

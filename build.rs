@@ -1,0 +1,15 @@
+//! Decides whether the `needs_docker` tests run: when a Docker engine socket is present, or always
+//! when BOTCTL_REQUIRE_DOCKER=1 (CI), so that a missing engine there fails instead of being skipped.
+#![allow(clippy::disallowed_methods)] // build scripts learn about the machine from the environment
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(docker_engine)");
+    println!("cargo::rerun-if-env-changed=BOTCTL_REQUIRE_DOCKER");
+    println!("cargo::rerun-if-env-changed=DOCKER_HOST");
+    let required = std::env::var("BOTCTL_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    let local_socket = std::path::Path::new("/var/run/docker.sock").exists();
+    let remote = std::env::var("DOCKER_HOST").is_ok_and(|v| !v.is_empty());
+    if required || local_socket || remote {
+        println!("cargo::rustc-cfg=docker_engine");
+    }
+}

@@ -1,0 +1,163 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_botctl_global_optspecs
+    string join \n config= database-url= data-dir= o/output= q/quiet v/verbose y/yes no-progress color= log-format= h/help V/version
+end
+
+function __fish_botctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_botctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_botctl_using_subcommand
+    set -l cmd (__fish_botctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c botctl -n "__fish_botctl_needs_command" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_needs_command" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_needs_command" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_needs_command" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_needs_command" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_needs_command" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_needs_command" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_needs_command" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_needs_command" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_needs_command" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_needs_command" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand init" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'
+complete -c botctl -n "__fish_botctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l dir -d 'Writes botctl.1 and a page per subcommand (botctl-init.1, …) into this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand man" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'

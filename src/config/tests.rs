@@ -1,0 +1,134 @@
+use std::path::Path;
+
+use super::*;
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn flag<T>(value: T, flag: &str) -> Option<Given<T>> {
+    Some(Given { value, origin: Origin::Flag(flag.into()) })
+}
+
+fn entry<'a>(settings: &'a Settings, key: &str) -> &'a Entry {
+    settings.entries().iter().find(|e| e.key == key).unwrap()
+}
+
+fn with_file(path: PathBuf) -> Overrides {
+    Overrides { config: flag(path, "--config"), ..Overrides::default() }
+}
+
+#[test]
+fn defaults_apply_with_nothing_configured() {
+    let env = Env::from_pairs([("HOME", "/home/op")]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(settings.output, OutputFormat::Table);
+    assert_eq!(settings.telegram.api_url.as_str(), "https://api.telegram.org/");
+    assert_eq!(entry(&settings, "output").source, Origin::Default);
+}
+
+#[test]
+fn file_beats_defaults_and_env_beats_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "telegram:\n  api_url: http://file.example/\ndocker:\n  image: from-file:1\n");
+    let env = Env::from_pairs([("BOTCTL_TELEGRAM_API_URL", "http://env.example/")]);
+    let settings = Settings::load(with_file(path.clone()), &env).unwrap();
+    assert_eq!(settings.telegram.api_url.as_str(), "http://env.example/");
+    assert_eq!(entry(&settings, "telegram.api_url").source, Origin::Env("BOTCTL_TELEGRAM_API_URL".into()));
+    assert_eq!(settings.docker.image, "from-file:1");
+    assert_eq!(entry(&settings, "docker.image").source, Origin::File(path));
+}
+
+#[test]
+fn flags_beat_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "output: yaml\n");
+    let overrides = Overrides { output: flag(OutputFormat::Json, "-o"), ..with_file(path) };
+    let settings = Settings::load(overrides, &Env::default()).unwrap();
+    assert_eq!(settings.output, OutputFormat::Json);
+    assert_eq!(entry(&settings, "output").source, Origin::Flag("-o".into()));
+}
+
+#[test]
+fn config_file_is_found_under_xdg_config_home() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("botctl")).unwrap();
+    std::fs::write(dir.path().join("botctl/config.yaml"), "output: yaml\n").unwrap();
+    let env = Env::from_pairs([("XDG_CONFIG_HOME", dir.path().to_str().unwrap())]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(settings.output, OutputFormat::Yaml);
+    assert_eq!(settings.config_file, Some(dir.path().join("botctl/config.yaml")));
+}
+
+#[test]
+fn explicit_config_file_must_exist() {
+    let err = Settings::load(with_file("/nonexistent/botctl.yaml".into()), &Env::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { .. }), "{err}");
+}
+
+#[test]
+fn parse_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "outptu: json\n");
+    let err = Settings::load(with_file(path.clone()), &Env::default()).unwrap_err();
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let env = Env::from_pairs([("BOTCTL_DATABASE_CONNECT_TIMEOUT", "forever")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_DATABASE_CONNECT_TIMEOUT"), "{err}");
+    assert!(err.contains("forever"), "{err}");
+}
+
+#[test]
+fn database_url_from_the_file_is_redacted_in_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "database:\n  url: postgres://op:hunter2@db/botctl\n");
+    let settings = Settings::load(with_file(path), &Env::default()).unwrap();
+    let shown = &entry(&settings, "database.url").value;
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(settings.entries().iter().all(|e| !e.value.contains("hunter2")));
+}
+
+#[test]
+fn invalid_database_url_in_the_file_is_an_error_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "database:\n  url: mysql://op:hunter2@db/botctl\n");
+    let err = Settings::load(with_file(path), &Env::default()).unwrap_err();
+    let text = format!("{err} {}", std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default());
+    assert!(text.contains("unsupported scheme"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn no_color_turns_color_off_by_default_but_not_over_a_flag() {
+    let env = Env::from_pairs([("NO_COLOR", "1")]);
+    assert_eq!(Settings::load(Overrides::default(), &env).unwrap().color, ColorChoice::Never);
+    let overrides = Overrides { color: flag(ColorChoice::Always, "--color"), ..Overrides::default() };
+    assert_eq!(Settings::load(overrides, &env).unwrap().color, ColorChoice::Always);
+}
+
+#[test]
+fn docker_host_falls_back_to_docker_host_variable() {
+    let env = Env::from_pairs([("DOCKER_HOST", "tcp://127.0.0.1:2375")]);
+    assert_eq!(Settings::load(Overrides::default(), &env).unwrap().docker.host, "tcp://127.0.0.1:2375");
+    let env =
+        Env::from_pairs([("DOCKER_HOST", "tcp://127.0.0.1:2375"), ("BOTCTL_DOCKER_HOST", "unix:///run/docker.sock")]);
+    assert_eq!(Settings::load(Overrides::default(), &env).unwrap().docker.host, "unix:///run/docker.sock");
+}
+
+#[test]
+fn data_dir_follows_xdg_data_home() {
+    let env = Env::from_pairs([("XDG_DATA_HOME", "/srv/data")]);
+    assert_eq!(Settings::load(Overrides::default(), &env).unwrap().data_dir, PathBuf::from("/srv/data/botctl"));
+}
+
+#[test]
+fn env_var_names_follow_the_key() {
+    assert_eq!(env_var_for("telegram.api_url"), "BOTCTL_TELEGRAM_API_URL");
+    assert_eq!(env_var_for("log"), "BOTCTL_LOG");
+}

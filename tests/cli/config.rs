@@ -1,0 +1,86 @@
+//! `botctl config show` and the precedence rule, through the real binary.
+
+use serde_json::Value;
+
+use crate::support::Sandbox;
+
+fn show(cmd: &mut assert_cmd::Command) -> Value {
+    let out = cmd.args(["config", "show", "-o", "json"]).assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn setting<'a>(shown: &'a Value, key: &str) -> (&'a str, &'a str) {
+    let entry = shown["settings"].as_array().unwrap().iter().find(|e| e["key"] == key).unwrap();
+    (entry["value"].as_str().unwrap(), entry["source"].as_str().unwrap())
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_default() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write_config("data_dir: /from/file\ntelegram:\n  api_url: http://file.example/\n");
+
+    let shown = show(&mut sandbox.botctl());
+    assert_eq!(setting(&shown, "data_dir"), ("/from/file", &*format!("config file {}", file.display())));
+    assert_eq!(setting(&shown, "docker.image").1, "default");
+
+    let shown = show(sandbox.botctl().env("BOTCTL_DATA_DIR", "/from/env"));
+    assert_eq!(setting(&shown, "data_dir"), ("/from/env", "environment BOTCTL_DATA_DIR"));
+
+    let shown = show(sandbox.botctl().env("BOTCTL_DATA_DIR", "/from/env").args(["--data-dir", "/from/flag"]));
+    assert_eq!(setting(&shown, "data_dir"), ("/from/flag", "flag --data-dir"));
+
+    let shown = show(sandbox.botctl().env("BOTCTL_TELEGRAM_API_URL", "http://env.example/"));
+    assert_eq!(setting(&shown, "telegram.api_url"), ("http://env.example/", "environment BOTCTL_TELEGRAM_API_URL"));
+}
+
+#[test]
+fn explicit_config_file_replaces_the_standard_places() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("output: yaml\n");
+    let other = sandbox.path().join("other.yaml");
+    std::fs::write(&other, "docker:\n  image: custom:1\n").unwrap();
+    let shown = show(sandbox.botctl().arg("--config").arg(&other));
+    assert_eq!(setting(&shown, "docker.image"), ("custom:1", &*format!("config file {}", other.display())));
+    assert_eq!(setting(&shown, "config").1, "flag --config");
+}
+
+#[test]
+fn passwords_are_redacted_in_config_show() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("database:\n  url: postgres://op:file-secret@db.example/botctl\n");
+    for args in [&["config", "show"][..], &["config", "show", "-o", "json"], &["config", "show", "-o", "yaml"]] {
+        let out = sandbox.botctl().args(args).assert().success().get_output().stdout.clone();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("file-secret"), "{text}");
+        assert!(text.contains("postgres://op:***@db.example/botctl"), "{text}");
+    }
+    let out = sandbox
+        .botctl()
+        .args(["config", "show"])
+        .env("BOTCTL_DATABASE_URL", "postgres://op:env-secret@db.example/botctl")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!text.contains("env-secret"), "{text}");
+    assert!(text.contains("environment BOTCTL_DATABASE_URL"), "{text}");
+}
+
+#[test]
+fn table_output_lists_key_value_and_source() {
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .botctl()
+        .args(["config", "show", "--data-dir", "/srv/botctl"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("KEY") && header.contains("VALUE") && header.contains("SOURCE"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("data_dir ")).unwrap();
+    assert!(line.contains("/srv/botctl") && line.contains("flag --data-dir"), "{line}");
+}

@@ -1,0 +1,107 @@
+//! `botctl doctor`: one verdict per check, a fix for each problem, exit 1 when anything fails.
+
+use serde_json::Value;
+
+use crate::support::{Sandbox, TestDb, http};
+
+fn checks(output: &std::process::Output) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&output.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
+    checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no `{name}` check in {checks:?}"))
+}
+
+#[test]
+fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
+    let sandbox = Sandbox::new();
+    let db = TestDb::new();
+    sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &db.url(), "doctor", "-o", "json"])
+        .env("BOTCTL_TELEGRAM_API_URL", http::answering())
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let checks = checks(&output);
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["database", "privileges", "control schema", "docker", "tenant image", "telegram"]);
+    for c in &checks {
+        assert!(["ok", "warn", "fail"].contains(&c["status"].as_str().unwrap()), "{c}");
+        assert!(!c["message"].as_str().unwrap().is_empty(), "{c}");
+        if c["status"] != "ok" {
+            assert!(!c["fix"].as_str().unwrap_or_default().is_empty(), "a problem without a fix: {c}");
+        }
+    }
+    assert_eq!(check(&checks, "database")["status"], "ok");
+    assert!(check(&checks, "database")["message"].as_str().unwrap().starts_with("server postgres://"));
+    assert_eq!(check(&checks, "privileges")["status"], "ok");
+    assert_eq!(check(&checks, "control schema")["status"], "ok");
+    assert_eq!(check(&checks, "telegram")["status"], "ok");
+    assert_eq!(check(&checks, "docker")["status"], "fail");
+    assert_eq!(check(&checks, "tenant image")["status"], "warn");
+    // The report is the whole of stdout: no second error document after it.
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn doctor_sends_an_uninitialized_database_to_botctl_init() {
+    let sandbox = Sandbox::new();
+    let db = TestDb::new();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &db.url(), "doctor", "-o", "json"])
+        .env("BOTCTL_TELEGRAM_API_URL", http::answering())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let checks = checks(&output);
+    let control = check(&checks, "control schema");
+    assert_eq!(control["status"], "fail");
+    assert_eq!(control["fix"], "run `botctl init`");
+}
+
+#[test]
+fn doctor_reports_unreachable_telegram_and_database_as_failures() {
+    let sandbox = Sandbox::new();
+    let port = http::refused().trim_start_matches("http://127.0.0.1:").trim_end_matches('/').to_string();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &format!("postgres://op:hunter2@127.0.0.1:{port}/x"), "doctor", "-o", "json"])
+        .env("BOTCTL_TELEGRAM_API_URL", http::refused())
+        .env("BOTCTL_DATABASE_CONNECT_TIMEOUT", "2s")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("hunter2"), "{text}");
+    let checks = checks(&output);
+    assert_eq!(check(&checks, "database")["status"], "fail");
+    assert_eq!(check(&checks, "privileges")["status"], "warn");
+    assert_eq!(check(&checks, "telegram")["status"], "fail");
+}
+
+#[test]
+fn doctor_table_prints_every_check_and_the_failure_count() {
+    let sandbox = Sandbox::new();
+    let db = TestDb::new();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &db.url(), "doctor"])
+        .env("BOTCTL_TELEGRAM_API_URL", http::answering())
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("CHECK"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("control schema")).count(), 1, "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim(), "error: 2 of 6 checks failed");
+}

@@ -1,0 +1,16 @@
+//! One integration binary: the real botctl against a real PostgreSQL (and Docker, where present).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod commands;
+mod config;
+mod doctor;
+mod errors;
+mod init;
+mod needs_docker;
+mod support;

@@ -1,0 +1,199 @@
+//! The test harness: the real binary in a sandboxed home, and a real PostgreSQL.
+//!
+//! When BOTCTL_TEST_DATABASE_URL is unset, the first test that needs PostgreSQL starts a throwaway
+//! cluster with botctl's own `db::cluster` code; it is stopped and deleted when the test process exits.
+//! Every test gets its own database and unique role names, and drops them when done.
+
+pub mod http;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use assert_cmd::Command;
+use botctl::db::cluster::LocalCluster;
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+
+/// A private HOME and XDG directories, so no test reads the machine's real configuration.
+pub struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Run as root, the local PostgreSQL server runs as `postgres`, which must be able to pass through.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The real botctl binary with a clean environment: only PATH survives from the outside.
+    pub fn botctl(&self) -> Command {
+        let mut cmd = Command::cargo_bin("botctl").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"));
+        cmd
+    }
+
+    /// Writes `$XDG_CONFIG_HOME/botctl/config.yaml`, the file botctl finds without --config.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.path().join("config/botctl/config.yaml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// A name no other test (or earlier run) uses: roles are cluster-wide, so names must not collide.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{}_{:x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos)
+}
+
+/// Runs a future on the harness's own runtime, so tests stay plain `#[test]` functions.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().unwrap()).block_on(future)
+}
+
+/// The PostgreSQL server the tests use, as an admin (superuser) URL.
+pub fn server_url() -> &'static url::Url {
+    static SERVER: OnceLock<url::Url> = OnceLock::new();
+    SERVER.get_or_init(|| match std::env::var("BOTCTL_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url::Url::parse(&url).expect("BOTCTL_TEST_DATABASE_URL is a URL"),
+        _ => throwaway_cluster(),
+    })
+}
+
+fn throwaway_cluster() -> url::Url {
+    let dir = tempfile::Builder::new().prefix("botctl-test-pg").tempdir().unwrap().keep();
+    let cluster = LocalCluster::new(&dir, None).expect("PostgreSQL server binaries are installed");
+    // A thread and runtime of its own: the first caller may already be inside `block_on`.
+    let starter = cluster.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(starter.ensure_running(&botctl::progress::NoProgress)).expect("the throwaway cluster starts");
+    })
+    .join()
+    .unwrap();
+    THROWAWAY.set(cluster).unwrap();
+    // SAFETY: `stop_throwaway` is a plain extern "C" function that only reads a set-once static.
+    unsafe { nix::libc::atexit(stop_throwaway) };
+    url::Url::parse(&THROWAWAY.get().unwrap().url()).unwrap()
+}
+
+static THROWAWAY: OnceLock<LocalCluster> = OnceLock::new();
+
+/// Stops the throwaway server and deletes its files when the test process exits.
+extern "C" fn stop_throwaway() {
+    if let Some(cluster) = THROWAWAY.get() {
+        let _ = cluster.stop();
+        if let Some(dir) = cluster.pgdata().parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The admin URL pointed at another database of the same server.
+pub fn url_for(database: &str, user: Option<(&str, &str)>) -> String {
+    let mut url = server_url().clone();
+    url.set_path(&format!("/{database}"));
+    if let Some((name, password)) = user {
+        url.set_username(name).unwrap();
+        url.set_password(Some(password)).unwrap();
+    }
+    url.to_string()
+}
+
+pub async fn admin() -> PgConnection {
+    PgConnection::connect(server_url().as_str()).await.expect("the test server accepts the admin")
+}
+
+/// A database of its own for one test, dropped (with its connections) when the test ends.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let name = unique_name("botctl_test");
+        block_on(async {
+            admin().await.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await.unwrap();
+        });
+        Self { name }
+    }
+
+    /// The admin's URL for this database.
+    pub fn url(&self) -> String {
+        url_for(&self.name, None)
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        block_on(async { PgConnection::connect(&self.url()).await.unwrap() })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        block_on(async {
+            let _ = admin().await.execute(sqlx::AssertSqlSafe(sql)).await;
+        });
+    }
+}
+
+/// A login role with a password and no privileges beyond LOGIN, dropped when the test ends.
+pub struct TestRole {
+    pub name: String,
+    pub password: String,
+}
+
+impl TestRole {
+    pub fn new() -> Self {
+        let name = unique_name("botctl_role");
+        let password = unique_name("pw");
+        let sql = format!("CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'");
+        block_on(async { admin().await.execute(sqlx::AssertSqlSafe(sql)).await.unwrap() });
+        Self { name, password }
+    }
+
+    pub fn url(&self, db: &TestDb) -> String {
+        url_for(&db.name, Some((&self.name, &self.password)))
+    }
+
+    pub fn grant(&self, sql: &str) {
+        block_on(async { admin().await.execute(sqlx::AssertSqlSafe(sql.to_string())).await.unwrap() });
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let name = &self.name;
+        block_on(async {
+            let mut admin = admin().await;
+            // Objects it owns in test databases go with those databases; privileges granted on them must go first.
+            let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP OWNED BY \"{name}\""))).await;
+            let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{name}\""))).await;
+        });
+    }
+}
+
+/// Stops a local cluster a test created through the binary's embedded default.
+pub struct ClusterGuard(pub PathBuf);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if let Ok(cluster) = LocalCluster::new(&self.0, None) {
+            let _ = cluster.stop();
+        }
+    }
+}
