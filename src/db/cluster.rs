@@ -145,12 +145,14 @@ impl LocalCluster {
         let created = if self.pgdata().join("PG_VERSION").is_file() {
             false
         } else {
+            tracing::info!(pgdata = %self.pgdata().display(), bin_dir = %self.bin_dir.display(), "creating the local PostgreSQL cluster");
             self.create()?;
             true
         };
         if self.is_running()? {
             return Ok(Started::AlreadyRunning);
         }
+        tracing::info!(pgdata = %self.pgdata().display(), "starting the local PostgreSQL cluster");
         self.start()?;
         Ok(if created { Started::CreatedAndStarted } else { Started::Started })
     }

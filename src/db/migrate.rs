@@ -75,6 +75,9 @@ pub async fn apply(conn: &mut PgConnection, migrator: &Migrator) -> anyhow::Resu
             env!("CARGO_PKG_VERSION")
         );
     }
+    for migration in &before.pending {
+        tracing::info!(table = %migrator.table_name, version = migration.version, description = %migration.description, "applying migration");
+    }
     migrator.run_direct(None, conn, false).await?;
     Ok(before.pending)
 }

@@ -72,6 +72,7 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
         }
     };
     progress.set_message("connecting to PostgreSQL");
+    tracing::debug!(%location, timeout = ?options.connect_timeout, "connecting to PostgreSQL");
     let pool = pool(connect, options.connect_timeout)
         .await
         .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;

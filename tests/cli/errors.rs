@@ -152,3 +152,29 @@ fn ctrl_c_is_exit_130() {
     assert_eq!(output.status.code(), Some(130), "{}", stderr_of(&output));
     assert!(stderr_of(&output).contains("error: interrupted"), "{}", stderr_of(&output));
 }
+
+#[test]
+fn logs_go_to_stderr_as_json_lines_when_asked() {
+    let sandbox = Sandbox::new();
+    let db = crate::support::TestDb::new();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &db.url(), "--log-format", "json", "-o", "json", "init"])
+        .env("BOTCTL_LOG", "botctl=debug")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    let lines: Vec<Value> = stderr.lines().map(|l| serde_json::from_str(l).expect("each log line is JSON")).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "applying migration"), "{stderr}");
+    // Stdout still holds exactly one document: the result.
+    let _: Value = serde_json::from_slice(&output.stdout).unwrap();
+}
+
+#[test]
+fn a_bad_log_filter_is_exit_2() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.botctl().args(["config", "show"]).env("BOTCTL_LOG", "botctl=loud").assert().code(2).get_output().clone();
+    assert!(stderr_of(&output).contains("invalid log filter in BOTCTL_LOG"), "{}", stderr_of(&output));
+}
