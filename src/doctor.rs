@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::db::{self, DbOptions, control};
+use crate::db::{self, DbOptions, Location, control};
 use crate::progress::Progress;
 use crate::runtime::Engine;
 use crate::telegram;
@@ -95,7 +95,14 @@ async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Ch
     let mut checks = vec![Check::ok("database", format!("{} (PostgreSQL {version})", database.location))];
     checks.push(match control::privileges(&database.pool).await {
         Ok(p) => match control::require(&p) {
-            Ok(()) if p.superuser => Check::ok("privileges", format!("role `{}` is a superuser", p.role)),
+            Ok(()) if p.superuser && matches!(database.location, Location::Server(_)) => Check::warn(
+                "privileges",
+                format!("role `{}` is a superuser, which can read and change every tenant", p.role),
+                "use a role with only CREATEROLE and CREATE on the database (see DEPLOYMENT.md)",
+            ),
+            Ok(()) if p.superuser => {
+                Check::ok("privileges", format!("role `{}` is the local cluster's superuser", p.role))
+            }
             Ok(()) => {
                 Check::ok("privileges", format!("role `{}` has CREATEROLE and CREATE on `{}`", p.role, p.database))
             }

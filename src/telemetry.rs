@@ -23,9 +23,12 @@ pub fn init(filter: Option<&str>, verbosity: i8, format: LogFormat) -> anyhow::R
         1 => "info,botctl=debug",
         _ => "debug",
     };
-    let filter = EnvFilter::builder()
-        .parse(filter.unwrap_or(default))
-        .map_err(|e| crate::error::BadInput::new(format!("invalid log filter in BOTCTL_LOG: {e}")))?;
+    let filter = EnvFilter::builder().parse(filter.unwrap_or(default)).map_err(|e| {
+        crate::error::BadInput::new(format!(
+            "invalid log filter `{}` (setting `log`, BOTCTL_LOG): {e}",
+            filter.unwrap_or(default)
+        ))
+    })?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(LogWriter);
     // A second init (tests that call `run` twice in one process) keeps the first subscriber.
     let _ = match format {

@@ -1,7 +1,8 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use super::{Cli, Context};
+use super::Cli;
+use crate::ui::Ui;
 
 /// Prints a shell completion script (generated copies live in the repository's completions/ folder).
 ///
@@ -13,8 +14,8 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
-pub fn exec(args: CompletionsArgs, ctx: &Context) -> anyhow::Result<()> {
+pub fn exec(args: CompletionsArgs, ui: &Ui) -> anyhow::Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "botctl", &mut script);
-    ctx.ui.raw(&script)
+    ui.raw(&script)
 }

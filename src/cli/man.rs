@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, CommandFactory};
 
-use super::{Cli, Context};
+use super::Cli;
+use crate::ui::Ui;
 
 /// Prints the botctl(1) man page, or writes one page per command into a directory.
 ///
@@ -15,20 +16,20 @@ pub struct ManArgs {
     dir: Option<PathBuf>,
 }
 
-pub fn exec(args: ManArgs, ctx: &Context) -> anyhow::Result<()> {
+pub fn exec(args: ManArgs, ui: &Ui) -> anyhow::Result<()> {
     let command = Cli::command();
     match args.dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
-            ctx.ui.status("Wrote", format_args!("man pages to {}", dir.display()));
+            ui.status("Wrote", format_args!("man pages to {}", dir.display()));
             Ok(())
         }
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(command).render(&mut page)?;
-            ctx.ui.raw(&page)
+            ui.raw(&page)
         }
     }
 }

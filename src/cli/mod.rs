@@ -9,13 +9,14 @@ mod man;
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::{Given, Origin, Overrides, Settings};
 use crate::db::DbOptions;
 use crate::telemetry::LogFormat;
-use crate::ui::{ColorChoice, OutputFormat, Ui};
+use crate::ui::{ColorChoice, OutputFormat, Ui, UiOptions};
 
 /// Runs a platform of Telegram booking bots: one PostgreSQL schema and one Docker container per tenant.
 ///
@@ -53,19 +54,19 @@ pub struct GlobalArgs {
     output: Option<OutputFormat>,
 
     /// Prints nothing but results and errors.
-    #[arg(short, long, global = true, env = "BOTCTL_QUIET", conflicts_with = "verbose")]
+    #[arg(short, long, global = true, env = "BOTCTL_QUIET", value_parser = BoolishValueParser::new(), conflicts_with = "verbose")]
     quiet: bool,
 
     /// Prints more about what happens; repeat for more detail.
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, action = ArgAction::Count, env = "BOTCTL_VERBOSE")]
     verbose: u8,
 
     /// Answers yes to confirmations; required for destructive commands when not on a terminal.
-    #[arg(short = 'y', long, global = true, env = "BOTCTL_YES")]
+    #[arg(short = 'y', long, global = true, env = "BOTCTL_YES", value_parser = BoolishValueParser::new())]
     yes: bool,
 
     /// Never draws progress bars or spinners.
-    #[arg(long, global = true, env = "BOTCTL_NO_PROGRESS")]
+    #[arg(long, global = true, env = "BOTCTL_NO_PROGRESS", value_parser = BoolishValueParser::new())]
     no_progress: bool,
 
     /// Colors output always, never, or only on a terminal (NO_COLOR also turns color off).
@@ -110,8 +111,18 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Init(args) => init::exec(args, ctx).await,
         Command::Doctor(args) => doctor::exec(args, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
-        Command::Completions(args) => completions::exec(args, ctx),
-        Command::Man(args) => man::exec(args, ctx),
+        Command::Completions(args) => completions::exec(args, &ctx.ui),
+        Command::Man(args) => man::exec(args, &ctx.ui),
+    }
+}
+
+/// Runs the commands that describe the CLI itself, which need no configuration: a broken config
+/// file must not stop `botctl completions` or `botctl man`. Hands any other command back.
+pub fn run_self_describing(command: Command, ui: &Ui) -> Result<anyhow::Result<()>, Command> {
+    match command {
+        Command::Completions(args) => Ok(completions::exec(args, ui)),
+        Command::Man(args) => Ok(man::exec(args, ui)),
+        other => Err(other),
     }
 }
 
@@ -140,9 +151,14 @@ impl GlobalArgs {
         }
     }
 
-    /// The output format known before configuration loads, so that its errors are reported in it.
-    pub fn early_output(&self) -> OutputFormat {
-        self.output.unwrap_or(OutputFormat::Table)
+    /// The terminal as the flags alone describe it, before (or without) configuration.
+    pub fn early_ui(&self) -> UiOptions {
+        UiOptions {
+            output: self.output.unwrap_or(OutputFormat::Table),
+            color: self.color.unwrap_or(ColorChoice::Auto),
+            verbosity: if self.quiet { -1 } else { i8::try_from(self.verbose).unwrap_or(i8::MAX) },
+            no_progress: self.no_progress,
+        }
     }
 }
 

@@ -167,30 +167,36 @@ impl Settings {
             connect_timeout: r.pick_env(
                 "database.connect_timeout",
                 file.database.connect_timeout,
-                DEFAULT_CONNECT_TIMEOUT,
+                builtin(DEFAULT_CONNECT_TIMEOUT),
                 parse_duration,
             )?,
             postgres_bin_dir: r.pick_env_opt("database.postgres_bin_dir", file.database.postgres_bin_dir)?,
         };
-        let data_dir = r.pick("data_dir", overrides.data_dir, file.data_dir, default_data_dir(env));
-        let output = r.pick("output", overrides.output, file.output, OutputFormat::Table);
-        let color_default = if env.get("NO_COLOR").is_some() { ColorChoice::Never } else { ColorChoice::Auto };
+        let data_dir = r.pick("data_dir", overrides.data_dir, file.data_dir, builtin(default_data_dir(env)));
+        let output = r.pick("output", overrides.output, file.output, builtin(OutputFormat::Table));
+        let color_default = inherited(env, "NO_COLOR", |_| ColorChoice::Never).unwrap_or(builtin(ColorChoice::Auto));
         let color = r.pick("color", overrides.color, file.color, color_default);
-        let no_progress = r.pick("no_progress", overrides.no_progress, file.no_progress, false);
+        let no_progress = r.pick("no_progress", overrides.no_progress, file.no_progress, builtin(false));
         // Verbosity and --yes are per invocation: a config file that says "yes" to every prompt would be a trap.
-        let verbosity = r.pick("verbosity", overrides.verbosity, None, 0);
-        let yes = r.pick("yes", overrides.yes, None, false);
+        let verbosity = r.pick("verbosity", overrides.verbosity, None, builtin(0));
+        let yes = r.pick("yes", overrides.yes, None, builtin(false));
         let log = LogSettings {
             filter: r.pick_env_opt("log", file.log)?,
-            format: r.pick("log_format", overrides.log_format, file.log_format, LogFormat::Text),
+            format: r.pick("log_format", overrides.log_format, file.log_format, builtin(LogFormat::Text)),
         };
         let telegram = TelegramSettings {
-            api_url: r.pick_env("telegram.api_url", file.telegram.api_url, default_telegram_url(), parse_url)?,
+            api_url: r.pick_env(
+                "telegram.api_url",
+                file.telegram.api_url,
+                builtin(default_telegram_url()),
+                parse_url,
+            )?,
         };
-        let docker_default = env.get("DOCKER_HOST").unwrap_or(DEFAULT_DOCKER_HOST).to_string();
+        let docker_default =
+            inherited(env, "DOCKER_HOST", str::to_string).unwrap_or(builtin(DEFAULT_DOCKER_HOST.to_string()));
         let docker = DockerSettings {
             host: r.pick_env("docker.host", file.docker.host, docker_default, parse_string)?,
-            image: r.pick_env("docker.image", file.docker.image, default_image(), parse_string)?,
+            image: r.pick_env("docker.image", file.docker.image, builtin(default_image()), parse_string)?,
         };
         Ok(Settings {
             config_file,
@@ -255,6 +261,16 @@ fn parse_path(s: &str) -> Result<PathBuf, String> {
     PathBuf::from_str(s).map_err(|e| e.to_string())
 }
 
+/// A default built into botctl.
+fn builtin<T>(value: T) -> Given<T> {
+    Given { value, origin: Origin::Default }
+}
+
+/// A default taken from a variable outside botctl's own (NO_COLOR, DOCKER_HOST), which the config file overrides.
+fn inherited<T>(env: &Env, var: &str, value: impl FnOnce(&str) -> T) -> Option<Given<T>> {
+    env.get(var).map(|raw| Given { value: value(raw), origin: Origin::Env(var.to_string()) })
+}
+
 /// Applies the precedence rule once per key and records what won.
 struct Resolver<'a> {
     env: &'a Env,
@@ -272,24 +288,16 @@ impl Resolver<'_> {
     }
 
     /// For keys that are also global flags: clap has already folded in the environment twin.
-    fn pick<T: Shown>(&mut self, key: &'static str, given: Option<Given<T>>, file: Option<T>, default: T) -> T {
-        let (value, origin) = match (given, file) {
-            (Some(g), _) => (g.value, g.origin),
-            (None, Some(v)) => (v, self.file_origin()),
-            (None, None) => (default, Origin::Default),
-        };
-        self.record(key, &value, origin);
-        value
+    /// `default` says where it comes from: built in, or a wider variable such as NO_COLOR.
+    fn pick<T: Shown>(&mut self, key: &'static str, given: Option<Given<T>>, file: Option<T>, default: Given<T>) -> T {
+        let chosen = given.or_else(|| file.map(|value| Given { value, origin: self.file_origin() })).unwrap_or(default);
+        self.record(key, &chosen.value, chosen.origin);
+        chosen.value
     }
 
     fn pick_opt<T: Shown>(&mut self, key: &'static str, given: Option<Given<T>>, file: Option<T>) -> Option<T> {
-        let (value, origin) = match (given, file) {
-            (Some(g), _) => (Some(g.value), g.origin),
-            (None, Some(v)) => (Some(v), self.file_origin()),
-            (None, None) => (None, Origin::Default),
-        };
-        self.record(key, &value, origin);
-        value
+        let given = given.map(|g| Given { value: Some(g.value), origin: g.origin });
+        self.pick(key, given, file.map(Some), builtin(None))
     }
 
     /// For keys without a flag: the `BOTCTL_*` twin is read here.
@@ -297,7 +305,7 @@ impl Resolver<'_> {
         &mut self,
         key: &'static str,
         file: Option<T>,
-        default: T,
+        default: Given<T>,
         parse: fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
         let given = self.env_twin(key, parse)?;

@@ -113,9 +113,21 @@ fn no_color_turns_color_off_by_default_but_not_over_a_flag() {
 }
 
 #[test]
+fn no_color_is_reported_as_the_origin_and_the_file_overrides_it() {
+    let env = Env::from_pairs([("NO_COLOR", "1")]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(entry(&settings, "color").source, Origin::Env("NO_COLOR".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "color: always\n");
+    assert_eq!(Settings::load(with_file(path), &env).unwrap().color, ColorChoice::Always);
+}
+
+#[test]
 fn docker_host_falls_back_to_docker_host_variable() {
     let env = Env::from_pairs([("DOCKER_HOST", "tcp://127.0.0.1:2375")]);
-    assert_eq!(Settings::load(Overrides::default(), &env).unwrap().docker.host, "tcp://127.0.0.1:2375");
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(settings.docker.host, "tcp://127.0.0.1:2375");
+    assert_eq!(entry(&settings, "docker.host").source, Origin::Env("DOCKER_HOST".into()));
     let env =
         Env::from_pairs([("DOCKER_HOST", "tcp://127.0.0.1:2375"), ("BOTCTL_DOCKER_HOST", "unix:///run/docker.sock")]);
     assert_eq!(Settings::load(Overrides::default(), &env).unwrap().docker.host, "unix:///run/docker.sock");

@@ -33,8 +33,7 @@ impl FromStr for DatabaseUrl {
         }
         // sqlx's own parser has the final word on parameters (sslmode, options, …); its messages
         // name the parameter, not the password.
-        PgConnectOptions::from_str(url.as_str())
-            .map_err(|e| DatabaseUrlError::Options(redact_text(&e.to_string(), &url)))?;
+        PgConnectOptions::from_str(url.as_str()).map_err(|e| DatabaseUrlError::Options(option_error(&e, &url)))?;
         Ok(Self(url))
     }
 }
@@ -76,6 +75,16 @@ impl DatabaseUrl {
 
 fn is_secret_param(key: &str) -> bool {
     matches!(key, "password" | "sslpassword")
+}
+
+/// sqlx's message, without the password and without the "error with configuration" prefix it repeats.
+fn option_error(error: &sqlx::Error, url: &url::Url) -> String {
+    let text = error.to_string();
+    let mut text = text.as_str();
+    while let Some(rest) = text.strip_prefix("error with configuration: ") {
+        text = rest;
+    }
+    redact_text(text, url)
 }
 
 /// Removes the URL's password from text that may quote it.
@@ -129,6 +138,13 @@ mod tests {
             let err = bad.parse::<DatabaseUrl>().unwrap_err().to_string();
             assert!(!err.contains("s3cret"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn option_errors_are_stated_once() {
+        let err = "postgres://op@db/x?sslmode=sometimes".parse::<DatabaseUrl>().unwrap_err().to_string();
+        assert!(!err.starts_with("error with configuration"), "{err}");
+        assert!(err.contains("sometimes"), "{err}");
     }
 
     #[test]

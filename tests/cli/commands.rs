@@ -82,3 +82,12 @@ fn version_is_printed() {
     let sandbox = Sandbox::new();
     assert_eq!(stdout(sandbox.botctl().arg("--version")).trim(), format!("botctl {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn completions_and_man_work_with_a_broken_config_file() {
+    let sandbox = Sandbox::new();
+    sandbox.write_config("this is: [not valid\n");
+    sandbox.botctl().args(["completions", "bash"]).assert().success();
+    sandbox.botctl().arg("man").assert().success();
+    sandbox.botctl().args(["config", "show"]).assert().code(2);
+}

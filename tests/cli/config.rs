@@ -84,3 +84,16 @@ fn table_output_lists_key_value_and_source() {
     let line = text.lines().find(|l| l.starts_with("data_dir ")).unwrap();
     assert!(line.contains("/srv/botctl") && line.contains("flag --data-dir"), "{line}");
 }
+
+#[test]
+fn boolean_environment_twins_accept_the_usual_spellings() {
+    let sandbox = Sandbox::new();
+    for value in ["1", "true", "yes", "on"] {
+        let shown = show(sandbox.botctl().env("BOTCTL_NO_PROGRESS", value));
+        assert_eq!(setting(&shown, "no_progress"), ("true", "environment BOTCTL_NO_PROGRESS"), "{value}");
+    }
+    let shown = show(sandbox.botctl().env("BOTCTL_NO_PROGRESS", "0"));
+    assert_eq!(setting(&shown, "no_progress"), ("false", "default"));
+    let shown = show(sandbox.botctl().env("BOTCTL_VERBOSE", "2"));
+    assert_eq!(setting(&shown, "verbosity").1, "environment BOTCTL_VERBOSE");
+}

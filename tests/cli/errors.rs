@@ -175,6 +175,13 @@ fn logs_go_to_stderr_as_json_lines_when_asked() {
 #[test]
 fn a_bad_log_filter_is_exit_2() {
     let sandbox = Sandbox::new();
-    let output = sandbox.botctl().args(["config", "show"]).env("BOTCTL_LOG", "botctl=loud").assert().code(2).get_output().clone();
-    assert!(stderr_of(&output).contains("invalid log filter in BOTCTL_LOG"), "{}", stderr_of(&output));
+    let output = sandbox
+        .botctl()
+        .args(["config", "show"])
+        .env("BOTCTL_LOG", "botctl=loud")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr_of(&output).contains("invalid log filter `botctl=loud`"), "{}", stderr_of(&output));
 }
