@@ -34,12 +34,14 @@ impl fmt::Display for Interrupted {
     }
 }
 
-/// Checks (like `doctor`) that ran to completion but found failures: the report is already printed.
+/// A command that went through many items (doctor's checks, tenants to migrate) and printed its report,
+/// some of which failed: the report already says which, so only the count is added.
 #[derive(Debug, thiserror::Error)]
-#[error("{failed} of {total} checks failed")]
-pub struct ChecksFailed {
+#[error("{failed} of {total} {what} failed")]
+pub struct SomeFailed {
     pub failed: usize,
     pub total: usize,
+    pub what: &'static str,
 }
 
 /// The exit code an error chain deserves: the most specific marker found anywhere in it wins.

@@ -15,6 +15,7 @@ pub mod progress;
 pub mod runtime;
 pub mod telegram;
 pub mod telemetry;
+pub mod tenant;
 pub mod ui;
 
 use std::ffi::OsString;
@@ -37,10 +38,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(e) => return ui::report_usage(&e),
     };
     let early = cli.global.early_ui();
-    let command = match cli::run_self_describing(cli.command, &Ui::new(early)) {
-        Ok(result) => return result.map_or_else(|e| ui::report_error(&e, early.output), |()| EXIT_OK),
-        Err(command) => command,
-    };
+    if let Some(result) = cli::run_self_describing(&cli.command, &Ui::new(early)) {
+        return result.map_or_else(|e| ui::report_error(&e, early.output), |()| EXIT_OK);
+    }
     let settings = match Settings::load(cli.global.overrides(&matches), &Env::from_process()) {
         Ok(settings) => settings,
         Err(e) => return ui::report_error(&e.into(), early.output),
@@ -60,7 +60,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(e) => return ui::report_error(&anyhow::Error::new(e).context("cannot start the async runtime"), output),
     };
     let ctx = Context { settings, ui };
-    let result = runtime.block_on(run_until_interrupted(command, &ctx));
+    let result = runtime.block_on(run_until_interrupted(cli.command, &ctx));
     // Dropping the runtime would wait for blocking tasks such as a prompt still reading the terminal.
     runtime.shutdown_background();
     match result {

@@ -14,7 +14,7 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
-pub fn exec(args: CompletionsArgs, ui: &Ui) -> anyhow::Result<()> {
+pub fn exec(args: &CompletionsArgs, ui: &Ui) -> anyhow::Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "botctl", &mut script);
     ui.raw(&script)

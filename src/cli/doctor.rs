@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::doctor::{self, Check, DoctorOptions, Status};
-use crate::error::ChecksFailed;
+use crate::error::SomeFailed;
 use crate::ui::{Render, Table};
 
 /// Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API.
@@ -47,7 +47,7 @@ pub async fn exec(_args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
     let total = checks.len();
     ctx.ui.data(&Report(checks))?;
     if failed > 0 {
-        return Err(ChecksFailed { failed, total }.into());
+        return Err(SomeFailed { failed, total, what: "checks" }.into());
     }
     Ok(())
 }

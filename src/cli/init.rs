@@ -22,6 +22,7 @@ struct InitOutput {
 
 pub async fn exec(_args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
+    // Not `ctx.connect()`: that requires the control schema this command creates.
     let database = {
         let spinner = ui.spinner("connecting to PostgreSQL");
         db::connect(&ctx.db_options(), &spinner).await?

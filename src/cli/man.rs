@@ -16,12 +16,12 @@ pub struct ManArgs {
     dir: Option<PathBuf>,
 }
 
-pub fn exec(args: ManArgs, ui: &Ui) -> anyhow::Result<()> {
+pub fn exec(args: &ManArgs, ui: &Ui) -> anyhow::Result<()> {
     let command = Cli::command();
-    match args.dir {
+    match &args.dir {
         Some(dir) => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            clap_mangen::generate_to(command, &dir)
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
                 .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
             ui.status("Wrote", format_args!("man pages to {}", dir.display()));
             Ok(())

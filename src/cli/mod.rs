@@ -4,8 +4,11 @@
 mod completions;
 mod config;
 mod doctor;
+mod events;
 mod init;
 mod man;
+mod migrate;
+mod tenant;
 
 use std::path::PathBuf;
 
@@ -14,7 +17,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::{Given, Origin, Overrides, Settings};
-use crate::db::DbOptions;
+use crate::db::{self, Database, DbOptions, control};
 use crate::telemetry::LogFormat;
 use crate::ui::{ColorChoice, OutputFormat, Ui, UiOptions};
 
@@ -83,6 +86,10 @@ pub enum Command {
     Init(init::InitArgs),
     Doctor(doctor::DoctorArgs),
     #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    Migrate(migrate::MigrateArgs),
+    Events(events::EventsArgs),
+    #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
@@ -102,7 +109,33 @@ impl Context {
             data_dir: s.data_dir.clone(),
             postgres_bin_dir: s.database.postgres_bin_dir.clone(),
             connect_timeout: s.database.connect_timeout,
+            max_connections: DbOptions::DEFAULT_MAX_CONNECTIONS,
         }
+    }
+
+    /// Connects to the operator's database, whose control schema must be current.
+    pub async fn connect(&self) -> anyhow::Result<Database> {
+        self.connect_with_pool(DbOptions::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    pub async fn connect_with_pool(&self, max_connections: u32) -> anyhow::Result<Database> {
+        let options = DbOptions { max_connections, ..self.db_options() };
+        let database = {
+            let spinner = self.ui.spinner("connecting to PostgreSQL");
+            db::connect(&options, &spinner).await?
+        };
+        control::require_current(&database.pool).await?;
+        Ok(database)
+    }
+
+    /// Who runs this command, for operator events: the OS user and host.
+    pub fn actor(&self) -> String {
+        let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name);
+        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+        format!("{user}@{host}")
     }
 }
 
@@ -110,19 +143,22 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
     match command {
         Command::Init(args) => init::exec(args, ctx).await,
         Command::Doctor(args) => doctor::exec(args, ctx).await,
+        Command::Tenant(command) => tenant::exec(command, ctx).await,
+        Command::Migrate(args) => migrate::exec(args, ctx).await,
+        Command::Events(args) => events::exec(args, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
-        Command::Completions(args) => completions::exec(args, &ctx.ui),
-        Command::Man(args) => man::exec(args, &ctx.ui),
+        Command::Completions(args) => completions::exec(&args, &ctx.ui),
+        Command::Man(args) => man::exec(&args, &ctx.ui),
     }
 }
 
 /// Runs the commands that describe the CLI itself, which need no configuration: a broken config
-/// file must not stop `botctl completions` or `botctl man`. Hands any other command back.
-pub fn run_self_describing(command: Command, ui: &Ui) -> Result<anyhow::Result<()>, Command> {
+/// file must not stop `botctl completions` or `botctl man`. `None` for every other command.
+pub fn run_self_describing(command: &Command, ui: &Ui) -> Option<anyhow::Result<()>> {
     match command {
-        Command::Completions(args) => Ok(completions::exec(args, ui)),
-        Command::Man(args) => Ok(man::exec(args, ui)),
-        other => Err(other),
+        Command::Completions(args) => Some(completions::exec(args, ui)),
+        Command::Man(args) => Some(man::exec(args, ui)),
+        _ => None,
     }
 }
 

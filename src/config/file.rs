@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::template::Locale;
 use super::{ConfigError, Env};
 use crate::db::DatabaseUrl;
 use crate::telemetry::LogFormat;
@@ -26,6 +27,8 @@ pub struct FileConfig {
     pub telegram: TelegramSection,
     #[serde(default)]
     pub docker: DockerSection,
+    #[serde(default)]
+    pub tenant_defaults: TenantDefaultsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +51,14 @@ pub struct TelegramSection {
 pub struct DockerSection {
     pub host: Option<String>,
     pub image: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDefaultsSection {
+    /// An IANA time zone, validated when a tenant is created.
+    pub timezone: Option<String>,
+    pub locale: Option<Locale>,
 }
 
 /// Durations are written as `10s` or `2m 30s`, the form `botctl config show` prints.

@@ -6,15 +6,17 @@
 
 mod env;
 mod file;
+pub mod template;
 
 use std::fmt::{self, Display};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 
 pub use env::Env;
+use template::Locale;
 
 use crate::db::DatabaseUrl;
 use crate::telemetry::LogFormat;
@@ -24,6 +26,8 @@ use crate::ui::{ColorChoice, OutputFormat};
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The original platform's businesses were in Russia; operators elsewhere set `tenant_defaults.timezone`.
+const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -102,7 +106,15 @@ pub struct Settings {
     pub log: LogSettings,
     pub telegram: TelegramSettings,
     pub docker: DockerSettings,
+    pub tenant_defaults: TenantDefaults,
     entries: Vec<Entry>,
+}
+
+/// What `tenant create` uses when its flags leave something out.
+#[derive(Debug, Clone)]
+pub struct TenantDefaults {
+    pub timezone: String,
+    pub locale: Locale,
 }
 
 #[derive(Debug, Clone)]
@@ -198,7 +210,22 @@ impl Settings {
             host: r.pick_env("docker.host", file.docker.host, docker_default, parse_string)?,
             image: r.pick_env("docker.image", file.docker.image, builtin(default_image()), parse_string)?,
         };
+        let tenant_defaults = TenantDefaults {
+            timezone: r.pick_env(
+                "tenant_defaults.timezone",
+                file.tenant_defaults.timezone,
+                builtin(DEFAULT_TIMEZONE.to_string()),
+                parse_string,
+            )?,
+            locale: r.pick_env(
+                "tenant_defaults.locale",
+                file.tenant_defaults.locale,
+                builtin(Locale::Ru),
+                parse_locale,
+            )?,
+        };
         Ok(Settings {
+            tenant_defaults,
             config_file,
             database,
             data_dir,
@@ -218,6 +245,12 @@ impl Settings {
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
+}
+
+/// Reads a secret (such as a bot token) from a file an operator names, without echoing it in errors.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(text.trim().to_string())
 }
 
 /// The tenant image tag that matches this binary.
@@ -251,6 +284,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_url(s: &str) -> Result<url::Url, String> {
     url::Url::parse(s).map_err(|e| format!("invalid URL: {e}"))
+}
+
+fn parse_locale(s: &str) -> Result<Locale, String> {
+    s.parse().map_err(|e: template::UnknownLocale| e.to_string())
 }
 
 fn parse_string(s: &str) -> Result<String, String> {
@@ -356,7 +393,7 @@ pub trait Shown {
 macro_rules! shown_via_display {
     ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
 }
-shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat);
+shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat, Locale);
 
 impl Shown for DatabaseUrl {
     const UNSET: &'static str = "(not set: botctl's local cluster under data_dir)";

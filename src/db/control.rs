@@ -99,6 +99,28 @@ pub async fn init(pool: &PgPool) -> anyhow::Result<InitReport> {
     Ok(InitReport { role: privileges.role, database: privileges.database, applied, version })
 }
 
+/// Fails unless the control schema matches this binary: commands other than `init` need it current.
+pub async fn require_current(pool: &PgPool) -> anyhow::Result<()> {
+    let status = status(pool).await.context("reading the control schema's version")?;
+    if !status.unknown.is_empty() {
+        anyhow::bail!(
+            "the control schema (version {}) is newer than this botctl knows ({}); upgrade botctl",
+            status.current.unwrap_or(0),
+            status.latest
+        );
+    }
+    match status.current {
+        None => anyhow::bail!("the control schema does not exist yet; run `botctl init` first"),
+        Some(current) if !status.pending.is_empty() => {
+            anyhow::bail!(
+                "the control schema is at version {current}, this botctl needs {}; run `botctl init`",
+                status.latest
+            )
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 pub async fn status(pool: &PgPool) -> Result<MigrationStatus, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     migrate::status(&mut conn, &migrator()).await

@@ -1,10 +1,13 @@
 //! Forward-only SQL migrations with a ledger inside the schema they build (sqlx's migrator).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
+
+use crate::tenant::TenantSlug;
 
 /// One migration, as reported to the operator.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -80,4 +83,68 @@ pub async fn apply(conn: &mut PgConnection, migrator: &Migrator) -> anyhow::Resu
     }
     migrator.run_direct(None, conn, false).await?;
     Ok(before.pending)
+}
+
+/// The tenant-schema migrations, with the ledger inside the tenant's own schema. sqlx's lock covers the
+/// whole database; tenants take their own lock instead (see [`migrate_tenant`]), so many can migrate at once.
+pub fn tenant_migrator(slug: &TenantSlug) -> Migrator {
+    let mut migrator = sqlx::migrate!("migrations/tenant");
+    migrator.table_name = Cow::Owned(format!("{}._sqlx_migrations", slug.quoted_schema()));
+    migrator.locking = false;
+    migrator
+}
+
+/// The newest tenant-schema version this binary knows.
+pub fn tenant_latest() -> i64 {
+    sqlx::migrate!("migrations/tenant").iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Advisory-lock class for per-tenant migration locks (the bytes "botc"), so keys cannot meet other users'.
+const TENANT_LOCK_CLASS: i32 = 0x626f_7463;
+
+/// What migrating one tenant found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantMigration {
+    pub before: MigrationStatus,
+    pub applied: Vec<MigrationInfo>,
+}
+
+/// Migrates one tenant's schema under its own advisory lock, on a session connection (not through
+/// PgBouncer's transaction mode, where session locks and `SET` do not hold). With `dry_run` it only
+/// reports what is pending.
+pub async fn migrate_tenant(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    dry_run: bool,
+) -> anyhow::Result<TenantMigration> {
+    let key = slug.schema();
+    sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+        .bind(TENANT_LOCK_CLASS)
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?;
+    let result = migrate_locked(conn, slug, dry_run).await;
+    // Unlock and reset even after a failure: the connection may go back to a pool.
+    let cleanup = async {
+        sqlx::query("RESET search_path").execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(TENANT_LOCK_CLASS)
+            .bind(&key)
+            .execute(&mut *conn)
+            .await
+    };
+    let cleaned = cleanup.await;
+    let migration = result?;
+    cleaned?;
+    Ok(migration)
+}
+
+async fn migrate_locked(conn: &mut PgConnection, slug: &TenantSlug, dry_run: bool) -> anyhow::Result<TenantMigration> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {}", slug.quoted_schema())))
+        .execute(&mut *conn)
+        .await?;
+    let migrator = tenant_migrator(slug);
+    let before = status(conn, &migrator).await?;
+    let applied = if dry_run { Vec::new() } else { apply(conn, &migrator).await? };
+    Ok(TenantMigration { before, applied })
 }

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod control;
 pub mod migrate;
+pub mod provision;
 mod url;
 
 use std::fmt;
@@ -28,6 +29,12 @@ pub struct DbOptions {
     pub data_dir: PathBuf,
     pub postgres_bin_dir: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// The pool's size: small for the CLI, one more than `--jobs` for fleet commands.
+    pub max_connections: u32,
+}
+
+impl DbOptions {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 }
 
 /// Which database is in use, for messages and `botctl doctor`.
@@ -73,13 +80,12 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
     };
     progress.set_message("connecting to PostgreSQL");
     tracing::debug!(%location, timeout = ?options.connect_timeout, "connecting to PostgreSQL");
-    let pool = pool(connect, options.connect_timeout)
+    let pool = pool(connect, options.connect_timeout, options.max_connections)
         .await
         .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;
     Ok(Database { pool, location })
 }
 
-async fn pool(options: PgConnectOptions, timeout: Duration) -> Result<PgPool, sqlx::Error> {
-    // Small: the CLI runs a few statements at a time; fleet commands open short-lived connections per tenant.
-    PgPoolOptions::new().max_connections(4).acquire_timeout(timeout).connect_with(options).await
+async fn pool(options: PgConnectOptions, timeout: Duration, size: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(options).await
 }

@@ -1,18 +1,79 @@
-//! The Telegram Bot API as seen from the operator's side: is the configured endpoint reachable.
+//! The Telegram Bot API as seen from the operator's side: reachability, and `getMe` to confirm a token.
+
+mod token;
 
 use std::time::Duration;
 
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 
-/// Sends one request to the Bot API base URL. Any HTTP answer proves the endpoint is reachable;
-/// a token is not needed for that, so none is sent.
-pub async fn probe(api_url: &url::Url, timeout: Duration) -> anyhow::Result<u16> {
-    let client = reqwest::Client::builder()
+pub use token::{BotToken, TokenShapeError};
+
+use crate::error::BadInput;
+
+/// How long one Bot API call may take from the CLI.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .timeout(timeout)
         // The public endpoint redirects `/` to its documentation site, which proves nothing about the API.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .context("building the HTTP client")?;
-    let response = client.get(api_url.clone()).send().await.with_context(|| format!("no answer from {api_url}"))?;
+        .context("building the HTTP client")
+}
+
+/// Sends one request to the Bot API base URL. Any HTTP answer proves the endpoint is reachable;
+/// a token is not needed for that, so none is sent.
+pub async fn probe(api_url: &url::Url, timeout: Duration) -> anyhow::Result<u16> {
+    let response =
+        client(timeout)?.get(api_url.clone()).send().await.with_context(|| format!("no answer from {api_url}"))?;
     Ok(response.status().as_u16())
+}
+
+/// Who a token belongs to, as `getMe` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotIdentity {
+    pub id: i64,
+    pub username: String,
+    #[serde(default)]
+    pub first_name: String,
+}
+
+#[derive(Deserialize)]
+struct ApiResponse<T> {
+    ok: bool,
+    result: Option<T>,
+    description: Option<String>,
+    error_code: Option<u16>,
+}
+
+/// Calls `getMe`: confirms the token is live and learns the bot's id and username.
+/// A token Telegram rejects is bad input (exit 2); an unreachable API is a failure (exit 1).
+pub async fn get_me(api_url: &url::Url, token: &BotToken) -> anyhow::Result<BotIdentity> {
+    let url = format!("{}/bot{}/getMe", api_url.as_str().trim_end_matches('/'), token.expose());
+    // reqwest puts the URL, and so the token, into its errors: strip it before anything can print them.
+    let response = client(REQUEST_TIMEOUT)?
+        .get(url)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("cannot reach the Telegram Bot API at {api_url} to check the token"))?;
+    let status = response.status();
+    let body: ApiResponse<BotIdentity> = response
+        .json()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("the Bot API at {api_url} answered getMe with HTTP {status} and no valid JSON"))?;
+    match (body.ok, body.result) {
+        (true, Some(me)) if me.id == token.bot_id() => Ok(me),
+        (true, Some(me)) => anyhow::bail!("getMe returned bot {} for a token of bot {}", me.id, token.bot_id()),
+        _ if matches!(body.error_code, Some(401 | 404)) => Err(BadInput::new(format!(
+            "Telegram rejected the token for bot {} ({}); check it with @BotFather",
+            token.bot_id(),
+            body.description.as_deref().unwrap_or("Unauthorized")
+        ))
+        .into()),
+        _ => anyhow::bail!("getMe failed: HTTP {status}: {}", body.description.as_deref().unwrap_or("no description")),
+    }
 }

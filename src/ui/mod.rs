@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod progress;
+mod prompt;
 mod report;
 mod table;
 
@@ -15,7 +16,7 @@ use std::sync::OnceLock;
 use console::style;
 use serde::{Deserialize, Serialize};
 
-pub use progress::{LogWriter, Spinner};
+pub use progress::{Bar, LogWriter, Spinner};
 pub use report::{report_error, report_usage};
 pub use table::Table;
 
@@ -149,6 +150,11 @@ impl Ui {
     /// A spinner while a slow step runs; nothing when no one watches a terminal (the result line follows).
     pub fn spinner(&self, message: impl Into<String>) -> Spinner {
         Spinner::new(message.into(), self.progress)
+    }
+
+    /// A bar for counted work, or plain periodic lines when no one watches a terminal.
+    pub fn bar(&self, message: impl Into<String>) -> Bar {
+        Bar::new(message.into(), self.progress, self.verbosity >= 0)
     }
 
     fn eprintln(&self, line: fmt::Arguments<'_>) {

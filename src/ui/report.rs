@@ -4,7 +4,7 @@ use console::style;
 use serde::Serialize;
 
 use super::{OutputFormat, multi_progress, write_stdout};
-use crate::error::{ChecksFailed, exit_code, has};
+use crate::error::{SomeFailed, exit_code, has};
 
 #[derive(Serialize)]
 struct ErrorObject {
@@ -38,7 +38,7 @@ pub fn report_error(error: &anyhow::Error, output: OutputFormat) -> i32 {
             multi_progress().suspend(|| eprint!("{text}"));
         }
         // The check report on stdout already says what failed; a second document would break parsers.
-        _ if has::<ChecksFailed>(error) => {}
+        _ if has::<SomeFailed>(error) => {}
         structured => {
             let object = ErrorObject { error: ErrorBody { message, causes, exit_code: code } };
             let written = super::serialize(&object, structured).and_then(|text| write_stdout(&text));

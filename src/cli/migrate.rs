@@ -1,0 +1,114 @@
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::Context;
+use crate::error::{BadInput, SomeFailed};
+use crate::tenant::ops::{self, MigrateOptions, MigrateReport, MigrationState, Targets};
+use crate::ui::{Render, Table};
+
+/// Applies pending tenant-schema migrations, several tenants at once, each under its own lock.
+///
+/// Tenants already current are skipped without being opened. One tenant's failure does not stop the
+/// others; the summary names each failure and the exit code is then 1. (`botctl init` migrates the
+/// control plane; this never touches it.)
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    command: Option<MigrateCommand>,
+    /// The tenants to migrate.
+    #[arg(value_name = "NAME", required_unless_present = "all", conflicts_with = "all")]
+    names: Vec<String>,
+    /// Migrates every tenant.
+    #[arg(long)]
+    all: bool,
+    /// Shows what would be applied without applying it.
+    #[arg(long)]
+    dry_run: bool,
+    /// How many tenants to migrate at once.
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Shows each tenant's schema version and how many migrations it is missing.
+    Status,
+}
+
+struct Report(MigrateReport);
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl Render for Report {
+    fn render(&self) -> String {
+        let mut table = Table::new(["tenant", "from", "to", "migrations", "result"]);
+        for t in &self.0.tenants {
+            let migrations =
+                t.migrations.iter().map(|m| format!("{} {}", m.version, m.description)).collect::<Vec<_>>();
+            let result = match &t.error {
+                Some(error) => format!("failed: {error}"),
+                None if self.0.dry_run => "would apply".to_string(),
+                None => "migrated".to_string(),
+            };
+            table.row([t.tenant.clone(), t.from.to_string(), t.to.to_string(), migrations.join(", "), result]);
+        }
+        let summary = format!(
+            "{} tenants {}, {} failed, {} already at version {}\n",
+            self.0.tenants.len() - self.0.failed(),
+            if self.0.dry_run { "to migrate" } else { "migrated" },
+            self.0.failed(),
+            self.0.already_current,
+            self.0.latest
+        );
+        if self.0.tenants.is_empty() { summary } else { format!("{table}\n{summary}") }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct States(Vec<MigrationState>);
+
+impl Render for States {
+    fn render(&self) -> String {
+        let mut table = Table::new(["tenant", "version", "latest", "pending"]);
+        for s in &self.0 {
+            table.row([s.tenant.clone(), s.version.to_string(), s.latest.to_string(), s.pending.to_string()]);
+        }
+        table.to_string()
+    }
+}
+
+pub async fn exec(args: MigrateArgs, ctx: &Context) -> anyhow::Result<()> {
+    if let Some(MigrateCommand::Status) = args.command {
+        let database = ctx.connect().await?;
+        return ctx.ui.data(&States(ops::migrate_status(&database.pool).await?));
+    }
+    let targets = if args.all {
+        Targets::All
+    } else {
+        let slugs = args.names.iter().map(|n| super::tenant::slug(n)).collect::<anyhow::Result<Vec<_>>>()?;
+        if slugs.is_empty() {
+            return Err(BadInput::new("name the tenants to migrate, or pass --all").into());
+        }
+        Targets::Named(slugs)
+    };
+    let jobs = usize::from(args.jobs);
+    let database = ctx.connect_with_pool(u32::from(args.jobs) + 1).await?;
+    let options = MigrateOptions { targets, dry_run: args.dry_run, jobs };
+    let report = {
+        let bar = ctx.ui.bar("migrating tenants");
+        ops::migrate(&database.pool, &options, &ctx.actor(), &bar).await?
+    };
+    let failed = report.failed();
+    let total = report.tenants.len();
+    ctx.ui.data(&Report(report))?;
+    if failed > 0 {
+        return Err(SomeFailed { failed, total, what: "tenant migrations" }.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::Context;
+use crate::config::template::{self, Locale, Template};
+use crate::db;
+use crate::error::BadInput;
+use crate::telegram::BotToken;
+use crate::tenant::TenantSlug;
+use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
+use crate::tenant::store::Tenant;
+use crate::ui::{Render, Table};
+
+/// Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each).
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    Create(CreateArgs),
+    List(ListArgs),
+    Show(ShowArgs),
+    Update(UpdateArgs),
+    Delete(DeleteArgs),
+}
+
+/// The bot token, given directly or in a file (a file keeps it out of the process list and shell history).
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The bot's token from @BotFather.
+    #[arg(long, env = "BOTCTL_BOT_TOKEN", hide_env_values = true, value_name = "TOKEN", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// Reads the bot's token from this file.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+/// Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction.
+///
+/// On a terminal, asks for whatever is missing; elsewhere, missing inputs are an error naming the flags.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The tenant's name: 2-31 lower-case letters, digits or `_`, starting with a letter.
+    name: String,
+    #[command(flatten)]
+    token: TokenArgs,
+    /// Telegram user ids of the business's owners, comma-separated.
+    #[arg(long = "admin", value_name = "ID[,ID…]", value_delimiter = ',')]
+    admins: Vec<String>,
+    /// The business's IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone].
+    #[arg(long, value_name = "TZ")]
+    timezone: Option<String>,
+    /// The language of the bot's texts [default: tenant_defaults.locale].
+    #[arg(long)]
+    locale: Option<Locale>,
+    /// The business's name as customers see it [default: the template's].
+    #[arg(long, value_name = "TEXT")]
+    display_name: Option<String>,
+    /// A built-in template (barbershop, beauty_salon, clinic) or a YAML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    template: Option<String>,
+    /// Does not start the tenant's container (containers arrive with the Docker runtime; until then
+    /// every tenant is created stopped).
+    #[arg(long)]
+    no_start: bool,
+}
+
+/// Lists tenants.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Shows only tenants with this status (deleted tenants appear only when asked for).
+    #[arg(long, value_parser = ["stopped", "running", "deleted"])]
+    status: Option<String>,
+}
+
+/// Shows everything known about one tenant (the token only as its bot id and fingerprint).
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The tenant's name.
+    name: String,
+}
+
+/// Changes a tenant's display name, owners, time zone, locale or token; every change is recorded as an event.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The tenant's name.
+    name: String,
+    /// The business's name as customers see it.
+    #[arg(long, value_name = "TEXT")]
+    display_name: Option<String>,
+    /// Replaces the owners: Telegram user ids, comma-separated.
+    #[arg(long = "admin", value_name = "ID[,ID…]", value_delimiter = ',')]
+    admins: Vec<String>,
+    /// The business's IANA time zone.
+    #[arg(long, value_name = "TZ")]
+    timezone: Option<String>,
+    /// The language of the bot's texts.
+    #[arg(long)]
+    locale: Option<Locale>,
+    #[command(flatten)]
+    token: TokenArgs,
+    /// Accepts a token of a different bot than the tenant's current one.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Deletes a tenant: drops its schema with all its data and its role; its events remain.
+///
+/// Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The tenant's name.
+    name: String,
+}
+
+pub async fn exec(command: TenantCommand, ctx: &Context) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create(args) => create(args, ctx).await,
+        TenantCommand::List(args) => list(args, ctx).await,
+        TenantCommand::Show(args) => show(args, ctx).await,
+        TenantCommand::Update(args) => update(args, ctx).await,
+        TenantCommand::Delete(args) => delete(args, ctx).await,
+    }
+}
+
+pub(super) fn slug(name: &str) -> anyhow::Result<TenantSlug> {
+    name.parse().map_err(|e: crate::tenant::SlugError| BadInput::new(e.to_string()).into())
+}
+
+fn timezone(name: &str) -> anyhow::Result<chrono_tz::Tz> {
+    name.parse().map_err(|_| {
+        BadInput::new(format!("unknown time zone `{name}`: use an IANA name such as Europe/Moscow or Asia/Almaty"))
+            .into()
+    })
+}
+
+/// Owners' Telegram user ids: positive, at most 2^52 (Telegram's documented bound), no repeats.
+fn admins(items: &[String]) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let id = item
+            .parse::<i64>()
+            .ok()
+            .filter(|id| (1..=1 << 52).contains(id))
+            .ok_or_else(|| BadInput::new(format!("`{item}` is not a Telegram user id (a positive number)")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn display_name(text: &str) -> anyhow::Result<String> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 64 || text.chars().any(char::is_control) {
+        return Err(BadInput::new("display name must be 1-64 characters without control characters").into());
+    }
+    Ok(text.to_string())
+}
+
+fn token(args: &TokenArgs) -> anyhow::Result<Option<BotToken>> {
+    let text = match (&args.token, &args.token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(path)) => crate::config::read_secret_file(path)?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(text.parse().map_err(|e: crate::telegram::TokenShapeError| BadInput::new(e.to_string()))?))
+}
+
+fn template_error(e: template::TemplateError) -> anyhow::Error {
+    anyhow::Error::new(e).context(BadInput::new("invalid --template"))
+}
+
+async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
+    let ui = &ctx.ui;
+    let defaults = &ctx.settings.tenant_defaults;
+    let slug = slug(&args.name)?;
+    let mut token = token(&args.token)?;
+    let mut admins = admins(&args.admins)?;
+    let missing: Vec<&str> = [(token.is_none(), "--token"), (admins.is_empty(), "--admin")]
+        .into_iter()
+        .filter_map(|(missing, flag)| missing.then_some(flag))
+        .collect();
+    if !missing.is_empty() && !ui.interactive() {
+        return Err(
+            BadInput::new(format!("missing {} (not a terminal, so botctl cannot ask)", missing.join(" and "))).into()
+        );
+    }
+    // Prompts only for what is missing, and only on a terminal.
+    let interactive = ui.interactive();
+    while token.is_none() {
+        let text = ui.password("Bot token from @BotFather").await?;
+        match text.parse::<BotToken>() {
+            Ok(t) => token = Some(t),
+            Err(e) => ui.warn(e),
+        }
+    }
+    while admins.is_empty() {
+        let text = ui.input("Owners' Telegram user ids (comma-separated)", None).await?;
+        match admins_from_text(&text) {
+            Ok(ids) => admins = ids,
+            Err(e) => ui.warn(e),
+        }
+    }
+    let timezone = match &args.timezone {
+        Some(name) => timezone(name)?,
+        None if interactive => loop {
+            let name = ui.input("Time zone", Some(defaults.timezone.clone())).await?;
+            match self::timezone(&name) {
+                Ok(tz) => break tz,
+                Err(e) => ui.warn(e),
+            }
+        },
+        None => timezone(&defaults.timezone)?,
+    };
+    let locale = args.locale.unwrap_or(defaults.locale);
+    let template = match &args.template {
+        Some(spec) => template::resolve(spec, locale).map_err(template_error)?,
+        None if interactive => {
+            let names = template::embedded_names();
+            let items: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let choice = ui.select("Template", items, 0).await?;
+            template::embedded(names[choice], locale).map_err(template_error)?
+        }
+        None => {
+            return Err(BadInput::new(format!(
+                "missing --template (one of {})",
+                template::embedded_names().join(", ")
+            ))
+            .into());
+        }
+    };
+    let display_name = args.display_name.as_deref().map(display_name).transpose()?;
+    let Some(token) = token else { return Err(BadInput::new("missing --token").into()) };
+    let options = CreateOptions {
+        slug,
+        token,
+        admins,
+        timezone,
+        locale,
+        display_name,
+        template,
+        telegram_api_url: ctx.settings.telegram.api_url.clone(),
+    };
+    let database = ctx.connect().await?;
+    let tenant = {
+        let spinner = ui.spinner(format!("creating tenant {}", options.slug));
+        ops::create(&database.pool, &options, &ctx.actor(), &spinner).await?
+    };
+    if !ui.structured(&tenant)? {
+        ui.status(
+            "Created",
+            format_args!(
+                "tenant {} for bot @{} (schema and role {})",
+                tenant.slug,
+                tenant.bot_username,
+                options.slug.schema()
+            ),
+        );
+        ui.note(format_args!("seeded from template `{}`: {}", options.template.name, seed_summary(&options.template)));
+        if args.no_start {
+            ui.note("not started (--no-start)");
+        } else {
+            ui.note("the tenant is stopped: containers arrive with the Docker runtime");
+        }
+    }
+    Ok(())
+}
+
+fn admins_from_text(text: &str) -> anyhow::Result<Vec<i64>> {
+    let items: Vec<String> = text.split(',').map(str::to_string).collect();
+    let ids = admins(&items)?;
+    if ids.is_empty() {
+        return Err(BadInput::new("give at least one Telegram user id").into());
+    }
+    Ok(ids)
+}
+
+fn seed_summary(template: &Template) -> String {
+    format!("{} services, {} working intervals a week", template.services.len(), template.hours.len())
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct TenantList(Vec<Tenant>);
+
+impl Render for TenantList {
+    fn render(&self) -> String {
+        let mut table = Table::new(["slug", "name", "bot", "status", "schema", "timezone", "created"]);
+        for t in &self.0 {
+            table.row([
+                t.slug.clone(),
+                t.display_name.clone(),
+                format!("@{}", t.bot_username),
+                t.status.clone(),
+                t.schema_version.to_string(),
+                t.timezone.clone(),
+                t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
+    let database = ctx.connect().await?;
+    let tenants = ops::list(&database.pool, args.status.as_deref()).await?;
+    ctx.ui.data(&TenantList(tenants))
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct TenantDetails(Tenant);
+
+impl Render for TenantDetails {
+    fn render(&self) -> String {
+        let t = &self.0;
+        let mut table = Table::new(["field", "value"]);
+        let rows = [
+            ("slug", t.slug.clone()),
+            ("display name", t.display_name.clone()),
+            ("bot", format!("@{} (id {})", t.bot_username, t.bot_id)),
+            ("token", format!("fingerprint {}", t.token_fingerprint)),
+            ("owners", t.admins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            ("time zone", t.timezone.clone()),
+            ("locale", t.locale.clone()),
+            ("template", t.template.clone()),
+            ("status", t.status.clone()),
+            (
+                "schema",
+                format!(
+                    "tenant_{} at version {} (this botctl: {})",
+                    t.slug,
+                    t.schema_version,
+                    db::migrate::tenant_latest()
+                ),
+            ),
+            ("created", t.created_at.to_rfc3339()),
+            ("updated", t.updated_at.to_rfc3339()),
+        ];
+        for (field, value) in rows {
+            table.row([field.to_string(), value]);
+        }
+        table.to_string()
+    }
+}
+
+async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
+    let slug = slug(&args.name)?;
+    let database = ctx.connect().await?;
+    ctx.ui.data(&TenantDetails(ops::show(&database.pool, &slug).await?))
+}
+
+async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
+    let slug = slug(&args.name)?;
+    let admins = admins(&args.admins)?;
+    let options = UpdateOptions {
+        display_name: args.display_name.as_deref().map(display_name).transpose()?,
+        admins: (!admins.is_empty()).then_some(admins),
+        timezone: args.timezone.as_deref().map(timezone).transpose()?,
+        locale: args.locale,
+        token: token(&args.token)?,
+        force: args.force,
+        telegram_api_url: Some(ctx.settings.telegram.api_url.clone()),
+    };
+    if options.display_name.is_none()
+        && options.admins.is_none()
+        && options.timezone.is_none()
+        && options.locale.is_none()
+        && options.token.is_none()
+    {
+        return Err(BadInput::new(
+            "nothing to change: give --display-name, --admin, --timezone, --locale, --token or --token-file",
+        )
+        .into());
+    }
+    let database = ctx.connect().await?;
+    let updated = ops::update(&database.pool, &slug, &options, &ctx.actor()).await?;
+    if !ctx.ui.structured(&updated)? {
+        if updated.changes.is_empty() {
+            ctx.ui.status("Unchanged", format_args!("tenant {slug}: the values given are the current ones"));
+        }
+        for (field, change) in &updated.changes {
+            ctx.ui.status("Updated", format_args!("tenant {slug}: {field} {} → {}", change.from, change.to));
+        }
+    }
+    Ok(())
+}
+
+async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
+    let ui = &ctx.ui;
+    let slug = slug(&args.name)?;
+    let database = ctx.connect().await?;
+    let tenant = ops::show(&database.pool, &slug).await?;
+    let schema = slug.schema();
+    let summary = format!(
+        "deleting tenant `{slug}` (bot @{}) drops schema {schema} with all its data and role {schema}; its events remain",
+        tenant.bot_username
+    );
+    if !ctx.settings.yes {
+        if !ui.interactive() {
+            return Err(BadInput::new(format!(
+                "refusing to delete tenant `{slug}` without --yes (not a terminal): {summary}"
+            ))
+            .into());
+        }
+        ui.warn(summary);
+        if !ui.confirm_typed(&format!("Type `{slug}` to delete it"), slug.as_str()).await? {
+            anyhow::bail!("aborted: nothing was deleted");
+        }
+    }
+    let deleted =
+        ops::delete(&database.pool, &slug, &ctx.actor()).await.with_context(|| format!("deleting tenant `{slug}`"))?;
+    if !ui.structured(&deleted)? {
+        ui.status("Deleted", format_args!("tenant {slug}: schema and role {} dropped", slug.schema()));
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The business's data that botctl itself writes into a tenant's schema: the template's seed, and the
+//! settings and owners that `tenant update` changes. Runs inside the caller's transaction, with the
+//! search path already on the tenant's schema (`db::provision::enter_schema`).
+
+use sqlx::PgConnection;
+
+use crate::config::template::Template;
+
+/// The per-tenant values a template does not decide.
+pub struct Identity<'a> {
+    pub display_name: &'a str,
+    pub timezone: &'a str,
+    pub locale: &'a str,
+    pub owners: &'a [i64],
+}
+
+/// Fills a freshly migrated tenant schema from its template.
+pub async fn seed(conn: &mut PgConnection, template: &Template, who: &Identity<'_>) -> Result<(), sqlx::Error> {
+    let t = template;
+    sqlx::query(
+        "INSERT INTO settings (display_name, locale, timezone, currency, slot_step_minutes, horizon_days, \
+         cancellation_cutoff_minutes, max_active_bookings, reminder_offsets_minutes, feedback_delay_minutes, \
+         address, contacts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(who.display_name)
+    .bind(who.locale)
+    .bind(who.timezone)
+    .bind(&t.currency)
+    .bind(minutes(t.slot_step_minutes))
+    .bind(minutes(t.horizon_days))
+    .bind(minutes(t.cancellation_cutoff_minutes))
+    .bind(minutes(t.max_active_bookings))
+    .bind(t.reminder_offsets_minutes.iter().map(|m| minutes(*m)).collect::<Vec<i32>>())
+    .bind(minutes(t.feedback_delay_minutes))
+    .bind(&t.address)
+    .bind(&t.contacts)
+    .execute(&mut *conn)
+    .await?;
+    for (position, service) in (0..).zip(&t.services) {
+        sqlx::query(
+            "INSERT INTO services (name, description, duration_minutes, price_minor, position) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&service.name)
+        .bind(&service.description)
+        .bind(minutes(service.duration_minutes))
+        .bind(service.price_minor)
+        .bind(position)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for interval in &t.hours {
+        sqlx::query("INSERT INTO working_hours (weekday, opens, closes) VALUES ($1, $2, $3)")
+            .bind(i16::from(u8::try_from(interval.weekday.number_from_monday()).unwrap_or(1)))
+            .bind(interval.opens)
+            .bind(interval.closes)
+            .execute(&mut *conn)
+            .await?;
+    }
+    set_owners(conn, who.owners).await
+}
+
+/// Makes exactly these users the owners; owners no longer listed lose their admin rights.
+pub async fn set_owners(conn: &mut PgConnection, owners: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM admins WHERE is_owner AND user_id <> ALL($1)").bind(owners).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO admins (user_id, is_owner) SELECT unnest($1::bigint[]), true \
+         ON CONFLICT (user_id) DO UPDATE SET is_owner = true",
+    )
+    .bind(owners)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Mirrors the control plane's copy of these settings into the schema the bot reads.
+pub async fn update_settings(
+    conn: &mut PgConnection,
+    display_name: Option<&str>,
+    timezone: Option<&str>,
+    locale: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE settings SET display_name = coalesce($1, display_name), timezone = coalesce($2, timezone), \
+         locale = coalesce($3, locale)",
+    )
+    .bind(display_name)
+    .bind(timezone)
+    .bind(locale)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Template values are validated to small ranges, so they always fit PostgreSQL's integer.
+fn minutes(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}

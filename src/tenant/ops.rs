@@ -1,0 +1,372 @@
+//! Tenant operations: each takes an `*Options` value, works in as few transactions as it can, records
+//! an operator event, and returns data for the CLI to print. Nothing here prints or prompts.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::TenantSlug;
+use super::business::{self, Identity};
+use super::store::{self, Changes, Event, NewTenant, Tenant};
+use crate::config::template::{Locale, Template};
+use crate::db::migrate::{self, MigrationInfo};
+use crate::db::provision;
+use crate::error::BadInput;
+use crate::progress::Progress;
+use crate::telegram::{self, BotToken};
+
+/// Everything `tenant create` needs, already validated.
+pub struct CreateOptions {
+    pub slug: TenantSlug,
+    pub token: BotToken,
+    pub admins: Vec<i64>,
+    pub timezone: chrono_tz::Tz,
+    pub locale: Locale,
+    /// Defaults to the template's display name.
+    pub display_name: Option<String>,
+    pub template: Template,
+    pub telegram_api_url: url::Url,
+}
+
+/// Creates a tenant: confirms the token with `getMe`, then in one transaction records it, creates its
+/// role and schema, migrates and seeds the schema and records the event. A failure anywhere, or an
+/// interruption, rolls all of it back.
+pub async fn create(
+    pool: &PgPool,
+    options: &CreateOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Tenant> {
+    let slug = &options.slug;
+    progress.set_message("checking the bot token with Telegram (getMe)");
+    let me = telegram::get_me(&options.telegram_api_url, &options.token).await?;
+    progress.set_message("creating the tenant's role and schema");
+    let mut tx = pool.begin().await?;
+    if store::find(&mut tx, slug.as_str()).await?.is_some() {
+        return Err(BadInput::new(format!("tenant `{slug}` already exists")).into());
+    }
+    if let Some(other) = store::find_by_bot(&mut tx, me.id).await? {
+        return Err(bot_taken(&me.username, &other));
+    }
+    let display_name = options.display_name.as_deref().unwrap_or(&options.template.display_name);
+    let timezone = options.timezone.name();
+    let locale = options.locale.to_string();
+    let new = NewTenant {
+        slug: slug.as_str(),
+        display_name,
+        bot_id: me.id,
+        bot_username: &me.username,
+        token: options.token.expose(),
+        admins: &options.admins,
+        timezone,
+        locale: &locale,
+        template: &options.template.name,
+    };
+    // The unique indexes settle races between two creates that both passed the checks above.
+    store::insert(&mut tx, &new).await.map_err(|e| match unique_violation(&e) {
+        Some("tenants_live_bot") => bot_taken(&me.username, "another tenant"),
+        Some(_) => BadInput::new(format!("tenant `{slug}` already exists")).into(),
+        None => anyhow::Error::new(e).context("recording the tenant"),
+    })?;
+    provision::create_tenant(&mut tx, slug)
+        .await
+        .with_context(|| format!("creating role and schema {}", slug.schema()))?;
+    provision::enter_schema(&mut tx, slug).await?;
+    progress.set_message("migrating and seeding the tenant's schema");
+    migrate::apply(&mut tx, &migrate::tenant_migrator(slug)).await.context("migrating the tenant schema")?;
+    let who = Identity { display_name, timezone, locale: &locale, owners: &options.admins };
+    business::seed(&mut tx, &options.template, &who).await.context("seeding the tenant schema from its template")?;
+    store::set_schema_version(&mut tx, slug.as_str(), migrate::tenant_latest()).await?;
+    let details = json!({
+        "display_name": display_name, "bot_id": me.id, "bot_username": me.username, "admins": options.admins,
+        "timezone": timezone, "locale": locale, "template": options.template.name,
+    });
+    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.create", details).await?;
+    tx.commit().await.context("committing the new tenant")?;
+    show(pool, slug).await
+}
+
+fn bot_taken(username: &str, other: &str) -> anyhow::Error {
+    BadInput::new(format!("bot @{username} already serves tenant `{other}`; one bot can serve one tenant")).into()
+}
+
+fn unique_violation(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.constraint().unwrap_or_default()),
+        _ => None,
+    }
+}
+
+fn not_found(slug: &TenantSlug) -> anyhow::Error {
+    BadInput::new(format!("no tenant `{slug}` (see `botctl tenant list`)")).into()
+}
+
+pub async fn show(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
+    let mut conn = pool.acquire().await?;
+    store::find(&mut conn, slug.as_str()).await?.ok_or_else(|| not_found(slug))
+}
+
+pub async fn list(pool: &PgPool, status: Option<&str>) -> anyhow::Result<Vec<Tenant>> {
+    let mut conn = pool.acquire().await?;
+    Ok(store::list(&mut conn, status).await?)
+}
+
+pub async fn events(pool: &PgPool, slug: Option<&TenantSlug>, limit: i64) -> anyhow::Result<Vec<Event>> {
+    let mut conn = pool.acquire().await?;
+    Ok(store::events(&mut conn, slug.map(TenantSlug::as_str), limit).await?)
+}
+
+/// What `tenant update` may change; `None` keeps a value.
+#[derive(Default)]
+pub struct UpdateOptions {
+    pub display_name: Option<String>,
+    pub admins: Option<Vec<i64>>,
+    pub timezone: Option<chrono_tz::Tz>,
+    pub locale: Option<Locale>,
+    pub token: Option<BotToken>,
+    /// Allows a new token to belong to a different bot.
+    pub force: bool,
+    pub telegram_api_url: Option<url::Url>,
+}
+
+/// The outcome of an update: the tenant afterwards and each changed field's old and new value.
+#[derive(Debug, Serialize)]
+pub struct Updated {
+    pub tenant: Tenant,
+    pub changes: BTreeMap<&'static str, Change>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+/// Changes a tenant in the control plane and, for what the bot reads, in its schema: one transaction.
+pub async fn update(pool: &PgPool, slug: &TenantSlug, options: &UpdateOptions, actor: &str) -> anyhow::Result<Updated> {
+    let me = match (&options.token, &options.telegram_api_url) {
+        (Some(token), Some(api)) => Some(telegram::get_me(api, token).await?),
+        (Some(_), None) => anyhow::bail!("a new token needs the Bot API URL to check it"),
+        _ => None,
+    };
+    let mut tx = pool.begin().await?;
+    let before = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+    if let Some(me) = &me {
+        if me.id != before.bot_id && !options.force {
+            return Err(BadInput::new(format!(
+                "the new token belongs to bot @{} ({}), not to this tenant's bot @{} ({}); pass --force to switch bots",
+                me.username, me.id, before.bot_username, before.bot_id
+            ))
+            .into());
+        }
+        if let Some(other) = store::find_by_bot(&mut tx, me.id).await?.filter(|o| o != slug.as_str()) {
+            return Err(bot_taken(&me.username, &other));
+        }
+    }
+    let locale = options.locale.map(|l| l.to_string());
+    let timezone = options.timezone.map(|tz| tz.name());
+    let changes = Changes {
+        display_name: options.display_name.as_deref(),
+        admins: options.admins.as_deref(),
+        timezone,
+        locale: locale.as_deref(),
+        bot: me.as_ref().zip(options.token.as_ref()).map(|(me, t)| (me.id, me.username.as_str(), t.expose())),
+    };
+    let after = store::update(&mut tx, slug.as_str(), &changes).await?;
+    provision::enter_schema(&mut tx, slug).await?;
+    business::update_settings(&mut tx, changes.display_name, timezone, changes.locale).await?;
+    if let Some(admins) = changes.admins {
+        business::set_owners(&mut tx, admins).await?;
+    }
+    let diff = diff(&before, &after, options.token.is_some());
+    if !diff.is_empty() {
+        let details = serde_json::to_value(&diff)?;
+        store::record(&mut tx, actor, Some(slug.as_str()), "tenant.update", details).await?;
+    }
+    tx.commit().await?;
+    Ok(Updated { tenant: after, changes: diff })
+}
+
+/// Field-by-field differences, with the token shown only as its fingerprint.
+fn diff(before: &Tenant, after: &Tenant, token_given: bool) -> BTreeMap<&'static str, Change> {
+    let mut changes = BTreeMap::new();
+    let mut field = |name, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changes.insert(name, Change { from, to });
+        }
+    };
+    field("display_name", json!(before.display_name), json!(after.display_name));
+    field("admins", json!(before.admins), json!(after.admins));
+    field("timezone", json!(before.timezone), json!(after.timezone));
+    field("locale", json!(before.locale), json!(after.locale));
+    field("bot", json!(before.bot_username), json!(after.bot_username));
+    if token_given {
+        field("token_fingerprint", json!(before.token_fingerprint), json!(after.token_fingerprint));
+    }
+    changes
+}
+
+/// Deletes a tenant: drops its schema and role and marks it deleted; its events remain.
+pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Result<Tenant> {
+    let mut tx = pool.begin().await?;
+    let tenant = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+    provision::drop_tenant(&mut tx, slug)
+        .await
+        .with_context(|| format!("dropping schema and role {}", slug.schema()))?;
+    store::mark_deleted(&mut tx, slug.as_str()).await?;
+    let details = json!({ "bot_id": tenant.bot_id, "bot_username": tenant.bot_username, "schema": slug.schema() });
+    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete", details).await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+/// Which tenants `migrate` works on.
+pub enum Targets {
+    All,
+    Named(Vec<TenantSlug>),
+}
+
+pub struct MigrateOptions {
+    pub targets: Targets,
+    pub dry_run: bool,
+    /// How many tenants migrate at once; the pool must allow as many connections.
+    pub jobs: usize,
+}
+
+/// One tenant's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantMigrated {
+    pub tenant: String,
+    pub from: i64,
+    pub to: i64,
+    /// Applied, or with `--dry-run` the ones that would be.
+    pub migrations: Vec<MigrationInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    pub latest: i64,
+    pub dry_run: bool,
+    /// Tenants the control plane already knew to be current: not opened at all.
+    pub already_current: usize,
+    pub tenants: Vec<TenantMigrated>,
+}
+
+impl MigrateReport {
+    pub fn failed(&self) -> usize {
+        self.tenants.iter().filter(|t| t.error.is_some()).count()
+    }
+}
+
+/// Brings tenant schemas to this binary's version, `jobs` tenants at a time, each under its own lock.
+/// One tenant's failure does not stop the others; the report names each.
+pub async fn migrate(
+    pool: &PgPool,
+    options: &MigrateOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<MigrateReport> {
+    let latest = migrate::tenant_latest();
+    let mut conn = pool.acquire().await?;
+    let behind = store::behind(&mut conn, latest).await?;
+    let (targets, total) = match &options.targets {
+        Targets::All => {
+            let total = store::list(&mut conn, None).await?.len();
+            (behind.iter().filter_map(|s| s.parse().ok()).collect::<Vec<TenantSlug>>(), total)
+        }
+        Targets::Named(names) => {
+            for name in names {
+                store::find(&mut conn, name.as_str()).await?.ok_or_else(|| not_found(name))?;
+            }
+            let targets = names.iter().filter(|n| behind.iter().any(|b| b == n.as_str())).cloned().collect();
+            (targets, names.len())
+        }
+    };
+    drop(conn);
+    progress.set_length(targets.len() as u64);
+    progress.set_message("migrating tenants");
+    let mut tenants: Vec<TenantMigrated> = futures_util::stream::iter(targets.iter())
+        .map(|slug| async move {
+            let outcome = migrate_one(pool, slug, options.dry_run, latest).await;
+            progress.inc(1);
+            outcome
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    let report = MigrateReport { latest, dry_run: options.dry_run, already_current: total - targets.len(), tenants };
+    if !options.dry_run && !report.tenants.is_empty() {
+        let details = json!({
+            "to": latest,
+            "migrated": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
+            "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
+        });
+        let mut conn = pool.acquire().await?;
+        store::record(&mut conn, actor, None, "migrate", details).await?;
+    }
+    Ok(report)
+}
+
+async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool, latest: i64) -> TenantMigrated {
+    let result = async {
+        let mut conn = pool.acquire().await?;
+        let done = migrate::migrate_tenant(&mut conn, slug, dry_run).await;
+        if done.is_err() {
+            // Its session state (search path, lock) is unknown now: do not hand it to the next tenant.
+            conn.close_on_drop();
+        }
+        let done = done?;
+        if !dry_run {
+            store::set_schema_version(&mut conn, slug.as_str(), latest).await?;
+        }
+        anyhow::Ok(done)
+    }
+    .await;
+    match result {
+        Ok(done) => TenantMigrated {
+            tenant: slug.to_string(),
+            from: done.before.current.unwrap_or(0),
+            to: if dry_run { done.before.current.unwrap_or(0) } else { latest },
+            migrations: if dry_run { done.before.pending } else { done.applied },
+            error: None,
+        },
+        Err(e) => TenantMigrated {
+            tenant: slug.to_string(),
+            from: 0,
+            to: 0,
+            migrations: Vec::new(),
+            error: Some(format!("{e:#}")),
+        },
+    }
+}
+
+/// A tenant's place relative to this binary, from the control plane alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationState {
+    pub tenant: String,
+    pub version: i64,
+    pub latest: i64,
+    pub pending: usize,
+}
+
+pub async fn migrate_status(pool: &PgPool) -> anyhow::Result<Vec<MigrationState>> {
+    let latest = migrate::tenant_latest();
+    let versions: Vec<i64> = sqlx::migrate!("migrations/tenant").iter().map(|m| m.version).collect();
+    Ok(list(pool, None)
+        .await?
+        .into_iter()
+        .map(|t| MigrationState {
+            pending: versions.iter().filter(|v| **v > t.schema_version).count(),
+            tenant: t.slug,
+            version: t.schema_version,
+            latest,
+        })
+        .collect())
+}

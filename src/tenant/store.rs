@@ -1,0 +1,200 @@
+//! Control-plane queries: the `botctl.tenants` and `botctl.events` tables. No DDL here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+/// A tenant as the control plane records it. The token is never loaded into this type; only its
+/// fingerprint is (computed by PostgreSQL with the same rule as `BotToken::fingerprint`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Tenant {
+    pub slug: String,
+    pub display_name: String,
+    pub bot_id: i64,
+    pub bot_username: String,
+    pub token_fingerprint: String,
+    pub admins: Vec<i64>,
+    pub timezone: String,
+    pub locale: String,
+    pub template: String,
+    pub status: String,
+    pub schema_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "slug, display_name, bot_id, bot_username, \
+    left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12) AS token_fingerprint, admins, timezone, locale, \
+    template, status, schema_version, created_at, updated_at, deleted_at";
+
+/// The fields of a tenant about to be created.
+pub struct NewTenant<'a> {
+    pub slug: &'a str,
+    pub display_name: &'a str,
+    pub bot_id: i64,
+    pub bot_username: &'a str,
+    pub token: &'a str,
+    pub admins: &'a [i64],
+    pub timezone: &'a str,
+    pub locale: &'a str,
+    pub template: &'a str,
+}
+
+pub async fn insert(conn: &mut PgConnection, new: &NewTenant<'_>) -> Result<Tenant, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO botctl.tenants (slug, display_name, bot_id, bot_username, token, admins, timezone, locale, \
+         template, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'stopped') RETURNING {COLUMNS}"
+    )))
+    .bind(new.slug)
+    .bind(new.display_name)
+    .bind(new.bot_id)
+    .bind(new.bot_username)
+    .bind(new.token)
+    .bind(new.admins)
+    .bind(new.timezone)
+    .bind(new.locale)
+    .bind(new.template)
+    .fetch_one(conn)
+    .await
+}
+
+/// The live (not deleted) tenant with this slug.
+pub async fn find(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM botctl.tenants WHERE slug = $1 AND deleted_at IS NULL"
+    )))
+    .bind(slug)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The same, locked against concurrent changes until the transaction ends.
+pub async fn find_for_update(conn: &mut PgConnection, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM botctl.tenants WHERE slug = $1 AND deleted_at IS NULL FOR UPDATE"
+    )))
+    .bind(slug)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The live tenant whose bot this is, if any.
+pub async fn find_by_bot(conn: &mut PgConnection, bot_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT slug FROM botctl.tenants WHERE bot_id = $1 AND deleted_at IS NULL")
+        .bind(bot_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Tenants by slug; deleted ones only when asked for by status.
+pub async fn list(conn: &mut PgConnection, status: Option<&str>) -> Result<Vec<Tenant>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM botctl.tenants \
+         WHERE CASE WHEN $1::text IS NULL THEN deleted_at IS NULL ELSE status = $1 END ORDER BY slug, id"
+    )))
+    .bind(status)
+    .fetch_all(conn)
+    .await
+}
+
+/// Live tenants whose schema is behind `version`: the only ones `migrate --all` needs to open.
+pub async fn behind(conn: &mut PgConnection, version: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT slug FROM botctl.tenants WHERE deleted_at IS NULL AND schema_version < $1 ORDER BY slug")
+        .bind(version)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn set_schema_version(conn: &mut PgConnection, slug: &str, version: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE botctl.tenants SET schema_version = $2 WHERE slug = $1 AND deleted_at IS NULL")
+        .bind(slug)
+        .bind(version)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The changeable fields; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct Changes<'a> {
+    pub display_name: Option<&'a str>,
+    pub admins: Option<&'a [i64]>,
+    pub timezone: Option<&'a str>,
+    pub locale: Option<&'a str>,
+    pub bot: Option<(i64, &'a str, &'a str)>,
+}
+
+pub async fn update(conn: &mut PgConnection, slug: &str, changes: &Changes<'_>) -> Result<Tenant, sqlx::Error> {
+    let (bot_id, bot_username, token) = changes.bot.map_or((None, None, None), |(i, u, t)| (Some(i), Some(u), Some(t)));
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE botctl.tenants SET display_name = coalesce($2, display_name), admins = coalesce($3, admins), \
+         timezone = coalesce($4, timezone), locale = coalesce($5, locale), bot_id = coalesce($6, bot_id), \
+         bot_username = coalesce($7, bot_username), token = coalesce($8, token), updated_at = now() \
+         WHERE slug = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    )))
+    .bind(slug)
+    .bind(changes.display_name)
+    .bind(changes.admins)
+    .bind(changes.timezone)
+    .bind(changes.locale)
+    .bind(bot_id)
+    .bind(bot_username)
+    .bind(token)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn mark_deleted(conn: &mut PgConnection, slug: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE botctl.tenants SET status = 'deleted', deleted_at = now(), updated_at = now() \
+         WHERE slug = $1 AND deleted_at IS NULL",
+    )
+    .bind(slug)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One thing an operator did.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub tenant: Option<String>,
+    pub action: String,
+    pub details: serde_json::Value,
+}
+
+/// Records an event; `details` must never hold a secret.
+pub async fn record(
+    conn: &mut PgConnection,
+    actor: &str,
+    tenant: Option<&str>,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO botctl.events (actor, tenant, action, details) VALUES ($1, $2, $3, $4)")
+        .bind(actor)
+        .bind(tenant)
+        .bind(action)
+        .bind(details)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The newest `limit` events, oldest first; for one tenant or all.
+pub async fn events(conn: &mut PgConnection, tenant: Option<&str>, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, actor, tenant, action, details FROM (\
+            SELECT id, at, actor, tenant, action, details FROM botctl.events \
+            WHERE $1::text IS NULL OR tenant = $1 ORDER BY id DESC LIMIT $2\
+         ) newest ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

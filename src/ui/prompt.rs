@@ -1,0 +1,79 @@
+//! Prompts for a person at a terminal. Each runs dialoguer on a blocking thread behind a guard that
+//! puts the terminal back (echo, line mode, cursor) if Ctrl-C cancels the command mid-prompt.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use dialoguer::theme::ColorfulTheme;
+
+use super::Ui;
+
+/// Restores the terminal as it was before the prompt when the prompt is abandoned.
+struct TerminalGuard {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl TerminalGuard {
+    fn new() -> Self {
+        Self { saved: nix::sys::termios::tcgetattr(std::io::stdin()).ok() }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
+        }
+        let _ = console::Term::stderr().show_cursor();
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    prompt: impl FnOnce(&ColorfulTheme) -> dialoguer::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    // Dropped when the prompt ends or is abandoned; after a normal answer restoring is a no-op.
+    let _guard = TerminalGuard::new();
+    let answer = tokio::task::spawn_blocking(move || prompt(&ColorfulTheme::default())).await;
+    answer.context("the prompt stopped")?.context("reading the answer from the terminal")
+}
+
+impl Ui {
+    /// Whether a person can answer a prompt: both stdin and stderr must be terminals.
+    pub fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    /// A line of text, with an optional default shown in brackets.
+    pub async fn input(&self, prompt: &str, default: Option<String>) -> anyhow::Result<String> {
+        let prompt = prompt.to_string();
+        blocking(move |theme| {
+            let mut input = dialoguer::Input::<String>::with_theme(theme).with_prompt(prompt);
+            if let Some(default) = default {
+                input = input.default(default);
+            }
+            input.interact_text()
+        })
+        .await
+    }
+
+    /// A secret, not echoed.
+    pub async fn password(&self, prompt: &str) -> anyhow::Result<String> {
+        let prompt = prompt.to_string();
+        blocking(move |theme| dialoguer::Password::with_theme(theme).with_prompt(prompt).interact()).await
+    }
+
+    /// One of `items`; returns its index.
+    pub async fn select(&self, prompt: &str, items: Vec<String>, default: usize) -> anyhow::Result<usize> {
+        let prompt = prompt.to_string();
+        blocking(move |theme| {
+            dialoguer::Select::with_theme(theme).with_prompt(prompt).items(&items).default(default).interact()
+        })
+        .await
+    }
+
+    /// Asks the person to type `expected` to go ahead; anything else declines.
+    pub async fn confirm_typed(&self, prompt: &str, expected: &str) -> anyhow::Result<bool> {
+        let answer = self.input(prompt, None).await?;
+        Ok(answer.trim() == expected)
+    }
+}
