@@ -38,6 +38,9 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --version 'Print version'
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
             cand doctor 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+            cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+            cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+            cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
             cand man 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -64,6 +67,243 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --version 'Print version'
         }
         &'botctl;doctor'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+            cand list 'Lists tenants'
+            cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+            cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
+            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;tenant;create'= {
+            cand --token 'The bot''s token from @BotFather'
+            cand --token-file 'Reads the bot''s token from this file'
+            cand --admin 'Telegram user ids of the business''s owners, comma-separated'
+            cand --timezone 'The business''s IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone]'
+            cand --locale 'The language of the bot''s texts [default: tenant_defaults.locale]'
+            cand --display-name 'The business''s name as customers see it [default: the template''s]'
+            cand --template 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --no-start 'Does not start the tenant''s container (containers arrive with the Docker runtime; until then every tenant is created stopped)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;list'= {
+            cand --status 'Shows only tenants with this status (deleted tenants appear only when asked for)'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;show'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;update'= {
+            cand --display-name 'The business''s name as customers see it'
+            cand --admin 'Replaces the owners: Telegram user ids, comma-separated'
+            cand --timezone 'The business''s IANA time zone'
+            cand --locale 'The language of the bot''s texts'
+            cand --token 'The bot''s token from @BotFather'
+            cand --token-file 'Reads the bot''s token from this file'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --force 'Accepts a token of a different bot than the tenant''s current one'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;delete'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;help'= {
+            cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+            cand list 'Lists tenants'
+            cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+            cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
+            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;tenant;help;create'= {
+        }
+        &'botctl;tenant;help;list'= {
+        }
+        &'botctl;tenant;help;show'= {
+        }
+        &'botctl;tenant;help;update'= {
+        }
+        &'botctl;tenant;help;delete'= {
+        }
+        &'botctl;tenant;help;help'= {
+        }
+        &'botctl;migrate'= {
+            cand -j 'How many tenants to migrate at once'
+            cand --jobs 'How many tenants to migrate at once'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --all 'Migrates every tenant'
+            cand --dry-run 'Shows what would be applied without applying it'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Shows each tenant''s schema version and how many migrations it is missing'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;migrate;status'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;migrate;help'= {
+            cand status 'Shows each tenant''s schema version and how many migrations it is missing'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;migrate;help;status'= {
+        }
+        &'botctl;migrate;help;help'= {
+        }
+        &'botctl;events'= {
+            cand --limit 'How many of the newest events to show'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -177,6 +417,9 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help'= {
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
             cand doctor 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+            cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+            cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+            cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
             cand man 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -185,6 +428,30 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;init'= {
         }
         &'botctl;help;doctor'= {
+        }
+        &'botctl;help;tenant'= {
+            cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+            cand list 'Lists tenants'
+            cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+            cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
+            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+        }
+        &'botctl;help;tenant;create'= {
+        }
+        &'botctl;help;tenant;list'= {
+        }
+        &'botctl;help;tenant;show'= {
+        }
+        &'botctl;help;tenant;update'= {
+        }
+        &'botctl;help;tenant;delete'= {
+        }
+        &'botctl;help;migrate'= {
+            cand status 'Shows each tenant''s schema version and how many migrations it is missing'
+        }
+        &'botctl;help;migrate;status'= {
+        }
+        &'botctl;help;events'= {
         }
         &'botctl;help;config'= {
             cand show 'Prints every effective setting, where it came from, and secrets redacted'

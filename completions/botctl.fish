@@ -43,6 +43,9 @@ complete -c botctl -n "__fish_botctl_needs_command" -s h -l help -d 'Print help 
 complete -c botctl -n "__fish_botctl_needs_command" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "config" -d 'Inspects botctl\'s configuration'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -81,6 +84,199 @@ complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s y -l yes -d 'An
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "list" -d 'Lists tenants'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "delete" -d 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token -d 'The bot\'s token from @BotFather' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token-file -d 'Reads the bot\'s token from this file' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
+en\t'English'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [default: the template\'s]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l no-start -d 'Does not start the tenant\'s container (containers arrive with the Docker runtime; until then every tenant is created stopped)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l status -d 'Shows only tenants with this status (deleted tenants appear only when asked for)' -r -f -a "stopped\t''
+running\t''
+deleted\t''"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l display-name -d 'The business\'s name as customers see it' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l admin -d 'Replaces the owners: Telegram user ids, comma-separated' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l timezone -d 'The business\'s IANA time zone' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts' -r -f -a "ru\t'Russian'
+en\t'English'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token -d 'The bot\'s token from @BotFather' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token-file -d 'Reads the bot\'s token from this file' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l force -d 'Accepts a token of a different bot than the tenant\'s current one'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists tenants'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to migrate at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l all -d 'Migrates every tenant'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l dry-run -d 'Shows what would be applied without applying it'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l limit -d 'How many of the newest events to show' -r
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand events" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -154,10 +350,19 @@ complete -c botctl -n "__fish_botctl_using_subcommand man" -s y -l yes -d 'Answe
 complete -c botctl -n "__fish_botctl_using_subcommand man" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "list" -d 'Lists tenants'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "delete" -d 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'

@@ -38,6 +38,7 @@ pub struct Cli {
 
 /// Options every command accepts; each has a BOTCTL_* environment twin.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Reads settings from this YAML file instead of the standard places.
     #[arg(long, global = true, env = "BOTCTL_CONFIG", value_name = "FILE")]

@@ -17,6 +17,15 @@ fn help_texts_are_stable_and_complete() {
         &["config", "show", "--help"],
         &["completions", "--help"],
         &["man", "--help"],
+        &["tenant", "--help"],
+        &["tenant", "create", "--help"],
+        &["tenant", "list", "--help"],
+        &["tenant", "show", "--help"],
+        &["tenant", "update", "--help"],
+        &["tenant", "delete", "--help"],
+        &["migrate", "--help"],
+        &["migrate", "status", "--help"],
+        &["events", "--help"],
     ] {
         let help = stdout(sandbox.botctl().args(args));
         let name = format!("help_{}", args[..args.len() - 1].join("_")).trim_end_matches('_').to_string();

@@ -12,5 +12,8 @@ mod config;
 mod doctor;
 mod errors;
 mod init;
+mod isolation;
+mod migrate;
 mod needs_docker;
 mod support;
+mod tenant;

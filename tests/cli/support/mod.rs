@@ -143,12 +143,36 @@ impl TestDb {
 }
 
 impl Drop for TestDb {
+    /// Drops the database and the tenant roles made in it: roles belong to the whole cluster.
     fn drop(&mut self) {
+        let url = self.url();
         let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
         block_on(async {
-            let _ = admin().await.execute(sqlx::AssertSqlSafe(sql)).await;
+            let slugs: Vec<String> = match PgConnection::connect(&url).await {
+                Ok(mut conn) => {
+                    sqlx::query_scalar("SELECT slug FROM botctl.tenants").fetch_all(&mut conn).await.unwrap_or_default()
+                }
+                Err(_) => Vec::new(),
+            };
+            let mut admin = admin().await;
+            let _ = admin.execute(sqlx::AssertSqlSafe(sql)).await;
+            for slug in slugs {
+                let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"tenant_{slug}\""))).await;
+            }
         });
     }
+}
+
+/// A tenant name no other test uses (tenant roles are cluster-wide).
+pub fn unique_slug() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("t{}_{}_{:x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos & 0xfff_ffff)
+}
+
+/// A well-formed bot token for `bot_id`.
+pub fn token(bot_id: i64) -> String {
+    format!("{bot_id}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDs{:03}", bot_id % 1000)
 }
 
 /// A login role with a password and no privileges beyond LOGIN, dropped when the test ends.

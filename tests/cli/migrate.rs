@@ -1,0 +1,80 @@
+//! `botctl migrate`: per-tenant ledgers, skipping current tenants, and one failure not stopping others.
+
+use crate::support::block_on;
+use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
+
+/// Makes a tenant look one migration behind: its tables and ledger gone, the control plane told so.
+fn roll_back(f: &Fixture, slug: &str) {
+    exec(
+        f,
+        &format!(
+            "DROP TABLE tenant_{slug}.settings, tenant_{slug}.services, tenant_{slug}.working_hours, tenant_{slug}.admins"
+        ),
+    );
+    forget_ledger(f, slug);
+}
+
+/// Makes a tenant's next migration fail: its ledger forgets 0001, but the tables 0001 creates remain.
+fn forget_ledger(f: &Fixture, slug: &str) {
+    exec(f, &format!("DELETE FROM tenant_{slug}._sqlx_migrations"));
+    exec(f, &format!("UPDATE botctl.tenants SET schema_version = 0 WHERE slug = '{slug}'"));
+}
+
+fn exec(f: &Fixture, sql: &str) {
+    let mut conn = f.db.connect();
+    block_on(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn)).unwrap();
+}
+
+#[test]
+fn migrate_all_applies_per_tenant_and_reports_each_failure() {
+    let f = Fixture::new();
+    let (a, b, c) = (f.create(BOT_A), f.create(BOT_B), f.create(BOT_C));
+    roll_back(&f, &a);
+    roll_back(&f, &b);
+    forget_ledger(&f, &c);
+
+    let status = f.json(&["migrate", "status"]);
+    assert!(status.as_array().unwrap().iter().all(|s| s["pending"] == 1 && s["version"] == 0), "{status}");
+
+    let dry = f.json(&["migrate", "--all", "--dry-run"]);
+    assert_eq!(dry["tenants"].as_array().unwrap().len(), 3);
+    assert!(dry["tenants"].as_array().unwrap().iter().all(|t| t["migrations"][0]["version"] == 1), "{dry}");
+    assert!(!f.scalar::<bool>(&format!("SELECT to_regclass('tenant_{a}.services') IS NOT NULL")));
+
+    let output =
+        f.botctl().args(["migrate", "--all", "--jobs", "2", "-o", "json"]).assert().code(1).get_output().clone();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tenants = report["tenants"].as_array().unwrap();
+    let result = |slug: &str| tenants.iter().find(|t| t["tenant"] == slug).unwrap().clone();
+    assert_eq!(result(&a)["to"], 1);
+    assert!(result(&a)["error"].is_null());
+    assert_eq!(result(&b)["migrations"][0]["version"], 1);
+    assert!(result(&c)["error"].as_str().unwrap().contains("already exists"), "{report}");
+
+    // Re-created tables are open to the tenant's role through the schema's default privileges.
+    assert!(f.scalar::<bool>(&format!("SELECT has_table_privilege('tenant_{a}', 'tenant_{a}.services', 'INSERT')")));
+    assert!(!f.scalar::<bool>(&format!("SELECT has_table_privilege('tenant_{a}', 'tenant_{a}.services', 'TRUNCATE')")));
+
+    let status = f.json(&["migrate", "status"]);
+    let pending =
+        |slug: &str| status.as_array().unwrap().iter().find(|s| s["tenant"] == slug).unwrap()["pending"].clone();
+    assert_eq!((pending(&a), pending(&b), pending(&c)), (0.into(), 0.into(), 1.into()));
+
+    let table = f.botctl().args(["migrate", "--all"]).assert().code(1).get_output().clone();
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains(&format!("{c} ")) && text.contains("failed:"), "{text}");
+    assert!(text.contains("2 already at version 1"), "{text}");
+    assert_eq!(String::from_utf8(table.stderr).unwrap().trim(), "error: 1 of 1 tenant migrations failed");
+}
+
+#[test]
+fn current_tenants_are_skipped_and_unknown_names_refused() {
+    let f = Fixture::new();
+    let a = f.create(BOT_A);
+    let report = f.json(&["migrate", &a]);
+    assert_eq!(report["already_current"], 1);
+    assert_eq!(report["tenants"], serde_json::json!([]));
+    f.botctl().args(["migrate", "nosuchtenant"]).assert().code(2);
+    f.botctl().args(["migrate"]).assert().code(2);
+    f.botctl().args(["migrate", "a;drop"]).assert().code(2);
+}

@@ -1,0 +1,341 @@
+//! The tenant lifecycle through the real binary: create, list, show, update, delete and events.
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+
+use crate::support::{Sandbox, TestDb, block_on, http, token, unique_slug};
+
+/// An initialized database, a fake Bot API that knows two bots, and a sandbox pointed at both.
+pub struct Fixture {
+    pub sandbox: Sandbox,
+    pub db: TestDb,
+    pub api: String,
+}
+
+pub const BOT_A: i64 = 500_000_001;
+pub const BOT_B: i64 = 500_000_002;
+pub const BOT_C: i64 = 500_000_003;
+
+impl Fixture {
+    pub fn new() -> Self {
+        let sandbox = Sandbox::new();
+        let db = TestDb::new();
+        let tokens = [token(BOT_A), token(BOT_B), token(BOT_C)];
+        let api =
+            http::bot_api(&[(&tokens[0], BOT_A, "a_bot"), (&tokens[1], BOT_B, "b_bot"), (&tokens[2], BOT_C, "c_bot")]);
+        let fixture = Self { sandbox, db, api };
+        fixture.botctl().args(["init", "-q"]).assert().success();
+        fixture
+    }
+
+    pub fn botctl(&self) -> assert_cmd::Command {
+        let mut cmd = self.sandbox.botctl();
+        cmd.env("BOTCTL_DATABASE_URL", self.db.url()).env("BOTCTL_TELEGRAM_API_URL", &self.api);
+        cmd
+    }
+
+    /// Creates a tenant for `bot` and returns its slug.
+    pub fn create(&self, bot: i64) -> String {
+        let slug = unique_slug();
+        self.botctl()
+            .args([
+                "tenant",
+                "create",
+                &slug,
+                "--token",
+                &token(bot),
+                "--admin",
+                "1001,1002",
+                "--template",
+                "barbershop",
+            ])
+            .assert()
+            .success();
+        slug
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.botctl().args(args).args(["-o", "json"]).assert().success().get_output().stdout.clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    pub fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        let mut conn = self.db.connect();
+        block_on(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut conn)).unwrap()
+    }
+
+    pub fn role_exists(&self, slug: &str) -> bool {
+        self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_{slug}')"))
+    }
+
+    pub fn schema_exists(&self, slug: &str) -> bool {
+        self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_{slug}')"))
+    }
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn create_records_the_tenant_and_builds_its_schema() {
+    let f = Fixture::new();
+    let slug = unique_slug();
+    let created = f.json(&[
+        "tenant",
+        "create",
+        &slug,
+        "--token",
+        &token(BOT_A),
+        "--admin",
+        "1001, 1002",
+        "--timezone",
+        "Asia/Almaty",
+        "--locale",
+        "en",
+        "--display-name",
+        "Acme Cuts",
+        "--template",
+        "barbershop",
+    ]);
+    assert_eq!(created["slug"], slug.as_str());
+    assert_eq!(created["bot_id"], BOT_A);
+    assert_eq!(created["bot_username"], "a_bot");
+    assert_eq!(created["status"], "stopped");
+    assert_eq!(created["timezone"], "Asia/Almaty");
+    assert_eq!(created["admins"], serde_json::json!([1001, 1002]));
+    assert_eq!(created["schema_version"], 1);
+    assert!(!created.to_string().contains(&token(BOT_A)), "the token leaked: {created}");
+
+    assert!(f.role_exists(&slug) && f.schema_exists(&slug));
+    let services: i64 = f.scalar(&format!("SELECT count(*) FROM tenant_{slug}.services"));
+    let template = botctl::config::template::embedded("barbershop", botctl::config::template::Locale::En).unwrap();
+    assert_eq!(services, template.services.len() as i64);
+    let name: String = f.scalar(&format!("SELECT display_name FROM tenant_{slug}.settings"));
+    assert_eq!(name, "Acme Cuts");
+    let owners: i64 = f.scalar(&format!("SELECT count(*) FROM tenant_{slug}.admins WHERE is_owner"));
+    assert_eq!(owners, 2);
+    let search_path: String = f.scalar(&format!(
+        "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole \
+         WHERE r.rolname = 'tenant_{slug}'"
+    ));
+    assert_eq!(search_path, format!("search_path=tenant_{slug}"));
+
+    let listed = f.json(&["tenant", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let shown = f.json(&["tenant", "show", &slug]);
+    assert_eq!(shown["token_fingerprint"].as_str().unwrap().len(), 12);
+    let events = f.json(&["events", &slug]);
+    assert_eq!(events[0]["action"], "tenant.create");
+    assert!(!events.to_string().contains(&token(BOT_A)));
+}
+
+#[test]
+fn hostile_names_are_refused_with_exit_2_and_nothing_created() {
+    let f = Fixture::new();
+    let long = "a".repeat(100);
+    for name in ["a;drop", "\"x\"", "Tenant", long.as_str(), "public", "botctl", "pg_toast", "-rf", "tenant_x y"] {
+        let output = f
+            .botctl()
+            .args(["tenant", "create", "--token", &token(BOT_A), "--admin", "1", "--template", "clinic", "--", name])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        assert!(stderr(&output).contains("tenant name"), "{name}: {}", stderr(&output));
+    }
+    let tenants: i64 = f.scalar("SELECT count(*) FROM botctl.tenants");
+    assert_eq!(tenants, 0);
+}
+
+#[test]
+fn each_bad_input_is_exit_2_naming_the_problem() {
+    let f = Fixture::new();
+    let good = token(BOT_A);
+    let cases: [(&[&str], &str); 8] = [
+        (&["--token", "12345", "--admin", "1", "--template", "clinic"], "not a Telegram bot token"),
+        (&["--token", &good, "--admin", "x1", "--template", "clinic"], "`x1` is not a Telegram user id"),
+        (&["--token", &good, "--admin=-5", "--template", "clinic"], "`-5` is not a Telegram user id"),
+        (
+            &["--token", &good, "--admin", "1", "--timezone", "Mars/Olympus", "--template", "clinic"],
+            "unknown time zone",
+        ),
+        (&["--token", &good, "--admin", "1", "--template", "spa"], "invalid --template"),
+        (&["--token", &good, "--admin", "1", "--template", "/nonexistent/t.yaml"], "invalid --template"),
+        (&["--admin", "1", "--template", "clinic"], "missing --token"),
+        (&["--token", &good, "--template", "clinic"], "missing --admin"),
+    ];
+    for (args, expected) in cases {
+        let output =
+            f.botctl().args(["tenant", "create", &unique_slug()]).args(args).assert().code(2).get_output().clone();
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("AAHdqTcv"), "the token leaked: {}", stderr(&output));
+    }
+    let tenants: i64 = f.scalar("SELECT count(*) FROM botctl.tenants");
+    assert_eq!(tenants, 0);
+}
+
+#[test]
+fn a_token_telegram_rejects_is_exit_2_and_an_unreachable_api_exit_1() {
+    let f = Fixture::new();
+    let slug = unique_slug();
+    let unknown = token(500_000_999);
+    let output = f
+        .botctl()
+        .args(["tenant", "create", &slug, "--token", &unknown, "--admin", "1", "--template", "clinic"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&output).contains("Telegram rejected the token for bot 500000999"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains(&unknown));
+
+    let output = f
+        .botctl()
+        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .env("BOTCTL_TELEGRAM_API_URL", http::refused())
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(stderr(&output).contains("cannot reach the Telegram Bot API"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains(&token(BOT_A)), "the token leaked: {}", stderr(&output));
+    assert!(!f.role_exists(&slug));
+}
+
+#[test]
+fn one_bot_serves_one_tenant() {
+    let f = Fixture::new();
+    let first = f.create(BOT_A);
+    let second = unique_slug();
+    let output = f
+        .botctl()
+        .args(["tenant", "create", &second, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&output).contains(&format!("bot @a_bot already serves tenant `{first}`")), "{}", stderr(&output));
+    assert!(!f.role_exists(&second) && !f.schema_exists(&second));
+    f.botctl()
+        .args(["tenant", "create", &first, "--token", &token(BOT_B), "--admin", "1", "--template", "clinic"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn an_interrupted_create_leaves_nothing_behind() {
+    let f = Fixture::new();
+    let slug = unique_slug();
+    // Holding this lock stops the create at its last step, after the role, schema and seed data exist
+    // inside its transaction.
+    let mut blocker = block_on(PgConnection::connect(&f.db.url())).unwrap();
+    block_on(sqlx::query("BEGIN").execute(&mut blocker)).unwrap();
+    block_on(sqlx::query("LOCK TABLE botctl.events IN EXCLUSIVE MODE").execute(&mut blocker)).unwrap();
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
+        .env_clear()
+        .env("HOME", f.sandbox.path())
+        .env("BOTCTL_DATABASE_URL", f.db.url())
+        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
+        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        f.scalar::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'botctl.events'::regclass)",
+        )
+    });
+    assert!(waiting, "the create never reached its last step");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    block_on(sqlx::query("ROLLBACK").execute(&mut blocker)).unwrap();
+
+    // The server notices the closed connection once the lock is free, and rolls everything back.
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !f.role_exists(&slug)
+    });
+    assert!(gone, "the interrupted create left its role behind");
+    assert!(!f.schema_exists(&slug));
+    assert_eq!(f.scalar::<i64>("SELECT count(*) FROM botctl.tenants"), 0);
+    assert_eq!(f.scalar::<i64>("SELECT count(*) FROM botctl.events"), 0);
+    // And the same name can be created afterwards.
+    f.botctl()
+        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn update_changes_both_copies_and_records_what_changed() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let updated = f.json(&[
+        "tenant",
+        "update",
+        &slug,
+        "--display-name",
+        "New Name",
+        "--timezone",
+        "Europe/Berlin",
+        "--admin",
+        "1002,1003",
+    ]);
+    assert_eq!(updated["tenant"]["display_name"], "New Name");
+    assert_eq!(updated["changes"]["timezone"]["from"], "Europe/Moscow");
+    assert_eq!(updated["changes"]["timezone"]["to"], "Europe/Berlin");
+    let tz: String = f.scalar(&format!("SELECT timezone FROM tenant_{slug}.settings"));
+    assert_eq!(tz, "Europe/Berlin");
+    let owners: Vec<i64> =
+        f.scalar(&format!("SELECT array_agg(user_id ORDER BY user_id) FROM tenant_{slug}.admins WHERE is_owner"));
+    assert_eq!(owners, vec![1002, 1003]);
+
+    // Another bot's token needs --force, and is then accepted and re-checked with getMe.
+    let output =
+        f.botctl().args(["tenant", "update", &slug, "--token", &token(BOT_B)]).assert().code(2).get_output().clone();
+    assert!(stderr(&output).contains("pass --force"), "{}", stderr(&output));
+    let switched = f.json(&["tenant", "update", &slug, "--token", &token(BOT_B), "--force"]);
+    assert_eq!(switched["tenant"]["bot_id"], BOT_B);
+
+    f.botctl().args(["tenant", "update", &slug]).assert().code(2);
+    f.botctl().args(["tenant", "update", &unique_slug(), "--display-name", "x"]).assert().code(2);
+
+    let events = f.json(&["events", &slug]);
+    let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["tenant.create", "tenant.update", "tenant.update"]);
+    assert!(!events.to_string().contains("AAHdqTcv"), "a token reached the events: {events}");
+}
+
+#[test]
+fn delete_needs_yes_off_a_terminal_and_then_drops_everything_but_the_events() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let output = f.botctl().args(["tenant", "delete", &slug]).assert().code(2).get_output().clone();
+    assert!(stderr(&output).contains("without --yes (not a terminal)"), "{}", stderr(&output));
+    assert!(f.role_exists(&slug) && f.schema_exists(&slug));
+
+    f.botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
+    assert!(!f.role_exists(&slug) && !f.schema_exists(&slug));
+    assert_eq!(f.json(&["tenant", "list"]), serde_json::json!([]));
+    assert_eq!(f.json(&["tenant", "list", "--status", "deleted"])[0]["slug"], slug.as_str());
+    let events = f.json(&["events", &slug]);
+    assert_eq!(events.as_array().unwrap().last().unwrap()["action"], "tenant.delete");
+    f.botctl().args(["tenant", "delete", &slug, "--yes"]).assert().code(2);
+    // The bot is free again once its tenant is gone.
+    f.create(BOT_A);
+}
+
+#[test]
+fn tenant_commands_before_init_say_to_run_init() {
+    let sandbox = Sandbox::new();
+    let db = TestDb::new();
+    let output =
+        sandbox.botctl().args(["--database-url", &db.url(), "tenant", "list"]).assert().code(1).get_output().clone();
+    assert!(stderr(&output).contains("run `botctl init` first"), "{}", stderr(&output));
+}
