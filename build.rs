@@ -1,8 +1,10 @@
-//! Decides whether the `needs_docker` tests run: when a Docker engine socket is present, or always
+//! Rebuilds when migrations change, and decides whether the `needs_docker` tests run: when a Docker engine socket is present, or always
 //! when BOTCTL_REQUIRE_DOCKER=1 (CI), so that a missing engine there fails instead of being skipped.
 #![allow(clippy::disallowed_methods)] // build scripts learn about the machine from the environment
 
 fn main() {
+    // sqlx's `migrate!` embeds the migration files but cannot tell cargo when one is added.
+    println!("cargo::rerun-if-changed=migrations");
     println!("cargo::rustc-check-cfg=cfg(docker_engine)");
     println!("cargo::rerun-if-env-changed=BOTCTL_REQUIRE_DOCKER");
     println!("cargo::rerun-if-env-changed=DOCKER_HOST");

@@ -107,7 +107,7 @@ fn create_records_the_tenant_and_builds_its_schema() {
     assert_eq!(created["status"], "stopped");
     assert_eq!(created["timezone"], "Asia/Almaty");
     assert_eq!(created["admins"], serde_json::json!([1001, 1002]));
-    assert_eq!(created["schema_version"], 1);
+    assert_eq!(created["schema_version"], botctl::db::migrate::tenant_latest());
     assert!(!created.to_string().contains(&token(BOT_A)), "the token leaked: {created}");
 
     assert!(f.role_exists(&slug) && f.schema_exists(&slug));

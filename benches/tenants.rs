@@ -1,0 +1,217 @@
+//! Fleet benchmarks against botctl's embedded local cluster, timing the real release binary:
+//! - `tenant create` (no container) with N tenants already present;
+//! - `migrate --all` when every tenant is current;
+//! - `migrate --all` applying one real migration (a column and an index) to every tenant.
+//!
+//! Run: `cargo bench --bench tenants` (N = 1000 and 2000), or `cargo bench --bench tenants -- 500 1000`.
+//! Tenants are filled in through the library with a stub Bot API, so only the measured commands pay
+//! for process start-up. Results are medians; record them in docs/BENCHMARKS.md.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::disallowed_methods
+)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use botctl::config::template::{self, Locale};
+use botctl::db::cluster::LocalCluster;
+use botctl::progress::NoProgress;
+use botctl::telegram::BotToken;
+use botctl::tenant::ops::{self, CreateOptions};
+use futures_util::StreamExt;
+use sqlx::PgPool;
+
+const RUNS: usize = 7;
+const MIGRATION_RUNS: usize = 3;
+const BOT_ID_BASE: i64 = 700_000_000;
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![1000, 2000] } else { sizes };
+    let dir = tempfile::Builder::new().prefix("botctl-bench").tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = LocalCluster::new(dir.path(), None).expect("PostgreSQL server binaries are installed");
+    runtime.block_on(cluster.ensure_running(&NoProgress)).unwrap();
+    let api = stub_bot_api();
+    let bench = Bench { dir: dir.path(), api: api.clone() };
+    bench.botctl(&["init", "-q"]);
+    let pool = runtime
+        .block_on(sqlx::postgres::PgPoolOptions::new().max_connections(8).connect_with(cluster.connect_options()))
+        .unwrap();
+
+    println!(
+        "| tenants | tenant create (median of {RUNS}) | migrate --all, all current (median of {RUNS}) | migrate --all, one migration (median of {MIGRATION_RUNS}) |"
+    );
+    println!("|---|---|---|---|");
+    let mut next_bot = 0;
+    for size in sizes {
+        let present = runtime.block_on(count(&pool));
+        next_bot = runtime.block_on(fill(&pool, &api, present, size, next_bot));
+        let create = median((0..RUNS).map(|_| {
+            next_bot += 1;
+            let slug = format!("bench{next_bot}");
+            let token = token(BOT_ID_BASE + next_bot);
+            bench.timed(&[
+                "tenant",
+                "create",
+                &slug,
+                "--token",
+                &token,
+                "--admin",
+                "1",
+                "--template",
+                "barbershop",
+                "-q",
+            ])
+        }));
+        let current = median((0..RUNS).map(|_| bench.timed(&["migrate", "--all", "-q"])));
+        let one_migration = median((0..MIGRATION_RUNS).map(|_| {
+            runtime.block_on(roll_back_latest(&pool));
+            bench.timed(&["migrate", "--all", "-q"])
+        }));
+        println!("| {size} | {} | {} | {} |", ms(create), ms(current), ms(one_migration));
+    }
+    runtime.block_on(pool.close());
+    cluster.stop().unwrap();
+}
+
+struct Bench<'a> {
+    dir: &'a Path,
+    api: String,
+}
+
+impl Bench<'_> {
+    fn botctl(&self, args: &[&str]) {
+        let status = self.command(args).status().unwrap();
+        assert!(status.success(), "botctl {args:?} failed");
+    }
+
+    fn timed(&self, args: &[&str]) -> Duration {
+        let start = Instant::now();
+        self.botctl(args);
+        start.elapsed()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_botctl"));
+        cmd.env_clear()
+            .env("HOME", self.dir)
+            .env("BOTCTL_DATA_DIR", self.dir)
+            .env("BOTCTL_TELEGRAM_API_URL", &self.api)
+            .args(args);
+        cmd
+    }
+}
+
+fn token(bot_id: i64) -> String {
+    format!("{bot_id}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ")
+}
+
+async fn count(pool: &PgPool) -> usize {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM botctl.tenants WHERE deleted_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    usize::try_from(n).unwrap()
+}
+
+/// Creates tenants through the library, four at a time, until `size` exist; returns the last bot number used.
+async fn fill(pool: &PgPool, api: &str, present: usize, size: usize, mut next_bot: i64) -> i64 {
+    let template = template::embedded("barbershop", Locale::Ru).unwrap();
+    let api: url::Url = api.parse().unwrap();
+    let started = Instant::now();
+    let jobs: Vec<i64> = (0..size.saturating_sub(present))
+        .map(|_| {
+            next_bot += 1;
+            next_bot
+        })
+        .collect();
+    futures_util::stream::iter(jobs)
+        .map(|n| {
+            let options = CreateOptions {
+                slug: format!("bench{n}").parse().unwrap(),
+                token: token(BOT_ID_BASE + n).parse::<BotToken>().unwrap(),
+                admins: vec![1],
+                timezone: chrono_tz::Europe::Moscow,
+                locale: Locale::Ru,
+                display_name: None,
+                template: template.clone(),
+                telegram_api_url: api.clone(),
+            };
+            async move { ops::create(pool, &options, "bench", &NoProgress).await.unwrap() }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!("filled to {size} tenants in {:.1} s", started.elapsed().as_secs_f64());
+    next_bot
+}
+
+/// Undoes the newest tenant migration everywhere, so `migrate --all` has exactly one to apply.
+async fn roll_back_latest(pool: &PgPool) {
+    let schemas: Vec<String> =
+        sqlx::query_scalar("SELECT 'tenant_' || slug FROM botctl.tenants WHERE deleted_at IS NULL")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let latest = botctl::db::migrate::tenant_latest();
+    for schema in &schemas {
+        let sql = format!(
+            "DROP INDEX \"{schema}\".services_listing; ALTER TABLE \"{schema}\".services DROP COLUMN updated_at; \
+             DELETE FROM \"{schema}\"._sqlx_migrations WHERE version = {latest}"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    sqlx::query("UPDATE botctl.tenants SET schema_version = $1 WHERE deleted_at IS NULL")
+        .bind(latest - 1)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+fn median(samples: impl Iterator<Item = Duration>) -> Duration {
+    let mut samples: Vec<Duration> = samples.collect();
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A Bot API stub whose `getMe` accepts any token and names the bot after the id in it.
+fn stub_bot_api() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let id: i64 = request
+                .split_whitespace()
+                .nth(1)
+                .and_then(|path| path.strip_prefix("/bot"))
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|id| id.parse().ok())
+                .unwrap_or(0);
+            let body = format!(
+                r#"{{"ok":true,"result":{{"id":{id},"is_bot":true,"first_name":"Bench","username":"bench_{id}_bot"}}}}"#
+            );
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
