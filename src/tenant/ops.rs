@@ -277,7 +277,7 @@ pub async fn migrate(
     let behind = store::behind(&mut conn, latest).await?;
     let (targets, total) = match &options.targets {
         Targets::All => {
-            let total = store::list(&mut conn, None).await?.len();
+            let total = usize::try_from(store::count_live(&mut conn).await?).unwrap_or(usize::MAX);
             (behind.iter().filter_map(|s| s.parse().ok()).collect::<Vec<TenantSlug>>(), total)
         }
         Targets::Named(names) => {

@@ -99,6 +99,10 @@ pub async fn list(conn: &mut PgConnection, status: Option<&str>) -> Result<Vec<T
     .await
 }
 
+pub async fn count_live(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM botctl.tenants WHERE deleted_at IS NULL").fetch_one(conn).await
+}
+
 /// Live tenants whose schema is behind `version`: the only ones `migrate --all` needs to open.
 pub async fn behind(conn: &mut PgConnection, version: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT slug FROM botctl.tenants WHERE deleted_at IS NULL AND schema_version < $1 ORDER BY slug")

@@ -17,3 +17,4 @@ mod migrate;
 mod needs_docker;
 mod support;
 mod tenant;
+mod terminal;

@@ -339,3 +339,29 @@ fn tenant_commands_before_init_say_to_run_init() {
         sandbox.botctl().args(["--database-url", &db.url(), "tenant", "list"]).assert().code(1).get_output().clone();
     assert!(stderr(&output).contains("run `botctl init` first"), "{}", stderr(&output));
 }
+
+#[test]
+fn the_lifecycle_works_against_the_embedded_default_too() {
+    let sandbox = Sandbox::new();
+    let data_dir = sandbox.path().join("data/botctl");
+    let _stop = crate::support::ClusterGuard(data_dir.clone());
+    let api = http::bot_api(&[(&token(BOT_A), BOT_A, "a_bot")]);
+    let botctl = || {
+        let mut cmd = sandbox.botctl();
+        cmd.env("BOTCTL_TELEGRAM_API_URL", &api);
+        cmd
+    };
+    botctl().args(["init", "-q"]).assert().success();
+    botctl()
+        .args(["tenant", "create", "acme", "--token", &token(BOT_A), "--admin", "7", "--template", "beauty_salon"])
+        .assert()
+        .success();
+    let out = botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(listed[0]["slug"], "acme");
+    botctl().args(["migrate", "--all"]).assert().success();
+    botctl().args(["tenant", "delete", "acme", "--yes"]).assert().success();
+    let out = botctl().args(["events", "acme", "-o", "json"]).assert().success().get_output().stdout.clone();
+    let events: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 2);
+}
