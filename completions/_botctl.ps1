@@ -122,10 +122,10 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
         'botctl;tenant;create' {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The bot''s token from @BotFather')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Reads the bot''s token from this file')
-            [CompletionResult]::new('--admin', '--admin', [CompletionResultType]::ParameterName, 'Telegram user ids of the business''s owners, comma-separated')
-            [CompletionResult]::new('--timezone', '--timezone', [CompletionResultType]::ParameterName, 'The business''s IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone]')
-            [CompletionResult]::new('--locale', '--locale', [CompletionResultType]::ParameterName, 'The language of the bot''s texts [default: tenant_defaults.locale]')
-            [CompletionResult]::new('--display-name', '--display-name', [CompletionResultType]::ParameterName, 'The business''s name as customers see it [default: the template''s]')
+            [CompletionResult]::new('--display-name', '--display-name', [CompletionResultType]::ParameterName, 'The business''s name as customers see it [create''s default: the template''s]')
+            [CompletionResult]::new('--admin', '--admin', [CompletionResultType]::ParameterName, 'Telegram user ids of the business''s owners, comma-separated (`update` replaces them all)')
+            [CompletionResult]::new('--timezone', '--timezone', [CompletionResultType]::ParameterName, 'The business''s IANA time zone, e.g. Europe/Moscow [create''s default: tenant_defaults.timezone]')
+            [CompletionResult]::new('--locale', '--locale', [CompletionResultType]::ParameterName, 'The language of the bot''s texts [create''s default: tenant_defaults.locale]')
             [CompletionResult]::new('--template', '--template', [CompletionResultType]::ParameterName, 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
@@ -192,10 +192,10 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;tenant;update' {
-            [CompletionResult]::new('--display-name', '--display-name', [CompletionResultType]::ParameterName, 'The business''s name as customers see it')
-            [CompletionResult]::new('--admin', '--admin', [CompletionResultType]::ParameterName, 'Replaces the owners: Telegram user ids, comma-separated')
-            [CompletionResult]::new('--timezone', '--timezone', [CompletionResultType]::ParameterName, 'The business''s IANA time zone')
-            [CompletionResult]::new('--locale', '--locale', [CompletionResultType]::ParameterName, 'The language of the bot''s texts')
+            [CompletionResult]::new('--display-name', '--display-name', [CompletionResultType]::ParameterName, 'The business''s name as customers see it [create''s default: the template''s]')
+            [CompletionResult]::new('--admin', '--admin', [CompletionResultType]::ParameterName, 'Telegram user ids of the business''s owners, comma-separated (`update` replaces them all)')
+            [CompletionResult]::new('--timezone', '--timezone', [CompletionResultType]::ParameterName, 'The business''s IANA time zone, e.g. Europe/Moscow [create''s default: tenant_defaults.timezone]')
+            [CompletionResult]::new('--locale', '--locale', [CompletionResultType]::ParameterName, 'The language of the bot''s texts [create''s default: tenant_defaults.locale]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The bot''s token from @BotFather')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Reads the bot''s token from this file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')

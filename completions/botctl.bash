@@ -958,7 +958,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__create)
-            opts="-o -q -v -y -h -V --token --token-file --admin --timezone --locale --display-name --template --no-start --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --token --token-file --display-name --admin --timezone --locale --template --no-start --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -972,6 +972,10 @@ _botctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --display-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --admin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -982,10 +986,6 @@ _botctl() {
                     ;;
                 --locale)
                     COMPREPLY=($(compgen -W "ru en" -- "${cur}"))
-                    return 0
-                    ;;
-                --display-name)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --template)

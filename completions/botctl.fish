@@ -109,11 +109,11 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_see
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token-file -d 'Reads the bot\'s token from this file' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone]' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated (`update` replaces them all)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [create\'s default: tenant_defaults.timezone]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [default: the template\'s]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
@@ -170,10 +170,10 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l display-name -d 'The business\'s name as customers see it' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l admin -d 'Replaces the owners: Telegram user ids, comma-separated' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l timezone -d 'The business\'s IANA time zone' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts' -r -f -a "ru\t'Russian'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated (`update` replaces them all)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [create\'s default: tenant_defaults.timezone]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token-file -d 'Reads the bot\'s token from this file' -r -F

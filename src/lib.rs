@@ -60,9 +60,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(e) => return ui::report_error(&anyhow::Error::new(e).context("cannot start the async runtime"), output),
     };
     let ctx = Context { settings, ui };
+    let modes = ui::TerminalModes::save();
     let result = runtime.block_on(run_until_interrupted(cli.command, &ctx));
     // Dropping the runtime would wait for blocking tasks such as a prompt still reading the terminal.
     runtime.shutdown_background();
+    if result.as_ref().is_err_and(error::has::<Interrupted>) {
+        // A prompt's thread may have changed the modes after its guard ran; this is the last word.
+        modes.restore();
+    }
     match result {
         Ok(()) => EXIT_OK,
         Err(e) => ui::report_error(&e, output),

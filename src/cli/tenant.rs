@@ -44,18 +44,8 @@ pub struct CreateArgs {
     name: String,
     #[command(flatten)]
     token: TokenArgs,
-    /// Telegram user ids of the business's owners, comma-separated.
-    #[arg(long = "admin", value_name = "ID[,ID…]", value_delimiter = ',')]
-    admins: Vec<String>,
-    /// The business's IANA time zone, e.g. Europe/Moscow [default: tenant_defaults.timezone].
-    #[arg(long, value_name = "TZ")]
-    timezone: Option<String>,
-    /// The language of the bot's texts [default: tenant_defaults.locale].
-    #[arg(long)]
-    locale: Option<Locale>,
-    /// The business's name as customers see it [default: the template's].
-    #[arg(long, value_name = "TEXT")]
-    display_name: Option<String>,
+    #[command(flatten)]
+    profile: ProfileArgs,
     /// A built-in template (barbershop, beauty_salon, clinic) or a YAML file.
     #[arg(long, value_name = "NAME|FILE")]
     template: Option<String>,
@@ -63,6 +53,42 @@ pub struct CreateArgs {
     /// every tenant is created stopped).
     #[arg(long)]
     no_start: bool,
+}
+
+/// Who the business is: what `create` sets (with defaults) and `update` changes.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The business's name as customers see it [create's default: the template's].
+    #[arg(long, value_name = "TEXT")]
+    display_name: Option<String>,
+    /// Telegram user ids of the business's owners, comma-separated (`update` replaces them all).
+    #[arg(long = "admin", value_name = "ID[,ID…]", value_delimiter = ',')]
+    admins: Vec<String>,
+    /// The business's IANA time zone, e.g. Europe/Moscow [create's default: tenant_defaults.timezone].
+    #[arg(long, value_name = "TZ")]
+    timezone: Option<String>,
+    /// The language of the bot's texts [create's default: tenant_defaults.locale].
+    #[arg(long)]
+    locale: Option<Locale>,
+}
+
+/// [`ProfileArgs`], validated.
+struct Profile {
+    display_name: Option<String>,
+    admins: Vec<i64>,
+    timezone: Option<chrono_tz::Tz>,
+    locale: Option<Locale>,
+}
+
+impl ProfileArgs {
+    fn parse(&self) -> anyhow::Result<Profile> {
+        Ok(Profile {
+            display_name: self.display_name.as_deref().map(display_name).transpose()?,
+            admins: admins(&self.admins)?,
+            timezone: self.timezone.as_deref().map(timezone).transpose()?,
+            locale: self.locale,
+        })
+    }
 }
 
 /// Lists tenants.
@@ -85,18 +111,8 @@ pub struct ShowArgs {
 pub struct UpdateArgs {
     /// The tenant's name.
     name: String,
-    /// The business's name as customers see it.
-    #[arg(long, value_name = "TEXT")]
-    display_name: Option<String>,
-    /// Replaces the owners: Telegram user ids, comma-separated.
-    #[arg(long = "admin", value_name = "ID[,ID…]", value_delimiter = ',')]
-    admins: Vec<String>,
-    /// The business's IANA time zone.
-    #[arg(long, value_name = "TZ")]
-    timezone: Option<String>,
-    /// The language of the bot's texts.
-    #[arg(long)]
-    locale: Option<Locale>,
+    #[command(flatten)]
+    profile: ProfileArgs,
     #[command(flatten)]
     token: TokenArgs,
     /// Accepts a token of a different bot than the tenant's current one.
@@ -176,7 +192,8 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
     let defaults = &ctx.settings.tenant_defaults;
     let slug = slug(&args.name)?;
     let mut token = token(&args.token)?;
-    let mut admins = admins(&args.admins)?;
+    let profile = args.profile.parse()?;
+    let mut admins = profile.admins;
     let missing: Vec<&str> = [(token.is_none(), "--token"), (admins.is_empty(), "--admin")]
         .into_iter()
         .filter_map(|(missing, flag)| missing.then_some(flag))
@@ -202,8 +219,8 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
             Err(e) => ui.warn(e),
         }
     }
-    let timezone = match &args.timezone {
-        Some(name) => timezone(name)?,
+    let timezone = match profile.timezone {
+        Some(tz) => tz,
         None if interactive => loop {
             let name = ui.input("Time zone", Some(defaults.timezone.clone())).await?;
             match self::timezone(&name) {
@@ -213,7 +230,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         },
         None => timezone(&defaults.timezone)?,
     };
-    let locale = args.locale.unwrap_or(defaults.locale);
+    let locale = profile.locale.unwrap_or(defaults.locale);
     let template = match &args.template {
         Some(spec) => template::resolve(spec, locale).map_err(template_error)?,
         None if interactive => {
@@ -230,7 +247,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
             .into());
         }
     };
-    let display_name = args.display_name.as_deref().map(display_name).transpose()?;
+    let display_name = profile.display_name;
     let Some(token) = token else { return Err(BadInput::new("missing --token").into()) };
     let options = CreateOptions {
         slug,
@@ -353,12 +370,12 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
 
 async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
-    let admins = admins(&args.admins)?;
+    let profile = args.profile.parse()?;
     let options = UpdateOptions {
-        display_name: args.display_name.as_deref().map(display_name).transpose()?,
-        admins: (!admins.is_empty()).then_some(admins),
-        timezone: args.timezone.as_deref().map(timezone).transpose()?,
-        locale: args.locale,
+        display_name: profile.display_name,
+        admins: (!profile.admins.is_empty()).then_some(profile.admins),
+        timezone: profile.timezone,
+        locale: profile.locale,
         token: token(&args.token)?,
         force: args.force,
         telegram_api_url: Some(ctx.settings.telegram.api_url.clone()),

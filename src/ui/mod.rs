@@ -17,6 +17,7 @@ use console::style;
 use serde::{Deserialize, Serialize};
 
 pub use progress::{Bar, LogWriter, Spinner};
+pub use prompt::TerminalModes;
 pub use report::{report_error, report_usage};
 pub use table::Table;
 

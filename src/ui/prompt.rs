@@ -8,31 +8,36 @@ use dialoguer::theme::ColorfulTheme;
 
 use super::Ui;
 
-/// Restores the terminal as it was before the prompt when the prompt is abandoned.
-struct TerminalGuard {
-    saved: Option<nix::sys::termios::Termios>,
-}
+/// The terminal's modes (echo, line editing) as they were before any prompt, so they can be put back.
+#[derive(Debug, Clone)]
+pub struct TerminalModes(Option<nix::sys::termios::Termios>);
 
-impl TerminalGuard {
-    fn new() -> Self {
-        Self { saved: nix::sys::termios::tcgetattr(std::io::stdin()).ok() }
+impl TerminalModes {
+    pub fn save() -> Self {
+        Self(nix::sys::termios::tcgetattr(std::io::stdin()).ok())
     }
-}
 
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
+    pub fn restore(&self) {
+        if let Some(saved) = &self.0 {
             let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
         }
         let _ = console::Term::stderr().show_cursor();
     }
 }
 
+/// Puts the terminal back when a prompt ends or is abandoned (after a normal answer it is a no-op).
+struct Guard(TerminalModes);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.restore();
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     prompt: impl FnOnce(&ColorfulTheme) -> dialoguer::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    // Dropped when the prompt ends or is abandoned; after a normal answer restoring is a no-op.
-    let _guard = TerminalGuard::new();
+    let _guard = Guard(TerminalModes::save());
     let answer = tokio::task::spawn_blocking(move || prompt(&ColorfulTheme::default())).await;
     answer.context("the prompt stopped")?.context("reading the answer from the terminal")
 }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use crate::support::token;
 use crate::tenant::{BOT_A, Fixture};
 
+/// Printed after the exit code and the terminal modes: the pane's report is complete.
+const DONE: &str = "=== pane done ===";
+
 /// A detached tmux session on a private server, killed when dropped.
 struct Pane {
     socket: String,
@@ -23,7 +26,7 @@ impl Pane {
             f.api
         );
         let script = format!(
-            "{env} {} {args}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(echo|icanon)'; sleep 60",
+            "{env} {} {args}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(echo|icanon)'; echo {DONE}; sleep 60",
             assert_cmd::cargo::cargo_bin("botctl").display()
         );
         let status = Command::new("tmux")
@@ -104,7 +107,7 @@ fn create_prompts_only_for_what_is_missing() {
     assert!(screen.contains("Europe/Moscow"), "the default is offered: {screen}");
     assert!(!screen.contains("AAHdqTcv"), "the token was echoed: {screen}");
     pane.keys(&["Enter"]);
-    let screen = pane.wait_for("EXIT=");
+    let screen = pane.wait_for(DONE);
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(!screen.contains("Template"), "asked for a template that was given: {screen}");
     assert_eq!(f.json(&["tenant", "show", &slug])["timezone"], "Europe/Moscow");
@@ -118,14 +121,14 @@ fn delete_on_a_terminal_asks_for_the_name() {
     let pane = Pane::botctl(&f, &format!("tenant delete {slug}"));
     pane.wait_for(&format!("Type `{slug}` to delete it"));
     pane.type_line("not-the-name");
-    let screen = pane.wait_for("EXIT=");
+    let screen = pane.wait_for(DONE);
     assert!(screen.contains("aborted: nothing was deleted") && screen.contains("EXIT=1"), "{screen}");
     assert!(f.role_exists(&slug));
 
     let pane = Pane::botctl(&f, &format!("tenant delete {slug}"));
     pane.wait_for("to delete it");
     pane.type_line(&slug);
-    let screen = pane.wait_for("EXIT=");
+    let screen = pane.wait_for(DONE);
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(!f.role_exists(&slug));
 }
@@ -138,7 +141,7 @@ fn ctrl_c_at_a_hidden_prompt_exits_130_and_restores_the_terminal() {
     let pane = Pane::botctl(&f, &format!("tenant create {slug} --admin 1001 --template clinic"));
     pane.wait_for("Bot token from @BotFather");
     pane.keys(&["C-c"]);
-    let screen = pane.wait_for("EXIT=");
+    let screen = pane.wait_for(DONE);
     assert!(screen.contains("EXIT=130") && screen.contains("error: interrupted"), "{screen}");
     assert_terminal_restored(&screen);
     assert!(!f.role_exists(&slug));
