@@ -73,7 +73,7 @@ fn main() {
         }));
         let current = median((0..RUNS).map(|_| bench.timed(&["migrate", "--all", "-q"])));
         let one_migration = median((0..MIGRATION_RUNS).map(|_| {
-            runtime.block_on(roll_back_latest(&pool));
+            runtime.block_on(roll_back_measured(&pool));
             bench.timed(&["migrate", "--all", "-q"])
         }));
         println!("| {size} | {} | {} | {} |", ms(create), ms(current), ms(one_migration));
@@ -155,8 +155,12 @@ async fn fill(pool: &PgPool, api: &str, present: usize, size: usize, mut next_bo
     next_bot
 }
 
-/// Undoes the newest tenant migration everywhere, so `migrate --all` has exactly one to apply.
-async fn roll_back_latest(pool: &PgPool) {
+/// The migration the benchmark undoes and re-applies: a column and an index
+/// (`migrations/tenant/0003_services_listing.sql`).
+const MEASURED_MIGRATION: i64 = 3;
+
+/// Undoes the measured migration everywhere, so `migrate --all` has exactly that one to apply.
+async fn roll_back_measured(pool: &PgPool) {
     let schemas: Vec<String> =
         sqlx::query_scalar("SELECT 'tenant_' || slug FROM botctl.tenants WHERE deleted_at IS NULL")
             .fetch_all(pool)
@@ -166,7 +170,7 @@ async fn roll_back_latest(pool: &PgPool) {
     for schema in &schemas {
         let sql = format!(
             "DROP INDEX \"{schema}\".services_listing; ALTER TABLE \"{schema}\".services DROP COLUMN updated_at; \
-             DELETE FROM \"{schema}\"._sqlx_migrations WHERE version = {latest}"
+             DELETE FROM \"{schema}\"._sqlx_migrations WHERE version = {MEASURED_MIGRATION}"
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
     }

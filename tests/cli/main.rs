@@ -7,6 +7,7 @@
     clippy::print_stderr
 )]
 
+mod booking;
 mod commands;
 mod config;
 mod doctor;

@@ -3,12 +3,16 @@
 use crate::support::block_on;
 use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
 
-/// Makes a tenant look one migration behind: its tables and ledger gone, the control plane told so.
+/// Makes a tenant look as if it had never been migrated: its tables and ledger gone, the control plane
+/// told so (the schema, role and grants stay, as `create` made them).
 fn roll_back(f: &Fixture, slug: &str) {
+    let schema = format!("tenant_{slug}");
     exec(
         f,
         &format!(
-            "DROP TABLE tenant_{slug}.settings, tenant_{slug}.services, tenant_{slug}.working_hours, tenant_{slug}.admins"
+            "DO $$ DECLARE t text; BEGIN \
+               FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' AND tablename <> '_sqlx_migrations' \
+               LOOP EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', '{schema}', t); END LOOP; END $$"
         ),
     );
     forget_ledger(f, slug);

@@ -1,0 +1,9 @@
+//! Bookings: a tenant's calendar rules as plain functions (`schedule`) and the queries that apply them
+//! inside the booking transaction (`store`). Knows nothing of Telegram, the CLI, Docker or the control
+//! plane; the bot calls it with the tenant's own database role.
+
+pub mod schedule;
+pub mod store;
+
+pub use schedule::{Busy, Hours, Schedule, SlotError};
+pub use store::{Booking, BookingError, Service};
