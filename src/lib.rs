@@ -7,6 +7,7 @@
 //! orchestrates checks across them.
 
 pub mod booking;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,0 +1,4 @@
+//! The tenant's Telegram bot: what customers see and press. Knows nothing of the CLI, Docker or the
+//! control plane; it works with the tenant's own database role through `booking`.
+
+pub mod callback;
