@@ -2,3 +2,4 @@
 //! control plane; it works with the tenant's own database role through `booking`.
 
 pub mod callback;
+pub mod state;
