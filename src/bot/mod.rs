@@ -2,4 +2,5 @@
 //! control plane; it works with the tenant's own database role through `booking`.
 
 pub mod callback;
+pub mod keyboards;
 pub mod state;
