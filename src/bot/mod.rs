@@ -2,5 +2,6 @@
 //! control plane; it works with the tenant's own database role through `booking`.
 
 pub mod callback;
+pub mod flood;
 pub mod keyboards;
 pub mod state;
