@@ -3,5 +3,6 @@
 
 pub mod callback;
 pub mod flood;
+pub mod health;
 pub mod keyboards;
 pub mod state;

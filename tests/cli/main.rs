@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod doctor;
 mod errors;
+mod health;
 mod init;
 mod isolation;
 mod migrate;

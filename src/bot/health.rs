@@ -1,0 +1,141 @@
+//! The daemon's small HTTP listener: `/healthz` for Docker's healthcheck (the database answers and the
+//! last `getUpdates` round-trip is recent) and Prometheus `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// What goes wrong with Telegram, counted by kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorKind {
+    pub kind: String,
+}
+
+/// The daemon's counters and the handler latency histogram.
+pub struct Metrics {
+    pub updates: Counter,
+    pub handler_seconds: Histogram,
+    pub bookings_created: Counter,
+    pub bookings_cancelled: Counter,
+    pub telegram_errors: Family<ErrorKind, Counter>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let updates = Counter::default();
+        // 0.5 ms to about 4 s: a handler is a few queries and one Telegram call.
+        let handler_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let bookings_created = Counter::default();
+        let bookings_cancelled = Counter::default();
+        let telegram_errors = Family::<ErrorKind, Counter>::default();
+        let mut registry = Registry::with_prefix("botctl");
+        registry.register("updates", "Telegram updates received", updates.clone());
+        registry.register("handler_seconds", "Time to handle one update", handler_seconds.clone());
+        registry.register("bookings_created", "Bookings made by customers", bookings_created.clone());
+        registry.register("bookings_cancelled", "Bookings cancelled", bookings_cancelled.clone());
+        registry.register("telegram_errors", "Telegram API errors by kind", telegram_errors.clone());
+        Self { updates, handler_seconds, bookings_created, bookings_cancelled, telegram_errors, registry }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// What `/healthz` looks at.
+pub struct Health {
+    pool: PgPool,
+    /// Unix milliseconds of the last completed `getUpdates`; 0 before the first.
+    last_poll_ms: AtomicI64,
+    /// How old the last poll may be: a long poll plus a margin.
+    stale_after: Duration,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub healthy: bool,
+    pub database: String,
+    /// Seconds since the last completed `getUpdates`, if there was one.
+    pub last_poll_seconds_ago: Option<f64>,
+}
+
+impl Health {
+    pub fn new(pool: PgPool, stale_after: Duration) -> Arc<Self> {
+        Arc::new(Self { pool, last_poll_ms: AtomicI64::new(0), stale_after, metrics: Metrics::default() })
+    }
+
+    /// Called after every completed `getUpdates`.
+    pub fn polled(&self) {
+        self.last_poll_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    pub async fn report(&self) -> Report {
+        let database =
+            match tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool)).await {
+                Ok(Ok(_)) => "ok".to_string(),
+                Ok(Err(e)) => format!("error: {e}"),
+                Err(_) => "error: no answer within 2 s".to_string(),
+            };
+        let last = self.last_poll_ms.load(Ordering::Relaxed);
+        let ago = (last > 0).then(|| (chrono::Utc::now().timestamp_millis() - last) as f64 / 1000.0);
+        let polling = ago.is_some_and(|s| s <= self.stale_after.as_secs_f64());
+        Report { healthy: database == "ok" && polling, database, last_poll_seconds_ago: ago }
+    }
+}
+
+async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    let report = health.report().await;
+    let status = if report.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(report))
+}
+
+async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], health.metrics.encode())
+}
+
+/// Serves `/healthz` and `/metrics` on `addr` until `shutdown`; returns the bound address (port 0 picks one).
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(health);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the health listener stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// Asks a running daemon's `/healthz`; `Ok(true)` when it is healthy. For `botctl health` (Docker's
+/// healthcheck), so it must be quick and need nothing but the address.
+pub async fn probe(addr: SocketAddr, timeout: Duration) -> anyhow::Result<bool> {
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let response = client.get(format!("http://{addr}/healthz")).send().await?;
+    Ok(response.status().is_success())
+}

@@ -1,0 +1,41 @@
+//! The daemon's `/healthz` and `/metrics`, as Docker's healthcheck and Prometheus see them.
+
+use std::time::Duration;
+
+use botctl::bot::health::{self, Health};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{TestDb, block_on};
+
+#[test]
+fn healthz_needs_the_database_and_a_recent_poll() {
+    let db = TestDb::new();
+    block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url()).await.unwrap();
+        let state = Health::new(pool.clone(), Duration::from_secs(60));
+        let shutdown = CancellationToken::new();
+        let (addr, task) =
+            health::serve("127.0.0.1:0".parse().unwrap(), state.clone(), shutdown.clone()).await.unwrap();
+
+        // Before the first getUpdates the bot is not serving anyone yet.
+        assert!(!health::probe(addr, Duration::from_secs(5)).await.unwrap());
+        state.polled();
+        assert!(health::probe(addr, Duration::from_secs(5)).await.unwrap());
+
+        state.metrics.updates.inc();
+        let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("botctl_updates_total 1"), "{text}");
+        assert!(text.contains("botctl_handler_seconds_bucket"), "{text}");
+
+        // A database that stops answering makes the daemon unhealthy.
+        pool.close().await;
+        let body: serde_json::Value =
+            reqwest::get(format!("http://{addr}/healthz")).await.unwrap().json().await.unwrap();
+        assert_eq!(body["healthy"], false);
+        assert!(body["database"].as_str().unwrap().starts_with("error"), "{body}");
+
+        shutdown.cancel();
+        task.await.unwrap();
+        assert!(health::probe(addr, Duration::from_secs(1)).await.is_err(), "the listener stopped");
+    });
+}
