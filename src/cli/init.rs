@@ -2,7 +2,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::db::{self, control};
+use crate::db::control;
 
 /// Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing).
 ///
@@ -23,10 +23,7 @@ struct InitOutput {
 pub async fn exec(_args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     // Not `ctx.connect()`: that requires the control schema this command creates.
-    let database = {
-        let spinner = ui.spinner("connecting to PostgreSQL");
-        db::connect(&ctx.db_options(), &spinner).await?
-    };
+    let database = ctx.open(ctx.db_options()).await?;
     let report = control::init(&database.pool).await?;
     database.pool.close().await;
     let output = InitOutput { location: database.location.to_string(), changed: !report.applied.is_empty(), report };

@@ -120,13 +120,15 @@ impl Context {
     }
 
     pub async fn connect_with_pool(&self, max_connections: u32) -> anyhow::Result<Database> {
-        let options = DbOptions { max_connections, ..self.db_options() };
-        let database = {
-            let spinner = self.ui.spinner("connecting to PostgreSQL");
-            db::connect(&options, &spinner).await?
-        };
+        let database = self.open(DbOptions { max_connections, ..self.db_options() }).await?;
         control::require_current(&database.pool).await?;
         Ok(database)
+    }
+
+    /// Connects (starting the local cluster if that is the database) without looking at the control schema.
+    pub async fn open(&self, options: DbOptions) -> anyhow::Result<Database> {
+        let spinner = self.ui.spinner("connecting to PostgreSQL");
+        db::connect(&options, &spinner).await
     }
 
     /// Who runs this command, for operator events: the OS user and host.
