@@ -6,6 +6,7 @@
 //! terminal; `db`, `runtime` and `telegram` talk to PostgreSQL, Docker and the Bot API; `doctor`
 //! orchestrates checks across them.
 
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod db;
