@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod doctor;
 pub mod error;
+pub mod locale;
 pub mod progress;
 pub mod runtime;
 pub mod telegram;

@@ -1,8 +1,9 @@
-//! The tenant's Telegram bot: what customers see and press. Knows nothing of the CLI, Docker or the
-//! control plane; it works with the tenant's own database role through `booking`.
+//! The tenant's Telegram bot: what customers (and later admins) see, press and are told. Knows nothing
+//! of the CLI, Docker or the control plane; it works with the tenant's own database role through `booking`.
 
 pub mod callback;
 pub mod flood;
 pub mod health;
 pub mod keyboards;
 pub mod state;
+pub mod texts;

@@ -1,0 +1,1228 @@
+//! The texts catalogue: every text the customer-facing bot shows, as a key with Russian and English
+//! defaults (`templates/texts/{ru,en}.yaml`, compiled in), a tenant's own wording laid over them, and
+//! rendering with placeholders filled and user-supplied values HTML-escaped.
+//!
+//! A text is one of five kinds (`Kind`): a message in Telegram HTML, or plain text for a fragment that
+//! code puts into other texts (a date, "tomorrow"), a pop-up alert, a button label or a command
+//! description. Each key declares its placeholders here; both locales and every override must use
+//! exactly those, so a handler never renders a text that expects a value it does not pass.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::locale::Locale;
+
+/// What a text is used for, which decides its format and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A message: Telegram HTML with only `<b>`, `<i>`, `<u>`, `<s>`, `<code>` and `<a href>`.
+    Html,
+    /// Plain text, one line, that code puts into another text or onto a button: a date, a duration.
+    Fragment,
+    /// A pop-up answer to a pressed button (answerCallbackQuery): plain, no placeholders, ≤ 200 characters.
+    Alert,
+    /// A button label, a day or month name: plain, one line, no placeholders, ≤ 64 bytes.
+    Label,
+    /// A command description for setMyCommands: plain, one line, no placeholders, ≤ 256 characters.
+    Command,
+}
+
+/// Declares every text: its variant, kind, key and placeholders, in catalogue order.
+macro_rules! texts {
+    ($($variant:ident: $kind:ident = $key:literal $({ $($param:ident),+ })?;)+) => {
+        /// One text of the catalogue; `key()` is its name in the YAML files and in tenants' overrides.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Text {
+            $($variant,)+
+        }
+
+        impl Text {
+            /// Every text, in declaration order (`ALL[i] as usize == i`).
+            pub const ALL: &'static [Text] = &[$(Text::$variant,)+];
+
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(Text::$variant => $key,)+
+                }
+            }
+
+            pub fn from_key(key: &str) -> Option<Text> {
+                match key {
+                    $($key => Some(Text::$variant),)+
+                    _ => None,
+                }
+            }
+
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(Text::$variant => Kind::$kind,)+
+                }
+            }
+
+            /// The placeholders the text uses (each of them, in every locale and override), which
+            /// `render` expects values for.
+            pub fn params(self) -> &'static [&'static str] {
+                match self {
+                    $(Text::$variant => &[$($(stringify!($param)),+)?],)+
+                }
+            }
+        }
+    };
+}
+
+texts! {
+    CommandsStart: Command = "commands.start";
+    CommandsBook: Command = "commands.book";
+    CommandsMy: Command = "commands.my";
+    CommandsAbout: Command = "commands.about";
+    CommandsHelp: Command = "commands.help";
+    CommandsCancel: Command = "commands.cancel";
+
+    MenuBook: Label = "menu.book";
+    MenuMy: Label = "menu.my";
+    MenuServices: Label = "menu.services";
+    MenuAbout: Label = "menu.about";
+    MenuHelp: Label = "menu.help";
+    MenuPlaceholder: Label = "menu.placeholder";
+
+    StartWelcomeNew: Html = "start.welcome_new" { name };
+    StartWelcomeBack: Html = "start.welcome_back" { name };
+    HelpText: Html = "help.text" { rules };
+    RulesCutoff: Fragment = "rules.cutoff" { cutoff };
+    RulesNoCutoff: Fragment = "rules.no_cutoff";
+    RulesLimit: Fragment = "rules.limit" { limit };
+    UnknownMessage: Html = "unknown.message";
+    CancelCommandDone: Html = "cancel_command.done";
+    CancelCommandNothing: Html = "cancel_command.nothing";
+
+    ServicesListHeader: Html = "services.list_header";
+    ServicesItem: Html = "services.item" { name, duration, price, description };
+    ServicesEmpty: Html = "services.empty";
+
+    BookingChooseService: Html = "booking.choose_service";
+    BookingServiceButton: Fragment = "booking.service_button" { name, duration, price };
+    BookingNoServices: Html = "booking.no_services";
+    BookingServiceUnavailable: Html = "booking.service_unavailable";
+    BookingChooseDay: Html = "booking.choose_day" { service };
+    BookingNoFreeDays: Html = "booking.no_free_days";
+    BookingChooseTime: Html = "booking.choose_time" { service, date };
+    BookingNoFreeTimes: Html = "booking.no_free_times" { date };
+    BookingTimePassed: Html = "booking.time_passed";
+    BookingConfirmCard: Html = "booking.confirm_card" { service, date, time, duration, price, address };
+    BookingConfirmButton: Label = "booking.confirm_button";
+    BookingOtherTime: Label = "booking.other_time";
+    BookingOtherDay: Label = "booking.other_day";
+    BookingConfirmed: Html = "booking.confirmed" { service, date, time, address };
+    BookingSlotTaken: Html = "booking.slot_taken" { date };
+    BookingLimitReached: Html = "booking.limit_reached" { limit };
+    BookingAskPhone: Html = "booking.ask_phone";
+    BookingPhoneButton: Label = "booking.phone_button";
+    BookingSkipPhone: Label = "booking.skip_phone";
+    BookingPhoneInvalid: Html = "booking.phone_invalid";
+    BookingAborted: Html = "booking.aborted";
+
+    MyHeader: Html = "my.header";
+    MyEmpty: Html = "my.empty";
+    MyItem: Html = "my.item" { number, service, date, time, duration, price };
+    MyCancelButton: Fragment = "my.cancel_button" { number };
+    MyMoveButton: Fragment = "my.move_button" { number };
+    MyNotFound: Html = "my.not_found";
+
+    CancelConfirm: Html = "cancel.confirm" { service, date, time };
+    CancelConfirmButton: Label = "cancel.confirm_button";
+    CancelKeepButton: Label = "cancel.keep_button";
+    CancelDone: Html = "cancel.done" { service, date, time };
+    CancelKept: Html = "cancel.kept";
+    CancelTooLate: Html = "cancel.too_late" { cutoff, phone };
+
+    MoveChooseDay: Html = "move.choose_day" { service, date, time };
+    MoveChooseTime: Html = "move.choose_time" { service, date };
+    MoveConfirmCard: Html = "move.confirm_card" { service, old_date, old_time, date, time };
+    MoveConfirmButton: Label = "move.confirm_button";
+    MoveDone: Html = "move.done" { service, date, time };
+    MoveTooLate: Html = "move.too_late" { cutoff, phone };
+    MoveAborted: Html = "move.aborted";
+
+    AboutText: Html = "about.text" { name, address, phone, map_link, hours };
+    HoursDay: Fragment = "hours.day" { day, intervals };
+    HoursClosed: Fragment = "hours.closed" { day };
+
+    DateFormat: Fragment = "date.format" { weekday, day, month };
+    DateMonth1: Label = "date.month.1";
+    DateMonth2: Label = "date.month.2";
+    DateMonth3: Label = "date.month.3";
+    DateMonth4: Label = "date.month.4";
+    DateMonth5: Label = "date.month.5";
+    DateMonth6: Label = "date.month.6";
+    DateMonth7: Label = "date.month.7";
+    DateMonth8: Label = "date.month.8";
+    DateMonth9: Label = "date.month.9";
+    DateMonth10: Label = "date.month.10";
+    DateMonth11: Label = "date.month.11";
+    DateMonth12: Label = "date.month.12";
+
+    CalendarHeader: Fragment = "calendar.header" { month, year };
+    CalendarMonth1: Label = "calendar.month.1";
+    CalendarMonth2: Label = "calendar.month.2";
+    CalendarMonth3: Label = "calendar.month.3";
+    CalendarMonth4: Label = "calendar.month.4";
+    CalendarMonth5: Label = "calendar.month.5";
+    CalendarMonth6: Label = "calendar.month.6";
+    CalendarMonth7: Label = "calendar.month.7";
+    CalendarMonth8: Label = "calendar.month.8";
+    CalendarMonth9: Label = "calendar.month.9";
+    CalendarMonth10: Label = "calendar.month.10";
+    CalendarMonth11: Label = "calendar.month.11";
+    CalendarMonth12: Label = "calendar.month.12";
+    CalendarWeekdayMon: Label = "calendar.weekday.mon";
+    CalendarWeekdayTue: Label = "calendar.weekday.tue";
+    CalendarWeekdayWed: Label = "calendar.weekday.wed";
+    CalendarWeekdayThu: Label = "calendar.weekday.thu";
+    CalendarWeekdayFri: Label = "calendar.weekday.fri";
+    CalendarWeekdaySat: Label = "calendar.weekday.sat";
+    CalendarWeekdaySun: Label = "calendar.weekday.sun";
+    CalendarPrev: Label = "calendar.prev";
+    CalendarNext: Label = "calendar.next";
+
+    WhenToday: Fragment = "when.today";
+    WhenTomorrow: Fragment = "when.tomorrow";
+    WhenInMinutesOne: Fragment = "when.in_minutes.one" { n };
+    WhenInMinutesFew: Fragment = "when.in_minutes.few" { n };
+    WhenInMinutesMany: Fragment = "when.in_minutes.many" { n };
+    WhenInHoursOne: Fragment = "when.in_hours.one" { n };
+    WhenInHoursFew: Fragment = "when.in_hours.few" { n };
+    WhenInHoursMany: Fragment = "when.in_hours.many" { n };
+    WhenInDaysOne: Fragment = "when.in_days.one" { n };
+    WhenInDaysFew: Fragment = "when.in_days.few" { n };
+    WhenInDaysMany: Fragment = "when.in_days.many" { n };
+
+    DurationMinutes: Fragment = "duration.minutes" { minutes };
+    DurationHours: Fragment = "duration.hours" { hours };
+    DurationHoursMinutes: Fragment = "duration.hours_minutes" { hours, minutes };
+    PriceFree: Fragment = "price.free";
+
+    RatingAsk: Html = "rating.ask" { service, date };
+    RatingThanks: Html = "rating.thanks" { stars };
+    RatingCommentPrompt: Html = "rating.comment_prompt";
+    RatingSkipComment: Label = "rating.skip_comment";
+    RatingCommentThanks: Html = "rating.comment_thanks";
+    RatingAlreadyRated: Alert = "rating.already_rated";
+    RatingNotYours: Alert = "rating.not_yours";
+
+    StaleButton: Alert = "stale.button";
+    ErrorGeneric: Alert = "error.generic";
+    FloodSlowDown: Alert = "flood.slow_down";
+
+    ReminderBefore: Html = "reminder.before" { service, date, time, address, when };
+    ReminderCancelButton: Label = "reminder.cancel_button";
+    ReminderMoveButton: Label = "reminder.move_button";
+
+    NotifyAdminNewBooking: Html = "notify.admin.new_booking" { customer, customer_id, phone, service, date, time };
+    NotifyAdminCancelled: Html = "notify.admin.cancelled" { customer, customer_id, service, date, time };
+    NotifyAdminMoved: Html =
+        "notify.admin.moved" { customer, customer_id, service, old_date, old_time, date, time };
+    NotifyAdminNewRating: Html = "notify.admin.new_rating" { customer, customer_id, service, date, stars, comment };
+    NotifyCustomerCancelledByAdmin: Html = "notify.customer.cancelled_by_admin" { service, date, time, reason };
+    NotifyCustomerMovedByAdmin: Html =
+        "notify.customer.moved_by_admin" { service, old_date, old_time, date, time };
+
+    CommonBack: Label = "common.back";
+    CommonCancel: Label = "common.cancel";
+    CommonYes: Label = "common.yes";
+    CommonNo: Label = "common.no";
+}
+
+impl Text {
+    /// Weekday names, Monday first (`chrono::Weekday::num_days_from_monday` indexes it).
+    pub const WEEKDAYS: [Text; 7] = [
+        Text::CalendarWeekdayMon,
+        Text::CalendarWeekdayTue,
+        Text::CalendarWeekdayWed,
+        Text::CalendarWeekdayThu,
+        Text::CalendarWeekdayFri,
+        Text::CalendarWeekdaySat,
+        Text::CalendarWeekdaySun,
+    ];
+    /// Month names as a calendar header shows them, January first (`month0()` indexes it).
+    pub const MONTHS: [Text; 12] = [
+        Text::CalendarMonth1,
+        Text::CalendarMonth2,
+        Text::CalendarMonth3,
+        Text::CalendarMonth4,
+        Text::CalendarMonth5,
+        Text::CalendarMonth6,
+        Text::CalendarMonth7,
+        Text::CalendarMonth8,
+        Text::CalendarMonth9,
+        Text::CalendarMonth10,
+        Text::CalendarMonth11,
+        Text::CalendarMonth12,
+    ];
+    /// Month names as a date in `date.format` needs them; Russian puts the month after a day in the
+    /// genitive ("15 марта"), unlike the header ("Март").
+    pub const MONTHS_IN_DATES: [Text; 12] = [
+        Text::DateMonth1,
+        Text::DateMonth2,
+        Text::DateMonth3,
+        Text::DateMonth4,
+        Text::DateMonth5,
+        Text::DateMonth6,
+        Text::DateMonth7,
+        Text::DateMonth8,
+        Text::DateMonth9,
+        Text::DateMonth10,
+        Text::DateMonth11,
+        Text::DateMonth12,
+    ];
+    /// The one/few/many forms for `Catalog::render_count`.
+    pub const IN_MINUTES: [Text; 3] = [Text::WhenInMinutesOne, Text::WhenInMinutesFew, Text::WhenInMinutesMany];
+    pub const IN_HOURS: [Text; 3] = [Text::WhenInHoursOne, Text::WhenInHoursFew, Text::WhenInHoursMany];
+    pub const IN_DAYS: [Text; 3] = [Text::WhenInDaysOne, Text::WhenInDaysFew, Text::WhenInDaysMany];
+}
+
+/// Labels of reply-keyboard buttons. Pressing one sends its label as a message, and handlers tell the
+/// buttons apart by that text, so no two of them may read the same.
+const REPLY_BUTTONS: [Text; 8] = [
+    Text::MenuBook,
+    Text::MenuMy,
+    Text::MenuServices,
+    Text::MenuAbout,
+    Text::MenuHelp,
+    Text::BookingPhoneButton,
+    Text::BookingSkipPhone,
+    Text::CommonCancel,
+];
+
+// Telegram's limits: a message holds 4096 characters, a callback answer 200, a command description 256.
+// Button labels have no documented limit; 64 bytes keeps them readable on a phone.
+const MAX_MESSAGE_CHARS: usize = 4096;
+const MAX_ALERT_CHARS: usize = 200;
+const MAX_COMMAND_CHARS: usize = 256;
+const MAX_LABEL_BYTES: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("cannot parse the embedded {locale} texts")]
+    Parse {
+        locale: Locale,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("unknown text key `{key}`")]
+    UnknownKey { key: String },
+    #[error("the {locale} texts lack `{key}`")]
+    MissingKey { locale: Locale, key: &'static str },
+    #[error("text `{key}` is given twice")]
+    DuplicateKey { key: &'static str },
+    #[error("text `{key}` must use the placeholders {expected}, but uses {found}")]
+    Placeholders { key: &'static str, expected: String, found: String },
+    #[error("text `{key}` is not valid Telegram HTML: {detail}")]
+    Html { key: &'static str, detail: String },
+    /// Braces, emptiness, length, line breaks or markup where plain text belongs.
+    #[error("text `{key}` {detail}")]
+    Invalid { key: &'static str, detail: String },
+}
+
+/// One locale's texts, defaults or a tenant's overrides laid over them.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    locale: Locale,
+    /// Indexed by `Text as usize`; always one entry per `Text::ALL`.
+    entries: Vec<Entry>,
+}
+
+/// A text split into lines of literal text and placeholders, ready to render.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The text with `{{`/`}}` undone: what a text without placeholders shows.
+    raw: String,
+    lines: Vec<Vec<Piece>>,
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Literal(String),
+    Param(String),
+}
+
+// The defaults are compile-time constants shared by every chat, so they are parsed once per process
+// rather than threaded through as state; nothing about them changes at run time.
+static RU: LazyLock<Catalog> = LazyLock::new(|| Catalog::embedded(Locale::Ru));
+static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::embedded(Locale::En));
+
+impl Catalog {
+    /// The built-in texts of a locale.
+    pub fn defaults(locale: Locale) -> &'static Catalog {
+        match locale {
+            Locale::Ru => &RU,
+            Locale::En => &EN,
+        }
+    }
+
+    /// This catalogue with a tenant's own wording for some keys. Each override must name a known key,
+    /// use the same placeholders as the default and follow its kind's format; the first fault is the
+    /// error and nothing is applied.
+    pub fn with_overrides(&self, overrides: &[(String, String)]) -> Result<Catalog, TextError> {
+        let mut catalog = self.clone();
+        let mut seen = HashSet::new();
+        for (key, source) in overrides {
+            let text = Text::from_key(key).ok_or_else(|| TextError::UnknownKey { key: key.clone() })?;
+            if !seen.insert(text) {
+                return Err(TextError::DuplicateKey { key: text.key() });
+            }
+            catalog.entries[text as usize] = Entry::compile(text, source)?;
+        }
+        catalog.check_reply_buttons()?;
+        Ok(catalog)
+    }
+
+    pub fn locale(&self) -> Locale {
+        self.locale
+    }
+
+    /// The text as Telegram HTML, with each `{name}` replaced by its HTML-escaped value. A line whose
+    /// placeholders all get empty values is left out (an unset address leaves no bare "📍"), and the
+    /// blank lines around it collapse into one. A placeholder without a value renders as empty and is
+    /// logged: it is a bug in the caller, which tests catch, not a reason to fail a reply.
+    pub fn render(&self, text: Text, params: &[(&str, &str)]) -> String {
+        self.fill(text, params, true)
+    }
+
+    /// The text as plain text with values as given, for the plain kinds: a fragment that goes into
+    /// another text as a value (and is escaped there), or a label with a number. An HTML text's markup
+    /// would come out as written.
+    pub fn render_plain(&self, text: Text, params: &[(&str, &str)]) -> String {
+        self.fill(text, params, false)
+    }
+
+    /// The form of a counted fragment that agrees with `n` in this language ("через 1 час",
+    /// "через 2 часа", "через 5 часов"), as plain text with `{n}` filled in. `forms` are the one, few
+    /// and many variants, such as `Text::IN_HOURS`.
+    pub fn render_count(&self, forms: [Text; 3], n: u64) -> String {
+        let [one, few, many] = forms;
+        let form = match plural(self.locale, n) {
+            Plural::One => one,
+            Plural::Few => few,
+            Plural::Many => many,
+        };
+        self.render_plain(form, &[("n", &n.to_string())])
+    }
+
+    /// The text as written, for button labels and other texts without placeholders or markup.
+    pub fn raw(&self, text: Text) -> &str {
+        &self.entries[text as usize].raw
+    }
+
+    fn embedded(locale: Locale) -> Catalog {
+        Catalog::parse_embedded(locale).unwrap_or_else(|e| {
+            // Unreachable in a tested build (the tests parse both files); the keys at least say what
+            // each reply was meant to be.
+            tracing::error!(error = %e, "the embedded texts are broken; showing text keys instead");
+            Catalog::keys_only(locale)
+        })
+    }
+
+    fn parse_embedded(locale: Locale) -> Result<Catalog, TextError> {
+        Catalog::from_yaml(locale, embedded_yaml(locale))
+    }
+
+    /// A complete catalogue from a YAML map: every key present, none unknown, each valid.
+    fn from_yaml(locale: Locale, yaml: &str) -> Result<Catalog, TextError> {
+        let map = deserialize(yaml).map_err(|source| TextError::Parse { locale, source })?;
+        if let Some(key) = map.keys().find(|key| Text::from_key(key).is_none()) {
+            return Err(TextError::UnknownKey { key: key.clone() });
+        }
+        let entries = Text::ALL
+            .iter()
+            .map(|&text| {
+                let source = map.get(text.key()).ok_or(TextError::MissingKey { locale, key: text.key() })?;
+                Entry::compile(text, source)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let catalog = Catalog { locale, entries };
+        catalog.check_reply_buttons()?;
+        Ok(catalog)
+    }
+
+    fn keys_only(locale: Locale) -> Catalog {
+        let entries = Text::ALL
+            .iter()
+            .map(|text| Entry {
+                raw: text.key().to_string(),
+                lines: vec![vec![Piece::Literal(text.key().to_string())]],
+            })
+            .collect();
+        Catalog { locale, entries }
+    }
+
+    fn check_reply_buttons(&self) -> Result<(), TextError> {
+        for (i, &text) in REPLY_BUTTONS.iter().enumerate() {
+            if let Some(&twin) = REPLY_BUTTONS[..i].iter().find(|&&other| self.raw(other) == self.raw(text)) {
+                let detail = format!("reads the same as `{}`, so the bot could not tell the buttons apart", twin.key());
+                return Err(TextError::Invalid { key: text.key(), detail });
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(&self, text: Text, params: &[(&str, &str)], html: bool) -> String {
+        // A plain text's own characters need escaping too once it goes out as HTML.
+        let escape_literals = html && text.kind() != Kind::Html;
+        let push = |out: &mut String, s: &str, escape: bool| {
+            if escape {
+                out.push_str(&escape_html(s));
+            } else {
+                out.push_str(s);
+            }
+        };
+        let mut lines = Vec::new();
+        for line in &self.entries[text as usize].lines {
+            let mut rendered = String::new();
+            let (mut has_param, mut has_value) = (false, false);
+            for piece in line {
+                match piece {
+                    Piece::Literal(s) => push(&mut rendered, s, escape_literals),
+                    Piece::Param(name) => {
+                        has_param = true;
+                        let value = match params.iter().find(|(k, _)| *k == name.as_str()) {
+                            Some((_, value)) => *value,
+                            None => {
+                                tracing::warn!(key = text.key(), placeholder = %name, "no value for a placeholder");
+                                ""
+                            }
+                        };
+                        has_value |= !value.trim().is_empty();
+                        push(&mut rendered, value, html);
+                    }
+                }
+            }
+            if !has_param || has_value {
+                lines.push(rendered);
+            }
+        }
+        join_lines(&lines)
+    }
+}
+
+/// Joins lines, leaving out blank lines at either end and keeping one of each run of blank lines.
+fn join_lines(lines: &[String]) -> String {
+    let mut out = String::new();
+    let mut blank_before = false;
+    for line in lines {
+        if line.trim().is_empty() {
+            blank_before = !out.is_empty();
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_before { "\n\n" } else { "\n" });
+        }
+        blank_before = false;
+        out.push_str(line);
+    }
+    out
+}
+
+// The bot runs in a container without the repository, so the defaults travel inside the binary.
+fn embedded_yaml(locale: Locale) -> &'static str {
+    match locale {
+        Locale::Ru => include_str!("../../templates/texts/ru.yaml"),
+        Locale::En => include_str!("../../templates/texts/en.yaml"),
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the embedded defaults are compiled in, not operator files
+fn deserialize(yaml: &str) -> Result<BTreeMap<String, String>, serde_yaml_ng::Error> {
+    serde_yaml_ng::from_str::<Texts>(yaml).map(|texts| texts.0)
+}
+
+/// A texts file's map. A plain map would keep the last of two equal keys without a word, so that an
+/// edit to the first one would silently change nothing.
+struct Texts(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TextsVisitor)
+    }
+}
+
+struct TextsVisitor;
+
+impl<'de> Visitor<'de> for TextsVisitor {
+    type Value = Texts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map from text keys to texts")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Texts, A::Error> {
+        let mut texts = BTreeMap::new();
+        while let Some((key, text)) = map.next_entry::<String, String>()? {
+            if texts.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("`{key}` is given twice")));
+            }
+            texts.insert(key, text);
+        }
+        Ok(Texts(texts))
+    }
+}
+
+impl Entry {
+    /// Checks a text against its key's placeholders and kind, and splits it for rendering. Surrounding
+    /// whitespace is dropped: YAML block scalars and database values often end in a newline.
+    fn compile(text: Text, source: &str) -> Result<Entry, TextError> {
+        let key = text.key();
+        let invalid = |detail: &str| TextError::Invalid { key, detail: detail.to_string() };
+        let source = source.trim();
+        if source.is_empty() {
+            return Err(invalid("is empty"));
+        }
+        let lines = source.lines().map(pieces).collect::<Result<Vec<_>, _>>().map_err(|e| invalid(&e))?;
+
+        let found: BTreeSet<&str> = lines.iter().flatten().filter_map(Piece::param).collect();
+        let expected: BTreeSet<&str> = text.params().iter().copied().collect();
+        if found != expected {
+            return Err(TextError::Placeholders { key, expected: list(&expected), found: list(&found) });
+        }
+
+        let kind = text.kind();
+        if kind == Kind::Html {
+            let html = |detail: String| TextError::Html { key, detail };
+            check_html(source).map_err(html)?;
+            // A line left out for lack of values must not take half of a tag pair with it.
+            let with_params =
+                source.lines().zip(&lines).filter(|(_, pieces)| pieces.iter().any(|p| p.param().is_some()));
+            for (line, _) in with_params {
+                check_html(line).map_err(|detail| {
+                    html(format!(
+                        "{detail} on the line `{line}`: a line with placeholders must close the tags it opens"
+                    ))
+                })?;
+            }
+        } else {
+            if source.contains(['<', '>']) {
+                return Err(invalid("is plain text, so it cannot contain `<` or `>`"));
+            }
+            if kind != Kind::Alert && lines.len() > 1 {
+                return Err(invalid("must be one line"));
+            }
+        }
+        let chars = source.chars().count();
+        let limit = match kind {
+            Kind::Html => Some((chars, MAX_MESSAGE_CHARS, "characters")),
+            Kind::Alert => Some((chars, MAX_ALERT_CHARS, "characters")),
+            Kind::Command => Some((chars, MAX_COMMAND_CHARS, "characters")),
+            Kind::Label => Some((source.len(), MAX_LABEL_BYTES, "bytes")),
+            Kind::Fragment => None,
+        };
+        if let Some((length, max, unit)) = limit
+            && length > max
+        {
+            return Err(invalid(&format!("is longer than Telegram allows here ({max} {unit})")));
+        }
+
+        let raw = lines
+            .iter()
+            .map(|line| {
+                let source = |piece: &Piece| match piece {
+                    Piece::Literal(s) => s.clone(),
+                    Piece::Param(name) => format!("{{{name}}}"),
+                };
+                line.iter().map(source).collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Entry { raw, lines })
+    }
+}
+
+impl Piece {
+    fn param(&self) -> Option<&str> {
+        match self {
+            Piece::Param(name) => Some(name),
+            Piece::Literal(_) => None,
+        }
+    }
+}
+
+/// Splits one line into literal text and `{name}` placeholders; `{{` and `}}` are literal braces.
+fn pieces(line: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) if c.is_ascii_alphanumeric() || c == '_' => name.push(c),
+                        _ => {
+                            let detail =
+                                "has a `{` that does not start a placeholder such as {name}; write `{{` for a brace";
+                            return Err(detail.to_string());
+                        }
+                    }
+                }
+                if name.is_empty() {
+                    return Err("has an empty placeholder `{}`".to_string());
+                }
+                if !literal.is_empty() {
+                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Param(name));
+            }
+            '}' => return Err("has a `}` that closes no placeholder; write `}}` for a brace".to_string()),
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        pieces.push(Piece::Literal(literal));
+    }
+    Ok(pieces)
+}
+
+/// `{a}, {b}` or `none`, for error messages.
+fn list(names: &BTreeSet<&str>) -> String {
+    if names.is_empty() {
+        return "none".to_string();
+    }
+    names.iter().map(|name| format!("{{{name}}}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Checks text against the HTML subset this bot sends: `<b>`, `<i>`, `<u>`, `<s>`, `<code>` and `<a href="…">`,
+/// balanced and nested the way Telegram accepts, and `&`, `<`, `>` only as entities outside tags.
+fn check_html(text: &str) -> Result<(), String> {
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['<', '>', '&']) {
+        let tail = &rest[at..];
+        if tail.starts_with('>') {
+            return Err("a bare `>`: write &gt;".to_string());
+        }
+        if let Some(after) = tail.strip_prefix('&') {
+            let entity = after.split_once(';').map(|(name, _)| name).filter(|name| is_entity(name));
+            let Some(name) = entity else {
+                return Err(
+                    "a bare `&`: write &amp; (Telegram knows only &amp; &lt; &gt; &quot; and &#NN;)".to_string()
+                );
+            };
+            rest = &tail[name.len() + 2..];
+            continue;
+        }
+        let Some(end) = tail.find('>') else {
+            return Err("a `<` that starts no tag: write &lt;".to_string());
+        };
+        let tag = &tail[1..end];
+        if let Some(name) = tag.strip_prefix('/') {
+            match open.pop() {
+                Some(top) if top == name => {}
+                Some(top) => return Err(format!("</{name}> where </{top}> is due")),
+                None => return Err(format!("</{name}> closes no tag")),
+            }
+        } else {
+            let name = tag_name(tag)?;
+            if open.contains(&"code") {
+                return Err(format!("<{name}> inside <code>, which holds plain text only"));
+            }
+            if name == "a" && open.contains(&"a") {
+                return Err("a link inside a link".to_string());
+            }
+            if name == "code" && open.contains(&"a") {
+                return Err("<code> inside a link".to_string());
+            }
+            open.push(name);
+        }
+        rest = &tail[end + 1..];
+    }
+    match open.last() {
+        Some(top) => Err(format!("<{top}> is not closed")),
+        None => Ok(()),
+    }
+}
+
+/// The name of an allowed opening tag; a link takes exactly one double-quoted, non-empty href.
+fn tag_name(tag: &str) -> Result<&'static str, String> {
+    match tag {
+        "b" => Ok("b"),
+        "i" => Ok("i"),
+        "u" => Ok("u"),
+        "s" => Ok("s"),
+        "code" => Ok("code"),
+        _ if tag.starts_with("a ") => {
+            let href = tag[2..].trim().strip_prefix("href=\"").and_then(|v| v.strip_suffix('"'));
+            match href {
+                Some(url) if !url.is_empty() && !url.contains('"') => Ok("a"),
+                _ => Err(format!("<{tag}>: write a link as <a href=\"…\">")),
+            }
+        }
+        _ => Err(format!("<{tag}> is not allowed: use <b>, <i>, <u>, <s>, <code> or <a href=\"…\">")),
+    }
+}
+
+fn is_entity(name: &str) -> bool {
+    let numeric =
+        |digits: &str, radix: u32| !digits.is_empty() && digits.len() <= 7 && digits.chars().all(|c| c.is_digit(radix));
+    match name.strip_prefix('#') {
+        Some(code) => match code.strip_prefix(['x', 'X']) {
+            Some(hex) => numeric(hex, 16),
+            None => numeric(code, 10),
+        },
+        None => matches!(name, "amp" | "lt" | "gt" | "quot"),
+    }
+}
+
+/// Escapes text for Telegram HTML: `&`, `<` and `>`, and `"` so that the result is also safe inside
+/// an attribute such as a link's href.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+enum Plural {
+    One,
+    Few,
+    Many,
+}
+
+/// CLDR's cardinal rules for integers: Russian 1, 21, 101 → one; 2–4, 22–24 → few; the rest many.
+/// English has only one and other, which the catalogue writes as its `many` form.
+fn plural(locale: Locale, n: u64) -> Plural {
+    match locale {
+        Locale::Ru => match (n % 10, n % 100) {
+            (1, h) if h != 11 => Plural::One,
+            (2..=4, h) if !(12..=14).contains(&h) => Plural::Few,
+            _ => Plural::Many,
+        },
+        Locale::En if n == 1 => Plural::One,
+        Locale::En => Plural::Many,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCALES: [Locale; 2] = [Locale::Ru, Locale::En];
+
+    fn pairs(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn with(key: &str, text: &str) -> Result<Catalog, TextError> {
+        Catalog::defaults(Locale::En).with_overrides(&pairs(&[(key, text)]))
+    }
+
+    fn placeholders(catalog: &Catalog, text: Text) -> BTreeSet<&str> {
+        catalog.entries[text as usize].lines.iter().flatten().filter_map(Piece::param).collect()
+    }
+
+    #[test]
+    fn both_default_files_parse_completely() {
+        for locale in LOCALES {
+            let catalog = Catalog::parse_embedded(locale).unwrap_or_else(|e| panic!("{locale}: {e:?}"));
+            assert_eq!(catalog.entries.len(), Text::ALL.len());
+            assert_eq!(catalog.locale(), locale);
+            // A folded YAML scalar keeps a long paragraph on one line.
+            assert!(!catalog.raw(Text::BookingPhoneInvalid).contains('\n'));
+        }
+    }
+
+    #[test]
+    fn every_key_is_in_both_files_and_nothing_else() {
+        let keys: BTreeSet<&str> = Text::ALL.iter().map(|t| t.key()).collect();
+        for locale in LOCALES {
+            let map = deserialize(embedded_yaml(locale)).unwrap();
+            let file: BTreeSet<&str> = map.keys().map(String::as_str).collect();
+            assert_eq!(file.difference(&keys).collect::<Vec<_>>(), Vec::<&&str>::new(), "extra in {locale}");
+            assert_eq!(keys.difference(&file).collect::<Vec<_>>(), Vec::<&&str>::new(), "missing in {locale}");
+        }
+    }
+
+    #[test]
+    fn a_file_with_a_missing_extra_or_repeated_key_is_refused() {
+        let yaml = embedded_yaml(Locale::En);
+        let without = yaml.replace("common.no: \"No\"\n", "");
+        assert_ne!(without, yaml);
+        let err = Catalog::from_yaml(Locale::En, &without).unwrap_err();
+        assert!(matches!(err, TextError::MissingKey { key: "common.no", locale: Locale::En }), "{err:?}");
+        assert_eq!(err.to_string(), "the en texts lack `common.no`");
+
+        let err = Catalog::from_yaml(Locale::En, &format!("{yaml}common.maybe: \"Maybe\"\n")).unwrap_err();
+        assert!(matches!(&err, TextError::UnknownKey { key } if key == "common.maybe"), "{err:?}");
+
+        let err = Catalog::from_yaml(Locale::En, &format!("{yaml}common.no: \"Nope\"\n")).unwrap_err();
+        assert!(matches!(err, TextError::Parse { .. }), "{err:?}");
+        let source = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+        assert!(source.contains("`common.no` is given twice"), "{source}");
+        let err = Catalog::from_yaml(Locale::Ru, "common.no: [\n").unwrap_err();
+        assert!(matches!(err, TextError::Parse { locale: Locale::Ru, .. }), "{err:?}");
+
+        let bad = yaml.replace("common.no: \"No\"", "common.no: \"<b>No</b>\"");
+        assert!(matches!(Catalog::from_yaml(Locale::En, &bad), Err(TextError::Invalid { key: "common.no", .. })));
+    }
+
+    #[test]
+    fn both_locales_use_exactly_the_declared_placeholders() {
+        let (ru, en) = (Catalog::defaults(Locale::Ru), Catalog::defaults(Locale::En));
+        for &text in Text::ALL {
+            let declared: BTreeSet<&str> = text.params().iter().copied().collect();
+            assert_eq!(declared.len(), text.params().len(), "{} declares a placeholder twice", text.key());
+            assert_eq!(placeholders(ru, text), declared, "ru {}", text.key());
+            assert_eq!(placeholders(en, text), declared, "en {}", text.key());
+        }
+    }
+
+    #[test]
+    fn every_text_renders_to_valid_html_even_with_hostile_values() {
+        let hostile = "<script>alert(\"x\")</script> & </b> {name} }}";
+        for locale in LOCALES {
+            let catalog = Catalog::defaults(locale);
+            for &text in Text::ALL {
+                if text.kind() == Kind::Html {
+                    check_html(catalog.raw(text)).unwrap_or_else(|e| panic!("{locale} {}: {e}", text.key()));
+                }
+                let params: Vec<(&str, &str)> = text.params().iter().map(|p| (*p, hostile)).collect();
+                let out = catalog.render(text, &params);
+                check_html(&out).unwrap_or_else(|e| panic!("{locale} {}: {e}\n{out}", text.key()));
+                assert!(!out.contains("<script>"), "{out}");
+
+                // Filled with ordinary values, nothing of the template syntax is left.
+                let params: Vec<(&str, &str)> = text.params().iter().map(|p| (*p, "x")).collect();
+                let out = catalog.render(text, &params);
+                assert!(!out.contains(['{', '}']) && !out.is_empty(), "{locale} {}: {out}", text.key());
+                assert_eq!(out, out.trim(), "{locale} {}", text.key());
+            }
+        }
+    }
+
+    #[test]
+    fn render_escapes_values_in_text_and_in_links() {
+        let en = Catalog::defaults(Locale::En);
+        let out = en.render(Text::StartWelcomeBack, &[("name", "<script>alert(1)</script> & Co")]);
+        assert!(out.contains("<b>&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co</b>"), "{out}");
+        assert!(!out.contains("<script>"), "{out}");
+
+        let link = "https://maps.example/?q=\"a\"&b=<c>";
+        let params = [("name", "N"), ("address", "A"), ("phone", "P"), ("map_link", link), ("hours", "H")];
+        let out = en.render(Text::AboutText, &params);
+        assert!(out.contains(r#"<a href="https://maps.example/?q=&quot;a&quot;&amp;b=&lt;c&gt;">"#), "{out}");
+    }
+
+    #[test]
+    fn escape_html_escapes_the_four_specials() {
+        assert_eq!(escape_html(r#"a<b>&"c"'d"#), "a&lt;b&gt;&amp;&quot;c&quot;'d");
+        assert_eq!(escape_html("Привет 👋"), "Привет 👋");
+        assert_eq!(escape_html("&amp;"), "&amp;amp;");
+    }
+
+    #[test]
+    fn plain_texts_are_escaped_only_when_they_go_out_as_html() {
+        let en = Catalog::defaults(Locale::En);
+        assert_eq!(en.raw(Text::MenuServices), "💰 Services & prices");
+        assert_eq!(en.render(Text::MenuServices, &[]), "💰 Services &amp; prices");
+        let params = [("name", "Cut & <wash>"), ("duration", "1 h"), ("price", "£20")];
+        assert_eq!(en.render_plain(Text::BookingServiceButton, &params), "Cut & <wash> · 1 h · £20");
+        assert_eq!(en.render(Text::BookingServiceButton, &params), "Cut &amp; &lt;wash&gt; · 1 h · £20");
+        let ru = Catalog::defaults(Locale::Ru);
+        let date = ru.render_plain(Text::DateFormat, &[("weekday", "Пт"), ("day", "15"), ("month", "марта")]);
+        assert_eq!(date, "Пт, 15 марта");
+    }
+
+    #[test]
+    fn doubled_braces_render_as_braces() {
+        let catalog = with("help.text", "Braces: {{ and }}; {{rules}} is not {rules}.").unwrap();
+        assert_eq!(catalog.render(Text::HelpText, &[("rules", "R")]), "Braces: { and }; {rules} is not R.");
+        assert_eq!(catalog.raw(Text::HelpText), "Braces: { and }; {rules} is not {rules}.");
+        let catalog = with("common.yes", "{{Yes}}").unwrap();
+        assert_eq!(catalog.raw(Text::CommonYes), "{Yes}");
+    }
+
+    #[test]
+    fn a_line_whose_values_are_all_empty_is_left_out() {
+        let en = Catalog::defaults(Locale::En);
+        let params = [("name", "Salon"), ("address", ""), ("phone", " "), ("map_link", ""), ("hours", "Mon: 10–18")];
+        assert_eq!(en.render(Text::AboutText, &params), "<b>Salon</b>\n\n🕒 <b>Opening hours</b>\nMon: 10–18");
+
+        // One value is enough to keep a line.
+        let params = [("service", "Cut"), ("date", ""), ("time", "10:00"), ("address", "")];
+        let out = en.render(Text::BookingConfirmed, &params);
+        assert!(out.contains("📅 , 10:00") && !out.contains("📍"), "{out}");
+        assert!(!out.contains("\n\n\n"), "{out}");
+
+        // An optional last line takes no blank line with it and leaves none at the end.
+        let params = [("cutoff", "3 h"), ("phone", "")];
+        assert_eq!(
+            en.render(Text::CancelTooLate, &params),
+            "⏳ Your visit is less than 3 h away, so it can no longer be cancelled here."
+        );
+    }
+
+    #[test]
+    fn a_missing_value_renders_as_empty_instead_of_panicking() {
+        let out = Catalog::defaults(Locale::Ru).render(Text::BookingConfirmed, &[]);
+        assert!(out.starts_with("✅ <b>Вы записаны!</b>\n\nЖдём вас!"), "{out}");
+        let out = Catalog::defaults(Locale::En).render(Text::StartWelcomeNew, &[("unrelated", "x")]);
+        assert!(out.starts_with("Here you can pick"), "{out}");
+    }
+
+    #[test]
+    fn counts_take_the_form_their_number_needs() {
+        let ru = Catalog::defaults(Locale::Ru);
+        let cases = [
+            (0, "через 0 часов"),
+            (1, "через 1 час"),
+            (2, "через 2 часа"),
+            (4, "через 4 часа"),
+            (5, "через 5 часов"),
+            (11, "через 11 часов"),
+            (12, "через 12 часов"),
+            (14, "через 14 часов"),
+            (21, "через 21 час"),
+            (22, "через 22 часа"),
+            (25, "через 25 часов"),
+            (101, "через 101 час"),
+            (111, "через 111 часов"),
+            (112, "через 112 часов"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(ru.render_count(Text::IN_HOURS, n), want);
+        }
+        assert_eq!(ru.render_count(Text::IN_MINUTES, 3), "через 3 минуты");
+        assert_eq!(ru.render_count(Text::IN_DAYS, 1), "через 1 день");
+        let en = Catalog::defaults(Locale::En);
+        for (n, want) in [(0, "in 0 hours"), (1, "in 1 hour"), (2, "in 2 hours"), (21, "in 21 hours")] {
+            assert_eq!(en.render_count(Text::IN_HOURS, n), want);
+        }
+        assert_eq!(en.render_count(Text::IN_MINUTES, 1), "in 1 minute");
+    }
+
+    #[test]
+    fn a_good_override_replaces_its_key_only() {
+        let defaults = Catalog::defaults(Locale::Ru);
+        let overrides = pairs(&[
+            ("start.welcome_new", "<b>Привет!</b> Это <i>{name}</i>.\n"),
+            ("menu.book", "  ✂️ Записаться на стрижку  "),
+        ]);
+        let catalog = defaults.with_overrides(&overrides).unwrap();
+        assert_eq!(catalog.render(Text::StartWelcomeNew, &[("name", "A&B")]), "<b>Привет!</b> Это <i>A&amp;B</i>.");
+        assert_eq!(catalog.raw(Text::MenuBook), "✂️ Записаться на стрижку");
+        assert_eq!(catalog.raw(Text::MenuMy), defaults.raw(Text::MenuMy));
+        assert_eq!(catalog.locale(), Locale::Ru);
+        // The shared defaults are untouched, and overrides can be laid over overrides.
+        assert_eq!(defaults.raw(Text::MenuBook), "📅 Записаться");
+        let again = catalog.with_overrides(&pairs(&[("menu.my", "Мои визиты")])).unwrap();
+        assert_eq!((again.raw(Text::MenuBook), again.raw(Text::MenuMy)), ("✂️ Записаться на стрижку", "Мои визиты"));
+        assert!(defaults.with_overrides(&[]).is_ok());
+    }
+
+    #[test]
+    fn an_override_of_an_unknown_or_repeated_key_is_refused() {
+        let err = with("menu.bok", "Book").unwrap_err();
+        assert!(matches!(&err, TextError::UnknownKey { key } if key == "menu.bok"), "{err:?}");
+        assert_eq!(err.to_string(), "unknown text key `menu.bok`");
+        let twice = pairs(&[("menu.book", "Book"), ("menu.my", "Mine"), ("menu.book", "Book now")]);
+        let err = Catalog::defaults(Locale::En).with_overrides(&twice).unwrap_err();
+        assert!(matches!(err, TextError::DuplicateKey { key: "menu.book" }), "{err:?}");
+    }
+
+    #[test]
+    fn an_override_with_other_placeholders_is_refused_naming_both_sets() {
+        let err = with("booking.confirm_card", "{service} at {time} on {day}").unwrap_err();
+        assert!(matches!(err, TextError::Placeholders { key: "booking.confirm_card", .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "text `booking.confirm_card` must use the placeholders {address}, {date}, {duration}, {price}, \
+             {service}, {time}, but uses {day}, {service}, {time}"
+        );
+        let err = with("start.welcome_new", "Hello!").unwrap_err().to_string();
+        assert!(err.ends_with("must use the placeholders {name}, but uses none"), "{err}");
+        let err = with("common.yes", "Yes, {name}").unwrap_err().to_string();
+        assert!(err.ends_with("must use the placeholders none, but uses {name}"), "{err}");
+        // Repeating a placeholder is fine.
+        assert!(with("start.welcome_new", "{name}! Welcome to {name}.").is_ok());
+    }
+
+    #[test]
+    fn an_override_with_bad_html_is_refused() {
+        let bad = [
+            "<b>x",
+            "x</b>",
+            "<b><i>x</b></i>",
+            "<script>x</script>",
+            "<B>x</B>",
+            "<br>",
+            "<span class=\"tg-spoiler\">x</span>",
+            "<b class=\"x\">x</b>",
+            "<a>y</a>",
+            "<a href='https://e.x'>y</a>",
+            "<a href=\"\">y</a>",
+            "<a href=\"https://e.x\" target=\"_blank\">y</a>",
+            "<a href=\"https://e.x\"><a href=\"https://e.y\">z</a></a>",
+            "<a href=\"https://e.x\"><code>z</code></a>",
+            "<code><b>x</b></code>",
+            "fish & chips",
+            "a > b",
+            "a < b",
+            "&nbsp;",
+            "&#;",
+            "&#x12345678;",
+            "&amp",
+        ];
+        for html in bad {
+            let err = with("start.welcome_new", &format!("{html}\n{{name}}")).unwrap_err();
+            assert!(matches!(err, TextError::Html { key: "start.welcome_new", .. }), "{html}: {err:?}");
+        }
+        let good = "<b>{name}</b> &amp; &lt;3 &gt; &quot; &#128512; &#x1F600; \
+                    <a href=\"https://e.x/?a=1&amp;b=2\"><b>link</b></a> <code>x &lt; y</code> <b><code>c</code></b> \
+                    <s><u><i>x</i></u></s> <a href=\"{name}\">me</a>";
+        let catalog = with("start.welcome_new", good).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            catalog.render(Text::StartWelcomeNew, &[("name", "\"<>")]).contains("<a href=\"&quot;&lt;&gt;\">me</a>")
+        );
+    }
+
+    #[test]
+    fn tags_on_a_line_with_placeholders_close_on_that_line() {
+        let err = with("start.welcome_new", "<i>Welcome to {name}\nand enjoy</i>").unwrap_err();
+        assert!(matches!(err, TextError::Html { .. }), "{err:?}");
+        assert!(err.to_string().contains("a line with placeholders must close the tags it opens"), "{err}");
+        // Tags may span lines without placeholders; the dropped line takes nothing with it.
+        let catalog = with("start.welcome_new", "<i>Welcome\n{name}\nand enjoy</i>").unwrap();
+        assert_eq!(catalog.render(Text::StartWelcomeNew, &[("name", "")]), "<i>Welcome\nand enjoy</i>");
+    }
+
+    #[test]
+    fn an_override_with_broken_braces_is_refused() {
+        for bad in ["{name", "name}", "{name}}", "{}", "{na me}", "{name-x}", "{{name}", "{ name }"] {
+            let err = with("start.welcome_new", &format!("{bad} {{name}}")).unwrap_err();
+            assert!(matches!(err, TextError::Invalid { key: "start.welcome_new", .. }), "{bad}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn overrides_follow_their_kind() {
+        let invalid = |key: &str, text: &str| {
+            let err = with(key, text).unwrap_err();
+            assert!(matches!(err, TextError::Invalid { .. }), "{key} = {text:?}: {err:?}");
+            err.to_string()
+        };
+        assert!(invalid("menu.book", &"я".repeat(33)).contains("64 bytes"));
+        assert!(with("menu.book", &"я".repeat(32)).is_ok());
+        assert!(invalid("menu.book", "Book\nnow").contains("one line"));
+        assert!(invalid("menu.book", "<b>Book</b>").contains("plain text"));
+        assert!(invalid("menu.book", " \n ").contains("empty"));
+        assert!(invalid("stale.button", &"x".repeat(201)).contains("200 characters"));
+        assert!(with("stale.button", &format!("Out of date.\n{}", "x".repeat(187))).is_ok());
+        assert!(invalid("commands.help", &"x".repeat(257)).contains("256 characters"));
+        assert!(invalid("hours.day", "{day}:\n{intervals}").contains("one line"));
+        assert!(invalid("start.welcome_new", &format!("{{name}}{}", "x".repeat(4096))).contains("4096"));
+    }
+
+    #[test]
+    fn reply_buttons_must_stay_distinct() {
+        let err = with("menu.my", "📅 Book").unwrap_err();
+        assert!(matches!(err, TextError::Invalid { key: "menu.my", .. }), "{err:?}");
+        assert!(err.to_string().contains("`menu.book`"), "{err}");
+        let swapped = pairs(&[("menu.book", "📋 My bookings"), ("menu.my", "📅 Book")]);
+        assert!(Catalog::defaults(Locale::En).with_overrides(&swapped).is_ok());
+    }
+
+    #[test]
+    fn labels_have_no_placeholders_and_fit_telegram() {
+        for &text in Text::ALL {
+            let key = text.key();
+            let group = key.split('.').next().unwrap_or_default();
+            if ["menu", "common", "calendar"].contains(&group) && text != Text::CalendarHeader {
+                assert_eq!(text.kind(), Kind::Label, "{key}");
+            }
+            if key.ends_with("_button") && text.kind() != Kind::Fragment {
+                assert_eq!(text.kind(), Kind::Label, "{key}");
+            }
+            if matches!(text.kind(), Kind::Label | Kind::Alert | Kind::Command) {
+                assert!(text.params().is_empty(), "{key}");
+            }
+            for locale in LOCALES {
+                let raw = Catalog::defaults(locale).raw(text);
+                match text.kind() {
+                    Kind::Label => assert!(raw.len() <= MAX_LABEL_BYTES && !raw.contains('\n'), "{locale} {key}"),
+                    Kind::Alert => assert!(raw.chars().count() <= MAX_ALERT_CHARS, "{locale} {key}"),
+                    Kind::Command => assert!(raw.chars().count() <= MAX_COMMAND_CHARS, "{locale} {key}"),
+                    Kind::Html | Kind::Fragment => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_and_are_well_formed() {
+        let shape = regex::Regex::new(r"^[a-z][a-z_]*(\.[a-z0-9_]+)+$").unwrap();
+        let mut keys = HashSet::new();
+        for (i, &text) in Text::ALL.iter().enumerate() {
+            assert_eq!(text as usize, i, "ALL follows the declaration order");
+            assert_eq!(Text::from_key(text.key()), Some(text));
+            assert!(shape.is_match(text.key()), "{}", text.key());
+            assert!(keys.insert(text.key()), "{} twice", text.key());
+        }
+        assert_eq!(Text::from_key("menu"), None);
+        assert_eq!(Text::from_key("MENU.BOOK"), None);
+    }
+
+    #[test]
+    fn the_name_tables_are_in_calendar_order() {
+        let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        for (text, day) in Text::WEEKDAYS.iter().zip(days) {
+            assert_eq!(text.key(), format!("calendar.weekday.{day}"));
+        }
+        for (i, (header, date)) in Text::MONTHS.iter().zip(Text::MONTHS_IN_DATES).enumerate() {
+            assert_eq!(header.key(), format!("calendar.month.{}", i + 1));
+            assert_eq!(date.key(), format!("date.month.{}", i + 1));
+        }
+        for forms in [Text::IN_MINUTES, Text::IN_HOURS, Text::IN_DAYS] {
+            let ends: Vec<&str> = forms.iter().filter_map(|t| t.key().rsplit('.').next()).collect();
+            assert_eq!(ends, ["one", "few", "many"]);
+        }
+        assert_eq!(Catalog::defaults(Locale::Ru).raw(Text::MONTHS_IN_DATES[2]), "марта");
+        assert_eq!(Catalog::defaults(Locale::Ru).raw(Text::MONTHS[2]), "Март");
+    }
+
+    #[test]
+    fn defaults_are_parsed_once_per_locale() {
+        assert!(std::ptr::eq(Catalog::defaults(Locale::Ru), Catalog::defaults(Locale::Ru)));
+        assert_eq!(Catalog::defaults(Locale::Ru).locale(), Locale::Ru);
+        assert_eq!(Catalog::defaults(Locale::En).locale(), Locale::En);
+        assert_ne!(
+            Catalog::defaults(Locale::Ru).raw(Text::MenuBook),
+            Catalog::defaults(Locale::En).raw(Text::MenuBook)
+        );
+    }
+
+    #[test]
+    fn the_keys_only_fallback_still_renders() {
+        let catalog = Catalog::keys_only(Locale::En);
+        assert_eq!(catalog.render(Text::StartWelcomeNew, &[("name", "x")]), "start.welcome_new");
+        assert_eq!(catalog.raw(Text::MenuBook), "menu.book");
+        assert!(catalog.check_reply_buttons().is_ok());
+        assert!(catalog.with_overrides(&pairs(&[("menu.book", "Book")])).is_ok());
+    }
+}
