@@ -1,5 +1,6 @@
 //! The Telegram Bot API as seen from the operator's side: reachability, and `getMe` to confirm a token.
 
+pub mod emulator;
 mod token;
 
 use std::time::Duration;

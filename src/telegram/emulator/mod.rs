@@ -1,0 +1,252 @@
+//! A local Telegram Bot API emulator: serves the methods botctl uses with state in memory, and lets
+//! tests and `botctl demo` play the users (messages, contacts, button presses) and inject failures.
+//!
+//! Bots reach it as a Bot API base URL (`Bot::set_api_url(emulator.url())`); people reach the same
+//! state through `/_emulator/…` (see `control`). Nothing here is persisted.
+
+mod api_error;
+mod control;
+mod html;
+mod http;
+mod methods;
+mod params;
+mod shared;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize, Serializer};
+use tokio::task::JoinHandle;
+
+use self::shared::{Shared, UnknownBot, token_matches};
+
+/// A running emulator. Clones share it; dropping the last clone stops the server.
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    url: url::Url,
+    server: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+/// A Telegram user who talks to a bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TgUser {
+    pub id: i64,
+    pub first_name: String,
+    pub username: Option<String>,
+    pub language_code: Option<String>,
+}
+
+impl TgUser {
+    pub fn new(id: i64, first_name: &str) -> Self {
+        Self { id, first_name: first_name.to_owned(), username: None, language_code: None }
+    }
+}
+
+/// A fault to inject into the next calls of one method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// HTTP 429 with `parameters.retry_after`, as Telegram's flood control answers.
+    TooManyRequests { retry_after: u32 },
+    /// This HTTP status (5xx) with a JSON error body.
+    ServerError(u16),
+    /// No answer until the client gives up or the emulator shuts down.
+    Hang,
+}
+
+/// One request a bot made, in order; `getUpdates` is left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sent {
+    /// The Bot API spelling (`sendMessage`) of a known method, whatever case the client used.
+    pub method: String,
+    /// As received; values that arrived JSON-encoded in a form are decoded, and an uploaded file
+    /// stands as `{"file_name", "size"}`.
+    pub params: serde_json::Value,
+    #[serde(serialize_with = "rfc3339")]
+    pub at: SystemTime,
+}
+
+/// A message of a chat as its user sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    pub message_id: i64,
+    pub from_bot: bool,
+    /// The text as displayed (HTML tags applied), or a document's caption.
+    pub text: Option<String>,
+    /// As the bot sent it: an inline keyboard, a reply keyboard or `remove_keyboard`.
+    pub reply_markup: Option<serde_json::Value>,
+    pub edited: bool,
+    pub deleted: bool,
+    pub document: Option<Document>,
+    /// The phone number of a contact the user shared.
+    pub contact: Option<String>,
+}
+
+/// A file a bot sent; the emulator keeps its name and size, not its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Document {
+    pub file_name: Option<String>,
+    pub size: u64,
+}
+
+fn rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_rfc3339_millis(*at))
+}
+
+impl Emulator {
+    /// Binds `addr` (`127.0.0.1:0` picks a free port) and serves on a spawned task.
+    pub async fn start(addr: SocketAddr) -> anyhow::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the Bot API emulator"))?;
+        let local = listener.local_addr().context("the emulator's listener has no address")?;
+        let url = url::Url::parse(&format!("http://{local}/")).context("the emulator's address is not a URL")?;
+        let shared = Arc::new(Shared::new());
+        let router = http::router(Arc::clone(&shared));
+        let stopping = Arc::clone(&shared);
+        let server = tokio::spawn(async move {
+            let served =
+                axum::serve(listener, router).with_graceful_shutdown(async move { stopping.stopped().await }).await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "the Bot API emulator stopped serving");
+            }
+        });
+        tracing::debug!(%url, "Bot API emulator listening");
+        Ok(Emulator { inner: Arc::new(Inner { shared, url, server: Mutex::new(Some(server)) }) })
+    }
+
+    /// The Bot API base URL, `http://127.0.0.1:PORT/`, for `Bot::set_api_url`.
+    pub fn url(&self) -> url::Url {
+        self.inner.url.clone()
+    }
+
+    /// Registers a bot. Its token should be `<id>:<secret>`, as teloxide and botctl read the id from it.
+    pub fn add_bot(&self, token: &str, id: i64, username: &str) {
+        if !token_matches(token, id) {
+            tracing::warn!(bot_id = id, "emulated bot's token does not start with its id");
+        }
+        self.inner.shared.add_bot(token, id, username);
+    }
+
+    /// A private text message from `user` to the bot; returns its message id. Words starting with `/`
+    /// carry a `bot_command` entity.
+    pub fn send_text(&self, token: &str, user: &TgUser, text: &str) -> i64 {
+        known(self.inner.shared.send_text(token, user, text))
+    }
+
+    /// The user shares their own contact (what a `request_contact` button sends).
+    pub fn send_contact(&self, token: &str, user: &TgUser, phone: &str) -> i64 {
+        known(self.inner.shared.send_contact(token, user, phone))
+    }
+
+    /// The user presses an inline button of message `message_id` in their chat; returns the callback
+    /// query id. Like a real client, any `data` is sent.
+    pub fn press_button(&self, token: &str, user: &TgUser, message_id: i64, data: &str) -> String {
+        known(self.inner.shared.press_button(token, user, message_id, data))
+    }
+
+    /// The user blocks the bot: sends and edits in their chat answer 403 until the user writes again.
+    pub fn block_bot(&self, token: &str, user_id: i64) {
+        known(self.inner.shared.block_bot(token, user_id));
+    }
+
+    /// The next `times` calls of `method` (any case) fail this way. Failures queue up per method.
+    pub fn fail(&self, token: &str, method: &str, failure: Failure, times: u32) {
+        known(self.inner.shared.fail(token, method, failure, times));
+    }
+
+    pub fn sent(&self, token: &str) -> Vec<Sent> {
+        known(self.inner.shared.sent(token))
+    }
+
+    /// Both sides of the chat with user `chat_id`, in order, deleted messages included and marked.
+    pub fn chat(&self, token: &str, chat_id: i64) -> Vec<ChatMessage> {
+        known(self.inner.shared.chat(token, chat_id))
+    }
+
+    pub fn callback_answered(&self, query_id: &str) -> bool {
+        self.inner.shared.callback_answered(query_id)
+    }
+
+    /// Waits until `f` holds for the chat, woken by each change rather than polling.
+    pub async fn wait_until<F: Fn(&[ChatMessage]) -> bool>(
+        &self,
+        token: &str,
+        chat_id: i64,
+        f: F,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<ChatMessage>> {
+        let what = format!("chat {chat_id}");
+        self.wait_for(&what, || self.inner.shared.chat(token, chat_id), |chat| f(chat), timeout).await
+    }
+
+    /// Waits until `f` holds for the bot's request log, for what a bot does that no chat shows.
+    pub async fn wait_until_sent<F: Fn(&[Sent]) -> bool>(
+        &self,
+        token: &str,
+        f: F,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Sent>> {
+        self.wait_for("the request log", || self.inner.shared.sent(token), |sent| f(sent), timeout).await
+    }
+
+    async fn wait_for<T: Serialize>(
+        &self,
+        what: &str,
+        read: impl Fn() -> Result<T, UnknownBot>,
+        f: impl Fn(&T) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<T> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.inner.shared.changes();
+        loop {
+            let now = read()?;
+            if f(&now) {
+                return Ok(now);
+            }
+            tokio::select! {
+                changed = changes.changed() => changed.context("the emulator is gone")?,
+                () = tokio::time::sleep_until(deadline) => {
+                    let now = serde_json::to_string(&now).unwrap_or_default();
+                    anyhow::bail!("waited {timeout:?} for {what} to match; it is now {now}");
+                }
+            }
+        }
+    }
+
+    /// Stops serving: hung requests and long polls are answered, then the server task ends.
+    pub async fn shutdown(self) {
+        self.inner.shared.stop();
+        let server = self.inner.server.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(server) = server
+            && let Err(error) = server.await
+        {
+            tracing::warn!(%error, "the Bot API emulator's task failed");
+        }
+    }
+}
+
+/// Control calls for a token nobody registered are a caller's mistake that the signatures leave no room
+/// to return: say so in the log and answer empty.
+fn known<T: Default>(result: Result<T, UnknownBot>) -> T {
+    result.unwrap_or_else(|error| {
+        tracing::warn!("{error}");
+        T::default()
+    })
+}

@@ -1,0 +1,112 @@
+//! The state behind both faces of the emulator, its change signal and its shutdown signal. The control
+//! operations live here once, for the Rust handle and the `/_emulator` HTTP API alike.
+
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+use super::html::Formatted;
+use super::state::{Content, State, command_entities};
+use super::{ChatMessage, Failure, Sent, TgUser};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no bot is registered in the emulator with this token")]
+pub(super) struct UnknownBot;
+
+pub(super) struct Shared {
+    /// Never held across an await: every operation is a short, synchronous step.
+    state: Mutex<State>,
+    /// Bumped after every change, so that waiters (long polls, `wait_until`) wake instead of polling.
+    changed: watch::Sender<()>,
+    stopping: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self { state: Mutex::default(), changed: watch::Sender::new(()), stopping: watch::Sender::new(false) }
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        // A panic elsewhere cannot leave the state half-changed in a way worth refusing to serve.
+        f(&self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let result = f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.send_replace(());
+        result
+    }
+
+    /// Subscribe before looking at the state: a change made after the look then still wakes the waiter.
+    pub fn changes(&self) -> watch::Receiver<()> {
+        self.changed.subscribe()
+    }
+
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once the emulator is shutting down; hung and long-polling requests end here.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        // The sender lives as long as `self`, so this only ends when stopping is set.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    pub fn add_bot(&self, token: &str, id: i64, username: &str) {
+        self.write(|s| s.add_bot(token, id, username));
+    }
+
+    pub fn send_text(&self, token: &str, user: &TgUser, text: &str) -> Result<i64, UnknownBot> {
+        let text = Formatted { text: text.to_owned(), entities: command_entities(text) };
+        self.user_message(token, user, Content::Text(text))
+    }
+
+    pub fn send_contact(&self, token: &str, user: &TgUser, phone: &str) -> Result<i64, UnknownBot> {
+        let contact =
+            Content::Contact { phone: phone.to_owned(), first_name: user.first_name.clone(), user_id: user.id };
+        self.user_message(token, user, contact)
+    }
+
+    fn user_message(&self, token: &str, user: &TgUser, content: Content) -> Result<i64, UnknownBot> {
+        self.write(|s| Ok(s.bots.get_mut(token).ok_or(UnknownBot)?.user_message(user, content)))
+    }
+
+    pub fn press_button(&self, token: &str, user: &TgUser, message_id: i64, data: &str) -> Result<String, UnknownBot> {
+        self.write(|s| s.press_button(token, user, message_id, data).ok_or(UnknownBot))
+    }
+
+    pub fn block_bot(&self, token: &str, user_id: i64) -> Result<(), UnknownBot> {
+        self.write(|s| {
+            s.bots.get_mut(token).ok_or(UnknownBot)?.blocked.insert(user_id);
+            Ok(())
+        })
+    }
+
+    pub fn fail(&self, token: &str, method: &str, failure: Failure, times: u32) -> Result<(), UnknownBot> {
+        self.write(|s| {
+            let bot = s.bots.get_mut(token).ok_or(UnknownBot)?;
+            if times > 0 {
+                bot.failures.entry(method.to_ascii_lowercase()).or_default().push_back((failure, times));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn sent(&self, token: &str) -> Result<Vec<Sent>, UnknownBot> {
+        self.read(|s| Ok(s.bots.get(token).ok_or(UnknownBot)?.sent.clone()))
+    }
+
+    pub fn chat(&self, token: &str, chat_id: i64) -> Result<Vec<ChatMessage>, UnknownBot> {
+        self.read(|s| Ok(s.bots.get(token).ok_or(UnknownBot)?.chat_view(chat_id)))
+    }
+
+    pub fn callback_answered(&self, query_id: &str) -> bool {
+        self.read(|s| s.callbacks.get(query_id).is_some_and(|c| c.answer.is_some()))
+    }
+}
+
+/// Whether `token` is `<id>:<secret>` for this bot id, as BotFather's tokens are.
+pub(super) fn token_matches(token: &str, id: i64) -> bool {
+    token.split_once(':').and_then(|(prefix, _)| prefix.parse::<i64>().ok()) == Some(id)
+}
