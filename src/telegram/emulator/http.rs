@@ -20,7 +20,7 @@ use super::params::{self, Params};
 use super::shared::Shared;
 
 /// Longer polls are cut to this; Telegram itself answers well before.
-const MAX_POLL_SECONDS: u64 = 3600;
+const MAX_POLL_SECONDS: i64 = 3600;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -73,8 +73,8 @@ async fn bot_api(
 /// `getUpdates` with `timeout`: answers as soon as an update is pending, or with `[]` when the time is
 /// up or the emulator stops. A newer `getUpdates` for the same bot ends this one with 409.
 async fn long_poll(shared: &Shared, token: &str, p: &Params) -> Result<Value, ApiError> {
-    let seconds = params::integer(p, "timeout")?.unwrap_or(0).clamp(0, 1 << 20).cast_unsigned();
-    let deadline = Instant::now() + Duration::from_secs(seconds.min(MAX_POLL_SECONDS));
+    let seconds = params::integer(p, "timeout")?.unwrap_or(0).clamp(0, MAX_POLL_SECONDS);
+    let deadline = Instant::now() + Duration::from_secs(seconds.unsigned_abs());
     let mut changes = shared.changes();
     let (generation, mut updates) = shared.write(|s| {
         let bot = s.bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;

@@ -1,12 +1,14 @@
 //! The Bot API methods botctl uses, as functions of the state. Only the waiting of a long poll lives
 //! elsewhere (`http`), since it cannot hold the state's lock.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::html::{self, Formatted};
 use super::params::{self, Params};
-use super::state::{BotState, ChatState, Content, State, StoredFile, StoredMessage, now};
+use super::state::{BotState, Callback, ChatState, Content, State, StoredFile, StoredMessage, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -72,10 +74,8 @@ impl Method {
 
 /// Runs one call that does not wait. A `getUpdates` here is answered at once, as with `timeout=0`.
 pub(super) fn call(state: &mut State, token: &str, method: Method, p: &Params) -> Result<Value, ApiError> {
-    if method == Method::AnswerCallbackQuery {
-        return answer_callback_query(state, token, p);
-    }
-    let bot = state.bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
+    let State { bots, callbacks, .. } = state;
+    let bot = bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
     match method {
         Method::GetMe => Ok(me(bot)),
         Method::GetUpdates => get_updates(bot, p).map(|(_, updates)| updates),
@@ -83,7 +83,7 @@ pub(super) fn call(state: &mut State, token: &str, method: Method, p: &Params) -
         Method::EditMessageText => edit_message_text(bot, p),
         Method::EditMessageReplyMarkup => edit_message_reply_markup(bot, p),
         Method::DeleteMessage => delete_message(bot, p),
-        Method::AnswerCallbackQuery => Err(ApiError::method_not_found()),
+        Method::AnswerCallbackQuery => answer_callback_query(callbacks, bot.id, p),
         Method::SetMyCommands => set_my_commands(bot, p),
         Method::GetMyCommands => Ok(bot.commands.get(&commands_key(p)?).cloned().unwrap_or_else(|| json!([]))),
         Method::DeleteMyCommands => {
@@ -248,12 +248,15 @@ fn delete_message(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
     }
 }
 
-fn answer_callback_query(state: &mut State, token: &str, p: &Params) -> Result<Value, ApiError> {
-    let bot_id = state.bots.get(token).ok_or_else(ApiError::unauthorized)?.id;
+fn answer_callback_query(
+    callbacks: &mut HashMap<String, Callback>,
+    bot_id: i64,
+    p: &Params,
+) -> Result<Value, ApiError> {
     let query_id = params::text(p, "callback_query_id").unwrap_or_default();
     let too_old =
         || ApiError::bad_request("Bad Request: query is too old and response timeout expired or query id is invalid");
-    let callback = state.callbacks.get_mut(&query_id).filter(|c| c.bot_id == bot_id).ok_or_else(too_old)?;
+    let callback = callbacks.get_mut(&query_id).filter(|c| c.bot_id == bot_id).ok_or_else(too_old)?;
     if callback.answer.is_some() {
         return Err(too_old());
     }

@@ -136,7 +136,8 @@ impl Emulator {
         self.inner.url.clone()
     }
 
-    /// Registers a bot. Its token should be `<id>:<secret>`, as teloxide and botctl read the id from it.
+    /// Registers a bot, or starts it afresh if the token was registered. Its token should be
+    /// `<id>:<secret>`, as teloxide and botctl read the id from it.
     pub fn add_bot(&self, token: &str, id: i64, username: &str) {
         if !token_matches(token, id) {
             tracing::warn!(bot_id = id, "emulated bot's token does not start with its id");

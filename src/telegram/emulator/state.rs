@@ -107,7 +107,7 @@ impl State {
     pub fn press_button(&mut self, token: &str, user: &TgUser, message_id: i64, data: &str) -> Option<String> {
         let bot = self.bots.get_mut(token)?;
         self.next_callback += 1;
-        let query_id = format!("{}{:06}", bot.id.unsigned_abs() % 100_000, self.next_callback);
+        let query_id = self.next_callback.to_string();
         bot.blocked.remove(&user.id);
         bot.chat_for(user);
         let message = match bot.chats.get(&user.id).and_then(|c| c.message(message_id)).filter(|m| !m.deleted) {

@@ -4,7 +4,7 @@ use serde_json::json;
 use teloxide::prelude::*;
 use teloxide::types::{
     BotCommand, BotCommandScope, ButtonRequest, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, KeyboardButton,
-    KeyboardMarkup, KeyboardRemove, MessageEntityKind, ParseMode, UpdateKind,
+    KeyboardMarkup, KeyboardRemove, MaybeInaccessibleMessage, MessageEntityKind, ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -94,6 +94,12 @@ async fn a_button_press_arrives_as_a_callback_query_that_can_be_answered_once() 
     assert!(emulator.callback_answered(&query_id));
     let again = bot.answer_callback_query(query.id.clone()).await.unwrap_err();
     assert!(matches!(again, RequestError::Api(ApiError::InvalidQueryId)), "{again:?}");
+
+    // A press on a message that is gone carries it as inaccessible, as Telegram does for old messages.
+    emulator.press_button(TOKEN, &ann(), 99, "svc:1");
+    let updates = bot.get_updates().offset(update.id.as_offset()).await.unwrap();
+    let UpdateKind::CallbackQuery(query) = &updates[0].kind else { panic!("not a callback query: {updates:?}") };
+    assert!(matches!(query.message, Some(MaybeInaccessibleMessage::Inaccessible(_))), "{query:?}");
 }
 
 #[tokio::test]

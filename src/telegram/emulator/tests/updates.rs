@@ -33,7 +33,7 @@ async fn updates_stay_until_an_offset_confirms_them_and_are_never_delivered_twic
 
     // Not confirmed yet: delivered again.
     assert_eq!(bot.get_updates().await.unwrap(), first);
-    let next = i32::try_from(update.id.0 + 1).unwrap();
+    let next = update.id.as_offset();
     assert!(bot.get_updates().offset(next).await.unwrap().is_empty());
 
     emulator.send_text(TOKEN, &ann(), "hello");
