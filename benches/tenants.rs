@@ -4,7 +4,7 @@
 //! - `migrate --all` applying one real migration (a column and an index) to every tenant.
 //!
 //! Run: `cargo bench --bench tenants` (N = 1000 and 2000), or `cargo bench --bench tenants -- 500 1000`.
-//! Tenants are filled in through the library with a stub Bot API, so only the measured commands pay
+//! Tenants are filled in through the library against botctl's Bot API emulator, so only the measured commands pay
 //! for process start-up. Results are medians; record them in docs/BENCHMARKS.md.
 #![allow(
     clippy::unwrap_used,
@@ -14,8 +14,6 @@
     clippy::disallowed_methods
 )]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,6 +22,7 @@ use botctl::config::template::{self, Locale};
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::BotToken;
+use botctl::telegram::emulator::Emulator;
 use botctl::tenant::ops::{self, CreateOptions};
 use futures_util::StreamExt;
 use sqlx::PgPool;
@@ -39,7 +38,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cluster = LocalCluster::new(dir.path(), None).expect("PostgreSQL server binaries are installed");
     runtime.block_on(cluster.ensure_running(&NoProgress)).unwrap();
-    let api = stub_bot_api();
+    let emulator = runtime.block_on(Emulator::start("127.0.0.1:0".parse().unwrap())).unwrap();
+    let api = emulator.url().to_string();
     let bench = Bench { dir: dir.path(), api: api.clone() };
     bench.botctl(&["init", "-q"]);
     let pool = runtime
@@ -53,11 +53,12 @@ fn main() {
     let mut next_bot = 0;
     for size in sizes {
         let present = runtime.block_on(count(&pool));
-        next_bot = runtime.block_on(fill(&pool, &api, present, size, next_bot));
+        next_bot = runtime.block_on(fill(&pool, &emulator, present, size, next_bot));
         let create = median((0..RUNS).map(|_| {
             next_bot += 1;
             let slug = format!("bench{next_bot}");
             let token = token(BOT_ID_BASE + next_bot);
+            emulator.add_bot(&token, BOT_ID_BASE + next_bot, &format!("bench_{next_bot}_bot"));
             bench.timed(&[
                 "tenant",
                 "create",
@@ -124,9 +125,9 @@ async fn count(pool: &PgPool) -> usize {
 }
 
 /// Creates tenants through the library, four at a time, until `size` exist; returns the last bot number used.
-async fn fill(pool: &PgPool, api: &str, present: usize, size: usize, mut next_bot: i64) -> i64 {
+async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, mut next_bot: i64) -> i64 {
     let template = template::embedded("barbershop", Locale::Ru).unwrap();
-    let api: url::Url = api.parse().unwrap();
+    let api = emulator.url();
     let started = Instant::now();
     let jobs: Vec<i64> = (0..size.saturating_sub(present))
         .map(|_| {
@@ -136,6 +137,7 @@ async fn fill(pool: &PgPool, api: &str, present: usize, size: usize, mut next_bo
         .collect();
     futures_util::stream::iter(jobs)
         .map(|n| {
+            emulator.add_bot(&token(BOT_ID_BASE + n), BOT_ID_BASE + n, &format!("bench_{n}_bot"));
             let options = CreateOptions {
                 slug: format!("bench{n}").parse().unwrap(),
                 token: token(BOT_ID_BASE + n).parse::<BotToken>().unwrap(),
@@ -189,34 +191,4 @@ fn median(samples: impl Iterator<Item = Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// A Bot API stub whose `getMe` accepts any token and names the bot after the id in it.
-fn stub_bot_api() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let id: i64 = request
-                .split_whitespace()
-                .nth(1)
-                .and_then(|path| path.strip_prefix("/bot"))
-                .and_then(|rest| rest.split(':').next())
-                .and_then(|id| id.parse().ok())
-                .unwrap_or(0);
-            let body = format!(
-                r#"{{"ok":true,"result":{{"id":{id},"is_bot":true,"first_name":"Bench","username":"bench_{id}_bot"}}}}"#
-            );
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    url
 }

@@ -3,6 +3,8 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
+use botctl::telegram::emulator::Emulator;
+
 /// Answers every request with 404 on a random loopback port, until the test process ends.
 pub fn answering() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -39,37 +41,15 @@ pub fn refused() -> String {
     url
 }
 
-/// A minimal Bot API that knows these bots: `getMe` answers for their tokens and 401 for any other.
-/// (botctl's own emulator replaces it once `botctl serve` exists.)
+/// botctl's Bot API emulator, knowing these bots (`getMe` answers for their tokens, 401 for any other).
+/// It lives as long as the test process.
 pub fn bot_api(bots: &[(&str, i64, &str)]) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let bots: Vec<(String, i64, String)> = bots.iter().map(|(t, i, u)| (t.to_string(), *i, u.to_string())).collect();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 8192];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or_default().to_string();
-            let known = bots.iter().find(|(token, _, _)| path.eq_ignore_ascii_case(&format!("/bot{token}/getMe")));
-            let (status, body) = match known {
-                Some((_, id, username)) => (
-                    "200 OK",
-                    format!(
-                        r#"{{"ok":true,"result":{{"id":{id},"is_bot":true,"first_name":"Test","username":"{username}"}}}}"#
-                    ),
-                ),
-                None => {
-                    ("401 Unauthorized", r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#.to_string())
-                }
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
+    static RUNNING: std::sync::Mutex<Vec<Emulator>> = std::sync::Mutex::new(Vec::new());
+    let emulator = super::block_on(Emulator::start("127.0.0.1:0".parse().unwrap())).unwrap();
+    for (token, id, username) in bots {
+        emulator.add_bot(token, *id, username);
+    }
+    let url = emulator.url().to_string();
+    RUNNING.lock().unwrap().push(emulator);
     url
 }
