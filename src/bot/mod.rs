@@ -3,7 +3,9 @@
 
 pub mod callback;
 pub mod flood;
+pub mod handlers;
 pub mod health;
 pub mod keyboards;
+pub mod serve;
 pub mod state;
 pub mod texts;

@@ -1,0 +1,343 @@
+//! The booking flow: service → month calendar → time grid → confirmation card → booked. The same steps
+//! move a booking when `moving` names it; the final step books (or moves) in one transaction that is the
+//! only judge of the slot.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use teloxide::prelude::*;
+use teloxide::types::{
+    ButtonRequest, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ReplyMarkup,
+};
+
+use super::format;
+use super::{Business, CustomerDialogue, Deps, HandlerResult, business, edit, menu, send};
+use crate::booking::schedule::Schedule;
+use crate::booking::store::{self, Booking, BookingError, Service};
+use crate::bot::callback::Callback;
+use crate::bot::keyboards::{self, Calendar, CalendarLabels};
+use crate::bot::serve::TgBot;
+use crate::bot::state::State;
+use crate::bot::texts::{Catalog, Text};
+
+/// Where a flow's message lives: the chat and the bot message being edited in place.
+pub(super) type At = (ChatId, MessageId);
+
+fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
+    InlineKeyboardButton::callback(label, callback.to_string())
+}
+
+pub(super) fn labels(catalog: &Catalog) -> CalendarLabels {
+    CalendarLabels {
+        months: Text::MONTHS.map(|t| catalog.raw(t).to_string()),
+        weekdays: Text::WEEKDAYS.map(|t| catalog.raw(t).to_string()),
+        prev: catalog.raw(Text::CalendarPrev).to_string(),
+        next: catalog.raw(Text::CalendarNext).to_string(),
+        back: catalog.raw(Text::CommonBack).to_string(),
+    }
+}
+
+/// The schedule for today up to the horizon, the time taken in it, and the service.
+async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Vec<crate::booking::Busy>, Service)>> {
+    let mut conn = deps.pool.acquire().await?;
+    let Some(service) = store::service(&mut conn, service).await? else { return Ok(None) };
+    let now = deps.now();
+    let today = now.date_naive();
+    let (probe, _) = store::schedule(&mut conn, today, today).await?;
+    let last = probe.last_day(now) + TimeDelta::days(1);
+    let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), last).await?;
+    let busy = store::busy(&mut conn, now, now + TimeDelta::days(i64::from(schedule.horizon_days) + 2)).await?;
+    Ok(Some((schedule, busy, service)))
+}
+
+pub(super) async fn choose_service(bot: &TgBot, chat: ChatId, message: Option<MessageId>, deps: &Deps) -> HandlerResult {
+    let catalog = deps.catalog;
+    let services = store::services(&mut *deps.pool.acquire().await?).await?;
+    let business = business(&deps.pool).await?;
+    if services.is_empty() {
+        return send(bot, chat, catalog.render(Text::BookingNoServices, &[]), None).await;
+    }
+    let rows: Vec<Vec<InlineKeyboardButton>> = services
+        .iter()
+        .map(|s| {
+            let label = catalog.render_plain(
+                Text::BookingServiceButton,
+                &[
+                    ("name", &s.name),
+                    ("duration", &format::duration(catalog, i64::from(s.duration_minutes))),
+                    ("price", &format::price(catalog, s.price_minor, &business.currency)),
+                ],
+            );
+            vec![button(label, Callback::Service { service: s.id })]
+        })
+        .collect();
+    let text = catalog.render(Text::BookingChooseService, &[]);
+    let markup = InlineKeyboardMarkup::new(rows);
+    match message {
+        Some(message) => edit(bot, chat, message, text, Some(markup)).await,
+        None => send(bot, chat, text, Some(ReplyMarkup::InlineKeyboard(markup))).await,
+    }
+}
+
+pub(super) async fn calendar(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    service: i64,
+    month: Option<(i32, u32)>,
+    moving: Option<i64>,
+) -> anyhow::Result<Option<Text>> {
+    let catalog = deps.catalog;
+    let Some((schedule, busy, service)) = load(deps, service).await? else {
+        return Ok(Some(Text::StaleButton));
+    };
+    let now = deps.now();
+    let free = schedule.free_days(service.duration(), &busy, now);
+    if free.is_empty() {
+        edit(bot, chat, message, catalog.render(Text::BookingNoFreeDays, &[]), None).await?;
+        return Ok(None);
+    }
+    let labels = labels(catalog);
+    let calendar =
+        Calendar { service: service.id, moving, first: schedule.today(now), last: schedule.last_day(now), free: &free, labels: &labels };
+    let (year, month) = month.unwrap_or_else(|| calendar.initial_month());
+    let text = catalog.render(Text::BookingChooseDay, &[("service", &service.name)]);
+    edit(bot, chat, message, text, Some(calendar.month(year, month))).await?;
+    Ok(None)
+}
+
+pub(super) async fn times(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    service: i64,
+    date: NaiveDate,
+    moving: Option<i64>,
+) -> anyhow::Result<Option<Text>> {
+    let catalog = deps.catalog;
+    let Some((schedule, busy, service)) = load(deps, service).await? else {
+        return Ok(Some(Text::StaleButton));
+    };
+    let now = deps.now();
+    let slots = schedule.free_slots(date, service.duration(), &busy, now);
+    let day_text = date_text(catalog, &schedule, date);
+    let back = catalog.raw(Text::CommonBack);
+    let markup = keyboards::times(service.id, moving, &slots, schedule.tz, back, (date.year(), date.month()));
+    let text = if slots.is_empty() {
+        catalog.render(Text::BookingNoFreeTimes, &[("date", &day_text)])
+    } else {
+        catalog.render(Text::BookingChooseTime, &[("service", &service.name), ("date", &day_text)])
+    };
+    edit(bot, chat, message, text, Some(markup)).await?;
+    Ok(None)
+}
+
+/// A local date as the texts write it (local noon is inside the date whatever DST does).
+fn date_text(catalog: &Catalog, schedule: &Schedule, date: NaiveDate) -> String {
+    let noon = date.and_hms_opt(12, 0, 0).and_then(|t| schedule.tz.from_local_datetime(&t).earliest());
+    noon.map_or_else(|| date.to_string(), |n| format::date(catalog, schedule.tz, n.with_timezone(&Utc)))
+}
+
+pub(super) async fn confirm_card(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    customer: i64,
+    service: i64,
+    starts_at: DateTime<Utc>,
+    moving: Option<i64>,
+) -> anyhow::Result<Option<Text>> {
+    let catalog = deps.catalog;
+    let Some((schedule, busy, service)) = load(deps, service).await? else {
+        return Ok(Some(Text::StaleButton));
+    };
+    let now = deps.now();
+    let local_day = starts_at.with_timezone(&schedule.tz).date_naive();
+    let offered = schedule.free_slots(local_day, service.duration(), &busy, now);
+    if !offered.contains(&starts_at) {
+        // Taken meanwhile, passed, or never offered: show what is free now.
+        times(bot, (chat, message), deps, service.id, local_day, moving).await?;
+        return Ok(Some(Text::StaleButton));
+    }
+    let business = business(&deps.pool).await?;
+    let (date, time) = (format::date(catalog, schedule.tz, starts_at), format::time(schedule.tz, starts_at));
+    let back = Callback::Day { service: service.id, date: local_day, moving };
+    let confirm = Callback::Confirm { service: service.id, starts_at, moving };
+    let (text, confirm_label) = match moving {
+        Some(booking) => {
+            let Some(old) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
+            let text = catalog.render(
+                Text::MoveConfirmCard,
+                &[
+                    ("service", &old.service_name),
+                    ("old_date", &format::date(catalog, schedule.tz, old.starts_at)),
+                    ("old_time", &format::time(schedule.tz, old.starts_at)),
+                    ("date", &date),
+                    ("time", &time),
+                ],
+            );
+            (text, Text::MoveConfirmButton)
+        }
+        None => {
+            let text = catalog.render(
+                Text::BookingConfirmCard,
+                &[
+                    ("service", &service.name),
+                    ("date", &date),
+                    ("time", &time),
+                    ("duration", &format::duration(catalog, i64::from(service.duration_minutes))),
+                    ("price", &format::price(catalog, service.price_minor, &business.currency)),
+                    ("address", business.address.as_deref().unwrap_or_default()),
+                ],
+            );
+            (text, Text::BookingConfirmButton)
+        }
+    };
+    let markup = InlineKeyboardMarkup::new(vec![
+        vec![button(catalog.raw(confirm_label), confirm)],
+        vec![button(catalog.raw(Text::BookingOtherTime), back)],
+    ]);
+    edit(bot, chat, message, text, Some(markup)).await?;
+    Ok(None)
+}
+
+pub(super) async fn own_booking(deps: &Deps, customer: i64, booking: i64) -> anyhow::Result<Option<Booking>> {
+    let upcoming = store::upcoming(&mut *deps.pool.acquire().await?, customer, deps.now()).await?;
+    Ok(upcoming.into_iter().find(|b| b.id == booking))
+}
+
+#[allow(clippy::too_many_arguments)] // the button's fields, spelled out
+pub(super) async fn confirm(
+    bot: &TgBot,
+    at: At,
+    deps: &Deps,
+    dialogue: &CustomerDialogue,
+    customer: i64,
+    service: i64,
+    starts_at: DateTime<Utc>,
+    moving: Option<i64>,
+) -> anyhow::Result<Option<Text>> {
+    let business = business(&deps.pool).await?;
+    if moving.is_none() && business.ask_phone && !has_phone(deps, customer).await? {
+        dialogue.update(State::AwaitingPhone { service, starts_at, moving }).await?;
+        // The card's buttons go; the question comes with the contact button, which only a new message can carry.
+        bot.edit_message_reply_markup(at.0, at.1).await?;
+        let markup = ReplyMarkup::Keyboard(
+            KeyboardMarkup::new(vec![
+                vec![KeyboardButton::new(deps.catalog.raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
+                vec![KeyboardButton::new(deps.catalog.raw(Text::BookingSkipPhone))],
+            ])
+            .resize_keyboard()
+            .one_time_keyboard(),
+        );
+        send(bot, at.0, deps.catalog.render(Text::BookingAskPhone, &[]), Some(markup)).await?;
+        return Ok(None);
+    }
+    finish(bot, at.0, Some(at.1), deps, &business, customer, service, starts_at, moving).await?;
+    Ok(None)
+}
+
+async fn has_phone(deps: &Deps, customer: i64) -> anyhow::Result<bool> {
+    let phone: Option<Option<String>> = sqlx::query_scalar("SELECT phone FROM customers WHERE user_id = $1")
+        .bind(customer)
+        .fetch_optional(&deps.pool)
+        .await?;
+    Ok(phone.flatten().is_some())
+}
+
+/// Books or moves, and tells the customer how it went (editing the card when there is one).
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    bot: &TgBot,
+    chat: ChatId,
+    message: Option<MessageId>,
+    deps: &Deps,
+    business: &Business,
+    customer: i64,
+    service: i64,
+    starts_at: DateTime<Utc>,
+    moving: Option<i64>,
+) -> HandlerResult {
+    let catalog = deps.catalog;
+    let now = deps.now();
+    let result = match moving {
+        Some(booking) => store::reschedule(&deps.pool, booking, customer, starts_at, now).await,
+        None => store::book(&deps.pool, customer, service, starts_at, now).await,
+    };
+    let tz = business.tz;
+    let (text, markup) = match result {
+        Ok(done) => {
+            let params = [
+                ("service", done.service_name.as_str()),
+                ("date", &format::date(catalog, tz, done.starts_at)),
+                ("time", &format::time(tz, done.starts_at)),
+                ("address", business.address.as_deref().unwrap_or_default()),
+            ];
+            if moving.is_some() {
+                (catalog.render(Text::MoveDone, &params), None)
+            } else {
+                deps.health.metrics.bookings_created.inc();
+                (catalog.render(Text::BookingConfirmed, &params), None)
+            }
+        }
+        Err(BookingError::SlotTaken) => {
+            let day = starts_at.with_timezone(&tz).date_naive();
+            let text = catalog.render(Text::BookingSlotTaken, &[("date", &format::date(catalog, tz, starts_at))]);
+            let markup = InlineKeyboardMarkup::new(vec![vec![button(
+                catalog.raw(Text::BookingOtherTime),
+                Callback::Day { service, date: day, moving },
+            )]]);
+            (text, Some(markup))
+        }
+        Err(BookingError::LimitReached { limit }) => {
+            (catalog.render(Text::BookingLimitReached, &[("limit", &limit.to_string())]), None)
+        }
+        Err(BookingError::TooLate { .. }) => {
+            let cutoff = format::duration(catalog, i64::from(business.cutoff_minutes));
+            let phone = business.contacts.as_deref().unwrap_or_default();
+            (catalog.render(Text::MoveTooLate, &[("cutoff", &cutoff), ("phone", phone)]), None)
+        }
+        Err(BookingError::NotOffered(_)) => (catalog.render(Text::BookingTimePassed, &[]), None),
+        Err(BookingError::UnknownService) => (catalog.render(Text::BookingServiceUnavailable, &[]), None),
+        Err(BookingError::NotFound | BookingError::NotActive) => (catalog.render(Text::MyNotFound, &[]), None),
+        Err(BookingError::Database(e)) => return Err(e.into()),
+    };
+    match message {
+        Some(message) => edit(bot, chat, message, text, markup).await,
+        // From the phone step there is no card to edit; the answer brings the menu back.
+        None => send(bot, chat, text, Some(markup.map_or_else(|| menu(catalog), ReplyMarkup::InlineKeyboard))).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn receive_phone(
+    bot: &TgBot,
+    msg: &Message,
+    deps: &Deps,
+    dialogue: &CustomerDialogue,
+    service: i64,
+    starts_at: DateTime<Utc>,
+    moving: Option<i64>,
+) -> HandlerResult {
+    let catalog = deps.catalog;
+    let chat = msg.chat.id;
+    let customer = msg.from.as_ref().map(|u| u.id.0).unwrap_or_default();
+    let customer = i64::try_from(customer)?;
+    let skip = msg.text() == Some(catalog.raw(Text::BookingSkipPhone));
+    if msg.text() == Some(catalog.raw(Text::CommonCancel)) {
+        dialogue.update(State::Idle).await?;
+        return send(bot, chat, catalog.render(Text::BookingAborted, &[]), Some(menu(catalog))).await;
+    }
+    // Only the customer's own contact counts: a forwarded card of someone else is not their number.
+    let own = msg.contact().filter(|c| c.user_id.map(|u| u.0) == Some(customer as u64));
+    if let Some(contact) = own {
+        sqlx::query("UPDATE customers SET phone = $2 WHERE user_id = $1")
+            .bind(customer)
+            .bind(&contact.phone_number)
+            .execute(&deps.pool)
+            .await?;
+    } else if !skip {
+        return send(bot, chat, catalog.render(Text::BookingPhoneInvalid, &[]), None).await;
+    }
+    dialogue.update(State::Idle).await?;
+    let business = business(&deps.pool).await?;
+    finish(bot, chat, None, deps, &business, customer, service, starts_at, moving).await
+}

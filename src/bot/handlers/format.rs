@@ -1,0 +1,63 @@
+//! How dates, times, durations and prices read in the tenant's language and time zone.
+
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+
+use crate::bot::texts::{Catalog, Text};
+
+/// "вт, 1 декабря" / "Tue, 1 December", in the tenant's zone.
+pub fn date(catalog: &Catalog, tz: Tz, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&tz);
+    let weekday = catalog.raw(Text::WEEKDAYS[local.weekday().num_days_from_monday() as usize]);
+    let month = catalog.raw(Text::MONTHS_IN_DATES[local.month0() as usize]);
+    catalog.render_plain(Text::DateFormat, &[("weekday", weekday), ("day", &local.day().to_string()), ("month", month)])
+}
+
+/// "14:30" in the tenant's zone.
+pub fn time(tz: Tz, at: DateTime<Utc>) -> String {
+    at.with_timezone(&tz).format("%H:%M").to_string()
+}
+
+pub fn duration(catalog: &Catalog, minutes: i64) -> String {
+    let (h, m) = (minutes / 60, minutes % 60);
+    match (h, m) {
+        (0, m) => catalog.render_plain(Text::DurationMinutes, &[("minutes", &m.to_string())]),
+        (h, 0) => catalog.render_plain(Text::DurationHours, &[("hours", &h.to_string())]),
+        (h, m) => catalog.render_plain(Text::DurationHoursMinutes, &[("hours", &h.to_string()), ("minutes", &m.to_string())]),
+    }
+}
+
+/// "1500 ₽", "24.50 €"; free services say so.
+pub fn price(catalog: &Catalog, minor: i64, currency: &str) -> String {
+    if minor == 0 {
+        return catalog.render_plain(Text::PriceFree, &[]);
+    }
+    let symbol = match currency {
+        "RUB" => "₽",
+        "EUR" => "€",
+        "USD" => "$",
+        "KZT" => "₸",
+        other => other,
+    };
+    let (major, cents) = (minor / 100, minor % 100);
+    if cents == 0 { format!("{major} {symbol}") } else { format!("{major}.{cents:02} {symbol}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locale::Locale;
+
+    #[test]
+    fn prices_durations_and_dates_read_naturally() {
+        let ru = Catalog::defaults(Locale::Ru);
+        assert_eq!(price(ru, 150_000, "RUB"), "1500 ₽");
+        assert_eq!(price(ru, 2450, "EUR"), "24.50 €");
+        assert!(!price(ru, 0, "RUB").is_empty());
+        assert!(duration(ru, 90).contains('1') && duration(ru, 90).contains("30"));
+        let at = DateTime::from_timestamp(1_796_112_000, 0).unwrap(); // 2026-12-01 09:00 UTC
+        let text = date(ru, chrono_tz::Europe::Moscow, at);
+        assert!(text.contains('1'), "{text}");
+        assert_eq!(time(chrono_tz::Europe::Moscow, at), "12:00");
+    }
+}

@@ -1,0 +1,281 @@
+//! The handler tree: one `schema()` for production and tests. Messages and button presses are
+//! flood-checked, the customer is recorded, then each goes to the flow it belongs to. Every callback
+//! query is answered; everything a button claims is re-checked against the database and the rules.
+
+mod booking;
+mod format;
+mod info;
+mod my;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use teloxide::dispatching::UpdateHandler;
+use teloxide::dispatching::dialogue::{Dialogue, GetChatId};
+use teloxide::prelude::*;
+use teloxide::types::{
+    InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ParseMode, ReplyMarkup, User,
+};
+use teloxide::utils::command::BotCommands;
+use teloxide::{ApiError, RequestError};
+
+use super::callback::Callback;
+use super::flood::{FloodGuard, Input, Verdict};
+use super::health::Health;
+use super::serve::TgBot;
+use super::state::{DbStorage, State};
+use super::texts::{Catalog, Text};
+use crate::booking::store::{self, NewCustomer};
+
+pub type HandlerResult = anyhow::Result<()>;
+type CustomerDialogue = Dialogue<State, DbStorage>;
+
+/// What every handler needs, shared by the whole dispatcher.
+pub struct Deps {
+    pub pool: PgPool,
+    pub catalog: &'static Catalog,
+    pub flood: FloodGuard,
+    pub health: Arc<Health>,
+}
+
+impl Deps {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(BotCommands, Clone, Copy)]
+#[command(rename_rule = "lowercase")]
+enum Command {
+    Start,
+    Book,
+    My,
+    About,
+    Help,
+    Cancel,
+}
+
+pub fn schema() -> UpdateHandler<anyhow::Error> {
+    let messages = Update::filter_message().enter_dialogue::<Message, DbStorage, State>().endpoint(on_message);
+    let callbacks =
+        Update::filter_callback_query().enter_dialogue::<CallbackQuery, DbStorage, State>().endpoint(on_callback);
+    dptree::entry().branch(messages).branch(callbacks)
+}
+
+/// The business's settings the texts need, read per update so an admin's change shows at once.
+pub(super) struct Business {
+    pub name: String,
+    pub address: Option<String>,
+    pub contacts: Option<String>,
+    pub currency: String,
+    pub tz: Tz,
+    pub ask_phone: bool,
+    pub cutoff_minutes: i32,
+    pub limit: i32,
+}
+
+async fn business(pool: &PgPool) -> anyhow::Result<Business> {
+    let row: (String, Option<String>, Option<String>, String, String, bool, i32, i32) = sqlx::query_as(
+        "SELECT display_name, address, contacts, currency, timezone, ask_phone, cancellation_cutoff_minutes, \
+         max_active_bookings FROM settings",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Business {
+        name: row.0,
+        address: row.1,
+        contacts: row.2,
+        currency: row.3,
+        tz: row.4.parse().unwrap_or(Tz::UTC),
+        ask_phone: row.5,
+        cutoff_minutes: row.6,
+        limit: row.7,
+    })
+}
+
+async fn remember(deps: &Deps, user: &User) -> anyhow::Result<bool> {
+    let mut conn = deps.pool.acquire().await?;
+    let customer = NewCustomer {
+        user_id: i64::try_from(user.id.0)?,
+        first_name: &user.first_name,
+        username: user.username.as_deref(),
+        language_code: user.language_code.as_deref(),
+    };
+    Ok(store::upsert_customer(&mut conn, &customer).await?)
+}
+
+/// The persistent menu under the input field.
+fn menu(catalog: &Catalog) -> ReplyMarkup {
+    let b = |t| KeyboardButton::new(catalog.raw(t));
+    ReplyMarkup::Keyboard(
+        KeyboardMarkup::new(vec![
+            vec![b(Text::MenuBook)],
+            vec![b(Text::MenuMy), b(Text::MenuServices)],
+            vec![b(Text::MenuAbout), b(Text::MenuHelp)],
+        ])
+        .resize_keyboard()
+        .persistent()
+        .input_field_placeholder(catalog.raw(Text::MenuPlaceholder)),
+    )
+}
+
+async fn send(bot: &TgBot, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> HandlerResult {
+    let mut request = bot.send_message(chat, html).parse_mode(ParseMode::Html);
+    if let Some(markup) = markup {
+        request = request.reply_markup(markup);
+    }
+    request.await?;
+    Ok(())
+}
+
+/// Replaces a bot message's text and buttons in place; "not modified" (a double tap) is not an error.
+async fn edit(bot: &TgBot, chat: ChatId, message: MessageId, html: String, markup: Option<InlineKeyboardMarkup>) -> HandlerResult {
+    let mut request = bot.edit_message_text(chat, message, html).parse_mode(ParseMode::Html);
+    if let Some(markup) = markup {
+        request = request.reply_markup(markup);
+    }
+    match request.await {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn on_message(bot: TgBot, msg: Message, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
+    let started = Instant::now();
+    deps.health.metrics.updates.inc();
+    let result = message(&bot, &msg, &deps, &dialogue).await;
+    deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDialogue) -> HandlerResult {
+    let (Some(user), true) = (msg.from.as_ref(), msg.chat.is_private()) else { return Ok(()) };
+    let catalog = deps.catalog;
+    match deps.flood.check(msg.chat.id.0, Input::Message) {
+        Verdict::Allow => {}
+        Verdict::DropAndWarn => return send(bot, msg.chat.id, catalog.render(Text::FloodSlowDown, &[]), None).await,
+        Verdict::Drop => return Ok(()),
+    }
+    let new = remember(deps, user).await?;
+    let text = msg.text().unwrap_or_default();
+    if let Ok(command) = Command::parse(text, "") {
+        return command_(bot, msg, deps, dialogue, command, new).await;
+    }
+    match dialogue.get().await?.unwrap_or_default() {
+        State::AwaitingPhone { service, starts_at, moving } => {
+            return booking::receive_phone(bot, msg, deps, dialogue, service, starts_at, moving).await;
+        }
+        State::AwaitingComment { booking } => return my::receive_comment(bot, msg, deps, dialogue, booking).await,
+        State::Idle => {}
+    }
+    let chat = msg.chat.id;
+    if text == catalog.raw(Text::MenuBook) {
+        booking::choose_service(bot, chat, None, deps).await
+    } else if text == catalog.raw(Text::MenuMy) {
+        my::list(bot, chat, None, deps, user).await
+    } else if text == catalog.raw(Text::MenuServices) {
+        info::services(bot, chat, deps).await
+    } else if text == catalog.raw(Text::MenuAbout) {
+        info::about(bot, chat, deps).await
+    } else if text == catalog.raw(Text::MenuHelp) {
+        info::help(bot, chat, deps).await
+    } else {
+        send(bot, chat, catalog.render(Text::UnknownMessage, &[]), Some(menu(catalog))).await
+    }
+}
+
+async fn command_(
+    bot: &TgBot,
+    msg: &Message,
+    deps: &Deps,
+    dialogue: &CustomerDialogue,
+    command: Command,
+    new: bool,
+) -> HandlerResult {
+    let chat = msg.chat.id;
+    let catalog = deps.catalog;
+    let user = msg.from.as_ref();
+    match command {
+        Command::Start => {
+            dialogue.update(State::Idle).await?;
+            let name = user.map(|u| u.first_name.as_str()).unwrap_or_default();
+            let text = if new { Text::StartWelcomeNew } else { Text::StartWelcomeBack };
+            send(bot, chat, catalog.render(text, &[("name", name)]), Some(menu(catalog))).await
+        }
+        Command::Book => booking::choose_service(bot, chat, None, deps).await,
+        Command::My => match user {
+            Some(user) => my::list(bot, chat, None, deps, user).await,
+            None => Ok(()),
+        },
+        Command::About => info::about(bot, chat, deps).await,
+        Command::Help => info::help(bot, chat, deps).await,
+        Command::Cancel => {
+            let busy = dialogue.get().await?.is_some_and(|s| s != State::Idle);
+            dialogue.update(State::Idle).await?;
+            let text = if busy { Text::CancelCommandDone } else { Text::CancelCommandNothing };
+            send(bot, chat, catalog.render(text, &[]), Some(menu(catalog))).await
+        }
+    }
+}
+
+async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
+    let started = Instant::now();
+    deps.health.metrics.updates.inc();
+    let answer = callback(&bot, &q, &deps, &dialogue).await;
+    // Every query is answered, whatever happened, so the client stops its spinner.
+    let mut reply = bot.answer_callback_query(q.id.clone());
+    let outcome = match answer {
+        Ok(Some(alert)) => {
+            reply = reply.text(deps.catalog.raw(alert)).show_alert(true);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => {
+            reply = reply.text(deps.catalog.raw(Text::ErrorGeneric));
+            Err(e)
+        }
+    };
+    let answered = reply.await;
+    deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
+    outcome?;
+    answered?;
+    Ok(())
+}
+
+/// Handles a button press; `Some(text)` becomes an alert in the answer.
+async fn callback(bot: &TgBot, q: &CallbackQuery, deps: &Deps, dialogue: &CustomerDialogue) -> anyhow::Result<Option<Text>> {
+    let Some(chat) = q.chat_id().filter(|c| c.is_user()) else { return Ok(Some(Text::StaleButton)) };
+    match deps.flood.check(chat.0, Input::Button) {
+        Verdict::Allow => {}
+        Verdict::DropAndWarn => return Ok(Some(Text::FloodSlowDown)),
+        Verdict::Drop => return Ok(None),
+    }
+    remember(deps, &q.from).await?;
+    let (Some(message), Some(data)) = (q.message.as_ref(), q.data.as_deref()) else { return Ok(Some(Text::StaleButton)) };
+    let Ok(callback) = data.parse::<Callback>() else { return Ok(Some(Text::StaleButton)) };
+    let at = (chat, message.id());
+    let customer = i64::try_from(q.from.id.0)?;
+    match callback {
+        Callback::Noop => Ok(None),
+        Callback::Services => booking::choose_service(bot, chat, Some(at.1), deps).await.map(|()| None),
+        Callback::Service { service } => booking::calendar(bot, at, deps, service, None, None).await,
+        Callback::Month { service, year, month, moving } => {
+            booking::calendar(bot, at, deps, service, Some((year, month)), moving).await
+        }
+        Callback::Day { service, date, moving } => booking::times(bot, at, deps, service, date, moving).await,
+        Callback::Time { service, starts_at, moving } => {
+            booking::confirm_card(bot, at, deps, customer, service, starts_at, moving).await
+        }
+        Callback::Confirm { service, starts_at, moving } => {
+            booking::confirm(bot, at, deps, dialogue, customer, service, starts_at, moving).await
+        }
+        Callback::MyBookings => my::list(bot, chat, Some(at.1), deps, &q.from).await.map(|()| None),
+        Callback::Cancel { booking } => my::ask_cancel(bot, at, deps, customer, booking).await,
+        Callback::CancelConfirm { booking } => my::cancel(bot, at, deps, customer, booking).await,
+        Callback::Move { booking } => my::start_move(bot, at, deps, customer, booking).await,
+        Callback::Rate { booking, score } => my::rate(bot, at, deps, dialogue, customer, booking, score).await,
+    }
+}

@@ -1,0 +1,211 @@
+//! `botctl serve`: one tenant's bot. Checks the schema matches this binary, then long-polls Telegram
+//! through `Throttle` (Telegram's limits, `retry_after` honoured) and runs the handler tree until told
+//! to stop, when it stops polling, finishes the updates in hand and returns.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::prelude::*;
+use teloxide::stop::{StopFlag, mk_stop_token};
+use teloxide::types::{BotCommand, Update};
+use teloxide::update_listeners::StatefulListener;
+use teloxide::{ApiError, RequestError};
+use tokio_util::sync::CancellationToken;
+
+use super::flood::{FloodGuard, Limits as FloodLimits};
+use super::handlers::{self, Deps};
+use super::health::{self, ErrorKind, Health};
+use super::state::DbStorage;
+use super::texts::{Catalog, Text};
+use crate::db::migrate;
+use crate::locale::Locale;
+use crate::telegram::BotToken;
+
+/// The bot as handlers see it: every request goes through Telegram's rate limits.
+pub type TgBot = Throttle<Bot>;
+
+/// How long one `getUpdates` waits for news; `/healthz` allows two of these plus a margin.
+const POLL_SECONDS: u32 = 25;
+
+pub struct ServeOptions {
+    /// The tenant's name, for logs.
+    pub tenant: String,
+    /// The tenant's own role; its search path is its schema.
+    pub database: PgConnectOptions,
+    pub token: BotToken,
+    pub api_url: url::Url,
+    pub http_addr: SocketAddr,
+    pub flood: FloodLimits,
+}
+
+/// Runs until `shutdown` is cancelled. `ready` receives the health listener's address once polling starts.
+pub async fn run(
+    options: ServeOptions,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(5)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.database)
+        .await
+        .context("cannot connect to the tenant's database")?;
+    check_schema(&pool).await?;
+    let locale: String = sqlx::query_scalar("SELECT locale FROM settings").fetch_one(&pool).await?;
+    let catalog = Catalog::defaults(locale.parse().unwrap_or(Locale::Ru));
+    let bot = Bot::new(options.token.expose()).set_api_url(options.api_url).throttle(Limits::default());
+    set_commands(&bot).await;
+
+    let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
+    let (http_addr, http_task) = health::serve(options.http_addr, health.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", options.http_addr))?;
+    tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
+
+    let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(options.flood), health: health.clone() });
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+        .dependencies(dptree::deps![deps, DbStorage::new(pool.clone())])
+        .default_handler(|_| async {})
+        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
+        .build();
+    let stop = dispatcher.shutdown_token();
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        // Not yet running is the only error, and then there is nothing to stop.
+        if let Ok(done) = stop.shutdown() {
+            done.await;
+        }
+    });
+    if let Some(ready) = ready {
+        let _ = ready.send(http_addr);
+    }
+    let listener = polling(bot, health);
+    dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling failed")).await;
+    shutdown.cancel();
+    http_task.await.context("the health listener")?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Refuses to run against a schema this binary does not match: behind needs `botctl migrate`, ahead
+/// means an older image on a newer schema.
+async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .context("cannot read the tenant schema's migration ledger")?;
+    let current = current.unwrap_or(0);
+    let latest = migrate::tenant_latest();
+    if current < latest {
+        anyhow::bail!("the tenant schema is at version {current}, this botctl needs {latest}: run `botctl migrate`");
+    }
+    if current > latest {
+        anyhow::bail!("this image is older than the schema (schema version {current}, image knows {latest}): upgrade the image");
+    }
+    Ok(())
+}
+
+async fn set_commands(bot: &TgBot) {
+    for locale in [Locale::Ru, Locale::En] {
+        let catalog = Catalog::defaults(locale);
+        let commands: Vec<BotCommand> = [
+            ("start", Text::CommandsStart),
+            ("book", Text::CommandsBook),
+            ("my", Text::CommandsMy),
+            ("about", Text::CommandsAbout),
+            ("help", Text::CommandsHelp),
+            ("cancel", Text::CommandsCancel),
+        ]
+        .into_iter()
+        .map(|(command, text)| BotCommand::new(command, catalog.raw(text)))
+        .collect();
+        // Commands are a convenience: a failure is logged and polling goes on.
+        if let Err(e) = bot.set_my_commands(commands).language_code(locale.to_string()).await {
+            tracing::warn!(error = %e, %locale, "could not set the bot's commands");
+        }
+    }
+}
+
+/// Our own long-polling loop, so that every completed `getUpdates` (with updates or without) tells
+/// `/healthz` that Telegram answers. Updates go to the dispatcher through a channel.
+fn polling(bot: TgBot, health: Arc<Health>) -> impl teloxide::update_listeners::UpdateListener<Err = Infallible> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Update>(256);
+    let (token, flag) = mk_stop_token();
+    tokio::spawn(poll(bot, health, tx, flag));
+    StatefulListener::new(
+        (Some(rx), token),
+        |(rx, _): &mut (Option<tokio::sync::mpsc::Receiver<Update>>, teloxide::stop::StopToken)| {
+            let rx = rx.take();
+            futures_util::stream::unfold(rx, |rx| async move {
+                let mut rx = rx?;
+                let update = rx.recv().await?;
+                Some((Ok::<Update, Infallible>(update), Some(rx)))
+            })
+            .boxed()
+        },
+        |(_, token): &mut (Option<tokio::sync::mpsc::Receiver<Update>>, teloxide::stop::StopToken)| token.clone(),
+    )
+}
+
+async fn poll(bot: TgBot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Update>, flag: StopFlag) {
+    let mut offset = 0;
+    let mut backoff = Duration::from_secs(1);
+    tokio::pin!(flag);
+    loop {
+        let request = bot.get_updates().offset(offset).timeout(POLL_SECONDS).send();
+        let result = tokio::select! {
+            () = &mut flag => return,
+            result = request => result,
+        };
+        match result {
+            Ok(updates) => {
+                health.polled();
+                backoff = Duration::from_secs(1);
+                for update in updates {
+                    offset = update.id.as_offset();
+                    if tx.send(update).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                let wait = match &error {
+                    RequestError::RetryAfter(seconds) => seconds.duration(),
+                    _ => backoff,
+                };
+                health.metrics.telegram_errors.get_or_create(&ErrorKind { kind: error_kind(&error) }).inc();
+                tracing::warn!(error = %error, retry_in = ?wait, "getUpdates failed");
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                tokio::select! {
+                    () = &mut flag => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// A short label for Prometheus, never the message itself (it may quote user input).
+pub fn error_kind(error: &RequestError) -> String {
+    match error {
+        RequestError::Api(ApiError::BotBlocked) => "bot_blocked",
+        RequestError::Api(ApiError::MessageNotModified) => "message_not_modified",
+        RequestError::Api(_) => "api",
+        RequestError::MigrateToChatId(_) => "migrate_to_chat",
+        RequestError::RetryAfter(_) => "retry_after",
+        RequestError::Network(e) if e.is_timeout() => "timeout",
+        RequestError::Network(_) => "network",
+        RequestError::InvalidJson { .. } => "invalid_json",
+        RequestError::Io(_) => "io",
+    }
+    .to_string()
+}
