@@ -44,6 +44,8 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
+            [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspects botctl''s configuration')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Prints the botctl(1) man page, or writes one page per command into a directory')
@@ -348,6 +350,53 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;serve' {
+            [CompletionResult]::new('--tenant', '--tenant', [CompletionResultType]::ParameterName, 'The tenant''s name, for logs')
+            [CompletionResult]::new('--tenant-database-url', '--tenant-database-url', [CompletionResultType]::ParameterName, 'The tenant''s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The bot''s token')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Reads the bot''s token from this file (a Docker secret, for example)')
+            [CompletionResult]::new('--http-addr', '--http-addr', [CompletionResultType]::ParameterName, 'Where /healthz and /metrics listen')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'botctl;health' {
+            [CompletionResult]::new('--http-addr', '--http-addr', [CompletionResultType]::ParameterName, 'The daemon''s health listener')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;config' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
@@ -452,6 +501,8 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
+            [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspects botctl''s configuration')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Prints the botctl(1) man page, or writes one page per command into a directory')
@@ -495,6 +546,12 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;events' {
+            break
+        }
+        'botctl;help;serve' {
+            break
+        }
+        'botctl;help;health' {
             break
         }
         'botctl;help;config' {

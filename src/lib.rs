@@ -64,7 +64,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let ctx = Context { settings, ui };
     let modes = ui::TerminalModes::save();
-    let result = runtime.block_on(run_until_interrupted(cli.command, &ctx));
+    let result = if cli.command.handles_signals() {
+        runtime.block_on(cli::dispatch(cli.command, &ctx))
+    } else {
+        runtime.block_on(run_until_interrupted(cli.command, &ctx))
+    };
     // Dropping the runtime would wait for blocking tasks such as a prompt still reading the terminal.
     runtime.shutdown_background();
     if result.as_ref().is_err_and(error::has::<Interrupted>) {
@@ -87,7 +91,8 @@ async fn run_until_interrupted(command: cli::Command, ctx: &Context) -> anyhow::
     }
 }
 
-async fn interrupted() {
+/// Resolves on the first Ctrl-C or SIGTERM.
+pub(crate) async fn interrupted() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => tokio::select! {

@@ -70,7 +70,8 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
-    let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(options.flood), health: health.clone() });
+    let deps =
+        Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(options.flood), health: health.clone() });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
         .dependencies(dptree::deps![deps, DbStorage::new(pool.clone())])
         .default_handler(|_| async {})
@@ -109,7 +110,9 @@ async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
         anyhow::bail!("the tenant schema is at version {current}, this botctl needs {latest}: run `botctl migrate`");
     }
     if current > latest {
-        anyhow::bail!("this image is older than the schema (schema version {current}, image knows {latest}): upgrade the image");
+        anyhow::bail!(
+            "this image is older than the schema (schema version {current}, image knows {latest}): upgrade the image"
+        );
     }
     Ok(())
 }
@@ -159,9 +162,11 @@ fn polling(bot: TgBot, health: Arc<Health>) -> impl teloxide::update_listeners::
 async fn poll(bot: TgBot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Update>, flag: StopFlag) {
     let mut offset = 0;
     let mut backoff = Duration::from_secs(1);
+    // The first poll returns at once, so health turns green as soon as Telegram has answered once.
+    let mut wait = 0;
     tokio::pin!(flag);
     loop {
-        let request = bot.get_updates().offset(offset).timeout(POLL_SECONDS).send();
+        let request = bot.get_updates().offset(offset).timeout(wait).send();
         let result = tokio::select! {
             () = &mut flag => return,
             result = request => result,
@@ -169,6 +174,7 @@ async fn poll(bot: TgBot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Upd
         match result {
             Ok(updates) => {
                 health.polled();
+                wait = POLL_SECONDS;
                 backoff = Duration::from_secs(1);
                 for update in updates {
                     offset = update.id.as_offset();

@@ -8,6 +8,7 @@ mod events;
 mod init;
 mod man;
 mod migrate;
+mod serve;
 mod tenant;
 
 use std::path::PathBuf;
@@ -90,6 +91,8 @@ pub enum Command {
     Tenant(tenant::TenantCommand),
     Migrate(migrate::MigrateArgs),
     Events(events::EventsArgs),
+    Serve(serve::ServeArgs),
+    Health(serve::HealthArgs),
     #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
@@ -149,9 +152,18 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::exec(command, ctx).await,
         Command::Migrate(args) => migrate::exec(args, ctx).await,
         Command::Events(args) => events::exec(args, ctx).await,
+        Command::Serve(args) => serve::exec(args, ctx).await,
+        Command::Health(args) => serve::health(args, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
         Command::Completions(args) => completions::exec(&args, &ctx.ui),
         Command::Man(args) => man::exec(&args, &ctx.ui),
+    }
+}
+
+impl Command {
+    /// `serve` stops itself gracefully on a signal; every other command is simply cancelled.
+    pub fn handles_signals(&self) -> bool {
+        matches!(self, Command::Serve(_))
     }
 }
 

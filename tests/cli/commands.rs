@@ -26,6 +26,8 @@ fn help_texts_are_stable_and_complete() {
         &["migrate", "--help"],
         &["migrate", "status", "--help"],
         &["events", "--help"],
+        &["serve", "--help"],
+        &["health", "--help"],
     ] {
         let help = stdout(sandbox.botctl().args(args));
         let name = format!("help_{}", args[..args.len() - 1].join("_")).trim_end_matches('_').to_string();

@@ -17,6 +17,7 @@ mod init;
 mod isolation;
 mod migrate;
 mod needs_docker;
+mod serve;
 mod support;
 mod tenant;
 mod terminal;

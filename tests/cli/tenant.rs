@@ -10,6 +10,7 @@ pub struct Fixture {
     pub sandbox: Sandbox,
     pub db: TestDb,
     pub api: String,
+    pub emulator: botctl::telegram::emulator::Emulator,
 }
 
 pub const BOT_A: i64 = 500_000_001;
@@ -21,9 +22,10 @@ impl Fixture {
         let sandbox = Sandbox::new();
         let db = TestDb::new();
         let tokens = [token(BOT_A), token(BOT_B), token(BOT_C)];
-        let api =
-            http::bot_api(&[(&tokens[0], BOT_A, "a_bot"), (&tokens[1], BOT_B, "b_bot"), (&tokens[2], BOT_C, "c_bot")]);
-        let fixture = Self { sandbox, db, api };
+        let emulator =
+            http::emulator(&[(&tokens[0], BOT_A, "a_bot"), (&tokens[1], BOT_B, "b_bot"), (&tokens[2], BOT_C, "c_bot")]);
+        let api = emulator.url().to_string();
+        let fixture = Self { sandbox, db, api, emulator };
         fixture.botctl().args(["init", "-q"]).assert().success();
         fixture
     }

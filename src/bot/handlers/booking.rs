@@ -48,7 +48,12 @@ async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Vec
     Ok(Some((schedule, busy, service)))
 }
 
-pub(super) async fn choose_service(bot: &TgBot, chat: ChatId, message: Option<MessageId>, deps: &Deps) -> HandlerResult {
+pub(super) async fn choose_service(
+    bot: &TgBot,
+    chat: ChatId,
+    message: Option<MessageId>,
+    deps: &Deps,
+) -> HandlerResult {
     let catalog = deps.catalog;
     let services = store::services(&mut *deps.pool.acquire().await?).await?;
     let business = business(&deps.pool).await?;
@@ -96,8 +101,14 @@ pub(super) async fn calendar(
         return Ok(None);
     }
     let labels = labels(catalog);
-    let calendar =
-        Calendar { service: service.id, moving, first: schedule.today(now), last: schedule.last_day(now), free: &free, labels: &labels };
+    let calendar = Calendar {
+        service: service.id,
+        moving,
+        first: schedule.today(now),
+        last: schedule.last_day(now),
+        free: &free,
+        labels: &labels,
+    };
     let (year, month) = month.unwrap_or_else(|| calendar.initial_month());
     let text = catalog.render(Text::BookingChooseDay, &[("service", &service.name)]);
     edit(bot, chat, message, text, Some(calendar.month(year, month))).await?;
@@ -117,6 +128,9 @@ pub(super) async fn times(
         return Ok(Some(Text::StaleButton));
     };
     let now = deps.now();
+    if date < schedule.today(now) || date > schedule.last_day(now) || schedule.hours_on(date).is_empty() {
+        return Ok(Some(Text::StaleButton));
+    }
     let slots = schedule.free_slots(date, service.duration(), &busy, now);
     let day_text = date_text(catalog, &schedule, date);
     let back = catalog.raw(Text::CommonBack);
@@ -215,6 +229,21 @@ pub(super) async fn confirm(
     starts_at: DateTime<Utc>,
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
+    // Button data is only a claim: the booking must be the customer's and the slot one that is offered,
+    // before anything changes (the transaction checks both again).
+    if let Some(booking) = moving
+        && own_booking(deps, customer, booking).await?.is_none()
+    {
+        return Ok(Some(Text::StaleButton));
+    }
+    let Some((schedule, _, offered)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
+    let duration = match moving {
+        Some(booking) => own_booking(deps, customer, booking).await?.map(|b| b.ends_at - b.starts_at),
+        None => Some(offered.duration()),
+    };
+    if duration.is_none_or(|d| schedule.check_start(starts_at, d, deps.now()).is_err()) {
+        return Ok(Some(Text::StaleButton));
+    }
     let business = business(&deps.pool).await?;
     if moving.is_none() && business.ask_phone && !has_phone(deps, customer).await? {
         dialogue.update(State::AwaitingPhone { service, starts_at, moving }).await?;

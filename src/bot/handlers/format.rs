@@ -23,7 +23,9 @@ pub fn duration(catalog: &Catalog, minutes: i64) -> String {
     match (h, m) {
         (0, m) => catalog.render_plain(Text::DurationMinutes, &[("minutes", &m.to_string())]),
         (h, 0) => catalog.render_plain(Text::DurationHours, &[("hours", &h.to_string())]),
-        (h, m) => catalog.render_plain(Text::DurationHoursMinutes, &[("hours", &h.to_string()), ("minutes", &m.to_string())]),
+        (h, m) => {
+            catalog.render_plain(Text::DurationHoursMinutes, &[("hours", &h.to_string()), ("minutes", &m.to_string())])
+        }
     }
 }
 
@@ -55,7 +57,7 @@ mod tests {
         assert_eq!(price(ru, 2450, "EUR"), "24.50 €");
         assert!(!price(ru, 0, "RUB").is_empty());
         assert!(duration(ru, 90).contains('1') && duration(ru, 90).contains("30"));
-        let at = DateTime::from_timestamp(1_796_112_000, 0).unwrap(); // 2026-12-01 09:00 UTC
+        let at = DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z").unwrap().with_timezone(&Utc);
         let text = date(ru, chrono_tz::Europe::Moscow, at);
         assert!(text.contains('1'), "{text}");
         assert_eq!(time(chrono_tz::Europe::Moscow, at), "12:00");

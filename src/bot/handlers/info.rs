@@ -43,8 +43,10 @@ pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResu
         .map(|day| {
             let i = day.num_days_from_monday() as usize;
             let name = catalog.raw(Text::WEEKDAYS[i]);
-            let intervals: Vec<String> =
-                schedule.weekly[i].iter().map(|h| format!("{}–{}", h.opens.format("%H:%M"), h.closes.format("%H:%M"))).collect();
+            let intervals: Vec<String> = schedule.weekly[i]
+                .iter()
+                .map(|h| format!("{}–{}", h.opens.format("%H:%M"), h.closes.format("%H:%M")))
+                .collect();
             if intervals.is_empty() {
                 catalog.render_plain(Text::HoursClosed, &[("day", name)])
             } else {
@@ -69,10 +71,14 @@ pub(super) async fn help(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResul
     let catalog = deps.catalog;
     let business = business(&deps.pool).await?;
     let cutoff = if business.cutoff_minutes > 0 {
-        catalog.render_plain(Text::RulesCutoff, &[("cutoff", &format::duration(catalog, i64::from(business.cutoff_minutes)))])
+        catalog.render_plain(
+            Text::RulesCutoff,
+            &[("cutoff", &format::duration(catalog, i64::from(business.cutoff_minutes)))],
+        )
     } else {
         catalog.render_plain(Text::RulesNoCutoff, &[])
     };
     let limit = catalog.render_plain(Text::RulesLimit, &[("limit", &business.limit.to_string())]);
-    send(bot, chat, catalog.render(Text::HelpText, &[("rules", &format!("{cutoff}\n{limit}"))]), Some(menu(catalog))).await
+    send(bot, chat, catalog.render(Text::HelpText, &[("rules", &format!("{cutoff}\n{limit}"))]), Some(menu(catalog)))
+        .await
 }

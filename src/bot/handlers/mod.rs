@@ -16,9 +16,7 @@ use sqlx::PgPool;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::dispatching::dialogue::{Dialogue, GetChatId};
 use teloxide::prelude::*;
-use teloxide::types::{
-    InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ParseMode, ReplyMarkup, User,
-};
+use teloxide::types::{InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ParseMode, ReplyMarkup, User};
 use teloxide::utils::command::BotCommands;
 use teloxide::{ApiError, RequestError};
 
@@ -132,7 +130,13 @@ async fn send(bot: &TgBot, chat: ChatId, html: String, markup: Option<ReplyMarku
 }
 
 /// Replaces a bot message's text and buttons in place; "not modified" (a double tap) is not an error.
-async fn edit(bot: &TgBot, chat: ChatId, message: MessageId, html: String, markup: Option<InlineKeyboardMarkup>) -> HandlerResult {
+async fn edit(
+    bot: &TgBot,
+    chat: ChatId,
+    message: MessageId,
+    html: String,
+    markup: Option<InlineKeyboardMarkup>,
+) -> HandlerResult {
     let mut request = bot.edit_message_text(chat, message, html).parse_mode(ParseMode::Html);
     if let Some(markup) = markup {
         request = request.reply_markup(markup);
@@ -201,9 +205,9 @@ async fn command_(
     match command {
         Command::Start => {
             dialogue.update(State::Idle).await?;
-            let name = user.map(|u| u.first_name.as_str()).unwrap_or_default();
+            let business = business(&deps.pool).await?;
             let text = if new { Text::StartWelcomeNew } else { Text::StartWelcomeBack };
-            send(bot, chat, catalog.render(text, &[("name", name)]), Some(menu(catalog))).await
+            send(bot, chat, catalog.render(text, &[("name", &business.name)]), Some(menu(catalog))).await
         }
         Command::Book => booking::choose_service(bot, chat, None, deps).await,
         Command::My => match user {
@@ -246,7 +250,12 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: Cu
 }
 
 /// Handles a button press; `Some(text)` becomes an alert in the answer.
-async fn callback(bot: &TgBot, q: &CallbackQuery, deps: &Deps, dialogue: &CustomerDialogue) -> anyhow::Result<Option<Text>> {
+async fn callback(
+    bot: &TgBot,
+    q: &CallbackQuery,
+    deps: &Deps,
+    dialogue: &CustomerDialogue,
+) -> anyhow::Result<Option<Text>> {
     let Some(chat) = q.chat_id().filter(|c| c.is_user()) else { return Ok(Some(Text::StaleButton)) };
     match deps.flood.check(chat.0, Input::Button) {
         Verdict::Allow => {}
@@ -254,7 +263,9 @@ async fn callback(bot: &TgBot, q: &CallbackQuery, deps: &Deps, dialogue: &Custom
         Verdict::Drop => return Ok(None),
     }
     remember(deps, &q.from).await?;
-    let (Some(message), Some(data)) = (q.message.as_ref(), q.data.as_deref()) else { return Ok(Some(Text::StaleButton)) };
+    let (Some(message), Some(data)) = (q.message.as_ref(), q.data.as_deref()) else {
+        return Ok(Some(Text::StaleButton));
+    };
     let Ok(callback) = data.parse::<Callback>() else { return Ok(Some(Text::StaleButton)) };
     let at = (chat, message.id());
     let customer = i64::try_from(q.from.id.0)?;

@@ -19,7 +19,13 @@ fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton 
     InlineKeyboardButton::callback(label, callback.to_string())
 }
 
-pub(super) async fn list(bot: &TgBot, chat: ChatId, message: Option<MessageId>, deps: &Deps, user: &User) -> HandlerResult {
+pub(super) async fn list(
+    bot: &TgBot,
+    chat: ChatId,
+    message: Option<MessageId>,
+    deps: &Deps,
+    user: &User,
+) -> HandlerResult {
     let catalog = deps.catalog;
     let customer = i64::try_from(user.id.0)?;
     let bookings = store::upcoming(&mut *deps.pool.acquire().await?, customer, deps.now()).await?;
@@ -44,8 +50,14 @@ pub(super) async fn list(bot: &TgBot, chat: ChatId, message: Option<MessageId>, 
                 ],
             ));
             rows.push(vec![
-                button(catalog.render_plain(Text::MyCancelButton, &[("number", &number)]), Callback::Cancel { booking: b.id }),
-                button(catalog.render_plain(Text::MyMoveButton, &[("number", &number)]), Callback::Move { booking: b.id }),
+                button(
+                    catalog.render_plain(Text::MyCancelButton, &[("number", &number)]),
+                    Callback::Cancel { booking: b.id },
+                ),
+                button(
+                    catalog.render_plain(Text::MyMoveButton, &[("number", &number)]),
+                    Callback::Move { booking: b.id },
+                ),
             ]);
         }
         (text, Some(InlineKeyboardMarkup::new(rows)))
@@ -61,7 +73,13 @@ fn too_late(deps: &Deps, text: Text, business: &super::Business) -> String {
     deps.catalog.render(text, &[("cutoff", &cutoff), ("phone", business.contacts.as_deref().unwrap_or_default())])
 }
 
-pub(super) async fn ask_cancel(bot: &TgBot, (chat, message): At, deps: &Deps, customer: i64, booking: i64) -> anyhow::Result<Option<Text>> {
+pub(super) async fn ask_cancel(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    customer: i64,
+    booking: i64,
+) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
@@ -86,7 +104,13 @@ pub(super) async fn ask_cancel(bot: &TgBot, (chat, message): At, deps: &Deps, cu
     Ok(None)
 }
 
-pub(super) async fn cancel(bot: &TgBot, (chat, message): At, deps: &Deps, customer: i64, booking: i64) -> anyhow::Result<Option<Text>> {
+pub(super) async fn cancel(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    customer: i64,
+    booking: i64,
+) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
     let business = business(&deps.pool).await?;
     let text = match store::cancel(&deps.pool, booking, customer, deps.now()).await {
@@ -109,7 +133,13 @@ pub(super) async fn cancel(bot: &TgBot, (chat, message): At, deps: &Deps, custom
     Ok(None)
 }
 
-pub(super) async fn start_move(bot: &TgBot, (chat, message): At, deps: &Deps, customer: i64, booking: i64) -> anyhow::Result<Option<Text>> {
+pub(super) async fn start_move(
+    bot: &TgBot,
+    (chat, message): At,
+    deps: &Deps,
+    customer: i64,
+    booking: i64,
+) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
@@ -181,18 +211,32 @@ pub(super) async fn rate(
     }
     dialogue.update(State::AwaitingComment { booking }).await?;
     let stars = "⭐".repeat(usize::from(score));
-    let text = format!("{}\n\n{}", catalog.render(Text::RatingThanks, &[("stars", &stars)]), catalog.render(Text::RatingCommentPrompt, &[]));
+    let text = format!(
+        "{}\n\n{}",
+        catalog.render(Text::RatingThanks, &[("stars", &stars)]),
+        catalog.render(Text::RatingCommentPrompt, &[])
+    );
     edit(bot, chat, message, text, None).await?;
     Ok(None)
 }
 
-pub(super) async fn receive_comment(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDialogue, booking: i64) -> HandlerResult {
+pub(super) async fn receive_comment(
+    bot: &TgBot,
+    msg: &Message,
+    deps: &Deps,
+    dialogue: &CustomerDialogue,
+    booking: i64,
+) -> HandlerResult {
     let catalog = deps.catalog;
     dialogue.update(State::Idle).await?;
     let text = msg.text().unwrap_or_default().trim();
     if !text.is_empty() && text != catalog.raw(Text::RatingSkipComment) {
         let comment: String = text.chars().take(1000).collect();
-        sqlx::query("UPDATE ratings SET comment = $2 WHERE booking_id = $1").bind(booking).bind(comment).execute(&deps.pool).await?;
+        sqlx::query("UPDATE ratings SET comment = $2 WHERE booking_id = $1")
+            .bind(booking)
+            .bind(comment)
+            .execute(&deps.pool)
+            .await?;
     }
     send(bot, msg.chat.id, catalog.render(Text::RatingCommentThanks, &[]), Some(menu(catalog))).await
 }

@@ -44,12 +44,16 @@ pub fn refused() -> String {
 /// botctl's Bot API emulator, knowing these bots (`getMe` answers for their tokens, 401 for any other).
 /// It lives as long as the test process.
 pub fn bot_api(bots: &[(&str, i64, &str)]) -> String {
+    emulator(bots).url().to_string()
+}
+
+/// The same, as a handle for driving conversations.
+pub fn emulator(bots: &[(&str, i64, &str)]) -> Emulator {
     static RUNNING: std::sync::Mutex<Vec<Emulator>> = std::sync::Mutex::new(Vec::new());
     let emulator = super::block_on(Emulator::start("127.0.0.1:0".parse().unwrap())).unwrap();
     for (token, id, username) in bots {
         emulator.add_bot(token, *id, username);
     }
-    let url = emulator.url().to_string();
-    RUNNING.lock().unwrap().push(emulator);
-    url
+    RUNNING.lock().unwrap().push(emulator.clone());
+    emulator
 }

@@ -1,0 +1,364 @@
+//! `botctl serve` through the Bot API emulator: whole conversations, tap by tap, against the tenant's
+//! real schema and role.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use botctl::bot::flood::Limits;
+use botctl::bot::serve::{self, ServeOptions};
+use botctl::bot::texts::{Catalog, Text};
+use botctl::locale::Locale;
+use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{block_on, token};
+use crate::tenant::{BOT_A, Fixture};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A tenant's bot running in-process against the emulator.
+struct Running {
+    f: Fixture,
+    slug: String,
+    token: String,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    http: SocketAddr,
+}
+
+impl Running {
+    fn start() -> Self {
+        let f = Fixture::new();
+        let slug = f.create(BOT_A);
+        let password = "serve-test-password";
+        let mut admin = f.db.connect();
+        block_on(
+            sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'")))
+                .execute(&mut admin),
+        )
+        .unwrap();
+        let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+        let options = ServeOptions {
+            tenant: slug.clone(),
+            database: url.parse::<botctl::db::DatabaseUrl>().unwrap().connect_options(),
+            token: token(BOT_A).parse().unwrap(),
+            api_url: f.emulator.url(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            // Tests tap faster than people; the flood limits have their own tests.
+            flood: Limits {
+                message_every: Duration::from_millis(1),
+                message_burst: 1000,
+                button_every: Duration::from_millis(1),
+                button_burst: 1000,
+            },
+        };
+        let shutdown = CancellationToken::new();
+        let (ready, http) = tokio::sync::oneshot::channel();
+        let runtime = block_on(async { tokio::runtime::Handle::current() });
+        let task = runtime.spawn(serve::run(options, shutdown.clone(), Some(ready)));
+        let http = block_on(async { tokio::time::timeout(WAIT, http).await })
+            .expect("serve starts")
+            .expect("serve reports its address");
+        Self { token: token(BOT_A), f, slug, shutdown, task: Some(task), http }
+    }
+
+    fn emulator(&self) -> &Emulator {
+        &self.f.emulator
+    }
+
+    fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await })
+                .expect("serve stops within 10 s")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// Waits until the newest bot message satisfies `f`, and returns it.
+    fn bot_says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        self.bot_says_after(user, 0, f)
+    }
+
+    /// The same, for a message newer than `after`.
+    fn bot_says_after(&self, user: &TgUser, after: i64, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
+        let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.message_id > after && f(&m));
+        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, WAIT))
+            .unwrap_or_else(|e| panic!("{e}; the chat: {:#?}", self.emulator().chat(&self.token, user.id)));
+        newest(&chat).unwrap()
+    }
+
+    fn text(&self, user: &TgUser, text: &str) {
+        self.f.emulator.send_text(&self.token, user, text);
+    }
+
+    /// Presses the first button whose data starts with `prefix` on `message`; checks the press is answered.
+    fn press(&self, user: &TgUser, message: &ChatMessage, prefix: &str) -> String {
+        let data = buttons(message)
+            .into_iter()
+            .find(|d| d.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` button in {:?}", message.reply_markup));
+        let query = self.emulator().press_button(&self.token, user, message.message_id, &data);
+        let answered = block_on(async {
+            for _ in 0..150 {
+                if self.emulator().callback_answered(&query) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            false
+        });
+        assert!(answered, "the press of {data} was never answered");
+        data
+    }
+
+    /// The calendar's pressable days from the day after tomorrow on (turning to the next month when this
+    /// one has fewer than two), with the calendar message.
+    fn future_days(&self, user: &TgUser, calendar: ChatMessage) -> (ChatMessage, Vec<String>) {
+        let soon = (chrono::Utc::now().with_timezone(&chrono_tz::Europe::Moscow) + chrono::TimeDelta::days(2))
+            .format("%Y%m%d")
+            .to_string();
+        let later = |m: &ChatMessage| -> Vec<String> {
+            buttons(m)
+                .into_iter()
+                .filter(|d| d.starts_with("d:") && d.split(':').nth(2).is_some_and(|day| day >= soon.as_str()))
+                .collect()
+        };
+        if later(&calendar).len() >= 2 {
+            let days = later(&calendar);
+            return (calendar, days);
+        }
+        self.press(user, &calendar, "m:");
+        let next = self.bot_says(user, |m| later(m).len() >= 2);
+        let days = later(&next);
+        (next, days)
+    }
+
+    fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        self.f.scalar(&sql.replace("{schema}", &format!("tenant_{}", self.slug)))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn buttons(message: &ChatMessage) -> Vec<String> {
+    let Some(markup) = &message.reply_markup else { return Vec::new() };
+    markup["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn has_buttons(prefix: &'static str) -> impl Fn(&ChatMessage) -> bool {
+    move |m| buttons(m).iter().any(|d| d.starts_with(prefix))
+}
+
+#[test]
+fn a_customer_books_moves_and_cancels_tap_by_tap() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let anna = TgUser::new(7001, "Анна");
+
+    bot.text(&anna, "/start");
+    let welcome = bot.bot_says(&anna, |m| m.reply_markup.as_ref().is_some_and(|r| r.get("keyboard").is_some()));
+    assert!(welcome.text.as_deref().unwrap_or_default().contains("Барбершоп"), "{welcome:?}");
+
+    bot.text(&anna, ru.raw(Text::MenuBook));
+    let services = bot.bot_says(&anna, has_buttons("s:"));
+    bot.press(&anna, &services, "s:");
+    let calendar = bot.bot_says(&anna, has_buttons("d:"));
+    assert_eq!(calendar.message_id, services.message_id, "the flow edits its message in place");
+    // Days well after the cutoff, so that the booking can still be moved and cancelled.
+    let days = bot.future_days(&anna, calendar);
+    bot.press(&anna, &days.0, &days.1[days.1.len() - 1]);
+    let times = bot.bot_says(&anna, has_buttons("t:"));
+    let picked = bot.press(&anna, &times, "t:");
+    let card = bot.bot_says(&anna, has_buttons("c:"));
+    bot.press(&anna, &card, "c:");
+
+    // The first booking asks for a phone number with the contact button; sharing it books.
+    let ask =
+        bot.bot_says(&anna, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")));
+    assert!(!ask.text.as_deref().unwrap_or_default().is_empty());
+    bot.f.emulator.send_contact(&bot.token, &anna, "+79990001122");
+    let confirmed = bot.bot_says_after(&anna, ask.message_id, |m| m.text.is_some());
+    assert!(confirmed.reply_markup.as_ref().is_some_and(|r| r.get("keyboard").is_some()), "the menu comes back");
+    assert_eq!(
+        bot.scalar::<i64>("SELECT count(*) FROM {schema}.bookings WHERE customer_id = 7001 AND status = 'active'"),
+        1
+    );
+    assert_eq!(bot.scalar::<String>("SELECT phone FROM {schema}.customers WHERE user_id = 7001"), "+79990001122");
+    let booking: i64 = bot.scalar("SELECT id FROM {schema}.bookings WHERE customer_id = 7001");
+    let booked_at: i64 =
+        bot.scalar("SELECT extract(epoch FROM starts_at)::bigint FROM {schema}.bookings WHERE customer_id = 7001");
+    assert!(picked.ends_with(&booked_at.to_string()), "{picked} vs {booked_at}");
+
+    // Move: the same flow in move mode keeps the booking's id.
+    bot.text(&anna, ru.raw(Text::MenuMy));
+    let mine = bot.bot_says(&anna, has_buttons("v:"));
+    bot.press(&anna, &mine, "v:");
+    let calendar = bot.bot_says(&anna, has_buttons("d:"));
+    let days = bot.future_days(&anna, calendar);
+    assert!(days.1.iter().all(|d| d.ends_with(&format!(":{booking}"))), "{:?}", days.1);
+    bot.press(&anna, &days.0, &days.1[0]);
+    let times = bot.bot_says(&anna, has_buttons("t:"));
+    bot.press(&anna, &times, "t:");
+    let card = bot.bot_says(&anna, has_buttons("c:"));
+    bot.press(&anna, &card, "c:");
+    bot.bot_says(&anna, |m| buttons(m).is_empty() && m.edited);
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.bookings WHERE customer_id = 7001"), 1);
+    let moved_at: i64 = bot
+        .scalar(&format!("SELECT extract(epoch FROM starts_at)::bigint FROM {{schema}}.bookings WHERE id = {booking}"));
+    assert_ne!(moved_at, booked_at, "the booking moved");
+
+    // Cancel asks first, then cancels.
+    bot.text(&anna, ru.raw(Text::MenuMy));
+    let mine = bot.bot_says(&anna, has_buttons("x:"));
+    bot.press(&anna, &mine, "x:");
+    let confirm = bot.bot_says(&anna, has_buttons("X:"));
+    bot.press(&anna, &confirm, "X:");
+    bot.bot_says(&anna, |m| buttons(m).is_empty());
+    assert_eq!(
+        bot.scalar::<String>(&format!("SELECT status FROM {{schema}}.bookings WHERE id = {booking}")),
+        "cancelled"
+    );
+
+    // Metrics count what happened; health is green while polling.
+    let metrics =
+        block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await.unwrap().text().await.unwrap() });
+    assert!(metrics.contains("botctl_bookings_created_total 1"), "{metrics}");
+    assert!(metrics.contains("botctl_bookings_cancelled_total 1"), "{metrics}");
+    assert!(block_on(botctl::bot::health::probe(bot.http, Duration::from_secs(5))).unwrap());
+    bot.stop();
+}
+
+#[test]
+fn forged_and_stale_buttons_are_answered_and_change_nothing() {
+    let mut bot = Running::start();
+    let eve = TgUser::new(7002, "Eve");
+    bot.text(&eve, "/start");
+    let welcome = bot.bot_says(&eve, |_| true);
+    let ru = Catalog::defaults(Locale::Ru);
+    let alerts = [ru.raw(Text::StaleButton), ru.raw(Text::RatingNotYours)];
+    for forged in ["garbage", "x:999999", "X:999999", "v:1", "c:1:1:1", "t:999:4102444800", "r:1:5", "d:1:20990101"] {
+        let query = bot.emulator().press_button(&bot.token, &eve, welcome.message_id, forged);
+        let answered = block_on(bot.emulator().wait_until_sent(
+            &bot.token,
+            |sent| {
+                sent.iter().any(|s| {
+                    s.method.eq_ignore_ascii_case("answerCallbackQuery")
+                        && s.params["callback_query_id"] == query.as_str()
+                })
+            },
+            WAIT,
+        ))
+        .unwrap();
+        let answer = answered
+            .iter()
+            .rev()
+            .find(|s| {
+                s.method.eq_ignore_ascii_case("answerCallbackQuery") && s.params["callback_query_id"] == query.as_str()
+            })
+            .unwrap();
+        let text = answer.params["text"].as_str().unwrap_or_default();
+        assert!(alerts.contains(&text), "{forged}: {text:?}");
+    }
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.bookings"), 0);
+    assert!(!bot.emulator().chat(&bot.token, eve.id).iter().any(|m| m.edited), "a forged button edited a message");
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.ratings"), 0);
+    bot.stop();
+}
+
+#[test]
+fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let password = "serve-process-password";
+    let mut admin = f.db.connect();
+    block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'"))).execute(&mut admin),
+    )
+    .unwrap();
+    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
+        .env_clear()
+        .env("HOME", f.sandbox.path())
+        .env("BOTCTL_TENANT", &slug)
+        .env("DATABASE_URL", &url)
+        .env("BOT_TOKEN", token(BOT_A))
+        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
+        .env("BOTCTL_HTTP_ADDR", &addr)
+        .arg("serve")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let healthy = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &addr).output().unwrap().status.success()
+    });
+    assert!(healthy, "serve never became healthy");
+    // A user talks to it, so the shutdown has something to finish.
+    f.emulator.send_text(&token(BOT_A), &TgUser::new(7003, "Max"), "/start");
+    block_on(f.emulator.wait_until(&token(BOT_A), 7003, |chat| chat.iter().any(|m| m.from_bot), WAIT)).unwrap();
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains(&token(BOT_A)) && !stderr.contains(password), "a secret reached the logs: {stderr}");
+    f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &addr).assert().code(1);
+}
+
+#[test]
+fn serve_refuses_a_schema_behind_the_binary() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let mut admin = f.db.connect();
+    block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD 'pw-behind'"))).execute(&mut admin),
+    )
+    .unwrap();
+    block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM tenant_{slug}._sqlx_migrations WHERE version = (SELECT max(version) FROM tenant_{slug}._sqlx_migrations)"
+        )))
+        .execute(&mut admin),
+    )
+    .unwrap();
+    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), "pw-behind")));
+    let output = f
+        .sandbox
+        .botctl()
+        .args(["serve", "--tenant", &slug, "--tenant-database-url", &url, "--http-addr", "127.0.0.1:0"])
+        .env("BOT_TOKEN", token(BOT_A))
+        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("run `botctl migrate`"), "{stderr}");
+    assert!(!stderr.contains("pw-behind"), "{stderr}");
+}
