@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspects botctl''s configuration')
@@ -350,6 +351,30 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;demo' {
+            [CompletionResult]::new('--locale', '--locale', [CompletionResultType]::ParameterName, 'The language of the demo bot')
+            [CompletionResult]::new('--template', '--template', [CompletionResultType]::ParameterName, 'The business template of the demo tenant')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keeps the bot and the emulator running afterwards, and says how to talk to them')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;serve' {
             [CompletionResult]::new('--tenant', '--tenant', [CompletionResultType]::ParameterName, 'The tenant''s name, for logs')
             [CompletionResult]::new('--tenant-database-url', '--tenant-database-url', [CompletionResultType]::ParameterName, 'The tenant''s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE')
@@ -501,6 +526,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
             [CompletionResult]::new('health', 'health', [CompletionResultType]::ParameterValue, 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspects botctl''s configuration')
@@ -546,6 +572,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;events' {
+            break
+        }
+        'botctl;help;demo' {
             break
         }
         'botctl;help;serve' {

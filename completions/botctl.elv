@@ -41,6 +41,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
+            cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
             cand config 'Inspects botctl''s configuration'
@@ -325,6 +326,29 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;demo'= {
+            cand --locale 'The language of the demo bot'
+            cand --template 'The business template of the demo tenant'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --keep 'Keeps the bot and the emulator running afterwards, and says how to talk to them'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;serve'= {
             cand --tenant 'The tenant''s name, for logs'
             cand --tenant-database-url 'The tenant''s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE'
@@ -467,6 +491,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
+            cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
             cand config 'Inspects botctl''s configuration'
@@ -501,6 +526,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;migrate;status'= {
         }
         &'botctl;help;events'= {
+        }
+        &'botctl;help;demo'= {
         }
         &'botctl;help;serve'= {
         }

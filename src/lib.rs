@@ -11,6 +11,7 @@ pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod doctor;
 pub mod error;
 pub mod locale;

@@ -124,14 +124,21 @@ pub async fn schedule(conn: &mut PgConnection, from: NaiveDate, to: NaiveDate) -
     Ok((schedule, i64::from(s.max_active_bookings)))
 }
 
-/// Active bookings and blocks that overlap `from..to`.
-pub async fn busy(conn: &mut PgConnection, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Busy>, sqlx::Error> {
+/// Active bookings and blocks that overlap `from..to`; `except` leaves out the booking being moved, whose
+/// own time is free for itself.
+pub async fn busy(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    except: Option<i64>,
+) -> Result<Vec<Busy>, sqlx::Error> {
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT starts_at, ends_at FROM bookings WHERE status = 'active' AND starts_at < $2 AND ends_at > $1 \
-         ORDER BY starts_at",
+         AND id IS DISTINCT FROM $3 ORDER BY starts_at",
     )
     .bind(from)
     .bind(to)
+    .bind(except)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(starts_at, ends_at)| Busy { starts_at, ends_at }).collect())

@@ -32,8 +32,9 @@ use crate::telegram::BotToken;
 /// The bot as handlers see it: every request goes through Telegram's rate limits.
 pub type TgBot = Throttle<Bot>;
 
-/// How long one `getUpdates` waits for news; `/healthz` allows two of these plus a margin.
-const POLL_SECONDS: u32 = 25;
+/// How long one `getUpdates` waits for news: under teloxide's HTTP client timeout (17 s), as its own
+/// polling does. `/healthz` allows two of these plus a margin.
+const POLL_SECONDS: u32 = 10;
 
 pub struct ServeOptions {
     /// The tenant's name, for logs.

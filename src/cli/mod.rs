@@ -3,6 +3,7 @@
 
 mod completions;
 mod config;
+mod demo;
 mod doctor;
 mod events;
 mod init;
@@ -91,6 +92,7 @@ pub enum Command {
     Tenant(tenant::TenantCommand),
     Migrate(migrate::MigrateArgs),
     Events(events::EventsArgs),
+    Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
     Health(serve::HealthArgs),
     #[command(subcommand)]
@@ -152,6 +154,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::exec(command, ctx).await,
         Command::Migrate(args) => migrate::exec(args, ctx).await,
         Command::Events(args) => events::exec(args, ctx).await,
+        Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
         Command::Health(args) => serve::health(args, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
@@ -161,9 +164,9 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
 }
 
 impl Command {
-    /// `serve` stops itself gracefully on a signal; every other command is simply cancelled.
+    /// `serve` and `demo` stop themselves gracefully on a signal; every other command is simply cancelled.
     pub fn handles_signals(&self) -> bool {
-        matches!(self, Command::Serve(_))
+        matches!(self, Command::Serve(_) | Command::Demo(_))
     }
 }
 

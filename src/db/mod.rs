@@ -64,6 +64,15 @@ impl fmt::Display for Location {
 pub struct Database {
     pub pool: PgPool,
     pub location: Location,
+    /// How the pool connects, for connections as another role to the same database.
+    pub options: PgConnectOptions,
+}
+
+impl Database {
+    /// The same database, as a tenant's role.
+    pub fn as_role(&self, role: &str, password: &str) -> PgConnectOptions {
+        self.options.clone().username(role).password(password)
+    }
 }
 
 /// Connects to the configured server, or creates and starts the local cluster first.
@@ -80,10 +89,10 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
     };
     progress.set_message("connecting to PostgreSQL");
     tracing::debug!(%location, timeout = ?options.connect_timeout, "connecting to PostgreSQL");
-    let pool = pool(connect, options.connect_timeout, options.max_connections)
+    let pool = pool(connect.clone(), options.connect_timeout, options.max_connections)
         .await
         .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;
-    Ok(Database { pool, location })
+    Ok(Database { pool, location, options: connect })
 }
 
 async fn pool(options: PgConnectOptions, timeout: Duration, size: u32) -> Result<PgPool, sqlx::Error> {

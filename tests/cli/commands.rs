@@ -26,6 +26,7 @@ fn help_texts_are_stable_and_complete() {
         &["migrate", "--help"],
         &["migrate", "status", "--help"],
         &["events", "--help"],
+        &["demo", "--help"],
         &["serve", "--help"],
         &["health", "--help"],
     ] {

@@ -10,6 +10,7 @@
 mod booking;
 mod commands;
 mod config;
+mod demo;
 mod doctor;
 mod errors;
 mod health;

@@ -36,7 +36,11 @@ pub(super) fn labels(catalog: &Catalog) -> CalendarLabels {
 }
 
 /// The schedule for today up to the horizon, the time taken in it, and the service.
-async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Vec<crate::booking::Busy>, Service)>> {
+async fn load(
+    deps: &Deps,
+    service: i64,
+    moving: Option<i64>,
+) -> anyhow::Result<Option<(Schedule, Vec<crate::booking::Busy>, Service)>> {
     let mut conn = deps.pool.acquire().await?;
     let Some(service) = store::service(&mut conn, service).await? else { return Ok(None) };
     let now = deps.now();
@@ -44,7 +48,8 @@ async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Vec
     let (probe, _) = store::schedule(&mut conn, today, today).await?;
     let last = probe.last_day(now) + TimeDelta::days(1);
     let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), last).await?;
-    let busy = store::busy(&mut conn, now, now + TimeDelta::days(i64::from(schedule.horizon_days) + 2)).await?;
+    let until = now + TimeDelta::days(i64::from(schedule.horizon_days) + 2);
+    let busy = store::busy(&mut conn, now, until, moving).await?;
     Ok(Some((schedule, busy, service)))
 }
 
@@ -91,7 +96,7 @@ pub(super) async fn calendar(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service).await? else {
+    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
         return Ok(Some(Text::StaleButton));
     };
     let now = deps.now();
@@ -124,7 +129,7 @@ pub(super) async fn times(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service).await? else {
+    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
         return Ok(Some(Text::StaleButton));
     };
     let now = deps.now();
@@ -160,7 +165,7 @@ pub(super) async fn confirm_card(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service).await? else {
+    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
         return Ok(Some(Text::StaleButton));
     };
     let now = deps.now();
@@ -236,7 +241,7 @@ pub(super) async fn confirm(
     {
         return Ok(Some(Text::StaleButton));
     }
-    let Some((schedule, _, offered)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
+    let Some((schedule, _, offered)) = load(deps, service, moving).await? else { return Ok(Some(Text::StaleButton)) };
     let duration = match moving {
         Some(booking) => own_booking(deps, customer, booking).await?.map(|b| b.ends_at - b.starts_at),
         None => Some(offered.duration()),

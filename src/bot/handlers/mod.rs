@@ -227,6 +227,7 @@ async fn command_(
 
 async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
     let started = Instant::now();
+    tracing::debug!(user = q.from.id.0, data = q.data.as_deref().unwrap_or_default(), "button pressed");
     deps.health.metrics.updates.inc();
     let answer = callback(&bot, &q, &deps, &dialogue).await;
     // Every query is answered, whatever happened, so the client stops its spinner.

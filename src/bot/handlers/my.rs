@@ -153,9 +153,8 @@ pub(super) async fn start_move(
     let today = now.date_naive();
     let (probe, _) = store::schedule(&mut conn, today, today).await?;
     let (schedule, _) = store::schedule(&mut conn, today - chrono::TimeDelta::days(1), probe.last_day(now)).await?;
-    let busy = store::busy(&mut conn, now, now + chrono::TimeDelta::days(i64::from(schedule.horizon_days) + 2)).await?;
-    // The booking's own time is free for itself.
-    let busy: Vec<_> = busy.into_iter().filter(|x| !(x.starts_at == b.starts_at && x.ends_at == b.ends_at)).collect();
+    let until = now + chrono::TimeDelta::days(i64::from(schedule.horizon_days) + 2);
+    let busy = store::busy(&mut conn, now, until, Some(booking)).await?;
     let free = schedule.free_days(service.duration(), &busy, now);
     let labels = super::booking::labels(catalog);
     let calendar = Calendar {

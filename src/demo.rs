@@ -1,0 +1,302 @@
+//! `botctl demo`: the whole platform on one machine with nothing configured. The database (botctl's
+//! local cluster unless a URL is set), the Bot API emulator on 127.0.0.1, a demo tenant from a template,
+//! `serve` in-process, and a scripted customer conversation recorded as a transcript.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::bot::flood::Limits;
+use crate::bot::serve::{self, ServeOptions};
+use crate::bot::texts::{Catalog, Text};
+use crate::config::template;
+use crate::db::{Database, control, provision};
+use crate::locale::Locale;
+use crate::progress::Progress;
+use crate::telegram::BotToken;
+use crate::telegram::emulator::{ChatMessage, Emulator, TgUser};
+use crate::tenant::TenantSlug;
+use crate::tenant::ops::{self, CreateOptions};
+use crate::tenant::store;
+
+/// The demo's own bot; a tenant called `demo` with another bot is an operator's, and is left alone.
+const DEMO_BOT: i64 = 100_000_001;
+/// Not a secret: the demo bot exists only inside the emulator.
+pub const DEMO_TOKEN: &str = "100000001:DEMOdemoDEMOdemoDEMOdemoDEMOdemo00";
+const DEMO_USERNAME: &str = "botctl_demo_bot";
+const CUSTOMER: i64 = 424_242;
+const STEP: Duration = Duration::from_secs(15);
+
+pub struct DemoOptions {
+    pub locale: Locale,
+    pub template: String,
+}
+
+/// One line of the conversation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub who: &'static str,
+    pub text: String,
+    /// The buttons the bot offered with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<String>,
+}
+
+/// What the demo did, and what is in the database afterwards.
+#[derive(Debug, Serialize)]
+pub struct Transcript {
+    pub tenant: String,
+    pub database: String,
+    pub bot_api: String,
+    pub health: String,
+    pub conversation: Vec<Line>,
+    /// The demo customer's booking as the tenant's schema holds it at the end.
+    pub booking: Option<BookingRow>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BookingRow {
+    pub id: i64,
+    pub service_name: String,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub status: String,
+}
+
+/// A running demo: the bot keeps serving until `stop`.
+pub struct Demo {
+    pub transcript: Transcript,
+    pub emulator: Emulator,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Demo {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("the demo bot")??;
+        self.emulator.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Sets up the demo tenant and bot, plays the conversation, and leaves the bot running.
+pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Progress) -> anyhow::Result<Demo> {
+    progress.set_message("creating the control schema");
+    control::init(&database.pool).await?;
+    progress.set_message("starting the Bot API emulator");
+    let emulator = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    emulator.add_bot(DEMO_TOKEN, DEMO_BOT, DEMO_USERNAME);
+    let slug: TenantSlug = "demo".parse()?;
+    progress.set_message("creating the demo tenant");
+    replace_demo_tenant(database, &slug, options, &emulator).await?;
+    let password = provision::rotate_password(&mut *database.pool.acquire().await?, &slug).await?;
+
+    progress.set_message("starting the bot");
+    let shutdown = CancellationToken::new();
+    let (ready, http) = tokio::sync::oneshot::channel();
+    let serve_options = ServeOptions {
+        tenant: slug.to_string(),
+        database: database.as_role(&slug.schema(), &password),
+        token: DEMO_TOKEN.parse::<BotToken>()?,
+        api_url: emulator.url(),
+        http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        // The scripted customer taps faster than a person may; with --keep, people get the usual limits
+        // only after a restart, which is fine for a demo.
+        flood: Limits {
+            message_every: Duration::from_millis(10),
+            message_burst: 100,
+            button_every: Duration::from_millis(10),
+            button_burst: 100,
+        },
+    };
+    let task = tokio::spawn(serve::run(serve_options, shutdown.clone(), Some(ready)));
+    let http =
+        tokio::time::timeout(STEP, http).await.context("the bot did not start in time")?.context("the bot stopped")?;
+
+    progress.set_message("playing a customer conversation");
+    let catalog = Catalog::defaults(options.locale);
+    let conversation =
+        Script { emulator: &emulator, catalog, user: TgUser::new(CUSTOMER, "Maria"), lines: Vec::new() }.play().await?;
+    let booking = sqlx::query_as(
+        "SELECT id, service_name, starts_at, status FROM tenant_demo.bookings WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(CUSTOMER)
+    .fetch_optional(&database.pool)
+    .await?;
+    let transcript = Transcript {
+        tenant: slug.to_string(),
+        database: database.location.to_string(),
+        bot_api: emulator.url().to_string(),
+        health: format!("http://{http}/healthz"),
+        conversation,
+        booking,
+    };
+    Ok(Demo { transcript, emulator, shutdown, task })
+}
+
+/// A fresh demo tenant each run; a `demo` tenant of another bot belongs to someone and is refused.
+async fn replace_demo_tenant(
+    database: &Database,
+    slug: &TenantSlug,
+    options: &DemoOptions,
+    emulator: &Emulator,
+) -> anyhow::Result<()> {
+    let existing = store::find(&mut *database.pool.acquire().await?, slug.as_str()).await?;
+    match existing {
+        Some(t) if t.bot_id != DEMO_BOT => {
+            anyhow::bail!(
+                "a tenant named `demo` already exists for bot @{}; the demo will not touch it",
+                t.bot_username
+            )
+        }
+        Some(_) => {
+            ops::delete(&database.pool, slug, "botctl demo").await?;
+        }
+        None => {}
+    }
+    let create = CreateOptions {
+        slug: slug.clone(),
+        token: DEMO_TOKEN.parse()?,
+        admins: vec![CUSTOMER + 1],
+        timezone: chrono_tz::Europe::Moscow,
+        locale: options.locale,
+        display_name: None,
+        template: template::resolve(&options.template, options.locale)?,
+        telegram_api_url: emulator.url(),
+    };
+    ops::create(&database.pool, &create, "botctl demo", &crate::progress::NoProgress).await?;
+    Ok(())
+}
+
+/// What identifies the bot's newest message as the customer sees it: an edit may change only the buttons.
+type Mark = (i64, Option<String>, Option<serde_json::Value>);
+
+fn mark(m: &ChatMessage) -> Mark {
+    (m.message_id, m.text.clone(), m.reply_markup.clone())
+}
+
+/// The scripted customer: start → service → day → time → confirm → my bookings → move → cancel.
+struct Script<'a> {
+    emulator: &'a Emulator,
+    catalog: &'static Catalog,
+    user: TgUser,
+    lines: Vec<Line>,
+}
+
+fn buttons(message: &ChatMessage) -> Vec<(String, String)> {
+    let Some(markup) = &message.reply_markup else { return Vec::new() };
+    let rows = markup.get("inline_keyboard").or_else(|| markup.get("keyboard"));
+    rows.and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .map(|b| {
+            let label = b["text"].as_str().unwrap_or_default().to_string();
+            (label, b["callback_data"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+impl Script<'_> {
+    async fn play(mut self) -> anyhow::Result<Vec<Line>> {
+        self.say("/start").await?;
+        self.say(self.catalog.raw(Text::MenuBook)).await?;
+        self.tap("s:").await?;
+        self.later_day().await?;
+        self.tap("t:").await?;
+        self.tap("c:").await?;
+        self.share_contact("+7 900 000-00-00").await?;
+        self.say(self.catalog.raw(Text::MenuMy)).await?;
+        self.tap("v:").await?;
+        self.later_day().await?;
+        self.tap("t:").await?;
+        self.tap("c:").await?;
+        self.say(self.catalog.raw(Text::MenuMy)).await?;
+        self.tap("x:").await?;
+        self.tap("X:").await?;
+        Ok(self.lines)
+    }
+
+    fn newest(&self) -> Option<ChatMessage> {
+        self.emulator.chat(DEMO_TOKEN, self.user.id).into_iter().rev().find(|m| m.from_bot && !m.deleted)
+    }
+
+    /// Waits for the bot to answer (a new or edited message) and records what it shows.
+    async fn answer(&mut self, before: Option<Mark>) -> anyhow::Result<ChatMessage> {
+        let changed = |chat: &[ChatMessage]| {
+            let newest = chat.iter().rev().find(|m| m.from_bot && !m.deleted);
+            newest.is_some_and(|m| before.as_ref().is_none_or(|b| *b != mark(m)))
+        };
+        self.emulator.wait_until(DEMO_TOKEN, self.user.id, changed, STEP).await.context("the bot did not answer")?;
+        // One answer may be several steps (remove a card's buttons, then ask): wait until the chat is quiet.
+        let mut seen = self.mark();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.mark();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        let message = self.newest().context("the bot said nothing")?;
+        let labels = buttons(&message).into_iter().map(|(label, _)| label).filter(|l| !l.trim().is_empty()).collect();
+        self.lines.push(Line { who: "bot", text: message.text.clone().unwrap_or_default(), buttons: labels });
+        Ok(message)
+    }
+
+    fn mark(&self) -> Option<Mark> {
+        self.newest().as_ref().map(mark)
+    }
+
+    async fn say(&mut self, text: &str) -> anyhow::Result<()> {
+        let before = self.mark();
+        self.lines.push(Line { who: "customer", text: text.to_string(), buttons: Vec::new() });
+        self.emulator.send_text(DEMO_TOKEN, &self.user, text);
+        self.answer(before).await.map(drop)
+    }
+
+    async fn share_contact(&mut self, phone: &str) -> anyhow::Result<()> {
+        let before = self.mark();
+        self.lines.push(Line {
+            who: "customer",
+            text: format!("shares the phone number {phone}"),
+            buttons: Vec::new(),
+        });
+        self.emulator.send_contact(DEMO_TOKEN, &self.user, phone);
+        self.answer(before).await.map(drop)
+    }
+
+    async fn tap(&mut self, prefix: &str) -> anyhow::Result<()> {
+        self.press(prefix, false).await
+    }
+
+    /// A day well ahead, so that the cutoff still allows moving and cancelling: the last free day of
+    /// next month's page when the calendar has one, else of this one.
+    async fn later_day(&mut self) -> anyhow::Result<()> {
+        let next_month = self.newest().is_some_and(|m| buttons(&m).iter().any(|(_, data)| data.starts_with("m:")));
+        if next_month {
+            self.press("m:", true).await?;
+        }
+        self.press("d:", true).await
+    }
+
+    async fn press(&mut self, prefix: &str, last: bool) -> anyhow::Result<()> {
+        let message = self.newest().context("no message to press a button on")?;
+        let mut offered = buttons(&message).into_iter().filter(|(_, data)| data.starts_with(prefix));
+        let (label, data) = if last { offered.next_back() } else { offered.next() }.with_context(|| {
+            let chat: Vec<_> = self
+                .emulator
+                .chat(DEMO_TOKEN, self.user.id)
+                .into_iter()
+                .map(|m| (m.message_id, m.from_bot, m.text))
+                .collect();
+            format!("the bot offered no `{prefix}` button; the chat: {chat:?}")
+        })?;
+        let before = self.mark();
+        self.lines.push(Line { who: "customer", text: format!("taps [{label}]"), buttons: Vec::new() });
+        self.emulator.press_button(DEMO_TOKEN, &self.user, message.message_id, &data);
+        self.answer(before).await.map(drop)
+    }
+}
