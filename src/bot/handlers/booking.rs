@@ -25,7 +25,7 @@ fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton 
     InlineKeyboardButton::callback(label, callback.to_string())
 }
 
-pub(super) fn labels(catalog: &Catalog) -> CalendarLabels {
+fn labels(catalog: &Catalog) -> CalendarLabels {
     CalendarLabels {
         months: Text::MONTHS.map(|t| catalog.raw(t).to_string()),
         weekdays: Text::WEEKDAYS.map(|t| catalog.raw(t).to_string()),
@@ -87,10 +87,12 @@ pub(super) async fn choose_service(
     }
 }
 
+/// The month calendar of free days; when moving, headed by the booking being moved.
 pub(super) async fn calendar(
     bot: &TgBot,
     (chat, message): At,
     deps: &Deps,
+    customer: i64,
     service: i64,
     month: Option<(i32, u32)>,
     moving: Option<i64>,
@@ -98,6 +100,14 @@ pub(super) async fn calendar(
     let catalog = deps.catalog;
     let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
         return Ok(Some(Text::StaleButton));
+    };
+    let header = match moving {
+        Some(booking) => {
+            let Some(old) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
+            let (date, time) = format::date_time(catalog, schedule.tz, old.starts_at);
+            catalog.render(Text::MoveChooseDay, &[("service", &old.service_name), ("date", &date), ("time", &time)])
+        }
+        None => catalog.render(Text::BookingChooseDay, &[("service", &service.name)]),
     };
     let now = deps.now();
     let free = schedule.free_days(service.duration(), &busy, now);
@@ -115,8 +125,7 @@ pub(super) async fn calendar(
         labels: &labels,
     };
     let (year, month) = month.unwrap_or_else(|| calendar.initial_month());
-    let text = catalog.render(Text::BookingChooseDay, &[("service", &service.name)]);
-    edit(bot, chat, message, text, Some(calendar.month(year, month))).await?;
+    edit(bot, chat, message, header, Some(calendar.month(year, month))).await?;
     Ok(None)
 }
 

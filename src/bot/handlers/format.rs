@@ -13,6 +13,11 @@ pub fn date(catalog: &Catalog, tz: Tz, at: DateTime<Utc>) -> String {
     catalog.render_plain(Text::DateFormat, &[("weekday", weekday), ("day", &local.day().to_string()), ("month", month)])
 }
 
+/// The date and the time of an instant, as most texts take them.
+pub fn date_time(catalog: &Catalog, tz: Tz, at: DateTime<Utc>) -> (String, String) {
+    (date(catalog, tz, at), time(tz, at))
+}
+
 /// "14:30" in the tenant's zone.
 pub fn time(tz: Tz, at: DateTime<Utc>) -> String {
     at.with_timezone(&tz).format("%H:%M").to_string()

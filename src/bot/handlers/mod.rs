@@ -273,9 +273,9 @@ async fn callback(
     match callback {
         Callback::Noop => Ok(None),
         Callback::Services => booking::choose_service(bot, chat, Some(at.1), deps).await.map(|()| None),
-        Callback::Service { service } => booking::calendar(bot, at, deps, service, None, None).await,
+        Callback::Service { service } => booking::calendar(bot, at, deps, customer, service, None, None).await,
         Callback::Month { service, year, month, moving } => {
-            booking::calendar(bot, at, deps, service, Some((year, month)), moving).await
+            booking::calendar(bot, at, deps, customer, service, Some((year, month)), moving).await
         }
         Callback::Day { service, date, moving } => booking::times(bot, at, deps, service, date, moving).await,
         Callback::Time { service, starts_at, moving } => {

@@ -10,7 +10,6 @@ use super::format;
 use super::{CustomerDialogue, Deps, HandlerResult, business, edit, menu, send};
 use crate::booking::store::{self, BookingError};
 use crate::bot::callback::Callback;
-use crate::bot::keyboards::Calendar;
 use crate::bot::serve::TgBot;
 use crate::bot::state::State;
 use crate::bot::texts::Text;
@@ -88,14 +87,8 @@ pub(super) async fn ask_cancel(
         edit(bot, chat, message, too_late(deps, Text::CancelTooLate, &business), None).await?;
         return Ok(None);
     }
-    let text = catalog.render(
-        Text::CancelConfirm,
-        &[
-            ("service", &b.service_name),
-            ("date", &format::date(catalog, business.tz, b.starts_at)),
-            ("time", &format::time(business.tz, b.starts_at)),
-        ],
-    );
+    let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
+    let text = catalog.render(Text::CancelConfirm, &[("service", &b.service_name), ("date", &date), ("time", &time)]);
     let markup = InlineKeyboardMarkup::new(vec![
         vec![button(catalog.raw(Text::CancelConfirmButton), Callback::CancelConfirm { booking })],
         vec![button(catalog.raw(Text::CancelKeepButton), Callback::MyBookings)],
@@ -116,14 +109,8 @@ pub(super) async fn cancel(
     let text = match store::cancel(&deps.pool, booking, customer, deps.now()).await {
         Ok(b) => {
             deps.health.metrics.bookings_cancelled.inc();
-            catalog.render(
-                Text::CancelDone,
-                &[
-                    ("service", &b.service_name),
-                    ("date", &format::date(catalog, business.tz, b.starts_at)),
-                    ("time", &format::time(business.tz, b.starts_at)),
-                ],
-            )
+            let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
+            catalog.render(Text::CancelDone, &[("service", &b.service_name), ("date", &date), ("time", &time)])
         }
         Err(BookingError::TooLate { .. }) => too_late(deps, Text::CancelTooLate, &business),
         Err(BookingError::NotFound | BookingError::NotActive) => return Ok(Some(Text::StaleButton)),
@@ -133,6 +120,7 @@ pub(super) async fn cancel(
     Ok(None)
 }
 
+/// Starts a move: the booking's calendar in move mode, if the cutoff still allows changes.
 pub(super) async fn start_move(
     bot: &TgBot,
     (chat, message): At,
@@ -140,42 +128,13 @@ pub(super) async fn start_move(
     customer: i64,
     booking: i64,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
     if deps.now() + chrono::TimeDelta::minutes(i64::from(business.cutoff_minutes)) > b.starts_at {
         edit(bot, chat, message, too_late(deps, Text::MoveTooLate, &business), None).await?;
         return Ok(None);
     }
-    let mut conn = deps.pool.acquire().await?;
-    let Some(service) = store::service(&mut conn, b.service_id).await? else { return Ok(Some(Text::StaleButton)) };
-    let now = deps.now();
-    let today = now.date_naive();
-    let (probe, _) = store::schedule(&mut conn, today, today).await?;
-    let (schedule, _) = store::schedule(&mut conn, today - chrono::TimeDelta::days(1), probe.last_day(now)).await?;
-    let until = now + chrono::TimeDelta::days(i64::from(schedule.horizon_days) + 2);
-    let busy = store::busy(&mut conn, now, until, Some(booking)).await?;
-    let free = schedule.free_days(service.duration(), &busy, now);
-    let labels = super::booking::labels(catalog);
-    let calendar = Calendar {
-        service: service.id,
-        moving: Some(booking),
-        first: schedule.today(now),
-        last: schedule.last_day(now),
-        free: &free,
-        labels: &labels,
-    };
-    let (year, month) = calendar.initial_month();
-    let text = catalog.render(
-        Text::MoveChooseDay,
-        &[
-            ("service", &b.service_name),
-            ("date", &format::date(catalog, schedule.tz, b.starts_at)),
-            ("time", &format::time(schedule.tz, b.starts_at)),
-        ],
-    );
-    edit(bot, chat, message, text, Some(calendar.month(year, month))).await?;
-    Ok(None)
+    super::booking::calendar(bot, (chat, message), deps, customer, b.service_id, None, Some(booking)).await
 }
 
 /// A rating for the customer's own visit that has ended, once.
