@@ -211,7 +211,8 @@ impl Script<'_> {
         self.say(self.catalog.raw(Text::MenuMy)).await?;
         self.tap("v:").await?;
         self.later_day().await?;
-        self.tap("t:").await?;
+        // The evening instead of the morning: a move the transcript shows as one.
+        self.press("t:", true).await?;
         self.tap("c:").await?;
         self.say(self.catalog.raw(Text::MenuMy)).await?;
         self.tap("x:").await?;
