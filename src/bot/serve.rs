@@ -36,6 +36,7 @@ pub type TgBot = Throttle<Bot>;
 /// polling does. `/healthz` allows two of these plus a margin.
 const POLL_SECONDS: u32 = 10;
 
+#[derive(Clone)]
 pub struct ServeOptions {
     /// The tenant's name, for logs.
     pub tenant: String,

@@ -8,7 +8,7 @@ use botctl::bot::flood::Limits;
 use botctl::bot::serve::{self, ServeOptions};
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;
-use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
+use botctl::telegram::emulator::{ChatMessage, Emulator, Failure, TgUser};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{block_on, token};
@@ -18,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// A tenant's bot running in-process against the emulator.
 struct Running {
+    options: ServeOptions,
     f: Fixture,
     slug: String,
     token: String,
@@ -52,14 +53,15 @@ impl Running {
                 button_burst: 1000,
             },
         };
-        let shutdown = CancellationToken::new();
-        let (ready, http) = tokio::sync::oneshot::channel();
-        let runtime = block_on(async { tokio::runtime::Handle::current() });
-        let task = runtime.spawn(serve::run(options, shutdown.clone(), Some(ready)));
-        let http = block_on(async { tokio::time::timeout(WAIT, http).await })
-            .expect("serve starts")
-            .expect("serve reports its address");
-        Self { token: token(BOT_A), f, slug, shutdown, task: Some(task), http }
+        let (shutdown, task, http) = launch(&options);
+        Self { token: token(BOT_A), f, slug, options, shutdown, task: Some(task), http }
+    }
+
+    /// Stops the bot and starts a new one on the same tenant, as a container restart would.
+    fn restart(&mut self) {
+        self.stop();
+        let (shutdown, task, http) = launch(&self.options);
+        (self.shutdown, self.task, self.http) = (shutdown, Some(task), http);
     }
 
     fn emulator(&self) -> &Emulator {
@@ -142,6 +144,19 @@ impl Running {
     {
         self.f.scalar(&sql.replace("{schema}", &format!("tenant_{}", self.slug)))
     }
+}
+
+type Launched = (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>, SocketAddr);
+
+fn launch(options: &ServeOptions) -> Launched {
+    let shutdown = CancellationToken::new();
+    let (ready, http) = tokio::sync::oneshot::channel();
+    let runtime = block_on(async { tokio::runtime::Handle::current() });
+    let task = runtime.spawn(serve::run(options.clone(), shutdown.clone(), Some(ready)));
+    let http = block_on(async { tokio::time::timeout(WAIT, http).await })
+        .expect("serve starts")
+        .expect("serve reports its address");
+    (shutdown, task, http)
 }
 
 impl Drop for Running {
@@ -361,4 +376,45 @@ fn serve_refuses_a_schema_behind_the_binary() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("run `botctl migrate`"), "{stderr}");
     assert!(!stderr.contains("pw-behind"), "{stderr}");
+}
+
+#[test]
+fn a_dialogue_survives_a_restart_of_serve() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let olga = TgUser::new(7004, "Ольга");
+    bot.text(&olga, ru.raw(Text::MenuBook));
+    let services = bot.bot_says(&olga, has_buttons("s:"));
+    bot.press(&olga, &services, "s:");
+    let calendar = bot.bot_says(&olga, has_buttons("d:"));
+    let days = bot.future_days(&olga, calendar);
+    bot.press(&olga, &days.0, &days.1[0]);
+    let times = bot.bot_says(&olga, has_buttons("t:"));
+    bot.press(&olga, &times, "t:");
+    let card = bot.bot_says(&olga, has_buttons("c:"));
+    bot.press(&olga, &card, "c:");
+    let ask =
+        bot.bot_says(&olga, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")));
+
+    // The bot restarts while it waits for the phone number; the answer still completes the booking.
+    bot.restart();
+    bot.text(&olga, ru.raw(Text::BookingSkipPhone));
+    bot.bot_says_after(&olga, ask.message_id, |m| m.text.is_some());
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.bookings WHERE customer_id = 7004"), 1);
+    bot.stop();
+}
+
+#[test]
+fn a_429_from_telegram_delays_the_answer_but_delivers_it() {
+    let mut bot = Running::start();
+    let ivan = TgUser::new(7005, "Иван");
+    bot.emulator().fail(&bot.token, "sendMessage", Failure::TooManyRequests { retry_after: 1 }, 1);
+    let sent_at = std::time::Instant::now();
+    bot.text(&ivan, "/start");
+    bot.bot_says(&ivan, |m| m.text.is_some());
+    assert!(sent_at.elapsed() >= Duration::from_secs(1), "the answer came before retry_after passed");
+    let attempts =
+        bot.emulator().sent(&bot.token).iter().filter(|s| s.method.eq_ignore_ascii_case("sendMessage")).count();
+    assert_eq!(attempts, 2, "one refused with 429, one delivered");
+    bot.stop();
 }
