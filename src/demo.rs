@@ -104,12 +104,12 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
         http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         // The scripted customer taps faster than a person may; with --keep, people get the usual limits
         // only after a restart, which is fine for a demo.
-        flood: Limits {
+        flood: Some(Limits {
             message_every: Duration::from_millis(10),
             message_burst: 100,
             button_every: Duration::from_millis(10),
             button_burst: 100,
-        },
+        }),
     };
     let task = tokio::spawn(serve::run(serve_options, shutdown.clone(), Some(ready)));
     let http =

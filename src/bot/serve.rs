@@ -45,7 +45,8 @@ pub struct ServeOptions {
     pub token: BotToken,
     pub api_url: url::Url,
     pub http_addr: SocketAddr,
-    pub flood: FloodLimits,
+    /// Overrides the tenant's own flood limits (a scripted customer taps faster than people may).
+    pub flood: Option<FloodLimits>,
 }
 
 /// Runs until `shutdown` is cancelled. `ready` receives the health listener's address once polling starts.
@@ -61,8 +62,7 @@ pub async fn run(
         .await
         .context("cannot connect to the tenant's database")?;
     check_schema(&pool).await?;
-    let locale: String = sqlx::query_scalar("SELECT locale FROM settings").fetch_one(&pool).await?;
-    let catalog = Catalog::defaults(locale.parse().unwrap_or(Locale::Ru));
+    let (catalog, flood) = tenant_settings(&pool, options.flood).await?;
     let bot = Bot::new(options.token.expose()).set_api_url(options.api_url).throttle(Limits::default());
     set_commands(&bot).await;
 
@@ -72,8 +72,7 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
-    let deps =
-        Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(options.flood), health: health.clone() });
+    let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(flood), health: health.clone() });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
         .dependencies(dptree::deps![deps, DbStorage::new(pool.clone())])
         .default_handler(|_| async {})
@@ -117,6 +116,38 @@ async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The tenant's texts (its overrides over the locale's defaults) and flood limits. A broken override is
+/// logged and the defaults are used: the bot must start even when an admin saved bad wording.
+async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::Result<(&'static Catalog, FloodLimits)> {
+    let (locale, message_seconds, button_seconds): (String, f64, f64) =
+        sqlx::query_as("SELECT locale, flood_message_seconds::float8, flood_button_seconds::float8 FROM settings")
+            .fetch_one(pool)
+            .await
+            .context("cannot read the tenant's settings")?;
+    let base = Catalog::defaults(locale.parse().unwrap_or(Locale::Ru));
+    let overrides: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, text FROM texts ORDER BY key").fetch_all(pool).await?;
+    let catalog = if overrides.is_empty() {
+        base
+    } else {
+        match base.with_overrides(&overrides) {
+            // Built once per process and kept for its lifetime, like the defaults.
+            Ok(catalog) => Box::leak(Box::new(catalog)),
+            Err(e) => {
+                tracing::error!(error = %e, "the tenant's text overrides are invalid; using the defaults");
+                base
+            }
+        }
+    };
+    // The database keeps the values in range (0.1 s to 60 s).
+    let flood = fixed.unwrap_or(FloodLimits {
+        message_every: Duration::from_secs_f64(message_seconds),
+        button_every: Duration::from_secs_f64(button_seconds),
+        ..FloodLimits::default()
+    });
+    Ok((catalog, flood))
 }
 
 async fn set_commands(bot: &TgBot) {

@@ -7,7 +7,6 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::Context;
-use crate::bot::flood::Limits;
 use crate::bot::health;
 use crate::bot::serve::{self, ServeOptions};
 use crate::db::DatabaseUrl;
@@ -63,7 +62,7 @@ pub async fn exec(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         token,
         api_url: ctx.settings.telegram.api_url.clone(),
         http_addr: args.http_addr,
-        flood: Limits::default(),
+        flood: None,
     };
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();

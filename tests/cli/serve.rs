@@ -46,12 +46,12 @@ impl Running {
             api_url: f.emulator.url(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
             // Tests tap faster than people; the flood limits have their own tests.
-            flood: Limits {
+            flood: Some(Limits {
                 message_every: Duration::from_millis(1),
                 message_burst: 1000,
                 button_every: Duration::from_millis(1),
                 button_burst: 1000,
-            },
+            }),
         };
         let (shutdown, task, http) = launch(&options);
         Self { token: token(BOT_A), f, slug, options, shutdown, task: Some(task), http }
@@ -416,5 +416,42 @@ fn a_429_from_telegram_delays_the_answer_but_delivers_it() {
     let attempts =
         bot.emulator().sent(&bot.token).iter().filter(|s| s.method.eq_ignore_ascii_case("sendMessage")).count();
     assert_eq!(attempts, 2, "one refused with 429, one delivered");
+    bot.stop();
+}
+
+#[test]
+fn a_tenant_speaks_in_its_own_words_and_bad_words_fall_back() {
+    let f_bot = Running::start();
+    let schema = format!("tenant_{}", f_bot.slug);
+    let mut admin = f_bot.f.db.connect();
+    block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.texts (key, text) VALUES ('start.welcome_new', 'Привет от <b>{{name}}</b>!')"
+        )))
+        .execute(&mut admin),
+    )
+    .unwrap();
+    let mut bot = f_bot;
+    bot.restart();
+    let lena = TgUser::new(7006, "Лена");
+    bot.text(&lena, "/start");
+    let welcome = bot.bot_says(&lena, |m| m.text.is_some());
+    assert!(welcome.text.as_deref().unwrap().starts_with("Привет от Барбершоп!"), "{welcome:?}");
+
+    // An override with a placeholder the text does not have is refused; the bot keeps the defaults.
+    block_on(
+        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {schema}.texts SET text = 'Привет, {{nobody}}!'")))
+            .execute(&mut admin),
+    )
+    .unwrap();
+    bot.restart();
+    let oleg = TgUser::new(7007, "Олег");
+    bot.text(&oleg, "/start");
+    let welcome = bot.bot_says(&oleg, |m| m.text.is_some());
+    let default = Catalog::defaults(Locale::Ru).render(Text::StartWelcomeNew, &[("name", "Барбершоп")]);
+    assert_eq!(
+        welcome.text.as_deref().unwrap().lines().next(),
+        default.lines().next().map(|l| l.replace("<b>", "").replace("</b>", "")).as_deref()
+    );
     bot.stop();
 }

@@ -60,7 +60,7 @@ pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResu
             ("name", &business.name),
             ("address", business.address.as_deref().unwrap_or_default()),
             ("phone", business.contacts.as_deref().unwrap_or_default()),
-            ("map_link", ""),
+            ("map_link", business.map_url.as_deref().unwrap_or_default()),
             ("hours", &hours.join("\n")),
         ],
     );

@@ -68,6 +68,7 @@ pub(super) struct Business {
     pub name: String,
     pub address: Option<String>,
     pub contacts: Option<String>,
+    pub map_url: Option<String>,
     pub currency: String,
     pub tz: Tz,
     pub ask_phone: bool,
@@ -76,21 +77,34 @@ pub(super) struct Business {
 }
 
 async fn business(pool: &PgPool) -> anyhow::Result<Business> {
-    let row: (String, Option<String>, Option<String>, String, String, bool, i32, i32) = sqlx::query_as(
-        "SELECT display_name, address, contacts, currency, timezone, ask_phone, cancellation_cutoff_minutes, \
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        display_name: String,
+        address: Option<String>,
+        contacts: Option<String>,
+        map_url: Option<String>,
+        currency: String,
+        timezone: String,
+        ask_phone: bool,
+        cancellation_cutoff_minutes: i32,
+        max_active_bookings: i32,
+    }
+    let r: Row = sqlx::query_as(
+        "SELECT display_name, address, contacts, map_url, currency, timezone, ask_phone, cancellation_cutoff_minutes, \
          max_active_bookings FROM settings",
     )
     .fetch_one(pool)
     .await?;
     Ok(Business {
-        name: row.0,
-        address: row.1,
-        contacts: row.2,
-        currency: row.3,
-        tz: row.4.parse().unwrap_or(Tz::UTC),
-        ask_phone: row.5,
-        cutoff_minutes: row.6,
-        limit: row.7,
+        name: r.display_name,
+        address: r.address,
+        contacts: r.contacts,
+        map_url: r.map_url,
+        currency: r.currency,
+        tz: r.timezone.parse().unwrap_or(Tz::UTC),
+        ask_phone: r.ask_phone,
+        cutoff_minutes: r.cancellation_cutoff_minutes,
+        limit: r.max_active_bookings,
     })
 }
 
