@@ -455,3 +455,54 @@ fn a_tenant_speaks_in_its_own_words_and_bad_words_fall_back() {
     );
     bot.stop();
 }
+
+#[test]
+fn serve_recovers_when_postgresql_restarts() {
+    // A cluster of its own: restarting the shared one would disturb every other test.
+    let sandbox = crate::support::Sandbox::new();
+    let data_dir = sandbox.path().join("pg");
+    let _stop = crate::support::ClusterGuard(data_dir.clone());
+    let cluster = botctl::db::cluster::LocalCluster::new(&data_dir, None).unwrap();
+    block_on(cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
+    let admin_url = cluster.url();
+    let emulator = crate::support::http::emulator(&[(&token(BOT_A), BOT_A, "a_bot")]);
+    let botctl = || {
+        let mut cmd = sandbox.botctl();
+        cmd.env("BOTCTL_DATABASE_URL", &admin_url).env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str());
+        cmd
+    };
+    botctl().args(["init", "-q"]).assert().success();
+    botctl()
+        .args(["tenant", "create", "shop", "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .assert()
+        .success();
+    let mut admin = block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)).unwrap();
+    block_on(sqlx::query("ALTER ROLE tenant_shop PASSWORD 'restart-pw'").execute(&mut admin)).unwrap();
+    drop(admin);
+    let mut tenant_url = url::Url::parse(&admin_url).unwrap();
+    tenant_url.set_username("tenant_shop").unwrap();
+    tenant_url.set_password(Some("restart-pw")).unwrap();
+    let options = ServeOptions {
+        tenant: "shop".into(),
+        database: tenant_url.as_str().parse::<botctl::db::DatabaseUrl>().unwrap().connect_options(),
+        token: token(BOT_A).parse().unwrap(),
+        api_url: emulator.url(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        flood: None,
+    };
+    let (shutdown, task, _http) = launch(&options);
+    let answered = |user: i64| {
+        block_on(emulator.wait_until(&token(BOT_A), user, |chat| chat.iter().any(|m| m.from_bot), WAIT)).is_ok()
+    };
+    emulator.send_text(&token(BOT_A), &TgUser::new(8001, "Before"), "/start");
+    assert!(answered(8001));
+
+    cluster.stop().unwrap();
+    block_on(cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
+
+    // The pool replaces its dead connections; the next customer is served without a restart of serve.
+    emulator.send_text(&token(BOT_A), &TgUser::new(8002, "After"), "/start");
+    assert!(answered(8002), "serve did not recover after PostgreSQL restarted");
+    shutdown.cancel();
+    block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await }).unwrap().unwrap().unwrap();
+}
