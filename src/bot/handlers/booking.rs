@@ -245,17 +245,16 @@ pub(super) async fn confirm(
 ) -> anyhow::Result<Option<Text>> {
     // Button data is only a claim: the booking must be the customer's and the slot one that is offered,
     // before anything changes (the transaction checks both again).
-    if let Some(booking) = moving
-        && own_booking(deps, customer, booking).await?.is_none()
-    {
-        return Ok(Some(Text::StaleButton));
-    }
     let Some((schedule, _, offered)) = load(deps, service, moving).await? else { return Ok(Some(Text::StaleButton)) };
     let duration = match moving {
-        Some(booking) => own_booking(deps, customer, booking).await?.map(|b| b.ends_at - b.starts_at),
-        None => Some(offered.duration()),
+        // A moved booking keeps its length, whatever the service says now.
+        Some(booking) => match own_booking(deps, customer, booking).await? {
+            Some(b) => b.ends_at - b.starts_at,
+            None => return Ok(Some(Text::StaleButton)),
+        },
+        None => offered.duration(),
     };
-    if duration.is_none_or(|d| schedule.check_start(starts_at, d, deps.now()).is_err()) {
+    if schedule.check_start(starts_at, duration, deps.now()).is_err() {
         return Ok(Some(Text::StaleButton));
     }
     let business = business(&deps.pool).await?;
