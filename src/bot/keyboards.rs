@@ -18,7 +18,8 @@ pub struct CalendarLabels {
     pub back: String,
 }
 
-fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
+/// An inline button carrying typed callback data.
+pub fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(label, callback.to_string())
 }
 

@@ -13,17 +13,13 @@ use super::{Business, CustomerDialogue, Deps, HandlerResult, business, edit, men
 use crate::booking::schedule::Schedule;
 use crate::booking::store::{self, Booking, BookingError, Service};
 use crate::bot::callback::Callback;
-use crate::bot::keyboards::{self, Calendar, CalendarLabels};
+use crate::bot::keyboards::{self, Calendar, CalendarLabels, button};
 use crate::bot::serve::TgBot;
 use crate::bot::state::State;
 use crate::bot::texts::{Catalog, Text};
 
 /// Where a flow's message lives: the chat and the bot message being edited in place.
 pub(super) type At = (ChatId, MessageId);
-
-fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
-    InlineKeyboardButton::callback(label, callback.to_string())
-}
 
 fn labels(catalog: &Catalog) -> CalendarLabels {
     CalendarLabels {
@@ -332,11 +328,7 @@ async fn finish(
         Err(BookingError::LimitReached { limit }) => {
             (catalog.render(Text::BookingLimitReached, &[("limit", &limit.to_string())]), None)
         }
-        Err(BookingError::TooLate { .. }) => {
-            let cutoff = format::duration(catalog, i64::from(business.cutoff_minutes));
-            let phone = business.contacts.as_deref().unwrap_or_default();
-            (catalog.render(Text::MoveTooLate, &[("cutoff", &cutoff), ("phone", phone)]), None)
-        }
+        Err(BookingError::TooLate { .. }) => (super::too_late(catalog, Text::MoveTooLate, business), None),
         Err(BookingError::NotOffered(_)) => (catalog.render(Text::BookingTimePassed, &[]), None),
         Err(BookingError::UnknownService) => (catalog.render(Text::BookingServiceUnavailable, &[]), None),
         Err(BookingError::NotFound | BookingError::NotActive) => (catalog.render(Text::MyNotFound, &[]), None),

@@ -76,6 +76,20 @@ pub(super) struct Business {
     pub limit: i32,
 }
 
+impl Business {
+    /// Whether a booking starting at `start` may still be cancelled or moved at `now` (the same rule
+    /// `booking::Schedule::can_change` applies inside the transaction).
+    fn can_change(&self, start: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now + chrono::TimeDelta::minutes(i64::from(self.cutoff_minutes)) <= start
+    }
+}
+
+/// "Too late to change": the cutoff and whom to call instead.
+fn too_late(catalog: &Catalog, text: Text, business: &Business) -> String {
+    let cutoff = format::duration(catalog, i64::from(business.cutoff_minutes));
+    catalog.render(text, &[("cutoff", &cutoff), ("phone", business.contacts.as_deref().unwrap_or_default())])
+}
+
 async fn business(pool: &PgPool) -> anyhow::Result<Business> {
     #[derive(sqlx::FromRow)]
     struct Row {

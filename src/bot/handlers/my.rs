@@ -3,20 +3,17 @@
 //! and again inside the final transaction.
 
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ReplyMarkup, User};
+use teloxide::types::{InlineKeyboardMarkup, MessageId, ReplyMarkup, User};
 
 use super::booking::{At, own_booking};
 use super::format;
-use super::{CustomerDialogue, Deps, HandlerResult, business, edit, menu, send};
+use super::{CustomerDialogue, Deps, HandlerResult, business, edit, menu, send, too_late};
 use crate::booking::store::{self, BookingError};
 use crate::bot::callback::Callback;
+use crate::bot::keyboards::button;
 use crate::bot::serve::TgBot;
 use crate::bot::state::State;
 use crate::bot::texts::Text;
-
-fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
-    InlineKeyboardButton::callback(label, callback.to_string())
-}
 
 pub(super) async fn list(
     bot: &TgBot,
@@ -67,11 +64,6 @@ pub(super) async fn list(
     }
 }
 
-fn too_late(deps: &Deps, text: Text, business: &super::Business) -> String {
-    let cutoff = format::duration(deps.catalog, i64::from(business.cutoff_minutes));
-    deps.catalog.render(text, &[("cutoff", &cutoff), ("phone", business.contacts.as_deref().unwrap_or_default())])
-}
-
 pub(super) async fn ask_cancel(
     bot: &TgBot,
     (chat, message): At,
@@ -82,9 +74,8 @@ pub(super) async fn ask_cancel(
     let catalog = deps.catalog;
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
-    let cutoff = chrono::TimeDelta::minutes(i64::from(business.cutoff_minutes));
-    if deps.now() + cutoff > b.starts_at {
-        edit(bot, chat, message, too_late(deps, Text::CancelTooLate, &business), None).await?;
+    if !business.can_change(b.starts_at, deps.now()) {
+        edit(bot, chat, message, too_late(deps.catalog, Text::CancelTooLate, &business), None).await?;
         return Ok(None);
     }
     let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
@@ -112,7 +103,7 @@ pub(super) async fn cancel(
             let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
             catalog.render(Text::CancelDone, &[("service", &b.service_name), ("date", &date), ("time", &time)])
         }
-        Err(BookingError::TooLate { .. }) => too_late(deps, Text::CancelTooLate, &business),
+        Err(BookingError::TooLate { .. }) => too_late(deps.catalog, Text::CancelTooLate, &business),
         Err(BookingError::NotFound | BookingError::NotActive) => return Ok(Some(Text::StaleButton)),
         Err(e) => return Err(e.into()),
     };
@@ -130,8 +121,8 @@ pub(super) async fn start_move(
 ) -> anyhow::Result<Option<Text>> {
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
-    if deps.now() + chrono::TimeDelta::minutes(i64::from(business.cutoff_minutes)) > b.starts_at {
-        edit(bot, chat, message, too_late(deps, Text::MoveTooLate, &business), None).await?;
+    if !business.can_change(b.starts_at, deps.now()) {
+        edit(bot, chat, message, too_late(deps.catalog, Text::MoveTooLate, &business), None).await?;
         return Ok(None);
     }
     super::booking::calendar(bot, (chat, message), deps, customer, b.service_id, None, Some(booking)).await
