@@ -147,17 +147,6 @@ async fn drive(emulator: &Emulator, customers: usize) -> usize {
     futures_util::future::join_all(flows).await.into_iter().filter(|booked| *booked).count()
 }
 
-fn buttons(message: &ChatMessage, prefix: &str) -> Vec<String> {
-    let Some(markup) = &message.reply_markup else { return Vec::new() };
-    markup["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-        .filter_map(|b| b["callback_data"].as_str().filter(|d| d.starts_with(prefix)).map(str::to_string))
-        .collect()
-}
-
 /// One customer: each step waits for the bot's answer before the next (as a person must).
 async fn customer(emulator: Emulator, id: i64) -> bool {
     let user = TgUser::new(id, "Bench");
@@ -170,7 +159,7 @@ async fn customer(emulator: Emulator, id: i64) -> bool {
                 .wait_until(
                     TOKEN,
                     id,
-                    |chat| newest(chat).is_some_and(|m| !buttons(&m, prefix).is_empty()),
+                    |chat| newest(chat).is_some_and(|m| !m.callbacks(prefix).is_empty()),
                     Duration::from_secs(60),
                 )
                 .await
@@ -186,7 +175,7 @@ async fn customer(emulator: Emulator, id: i64) -> bool {
     emulator.send_text(TOKEN, &user, catalog.raw(botctl::bot::texts::Text::MenuBook));
     for prefix in ["s:", "d:", "t:", "c:"] {
         let Some(message) = wait_for(prefix).await else { return false };
-        let choices = buttons(&message, prefix);
+        let choices = message.callbacks(prefix);
         // Customers spread over services, days and times, so that most bookings succeed.
         let choice = &choices[usize::try_from(id).unwrap_or(0) % choices.len()];
         tokio::time::sleep(PACE).await;

@@ -185,20 +185,6 @@ struct Script<'a> {
     lines: Vec<Line>,
 }
 
-fn buttons(message: &ChatMessage) -> Vec<(String, String)> {
-    let Some(markup) = &message.reply_markup else { return Vec::new() };
-    let rows = markup.get("inline_keyboard").or_else(|| markup.get("keyboard"));
-    rows.and_then(|r| r.as_array())
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-        .map(|b| {
-            let label = b["text"].as_str().unwrap_or_default().to_string();
-            (label, b["callback_data"].as_str().unwrap_or_default().to_string())
-        })
-        .collect()
-}
-
 impl Script<'_> {
     async fn play(mut self) -> anyhow::Result<Vec<Line>> {
         self.say("/start").await?;
@@ -242,7 +228,7 @@ impl Script<'_> {
             seen = now;
         }
         let message = self.newest().context("the bot said nothing")?;
-        let labels = buttons(&message).into_iter().map(|(label, _)| label).filter(|l| !l.trim().is_empty()).collect();
+        let labels = message.buttons().into_iter().map(|(label, _)| label).filter(|l| !l.trim().is_empty()).collect();
         self.lines.push(Line { who: "bot", text: message.text.clone().unwrap_or_default(), buttons: labels });
         Ok(message)
     }
@@ -276,7 +262,7 @@ impl Script<'_> {
     /// A day well ahead, so that the cutoff still allows moving and cancelling: the last free day of
     /// next month's page when the calendar has one, else of this one.
     async fn later_day(&mut self) -> anyhow::Result<()> {
-        let next_month = self.newest().is_some_and(|m| buttons(&m).iter().any(|(_, data)| data.starts_with("m:")));
+        let next_month = self.newest().is_some_and(|m| !m.callbacks("m:").is_empty());
         if next_month {
             self.press("m:", true).await?;
         }
@@ -285,7 +271,7 @@ impl Script<'_> {
 
     async fn press(&mut self, prefix: &str, last: bool) -> anyhow::Result<()> {
         let message = self.newest().context("no message to press a button on")?;
-        let mut offered = buttons(&message).into_iter().filter(|(_, data)| data.starts_with(prefix));
+        let mut offered = message.buttons().into_iter().filter(|(_, data)| data.starts_with(prefix));
         let (label, data) = if last { offered.next_back() } else { offered.next() }.with_context(|| {
             let chat: Vec<_> = self
                 .emulator

@@ -166,14 +166,7 @@ impl Drop for Running {
 }
 
 fn buttons(message: &ChatMessage) -> Vec<String> {
-    let Some(markup) = &message.reply_markup else { return Vec::new() };
-    markup["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
-        .collect()
+    message.callbacks("")
 }
 
 fn has_buttons(prefix: &'static str) -> impl Fn(&ChatMessage) -> bool {

@@ -98,6 +98,29 @@ pub struct ChatMessage {
     pub contact: Option<String>,
 }
 
+impl ChatMessage {
+    /// Every button shown with the message, inline or on the reply keyboard, as (label, callback data);
+    /// reply-keyboard buttons carry no data.
+    pub fn buttons(&self) -> Vec<(String, String)> {
+        let Some(markup) = &self.reply_markup else { return Vec::new() };
+        let rows = markup.get("inline_keyboard").or_else(|| markup.get("keyboard"));
+        rows.and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().into_iter().flatten())
+            .map(|b| {
+                let data = b["callback_data"].as_str().unwrap_or_default().to_string();
+                (b["text"].as_str().unwrap_or_default().to_string(), data)
+            })
+            .collect()
+    }
+
+    /// The callback data of the inline buttons whose data starts with `prefix` (all of them for "").
+    pub fn callbacks(&self, prefix: &str) -> Vec<String> {
+        self.buttons().into_iter().map(|(_, data)| data).filter(|d| !d.is_empty() && d.starts_with(prefix)).collect()
+    }
+}
+
 /// A file a bot sent; the emulator keeps its name and size, not its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Document {
