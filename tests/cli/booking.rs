@@ -21,13 +21,7 @@ struct Tenant {
 fn tenant() -> Tenant {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
-    let password = "booking-test-password";
-    let mut admin = f.db.connect();
-    block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'"))).execute(&mut admin),
-    )
-    .unwrap();
-    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+    let url = f.tenant_url(&slug);
     let pool = block_on(sqlx::postgres::PgPoolOptions::new().max_connections(20).connect(&url)).unwrap();
     let now = chrono_tz::Europe::Moscow.with_ymd_and_hms(2030, 3, 4, 8, 0, 0).unwrap().with_timezone(&Utc);
     let (schedule, service) = block_on(async {

@@ -7,13 +7,7 @@ use crate::support::block_on;
 use crate::tenant::{BOT_A, BOT_B, Fixture};
 
 fn connect_as_tenant(f: &Fixture, slug: &str) -> PgConnection {
-    let password = "tenant-test-password";
-    let mut admin = f.db.connect();
-    block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'"))).execute(&mut admin),
-    )
-    .unwrap();
-    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+    let url = f.tenant_url(slug);
     block_on(PgConnection::connect(&url)).unwrap()
 }
 

@@ -31,14 +31,7 @@ impl Running {
     fn start() -> Self {
         let f = Fixture::new();
         let slug = f.create(BOT_A);
-        let password = "serve-test-password";
-        let mut admin = f.db.connect();
-        block_on(
-            sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'")))
-                .execute(&mut admin),
-        )
-        .unwrap();
-        let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+        let url = f.tenant_url(&slug);
         let options = ServeOptions {
             tenant: slug.clone(),
             database: url.parse::<botctl::db::DatabaseUrl>().unwrap().connect_options(),
@@ -293,13 +286,7 @@ fn forged_and_stale_buttons_are_answered_and_change_nothing() {
 fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
-    let password = "serve-process-password";
-    let mut admin = f.db.connect();
-    block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'"))).execute(&mut admin),
-    )
-    .unwrap();
-    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), password)));
+    let url = f.tenant_url(&slug);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
@@ -335,7 +322,8 @@ fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{status}: {stderr}");
-    assert!(!stderr.contains(&token(BOT_A)) && !stderr.contains(password), "a secret reached the logs: {stderr}");
+    let password = format!("pw-{slug}");
+    assert!(!stderr.contains(&token(BOT_A)) && !stderr.contains(&password), "a secret reached the logs: {stderr}");
     f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &addr).assert().code(1);
 }
 
@@ -343,11 +331,8 @@ fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
 fn serve_refuses_a_schema_behind_the_binary() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
+    let url = f.tenant_url(&slug);
     let mut admin = f.db.connect();
-    block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE tenant_{slug} PASSWORD 'pw-behind'"))).execute(&mut admin),
-    )
-    .unwrap();
     block_on(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM tenant_{slug}._sqlx_migrations WHERE version = (SELECT max(version) FROM tenant_{slug}._sqlx_migrations)"
@@ -355,7 +340,6 @@ fn serve_refuses_a_schema_behind_the_binary() {
         .execute(&mut admin),
     )
     .unwrap();
-    let url = crate::support::url_for(&f.db.name, Some((&format!("tenant_{slug}"), "pw-behind")));
     let output = f
         .sandbox
         .botctl()
@@ -368,7 +352,7 @@ fn serve_refuses_a_schema_behind_the_binary() {
         .clone();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("run `botctl migrate`"), "{stderr}");
-    assert!(!stderr.contains("pw-behind"), "{stderr}");
+    assert!(!stderr.contains(&format!("pw-{slug}")), "{stderr}");
 }
 
 #[test]

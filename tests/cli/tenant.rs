@@ -69,6 +69,15 @@ impl Fixture {
         block_on(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut conn)).unwrap()
     }
 
+    /// A URL for connecting as the tenant's own role, whose password is set here (botctl stores none).
+    pub fn tenant_url(&self, slug: &str) -> String {
+        let password = format!("pw-{slug}");
+        let mut admin = self.db.connect();
+        let sql = format!("ALTER ROLE tenant_{slug} PASSWORD '{password}'");
+        block_on(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin)).unwrap();
+        crate::support::url_for(&self.db.name, Some((&format!("tenant_{slug}"), &password)))
+    }
+
     pub fn role_exists(&self, slug: &str) -> bool {
         self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_{slug}')"))
     }
