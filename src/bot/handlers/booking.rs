@@ -41,9 +41,9 @@ async fn load(
     let Some(service) = store::service(&mut conn, service).await? else { return Ok(None) };
     let now = deps.now();
     let today = now.date_naive();
-    let (probe, _) = store::schedule(&mut conn, today, today).await?;
-    let last = probe.last_day(now) + TimeDelta::days(1);
-    let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), last).await?;
+    // Date exceptions for the longest horizon the settings allow (365 days) and a day either side of the
+    // tenant's zone: one query, where learning the horizon first would take two.
+    let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), today + TimeDelta::days(367)).await?;
     let until = now + TimeDelta::days(i64::from(schedule.horizon_days) + 2);
     let busy = store::busy(&mut conn, now, until, moving).await?;
     Ok(Some((schedule, busy, service)))
