@@ -176,14 +176,17 @@ async fn customer(emulator: Emulator, id: i64) -> bool {
     for prefix in ["s:", "d:", "t:", "c:"] {
         let Some(message) = wait_for(prefix).await else { return false };
         let choices = message.callbacks(prefix);
-        // Customers spread over services, days and times, so that most bookings succeed.
-        let choice = &choices[usize::try_from(id).unwrap_or(0) % choices.len()];
+        // Customers spread over services, days and times (a different mix at every step), so that most
+        // bookings succeed.
+        let mix = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(prefix.as_bytes()[0].into());
+        let choice = &choices[(mix % choices.len() as u64) as usize];
         tokio::time::sleep(PACE).await;
         emulator.press_button(TOKEN, &user, message.message_id, choice);
     }
-    let booked =
-        |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.text.as_deref().is_some_and(|t| t.contains("booked")));
-    emulator.wait_until(TOKEN, id, booked, Duration::from_secs(60)).await.is_ok()
+    // The card loses its confirm button either way: booked, or the slot went to someone faster.
+    let settled = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.callbacks("c:").is_empty());
+    let Ok(chat) = emulator.wait_until(TOKEN, id, settled, Duration::from_secs(60)).await else { return false };
+    newest(&chat).and_then(|m| m.text).is_some_and(|t| t.contains("booked"))
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -102,6 +102,8 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
         token: DEMO_TOKEN.parse::<BotToken>()?,
         api_url: emulator.url(),
         http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        // The emulator enforces no rate limits.
+        rate_limits: false,
         // The scripted customer taps faster than a person may; with --keep, people get the usual limits
         // only after a restart, which is fine for a demo.
         flood: Some(Limits {

@@ -8,4 +8,5 @@ pub mod health;
 pub mod keyboards;
 pub mod serve;
 pub mod state;
+pub mod telegram;
 pub mod texts;

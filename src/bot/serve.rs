@@ -1,6 +1,6 @@
 //! `botctl serve`: one tenant's bot. Checks the schema matches this binary, then long-polls Telegram
-//! through `Throttle` (Telegram's limits, `retry_after` honoured) and runs the handler tree until told
-//! to stop, when it stops polling, finishes the updates in hand and returns.
+//! and runs the handler tree until told to stop, when it stops polling, finishes the updates in hand
+//! and returns.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,8 +11,6 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::Limits;
 use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, mk_stop_token};
 use teloxide::types::{BotCommand, Update};
@@ -24,13 +22,11 @@ use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
 use super::health::{self, ErrorKind, Health};
 use super::state::DbStorage;
+use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
 use crate::db::migrate;
 use crate::locale::Locale;
 use crate::telegram::BotToken;
-
-/// The bot as handlers see it: every request goes through Telegram's rate limits.
-pub type TgBot = Throttle<Bot>;
 
 /// How long one `getUpdates` waits for news: under teloxide's HTTP client timeout (17 s), as its own
 /// polling does. `/healthz` allows two of these plus a margin.
@@ -45,6 +41,9 @@ pub struct ServeOptions {
     pub token: BotToken,
     pub api_url: url::Url,
     pub http_addr: SocketAddr,
+    /// Whether sends keep to Telegram's rate limits; only a Bot API without limits (botctl's emulator)
+    /// may go without.
+    pub rate_limits: bool,
     /// Overrides the tenant's own flood limits (a scripted customer taps faster than people may).
     pub flood: Option<FloodLimits>,
 }
@@ -63,8 +62,12 @@ pub async fn run(
         .context("cannot connect to the tenant's database")?;
     check_schema(&pool).await?;
     let (catalog, flood) = tenant_settings(&pool, options.flood).await?;
-    let bot = Bot::new(options.token.expose()).set_api_url(options.api_url).throttle(Limits::default());
+    if !options.rate_limits && options.api_url.host_str() == Some("api.telegram.org") {
+        tracing::warn!("Telegram's rate limits are off against Telegram itself: expect 429 answers");
+    }
+    let bot = Bot::new(options.token.expose()).set_api_url(options.api_url);
     set_commands(&bot).await;
+    let replies = TgBot::new(bot.clone(), options.rate_limits);
 
     let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
     let (http_addr, http_task) = health::serve(options.http_addr, health.clone(), shutdown.clone())
@@ -74,7 +77,7 @@ pub async fn run(
 
     let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(flood), health: health.clone() });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
-        .dependencies(dptree::deps![deps, DbStorage::new(pool.clone())])
+        .dependencies(dptree::deps![deps, replies, DbStorage::new(pool.clone())])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
         .build();
@@ -150,7 +153,7 @@ async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::R
     Ok((catalog, flood))
 }
 
-async fn set_commands(bot: &TgBot) {
+async fn set_commands(bot: &Bot) {
     for locale in [Locale::Ru, Locale::En] {
         let catalog = Catalog::defaults(locale);
         let commands: Vec<BotCommand> = [
@@ -173,7 +176,7 @@ async fn set_commands(bot: &TgBot) {
 
 /// Our own long-polling loop, so that every completed `getUpdates` (with updates or without) tells
 /// `/healthz` that Telegram answers. Updates go to the dispatcher through a channel.
-fn polling(bot: TgBot, health: Arc<Health>) -> impl teloxide::update_listeners::UpdateListener<Err = Infallible> {
+fn polling(bot: Bot, health: Arc<Health>) -> impl teloxide::update_listeners::UpdateListener<Err = Infallible> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Update>(256);
     let (token, flag) = mk_stop_token();
     tokio::spawn(poll(bot, health, tx, flag));
@@ -192,7 +195,7 @@ fn polling(bot: TgBot, health: Arc<Health>) -> impl teloxide::update_listeners::
     )
 }
 
-async fn poll(bot: TgBot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Update>, flag: StopFlag) {
+async fn poll(bot: Bot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Update>, flag: StopFlag) {
     let mut offset = 0;
     let mut backoff = Duration::from_secs(1);
     // The first poll returns at once, so health turns green as soon as Telegram has answered once.

@@ -62,6 +62,7 @@ pub async fn exec(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         token,
         api_url: ctx.settings.telegram.api_url.clone(),
         http_addr: args.http_addr,
+        rate_limits: ctx.settings.telegram.rate_limits,
         flood: None,
     };
     let shutdown = CancellationToken::new();

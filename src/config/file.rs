@@ -44,6 +44,7 @@ pub struct DatabaseSection {
 #[serde(deny_unknown_fields)]
 pub struct TelegramSection {
     pub api_url: Option<url::Url>,
+    pub rate_limits: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

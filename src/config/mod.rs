@@ -135,6 +135,9 @@ pub struct LogSettings {
 #[derive(Debug, Clone)]
 pub struct TelegramSettings {
     pub api_url: url::Url,
+    /// Whether the bot keeps to Telegram's rate limits when it sends; off only for a Bot API that
+    /// enforces none, such as botctl's emulator.
+    pub rate_limits: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +206,7 @@ impl Settings {
                 builtin(default_telegram_url()),
                 parse_url,
             )?,
+            rate_limits: r.pick_env("telegram.rate_limits", file.telegram.rate_limits, builtin(true), parse_bool)?,
         };
         let docker_default =
             inherited(env, "DOCKER_HOST", str::to_string).unwrap_or(builtin(DEFAULT_DOCKER_HOST.to_string()));
@@ -284,6 +288,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_url(s: &str) -> Result<url::Url, String> {
     url::Url::parse(s).map_err(|e| format!("invalid URL: {e}"))
+}
+
+/// The words the flags' environment twins accept (clap's `BoolishValueParser`), which cannot be called
+/// outside an argument parser.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "y" | "on" => Ok(true),
+        "0" | "false" | "no" | "n" | "off" => Ok(false),
+        _ => Err(format!("expected true or false (1/0, yes/no, on/off), found `{s}`")),
+    }
 }
 
 fn parse_locale(s: &str) -> Result<Locale, String> {

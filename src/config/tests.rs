@@ -144,3 +144,16 @@ fn env_var_names_follow_the_key() {
     assert_eq!(env_var_for("telegram.api_url"), "BOTCTL_TELEGRAM_API_URL");
     assert_eq!(env_var_for("log"), "BOTCTL_LOG");
 }
+
+#[test]
+fn rate_limits_are_on_unless_turned_off_in_words_the_flags_accept() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert!(settings.telegram.rate_limits);
+    for off in ["0", "false", "No", "off"] {
+        let env = Env::from_pairs([("BOTCTL_TELEGRAM_RATE_LIMITS", off)]);
+        assert!(!Settings::load(Overrides::default(), &env).unwrap().telegram.rate_limits, "{off}");
+    }
+    let env = Env::from_pairs([("BOTCTL_TELEGRAM_RATE_LIMITS", "sometimes")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_TELEGRAM_RATE_LIMITS") && err.contains("sometimes"), "{err}");
+}

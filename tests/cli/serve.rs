@@ -38,6 +38,8 @@ impl Running {
             token: token(BOT_A).parse().unwrap(),
             api_url: f.emulator.url(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
+            // As against Telegram: the 429 test relies on `Throttle` retrying.
+            rate_limits: true,
             // Tests tap faster than people; the flood limits have their own tests.
             flood: Some(Limits {
                 message_every: Duration::from_millis(1),
@@ -465,6 +467,7 @@ fn serve_recovers_when_postgresql_restarts() {
         token: token(BOT_A).parse().unwrap(),
         api_url: emulator.url(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        rate_limits: true,
         flood: None,
     };
     let (shutdown, task, _http) = launch(&options);

@@ -9,13 +9,13 @@ use teloxide::types::{
 };
 
 use super::format;
-use super::{Business, CustomerDialogue, Deps, HandlerResult, business, edit, menu, send};
+use super::{Business, CustomerDialogue, Deps, HandlerResult, business, menu};
 use crate::booking::schedule::Schedule;
 use crate::booking::store::{self, Booking, BookingError, Service};
 use crate::bot::callback::Callback;
 use crate::bot::keyboards::{self, Calendar, CalendarLabels, button};
-use crate::bot::serve::TgBot;
 use crate::bot::state::State;
+use crate::bot::telegram::TgBot;
 use crate::bot::texts::{Catalog, Text};
 
 /// Where a flow's message lives: the chat and the bot message being edited in place.
@@ -59,7 +59,7 @@ pub(super) async fn choose_service(
     let services = store::services(&mut *deps.pool.acquire().await?).await?;
     let business = business(&deps.pool).await?;
     if services.is_empty() {
-        return send(bot, chat, catalog.render(Text::BookingNoServices, &[]), None).await;
+        return bot.send(chat, catalog.render(Text::BookingNoServices, &[]), None).await;
     }
     let rows: Vec<Vec<InlineKeyboardButton>> = services
         .iter()
@@ -78,8 +78,8 @@ pub(super) async fn choose_service(
     let text = catalog.render(Text::BookingChooseService, &[]);
     let markup = InlineKeyboardMarkup::new(rows);
     match message {
-        Some(message) => edit(bot, chat, message, text, Some(markup)).await,
-        None => send(bot, chat, text, Some(ReplyMarkup::InlineKeyboard(markup))).await,
+        Some(message) => bot.edit(chat, message, text, Some(markup)).await,
+        None => bot.send(chat, text, Some(ReplyMarkup::InlineKeyboard(markup))).await,
     }
 }
 
@@ -108,7 +108,7 @@ pub(super) async fn calendar(
     let now = deps.now();
     let free = schedule.free_days(service.duration(), &busy, now);
     if free.is_empty() {
-        edit(bot, chat, message, catalog.render(Text::BookingNoFreeDays, &[]), None).await?;
+        bot.edit(chat, message, catalog.render(Text::BookingNoFreeDays, &[]), None).await?;
         return Ok(None);
     }
     let labels = labels(catalog);
@@ -121,7 +121,7 @@ pub(super) async fn calendar(
         labels: &labels,
     };
     let (year, month) = month.unwrap_or_else(|| calendar.initial_month());
-    edit(bot, chat, message, header, Some(calendar.month(year, month))).await?;
+    bot.edit(chat, message, header, Some(calendar.month(year, month))).await?;
     Ok(None)
 }
 
@@ -150,7 +150,7 @@ pub(super) async fn times(
     } else {
         catalog.render(Text::BookingChooseTime, &[("service", &service.name), ("date", &day_text)])
     };
-    edit(bot, chat, message, text, Some(markup)).await?;
+    bot.edit(chat, message, text, Some(markup)).await?;
     Ok(None)
 }
 
@@ -219,7 +219,7 @@ pub(super) async fn confirm_card(
         vec![button(catalog.raw(confirm_label), confirm)],
         vec![button(catalog.raw(Text::BookingOtherTime), back)],
     ]);
-    edit(bot, chat, message, text, Some(markup)).await?;
+    bot.edit(chat, message, text, Some(markup)).await?;
     Ok(None)
 }
 
@@ -257,7 +257,7 @@ pub(super) async fn confirm(
     if moving.is_none() && business.ask_phone && !has_phone(deps, customer).await? {
         dialogue.update(State::AwaitingPhone { service, starts_at, moving }).await?;
         // The card's buttons go; the question comes with the contact button, which only a new message can carry.
-        bot.edit_message_reply_markup(at.0, at.1).await?;
+        bot.remove_buttons(at.0, at.1).await?;
         let markup = ReplyMarkup::Keyboard(
             KeyboardMarkup::new(vec![
                 vec![KeyboardButton::new(deps.catalog.raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
@@ -266,7 +266,7 @@ pub(super) async fn confirm(
             .resize_keyboard()
             .one_time_keyboard(),
         );
-        send(bot, at.0, deps.catalog.render(Text::BookingAskPhone, &[]), Some(markup)).await?;
+        bot.send(at.0, deps.catalog.render(Text::BookingAskPhone, &[]), Some(markup)).await?;
         return Ok(None);
     }
     finish(bot, at.0, Some(at.1), deps, &business, customer, service, starts_at, moving).await?;
@@ -335,9 +335,9 @@ async fn finish(
         Err(BookingError::Database(e)) => return Err(e.into()),
     };
     match message {
-        Some(message) => edit(bot, chat, message, text, markup).await,
+        Some(message) => bot.edit(chat, message, text, markup).await,
         // From the phone step there is no card to edit; the answer brings the menu back.
-        None => send(bot, chat, text, Some(markup.map_or_else(|| menu(catalog), ReplyMarkup::InlineKeyboard))).await,
+        None => bot.send(chat, text, Some(markup.map_or_else(|| menu(catalog), ReplyMarkup::InlineKeyboard))).await,
     }
 }
 
@@ -358,7 +358,7 @@ pub(super) async fn receive_phone(
     let skip = msg.text() == Some(catalog.raw(Text::BookingSkipPhone));
     if msg.text() == Some(catalog.raw(Text::CommonCancel)) {
         dialogue.update(State::Idle).await?;
-        return send(bot, chat, catalog.render(Text::BookingAborted, &[]), Some(menu(catalog))).await;
+        return bot.send(chat, catalog.render(Text::BookingAborted, &[]), Some(menu(catalog))).await;
     }
     // Only the customer's own contact counts: a forwarded card of someone else is not their number.
     let own = msg.contact().filter(|c| c.user_id.map(|u| u.0) == Some(customer as u64));
@@ -369,7 +369,7 @@ pub(super) async fn receive_phone(
             .execute(&deps.pool)
             .await?;
     } else if !skip {
-        return send(bot, chat, catalog.render(Text::BookingPhoneInvalid, &[]), None).await;
+        return bot.send(chat, catalog.render(Text::BookingPhoneInvalid, &[]), None).await;
     }
     dialogue.update(State::Idle).await?;
     let business = business(&deps.pool).await?;

@@ -4,9 +4,9 @@ use chrono::Weekday;
 use teloxide::prelude::*;
 
 use super::format;
-use super::{Deps, HandlerResult, business, menu, send};
+use super::{Deps, HandlerResult, business, menu};
 use crate::booking::store;
-use crate::bot::serve::TgBot;
+use crate::bot::telegram::TgBot;
 use crate::bot::texts::Text;
 
 pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
@@ -14,7 +14,7 @@ pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerR
     let services = store::services(&mut *deps.pool.acquire().await?).await?;
     let business = business(&deps.pool).await?;
     if services.is_empty() {
-        return send(bot, chat, catalog.render(Text::ServicesEmpty, &[]), Some(menu(catalog))).await;
+        return bot.send(chat, catalog.render(Text::ServicesEmpty, &[]), Some(menu(catalog))).await;
     }
     let mut text = catalog.render(Text::ServicesListHeader, &[]);
     for s in &services {
@@ -29,7 +29,7 @@ pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerR
             ],
         ));
     }
-    send(bot, chat, text, Some(menu(catalog))).await
+    bot.send(chat, text, Some(menu(catalog))).await
 }
 
 pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
@@ -64,7 +64,7 @@ pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResu
             ("hours", &hours.join("\n")),
         ],
     );
-    send(bot, chat, text, Some(menu(catalog))).await
+    bot.send(chat, text, Some(menu(catalog))).await
 }
 
 pub(super) async fn help(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
@@ -79,6 +79,6 @@ pub(super) async fn help(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResul
         catalog.render_plain(Text::RulesNoCutoff, &[])
     };
     let limit = catalog.render_plain(Text::RulesLimit, &[("limit", &business.limit.to_string())]);
-    send(bot, chat, catalog.render(Text::HelpText, &[("rules", &format!("{cutoff}\n{limit}"))]), Some(menu(catalog)))
+    bot.send(chat, catalog.render(Text::HelpText, &[("rules", &format!("{cutoff}\n{limit}"))]), Some(menu(catalog)))
         .await
 }

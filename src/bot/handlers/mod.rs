@@ -16,15 +16,14 @@ use sqlx::PgPool;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::dispatching::dialogue::{Dialogue, GetChatId};
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ParseMode, ReplyMarkup, User};
+use teloxide::types::{KeyboardButton, KeyboardMarkup, ReplyMarkup, User};
 use teloxide::utils::command::BotCommands;
-use teloxide::{ApiError, RequestError};
 
 use super::callback::Callback;
 use super::flood::{FloodGuard, Input, Verdict};
 use super::health::Health;
-use super::serve::TgBot;
 use super::state::{DbStorage, State};
+use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
 use crate::booking::store::{self, NewCustomer};
 
@@ -148,33 +147,6 @@ fn menu(catalog: &Catalog) -> ReplyMarkup {
     )
 }
 
-async fn send(bot: &TgBot, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> HandlerResult {
-    let mut request = bot.send_message(chat, html).parse_mode(ParseMode::Html);
-    if let Some(markup) = markup {
-        request = request.reply_markup(markup);
-    }
-    request.await?;
-    Ok(())
-}
-
-/// Replaces a bot message's text and buttons in place; "not modified" (a double tap) is not an error.
-async fn edit(
-    bot: &TgBot,
-    chat: ChatId,
-    message: MessageId,
-    html: String,
-    markup: Option<InlineKeyboardMarkup>,
-) -> HandlerResult {
-    let mut request = bot.edit_message_text(chat, message, html).parse_mode(ParseMode::Html);
-    if let Some(markup) = markup {
-        request = request.reply_markup(markup);
-    }
-    match request.await {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn on_message(bot: TgBot, msg: Message, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
     let started = Instant::now();
     deps.health.metrics.updates.inc();
@@ -188,7 +160,7 @@ async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDia
     let catalog = deps.catalog;
     match deps.flood.check(msg.chat.id.0, Input::Message) {
         Verdict::Allow => {}
-        Verdict::DropAndWarn => return send(bot, msg.chat.id, catalog.render(Text::FloodSlowDown, &[]), None).await,
+        Verdict::DropAndWarn => return bot.send(msg.chat.id, catalog.render(Text::FloodSlowDown, &[]), None).await,
         Verdict::Drop => return Ok(()),
     }
     let new = remember(deps, user).await?;
@@ -215,7 +187,7 @@ async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDia
     } else if text == catalog.raw(Text::MenuHelp) {
         info::help(bot, chat, deps).await
     } else {
-        send(bot, chat, catalog.render(Text::UnknownMessage, &[]), Some(menu(catalog))).await
+        bot.send(chat, catalog.render(Text::UnknownMessage, &[]), Some(menu(catalog))).await
     }
 }
 
@@ -235,7 +207,7 @@ async fn command_(
             dialogue.update(State::Idle).await?;
             let business = business(&deps.pool).await?;
             let text = if new { Text::StartWelcomeNew } else { Text::StartWelcomeBack };
-            send(bot, chat, catalog.render(text, &[("name", &business.name)]), Some(menu(catalog))).await
+            bot.send(chat, catalog.render(text, &[("name", &business.name)]), Some(menu(catalog))).await
         }
         Command::Book => booking::choose_service(bot, chat, None, deps).await,
         Command::My => match user {
@@ -248,7 +220,7 @@ async fn command_(
             let busy = dialogue.get().await?.is_some_and(|s| s != State::Idle);
             dialogue.update(State::Idle).await?;
             let text = if busy { Text::CancelCommandDone } else { Text::CancelCommandNothing };
-            send(bot, chat, catalog.render(text, &[]), Some(menu(catalog))).await
+            bot.send(chat, catalog.render(text, &[]), Some(menu(catalog))).await
         }
     }
 }
@@ -259,7 +231,7 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: Cu
     deps.health.metrics.updates.inc();
     let answer = callback(&bot, &q, &deps, &dialogue).await;
     // Every query is answered, whatever happened, so the client stops its spinner.
-    let mut reply = bot.answer_callback_query(q.id.clone());
+    let mut reply = bot.direct().answer_callback_query(q.id.clone());
     let outcome = match answer {
         Ok(Some(alert)) => {
             reply = reply.text(deps.catalog.raw(alert)).show_alert(true);

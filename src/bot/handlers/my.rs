@@ -7,12 +7,12 @@ use teloxide::types::{InlineKeyboardMarkup, MessageId, ReplyMarkup, User};
 
 use super::booking::{At, own_booking};
 use super::format;
-use super::{CustomerDialogue, Deps, HandlerResult, business, edit, menu, send, too_late};
+use super::{CustomerDialogue, Deps, HandlerResult, business, menu, too_late};
 use crate::booking::store::{self, BookingError};
 use crate::bot::callback::Callback;
 use crate::bot::keyboards::button;
-use crate::bot::serve::TgBot;
 use crate::bot::state::State;
+use crate::bot::telegram::TgBot;
 use crate::bot::texts::Text;
 
 pub(super) async fn list(
@@ -59,8 +59,8 @@ pub(super) async fn list(
         (text, Some(InlineKeyboardMarkup::new(rows)))
     };
     match message {
-        Some(message) => edit(bot, chat, message, text, markup).await,
-        None => send(bot, chat, text, Some(markup.map_or_else(|| menu(catalog), ReplyMarkup::InlineKeyboard))).await,
+        Some(message) => bot.edit(chat, message, text, markup).await,
+        None => bot.send(chat, text, Some(markup.map_or_else(|| menu(catalog), ReplyMarkup::InlineKeyboard))).await,
     }
 }
 
@@ -75,7 +75,7 @@ pub(super) async fn ask_cancel(
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
     if !business.can_change(b.starts_at, deps.now()) {
-        edit(bot, chat, message, too_late(deps.catalog, Text::CancelTooLate, &business), None).await?;
+        bot.edit(chat, message, too_late(deps.catalog, Text::CancelTooLate, &business), None).await?;
         return Ok(None);
     }
     let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
@@ -84,7 +84,7 @@ pub(super) async fn ask_cancel(
         vec![button(catalog.raw(Text::CancelConfirmButton), Callback::CancelConfirm { booking })],
         vec![button(catalog.raw(Text::CancelKeepButton), Callback::MyBookings)],
     ]);
-    edit(bot, chat, message, text, Some(markup)).await?;
+    bot.edit(chat, message, text, Some(markup)).await?;
     Ok(None)
 }
 
@@ -107,7 +107,7 @@ pub(super) async fn cancel(
         Err(BookingError::NotFound | BookingError::NotActive) => return Ok(Some(Text::StaleButton)),
         Err(e) => return Err(e.into()),
     };
-    edit(bot, chat, message, text, None).await?;
+    bot.edit(chat, message, text, None).await?;
     Ok(None)
 }
 
@@ -122,7 +122,7 @@ pub(super) async fn start_move(
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
     if !business.can_change(b.starts_at, deps.now()) {
-        edit(bot, chat, message, too_late(deps.catalog, Text::MoveTooLate, &business), None).await?;
+        bot.edit(chat, message, too_late(deps.catalog, Text::MoveTooLate, &business), None).await?;
         return Ok(None);
     }
     super::booking::calendar(bot, (chat, message), deps, customer, b.service_id, None, Some(booking)).await
@@ -165,7 +165,7 @@ pub(super) async fn rate(
         catalog.render(Text::RatingThanks, &[("stars", &stars)]),
         catalog.render(Text::RatingCommentPrompt, &[])
     );
-    edit(bot, chat, message, text, None).await?;
+    bot.edit(chat, message, text, None).await?;
     Ok(None)
 }
 
@@ -187,5 +187,5 @@ pub(super) async fn receive_comment(
             .execute(&deps.pool)
             .await?;
     }
-    send(bot, msg.chat.id, catalog.render(Text::RatingCommentThanks, &[]), Some(menu(catalog))).await
+    bot.send(msg.chat.id, catalog.render(Text::RatingCommentThanks, &[]), Some(menu(catalog))).await
 }

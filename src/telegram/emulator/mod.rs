@@ -23,7 +23,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize, Serializer};
 use tokio::task::JoinHandle;
 
-use self::shared::{Shared, UnknownBot, token_matches};
+use self::shared::{Shared, UnknownBot, Watched, token_matches};
 
 /// A running emulator. Clones share it; dropping the last clone stops the server.
 #[derive(Clone)]
@@ -208,7 +208,7 @@ impl Emulator {
         self.inner.shared.callback_answered(query_id)
     }
 
-    /// Waits until `f` holds for the chat, woken by each change rather than polling.
+    /// Waits until `f` holds for the chat, woken by the chat's own changes rather than polling.
     pub async fn wait_until<F: Fn(&[ChatMessage]) -> bool>(
         &self,
         token: &str,
@@ -217,7 +217,7 @@ impl Emulator {
         timeout: Duration,
     ) -> anyhow::Result<Vec<ChatMessage>> {
         let what = format!("chat {chat_id}");
-        self.wait_for(&what, || self.inner.shared.chat(token, chat_id), |chat| f(chat), timeout).await
+        self.wait_for(&what, || self.inner.shared.watch_chat(token, chat_id), |chat| f(chat), timeout).await
     }
 
     /// Waits until `f` holds for the bot's request log, for what a bot does that no chat shows.
@@ -227,25 +227,32 @@ impl Emulator {
         f: F,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Sent>> {
-        self.wait_for("the request log", || self.inner.shared.sent(token), |sent| f(sent), timeout).await
+        self.wait_for("the request log", || Ok((self.inner.shared.sent(token)?, None)), |sent| f(sent), timeout).await
     }
 
     async fn wait_for<T: Serialize>(
         &self,
         what: &str,
-        read: impl Fn() -> Result<T, UnknownBot>,
+        read: impl Fn() -> Result<Watched<T>, UnknownBot>,
         f: impl Fn(&T) -> bool,
         timeout: Duration,
     ) -> anyhow::Result<T> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut changes = self.inner.shared.changes();
         loop {
-            let now = read()?;
+            // Subscribed before the look, so a change right after it still wakes this waiter.
+            let mut anything = self.inner.shared.changes();
+            let (now, own) = read()?;
             if f(&now) {
                 return Ok(now);
             }
+            let changed = async {
+                match own {
+                    Some(mut own) => own.changed().await,
+                    None => anything.changed().await,
+                }
+            };
             tokio::select! {
-                changed = changes.changed() => changed.context("the emulator is gone")?,
+                changed = changed => changed.context("the emulator is gone")?,
                 () = tokio::time::sleep_until(deadline) => {
                     let now = serde_json::to_string(&now).unwrap_or_default();
                     anyhow::bail!("waited {timeout:?} for {what} to match; it is now {now}");

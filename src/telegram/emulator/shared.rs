@@ -13,6 +13,9 @@ use super::{ChatMessage, Failure, Sent, TgUser};
 #[error("no bot is registered in the emulator with this token")]
 pub(super) struct UnknownBot;
 
+/// A value and what signals its next change; `None` means any change to the emulator may matter.
+pub(super) type Watched<T> = (T, Option<watch::Receiver<()>>);
+
 pub(super) struct Shared {
     /// Never held across an await: every operation is a short, synchronous step.
     state: Mutex<State>,
@@ -99,6 +102,15 @@ impl Shared {
 
     pub fn chat(&self, token: &str, chat_id: i64) -> Result<Vec<ChatMessage>, UnknownBot> {
         self.read(|s| Ok(s.bots.get(token).ok_or(UnknownBot)?.chat_view(chat_id)))
+    }
+
+    /// The chat now and, once the chat exists, a receiver that wakes on its next change. Both under one
+    /// lock, so no change falls between the look and the subscription.
+    pub fn watch_chat(&self, token: &str, chat_id: i64) -> Result<Watched<Vec<ChatMessage>>, UnknownBot> {
+        self.read(|s| {
+            let bot = s.bots.get(token).ok_or(UnknownBot)?;
+            Ok((bot.chat_view(chat_id), bot.chats.get(&chat_id).map(|c| c.changed.subscribe())))
+        })
     }
 
     pub fn callback_answered(&self, query_id: &str) -> bool {

@@ -53,6 +53,9 @@ pub(super) struct Update {
 pub(super) struct ChatState {
     pub user: TgUser,
     pub messages: Vec<StoredMessage>,
+    /// Bumped by every change to this chat, so that a waiter on one chat sleeps through the others'
+    /// traffic (hundreds of simulated customers would otherwise all wake on every message).
+    pub changed: tokio::sync::watch::Sender<()>,
 }
 
 pub(super) struct StoredMessage {
@@ -135,7 +138,11 @@ impl BotState {
 
     /// The user's private chat with the bot, created on first contact; the user's profile is refreshed.
     pub fn chat_for(&mut self, user: &TgUser) -> &mut ChatState {
-        let chat = self.chats.entry(user.id).or_insert_with(|| ChatState { user: user.clone(), messages: Vec::new() });
+        let chat = self.chats.entry(user.id).or_insert_with(|| ChatState {
+            user: user.clone(),
+            messages: Vec::new(),
+            changed: tokio::sync::watch::Sender::new(()),
+        });
         chat.user = user.clone();
         chat
     }
@@ -224,6 +231,8 @@ impl BotState {
 
 impl ChatState {
     pub fn push(&mut self, from_bot: bool, content: Content, reply_markup: Option<Value>) -> i64 {
+        // Waiters read only after the state's lock is released, so they see this message.
+        self.changed.send_replace(());
         let id = self.messages.last().map_or(1, |m| m.id + 1);
         self.messages.push(StoredMessage {
             id,
@@ -241,7 +250,9 @@ impl ChatState {
         self.messages.iter().find(|m| m.id == id)
     }
 
+    /// For an edit or a deletion.
     pub fn message_mut(&mut self, id: i64) -> Option<&mut StoredMessage> {
+        self.changed.send_replace(());
         self.messages.iter_mut().find(|m| m.id == id)
     }
 }

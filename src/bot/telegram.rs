@@ -1,0 +1,79 @@
+//! The bot's outgoing calls, in one place so that every send obeys the same limits. New messages go
+//! through teloxide's `Throttle` (Telegram's published limits, `retry_after` honoured) unless the Bot
+//! API in use enforces none (botctl's emulator); edits and callback answers go straight, as `Throttle`
+//! itself sends them.
+
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::payloads::SendMessageSetters;
+use teloxide::prelude::*;
+use teloxide::types::{InlineKeyboardMarkup, MessageId, ParseMode, ReplyMarkup};
+use teloxide::{ApiError, RequestError};
+
+#[derive(Clone)]
+pub struct TgBot {
+    direct: Bot,
+    /// `None` when the Bot API has no rate limits: `Throttle` holds each send for up to a quarter of a
+    /// second even when nothing limits it.
+    throttled: Option<Throttle<Bot>>,
+}
+
+impl TgBot {
+    /// `rate_limits`: whether to keep to Telegram's limits (always, against Telegram).
+    pub fn new(bot: Bot, rate_limits: bool) -> Self {
+        let throttled = rate_limits.then(|| bot.clone().throttle(Limits::default()));
+        Self { direct: bot, throttled }
+    }
+
+    /// For the calls no limit applies to: polling, commands, answers.
+    pub fn direct(&self) -> &Bot {
+        &self.direct
+    }
+
+    /// A new HTML message in `chat`.
+    pub async fn send(&self, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> anyhow::Result<()> {
+        match &self.throttled {
+            Some(bot) => html_message(bot.send_message(chat, html), markup).await?,
+            None => html_message(self.direct.send_message(chat, html), markup).await?,
+        };
+        Ok(())
+    }
+
+    /// Replaces a bot message's text and buttons in place; "not modified" (a double tap) is not an error.
+    pub async fn edit(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        html: String,
+        markup: Option<InlineKeyboardMarkup>,
+    ) -> anyhow::Result<()> {
+        let mut request = self.direct.edit_message_text(chat, message, html).parse_mode(ParseMode::Html);
+        if let Some(markup) = markup {
+            request = request.reply_markup(markup);
+        }
+        match request.await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes a message's inline buttons away, leaving its text.
+    pub async fn remove_buttons(&self, chat: ChatId, message: MessageId) -> anyhow::Result<()> {
+        match self.direct.edit_message_reply_markup(chat, message).await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The same message settings for a throttled and a direct request, which are different types.
+async fn html_message<R>(request: R, markup: Option<ReplyMarkup>) -> Result<Message, RequestError>
+where
+    R: Request<Payload = teloxide::payloads::SendMessage, Err = RequestError>,
+{
+    let mut request = request.parse_mode(ParseMode::Html);
+    if let Some(markup) = markup {
+        request = request.reply_markup(markup);
+    }
+    request.await
+}
