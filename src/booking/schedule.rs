@@ -3,6 +3,7 @@
 //! DST-correct: a local time that does not exist is skipped, an ambiguous one is offered once.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -88,30 +89,50 @@ impl Schedule {
             else {
                 continue;
             };
+            // `busy` may cover a month: each slot is checked only against this interval's share of it.
+            let taken: Vec<&Busy> = busy.iter().filter(|b| b.starts_at < close && b.ends_at > open).collect();
             let mut local = day.and_time(hours.opens);
             while local.time() < hours.closes && local.date() == day {
                 // A wall-clock time inside a spring-forward gap does not exist: no slot there.
                 if let Some(start) = self.earliest(local) {
                     let end = start + duration;
-                    let clear = busy.iter().all(|b| end <= b.starts_at || start >= b.ends_at);
-                    if start >= open && end <= close && start >= earliest && clear && !slots.contains(&start) {
+                    let clear = taken.iter().all(|b| end <= b.starts_at || start >= b.ends_at);
+                    if start >= open && end <= close && start >= earliest && clear {
                         slots.push(start);
                     }
                 }
                 local += self.slot_step;
             }
         }
+        // Each start once, even where a day's intervals overlap.
         slots.sort();
+        slots.dedup();
         slots
     }
 
-    /// Local dates from today to the horizon that have at least one free slot for `duration`.
-    pub fn free_days(&self, duration: TimeDelta, busy: &[Busy], now: DateTime<Utc>) -> Vec<NaiveDate> {
-        self.today(now)
+    /// The local dates of `days` (clamped to today..=horizon) that have at least one free slot.
+    pub fn free_days(
+        &self,
+        days: RangeInclusive<NaiveDate>,
+        duration: TimeDelta,
+        busy: &[Busy],
+        now: DateTime<Utc>,
+    ) -> Vec<NaiveDate> {
+        let first = (*days.start()).max(self.today(now));
+        let last = (*days.end()).min(self.last_day(now));
+        first
             .iter_days()
-            .take_while(|day| *day <= self.last_day(now))
+            .take_while(|day| *day <= last)
             .filter(|day| !self.free_slots(*day, duration, busy, now).is_empty())
             .collect()
+    }
+
+    /// An instant range that holds every slot of the local dates `days` whatever the zone's offset
+    /// (±1 day covers every offset there is): the busy periods to load for them.
+    pub fn window(days: &RangeInclusive<NaiveDate>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let from = days.start().pred_opt().unwrap_or(NaiveDate::MIN);
+        let to = days.end().checked_add_days(Days::new(2)).unwrap_or(NaiveDate::MAX);
+        (from.and_time(NaiveTime::MIN).and_utc(), to.and_time(NaiveTime::MIN).and_utc())
     }
 
     /// Whether `start` is a slot this schedule offers for `duration`, ignoring what is taken: the
@@ -227,7 +248,7 @@ mod tests {
         s.horizon_days = 2;
         let now = local(MOSCOW, day(2026, 12, 1), 9, 0);
         assert_eq!(
-            s.free_days(TimeDelta::minutes(30), &[], now),
+            s.free_days(day(2026, 12, 1)..=day(2026, 12, 31), TimeDelta::minutes(30), &[], now),
             [day(2026, 12, 1), day(2026, 12, 2), day(2026, 12, 3)]
         );
         let beyond = local(MOSCOW, day(2026, 12, 4), 10, 0);
@@ -243,7 +264,7 @@ mod tests {
         let duration = TimeDelta::minutes(60);
         assert!(s.free_slots(day(2026, 12, 2), duration, &[], now).is_empty());
         assert_eq!(times(MOSCOW, &s.free_slots(day(2026, 12, 3), duration, &[], now)), ["15:00 MSK"]);
-        assert!(!s.free_days(duration, &[], now).contains(&day(2026, 12, 2)));
+        assert!(!s.free_days(day(2026, 12, 1)..=day(2026, 12, 3), duration, &[], now).contains(&day(2026, 12, 2)));
     }
 
     #[test]
@@ -291,5 +312,35 @@ mod tests {
         let start = local(MOSCOW, day(2026, 12, 2), 10, 0);
         assert!(s.can_change(start, start - TimeDelta::hours(24)));
         assert!(!s.can_change(start, start - TimeDelta::hours(23)));
+    }
+
+    #[test]
+    fn the_window_holds_every_slot_of_its_days_in_the_farthest_zones() {
+        let days = day(2026, 12, 1)..=day(2026, 12, 31);
+        let (from, to) = Schedule::window(&days);
+        for tz in [chrono_tz::Pacific::Kiritimati, chrono_tz::Pacific::Pago_Pago] {
+            let mut s = schedule(tz, vec![Hours { opens: t(0, 0), closes: t(23, 59) }]);
+            s.horizon_days = 60;
+            let now = local(tz, day(2026, 11, 30), 9, 0);
+            for d in [*days.start(), *days.end()] {
+                let slots = s.free_slots(d, TimeDelta::minutes(30), &[], now);
+                assert!(slots.first().is_some_and(|f| *f >= from) && slots.last().is_some_and(|l| *l < to), "{tz} {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn free_days_look_only_at_the_days_asked_for() {
+        let s = schedule(MOSCOW, vec![Hours { opens: t(10, 0), closes: t(11, 0) }]);
+        let now = local(MOSCOW, day(2026, 12, 10), 9, 0);
+        let busy = [Busy {
+            starts_at: local(MOSCOW, day(2026, 12, 12), 10, 0),
+            ends_at: local(MOSCOW, day(2026, 12, 12), 11, 0),
+        }];
+        // The past part of the range is cut, the fully booked day is left out.
+        assert_eq!(
+            s.free_days(day(2026, 12, 1)..=day(2026, 12, 13), TimeDelta::minutes(60), &busy, now),
+            [day(2026, 12, 10), day(2026, 12, 11), day(2026, 12, 13)]
+        );
     }
 }

@@ -167,10 +167,16 @@ pub struct NewCustomer<'a> {
     pub language_code: Option<&'a str>,
 }
 
-/// Records or refreshes a customer; returns whether they are new.
+/// Records or refreshes a customer; returns whether they are new. A customer seen within the hour with
+/// the same profile is left alone: every update passes here, and a write per button press would cost a
+/// WAL flush each.
 pub async fn upsert_customer(conn: &mut PgConnection, c: &NewCustomer<'_>) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO customers (user_id, first_name, username, language_code) VALUES ($1, $2, $3, $4) \
+    let inserted: Option<bool> = sqlx::query_scalar(
+        "WITH fresh AS (SELECT FROM customers WHERE user_id = $1 AND first_name = $2 \
+         AND username IS NOT DISTINCT FROM $3 AND language_code IS NOT DISTINCT FROM $4 \
+         AND last_seen_at > now() - interval '1 hour') \
+         INSERT INTO customers (user_id, first_name, username, language_code) \
+         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT FROM fresh) \
          ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, username = excluded.username, \
          language_code = excluded.language_code, last_seen_at = now() \
          RETURNING (xmax = 0)",
@@ -179,8 +185,9 @@ pub async fn upsert_customer(conn: &mut PgConnection, c: &NewCustomer<'_>) -> Re
     .bind(c.first_name)
     .bind(c.username)
     .bind(c.language_code)
-    .fetch_one(conn)
-    .await
+    .fetch_optional(conn)
+    .await?;
+    Ok(inserted.unwrap_or(false))
 }
 
 /// The customer's active bookings that have not started, soonest first.

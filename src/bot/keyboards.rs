@@ -23,8 +23,8 @@ pub fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardBut
     InlineKeyboardButton::callback(label, callback.to_string())
 }
 
-/// A month grid, Monday first. Only `free` days are pressable; navigation reaches only months that
-/// overlap `first..=last` (today to the horizon).
+/// A month grid, Monday first. Only `free` days (of the month shown) are pressable; navigation reaches
+/// only months that overlap `first..=last` (today to the horizon).
 pub struct Calendar<'a> {
     pub service: i64,
     pub moving: Option<i64>,
@@ -35,12 +35,6 @@ pub struct Calendar<'a> {
 }
 
 impl Calendar<'_> {
-    /// The month to show first: the one holding the first free day, else the current one.
-    pub fn initial_month(&self) -> (i32, u32) {
-        let day = self.free.first().copied().unwrap_or(self.first);
-        (day.year(), day.month())
-    }
-
     pub fn month(&self, year: i32, month: u32) -> InlineKeyboardMarkup {
         let Some(start) = NaiveDate::from_ymd_opt(year, month, 1) else {
             return self.month(self.first.year(), self.first.month());
@@ -178,7 +172,6 @@ mod tests {
         assert_eq!(data(&calendar.month(2026, 11))[0][2], "m:7:202612:9");
         assert_eq!(data(&calendar.month(2026, 12))[0][0], "m:7:202611:9");
         assert_eq!(data(&calendar.month(2027, 1))[0][2], "_");
-        assert_eq!(calendar.initial_month(), (2026, 11));
     }
 
     #[test]

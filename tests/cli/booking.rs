@@ -169,3 +169,31 @@ fn a_block_takes_the_time_like_a_booking() {
         block_on(async { store::upcoming(&mut t.pool.acquire().await.unwrap(), customer, t.now).await }).unwrap();
     assert!(upcoming.is_empty());
 }
+
+#[test]
+fn a_customer_is_written_when_new_or_changed_and_not_on_every_update() {
+    let t = tenant();
+    let version = || -> String {
+        block_on(sqlx::query_scalar("SELECT xmin::text FROM customers WHERE user_id = 42").fetch_one(&t.pool)).unwrap()
+    };
+    let upsert = |first_name: &str| {
+        let c = NewCustomer { user_id: 42, first_name, username: Some("anna"), language_code: Some("ru") };
+        block_on(async { store::upsert_customer(&mut t.pool.acquire().await.unwrap(), &c).await.unwrap() })
+    };
+    assert!(upsert("Anna"), "a first contact is a new customer");
+    let written = version();
+    assert!(!upsert("Anna"));
+    assert_eq!(version(), written, "an unchanged customer seen just now is not rewritten");
+    assert!(!upsert("Anya"));
+    let name: String =
+        block_on(sqlx::query_scalar("SELECT first_name FROM customers WHERE user_id = 42").fetch_one(&t.pool)).unwrap();
+    assert_eq!(name, "Anya", "a changed profile is refreshed");
+    block_on(sqlx::query("UPDATE customers SET last_seen_at = now() - interval '2 hours'").execute(&t.pool)).unwrap();
+    assert!(!upsert("Anya"));
+    let recent: bool = block_on(
+        sqlx::query_scalar("SELECT last_seen_at > now() - interval '1 minute' FROM customers WHERE user_id = 42")
+            .fetch_one(&t.pool),
+    )
+    .unwrap();
+    assert!(recent, "last_seen_at is kept to the hour");
+}

@@ -9,6 +9,7 @@ use botctl::bot::serve::{self, ServeOptions};
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;
 use botctl::telegram::emulator::{ChatMessage, Emulator, Failure, TgUser};
+use chrono::{LocalResult, NaiveDate, TimeZone};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{block_on, token};
@@ -131,6 +132,12 @@ impl Running {
         let next = self.bot_says(user, |m| later(m).len() >= 2);
         let days = later(&next);
         (next, days)
+    }
+
+    /// Runs statements as the superuser, `{schema}` standing for the tenant's schema.
+    fn sql(&self, sql: &str) {
+        let sql = sql.replace("{schema}", &format!("tenant_{}", self.slug));
+        block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.f.db.connect())).unwrap();
     }
 
     fn scalar<T>(&self, sql: &str) -> T
@@ -485,4 +492,71 @@ fn serve_recovers_when_postgresql_restarts() {
     assert!(answered(8002), "serve did not recover after PostgreSQL restarted");
     shutdown.cancel();
     block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await }).unwrap().unwrap().unwrap();
+}
+
+/// The time buttons' labels on `day`, reached from the main menu: the calendar opens on the first month
+/// with a free day and is turned forward until `day` shows.
+fn times_on(bot: &Running, user: &TgUser, day: NaiveDate) -> (ChatMessage, Vec<String>) {
+    let ru = Catalog::defaults(Locale::Ru);
+    bot.text(user, ru.raw(Text::MenuBook));
+    let services = bot.bot_says(user, has_buttons("s:"));
+    bot.press(user, &services, "s:");
+    let wanted = format!(":{}", day.format("%Y%m%d"));
+    let mut calendar = bot.bot_says(user, has_buttons("d:"));
+    for turned in 0.. {
+        if buttons(&calendar).iter().any(|d| d.starts_with("d:") && d.contains(&wanted)) {
+            break;
+        }
+        assert!(turned < 13, "{day} never showed in the calendar");
+        // The last navigation button is "next month".
+        let next = buttons(&calendar).into_iter().rfind(|d| d.starts_with("m:")).expect("a next month");
+        let shown = calendar.clone();
+        bot.press(user, &calendar, &next);
+        calendar = bot.bot_says(user, |m| m.reply_markup != shown.reply_markup);
+    }
+    let pressable: Vec<String> = buttons(&calendar).into_iter().filter(|d| d.starts_with("d:")).collect();
+    assert_eq!(pressable.len(), 1, "only the open day is pressable: {pressable:?}");
+    bot.press(user, &calendar, &pressable[0]);
+    let times = bot.bot_says(user, has_buttons("t:"));
+    let labels = times.buttons().into_iter().filter(|(_, d)| d.starts_with("t:")).map(|(label, _)| label).collect();
+    (times, labels)
+}
+
+#[test]
+fn dst_change_days_in_berlin_skip_the_missing_hour_and_show_the_repeated_one_once() {
+    let bot = Running::start();
+    let berlin = chrono_tz::Europe::Berlin;
+    let today = chrono::Utc::now().with_timezone(&berlin).date_naive();
+    let at_half_past_two = |d: &NaiveDate| berlin.from_local_datetime(&d.and_hms_opt(2, 30, 0).unwrap());
+    // The next of each change, whatever day the test runs on (both come within a year).
+    let mut ahead = today.iter_days().skip(2).take(366);
+    let spring = ahead.clone().find(|d| matches!(at_half_past_two(d), LocalResult::None)).unwrap();
+    let autumn = ahead.find(|d| matches!(at_half_past_two(d), LocalResult::Ambiguous(..))).unwrap();
+    // Open only on the two change days, 01:00-05:00; one-hour visits on a half-hour grid.
+    bot.sql(&format!(
+        "UPDATE {{schema}}.settings SET timezone = 'Europe/Berlin', horizon_days = 365, slot_step_minutes = 30, \
+         ask_phone = false; DELETE FROM {{schema}}.working_hours; UPDATE {{schema}}.services SET duration_minutes = 60; \
+         INSERT INTO {{schema}}.date_hours (day, opens, closes) VALUES ('{spring}', '01:00', '05:00'), ('{autumn}', '01:00', '04:00')"
+    ));
+    let anna = TgUser::new(7301, "Anna");
+    bot.text(&anna, "/start");
+    bot.bot_says(&anna, |m| m.text.is_some());
+
+    // Spring: 02:00-02:59 does not exist, and 01:30 plus one real hour ends at 03:30.
+    let (times, labels) = times_on(&bot, &anna, spring);
+    assert_eq!(labels, ["01:00", "01:30", "03:00", "03:30", "04:00"]);
+    let three = times.buttons().into_iter().find(|(label, _)| label == "03:00").unwrap().1;
+    bot.press(&anna, &times, &three);
+    let card = bot.bot_says(&anna, has_buttons("c:"));
+    bot.press(&anna, &card, "c:");
+    bot.bot_says(&anna, |m| m.message_id == card.message_id && !has_buttons("c:")(m));
+    let booked: String = bot.scalar(
+        "SELECT to_char(starts_at AT TIME ZONE 'UTC', 'HH24:MI') || '-' || to_char(ends_at AT TIME ZONE 'UTC', 'HH24:MI') \
+         FROM {schema}.bookings WHERE customer_id = 7301",
+    );
+    assert_eq!(booked, "01:00-02:00", "03:00 CEST is 01:00 UTC and the visit lasts one real hour");
+
+    // Autumn: 02:00-02:59 happens twice and is offered once (the first time); 04:00 CET closes.
+    let (_, labels) = times_on(&bot, &anna, autumn);
+    assert_eq!(labels, ["01:00", "01:30", "02:00", "02:30", "03:00"]);
 }

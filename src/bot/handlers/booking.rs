@@ -2,7 +2,9 @@
 //! move a booking when `moving` names it; the final step books (or moves) in one transaction that is the
 //! only judge of the slot.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use teloxide::prelude::*;
 use teloxide::types::{
     ButtonRequest, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, KeyboardMarkup, MessageId, ReplyMarkup,
@@ -10,7 +12,7 @@ use teloxide::types::{
 
 use super::format;
 use super::{Business, CustomerDialogue, Deps, HandlerResult, business, menu};
-use crate::booking::schedule::Schedule;
+use crate::booking::schedule::{Busy, Schedule};
 use crate::booking::store::{self, Booking, BookingError, Service};
 use crate::bot::callback::Callback;
 use crate::bot::keyboards::{self, Calendar, CalendarLabels, button};
@@ -31,22 +33,38 @@ fn labels(catalog: &Catalog) -> CalendarLabels {
     }
 }
 
-/// The schedule for today up to the horizon, the time taken in it, and the service.
-async fn load(
-    deps: &Deps,
-    service: i64,
-    moving: Option<i64>,
-) -> anyhow::Result<Option<(Schedule, Vec<crate::booking::Busy>, Service)>> {
+/// The schedule (with its date exceptions as far as any horizon reaches) and the service.
+async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Service)>> {
     let mut conn = deps.pool.acquire().await?;
     let Some(service) = store::service(&mut conn, service).await? else { return Ok(None) };
-    let now = deps.now();
-    let today = now.date_naive();
-    // Date exceptions for the longest horizon the settings allow (365 days) and a day either side of the
-    // tenant's zone: one query, where learning the horizon first would take two.
+    let today = deps.now().date_naive();
+    // The longest horizon the settings allow (365 days) and a day either side of the tenant's zone: one
+    // query, where learning the horizon first would take two.
     let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), today + TimeDelta::days(367)).await?;
-    let until = now + TimeDelta::days(i64::from(schedule.horizon_days) + 2);
-    let busy = store::busy(&mut conn, now, until, moving).await?;
-    Ok(Some((schedule, busy, service)))
+    Ok(Some((schedule, service)))
+}
+
+/// The days of `days` with a free slot for `service`: only their share of the time taken is loaded.
+async fn free_days(
+    deps: &Deps,
+    schedule: &Schedule,
+    service: &Service,
+    days: RangeInclusive<NaiveDate>,
+    moving: Option<i64>,
+) -> anyhow::Result<Vec<NaiveDate>> {
+    let busy = busy(deps, &days, moving).await?;
+    Ok(schedule.free_days(days, service.duration(), &busy, deps.now()))
+}
+
+/// The time taken on the local dates `days`, apart from the booking being moved.
+async fn busy(deps: &Deps, days: &RangeInclusive<NaiveDate>, moving: Option<i64>) -> anyhow::Result<Vec<Busy>> {
+    let (from, to) = Schedule::window(days);
+    Ok(store::busy(&mut *deps.pool.acquire().await?, from, to, moving).await?)
+}
+
+fn month_days(first: NaiveDate) -> RangeInclusive<NaiveDate> {
+    let next = first.checked_add_months(Months::new(1)).unwrap_or(NaiveDate::MAX);
+    first..=next.pred_opt().unwrap_or(first)
 }
 
 pub(super) async fn choose_service(
@@ -94,9 +112,7 @@ pub(super) async fn calendar(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
-        return Ok(Some(Text::StaleButton));
-    };
+    let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let header = match moving {
         Some(booking) => {
             let Some(old) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
@@ -106,22 +122,34 @@ pub(super) async fn calendar(
         None => catalog.render(Text::BookingChooseDay, &[("service", &service.name)]),
     };
     let now = deps.now();
-    let free = schedule.free_days(service.duration(), &busy, now);
-    if free.is_empty() {
-        bot.edit(chat, message, catalog.render(Text::BookingNoFreeDays, &[]), None).await?;
-        return Ok(None);
-    }
-    let labels = labels(catalog);
-    let calendar = Calendar {
-        service: service.id,
-        moving,
-        first: schedule.today(now),
-        last: schedule.last_day(now),
-        free: &free,
-        labels: &labels,
+    let (first, last) = (schedule.today(now), schedule.last_day(now));
+    let month_of = |day: NaiveDate| day.with_day(1).unwrap_or(day);
+    // The month asked for (navigation), else the first month with a free day, computed month by month
+    // so that a far horizon costs nothing until someone looks there.
+    let asked =
+        month.and_then(|(y, m)| NaiveDate::from_ymd_opt(y, m, 1)).filter(|m| (month_of(first)..=last).contains(m));
+    let (shown, free) = match asked {
+        Some(shown) => (shown, free_days(deps, &schedule, &service, month_days(shown), moving).await?),
+        None => {
+            let mut shown = month_of(first);
+            loop {
+                let free = free_days(deps, &schedule, &service, month_days(shown), moving).await?;
+                if !free.is_empty() {
+                    break (shown, free);
+                }
+                match shown.checked_add_months(Months::new(1)).filter(|next| *next <= last) {
+                    Some(next) => shown = next,
+                    None => {
+                        bot.edit(chat, message, catalog.render(Text::BookingNoFreeDays, &[]), None).await?;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     };
-    let (year, month) = month.unwrap_or_else(|| calendar.initial_month());
-    bot.edit(chat, message, header, Some(calendar.month(year, month))).await?;
+    let labels = labels(catalog);
+    let calendar = Calendar { service: service.id, moving, first, last, free: &free, labels: &labels };
+    bot.edit(chat, message, header, Some(calendar.month(shown.year(), shown.month()))).await?;
     Ok(None)
 }
 
@@ -134,13 +162,12 @@ pub(super) async fn times(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
-        return Ok(Some(Text::StaleButton));
-    };
+    let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let now = deps.now();
     if date < schedule.today(now) || date > schedule.last_day(now) || schedule.hours_on(date).is_empty() {
         return Ok(Some(Text::StaleButton));
     }
+    let busy = busy(deps, &(date..=date), moving).await?;
     let slots = schedule.free_slots(date, service.duration(), &busy, now);
     let day_text = date_text(catalog, &schedule, date);
     let back = catalog.raw(Text::CommonBack);
@@ -170,11 +197,10 @@ pub(super) async fn confirm_card(
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
     let catalog = deps.catalog;
-    let Some((schedule, busy, service)) = load(deps, service, moving).await? else {
-        return Ok(Some(Text::StaleButton));
-    };
+    let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let now = deps.now();
     let local_day = starts_at.with_timezone(&schedule.tz).date_naive();
+    let busy = busy(deps, &(local_day..=local_day), moving).await?;
     let offered = schedule.free_slots(local_day, service.duration(), &busy, now);
     if !offered.contains(&starts_at) {
         // Taken meanwhile, passed, or never offered: show what is free now.
@@ -241,7 +267,7 @@ pub(super) async fn confirm(
 ) -> anyhow::Result<Option<Text>> {
     // Button data is only a claim: the booking must be the customer's and the slot one that is offered,
     // before anything changes (the transaction checks both again).
-    let Some((schedule, _, offered)) = load(deps, service, moving).await? else { return Ok(Some(Text::StaleButton)) };
+    let Some((schedule, offered)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let duration = match moving {
         // A moved booking keeps its length, whatever the service says now.
         Some(booking) => match own_booking(deps, customer, booking).await? {
