@@ -1,12 +1,14 @@
 //! `botctl serve` benchmarks: the release binary as its own process against a throwaway local cluster
-//! and botctl's Bot API emulator, measuring
-//! - startup to healthy (spawn → `/healthz` 200);
-//! - idle RSS;
-//! - updates per second through the full booking flow (/start, menu, service, day, time, confirm) with
-//!   many customers at once, and RSS under that load;
-//! - handler latency p50/p99 from the daemon's own `/metrics` histogram.
+//! and botctl's Bot API emulator (which enforces no rate limits, so serve runs with
+//! `BOTCTL_TELEGRAM_RATE_LIMITS=false`), measuring
+//! - startup to healthy (spawn → `/healthz` 200) and idle RSS;
+//! - steady load: customers arrive at a fixed rate for a while, each going through the whole booking
+//!   flow (/start, "Book", service, a few months forward, day, time, confirm) at a person's pace;
+//!   the daemon's own counters give updates per second and the handler latency p50/p99;
+//! - a burst: many customers at once, updates per second until all are done, and the peak RSS.
 //!
-//! Run: `cargo bench --bench serve` (400 customers), or `cargo bench --bench serve -- 1000`.
+//! Run: `cargo bench --bench serve`, or with other figures:
+//! `cargo bench --bench serve -- rate=1500 seconds=10 burst=1000`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,8 +18,11 @@
 )]
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use botctl::bot::texts::{Catalog, Text};
 use botctl::config::template::{self, Locale};
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
@@ -25,13 +30,39 @@ use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::tenant::ops::{self, CreateOptions};
 
 const TOKEN: &str = "700000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
-/// Steps a customer takes, each one update: /start, "Book", service, day, time, confirm.
-const STEPS: usize = 6;
 /// The daemon's per-user flood limit is 0.1 s at its lowest; customers pace themselves just above it.
 const PACE: Duration = Duration::from_millis(110);
+/// A customer turns the calendar 0 to 11 months forward (5.5 on average): bookings spread over the
+/// year, as they must for thousands of customers to find free time at one barber's.
+const MONTHS: u64 = 12;
+/// Updates per customer on average: six steps and the months turned.
+const UPDATES_PER_CUSTOMER: f64 = 6.0 + (MONTHS - 1) as f64 / 2.0;
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Args {
+    /// Updates per second offered in the steady phase.
+    rate: f64,
+    seconds: u64,
+    /// Customers at once in the burst.
+    burst: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args { rate: 1200.0, seconds: 10, burst: 400 };
+    for arg in std::env::args().skip(1) {
+        match arg.split_once('=') {
+            Some(("rate", v)) => args.rate = v.parse().expect("rate=UPDATES_PER_SECOND"),
+            Some(("seconds", v)) => args.seconds = v.parse().expect("seconds=N"),
+            Some(("burst", v)) => args.burst = v.parse().expect("burst=CUSTOMERS"),
+            // cargo bench passes `--bench`.
+            _ => {}
+        }
+    }
+    args
+}
 
 fn main() {
-    let customers: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(400);
+    let args = args();
     let dir = tempfile::Builder::new().prefix("botctl-bench-serve").tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cluster = LocalCluster::new(dir.path(), None).expect("PostgreSQL server binaries are installed");
@@ -57,47 +88,55 @@ fn main() {
     std::thread::sleep(Duration::from_secs(2));
     let idle = rss_kib(child.id());
 
-    let load_started = Instant::now();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (done, pid) = (done.clone(), child.id());
         std::thread::spawn(move || {
             let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 peak = peak.max(rss_kib(pid));
                 std::thread::sleep(Duration::from_millis(20));
             }
             peak
         })
     };
-    let booked = runtime.block_on(drive(&emulator, customers));
-    let elapsed = load_started.elapsed();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let steady = runtime.block_on(steady(&emulator, &addr, &args));
+    let burst_started = Instant::now();
+    let flows = (0..args.burst).map(|i| customer(emulator.clone(), 2_000_000 + i as i64));
+    let outcomes = runtime.block_on(futures_util::future::join_all(flows));
+    let burst_elapsed = burst_started.elapsed();
+    done.store(true, Ordering::Relaxed);
     let peak_rss = sampler.join().unwrap();
-    let metrics =
-        runtime.block_on(async { reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap() });
-    let (p50, p99) = quantiles(&metrics);
 
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     child.wait().unwrap();
     cluster.stop().unwrap();
 
-    let updates = customers * STEPS;
+    let burst_updates: usize = outcomes.iter().map(|o| o.updates).sum();
+    let burst_booked = outcomes.iter().filter(|o| o.booked).count();
     println!("| measure | value |");
     println!("|---|---|");
     println!("| startup to healthy | {:.0} ms |", healthy.as_secs_f64() * 1000.0);
     println!("| idle RSS | {:.1} MiB |", idle as f64 / 1024.0);
     println!(
-        "| booking flow, {customers} customers at once ({updates} updates) | {:.0} updates/s ({booked} booked in {:.1} s) |",
-        updates as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        "| steady load: {} updates/s offered for {} s ({} customers, {} booked) | {:.0} updates/s handled |",
+        args.rate, args.seconds, steady.customers, steady.booked, steady.handled_per_second
     );
-    println!("| RSS under that load (peak) | {:.1} MiB |", peak_rss as f64 / 1024.0);
-    println!("| handler latency p50 / p99 (histogram bucket bounds) | ≤ {p50} / ≤ {p99} |");
+    println!(
+        "| handler latency p50 / p99 under that load (histogram bucket bounds) | ≤ {} / ≤ {} |",
+        steady.p50, steady.p99
+    );
+    println!(
+        "| burst: {} customers at once ({burst_updates} updates, {burst_booked} booked) | {:.0} updates/s ({:.1} s) |",
+        args.burst,
+        burst_updates as f64 / burst_elapsed.as_secs_f64(),
+        burst_elapsed.as_secs_f64()
+    );
+    println!("| RSS under load (peak of both) | {:.1} MiB |", peak_rss as f64 / 1024.0);
 }
 
-/// Control schema, a barbershop tenant without the phone step and with the lowest flood limits, and
-/// the tenant role's URL.
+/// A barbershop tenant without the phone step, with the lowest flood limits, the longest horizon and
+/// the most bookings per customer; returns the tenant role's URL.
 async fn setup(cluster: &LocalCluster, emulator: &Emulator) -> String {
     let pool = sqlx::PgPool::connect_with(cluster.connect_options()).await.unwrap();
     botctl::db::control::init(&pool).await.unwrap();
@@ -133,6 +172,7 @@ fn spawn(tenant_url: &str, emulator: &Emulator, addr: &str) -> Child {
         .env("DATABASE_URL", tenant_url)
         .env("BOT_TOKEN", TOKEN)
         .env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str())
+        .env("BOTCTL_TELEGRAM_RATE_LIMITS", "false")
         .env("BOTCTL_HTTP_ADDR", addr)
         .env("BOTCTL_LOG", "error")
         .arg("serve")
@@ -141,52 +181,96 @@ fn spawn(tenant_url: &str, emulator: &Emulator, addr: &str) -> Child {
         .unwrap()
 }
 
-/// Every customer books through the whole flow at once; returns how many bookings were made.
-async fn drive(emulator: &Emulator, customers: usize) -> usize {
-    let flows = (0..customers).map(|i| customer(emulator.clone(), 900_000 + i as i64));
-    futures_util::future::join_all(flows).await.into_iter().filter(|booked| *booked).count()
+struct Steady {
+    customers: usize,
+    booked: usize,
+    handled_per_second: f64,
+    p50: String,
+    p99: String,
 }
 
-/// One customer: each step waits for the bot's answer before the next (as a person must).
-async fn customer(emulator: Emulator, id: i64) -> bool {
-    let user = TgUser::new(id, "Bench");
-    let catalog = botctl::bot::texts::Catalog::defaults(Locale::En);
-    let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot).cloned();
-    let wait_for = |prefix: &'static str| {
-        let emulator = emulator.clone();
-        async move {
-            let chat = emulator
-                .wait_until(
-                    TOKEN,
-                    id,
-                    |chat| newest(chat).is_some_and(|m| !m.callbacks(prefix).is_empty()),
-                    Duration::from_secs(60),
-                )
-                .await
-                .ok()?;
-            newest(&chat)
+/// Customers arrive at the rate that offers `args.rate` updates a second. The daemon's own counters are
+/// read once the load has built up (after one customer's flow) and again at the end of the arrivals.
+async fn steady(emulator: &Emulator, addr: &str, args: &Args) -> Steady {
+    let every = Duration::from_secs_f64(UPDATES_PER_CUSTOMER / args.rate);
+    let arrivals = (args.seconds as f64 / every.as_secs_f64()) as usize;
+    let warm_up = Duration::from_secs(2).min(Duration::from_secs(args.seconds) / 2);
+    let start = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval(every);
+    let mut customers = Vec::with_capacity(arrivals);
+    let mut before = None;
+    for i in 0..arrivals {
+        ticker.tick().await;
+        if before.is_none() && start.elapsed() >= warm_up {
+            before = Some((Instant::now(), metrics(addr).await));
         }
-    };
-    emulator.send_text(TOKEN, &user, "/start");
-    if emulator.wait_until(TOKEN, id, |chat| newest(chat).is_some(), Duration::from_secs(60)).await.is_err() {
-        return false;
+        customers.push(tokio::spawn(customer(emulator.clone(), 1_000_000 + i as i64)));
     }
-    tokio::time::sleep(PACE).await;
-    emulator.send_text(TOKEN, &user, catalog.raw(botctl::bot::texts::Text::MenuBook));
-    for prefix in ["s:", "d:", "t:", "c:"] {
-        let Some(message) = wait_for(prefix).await else { return false };
-        let choices = message.callbacks(prefix);
-        // Customers spread over services, days and times (a different mix at every step), so that most
-        // bookings succeed.
-        let mix = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(prefix.as_bytes()[0].into());
-        let choice = &choices[(mix % choices.len() as u64) as usize];
+    let (from, before) = before.unwrap();
+    let after = metrics(addr).await;
+    let seconds = from.elapsed().as_secs_f64();
+    let mut booked = 0;
+    for c in customers {
+        booked += usize::from(c.await.unwrap().booked);
+    }
+    let delta: Vec<(f64, f64)> =
+        buckets(&after).into_iter().zip(buckets(&before)).map(|(a, b)| (a.0, a.1 - b.1)).collect();
+    Steady {
+        customers: arrivals,
+        booked,
+        handled_per_second: (counter(&after, "botctl_updates_total") - counter(&before, "botctl_updates_total"))
+            / seconds,
+        p50: quantile(&delta, 0.5),
+        p99: quantile(&delta, 0.99),
+    }
+}
+
+struct Outcome {
+    updates: usize,
+    booked: bool,
+}
+
+/// One customer through the booking flow; each step waits for the bot's answer and a person's pause.
+/// A customer who finds the chosen time gone stops there, as the bot's answer says.
+async fn customer(emulator: Emulator, id: i64) -> Outcome {
+    let user = TgUser::new(id, "Bench");
+    let catalog = Catalog::defaults(Locale::En);
+    let mut outcome = Outcome { updates: 0, booked: false };
+    let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot).cloned();
+    let newest_id = || newest(&emulator.chat(TOKEN, id)).map_or(0, |m| m.message_id);
+    let mix = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    for text in ["/start", catalog.raw(Text::MenuBook)] {
+        let before = newest_id();
+        emulator.send_text(TOKEN, &user, text);
+        outcome.updates += 1;
+        let answered = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.message_id > before);
+        if emulator.wait_until(TOKEN, id, answered, WAIT).await.is_err() {
+            return outcome;
+        }
         tokio::time::sleep(PACE).await;
-        emulator.press_button(TOKEN, &user, message.message_id, choice);
     }
-    // The card loses its confirm button either way: booked, or the slot went to someone faster.
-    let settled = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.callbacks("c:").is_empty());
-    let Ok(chat) = emulator.wait_until(TOKEN, id, settled, Duration::from_secs(60)).await else { return false };
-    newest(&chat).and_then(|m| m.text).is_some_and(|t| t.contains("booked"))
+    let months = mix % MONTHS;
+    let steps = ["s:"].into_iter().chain((0..months).map(|_| "m:")).chain(["d:", "t:", "c:"]);
+    for (step, prefix) in steps.enumerate() {
+        let Some(message) = newest(&emulator.chat(TOKEN, id)) else { return outcome };
+        let choices = message.callbacks(prefix);
+        let choice = match prefix {
+            // The last navigation button is the next month.
+            "m:" => choices.last(),
+            // Spread over services, days and times (a different mix at every step).
+            _ => choices.get((mix.rotate_left(step as u32 * 7) % choices.len().max(1) as u64) as usize),
+        };
+        let Some(choice) = choice else { return outcome };
+        let query = emulator.press_button(TOKEN, &user, message.message_id, choice);
+        outcome.updates += 1;
+        if emulator.wait_answered(TOKEN, &query, WAIT).await.is_err() {
+            return outcome;
+        }
+        tokio::time::sleep(PACE).await;
+    }
+    outcome.booked = newest(&emulator.chat(TOKEN, id)).and_then(|m| m.text).is_some_and(|t| t.contains("booked"));
+    outcome
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -198,9 +282,20 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The upper bounds of the buckets holding the 50th and 99th percentile of `botctl_handler_seconds`.
-fn quantiles(metrics: &str) -> (String, String) {
-    let buckets: Vec<(f64, f64)> = metrics
+async fn metrics(addr: &str) -> String {
+    reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// `botctl_handler_seconds` as (upper bound, cumulative count) pairs.
+fn buckets(metrics: &str) -> Vec<(f64, f64)> {
+    metrics
         .lines()
         .filter(|l| l.starts_with("botctl_handler_seconds_bucket"))
         .filter_map(|l| {
@@ -208,12 +303,14 @@ fn quantiles(metrics: &str) -> (String, String) {
             let count = l.rsplit(' ').next()?.parse().ok()?;
             Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, count))
         })
-        .collect();
+        .collect()
+}
+
+/// The upper bound of the bucket holding quantile `q`.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> String {
     let total = buckets.last().map_or(0.0, |b| b.1);
-    let at = |q: f64| {
-        buckets.iter().find(|(_, count)| *count >= q * total).map_or("?".to_string(), |(le, _)| {
-            if le.is_finite() { format!("{:.1} ms", le * 1000.0) } else { "∞".into() }
-        })
-    };
-    (at(0.5), at(0.99))
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map_or("?".to_string(), |(le, _)| if le.is_finite() { format!("{:.1} ms", le * 1000.0) } else { "∞".into() })
 }

@@ -99,16 +99,8 @@ impl Running {
             .find(|d| d.starts_with(prefix))
             .unwrap_or_else(|| panic!("no `{prefix}` button in {:?}", message.reply_markup));
         let query = self.emulator().press_button(&self.token, user, message.message_id, &data);
-        let answered = block_on(async {
-            for _ in 0..150 {
-                if self.emulator().callback_answered(&query) {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            false
-        });
-        assert!(answered, "the press of {data} was never answered");
+        block_on(self.emulator().wait_answered(&self.token, &query, WAIT))
+            .unwrap_or_else(|e| panic!("the press of {data} was never answered: {e}"));
         data
     }
 

@@ -83,7 +83,7 @@ pub(super) fn call(state: &mut State, token: &str, method: Method, p: &Params) -
         Method::EditMessageText => edit_message_text(bot, p),
         Method::EditMessageReplyMarkup => edit_message_reply_markup(bot, p),
         Method::DeleteMessage => delete_message(bot, p),
-        Method::AnswerCallbackQuery => answer_callback_query(callbacks, bot.id, p),
+        Method::AnswerCallbackQuery => answer_callback_query(bot, callbacks, p),
         Method::SetMyCommands => set_my_commands(bot, p),
         Method::GetMyCommands => Ok(bot.commands.get(&commands_key(p)?).cloned().unwrap_or_else(|| json!([]))),
         Method::DeleteMyCommands => {
@@ -249,14 +249,14 @@ fn delete_message(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
 }
 
 fn answer_callback_query(
+    bot: &BotState,
     callbacks: &mut HashMap<String, Callback>,
-    bot_id: i64,
     p: &Params,
 ) -> Result<Value, ApiError> {
     let query_id = params::text(p, "callback_query_id").unwrap_or_default();
     let too_old =
         || ApiError::bad_request("Bad Request: query is too old and response timeout expired or query id is invalid");
-    let callback = callbacks.get_mut(&query_id).filter(|c| c.bot_id == bot_id).ok_or_else(too_old)?;
+    let callback = callbacks.get_mut(&query_id).filter(|c| c.bot_id == bot.id).ok_or_else(too_old)?;
     if callback.answer.is_some() {
         return Err(too_old());
     }
@@ -265,6 +265,9 @@ fn answer_callback_query(
         "show_alert": params::flag(p, "show_alert"),
         "url": params::text(p, "url"),
     }));
+    if let Some(chat) = bot.chats.get(&callback.user_id) {
+        chat.changed.send_replace(());
+    }
     Ok(json!(true))
 }
 

@@ -220,6 +220,13 @@ impl Emulator {
         self.wait_for(&what, || self.inner.shared.watch_chat(token, chat_id), |chat| f(chat), timeout).await
     }
 
+    /// Waits until the bot has answered the button press `query_id`: its handler is done.
+    pub async fn wait_answered(&self, token: &str, query_id: &str, timeout: Duration) -> anyhow::Result<()> {
+        let what = format!("an answer to callback query {query_id}");
+        self.wait_for(&what, || self.inner.shared.watch_answer(token, query_id), |answered| *answered, timeout).await?;
+        Ok(())
+    }
+
     /// Waits until `f` holds for the bot's request log, for what a bot does that no chat shows.
     pub async fn wait_until_sent<F: Fn(&[Sent]) -> bool>(
         &self,

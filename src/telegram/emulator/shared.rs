@@ -113,6 +113,16 @@ impl Shared {
         })
     }
 
+    /// Whether the press `query_id` is answered, and its chat's change signal (the answer bumps it).
+    pub fn watch_answer(&self, token: &str, query_id: &str) -> Result<Watched<bool>, UnknownBot> {
+        self.read(|s| {
+            let bot = s.bots.get(token).ok_or(UnknownBot)?;
+            let callback = s.callbacks.get(query_id);
+            let chat = callback.and_then(|c| bot.chats.get(&c.user_id)).map(|c| c.changed.subscribe());
+            Ok((callback.is_some_and(|c| c.answer.is_some()), chat))
+        })
+    }
+
     pub fn callback_answered(&self, query_id: &str) -> bool {
         self.read(|s| s.callbacks.get(query_id).is_some_and(|c| c.answer.is_some()))
     }

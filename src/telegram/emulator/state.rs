@@ -21,6 +21,8 @@ pub(super) struct State {
 
 pub(super) struct Callback {
     pub bot_id: i64,
+    /// Who pressed: the answer wakes whoever waits on that chat.
+    pub user_id: i64,
     pub answer: Option<Value>,
 }
 
@@ -125,7 +127,7 @@ impl State {
             "data": data,
         });
         bot.push_update("callback_query", body);
-        self.callbacks.insert(query_id.clone(), Callback { bot_id: bot.id, answer: None });
+        self.callbacks.insert(query_id.clone(), Callback { bot_id: bot.id, user_id: user.id, answer: None });
         Some(query_id)
     }
 }

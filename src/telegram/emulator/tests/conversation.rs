@@ -1,5 +1,7 @@
 //! Sending, editing, deleting, keyboards, callbacks, commands and documents, through teloxide.
 
+use std::time::Duration;
+
 use serde_json::json;
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -90,8 +92,13 @@ async fn a_button_press_arrives_as_a_callback_query_that_can_be_answered_once() 
     assert_eq!(query.regular_message().unwrap().id, sent.id);
 
     assert!(!emulator.callback_answered(&query_id));
+    let waiter = {
+        let (emulator, query_id) = (emulator.clone(), query_id.clone());
+        tokio::spawn(async move { emulator.wait_answered(TOKEN, &query_id, Duration::from_secs(5)).await })
+    };
     bot.answer_callback_query(query.id.clone()).text("Booked").await.unwrap();
     assert!(emulator.callback_answered(&query_id));
+    waiter.await.unwrap().expect("the waiter wakes on the answer");
     let again = bot.answer_callback_query(query.id.clone()).await.unwrap_err();
     assert!(matches!(again, RequestError::Api(ApiError::InvalidQueryId)), "{again:?}");
 
