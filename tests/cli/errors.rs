@@ -129,9 +129,8 @@ fn usage_errors_are_exit_2() {
 fn ctrl_c_is_exit_130() {
     let sandbox = Sandbox::new();
     // Telegram that never answers keeps `doctor` busy long enough to be interrupted.
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
-        .env_clear()
-        .env("HOME", sandbox.path())
+    let child = sandbox
+        .process()
         .env("BOTCTL_TELEGRAM_API_URL", http::silent())
         .env(
             "BOTCTL_DATABASE_URL",

@@ -290,9 +290,9 @@ fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
     let url = f.tenant_url(&slug);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
-        .env_clear()
-        .env("HOME", f.sandbox.path())
+    let mut child = f
+        .sandbox
+        .process()
         .env("BOTCTL_TENANT", &slug)
         .env("DATABASE_URL", &url)
         .env("BOT_TOKEN", token(BOT_A))

@@ -247,9 +247,9 @@ fn an_interrupted_create_leaves_nothing_behind() {
     block_on(sqlx::query("BEGIN").execute(&mut blocker)).unwrap();
     block_on(sqlx::query("LOCK TABLE botctl.events IN EXCLUSIVE MODE").execute(&mut blocker)).unwrap();
 
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"))
-        .env_clear()
-        .env("HOME", f.sandbox.path())
+    let mut child = f
+        .sandbox
+        .process()
         .env("BOTCTL_DATABASE_URL", f.db.url())
         .env("BOTCTL_TELEGRAM_API_URL", &f.api)
         .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])

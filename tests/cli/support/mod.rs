@@ -34,7 +34,12 @@ impl Sandbox {
 
     /// The real botctl binary with a clean environment: only PATH survives from the outside.
     pub fn botctl(&self) -> Command {
-        let mut cmd = Command::cargo_bin("botctl").unwrap();
+        Command::from_std(self.process())
+    }
+
+    /// The same, to spawn and signal while it runs.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("botctl"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
