@@ -17,6 +17,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sqlx::PgPool;
+use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 /// What goes wrong with Telegram, counted by kind.
@@ -58,11 +59,30 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    pub fn telegram_error(&self, error: &RequestError) {
+        self.telegram_errors.get_or_create(&ErrorKind { kind: error_kind(error).to_string() }).inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// A short label for Prometheus, never the message itself (it may quote user input).
+fn error_kind(error: &RequestError) -> &'static str {
+    match error {
+        RequestError::Api(ApiError::BotBlocked) => "bot_blocked",
+        RequestError::Api(ApiError::MessageNotModified) => "message_not_modified",
+        RequestError::Api(_) => "api",
+        RequestError::MigrateToChatId(_) => "migrate_to_chat",
+        RequestError::RetryAfter(_) => "retry_after",
+        RequestError::Network(e) if e.is_timeout() => "timeout",
+        RequestError::Network(_) => "network",
+        RequestError::InvalidJson { .. } => "invalid_json",
+        RequestError::Io(_) => "io",
     }
 }
 

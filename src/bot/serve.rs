@@ -11,16 +11,16 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, mk_stop_token};
 use teloxide::types::{BotCommand, Update};
 use teloxide::update_listeners::StatefulListener;
-use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
-use super::health::{self, ErrorKind, Health};
+use super::health::{self, Health};
 use super::state::DbStorage;
 use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
@@ -224,7 +224,7 @@ async fn poll(bot: Bot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Updat
                     RequestError::RetryAfter(seconds) => seconds.duration(),
                     _ => backoff,
                 };
-                health.metrics.telegram_errors.get_or_create(&ErrorKind { kind: error_kind(&error) }).inc();
+                health.metrics.telegram_error(&error);
                 tracing::warn!(error = %error, retry_in = ?wait, "getUpdates failed");
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 tokio::select! {
@@ -234,20 +234,4 @@ async fn poll(bot: Bot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Updat
             }
         }
     }
-}
-
-/// A short label for Prometheus, never the message itself (it may quote user input).
-pub fn error_kind(error: &RequestError) -> String {
-    match error {
-        RequestError::Api(ApiError::BotBlocked) => "bot_blocked",
-        RequestError::Api(ApiError::MessageNotModified) => "message_not_modified",
-        RequestError::Api(_) => "api",
-        RequestError::MigrateToChatId(_) => "migrate_to_chat",
-        RequestError::RetryAfter(_) => "retry_after",
-        RequestError::Network(e) if e.is_timeout() => "timeout",
-        RequestError::Network(_) => "network",
-        RequestError::InvalidJson { .. } => "invalid_json",
-        RequestError::Io(_) => "io",
-    }
-    .to_string()
 }

@@ -30,6 +30,17 @@ struct Running {
 
 impl Running {
     fn start() -> Self {
+        // Tests tap faster than people; the flood limits have their own test.
+        Self::start_with(Some(Limits {
+            message_every: Duration::from_millis(1),
+            message_burst: 1000,
+            button_every: Duration::from_millis(1),
+            button_burst: 1000,
+        }))
+    }
+
+    /// `flood: None` keeps the tenant's own limits.
+    fn start_with(flood: Option<Limits>) -> Self {
         let f = Fixture::new();
         let slug = f.create(BOT_A);
         let url = f.tenant_url(&slug);
@@ -41,13 +52,7 @@ impl Running {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             // As against Telegram: the 429 test relies on `Throttle` retrying.
             rate_limits: true,
-            // Tests tap faster than people; the flood limits have their own tests.
-            flood: Some(Limits {
-                message_every: Duration::from_millis(1),
-                message_burst: 1000,
-                button_every: Duration::from_millis(1),
-                button_burst: 1000,
-            }),
+            flood,
         };
         let (shutdown, task, http) = launch(&options);
         Self { token: token(BOT_A), f, slug, options, shutdown, task: Some(task), http }
@@ -329,31 +334,35 @@ fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
-fn serve_refuses_a_schema_behind_the_binary() {
+fn serve_refuses_a_schema_behind_or_ahead_of_the_binary() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
     let url = f.tenant_url(&slug);
-    let mut admin = f.db.connect();
-    block_on(
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM tenant_{slug}._sqlx_migrations WHERE version = (SELECT max(version) FROM tenant_{slug}._sqlx_migrations)"
-        )))
-        .execute(&mut admin),
-    )
-    .unwrap();
-    let output = f
-        .sandbox
-        .botctl()
-        .args(["serve", "--tenant", &slug, "--tenant-database-url", &url, "--http-addr", "127.0.0.1:0"])
-        .env("BOT_TOKEN", token(BOT_A))
-        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("run `botctl migrate`"), "{stderr}");
-    assert!(!stderr.contains(&format!("pw-{slug}")), "{stderr}");
+    let ledger = format!("tenant_{slug}._sqlx_migrations");
+    let refusal = |sql: String| {
+        block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
+        let output = f
+            .sandbox
+            .botctl()
+            .args(["serve", "--tenant", &slug, "--tenant-database-url", &url, "--http-addr", "127.0.0.1:0"])
+            .env("BOT_TOKEN", token(BOT_A))
+            .env("BOTCTL_TELEGRAM_API_URL", &f.api)
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(!stderr.contains(&format!("pw-{slug}")), "{stderr}");
+        stderr
+    };
+    // A newer image migrated the schema, then this older one was started on it.
+    let ahead = refusal(format!(
+        "INSERT INTO {ledger} (version, description, success, checksum, execution_time) \
+         SELECT max(version) + 1, 'from a newer botctl', true, '\\x00', 0 FROM {ledger}"
+    ));
+    assert!(ahead.contains("this image is older than the schema"), "{ahead}");
+    let behind = refusal(format!("DELETE FROM {ledger} WHERE version >= (SELECT max(version) - 1 FROM {ledger})"));
+    assert!(behind.contains("run `botctl migrate`"), "{behind}");
 }
 
 #[test]
@@ -551,4 +560,128 @@ fn dst_change_days_in_berlin_skip_the_missing_hour_and_show_the_repeated_one_onc
     // Autumn: 02:00-02:59 happens twice and is offered once (the first time); 04:00 CET closes.
     let (_, labels) = times_on(&bot, &anna, autumn);
     assert_eq!(labels, ["01:00", "01:30", "02:00", "02:30", "03:00"]);
+}
+
+/// A past visit of `customer`, inserted as the business's records would have it.
+fn past_visit(bot: &Running, customer: i64) -> i64 {
+    bot.sql(&format!(
+        "INSERT INTO {{schema}}.customers (user_id, first_name) VALUES ({customer}, 'Past') ON CONFLICT DO NOTHING; \
+         INSERT INTO {{schema}}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
+         SELECT {customer}, id, name, price_minor, now() - interval '3 hours', now() - interval '2 hours' \
+         FROM {{schema}}.services ORDER BY id LIMIT 1"
+    ));
+    bot.scalar(&format!("SELECT max(id) FROM {{schema}}.bookings WHERE customer_id = {customer}"))
+}
+
+#[test]
+fn telegram_errors_and_timeouts_are_survived_without_a_restart() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let pavel = TgUser::new(7401, "Павел");
+    // Polls fail twice with 5xx, then one hangs until the client's timeout; the answer to /start is lost
+    // to a 502. Serve keeps running through all of it.
+    bot.emulator().fail(&bot.token, "getUpdates", Failure::ServerError(502), 2);
+    bot.emulator().fail(&bot.token, "getUpdates", Failure::Hang, 1);
+    bot.emulator().fail(&bot.token, "sendMessage", Failure::ServerError(502), 1);
+    bot.text(&pavel, "/start");
+    let refused = |sent: &[botctl::telegram::emulator::Sent]| {
+        sent.iter().any(|s| s.method == "sendMessage" && s.params.to_string().contains(&pavel.id.to_string()))
+    };
+    block_on(bot.emulator().wait_until_sent(&bot.token, refused, Duration::from_secs(60))).unwrap();
+    bot.text(&pavel, ru.raw(Text::MenuServices));
+    let services = bot.bot_says(&pavel, |m| m.text.is_some());
+    assert!(services.text.unwrap().contains("Стрижка"), "the next message is answered");
+    assert!(bot.task.as_ref().is_some_and(|t| !t.is_finished()), "serve kept running");
+    let metrics = block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await?.text().await }).unwrap();
+    for counted in ["botctl_telegram_errors_total{kind=\"api\"} 3", "botctl_telegram_errors_total{kind=\"timeout\"} 1"]
+    {
+        assert!(metrics.contains(counted), "{counted} in {metrics}");
+    }
+    bot.stop();
+}
+
+#[test]
+fn over_the_flood_limit_updates_are_dropped_with_one_warning() {
+    // The tenant's defaults: one message every 2 s, with a small burst.
+    let mut bot = Running::start_with(None);
+    let ru = Catalog::defaults(Locale::Ru);
+    let spammer = TgUser::new(7402, "Spam");
+    for _ in 0..8 {
+        bot.text(&spammer, ru.raw(Text::MenuHelp));
+    }
+    let slow_down = ru.render(Text::FloodSlowDown, &[]);
+    bot.bot_says(&spammer, |m| m.text.as_deref() == Some(slow_down.as_str()));
+    std::thread::sleep(Duration::from_millis(500));
+    let answers: Vec<String> =
+        bot.emulator().chat(&bot.token, spammer.id).into_iter().filter(|m| m.from_bot).filter_map(|m| m.text).collect();
+    let warnings = answers.iter().filter(|t| **t == slow_down).count();
+    assert_eq!(warnings, 1, "{answers:#?}");
+    assert!(answers.len() < 8, "over the limit, messages are dropped: {answers:#?}");
+    assert!(answers.len() >= 2, "the first messages are answered: {answers:#?}");
+    bot.stop();
+}
+
+#[test]
+fn a_past_visit_is_rated_once_by_its_own_customer_with_a_comment() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let vera = TgUser::new(7403, "Вера");
+    let visit = past_visit(&bot, vera.id);
+    bot.text(&vera, "/start");
+    let welcome = bot.bot_says(&vera, |m| m.text.is_some());
+    // The reminders issue sends the question; the button is the same whatever message carries it.
+    let rate = |user: &TgUser, score: u8| {
+        let query = bot.emulator().press_button(&bot.token, user, welcome.message_id, &format!("r:{visit}:{score}"));
+        block_on(bot.emulator().wait_answered(&bot.token, &query, WAIT)).unwrap();
+    };
+    let mallory = TgUser::new(7404, "Mallory");
+    bot.text(&mallory, "/start");
+    bot.bot_says(&mallory, |m| m.text.is_some());
+    rate(&mallory, 1);
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.ratings"), 0, "not Mallory's visit");
+
+    rate(&vera, 5);
+    bot.bot_says(&vera, |m| m.text.as_deref().is_some_and(|t| t.contains("⭐⭐⭐⭐⭐")));
+    bot.text(&vera, "Всё отлично <b>спасибо</b>");
+    bot.bot_says(&vera, |m| m.text.as_deref() == Some(ru.render(Text::RatingCommentThanks, &[]).as_str()));
+    rate(&vera, 1);
+    assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.ratings"), 1, "once");
+    assert_eq!(bot.scalar::<i16>("SELECT score FROM {schema}.ratings"), 5);
+    assert_eq!(bot.scalar::<String>("SELECT comment FROM {schema}.ratings"), "Всё отлично <b>спасибо</b>");
+    bot.stop();
+}
+
+#[test]
+fn cancel_is_checked_again_on_the_final_confirmation() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let oleg = TgUser::new(7405, "Олег");
+    bot.text(&oleg, "/start");
+    bot.bot_says(&oleg, |m| m.text.is_some());
+    // Booked for three days ahead, well before the 24 h cutoff.
+    bot.sql(
+        "INSERT INTO {schema}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
+         SELECT 7405, id, name, price_minor, now() + interval '3 days', now() + interval '3 days 1 hour' \
+         FROM {schema}.services ORDER BY id LIMIT 1",
+    );
+    bot.text(&oleg, ru.raw(Text::MenuMy));
+    let mine = bot.bot_says(&oleg, has_buttons("x:"));
+    bot.press(&oleg, &mine, "x:");
+    let confirm = bot.bot_says(&oleg, has_buttons("X:"));
+    // Time passes between the two taps: the visit is now inside the cutoff.
+    bot.sql(
+        "UPDATE {schema}.bookings SET starts_at = now() + interval '2 hours', ends_at = now() + interval '3 hours'",
+    );
+    bot.press(&oleg, &confirm, "X:");
+    bot.bot_says(&oleg, |m| m.message_id == confirm.message_id && !has_buttons("X:")(m));
+    assert_eq!(bot.scalar::<String>("SELECT status FROM {schema}.bookings"), "active", "too late to cancel");
+
+    // And inside the cutoff the first tap already says so.
+    bot.text(&oleg, ru.raw(Text::MenuMy));
+    let mine = bot.bot_says_after(&oleg, confirm.message_id, has_buttons("x:"));
+    bot.press(&oleg, &mine, "x:");
+    let answer = bot.bot_says(&oleg, |m| m.message_id == mine.message_id && !has_buttons("x:")(m));
+    assert!(!has_buttons("X:")(&answer), "no confirmation is offered: {answer:?}");
+    assert_eq!(bot.scalar::<String>("SELECT status FROM {schema}.bookings"), "active");
+    bot.stop();
 }

@@ -152,6 +152,7 @@ async fn on_message(bot: TgBot, msg: Message, deps: Arc<Deps>, dialogue: Custome
     deps.health.metrics.updates.inc();
     let result = message(&bot, &msg, &deps, &dialogue).await;
     deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
+    count_telegram_error(&deps, result.as_ref().err());
     result
 }
 
@@ -245,9 +246,20 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: Cu
     };
     let answered = reply.await;
     deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
+    count_telegram_error(&deps, outcome.as_ref().err());
+    if let Err(e) = &answered {
+        deps.health.metrics.telegram_error(e);
+    }
     outcome?;
     answered?;
     Ok(())
+}
+
+/// A handler that failed on a Telegram call shows up in `/metrics` by kind; other failures only in the log.
+fn count_telegram_error(deps: &Deps, error: Option<&anyhow::Error>) {
+    if let Some(e) = error.and_then(|e| e.downcast_ref::<teloxide::RequestError>()) {
+        deps.health.metrics.telegram_error(e);
+    }
 }
 
 /// Handles a button press; `Some(text)` becomes an alert in the answer.
