@@ -44,6 +44,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
+            cand image 'The tenant image that every tenant''s container runs'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
             cand man 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -394,6 +395,57 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;image'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand build 'Builds the tenant image from this botctl binary, without pulling anything'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;image;build'= {
+            cand --tag 'The image tag [default: docker.image, botctl:<version>]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;image;help'= {
+            cand build 'Builds the tenant image from this botctl binary, without pulling anything'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;image;help;build'= {
+        }
+        &'botctl;image;help;help'= {
+        }
         &'botctl;config'= {
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
@@ -494,6 +546,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
+            cand image 'The tenant image that every tenant''s container runs'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
             cand man 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -532,6 +585,11 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;serve'= {
         }
         &'botctl;help;health'= {
+        }
+        &'botctl;help;image'= {
+            cand build 'Builds the tenant image from this botctl binary, without pulling anything'
+        }
+        &'botctl;help;image;build'= {
         }
         &'botctl;help;config'= {
             cand show 'Prints every effective setting, where it came from, and secrets redacted'

@@ -49,6 +49,7 @@ complete -c botctl -n "__fish_botctl_needs_command" -f -a "events" -d 'Shows wha
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "image" -d 'The tenant image that every tenant\'s container runs'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "config" -d 'Inspects botctl\'s configuration'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
@@ -340,6 +341,45 @@ complete -c botctl -n "__fish_botctl_using_subcommand health" -s y -l yes -d 'An
 complete -c botctl -n "__fish_botctl_using_subcommand health" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand health" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand health" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -f -a "build" -d 'Builds the tenant image from this botctl binary, without pulling anything'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and not __fish_seen_subcommand_from build help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l tag -d 'The image tag [default: docker.image, botctl:<version>]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from build" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "build" -d 'Builds the tenant image from this botctl binary, without pulling anything'
+complete -c botctl -n "__fish_botctl_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand config; and not __fish_seen_subcommand_from show help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -413,22 +453,24 @@ complete -c botctl -n "__fish_botctl_using_subcommand man" -s y -l yes -d 'Answe
 complete -c botctl -n "__fish_botctl_using_subcommand man" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "image" -d 'The tenant image that every tenant\'s container runs'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health image config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "delete" -d 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Builds the tenant image from this botctl binary, without pulling anything'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'

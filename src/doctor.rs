@@ -169,7 +169,7 @@ async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
         Ok(None) => Check::warn(
             "tenant image",
             format!("{} is not on this engine; tenants cannot start without it", options.image),
-            "build the tenant image for this botctl version",
+            "run `botctl image build`",
         ),
         Err(e) => Check::fail("tenant image", format!("{e:#}"), "check the Docker engine's logs"),
     };

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 mod events;
+mod image;
 mod init;
 mod man;
 mod migrate;
@@ -13,6 +14,7 @@ mod serve;
 mod tenant;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
@@ -20,6 +22,7 @@ use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::{Given, Origin, Overrides, Settings};
 use crate::db::{self, Database, DbOptions, control};
+use crate::runtime::Engine;
 use crate::telemetry::LogFormat;
 use crate::ui::{ColorChoice, OutputFormat, Ui, UiOptions};
 
@@ -96,10 +99,16 @@ pub enum Command {
     Serve(serve::ServeArgs),
     Health(serve::HealthArgs),
     #[command(subcommand)]
+    Image(image::ImageCommand),
+    #[command(subcommand)]
     Config(config::ConfigCommand),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
 }
+
+/// How long an operator command waits for the Docker engine to start answering a request (bodies such
+/// as log streams are not bounded by it).
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What every command gets: the effective settings and the terminal.
 pub struct Context {
@@ -136,6 +145,11 @@ impl Context {
         db::connect(&options, &spinner).await
     }
 
+    /// The Docker engine at `docker.host`, its API version negotiated.
+    pub async fn engine(&self) -> anyhow::Result<Engine> {
+        Engine::connect(&self.settings.docker.host, ENGINE_TIMEOUT).await
+    }
+
     /// Who runs this command, for operator events: the OS user and host.
     pub fn actor(&self) -> String {
         let user = nix::unistd::User::from_uid(nix::unistd::getuid())
@@ -157,6 +171,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
         Command::Health(args) => serve::health(args, ctx).await,
+        Command::Image(command) => image::exec(command, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
         Command::Completions(args) => completions::exec(&args, &ctx.ui),
         Command::Man(args) => man::exec(&args, &ctx.ui),

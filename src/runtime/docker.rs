@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bollard::Docker;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
 use serde::Serialize;
+
+use crate::progress::Progress;
 
 /// A connection to the Docker engine with the API version negotiated down to what it speaks.
 #[derive(Clone)]
@@ -58,6 +62,22 @@ impl Engine {
             os: text(v.os),
             arch: text(v.arch),
         })
+    }
+
+    /// Builds `tag` from a tar context (a Dockerfile and its files), reporting the builder's steps.
+    pub async fn build_image(&self, tag: &str, context: Vec<u8>, progress: &dyn Progress) -> anyhow::Result<ImageInfo> {
+        let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
+        let mut steps = self.docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        while let Some(step) = steps.next().await {
+            let step = step.with_context(|| format!("the Docker engine could not build `{tag}`"))?;
+            if let Some(error) = step.error_detail {
+                anyhow::bail!("building `{tag}` failed: {}", error.message.unwrap_or_default().trim());
+            }
+            if let Some(line) = step.stream.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+                progress.set_message(line);
+            }
+        }
+        self.image(tag).await?.with_context(|| format!("the engine built `{tag}` but does not list it"))
     }
 
     /// The image with this tag, or `None` when the engine does not have it.

@@ -3,5 +3,6 @@
 //! `runtime` knows nothing of PostgreSQL or the control plane; `tenant` orchestrates it.
 
 mod docker;
+pub mod image;
 
 pub use docker::{Engine, EngineInfo, ImageInfo};

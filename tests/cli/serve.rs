@@ -86,9 +86,20 @@ impl Running {
 
     /// The same, for a message newer than `after`.
     fn bot_says_after(&self, user: &TgUser, after: i64, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        self.bot_says_within(WAIT, user, after, f)
+    }
+
+    /// The same, waiting up to `timeout`.
+    fn bot_says_within(
+        &self,
+        timeout: Duration,
+        user: &TgUser,
+        after: i64,
+        f: impl Fn(&ChatMessage) -> bool,
+    ) -> ChatMessage {
         let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
         let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| m.message_id > after && f(&m));
-        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, WAIT))
+        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, timeout))
             .unwrap_or_else(|e| panic!("{e}; the chat: {:#?}", self.emulator().chat(&self.token, user.id)));
         newest(&chat).unwrap()
     }
@@ -589,7 +600,9 @@ fn telegram_errors_and_timeouts_are_survived_without_a_restart() {
     };
     block_on(bot.emulator().wait_until_sent(&bot.token, refused, Duration::from_secs(60))).unwrap();
     bot.text(&pavel, ru.raw(Text::MenuServices));
-    let services = bot.bot_says(&pavel, |m| m.text.is_some());
+    // Two failed polls back off 1 s and 2 s; the hung one (a 10 s long poll) lasts until the client's
+    // timeout, 27 s, then backs off 4 s.
+    let services = bot.bot_says_within(Duration::from_secs(90), &pavel, 0, |m| m.text.is_some());
     assert!(services.text.unwrap().contains("Стрижка"), "the next message is answered");
     assert!(bot.task.as_ref().is_some_and(|t| !t.is_finished()), "serve kept running");
     let metrics = block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await?.text().await }).unwrap();
