@@ -1,8 +1,9 @@
 //! botctl's own PostgreSQL cluster: the embedded default when no database URL is configured, and the
 //! throwaway server of the test suite.
 //!
-//! The cluster lives in `<data dir>/postgres`, listens on a Unix socket inside that directory and nowhere
-//! else, and is created and started on demand with the installed server binaries. The operator connects
+//! The cluster lives in `<data dir>/postgres`, listens on Unix sockets only — one inside that directory,
+//! one in `<data dir>/socket`, which holds nothing else and so can be mounted into tenant containers —
+//! and is created and started on demand with the installed server binaries. The operator connects
 //! as the superuser `botctl` through peer authentication (only the OS user who owns the cluster); every
 //! other role must use a password. Run as root, the server runs as an unprivileged user, since
 //! PostgreSQL refuses to run as root.
@@ -53,6 +54,8 @@ pub enum ClusterError {
     SocketPathTooLong { path: PathBuf },
     #[error("`{}` exists but is not a PostgreSQL cluster; botctl will not touch it (move it away or choose another --data-dir)", dir.display())]
     NotACluster { dir: PathBuf },
+    #[error("the data directory `{}` has a comma in its path, which PostgreSQL's list of socket directories cannot hold; choose another --data-dir", dir.display())]
+    CommaInPath { dir: PathBuf },
     #[error("no unprivileged user to run PostgreSQL as: neither `postgres` nor `nobody` exists")]
     NoServerUser,
     #[error("{action} failed{}", if output.is_empty() { String::new() } else { format!(":\n{output}") })]
@@ -108,6 +111,12 @@ impl LocalCluster {
         &self.bin_dir
     }
 
+    /// The directory of the second socket, for tenant containers: PGDATA (0700, the data itself) is never
+    /// mounted into one. Anyone who reaches it still needs a role's password.
+    pub fn shared_socket_dir(&self) -> PathBuf {
+        self.data_dir.join("socket")
+    }
+
     /// How the operator connects: the socket, as the superuser, to the `botctl` database.
     pub fn connect_options(&self) -> PgConnectOptions {
         PgConnectOptions::new().socket(self.pgdata()).port(PORT).username(SUPERUSER).database(DATABASE)
@@ -152,6 +161,7 @@ impl LocalCluster {
         if self.is_running()? {
             return Ok(Started::AlreadyRunning);
         }
+        self.share_socket()?;
         tracing::info!(pgdata = %self.pgdata().display(), "starting the local PostgreSQL cluster");
         self.start()?;
         Ok(if created { Started::CreatedAndStarted } else { Started::Started })
@@ -193,6 +203,9 @@ impl LocalCluster {
         let socket = self.pgdata().join(format!(".s.PGSQL.{PORT}"));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(ClusterError::SocketPathTooLong { path: socket });
+        }
+        if self.data_dir.to_string_lossy().contains(',') {
+            return Err(ClusterError::CommaInPath { dir: self.data_dir.clone() });
         }
         fs::create_dir_all(&self.data_dir).map_err(io(format!("creating {}", self.data_dir.display())))?;
         let Some(user) = &self.server_user else { return Ok(()) };
@@ -258,12 +271,12 @@ impl LocalCluster {
     /// server user's ownership.
     fn configure(&self, staging: &Path, pgdata: &Path) -> Result<(), ClusterError> {
         let os_user = User::from_uid(Uid::effective()).ok().flatten().map(|u| u.name).unwrap_or_else(|| "root".into());
-        let socket_dir = pgdata.display().to_string().replace('\'', "''");
         append(
             &staging.join("postgresql.conf"),
             &format!(
-                "\n# Added by botctl: a private cluster reachable only through its socket.\n\
-                 listen_addresses = ''\nunix_socket_directories = '{socket_dir}'\nport = {PORT}\n"
+                "\n# Added by botctl: a private cluster reachable only through its sockets.\n\
+                 listen_addresses = ''\n{}\nport = {PORT}\n",
+                self.socket_setting(pgdata)
             ),
         )?;
         rewrite(
@@ -280,6 +293,37 @@ impl LocalCluster {
             &staging.join("pg_ident.conf"),
             &format!("# Written by botctl.\n# MAP     OS-USER  PG-USER\noperator  {os_user}  {SUPERUSER}\n"),
         )
+    }
+
+    /// Both socket directories, as `postgresql.conf` says it (the list is comma-separated, so neither
+    /// path may hold a comma; `prepare_data_dir` refuses one).
+    fn socket_setting(&self, pgdata: &Path) -> String {
+        let quoted = |p: &Path| p.display().to_string().replace('\'', "''");
+        format!("unix_socket_directories = '{}, {}'", quoted(pgdata), quoted(&self.shared_socket_dir()))
+    }
+
+    /// Makes the shared socket directory (the server writes its socket there; anyone may reach it) and,
+    /// for a cluster made before it existed, adds it to the configuration.
+    fn share_socket(&self) -> Result<(), ClusterError> {
+        let dir = self.shared_socket_dir();
+        fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+            .map_err(io(format!("setting permissions on {}", dir.display())))?;
+        if let Some(user) = &self.server_user {
+            chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
+                "handing {} to {}",
+                dir.display(),
+                user.name
+            )))?;
+        }
+        let conf = self.pgdata().join("postgresql.conf");
+        let setting = self.socket_setting(&self.pgdata());
+        let text = fs::read_to_string(&conf).map_err(io(format!("reading {}", conf.display())))?;
+        if !text.contains(&setting) {
+            // A later line wins in postgresql.conf.
+            append(&conf, &format!("\n# Added by botctl: a second socket, for tenant containers.\n{setting}\n"))?;
+        }
+        Ok(())
     }
 
     fn start(&self) -> Result<(), ClusterError> {
@@ -426,6 +470,16 @@ mod tests {
         let cluster = LocalCluster { data_dir: deep, bin_dir: PathBuf::from("/nonexistent"), server_user: None };
         let err = cluster.prepare_data_dir().unwrap_err();
         assert!(matches!(err, ClusterError::SocketPathTooLong { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_comma_in_the_data_dir_is_refused_before_anything_is_created() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("a,b");
+        let cluster = LocalCluster { data_dir: dir.clone(), bin_dir: PathBuf::from("/nonexistent"), server_user: None };
+        let err = cluster.prepare_data_dir().unwrap_err();
+        assert!(matches!(err, ClusterError::CommaInPath { .. }), "{err}");
+        assert!(!dir.exists());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `botctl init` against a server URL and against the embedded local cluster.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::Value;
+use sqlx::Connection;
 
 use crate::support::{ClusterGuard, Sandbox, TestDb, TestRole, block_on};
 
@@ -89,6 +92,18 @@ fn init_twice_against_the_embedded_default_creates_the_cluster_once() {
     // Socket only: the cluster must not listen on TCP.
     let conf = std::fs::read_to_string(data_dir.join("postgres/postgresql.conf")).unwrap();
     assert!(conf.contains("listen_addresses = ''"), "{conf}");
+    // The second socket, for tenant containers, sits alone in a directory anyone may enter; a role
+    // other than the operator's still needs its password there.
+    let shared = data_dir.join("socket");
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o755);
+    let entries: Vec<String> =
+        std::fs::read_dir(&shared).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(entries.iter().all(|e| e.starts_with(".s.PGSQL.5432")), "{entries:?}");
+    let url = |user: &str| format!("postgres://{user}@localhost/botctl?host={}&port=5432", shared.display());
+    let mut operator = block_on(sqlx::PgConnection::connect(&url("botctl"))).unwrap();
+    block_on(sqlx::query("CREATE ROLE shared_probe LOGIN PASSWORD 'probe-pw'").execute(&mut operator)).unwrap();
+    block_on(sqlx::PgConnection::connect(&url("shared_probe:wrong"))).unwrap_err();
+    block_on(sqlx::PgConnection::connect(&url("shared_probe:probe-pw"))).unwrap();
 }
 
 #[test]
@@ -98,8 +113,16 @@ fn a_stopped_embedded_cluster_is_started_on_demand() {
     let _stop = ClusterGuard(data_dir.clone());
     init_json(&mut sandbox.botctl());
     botctl::db::cluster::LocalCluster::new(&data_dir, None).unwrap().stop().unwrap();
+    // As a cluster made before the shared socket existed: one socket directory, inside PGDATA.
+    let conf = data_dir.join("postgres/postgresql.conf");
+    let pgdata = data_dir.join("postgres").display().to_string();
+    let old = regex::Regex::new(r"unix_socket_directories = '[^']*'").unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, old.replace_all(&text, format!("unix_socket_directories = '{pgdata}'")).as_ref()).unwrap();
+    std::fs::remove_dir_all(data_dir.join("socket")).unwrap();
 
     let again = init_json(&mut sandbox.botctl());
     assert!(again["location"].as_str().unwrap().ends_with("(started now)"), "{again}");
     assert_eq!(again["changed"], false);
+    assert!(data_dir.join("socket/.s.PGSQL.5432").exists(), "the shared socket is added on start");
 }
