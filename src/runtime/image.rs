@@ -39,15 +39,15 @@ pub async fn build(engine: &Engine, tag: &str, progress: &dyn Progress) -> anyho
 }
 
 /// The build context: a Dockerfile and the files the image holds, as a tar archive.
-pub struct BuildContext {
-    pub tar: Vec<u8>,
+struct BuildContext {
+    tar: Vec<u8>,
     /// Image path → host path, for the report.
-    pub files: BTreeMap<String, PathBuf>,
+    files: BTreeMap<String, PathBuf>,
 }
 
 /// The context for the binary at `exe`, which must be the running process's own (its libraries are read
 /// from `/proc/self/maps`).
-pub fn context(exe: &Path) -> anyhow::Result<BuildContext> {
+fn context(exe: &Path) -> anyhow::Result<BuildContext> {
     let binary = std::fs::read(exe).with_context(|| format!("cannot read the botctl binary {}", exe.display()))?;
     let elf = goblin::elf::Elf::parse(&binary).with_context(|| format!("{} is not an ELF binary", exe.display()))?;
     let mut files = BTreeMap::from([(BINARY.to_string(), exe.to_path_buf())]);
