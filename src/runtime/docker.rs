@@ -13,7 +13,7 @@ use crate::progress::Progress;
 /// A connection to the Docker engine with the API version negotiated down to what it speaks.
 #[derive(Clone)]
 pub struct Engine {
-    docker: Docker,
+    pub(super) docker: Docker,
     host: String,
 }
 

@@ -2,6 +2,7 @@
 //!
 //! `runtime` knows nothing of PostgreSQL or the control plane; `tenant` orchestrates it.
 
+pub mod container;
 mod docker;
 pub mod image;
 

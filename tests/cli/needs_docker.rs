@@ -1,9 +1,15 @@
 //! Tests that need a Docker engine. Without one they are ignored with the reason; CI sets
 //! BOTCTL_REQUIRE_DOCKER=1, which makes them run (and fail) even where no engine is found.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use botctl::runtime::Engine;
+use botctl::runtime::container::{BindMount, ContainerSpec, MANAGED, Waited};
 use serde_json::Value;
 
-use crate::support::{Sandbox, TestDb, block_on, http, unique_name};
+use crate::support::{Sandbox, TestDb, block_on, http, token, unique_name};
+use crate::tenant::{BOT_A, Fixture};
 
 #[test]
 #[cfg_attr(
@@ -30,6 +36,18 @@ fn doctor_reports_the_engine_and_its_api_version() {
     assert_ne!(image["status"], "fail", "{image}");
 }
 
+/// Builds a uniquely tagged tenant image with `botctl image build`; the guard removes it.
+fn build_image(sandbox: &Sandbox) -> (String, Value, ImageGuard) {
+    let tag = format!("{}:test", unique_name("botctl-image").replace('_', "-"));
+    let guard = ImageGuard(tag.clone());
+    let mut cmd = sandbox.botctl();
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    let output = cmd.args(["image", "build", "--tag", &tag, "-o", "json"]).assert().success();
+    (tag.clone(), serde_json::from_slice(&output.get_output().stdout).unwrap(), guard)
+}
+
 /// Removes the test's image (and any container left from it) however the test ends.
 struct ImageGuard(String);
 
@@ -51,14 +69,7 @@ fn image_build_needs_no_base_image_and_the_image_runs_botctl_as_nobody() {
     use futures_util::StreamExt;
 
     let sandbox = Sandbox::new();
-    let tag = format!("{}:test", unique_name("botctl-image").replace('_', "-"));
-    let _guard = ImageGuard(tag.clone());
-    let mut cmd = sandbox.botctl();
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
-    let output = cmd.args(["image", "build", "--tag", &tag, "-o", "json"]).assert().success();
-    let built: Value = serde_json::from_slice(&output.get_output().stdout).unwrap();
+    let (tag, built, _guard) = build_image(&sandbox);
     assert_eq!(built["tag"], tag.as_str());
     assert!(built["files"]["/usr/local/bin/botctl"].is_string(), "{built}");
     assert!(built["size_bytes"].as_i64().unwrap() > 1_000_000, "{built}");
@@ -89,4 +100,111 @@ fn image_build_needs_no_base_image_and_the_image_runs_botctl_as_nobody() {
         .unwrap();
     assert_eq!(exit.status_code, 0, "{logs}");
     assert_eq!(logs.trim(), format!("botctl {}", env!("CARGO_PKG_VERSION")));
+}
+
+/// Removes a test container however the test ends.
+struct ContainerGuard(String);
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = block_on(docker.remove_container(&self.0, Some(options)));
+    }
+}
+
+/// How a container on the host network reaches the test database as `url`: through the local cluster's
+/// shared socket directory, mounted, or (an external test server) by the URL itself.
+fn from_a_container(url: &str) -> (String, Vec<BindMount>) {
+    let mut url = url::Url::parse(url).unwrap();
+    let socket = url.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| std::path::PathBuf::from(v.as_ref()));
+    match socket.filter(|s| s.is_absolute()) {
+        Some(pgdata) => {
+            let source = pgdata.parent().unwrap().join("socket");
+            let query: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "host" { "/run/postgresql".into() } else { v.into_owned() };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(query);
+            (url.to_string(), vec![BindMount { source, target: "/run/postgresql".into(), read_only: true }])
+        }
+        None => (url.to_string(), Vec::new()),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every_step_is_idempotent() {
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let slug = f.create(BOT_A);
+    let (database_url, mounts) = from_a_container(&f.tenant_url(&slug));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let name = unique_name("botctl-test").replace('_', "-");
+    let _container_guard = ContainerGuard(name.clone());
+    let spec = ContainerSpec {
+        name: name.clone(),
+        image,
+        labels: HashMap::from([(MANAGED.to_string(), "true".to_string()), ("botctl.tenant".into(), slug.clone())]),
+        env: vec![
+            format!("BOTCTL_TENANT={slug}"),
+            format!("DATABASE_URL={database_url}"),
+            format!("BOT_TOKEN={}", token(BOT_A)),
+            format!("BOTCTL_TELEGRAM_API_URL={}", f.emulator.url()),
+            format!("BOTCTL_HTTP_ADDR=127.0.0.1:{port}"),
+            "BOTCTL_LOG=info".into(),
+        ],
+        network: "host".into(),
+        mounts,
+        memory_bytes: 128 << 20,
+        nano_cpus: 1_000_000_000,
+        healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
+        health_interval: Duration::from_secs(1),
+        stop_grace: Duration::from_secs(10),
+    };
+    let engine = block_on(Engine::connect(
+        &std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
+        Duration::from_secs(60),
+    ))
+    .unwrap();
+
+    assert!(block_on(engine.create_container(&spec)).unwrap(), "made");
+    assert!(!block_on(engine.create_container(&spec)).unwrap(), "a second create finds it and leaves it");
+    block_on(engine.start_container(&name)).unwrap();
+    block_on(engine.start_container(&name)).unwrap();
+    let waited = block_on(engine.wait_healthy(&name, Duration::from_secs(60))).unwrap();
+    let logs = block_on(engine.last_logs(&name, 50)).unwrap();
+    assert_eq!(waited, Waited::Healthy, "{logs:#?}");
+    let state = block_on(engine.container(&name)).unwrap().unwrap();
+    assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
+    assert_eq!(state.labels.get("botctl.tenant"), Some(&slug));
+
+    // The bot in the container answers a customer: PostgreSQL through the mounted socket, the emulator
+    // on 127.0.0.1.
+    let user = botctl::telegram::emulator::TgUser::new(7501, "Container");
+    f.emulator.send_text(&token(BOT_A), &user, "/start");
+    block_on(f.emulator.wait_until(
+        &token(BOT_A),
+        user.id,
+        |chat| chat.iter().any(|m| m.from_bot),
+        Duration::from_secs(30),
+    ))
+    .unwrap();
+    let logs = block_on(engine.last_logs(&name, 50)).unwrap();
+    assert!(logs.iter().any(|l| l.contains("serving")), "{logs:#?}");
+    assert!(!logs.iter().any(|l| l.contains(&format!("pw-{slug}"))), "the password stays out of the logs");
+
+    block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
+    block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
+    let stopped = block_on(engine.container(&name)).unwrap().unwrap();
+    assert_eq!(stopped.status, "exited");
+    block_on(engine.remove_container(&name)).unwrap();
+    block_on(engine.remove_container(&name)).unwrap();
+    assert!(block_on(engine.container(&name)).unwrap().is_none());
 }

@@ -1,0 +1,224 @@
+//! Tenant containers through the engine: what one looks like (`ContainerSpec`), and idempotent steps
+//! on it — every step inspects first, so running it twice is harmless, and "already so" is success.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::Engine;
+
+/// Every container botctl makes carries this label; ownership is decided by labels, never by names.
+pub const MANAGED: &str = "botctl.managed";
+
+/// A directory of the host, seen by the container at `target`.
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// Everything a tenant's container is made from.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub labels: HashMap<String, String>,
+    /// `KEY=VALUE`; holds secrets, so never logged.
+    pub env: Vec<String>,
+    /// `host`, or the name of a bridge network.
+    pub network: String,
+    pub mounts: Vec<BindMount>,
+    pub memory_bytes: i64,
+    /// CPUs in billionths, as the engine counts them.
+    pub nano_cpus: i64,
+    /// The command Docker runs to ask whether the container is healthy.
+    pub healthcheck: Vec<String>,
+    pub health_interval: Duration,
+    /// How long SIGTERM has before the engine kills.
+    pub stop_grace: Duration,
+}
+
+/// What the engine says about one container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerState {
+    pub id: String,
+    pub image: String,
+    /// `created`, `running`, `restarting`, `exited`, …
+    pub status: String,
+    /// `starting`, `healthy`, `unhealthy`; `None` without a healthcheck.
+    pub health: Option<String>,
+    pub labels: HashMap<String, String>,
+}
+
+/// How waiting for health ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    Healthy,
+    /// The healthcheck failed, or the container stopped; the status says which.
+    Unhealthy {
+        status: String,
+    },
+    TimedOut,
+}
+
+impl Engine {
+    pub async fn container(&self, name: &str) -> anyhow::Result<Option<ContainerState>> {
+        match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
+            Ok(c) => {
+                let state = c.state.unwrap_or_default();
+                let health = state.health.and_then(|h| h.status).map(|s| s.to_string());
+                let config = c.config.unwrap_or_default();
+                Ok(Some(ContainerState {
+                    id: c.id.unwrap_or_default(),
+                    image: config.image.unwrap_or_default(),
+                    status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+                    health: health.filter(|h| !h.is_empty() && h != "none"),
+                    labels: config.labels.unwrap_or_default(),
+                }))
+            }
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot inspect container `{name}`")),
+        }
+    }
+
+    /// Creates the container unless one of that name exists; returns whether it made one.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<bool> {
+        if self.container(&spec.name).await?.is_some() {
+            return Ok(false);
+        }
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let host_config = HostConfig {
+            network_mode: Some(spec.network.clone()),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            memory: Some(spec.memory_bytes),
+            nano_cpus: Some(spec.nano_cpus),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "3".into())])),
+            }),
+            mounts: Some(
+                spec.mounts
+                    .iter()
+                    .map(|m| Mount {
+                        source: Some(m.source.display().to_string()),
+                        target: Some(m.target.clone()),
+                        typ: Some(MountType::BIND),
+                        read_only: Some(m.read_only),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            healthcheck: Some(HealthConfig {
+                test: Some(std::iter::once("CMD".to_string()).chain(spec.healthcheck.iter().cloned()).collect()),
+                interval: Some(nanos(spec.health_interval)),
+                timeout: Some(nanos(Duration::from_secs(3))),
+                retries: Some(3),
+                start_period: None,
+                start_interval: None,
+            }),
+            stop_signal: Some("SIGTERM".into()),
+            stop_timeout: Some(seconds(spec.stop_grace)),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        match self.docker.create_container(Some(options), body).await {
+            Ok(_) => Ok(true),
+            // Someone else made it between the look and the create: theirs stands.
+            Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot create container `{}`", spec.name)),
+        }
+    }
+
+    /// Starts the container; one already running is left as it is.
+    pub async fn start_container(&self, name: &str) -> anyhow::Result<()> {
+        match self.docker.start_container(name, None::<StartContainerOptions>).await {
+            Ok(()) => Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot start container `{name}`")),
+        }
+    }
+
+    /// Stops the container with SIGTERM and its grace period; a stopped or missing one is fine.
+    pub async fn stop_container(&self, name: &str, grace: Duration) -> anyhow::Result<()> {
+        let t = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        match self.docker.stop_container(name, Some(StopContainerOptionsBuilder::default().t(t).build())).await {
+            Ok(()) => Ok(()),
+            Err(DockerError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot stop container `{name}`")),
+        }
+    }
+
+    /// Removes the container, running or not; a missing one is fine.
+    pub async fn remove_container(&self, name: &str) -> anyhow::Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot remove container `{name}`")),
+        }
+    }
+
+    /// Polls the container's health until it is healthy, fails, stops, or `timeout` passes.
+    pub async fn wait_healthy(&self, name: &str, timeout: Duration) -> anyhow::Result<Waited> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Some(state) = self.container(name).await? else {
+                return Ok(Waited::Unhealthy { status: "removed".into() });
+            };
+            match (state.status.as_str(), state.health.as_deref()) {
+                (_, Some(h)) if h == HealthStatusEnum::HEALTHY.to_string() => return Ok(Waited::Healthy),
+                (_, Some(h)) if h == HealthStatusEnum::UNHEALTHY.to_string() => {
+                    return Ok(Waited::Unhealthy { status: format!("{} and unhealthy", state.status) });
+                }
+                ("exited" | "dead", _) => return Ok(Waited::Unhealthy { status: state.status }),
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Waited::TimedOut);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The container's last `lines` lines of output, both streams, oldest first.
+    pub async fn last_logs(&self, name: &str, lines: usize) -> anyhow::Result<Vec<String>> {
+        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
+        let mut stream = self.docker.logs(name, Some(options));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.with_context(|| format!("cannot read the logs of `{name}`"))?;
+            out.extend(chunk.to_string().lines().map(str::to_string));
+        }
+        Ok(out)
+    }
+}
+
+fn not_found(e: &DockerError) -> bool {
+    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
