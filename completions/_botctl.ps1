@@ -119,7 +119,10 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
+            [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -244,12 +247,78 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;tenant;start' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'botctl;tenant;stop' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'botctl;tenant;restart' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;tenant;help' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
+            [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -266,6 +335,15 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;tenant;help;delete' {
+            break
+        }
+        'botctl;tenant;help;start' {
+            break
+        }
+        'botctl;tenant;help;stop' {
+            break
+        }
+        'botctl;tenant;help;restart' {
             break
         }
         'botctl;tenant;help;help' {
@@ -604,7 +682,10 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
+            [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             break
         }
         'botctl;help;tenant;create' {
@@ -620,6 +701,15 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;tenant;delete' {
+            break
+        }
+        'botctl;help;tenant;start' {
+            break
+        }
+        'botctl;help;tenant;stop' {
+            break
+        }
+        'botctl;help;tenant;restart' {
             break
         }
         'botctl;help;migrate' {

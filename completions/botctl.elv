@@ -113,7 +113,10 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
-            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
+            cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
+            cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;create'= {
@@ -232,12 +235,75 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;tenant;start'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;stop'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;tenant;restart'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;tenant;help'= {
             cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
-            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
+            cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
+            cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;help;create'= {
@@ -249,6 +315,12 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;tenant;help;update'= {
         }
         &'botctl;tenant;help;delete'= {
+        }
+        &'botctl;tenant;help;start'= {
+        }
+        &'botctl;tenant;help;stop'= {
+        }
+        &'botctl;tenant;help;restart'= {
         }
         &'botctl;tenant;help;help'= {
         }
@@ -561,7 +633,10 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale or token; every change is recorded as an event'
-            cand delete 'Deletes a tenant: drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
+            cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
+            cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
         }
         &'botctl;help;tenant;create'= {
         }
@@ -572,6 +647,12 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;tenant;update'= {
         }
         &'botctl;help;tenant;delete'= {
+        }
+        &'botctl;help;tenant;start'= {
+        }
+        &'botctl;help;tenant;stop'= {
+        }
+        &'botctl;help;tenant;restart'= {
         }
         &'botctl;help;migrate'= {
             cand status 'Shows each tenant''s schema version and how many migrations it is missing'

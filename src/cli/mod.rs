@@ -22,8 +22,10 @@ use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 use crate::config::{Given, Origin, Overrides, Settings};
 use crate::db::{self, Database, DbOptions, control};
+use crate::error::BadInput;
 use crate::runtime::Engine;
 use crate::telemetry::LogFormat;
+use crate::tenant::runtime::{DatabaseAccess, RuntimeOptions};
 use crate::ui::{ColorChoice, OutputFormat, Ui, UiOptions};
 
 /// Runs a platform of Telegram booking bots: one PostgreSQL schema and one Docker container per tenant.
@@ -148,6 +150,51 @@ impl Context {
     /// The Docker engine at `docker.host`, its API version negotiated.
     pub async fn engine(&self) -> anyhow::Result<Engine> {
         Engine::connect(&self.settings.docker.host, ENGINE_TIMEOUT).await
+    }
+
+    /// How tenant containers run, and how they reach the database `database` is.
+    pub fn runtime_options(&self, database: &Database) -> anyhow::Result<RuntimeOptions> {
+        let s = &self.settings;
+        let name = database.options.get_database().unwrap_or("botctl").to_string();
+        let port = database.options.get_port();
+        let access = match (&s.runtime.database_host, &database.location) {
+            (Some(dir), _) if dir.starts_with('/') => DatabaseAccess::Socket { dir: dir.into(), port, database: name },
+            (Some(host), _) => {
+                let (host, port) = match host.rsplit_once(':') {
+                    Some((h, p)) => (
+                        h.to_string(),
+                        p.parse()
+                            .map_err(|_| BadInput::new(format!("invalid port in runtime.database_host `{host}`")))?,
+                    ),
+                    None => (host.clone(), port),
+                };
+                DatabaseAccess::Tcp { host, port, database: name }
+            }
+            (None, db::Location::Local { shared_socket, .. }) => {
+                DatabaseAccess::Socket { dir: shared_socket.clone(), port, database: name }
+            }
+            (None, db::Location::Server(_)) => match database.options.get_socket() {
+                Some(socket) => {
+                    return Err(BadInput::new(format!(
+                        "the database is reached through the socket directory {}, which containers are not given: \
+                         set runtime.database_host to a socket directory they may mount or to a HOST:PORT",
+                        socket.display()
+                    ))
+                    .into());
+                }
+                None => DatabaseAccess::Tcp { host: database.options.get_host().to_string(), port, database: name },
+            },
+        };
+        Ok(RuntimeOptions {
+            image: s.docker.image.clone(),
+            network: s.runtime.network.clone(),
+            database: access,
+            memory_mb: s.runtime.memory_mb,
+            cpus: s.runtime.cpus,
+            health_timeout: s.runtime.health_timeout,
+            telegram_api_url: s.telegram.api_url.clone(),
+            rate_limits: s.telegram.rate_limits,
+        })
     }
 
     /// Who runs this command, for operator events: the OS user and host.

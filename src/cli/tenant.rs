@@ -11,6 +11,7 @@ use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
+use crate::tenant::runtime;
 use crate::tenant::store::Tenant;
 use crate::ui::{Render, Table};
 
@@ -22,6 +23,9 @@ pub enum TenantCommand {
     Show(ShowArgs),
     Update(UpdateArgs),
     Delete(DeleteArgs),
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(RestartArgs),
 }
 
 /// The bot token, given directly or in a file (a file keeps it out of the process list and shell history).
@@ -120,11 +124,33 @@ pub struct UpdateArgs {
     force: bool,
 }
 
-/// Deletes a tenant: drops its schema with all its data and its role; its events remain.
+/// Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain.
 ///
 /// Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
+    /// The tenant's name.
+    name: String,
+}
+
+/// Starts the tenant's bot in its container (making the container first if there is none, with a new
+/// database password) and waits until it is healthy.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The tenant's name.
+    name: String,
+}
+
+/// Stops the tenant's container (SIGTERM, then 10 s); `start` runs it again.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The tenant's name.
+    name: String,
+}
+
+/// Stops and starts the tenant's container, waiting until it is healthy again.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
     /// The tenant's name.
     name: String,
 }
@@ -136,6 +162,9 @@ pub async fn exec(command: TenantCommand, ctx: &Context) -> anyhow::Result<()> {
         TenantCommand::Show(args) => show(args, ctx).await,
         TenantCommand::Update(args) => update(args, ctx).await,
         TenantCommand::Delete(args) => delete(args, ctx).await,
+        TenantCommand::Start(args) => start(&args.name, false, ctx).await,
+        TenantCommand::Stop(args) => stop(args, ctx).await,
+        TenantCommand::Restart(args) => start(&args.name, true, ctx).await,
     }
 }
 
@@ -411,7 +440,7 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     let tenant = ops::show(&database.pool, &slug).await?;
     let schema = slug.schema();
     let summary = format!(
-        "deleting tenant `{slug}` (bot @{}) drops schema {schema} with all its data and role {schema}; its events remain",
+        "deleting tenant `{slug}` (bot @{}) removes its container and drops schema {schema} with all its data and role {schema}; its events remain",
         tenant.bot_username
     );
     if !ctx.settings.yes {
@@ -426,10 +455,51 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
             anyhow::bail!("aborted: nothing was deleted");
         }
     }
+    // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never
+    // started needs no engine.
+    match ctx.engine().await {
+        Ok(engine) => runtime::remove(&engine, &slug).await?,
+        Err(e) if tenant.status == "stopped" => ui.warn(format_args!("not removing a container: {e:#}")),
+        Err(e) => return Err(e.context(format!("tenant `{slug}` is running; its container must be removed first"))),
+    }
     let deleted =
         ops::delete(&database.pool, &slug, &ctx.actor()).await.with_context(|| format!("deleting tenant `{slug}`"))?;
     if !ui.structured(&deleted)? {
         ui.status("Deleted", format_args!("tenant {slug}: schema and role {} dropped", slug.schema()));
+    }
+    Ok(())
+}
+
+/// `start`, or with `restart` a stop first.
+async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
+    let slug = slug(name)?;
+    let database = ctx.connect().await?;
+    ops::show(&database.pool, &slug).await?;
+    let engine = ctx.engine().await?;
+    let options = ctx.runtime_options(&database)?;
+    let actor = ctx.actor();
+    if restart {
+        runtime::stop(&database.pool, &engine, &slug, &actor).await?;
+    }
+    let started = {
+        let spinner = ctx.ui.spinner(format!("starting tenant {slug}"));
+        runtime::start(&database.pool, &engine, &slug, &options, &actor, &spinner).await?
+    };
+    if !ctx.ui.structured(&started)? {
+        let verb = if restart { "Restarted" } else { "Started" };
+        ctx.ui.status(verb, format_args!("tenant {slug}: container {} is healthy", started.container));
+    }
+    Ok(())
+}
+
+async fn stop(args: StopArgs, ctx: &Context) -> anyhow::Result<()> {
+    let slug = slug(&args.name)?;
+    let database = ctx.connect().await?;
+    ops::show(&database.pool, &slug).await?;
+    let engine = ctx.engine().await?;
+    runtime::stop(&database.pool, &engine, &slug, &ctx.actor()).await?;
+    if !ctx.ui.structured(&serde_json::json!({ "tenant": slug.as_str(), "status": "stopped" }))? {
+        ctx.ui.status("Stopped", format_args!("tenant {slug}"));
     }
     Ok(())
 }

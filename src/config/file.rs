@@ -28,6 +28,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub docker: DockerSection,
     #[serde(default)]
+    pub runtime: RuntimeSection,
+    #[serde(default)]
     pub tenant_defaults: TenantDefaultsSection,
 }
 
@@ -52,6 +54,17 @@ pub struct TelegramSection {
 pub struct DockerSection {
     pub host: Option<String>,
     pub image: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    pub network: Option<String>,
+    pub database_host: Option<String>,
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<f64>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub health_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

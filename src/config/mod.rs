@@ -26,6 +26,10 @@ use crate::ui::{ColorChoice, OutputFormat};
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_NETWORK: &str = "host";
+const DEFAULT_MEMORY_MB: u32 = 128;
+const DEFAULT_CPUS: f64 = 1.0;
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// The original platform's businesses were in Russia; operators elsewhere set `tenant_defaults.timezone`.
 const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 
@@ -39,6 +43,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: serde_yaml_ng::Error },
     #[error("invalid value in environment variable {var}: {message}")]
     Env { var: String, message: String },
+    #[error("invalid `{key}` in config file `{}`: {message}", path.display())]
+    FileValue { path: PathBuf, key: &'static str, message: String },
     #[error("invalid database URL from {origin}")]
     DatabaseUrl { origin: Origin, source: crate::db::DatabaseUrlError },
 }
@@ -106,6 +112,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub telegram: TelegramSettings,
     pub docker: DockerSettings,
+    pub runtime: RuntimeSettings,
     pub tenant_defaults: TenantDefaults,
     entries: Vec<Entry>,
 }
@@ -146,6 +153,20 @@ pub struct DockerSettings {
     pub host: String,
     /// The tenant image tag.
     pub image: String,
+}
+
+/// How tenant containers run.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// `host`, or a bridge network (created when missing).
+    pub network: String,
+    /// How containers reach PostgreSQL: `HOST[:PORT]` on their network, or an absolute path of a socket
+    /// directory to mount. `None`: botctl's own cluster's shared socket, or the operator URL's host.
+    pub database_host: Option<String>,
+    pub memory_mb: u32,
+    pub cpus: f64,
+    /// How long `tenant create|start|upgrade` waits for a container to become healthy.
+    pub health_timeout: Duration,
 }
 
 /// One line of `botctl config show`: secrets are already redacted in `value`.
@@ -214,6 +235,34 @@ impl Settings {
             host: r.pick_env("docker.host", file.docker.host, docker_default, parse_string)?,
             image: r.pick_env("docker.image", file.docker.image, builtin(default_image()), parse_string)?,
         };
+        let rt = file.runtime;
+        let runtime = RuntimeSettings {
+            network: r.pick_env(
+                "runtime.network",
+                r.checked("runtime.network", rt.network, parse_network)?,
+                builtin(DEFAULT_NETWORK.to_string()),
+                parse_network,
+            )?,
+            database_host: r.pick_env_opt("runtime.database_host", rt.database_host)?,
+            memory_mb: r.pick_env(
+                "runtime.memory_mb",
+                r.checked("runtime.memory_mb", rt.memory_mb, parse_memory)?,
+                builtin(DEFAULT_MEMORY_MB),
+                parse_memory,
+            )?,
+            cpus: r.pick_env(
+                "runtime.cpus",
+                r.checked("runtime.cpus", rt.cpus, parse_cpus)?,
+                builtin(DEFAULT_CPUS),
+                parse_cpus,
+            )?,
+            health_timeout: r.pick_env(
+                "runtime.health_timeout",
+                rt.health_timeout,
+                builtin(DEFAULT_HEALTH_TIMEOUT),
+                parse_duration,
+            )?,
+        };
         let tenant_defaults = TenantDefaults {
             timezone: r.pick_env(
                 "tenant_defaults.timezone",
@@ -241,6 +290,7 @@ impl Settings {
             log,
             telegram,
             docker,
+            runtime,
             entries: r.entries,
         })
     }
@@ -297,6 +347,30 @@ fn parse_bool(s: &str) -> Result<bool, String> {
         "1" | "true" | "yes" | "y" | "on" => Ok(true),
         "0" | "false" | "no" | "n" | "off" => Ok(false),
         _ => Err(format!("expected true or false (1/0, yes/no, on/off), found `{s}`")),
+    }
+}
+
+fn parse_network(s: &str) -> Result<String, String> {
+    // Docker's own rule for network names.
+    let valid = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a Docker network name (host, or letters, digits, _ . -)"))
+    }
+}
+
+fn parse_memory(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(mb) if mb >= 16 => Ok(mb),
+        _ => Err(format!("expected a whole number of MiB, at least 16, found `{s}`")),
+    }
+}
+
+fn parse_cpus(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(cpus) if cpus > 0.0 && cpus <= 1024.0 => Ok(cpus),
+        _ => Err(format!("expected a number of CPUs such as 0.5 or 2, found `{s}`")),
     }
 }
 
@@ -372,6 +446,21 @@ impl Resolver<'_> {
         Ok(self.pick_opt(key, given, file))
     }
 
+    /// A value from the config file, held to the same rule as its environment twin.
+    fn checked<T: ToString>(
+        &self,
+        key: &'static str,
+        value: Option<T>,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let (Some(value), Some(path)) = (value, &self.file_path) else { return Ok(None) };
+        parse(&value.to_string()).map(Some).map_err(|message| ConfigError::FileValue {
+            path: path.clone(),
+            key,
+            message,
+        })
+    }
+
     fn env_twin<T>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<Given<T>>, ConfigError> {
         let var = env_var_for(key);
         let Some(raw) = self.env.get(&var) else { return Ok(None) };
@@ -407,7 +496,7 @@ pub trait Shown {
 macro_rules! shown_via_display {
     ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
 }
-shown_via_display!(String, bool, i8, url::Url, OutputFormat, ColorChoice, LogFormat, Locale);
+shown_via_display!(String, bool, i8, u32, f64, url::Url, OutputFormat, ColorChoice, LogFormat, Locale);
 
 impl Shown for DatabaseUrl {
     const UNSET: &'static str = "(not set: botctl's local cluster under data_dir)";

@@ -157,3 +157,22 @@ fn rate_limits_are_on_unless_turned_off_in_words_the_flags_accept() {
     let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
     assert!(err.contains("BOTCTL_TELEGRAM_RATE_LIMITS") && err.contains("sometimes"), "{err}");
 }
+
+#[test]
+fn runtime_settings_default_and_are_held_to_one_rule_from_the_file_and_the_environment() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert_eq!((settings.runtime.network.as_str(), settings.runtime.memory_mb), ("host", 128));
+    assert_eq!(settings.runtime.health_timeout, Duration::from_secs(60));
+    assert!(settings.runtime.database_host.is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "runtime:\n  memory_mb: 4\n");
+    let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
+    assert!(err.contains("runtime.memory_mb") && err.contains("at least 16"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_RUNTIME_NETWORK", "bad net"), ("BOTCTL_RUNTIME_CPUS", "2")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_RUNTIME_NETWORK"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_RUNTIME_NETWORK", "botctl_net"), ("BOTCTL_RUNTIME_CPUS", "0.5")]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!((settings.runtime.network.as_str(), settings.runtime.cpus), ("botctl_net", 0.5));
+}

@@ -41,14 +41,19 @@ impl DbOptions {
 #[derive(Debug, Clone)]
 pub enum Location {
     Server(DatabaseUrl),
-    Local { pgdata: PathBuf, started: Started },
+    /// `shared_socket`: the directory tenant containers mount to reach the cluster.
+    Local {
+        pgdata: PathBuf,
+        shared_socket: PathBuf,
+        started: Started,
+    },
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Server(url) => write!(f, "server {url}"),
-            Location::Local { pgdata, started } => {
+            Location::Local { pgdata, started, .. } => {
                 let how = match started {
                     Started::AlreadyRunning => "running",
                     Started::Started => "started now",
@@ -84,7 +89,9 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
             let started = cluster.ensure_running(progress).await.with_context(|| {
                 format!("could not start botctl's local PostgreSQL cluster in {}", cluster.pgdata().display())
             })?;
-            (cluster.connect_options(), Location::Local { pgdata: cluster.pgdata(), started })
+            let location =
+                Location::Local { pgdata: cluster.pgdata(), shared_socket: cluster.shared_socket_dir(), started };
+            (cluster.connect_options(), location)
         }
     };
     progress.set_message("connecting to PostgreSQL");

@@ -9,11 +9,11 @@ use anyhow::Context;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType,
-    RestartPolicy, RestartPolicyNameEnum,
+    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -203,6 +203,30 @@ impl Engine {
                 return Ok(Waited::TimedOut);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Makes the bridge network `name` unless it exists; `host` is always there.
+    pub async fn ensure_network(&self, name: &str) -> anyhow::Result<()> {
+        if name == "host" {
+            return Ok(());
+        }
+        match self.docker.inspect_network(name, None::<InspectNetworkOptions>).await {
+            Ok(_) => return Ok(()),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot inspect network `{name}`")),
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(MANAGED.to_string(), "true".to_string())])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Made by someone else meanwhile.
+            Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot create network `{name}`")),
         }
     }
 

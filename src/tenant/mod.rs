@@ -3,6 +3,7 @@
 
 mod business;
 pub mod ops;
+pub mod runtime;
 mod slug;
 pub mod store;
 

@@ -80,6 +80,24 @@ pub async fn find_for_update(conn: &mut PgConnection, slug: &str) -> Result<Opti
     .await
 }
 
+/// What only a tenant's container may be given: the row's id (its health port under host networking)
+/// and the bot token.
+pub async fn secrets(conn: &mut PgConnection, slug: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, token FROM botctl.tenants WHERE slug = $1 AND deleted_at IS NULL")
+        .bind(slug)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn set_status(conn: &mut PgConnection, slug: &str, status: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE botctl.tenants SET status = $2, updated_at = now() WHERE slug = $1 AND deleted_at IS NULL")
+        .bind(slug)
+        .bind(status)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The live tenant whose bot this is, if any.
 pub async fn find_by_bot(conn: &mut PgConnection, bot_id: i64) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT slug FROM botctl.tenants WHERE bot_id = $1 AND deleted_at IS NULL")

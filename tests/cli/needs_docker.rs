@@ -208,3 +208,144 @@ fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every
     block_on(engine.remove_container(&name)).unwrap();
     assert!(block_on(engine.container(&name)).unwrap().is_none());
 }
+
+/// The throwaway cluster's shared socket directory, which tenant containers mount.
+fn shared_socket_dir() -> String {
+    let url = crate::support::server_url();
+    let pgdata = url.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned()).expect("a socket URL");
+    std::path::Path::new(&pgdata).parent().unwrap().join("socket").display().to_string()
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let slug = f.create(BOT_A);
+    let name = format!("botctl-{slug}");
+    let _container_guard = ContainerGuard(name.clone());
+    let botctl = || {
+        let mut cmd = f.botctl();
+        cmd.env("BOTCTL_DOCKER_IMAGE", &image).env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir());
+        if let Ok(host) = std::env::var("DOCKER_HOST") {
+            cmd.env("DOCKER_HOST", host);
+        }
+        cmd
+    };
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    let inspect =
+        || block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
+    let status = || f.json(&["tenant", "show", &slug])["status"].as_str().unwrap().to_string();
+
+    let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
+    let started: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(started["created"], true);
+    assert_eq!(status(), "running");
+    let container = inspect().unwrap();
+    let labels = container.config.as_ref().unwrap().labels.clone().unwrap();
+    assert_eq!(labels.get("botctl.managed").map(String::as_str), Some("true"));
+    assert_eq!(labels.get("botctl.tenant"), Some(&slug));
+    let host = container.host_config.as_ref().unwrap();
+    assert_eq!(host.memory, Some(128 << 20));
+    assert_eq!(
+        host.restart_policy.as_ref().unwrap().name,
+        Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED)
+    );
+    // Only this tenant's settings: its own role, never the operator's.
+    let env = container.config.as_ref().unwrap().env.clone().unwrap();
+    let database_url = env.iter().find_map(|e| e.strip_prefix("DATABASE_URL=")).unwrap();
+    assert!(database_url.starts_with(&format!("postgres://tenant_{slug}:")), "{database_url}");
+    assert!(!env.iter().any(|e| e.contains("botctl@") || e.starts_with("BOTCTL_DATABASE_URL")), "{env:?}");
+
+    // The bot in the container answers.
+    let user = botctl::telegram::emulator::TgUser::new(7601, "Started");
+    f.emulator.send_text(&token(BOT_A), &user, "/start");
+    block_on(f.emulator.wait_until(
+        &token(BOT_A),
+        user.id,
+        |chat| chat.iter().any(|m| m.from_bot),
+        Duration::from_secs(30),
+    ))
+    .unwrap();
+
+    // Starting a running tenant changes nothing.
+    let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
+    assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["created"], false);
+
+    botctl().args(["tenant", "stop", &slug]).assert().success();
+    assert_eq!(status(), "stopped");
+    assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
+    botctl().args(["tenant", "stop", &slug]).assert().success();
+
+    botctl().args(["tenant", "restart", &slug]).assert().success();
+    assert_eq!(status(), "running");
+    assert_eq!(inspect().unwrap().state.unwrap().running, Some(true));
+
+    botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
+    assert!(inspect().is_err(), "the container is gone");
+    assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn a_bot_that_never_gets_healthy_is_removed_with_its_last_lines_and_the_tenant_stays_stopped() {
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let slug = f.create(BOT_A);
+    let name = format!("botctl-{slug}");
+    let _container_guard = ContainerGuard(name.clone());
+    let mut cmd = f.botctl();
+    // Telegram never answers, so /healthz never reports a recent poll.
+    cmd.env("BOTCTL_DOCKER_IMAGE", &image)
+        .env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir())
+        .env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "4s")
+        .env("BOTCTL_TELEGRAM_API_URL", http::refused());
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    let output = cmd.args(["tenant", "start", &slug]).assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("did not become healthy") && stderr.contains(&format!("botctl tenant start {slug}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("getUpdates failed") || stderr.contains("serving"),
+        "the last log lines are shown: {stderr}"
+    );
+    assert!(!stderr.contains(&format!("tenant_{slug}:")), "no password in the output: {stderr}");
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    assert!(
+        block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)).is_err()
+    );
+    assert_eq!(f.json(&["tenant", "show", &slug])["status"], "stopped");
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn a_named_network_is_created_once_and_host_needs_none() {
+    let engine = block_on(Engine::connect(
+        &std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
+        Duration::from_secs(60),
+    ))
+    .unwrap();
+    let name = unique_name("botctl-net").replace('_', "-");
+    block_on(engine.ensure_network("host")).unwrap();
+    block_on(engine.ensure_network(&name)).unwrap();
+    block_on(engine.ensure_network(&name)).unwrap();
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    let network = block_on(docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>));
+    let _ = block_on(docker.remove_network(&name));
+    let network = network.unwrap();
+    assert_eq!(network.driver.as_deref(), Some("bridge"));
+    assert_eq!(network.labels.unwrap().get(MANAGED).map(String::as_str), Some("true"));
+}

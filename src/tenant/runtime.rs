@@ -1,0 +1,196 @@
+//! A tenant's container: what it is made of — the tenant's own role with a password rotated at every
+//! create, its bot token, the Bot API, how it reaches PostgreSQL; never the operator's credentials — and
+//! the steps `tenant start|stop|restart` take on it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::TenantSlug;
+use super::store;
+use crate::db::provision;
+use crate::progress::Progress;
+use crate::runtime::Engine;
+use crate::runtime::container::{BindMount, ContainerSpec, MANAGED, Waited};
+use crate::runtime::image::BINARY;
+
+/// Where a container finds the socket directory it is given.
+const SOCKET_MOUNT: &str = "/run/postgresql";
+/// Under host networking each tenant's health listener needs a port of its own: this plus its id.
+const HOST_PORT_BASE: i64 = 18_000;
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How many log lines a failed start shows.
+const LOG_LINES: usize = 20;
+
+/// How containers reach PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum DatabaseAccess {
+    /// A socket directory of the host, mounted read-only.
+    Socket {
+        dir: PathBuf,
+        port: u16,
+        database: String,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        database: String,
+    },
+}
+
+/// Everything about containers that is the same for every tenant.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    pub image: String,
+    pub network: String,
+    pub database: DatabaseAccess,
+    pub memory_mb: u32,
+    pub cpus: f64,
+    pub health_timeout: Duration,
+    pub telegram_api_url: url::Url,
+    pub rate_limits: bool,
+}
+
+/// The container's name: ownership is still decided by its labels.
+pub fn container_name(slug: &TenantSlug) -> String {
+    format!("botctl-{slug}")
+}
+
+#[derive(Debug, Serialize)]
+pub struct Started {
+    pub tenant: String,
+    pub container: String,
+    /// Whether a new container was made (with a new password).
+    pub created: bool,
+}
+
+/// Starts the tenant's container, making it first if there is none, and waits until it is healthy. A
+/// container that never gets healthy is removed (its last lines are in the error) and the tenant stays
+/// `stopped`; running `start` again retries.
+pub async fn start(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    options: &RuntimeOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Started> {
+    let name = container_name(slug);
+    let existing = engine.container(&name).await?;
+    if let Some(found) = &existing
+        && found.labels.get("botctl.tenant").map(String::as_str) != Some(slug.as_str())
+    {
+        anyhow::bail!("a container named `{name}` exists but is not tenant `{slug}`'s; botctl will not touch it");
+    }
+    let created = existing.is_none();
+    if created {
+        progress.set_message("creating the container");
+        engine.ensure_network(&options.network).await?;
+        let spec = spec(pool, slug, options).await?;
+        engine.create_container(&spec).await?;
+    }
+    progress.set_message("starting the container");
+    engine.start_container(&name).await?;
+    progress.set_message("waiting for the bot to become healthy");
+    match engine.wait_healthy(&name, options.health_timeout).await? {
+        Waited::Healthy => {}
+        failed => {
+            let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
+            engine.remove_container(&name).await?;
+            store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
+            let why = match failed {
+                Waited::TimedOut => format!("not healthy after {}", humantime::format_duration(options.health_timeout)),
+                Waited::Unhealthy { status } => status,
+                Waited::Healthy => unreachable!("handled above"),
+            };
+            anyhow::bail!(
+                "tenant `{slug}`'s bot did not become healthy ({why}); the container was removed and the tenant \
+                 is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
+                logs.join("\n")
+            );
+        }
+    }
+    let mut tx = pool.begin().await?;
+    store::set_status(&mut tx, slug.as_str(), "running").await?;
+    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.start", json!({ "created": created })).await?;
+    tx.commit().await?;
+    Ok(Started { tenant: slug.to_string(), container: name, created })
+}
+
+/// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
+pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
+    engine.stop_container(&container_name(slug), STOP_GRACE).await?;
+    let mut tx = pool.begin().await?;
+    store::set_status(&mut tx, slug.as_str(), "stopped").await?;
+    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.stop", json!({})).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
+pub async fn remove(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
+    engine.remove_container(&container_name(slug)).await
+}
+
+/// The container for `slug`, with a freshly rotated password for the tenant's role.
+async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> anyhow::Result<ContainerSpec> {
+    let mut conn = pool.acquire().await?;
+    let (id, token) =
+        store::secrets(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
+    let password = provision::rotate_password(&mut conn, slug).await?;
+    let role = slug.schema();
+    let (database_url, mounts) = match &options.database {
+        DatabaseAccess::Socket { dir, port, database } => {
+            let mut url = url::Url::parse(&format!("postgres://localhost/{database}"))?;
+            url.query_pairs_mut().append_pair("host", SOCKET_MOUNT).append_pair("port", &port.to_string());
+            (url, vec![BindMount { source: dir.clone(), target: SOCKET_MOUNT.into(), read_only: true }])
+        }
+        DatabaseAccess::Tcp { host, port, database } => {
+            (url::Url::parse(&format!("postgres://{host}:{port}/{database}"))?, Vec::new())
+        }
+    };
+    let mut database_url = database_url;
+    database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
+    database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
+    // Under host networking every container shares the host's ports; on a bridge each has its own.
+    let http_addr = if options.network == "host" {
+        let port = u16::try_from(HOST_PORT_BASE + id).map_err(|_| {
+            anyhow::anyhow!(
+                "no health port left for tenant `{slug}` under host networking; use a bridge network (runtime.network)"
+            )
+        })?;
+        format!("127.0.0.1:{port}")
+    } else {
+        "0.0.0.0:8080".to_string()
+    };
+    Ok(ContainerSpec {
+        name: container_name(slug),
+        image: options.image.clone(),
+        labels: HashMap::from([
+            (MANAGED.to_string(), "true".to_string()),
+            ("botctl.tenant".to_string(), slug.to_string()),
+            ("botctl.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ]),
+        env: vec![
+            format!("BOTCTL_TENANT={slug}"),
+            format!("DATABASE_URL={database_url}"),
+            format!("BOT_TOKEN={token}"),
+            format!("BOTCTL_TELEGRAM_API_URL={}", options.telegram_api_url),
+            format!("BOTCTL_TELEGRAM_RATE_LIMITS={}", options.rate_limits),
+            format!("BOTCTL_HTTP_ADDR={http_addr}"),
+            "BOTCTL_LOG=info".to_string(),
+        ],
+        network: options.network.clone(),
+        mounts,
+        memory_bytes: i64::from(options.memory_mb) << 20,
+        nano_cpus: (options.cpus * 1e9) as i64,
+        healthcheck: vec![BINARY.to_string(), "health".to_string()],
+        health_interval: Duration::from_secs(1),
+        stop_grace: STOP_GRACE,
+    })
+}
