@@ -62,6 +62,7 @@ fn main() {
             bench.timed(&[
                 "tenant",
                 "create",
+                "--no-start",
                 &slug,
                 "--token",
                 &token,

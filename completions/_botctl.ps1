@@ -141,7 +141,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
-            [CompletionResult]::new('--no-start', '--no-start', [CompletionResultType]::ParameterName, 'Does not start the tenant''s container (containers arrive with the Docker runtime; until then every tenant is created stopped)')
+            [CompletionResult]::new('--no-start', '--no-start', [CompletionResultType]::ParameterName, 'Leaves the tenant stopped instead of starting its container (`tenant start` starts it)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')

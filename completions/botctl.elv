@@ -134,7 +134,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
-            cand --no-start 'Does not start the tenant''s container (containers arrive with the Docker runtime; until then every tenant is created stopped)'
+            cand --no-start 'Leaves the tenant stopped instead of starting its container (`tenant start` starts it)'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
             cand -v 'Prints more about what happens; repeat for more detail'

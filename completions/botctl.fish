@@ -133,7 +133,7 @@ always\t'Color even when writing to a file or pipe'
 never\t'Never color'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l no-start -d 'Does not start the tenant\'s container (containers arrive with the Docker runtime; until then every tenant is created stopped)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l no-start -d 'Leaves the tenant stopped instead of starting its container (`tenant start` starts it)'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Prints nothing but results and errors'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'

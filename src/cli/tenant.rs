@@ -53,8 +53,7 @@ pub struct CreateArgs {
     /// A built-in template (barbershop, beauty_salon, clinic) or a YAML file.
     #[arg(long, value_name = "NAME|FILE")]
     template: Option<String>,
-    /// Does not start the tenant's container (containers arrive with the Docker runtime; until then
-    /// every tenant is created stopped).
+    /// Leaves the tenant stopped instead of starting its container (`tenant start` starts it).
     #[arg(long)]
     no_start: bool,
 }
@@ -289,10 +288,26 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         telegram_api_url: ctx.settings.telegram.api_url.clone(),
     };
     let database = ctx.connect().await?;
-    let tenant = {
+    let mut tenant = {
         let spinner = ui.spinner(format!("creating tenant {}", options.slug));
         ops::create(&database.pool, &options, &ctx.actor(), &spinner).await?
     };
+    let slug = &options.slug;
+    if !args.no_start {
+        let started = async {
+            let engine = ctx.engine().await?;
+            let runtime_options = ctx.runtime_options(&database)?;
+            let spinner = ui.spinner(format!("starting tenant {slug}"));
+            runtime::start(&database.pool, &engine, slug, &runtime_options, &ctx.actor(), &spinner).await
+        };
+        if let Err(e) = started.await {
+            return Err(e.context(format!(
+                "tenant `{slug}` was created, but its bot did not start, so it is stopped: `botctl tenant start {slug}` \
+                 tries again (`--no-start` creates a tenant without starting it)"
+            )));
+        }
+        tenant = ops::show(&database.pool, slug).await?;
+    }
     if !ui.structured(&tenant)? {
         ui.status(
             "Created",
@@ -305,9 +320,9 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         );
         ui.note(format_args!("seeded from template `{}`: {}", options.template.name, seed_summary(&options.template)));
         if args.no_start {
-            ui.note("not started (--no-start)");
+            ui.note(format_args!("not started (--no-start): `botctl tenant start {slug}` starts it"));
         } else {
-            ui.note("the tenant is stopped: containers arrive with the Docker runtime");
+            ui.status("Started", format_args!("container {} is healthy", runtime::container_name(slug)));
         }
     }
     Ok(())

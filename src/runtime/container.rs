@@ -196,7 +196,8 @@ impl Engine {
                 (_, Some(h)) if h == HealthStatusEnum::UNHEALTHY.to_string() => {
                     return Ok(Waited::Unhealthy { status: format!("{} and unhealthy", state.status) });
                 }
-                ("exited" | "dead", _) => return Ok(Waited::Unhealthy { status: state.status }),
+                // A restart means the bot already crashed once.
+                ("exited" | "dead" | "restarting", _) => return Ok(Waited::Unhealthy { status: state.status }),
                 _ => {}
             }
             if tokio::time::Instant::now() >= deadline {

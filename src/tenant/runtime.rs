@@ -21,8 +21,6 @@ use crate::runtime::image::BINARY;
 
 /// Where a container finds the socket directory it is given.
 const SOCKET_MOUNT: &str = "/run/postgresql";
-/// Under host networking each tenant's health listener needs a port of its own: this plus its id.
-const HOST_PORT_BASE: i64 = 18_000;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How many log lines a failed start shows.
 const LOG_LINES: usize = 20;
@@ -140,8 +138,8 @@ pub async fn remove(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
 /// The container for `slug`, with a freshly rotated password for the tenant's role.
 async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> anyhow::Result<ContainerSpec> {
     let mut conn = pool.acquire().await?;
-    let (id, token) =
-        store::secrets(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
+    let token =
+        store::token(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
     let password = provision::rotate_password(&mut conn, slug).await?;
     let role = slug.schema();
     let (database_url, mounts) = match &options.database {
@@ -157,14 +155,11 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
     let mut database_url = database_url;
     database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
     database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
-    // Under host networking every container shares the host's ports; on a bridge each has its own.
+    // Under host networking every container shares the host's ports, so each gets one the kernel has
+    // free now (only the container's own healthcheck uses it); on a bridge each has its own.
     let http_addr = if options.network == "host" {
-        let port = u16::try_from(HOST_PORT_BASE + id).map_err(|_| {
-            anyhow::anyhow!(
-                "no health port left for tenant `{slug}` under host networking; use a bridge network (runtime.network)"
-            )
-        })?;
-        format!("127.0.0.1:{port}")
+        let free = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port for /healthz")?;
+        format!("127.0.0.1:{}", free.local_addr()?.port())
     } else {
         "0.0.0.0:8080".to_string()
     };

@@ -80,10 +80,9 @@ pub async fn find_for_update(conn: &mut PgConnection, slug: &str) -> Result<Opti
     .await
 }
 
-/// What only a tenant's container may be given: the row's id (its health port under host networking)
-/// and the bot token.
-pub async fn secrets(conn: &mut PgConnection, slug: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, token FROM botctl.tenants WHERE slug = $1 AND deleted_at IS NULL")
+/// The bot token, which only the tenant's container is given.
+pub async fn token(conn: &mut PgConnection, slug: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT token FROM botctl.tenants WHERE slug = $1 AND deleted_at IS NULL")
         .bind(slug)
         .fetch_optional(conn)
         .await

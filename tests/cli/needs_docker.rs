@@ -8,8 +8,8 @@ use botctl::runtime::Engine;
 use botctl::runtime::container::{BindMount, ContainerSpec, MANAGED, Waited};
 use serde_json::Value;
 
-use crate::support::{Sandbox, TestDb, block_on, http, token, unique_name};
-use crate::tenant::{BOT_A, Fixture};
+use crate::support::{Sandbox, TestDb, block_on, http, token, unique_name, unique_slug};
+use crate::tenant::{BOT_A, BOT_B, Fixture};
 
 #[test]
 #[cfg_attr(
@@ -348,4 +348,49 @@ fn a_named_network_is_created_once_and_host_needs_none() {
     let network = network.unwrap();
     assert_eq!(network.driver.as_deref(), Some("bridge"));
     assert_eq!(network.labels.unwrap().get(MANAGED).map(String::as_str), Some("true"));
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_retry() {
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let botctl = |database_host: &str| {
+        let mut cmd = f.botctl();
+        cmd.env("BOTCTL_DOCKER_IMAGE", &image)
+            .env("BOTCTL_RUNTIME_DATABASE_HOST", database_host)
+            .env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
+        if let Ok(host) = std::env::var("DOCKER_HOST") {
+            cmd.env("DOCKER_HOST", host);
+        }
+        cmd
+    };
+    let create = |slug: &str, bot: i64, database_host: &str| {
+        let mut cmd = botctl(database_host);
+        cmd.args(["tenant", "create", slug, "--token", &token(bot), "--admin", "1", "--template", "clinic"]);
+        cmd
+    };
+
+    let good = unique_slug();
+    let _good_container = ContainerGuard(format!("botctl-{good}"));
+    create(&good, BOT_A, &shared_socket_dir()).assert().success();
+    assert_eq!(f.json(&["tenant", "show", &good])["status"], "running");
+
+    // Nothing listens where the container is told PostgreSQL is.
+    let bad = unique_slug();
+    let _bad_container = ContainerGuard(format!("botctl-{bad}"));
+    let output = create(&bad, BOT_B, "127.0.0.1:1").assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("was created, but its bot did not start"), "{stderr}");
+    assert_eq!(f.json(&["tenant", "show", &bad])["status"], "stopped");
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    let inspect = block_on(
+        docker.inspect_container(&format!("botctl-{bad}"), None::<bollard::query_parameters::InspectContainerOptions>),
+    );
+    assert!(inspect.is_err(), "the failed container is removed");
+    botctl(&shared_socket_dir()).args(["tenant", "start", &bad]).assert().success();
+    assert_eq!(f.json(&["tenant", "show", &bad])["status"], "running");
 }

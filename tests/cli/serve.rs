@@ -471,7 +471,18 @@ fn serve_recovers_when_postgresql_restarts() {
     };
     botctl().args(["init", "-q"]).assert().success();
     botctl()
-        .args(["tenant", "create", "shop", "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            "shop",
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .assert()
         .success();
     let mut admin = block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)).unwrap();

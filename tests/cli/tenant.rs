@@ -43,6 +43,7 @@ impl Fixture {
             .args([
                 "tenant",
                 "create",
+                "--no-start",
                 &slug,
                 "--token",
                 &token(bot),
@@ -98,6 +99,7 @@ fn create_records_the_tenant_and_builds_its_schema() {
     let created = f.json(&[
         "tenant",
         "create",
+        "--no-start",
         &slug,
         "--token",
         &token(BOT_A),
@@ -151,7 +153,19 @@ fn hostile_names_are_refused_with_exit_2_and_nothing_created() {
     for name in ["a;drop", "\"x\"", "Tenant", long.as_str(), "public", "botctl", "pg_toast", "-rf", "tenant_x y"] {
         let output = f
             .botctl()
-            .args(["tenant", "create", "--token", &token(BOT_A), "--admin", "1", "--template", "clinic", "--", name])
+            .args([
+                "tenant",
+                "create",
+                "--no-start",
+                "--token",
+                &token(BOT_A),
+                "--admin",
+                "1",
+                "--template",
+                "clinic",
+                "--",
+                name,
+            ])
             .assert()
             .code(2)
             .get_output()
@@ -180,8 +194,14 @@ fn each_bad_input_is_exit_2_naming_the_problem() {
         (&["--token", &good, "--template", "clinic"], "missing --admin"),
     ];
     for (args, expected) in cases {
-        let output =
-            f.botctl().args(["tenant", "create", &unique_slug()]).args(args).assert().code(2).get_output().clone();
+        let output = f
+            .botctl()
+            .args(["tenant", "create", "--no-start", &unique_slug()])
+            .args(args)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
         assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
         assert!(!stderr(&output).contains("AAHdqTcv"), "the token leaked: {}", stderr(&output));
     }
@@ -196,7 +216,7 @@ fn a_token_telegram_rejects_is_exit_2_and_an_unreachable_api_exit_1() {
     let unknown = token(500_000_999);
     let output = f
         .botctl()
-        .args(["tenant", "create", &slug, "--token", &unknown, "--admin", "1", "--template", "clinic"])
+        .args(["tenant", "create", "--no-start", &slug, "--token", &unknown, "--admin", "1", "--template", "clinic"])
         .assert()
         .code(2)
         .get_output()
@@ -206,7 +226,18 @@ fn a_token_telegram_rejects_is_exit_2_and_an_unreachable_api_exit_1() {
 
     let output = f
         .botctl()
-        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            &slug,
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .env("BOTCTL_TELEGRAM_API_URL", http::refused())
         .assert()
         .code(1)
@@ -224,7 +255,18 @@ fn one_bot_serves_one_tenant() {
     let second = unique_slug();
     let output = f
         .botctl()
-        .args(["tenant", "create", &second, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            &second,
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .assert()
         .code(2)
         .get_output()
@@ -232,7 +274,18 @@ fn one_bot_serves_one_tenant() {
     assert!(stderr(&output).contains(&format!("bot @a_bot already serves tenant `{first}`")), "{}", stderr(&output));
     assert!(!f.role_exists(&second) && !f.schema_exists(&second));
     f.botctl()
-        .args(["tenant", "create", &first, "--token", &token(BOT_B), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            &first,
+            "--token",
+            &token(BOT_B),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .assert()
         .code(2);
 }
@@ -252,7 +305,18 @@ fn an_interrupted_create_leaves_nothing_behind() {
         .process()
         .env("BOTCTL_DATABASE_URL", f.db.url())
         .env("BOTCTL_TELEGRAM_API_URL", &f.api)
-        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            &slug,
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -278,7 +342,18 @@ fn an_interrupted_create_leaves_nothing_behind() {
     assert_eq!(f.scalar::<i64>("SELECT count(*) FROM botctl.events"), 0);
     // And the same name can be created afterwards.
     f.botctl()
-        .args(["tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            &slug,
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "1",
+            "--template",
+            "clinic",
+        ])
         .assert()
         .success();
 }
@@ -364,7 +439,18 @@ fn the_lifecycle_works_against_the_embedded_default_too() {
     };
     botctl().args(["init", "-q"]).assert().success();
     botctl()
-        .args(["tenant", "create", "acme", "--token", &token(BOT_A), "--admin", "7", "--template", "beauty_salon"])
+        .args([
+            "tenant",
+            "create",
+            "--no-start",
+            "acme",
+            "--token",
+            &token(BOT_A),
+            "--admin",
+            "7",
+            "--template",
+            "beauty_salon",
+        ])
         .assert()
         .success();
     let out = botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();

@@ -100,7 +100,7 @@ fn assert_terminal_restored(screen: &str) {
 fn create_prompts_only_for_what_is_missing() {
     let f = Fixture::new();
     let slug = crate::support::unique_slug();
-    let pane = Pane::botctl(&f, &format!("tenant create {slug} --admin 1001 --template clinic"));
+    let pane = Pane::botctl(&f, &format!("tenant create --no-start {slug} --admin 1001 --template clinic"));
     pane.wait_for("Bot token from @BotFather");
     pane.type_line(&token(BOT_A));
     let screen = pane.wait_for("Time zone");
@@ -138,7 +138,7 @@ fn delete_on_a_terminal_asks_for_the_name() {
 fn ctrl_c_at_a_hidden_prompt_exits_130_and_restores_the_terminal() {
     let f = Fixture::new();
     let slug = crate::support::unique_slug();
-    let pane = Pane::botctl(&f, &format!("tenant create {slug} --admin 1001 --template clinic"));
+    let pane = Pane::botctl(&f, &format!("tenant create --no-start {slug} --admin 1001 --template clinic"));
     pane.wait_for("Bot token from @BotFather");
     pane.keys(&["C-c"]);
     let screen = pane.wait_for(DONE);
