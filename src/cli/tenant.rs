@@ -322,7 +322,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         if args.no_start {
             ui.note(format_args!("not started (--no-start): `botctl tenant start {slug}` starts it"));
         } else {
-            ui.status("Started", format_args!("container {} is healthy", runtime::container_name(slug)));
+            ui.status("Started", format_args!("container {} is healthy", runtime::container_name(slug.as_str())));
         }
     }
     Ok(())
@@ -341,19 +341,74 @@ fn seed_summary(template: &Template) -> String {
     format!("{} services, {} working intervals a week", template.services.len(), template.hours.len())
 }
 
+/// A tenant with its container as Docker reports it.
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    tenant: Tenant,
+    /// `null` when there is no container; left out when Docker could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<Option<ContainerView>>,
+}
+
+#[derive(Serialize)]
+struct ContainerView {
+    status: String,
+    health: Option<String>,
+}
+
+impl Listed {
+    fn container_text(&self) -> String {
+        match &self.container {
+            None => "?".to_string(),
+            Some(None) => "none".to_string(),
+            Some(Some(c)) => match &c.health {
+                Some(health) => format!("{}, {health}", c.status),
+                None => c.status.clone(),
+            },
+        }
+    }
+}
+
+/// Pairs tenants with their containers; without an answer from Docker, says so once and shows `?`.
+async fn with_containers(tenants: Vec<Tenant>, ctx: &Context) -> Vec<Listed> {
+    let states = match ctx.engine().await {
+        Ok(engine) => engine.managed_containers().await,
+        Err(e) => Err(e),
+    };
+    let mut states = match states {
+        Ok(states) => Some(states),
+        Err(e) => {
+            ctx.ui.warn(format_args!("container states are unknown: {e:#}"));
+            None
+        }
+    };
+    tenants
+        .into_iter()
+        .map(|tenant| {
+            let container = states
+                .as_mut()
+                .map(|s| s.remove(&tenant.slug).map(|c| ContainerView { status: c.status, health: c.health }));
+            Listed { tenant, container }
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 #[serde(transparent)]
-struct TenantList(Vec<Tenant>);
+struct TenantList(Vec<Listed>);
 
 impl Render for TenantList {
     fn render(&self) -> String {
-        let mut table = Table::new(["slug", "name", "bot", "status", "schema", "timezone", "created"]);
-        for t in &self.0 {
+        let mut table = Table::new(["slug", "name", "bot", "status", "container", "schema", "timezone", "created"]);
+        for listed in &self.0 {
+            let t = &listed.tenant;
             table.row([
                 t.slug.clone(),
                 t.display_name.clone(),
                 format!("@{}", t.bot_username),
                 t.status.clone(),
+                listed.container_text(),
                 t.schema_version.to_string(),
                 t.timezone.clone(),
                 t.created_at.format("%Y-%m-%d %H:%M").to_string(),
@@ -366,16 +421,16 @@ impl Render for TenantList {
 async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let tenants = ops::list(&database.pool, args.status.as_deref()).await?;
-    ctx.ui.data(&TenantList(tenants))
+    ctx.ui.data(&TenantList(with_containers(tenants, ctx).await))
 }
 
 #[derive(Serialize)]
 #[serde(transparent)]
-struct TenantDetails(Tenant);
+struct TenantDetails(Listed);
 
 impl Render for TenantDetails {
     fn render(&self) -> String {
-        let t = &self.0;
+        let t = &self.0.tenant;
         let mut table = Table::new(["field", "value"]);
         let rows = [
             ("slug", t.slug.clone()),
@@ -387,6 +442,7 @@ impl Render for TenantDetails {
             ("locale", t.locale.clone()),
             ("template", t.template.clone()),
             ("status", t.status.clone()),
+            ("container", format!("{} ({})", self.0.container_text(), runtime::container_name(&t.slug))),
             (
                 "schema",
                 format!(
@@ -409,7 +465,9 @@ impl Render for TenantDetails {
 async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
-    ctx.ui.data(&TenantDetails(ops::show(&database.pool, &slug).await?))
+    let tenant = ops::show(&database.pool, &slug).await?;
+    let mut listed = with_containers(vec![tenant], ctx).await;
+    ctx.ui.data(&TenantDetails(listed.remove(0)))
 }
 
 async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {

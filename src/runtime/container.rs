@@ -12,8 +12,8 @@ use bollard::models::{
     NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -207,6 +207,28 @@ impl Engine {
         }
     }
 
+    /// Every container botctl made (by label), by the tenant it belongs to; one call for the fleet.
+    pub async fn managed_containers(&self) -> anyhow::Result<HashMap<String, ContainerState>> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=true")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let listed = self.docker.list_containers(Some(options)).await.context("cannot list containers")?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let tenant = labels.get("botctl.tenant")?.clone();
+                let state = ContainerState {
+                    id: c.id.unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    status: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    health: c.status.as_deref().and_then(health_in_status),
+                    labels,
+                };
+                Some((tenant, state))
+            })
+            .collect())
+    }
+
     /// Makes the bridge network `name` unless it exists; `host` is always there.
     pub async fn ensure_network(&self, name: &str) -> anyhow::Result<()> {
         if name == "host" {
@@ -244,6 +266,28 @@ impl Engine {
     }
 }
 
+/// The health in a listing's status text (`Up 5 minutes (healthy)`): a listing carries no health field,
+/// and inspecting every container would take a call per tenant.
+fn health_in_status(status: &str) -> Option<String> {
+    let inside = status.rsplit_once('(')?.1.strip_suffix(')')?;
+    let health = inside.strip_prefix("health: ").unwrap_or(inside);
+    ["healthy", "unhealthy", "starting"].contains(&health).then(|| health.to_string())
+}
+
 fn not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_read_from_a_listing_status() {
+        assert_eq!(health_in_status("Up 5 minutes (healthy)").as_deref(), Some("healthy"));
+        assert_eq!(health_in_status("Up 2 seconds (health: starting)").as_deref(), Some("starting"));
+        assert_eq!(health_in_status("Up 1 hour (unhealthy)").as_deref(), Some("unhealthy"));
+        assert_eq!(health_in_status("Exited (1) 3 minutes ago"), None);
+        assert_eq!(health_in_status("Up 5 minutes"), None);
+    }
 }

@@ -55,7 +55,7 @@ pub struct RuntimeOptions {
 }
 
 /// The container's name: ownership is still decided by its labels.
-pub fn container_name(slug: &TenantSlug) -> String {
+pub fn container_name(slug: &str) -> String {
     format!("botctl-{slug}")
 }
 
@@ -78,7 +78,7 @@ pub async fn start(
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
-    let name = container_name(slug);
+    let name = container_name(slug.as_str());
     let existing = engine.container(&name).await?;
     if let Some(found) = &existing
         && found.labels.get("botctl.tenant").map(String::as_str) != Some(slug.as_str())
@@ -122,7 +122,7 @@ pub async fn start(
 
 /// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
 pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
-    engine.stop_container(&container_name(slug), STOP_GRACE).await?;
+    engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await?;
     let mut tx = pool.begin().await?;
     store::set_status(&mut tx, slug.as_str(), "stopped").await?;
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.stop", json!({})).await?;
@@ -132,7 +132,7 @@ pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str
 
 /// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
 pub async fn remove(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
-    engine.remove_container(&container_name(slug)).await
+    engine.remove_container(&container_name(slug.as_str())).await
 }
 
 /// The container for `slug`, with a freshly rotated password for the tenant's role.
@@ -164,7 +164,7 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
         "0.0.0.0:8080".to_string()
     };
     Ok(ContainerSpec {
-        name: container_name(slug),
+        name: container_name(slug.as_str()),
         image: options.image.clone(),
         labels: HashMap::from([
             (MANAGED.to_string(), "true".to_string()),

@@ -239,6 +239,7 @@ fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
     let inspect =
         || block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
     let status = || f.json(&["tenant", "show", &slug])["status"].as_str().unwrap().to_string();
+    assert_eq!(f.json(&["tenant", "show", &slug])["container"], Value::Null, "never started: no container");
 
     let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
     let started: Value = serde_json::from_slice(&out).unwrap();
@@ -271,12 +272,20 @@ fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
     ))
     .unwrap();
 
+    // list and show read the container from Docker.
+    let listed = f.json(&["tenant", "list"]);
+    let me = listed.as_array().unwrap().iter().find(|t| t["slug"] == slug.as_str()).unwrap().clone();
+    assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "healthy"}));
+    let shown = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&shown).contains(&format!("running, healthy (botctl-{slug})")));
+
     // Starting a running tenant changes nothing.
     let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
     assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["created"], false);
 
     botctl().args(["tenant", "stop", &slug]).assert().success();
     assert_eq!(status(), "stopped");
+    assert_eq!(f.json(&["tenant", "show", &slug])["container"]["status"], "exited");
     assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
     botctl().args(["tenant", "stop", &slug]).assert().success();
 
