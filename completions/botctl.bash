@@ -43,6 +43,9 @@ _botctl() {
             botctl,init)
                 cmd="botctl__subcmd__init"
                 ;;
+            botctl,logs)
+                cmd="botctl__subcmd__logs"
+                ;;
             botctl,man)
                 cmd="botctl__subcmd__man"
                 ;;
@@ -93,6 +96,9 @@ _botctl() {
                 ;;
             botctl__subcmd__help,init)
                 cmd="botctl__subcmd__help__subcmd__init"
+                ;;
+            botctl__subcmd__help,logs)
+                cmd="botctl__subcmd__help__subcmd__logs"
                 ;;
             botctl__subcmd__help,man)
                 cmd="botctl__subcmd__help__subcmd__man"
@@ -224,7 +230,7 @@ _botctl() {
 
     case "${cmd}" in
         botctl)
-            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version init doctor tenant migrate events demo serve health image config completions man help"
+            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version init doctor tenant migrate events demo serve health logs image config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,7 +624,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help)
-            opts="init doctor tenant migrate events demo serve health image config completions man help"
+            opts="init doctor tenant migrate events demo serve health logs image config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +778,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1104,6 +1124,56 @@ _botctl() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__logs)
+            opts="-f -t -o -q -v -y -h -V --follow --since --tail --timestamps --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -44,6 +44,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
+            cand logs 'Prints a tenant''s bot output (both streams) from its container; with -f, follows it across restarts'
             cand image 'The tenant image that every tenant''s container runs'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
@@ -467,6 +468,32 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;logs'= {
+            cand --since 'Only lines newer than this: a duration back from now (10m, 2h) or an RFC 3339 time'
+            cand --tail 'Only this many lines back from the end'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -f 'Keeps printing lines as they come, across restarts of the container, until Ctrl-C'
+            cand --follow 'Keeps printing lines as they come, across restarts of the container, until Ctrl-C'
+            cand -t 'Starts every line with its time'
+            cand --timestamps 'Starts every line with its time'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;image'= {
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
@@ -618,6 +645,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
+            cand logs 'Prints a tenant''s bot output (both streams) from its container; with -f, follows it across restarts'
             cand image 'The tenant image that every tenant''s container runs'
             cand config 'Inspects botctl''s configuration'
             cand completions 'Prints a shell completion script (generated copies live in the repository''s completions/ folder)'
@@ -666,6 +694,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;serve'= {
         }
         &'botctl;help;health'= {
+        }
+        &'botctl;help;logs'= {
         }
         &'botctl;help;image'= {
             cand build 'Builds the tenant image from this botctl binary, without pulling anything'

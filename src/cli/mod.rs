@@ -8,6 +8,7 @@ mod doctor;
 mod events;
 mod image;
 mod init;
+mod logs;
 mod man;
 mod migrate;
 mod serve;
@@ -100,6 +101,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
     Health(serve::HealthArgs),
+    Logs(logs::LogsArgs),
     #[command(subcommand)]
     Image(image::ImageCommand),
     #[command(subcommand)]
@@ -218,6 +220,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
         Command::Health(args) => serve::health(args, ctx).await,
+        Command::Logs(args) => logs::exec(args, ctx).await,
         Command::Image(command) => image::exec(command, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
         Command::Completions(args) => completions::exec(&args, &ctx.ui),

@@ -253,6 +253,29 @@ impl Engine {
         }
     }
 
+    /// The container's output as it comes, both streams, each line prefixed with Docker's RFC 3339
+    /// timestamp and a space. `since` is in Unix seconds; `tail` counts lines back from the end.
+    pub fn log_stream(
+        &self,
+        name: &str,
+        follow: bool,
+        since: Option<i64>,
+        tail: Option<usize>,
+    ) -> impl futures_util::Stream<Item = anyhow::Result<Vec<u8>>> + '_ {
+        let options = LogsOptionsBuilder::default()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(since.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)))
+            .tail(&tail.map_or_else(|| "all".to_string(), |n| n.to_string()))
+            .build();
+        let name = name.to_string();
+        self.docker.logs(&name.clone(), Some(options)).map(move |chunk| {
+            chunk.map(|c| c.into_bytes().to_vec()).with_context(|| format!("cannot read the logs of `{name}`"))
+        })
+    }
+
     /// The container's last `lines` lines of output, both streams, oldest first.
     pub async fn last_logs(&self, name: &str, lines: usize) -> anyhow::Result<Vec<String>> {
         let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -133,6 +134,71 @@ pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str
 /// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
 pub async fn remove(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
     engine.remove_container(&container_name(slug.as_str())).await
+}
+
+/// What `botctl logs` asks for.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub follow: bool,
+    /// Unix seconds.
+    pub since: Option<i64>,
+    pub tail: Option<usize>,
+}
+
+/// How long `logs --follow` waits for a stopped container to come back (a restart) before it ends.
+const REATTACH_GRACE: Duration = Duration::from_secs(15);
+
+/// Hands the tenant's container output to `line` (its RFC 3339 timestamp, then the line). With
+/// `follow`, keeps going across restarts: when the stream ends while the container runs again within
+/// the grace, it re-attaches where it left off; it ends when the container is gone or stays stopped.
+pub async fn logs(
+    engine: &Engine,
+    slug: &TenantSlug,
+    query: &LogQuery,
+    mut line: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let name = container_name(slug.as_str());
+    if engine.container(&name).await?.is_none() {
+        anyhow::bail!("tenant `{slug}` has no container (start it with `botctl tenant start {slug}`)");
+    }
+    // Timestamps of the same second repeat after a re-attach (`since` counts whole seconds): lines up
+    // to the last one shown are skipped. RFC 3339 in UTC sorts as text.
+    let mut last: Option<String> = None;
+    let (mut since, mut tail) = (query.since, query.tail);
+    loop {
+        let mut stream = std::pin::pin!(engine.log_stream(&name, query.follow, since, tail));
+        while let Some(chunk) = stream.next().await {
+            for text in chunk?.split_inclusive(|b| *b == b'\n') {
+                let (stamp, rest) = match text.iter().position(|b| *b == b' ') {
+                    Some(at) => (String::from_utf8_lossy(&text[..at]).into_owned(), &text[at + 1..]),
+                    None => (String::new(), text),
+                };
+                if last.as_ref().is_some_and(|l| stamp <= *l) {
+                    continue;
+                }
+                line(&stamp, rest)?;
+                last = Some(stamp);
+            }
+        }
+        if !query.follow || !comes_back(engine, &name).await? {
+            return Ok(());
+        }
+        since = last.as_deref().and_then(|l| chrono::DateTime::parse_from_rfc3339(l).ok()).map(|t| t.timestamp());
+        tail = None;
+    }
+}
+
+/// Whether a container whose log stream ended runs again within the grace.
+async fn comes_back(engine: &Engine, name: &str) -> anyhow::Result<bool> {
+    let deadline = tokio::time::Instant::now() + REATTACH_GRACE;
+    loop {
+        match engine.container(name).await? {
+            None => return Ok(false),
+            Some(state) if state.status == "running" => return Ok(true),
+            Some(_) if tokio::time::Instant::now() >= deadline => return Ok(false),
+            Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// The container for `slug`, with a freshly rotated password for the tenant's role.

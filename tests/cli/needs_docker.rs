@@ -403,3 +403,61 @@ fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_
     botctl(&shared_socket_dir()).args(["tenant", "start", &bad]).assert().success();
     assert_eq!(f.json(&["tenant", "show", &bad])["status"], "running");
 }
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
+    use std::io::{BufRead, BufReader};
+
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let slug = f.create(BOT_A);
+    let _container_guard = ContainerGuard(format!("botctl-{slug}"));
+    let botctl = || {
+        let mut cmd = f.botctl();
+        cmd.env("BOTCTL_DOCKER_IMAGE", &image).env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir());
+        cmd
+    };
+    let none = botctl().args(["logs", &slug]).assert().code(1).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&none).contains("has no container"));
+    botctl().args(["tenant", "start", &slug]).assert().success();
+
+    let out = botctl().args(["logs", &slug, "--tail", "20"]).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(out.contains("serving"), "{out}");
+    let stamped =
+        botctl().args(["logs", &slug, "--timestamps", "--since", "10m"]).assert().success().get_output().stdout.clone();
+    let first = String::from_utf8_lossy(&stamped).lines().next().unwrap_or_default().to_string();
+    assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap().is_match(&first), "{first}");
+
+    // Following: a restart ends Docker's stream; the command re-attaches and shows the new start.
+    let mut follower = f
+        .process()
+        .args(["logs", "-f", &slug])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(follower.stdout.take().unwrap());
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(|l| drop(lines.send(l))));
+    let starts = |count: usize| {
+        let mut serving = 0;
+        while serving < count {
+            match seen.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => serving += usize::from(line.contains("serving")),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    starts(1).expect("the first start line");
+    botctl().args(["tenant", "restart", &slug]).assert().success();
+    starts(1).expect("the start line after the restart");
+    assert!(follower.try_wait().unwrap().is_none(), "still following");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}

@@ -31,7 +31,12 @@ impl Fixture {
     }
 
     pub fn botctl(&self) -> assert_cmd::Command {
-        let mut cmd = self.sandbox.botctl();
+        assert_cmd::Command::from_std(self.process())
+    }
+
+    /// The same, to spawn and signal while it runs.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = self.sandbox.process();
         cmd.env("BOTCTL_DATABASE_URL", self.db.url()).env("BOTCTL_TELEGRAM_API_URL", &self.api);
         cmd
     }
@@ -301,10 +306,7 @@ fn an_interrupted_create_leaves_nothing_behind() {
     block_on(sqlx::query("LOCK TABLE botctl.events IN EXCLUSIVE MODE").execute(&mut blocker)).unwrap();
 
     let mut child = f
-        .sandbox
         .process()
-        .env("BOTCTL_DATABASE_URL", f.db.url())
-        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
         .args([
             "tenant",
             "create",
