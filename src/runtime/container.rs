@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType,
-    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkCreateRequest,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
@@ -95,11 +95,9 @@ impl Engine {
         }
     }
 
-    /// Creates the container unless one of that name exists; returns whether it made one.
+    /// Creates the container unless one of that name exists (the engine's 409 says so, so no inspect is
+    /// needed first); returns whether it made one.
     pub async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<bool> {
-        if self.container(&spec.name).await?.is_some() {
-            return Ok(false);
-        }
         let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
         let host_config = HostConfig {
@@ -148,7 +146,7 @@ impl Engine {
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         match self.docker.create_container(Some(options), body).await {
             Ok(_) => Ok(true),
-            // Someone else made it between the look and the create: theirs stands.
+            // There already: it stands.
             Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(false),
             Err(e) => Err(e).with_context(|| format!("cannot create container `{}`", spec.name)),
         }
@@ -192,8 +190,8 @@ impl Engine {
                 return Ok(Waited::Unhealthy { status: "removed".into() });
             };
             match (state.status.as_str(), state.health.as_deref()) {
-                (_, Some(h)) if h == HealthStatusEnum::HEALTHY.to_string() => return Ok(Waited::Healthy),
-                (_, Some(h)) if h == HealthStatusEnum::UNHEALTHY.to_string() => {
+                (_, Some("healthy")) => return Ok(Waited::Healthy),
+                (_, Some("unhealthy")) => {
                     return Ok(Waited::Unhealthy { status: format!("{} and unhealthy", state.status) });
                 }
                 // A restart means the bot already crashed once.

@@ -208,7 +208,7 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
         store::token(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
     let password = provision::rotate_password(&mut conn, slug).await?;
     let role = slug.schema();
-    let (database_url, mounts) = match &options.database {
+    let (mut database_url, mounts) = match &options.database {
         DatabaseAccess::Socket { dir, port, database } => {
             let mut url = url::Url::parse(&format!("postgres://localhost/{database}"))?;
             url.query_pairs_mut().append_pair("host", SOCKET_MOUNT).append_pair("port", &port.to_string());
@@ -218,7 +218,6 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
             (url::Url::parse(&format!("postgres://{host}:{port}/{database}"))?, Vec::new())
         }
     };
-    let mut database_url = database_url;
     database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
     database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
     // Under host networking every container shares the host's ports, so each gets one the kernel has
