@@ -11,6 +11,40 @@ use serde_json::Value;
 use crate::support::{Sandbox, TestDb, block_on, http, token, unique_name, unique_slug};
 use crate::tenant::{BOT_A, BOT_B, Fixture};
 
+/// The engine this test process reaches (as bollard finds it), for botctl too.
+fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| botctl::config::DEFAULT_DOCKER_HOST.to_string())
+}
+
+fn engine() -> Engine {
+    block_on(Engine::connect(&docker_host(), Duration::from_secs(60))).unwrap()
+}
+
+/// botctl on the test's engine.
+fn on_engine(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
+    cmd.env("BOTCTL_DOCKER_HOST", docker_host());
+    cmd
+}
+
+/// botctl for the fixture's tenants, running them from `image` and reaching the test database.
+fn runtime_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
+    let mut cmd = on_engine(f.botctl());
+    cmd.env("BOTCTL_DOCKER_IMAGE", image).env("BOTCTL_RUNTIME_DATABASE_HOST", containers_database_host());
+    cmd
+}
+
+/// How containers on the host network reach the test server: the throwaway cluster's shared socket
+/// directory, or an external server's HOST:PORT.
+fn containers_database_host() -> String {
+    let url = crate::support::server_url();
+    match url.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned()) {
+        Some(pgdata) if pgdata.starts_with('/') => {
+            std::path::Path::new(&pgdata).parent().unwrap().join("socket").display().to_string()
+        }
+        _ => format!("{}:{}", url.host_str().unwrap_or("127.0.0.1"), url.port().unwrap_or(5432)),
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(docker_engine),
@@ -20,11 +54,8 @@ fn doctor_reports_the_engine_and_its_api_version() {
     let sandbox = Sandbox::new();
     let db = TestDb::new();
     sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
-    let mut cmd = sandbox.botctl();
+    let mut cmd = on_engine(sandbox.botctl());
     cmd.args(["--database-url", &db.url(), "doctor", "-o", "json"]).env("BOTCTL_TELEGRAM_API_URL", http::answering());
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
     // The tenant image is not built yet, so doctor warns but does not fail: exit 0.
     let output = cmd.assert().success().get_output().clone();
     let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
@@ -40,11 +71,7 @@ fn doctor_reports_the_engine_and_its_api_version() {
 fn build_image(sandbox: &Sandbox) -> (String, Value, ImageGuard) {
     let tag = format!("{}:test", unique_name("botctl-image").replace('_', "-"));
     let guard = ImageGuard(tag.clone());
-    let mut cmd = sandbox.botctl();
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
-    let output = cmd.args(["image", "build", "--tag", &tag, "-o", "json"]).assert().success();
+    let output = on_engine(sandbox.botctl()).args(["image", "build", "--tag", &tag, "-o", "json"]).assert().success();
     (tag.clone(), serde_json::from_slice(&output.get_output().stdout).unwrap(), guard)
 }
 
@@ -113,26 +140,24 @@ impl Drop for ContainerGuard {
     }
 }
 
-/// How a container on the host network reaches the test database as `url`: through the local cluster's
-/// shared socket directory, mounted, or (an external test server) by the URL itself.
+/// `url` as a container on the host network uses it: through the throwaway cluster's shared socket
+/// directory, mounted, or (an external test server) as it is.
 fn from_a_container(url: &str) -> (String, Vec<BindMount>) {
     let mut url = url::Url::parse(url).unwrap();
-    let socket = url.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| std::path::PathBuf::from(v.as_ref()));
-    match socket.filter(|s| s.is_absolute()) {
-        Some(pgdata) => {
-            let source = pgdata.parent().unwrap().join("socket");
-            let query: Vec<(String, String)> = url
-                .query_pairs()
-                .map(|(k, v)| {
-                    let v = if k == "host" { "/run/postgresql".into() } else { v.into_owned() };
-                    (k.into_owned(), v)
-                })
-                .collect();
-            url.query_pairs_mut().clear().extend_pairs(query);
-            (url.to_string(), vec![BindMount { source, target: "/run/postgresql".into(), read_only: true }])
-        }
-        None => (url.to_string(), Vec::new()),
+    if !url.query_pairs().any(|(k, v)| k == "host" && v.starts_with('/')) {
+        return (url.to_string(), Vec::new());
     }
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "host" { "/run/postgresql".into() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(query);
+    let mount =
+        BindMount { source: containers_database_host().into(), target: "/run/postgresql".into(), read_only: true };
+    (url.to_string(), vec![mount])
 }
 
 #[test]
@@ -168,11 +193,7 @@ fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every
         health_interval: Duration::from_secs(1),
         stop_grace: Duration::from_secs(10),
     };
-    let engine = block_on(Engine::connect(
-        &std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
-        Duration::from_secs(60),
-    ))
-    .unwrap();
+    let engine = engine();
 
     assert!(block_on(engine.create_container(&spec)).unwrap(), "made");
     assert!(!block_on(engine.create_container(&spec)).unwrap(), "a second create finds it and leaves it");
@@ -209,13 +230,6 @@ fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every
     assert!(block_on(engine.container(&name)).unwrap().is_none());
 }
 
-/// The throwaway cluster's shared socket directory, which tenant containers mount.
-fn shared_socket_dir() -> String {
-    let url = crate::support::server_url();
-    let pgdata = url.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v.into_owned()).expect("a socket URL");
-    std::path::Path::new(&pgdata).parent().unwrap().join("socket").display().to_string()
-}
-
 #[test]
 #[cfg_attr(
     not(docker_engine),
@@ -227,14 +241,7 @@ fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
     let slug = f.create(BOT_A);
     let name = format!("botctl-{slug}");
     let _container_guard = ContainerGuard(name.clone());
-    let botctl = || {
-        let mut cmd = f.botctl();
-        cmd.env("BOTCTL_DOCKER_IMAGE", &image).env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir());
-        if let Ok(host) = std::env::var("DOCKER_HOST") {
-            cmd.env("DOCKER_HOST", host);
-        }
-        cmd
-    };
+    let botctl = || runtime_botctl(&f, &image);
     let docker = bollard::Docker::connect_with_defaults().unwrap();
     let inspect =
         || block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
@@ -309,15 +316,9 @@ fn a_bot_that_never_gets_healthy_is_removed_with_its_last_lines_and_the_tenant_s
     let slug = f.create(BOT_A);
     let name = format!("botctl-{slug}");
     let _container_guard = ContainerGuard(name.clone());
-    let mut cmd = f.botctl();
+    let mut cmd = runtime_botctl(&f, &image);
     // Telegram never answers, so /healthz never reports a recent poll.
-    cmd.env("BOTCTL_DOCKER_IMAGE", &image)
-        .env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir())
-        .env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "4s")
-        .env("BOTCTL_TELEGRAM_API_URL", http::refused());
-    if let Ok(host) = std::env::var("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
+    cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "4s").env("BOTCTL_TELEGRAM_API_URL", http::refused());
     let output = cmd.args(["tenant", "start", &slug]).assert().code(1).get_output().clone();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -342,11 +343,7 @@ fn a_bot_that_never_gets_healthy_is_removed_with_its_last_lines_and_the_tenant_s
     ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
 )]
 fn a_named_network_is_created_once_and_host_needs_none() {
-    let engine = block_on(Engine::connect(
-        &std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
-        Duration::from_secs(60),
-    ))
-    .unwrap();
+    let engine = engine();
     let name = unique_name("botctl-net").replace('_', "-");
     block_on(engine.ensure_network("host")).unwrap();
     block_on(engine.ensure_network(&name)).unwrap();
@@ -368,13 +365,8 @@ fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_
     let f = Fixture::new();
     let (image, _, _image_guard) = build_image(&f.sandbox);
     let botctl = |database_host: &str| {
-        let mut cmd = f.botctl();
-        cmd.env("BOTCTL_DOCKER_IMAGE", &image)
-            .env("BOTCTL_RUNTIME_DATABASE_HOST", database_host)
-            .env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
-        if let Ok(host) = std::env::var("DOCKER_HOST") {
-            cmd.env("DOCKER_HOST", host);
-        }
+        let mut cmd = runtime_botctl(&f, &image);
+        cmd.env("BOTCTL_RUNTIME_DATABASE_HOST", database_host).env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
         cmd
     };
     let create = |slug: &str, bot: i64, database_host: &str| {
@@ -385,7 +377,7 @@ fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_
 
     let good = unique_slug();
     let _good_container = ContainerGuard(format!("botctl-{good}"));
-    create(&good, BOT_A, &shared_socket_dir()).assert().success();
+    create(&good, BOT_A, &containers_database_host()).assert().success();
     assert_eq!(f.json(&["tenant", "show", &good])["status"], "running");
 
     // Nothing listens where the container is told PostgreSQL is.
@@ -400,7 +392,7 @@ fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_
         docker.inspect_container(&format!("botctl-{bad}"), None::<bollard::query_parameters::InspectContainerOptions>),
     );
     assert!(inspect.is_err(), "the failed container is removed");
-    botctl(&shared_socket_dir()).args(["tenant", "start", &bad]).assert().success();
+    botctl(&containers_database_host()).args(["tenant", "start", &bad]).assert().success();
     assert_eq!(f.json(&["tenant", "show", &bad])["status"], "running");
 }
 
@@ -416,11 +408,7 @@ fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
     let (image, _, _image_guard) = build_image(&f.sandbox);
     let slug = f.create(BOT_A);
     let _container_guard = ContainerGuard(format!("botctl-{slug}"));
-    let botctl = || {
-        let mut cmd = f.botctl();
-        cmd.env("BOTCTL_DOCKER_IMAGE", &image).env("BOTCTL_RUNTIME_DATABASE_HOST", shared_socket_dir());
-        cmd
-    };
+    let botctl = || runtime_botctl(&f, &image);
     let none = botctl().args(["logs", &slug]).assert().code(1).get_output().stderr.clone();
     assert!(String::from_utf8_lossy(&none).contains("has no container"));
     botctl().args(["tenant", "start", &slug]).assert().success();
@@ -436,6 +424,7 @@ fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
     // Following: a restart ends Docker's stream; the command re-attaches and shows the new start.
     let mut follower = f
         .process()
+        .env("BOTCTL_DOCKER_HOST", docker_host())
         .args(["logs", "-f", &slug])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
