@@ -243,15 +243,7 @@ impl LocalCluster {
             fs::remove_dir_all(&staging).map_err(io(format!("removing the unfinished {}", staging.display())))?;
         }
         fs::create_dir(&staging).map_err(io(format!("creating {}", staging.display())))?;
-        fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
-            .map_err(io("restricting the cluster directory"))?;
-        if let Some(user) = &self.server_user {
-            chown(&staging, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
-                "handing {} to {}",
-                staging.display(),
-                user.name
-            )))?;
-        }
+        self.hand_over(&staging, 0o700)?;
         self.run("initializing the local PostgreSQL cluster (initdb)", "initdb", |c| {
             c.arg("-D").arg(&staging).args([
                 "-U",
@@ -307,21 +299,28 @@ impl LocalCluster {
     fn share_socket(&self) -> Result<(), ClusterError> {
         let dir = self.shared_socket_dir();
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
-            .map_err(io(format!("setting permissions on {}", dir.display())))?;
-        if let Some(user) = &self.server_user {
-            chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
-                "handing {} to {}",
-                dir.display(),
-                user.name
-            )))?;
-        }
+        self.hand_over(&dir, 0o755)?;
         let conf = self.pgdata().join("postgresql.conf");
         let setting = self.socket_setting(&self.pgdata());
         let text = fs::read_to_string(&conf).map_err(io(format!("reading {}", conf.display())))?;
         if !text.contains(&setting) {
             // A later line wins in postgresql.conf.
             append(&conf, &format!("\n# Added by botctl: a second socket, for tenant containers.\n{setting}\n"))?;
+        }
+        Ok(())
+    }
+
+    /// Gives a directory the server writes in this mode and, when the server runs as another user, to
+    /// that user.
+    fn hand_over(&self, dir: &Path, mode: u32) -> Result<(), ClusterError> {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+            .map_err(io(format!("setting permissions on {}", dir.display())))?;
+        if let Some(user) = &self.server_user {
+            chown(dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
+                "handing {} to {}",
+                dir.display(),
+                user.name
+            )))?;
         }
         Ok(())
     }
