@@ -22,6 +22,8 @@ use super::Engine;
 
 /// Every container botctl makes carries this label; ownership is decided by labels, never by names.
 pub const MANAGED: &str = "botctl.managed";
+/// Which tenant a managed container runs.
+pub const TENANT: &str = "botctl.tenant";
 
 /// A directory of the host, seen by the container at `target`.
 #[derive(Debug, Clone)]
@@ -214,7 +216,7 @@ impl Engine {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
-                let tenant = labels.get("botctl.tenant")?.clone();
+                let tenant = labels.get(TENANT)?.clone();
                 let state = ContainerState {
                     id: c.id.unwrap_or_default(),
                     image: c.image.unwrap_or_default(),

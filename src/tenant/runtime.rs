@@ -17,7 +17,7 @@ use super::store;
 use crate::db::provision;
 use crate::progress::Progress;
 use crate::runtime::Engine;
-use crate::runtime::container::{BindMount, ContainerSpec, MANAGED, Waited};
+use crate::runtime::container::{BindMount, ContainerSpec, MANAGED, TENANT, Waited};
 use crate::runtime::image::BINARY;
 
 /// Where a container finds the socket directory it is given.
@@ -82,7 +82,7 @@ pub async fn start(
     let name = container_name(slug.as_str());
     let existing = engine.container(&name).await?;
     if let Some(found) = &existing
-        && found.labels.get("botctl.tenant").map(String::as_str) != Some(slug.as_str())
+        && found.labels.get(TENANT).map(String::as_str) != Some(slug.as_str())
     {
         anyhow::bail!("a container named `{name}` exists but is not tenant `{slug}`'s; botctl will not touch it");
     }
@@ -96,23 +96,20 @@ pub async fn start(
     progress.set_message("starting the container");
     engine.start_container(&name).await?;
     progress.set_message("waiting for the bot to become healthy");
-    match engine.wait_healthy(&name, options.health_timeout).await? {
-        Waited::Healthy => {}
-        failed => {
-            let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
-            engine.remove_container(&name).await?;
-            store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
-            let why = match failed {
-                Waited::TimedOut => format!("not healthy after {}", humantime::format_duration(options.health_timeout)),
-                Waited::Unhealthy { status } => status,
-                Waited::Healthy => unreachable!("handled above"),
-            };
-            anyhow::bail!(
-                "tenant `{slug}`'s bot did not become healthy ({why}); the container was removed and the tenant \
-                 is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
-                logs.join("\n")
-            );
-        }
+    let failed = match engine.wait_healthy(&name, options.health_timeout).await? {
+        Waited::Healthy => None,
+        Waited::TimedOut => Some(format!("not healthy after {}", humantime::format_duration(options.health_timeout))),
+        Waited::Unhealthy { status } => Some(status),
+    };
+    if let Some(why) = failed {
+        let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
+        engine.remove_container(&name).await?;
+        store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
+        anyhow::bail!(
+            "tenant `{slug}`'s bot did not become healthy ({why}); the container was removed and the tenant \
+             is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
+            logs.join("\n")
+        );
     }
     let mut tx = pool.begin().await?;
     store::set_status(&mut tx, slug.as_str(), "running").await?;
@@ -233,7 +230,7 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
         image: options.image.clone(),
         labels: HashMap::from([
             (MANAGED.to_string(), "true".to_string()),
-            ("botctl.tenant".to_string(), slug.to_string()),
+            (TENANT.to_string(), slug.to_string()),
             ("botctl.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ]),
         env: vec![
