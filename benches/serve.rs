@@ -148,6 +148,8 @@ async fn setup(cluster: &LocalCluster, emulator: &Emulator) -> String {
         locale: Locale::En,
         display_name: None,
         template: template::embedded("barbershop", Locale::En).unwrap(),
+        memory_mb: None,
+        cpus: None,
         telegram_api_url: emulator.url(),
     };
     ops::create(&pool, &create, "bench", &NoProgress).await.unwrap();

@@ -147,6 +147,8 @@ async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, m
                 locale: Locale::Ru,
                 display_name: None,
                 template: template.clone(),
+                memory_mb: None,
+                cpus: None,
                 telegram_api_url: api.clone(),
             };
             async move { ops::create(pool, &options, "bench", &NoProgress).await.unwrap() }

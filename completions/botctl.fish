@@ -42,7 +42,7 @@ complete -c botctl -n "__fish_botctl_needs_command" -l no-progress -d 'Never dra
 complete -c botctl -n "__fish_botctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_needs_command" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-complete -c botctl -n "__fish_botctl_needs_command" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
@@ -83,6 +83,7 @@ always\t'Color even when writing to a file or pipe'
 never\t'Never color'"
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l fix -d 'Removes containers that belong to no tenant and starts tenants marked running whose bot is not, then checks again. Asks first on a terminal; elsewhere it needs --yes'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s q -l quiet -d 'Prints nothing but results and errors'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
@@ -109,7 +110,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_see
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "delete" -d 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
@@ -123,6 +124,8 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l cpus -d 'CPU limit of the tenant\'s container, e.g. 0.5, or `default` for runtime.cpus' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -183,6 +186,8 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [create\'s default: tenant_defaults.timezone]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l cpus -d 'CPU limit of the tenant\'s container, e.g. 0.5, or `default` for runtime.cpus' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l token-file -d 'Reads the bot\'s token from this file' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
@@ -274,7 +279,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
@@ -533,7 +538,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand man" -l no-progress -d 'Ne
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate events demo serve health logs image config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
@@ -549,7 +554,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale or token; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "delete" -d 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'

@@ -166,6 +166,8 @@ async fn replace_demo_tenant(
         locale: options.locale,
         display_name: None,
         template: template::resolve(&options.template, options.locale)?,
+        memory_mb: None,
+        cpus: None,
         telegram_api_url: emulator.url(),
     };
     ops::create(&database.pool, &create, "botctl demo", &crate::progress::NoProgress).await?;

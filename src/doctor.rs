@@ -1,13 +1,15 @@
-//! `botctl doctor`: every check of the operator's environment, each with a verdict and a one-line fix.
+//! `botctl doctor`: every check of the operator's environment, each with a verdict and a one-line fix,
+//! and the repairs `doctor --fix` can make.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::db::{self, DbOptions, Location, control};
+use crate::db::{self, Database, DbOptions, Location, control};
 use crate::progress::Progress;
 use crate::runtime::Engine;
 use crate::telegram;
+use crate::tenant::fleet::{self, Repair, Survey};
 
 /// How long Docker and Telegram get to answer; the database uses its own connect timeout.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,29 +67,111 @@ impl Check {
     }
 }
 
-/// Runs every check; the database, Docker and Telegram are probed concurrently.
-pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Vec<Check> {
-    let (mut checks, docker, telegram) = tokio::join!(
+/// Every check's verdict, and what `--fix` would repair.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub checks: Vec<Check>,
+    pub repairs: Vec<Repair>,
+}
+
+/// Runs every check; the database, Docker and Telegram are probed concurrently, then the tenants'
+/// containers are compared with the control plane when both answered.
+pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis {
+    let ((mut checks, database), (docker, engine), telegram) = tokio::join!(
         database_checks(&options.db, progress),
         docker_checks(options),
         telegram_check(&options.telegram_api_url)
     );
     checks.extend(docker);
+    let mut repairs = Vec::new();
+    match (&database, &engine) {
+        (Some(database), Some(engine)) => {
+            let (fleet, found) = fleet_checks(database, engine).await;
+            checks.extend(fleet);
+            repairs = found;
+        }
+        (None, _) => checks.extend(FLEET.map(|name| Check::not_checked(name, "no current control schema"))),
+        (_, None) => checks.extend(FLEET.map(|name| Check::not_checked(name, "the Docker engine is unreachable"))),
+    }
     checks.push(telegram);
-    checks
+    if let Some(database) = database {
+        database.pool.close().await;
+    }
+    Diagnosis { checks, repairs }
 }
 
-async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Check> {
+/// The checks that need both the control plane and Docker.
+const FLEET: [&str; 2] = ["containers", "running tenants"];
+
+async fn fleet_checks(database: &Database, engine: &Engine) -> (Vec<Check>, Vec<Repair>) {
+    let surveyed = async {
+        let installation = control::installation(&database.pool).await?;
+        fleet::survey(&database.pool, engine, &installation).await
+    };
+    let survey = match surveyed.await {
+        Ok(survey) => survey,
+        Err(e) => {
+            let failed = Check::fail(FLEET[0], format!("{e:#}"), "check the database and the Docker engine");
+            return (vec![failed, Check::not_checked(FLEET[1], "the containers could not be listed")], Vec::new());
+        }
+    };
+    (vec![orphans_check(&survey), running_check(&survey)], survey.repairs())
+}
+
+fn orphans_check(survey: &Survey) -> Check {
+    if survey.orphans.is_empty() {
+        return Check::ok(FLEET[0], format!("{} containers, each its tenant's", survey.containers));
+    }
+    let listed: Vec<String> = survey
+        .orphans
+        .iter()
+        .map(|o| match &o.tenant {
+            Some(tenant) => format!("{} ({}, tenant `{tenant}`)", o.container, o.status),
+            None => format!("{} ({})", o.container, o.status),
+        })
+        .collect();
+    Check::warn(
+        FLEET[0],
+        format!("{} of {} containers belong to no tenant: {}", listed.len(), survey.containers, listed.join(", ")),
+        "`botctl doctor --fix` removes them",
+    )
+}
+
+fn running_check(survey: &Survey) -> Check {
+    if survey.down.is_empty() {
+        return Check::ok(FLEET[1], format!("{} tenants marked running, each with a running bot", survey.running));
+    }
+    let listed: Vec<String> = survey.down.iter().map(|d| d.describe()).collect();
+    let fix = if survey.down.iter().all(|d| d.repairable()) {
+        "`botctl doctor --fix` starts them again (or `botctl tenant start NAME`)"
+    } else {
+        "`botctl doctor --fix` starts the stopped ones; for an unhealthy bot see `botctl logs NAME`"
+    };
+    Check::fail(
+        FLEET[1],
+        format!(
+            "{} of {} tenants marked running have no running bot: {}",
+            listed.len(),
+            listed.len() + survey.running,
+            listed.join(", ")
+        ),
+        fix,
+    )
+}
+
+/// The database checks, and the database when its control schema is current (the fleet checks need it).
+async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> (Vec<Check>, Option<Database>) {
     let database = match db::connect(options, progress).await {
         Ok(database) => database,
         Err(e) => {
             let fix =
                 "set --database-url (or database.url) to a reachable server, or unset it to use botctl's local cluster";
-            return vec![
+            let checks = vec![
                 Check::fail("database", format!("{e:#}"), fix),
                 Check::not_checked("privileges", "no database connection"),
                 Check::not_checked("control schema", "no database connection"),
             ];
+            return (checks, None);
         }
     };
     let version: String =
@@ -129,15 +213,19 @@ async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> Vec<Ch
         Ok(s) => Check::ok("control schema", format!("version {} (current)", s.latest)),
         Err(e) => Check::fail("control schema", format!("cannot read the migration ledger: {e}"), "run `botctl init`"),
     });
-    database.pool.close().await;
-    checks
+    if checks.last().is_some_and(|c| c.status == Status::Ok) {
+        (checks, Some(database))
+    } else {
+        database.pool.close().await;
+        (checks, None)
+    }
 }
 
-async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
+async fn docker_checks(options: &DoctorOptions) -> (Vec<Check>, Option<Engine>) {
     let engine = match Engine::connect(&options.docker_host, PROBE_TIMEOUT).await {
         Ok(engine) => engine,
         Err(e) => {
-            return vec![
+            let checks = vec![
                 Check::fail(
                     "docker",
                     format!("{e:#}"),
@@ -145,6 +233,7 @@ async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
                 ),
                 Check::not_checked("tenant image", "the Docker engine is unreachable"),
             ];
+            return (checks, None);
         }
     };
     let docker = match engine.info().await {
@@ -173,7 +262,8 @@ async fn docker_checks(options: &DoctorOptions) -> Vec<Check> {
         ),
         Err(e) => Check::fail("tenant image", format!("{e:#}"), "check the Docker engine's logs"),
     };
-    vec![docker, image]
+    let reachable = docker.status == Status::Ok;
+    (vec![docker, image], reachable.then_some(engine))
 }
 
 async fn telegram_check(api_url: &url::Url) -> Check {

@@ -2,15 +2,24 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use crate::doctor::{self, Check, DoctorOptions, Status};
-use crate::error::SomeFailed;
+use crate::doctor::{self, Check, Diagnosis, DoctorOptions, Status};
+use crate::error::{BadInput, SomeFailed};
+use crate::tenant::fleet::{self, Repair};
 use crate::ui::{Render, Table};
 
-/// Checks PostgreSQL, the control schema, Docker, the tenant image and the Telegram Bot API.
+/// Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants' containers and the
+/// Telegram Bot API.
 ///
-/// Each check says ok, warn or fail with a one-line fix. Exits with 1 when any check fails.
+/// Each check says ok, warn or fail with a one-line fix. Containers of this installation that belong
+/// to no tenant, and tenants marked running whose bot is not, are reported; `--fix` repairs them.
+/// Exits with 1 when any check fails.
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Removes containers that belong to no tenant and starts tenants marked running whose bot is not,
+    /// then checks again. Asks first on a terminal; elsewhere it needs --yes.
+    #[arg(long)]
+    fix: bool,
+}
 
 #[derive(Serialize)]
 #[serde(transparent)]
@@ -31,7 +40,7 @@ impl Render for Report {
     }
 }
 
-pub async fn exec(_args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
+pub async fn exec(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
     let s = &ctx.settings;
     let options = DoctorOptions {
         db: ctx.db_options(),
@@ -39,15 +48,64 @@ pub async fn exec(_args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
         image: s.docker.image.clone(),
         telegram_api_url: s.telegram.api_url.clone(),
     };
-    let checks = {
+    let diagnose = || async {
         let spinner = ctx.ui.spinner("checking");
         doctor::run(&options, &spinner).await
     };
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let total = checks.len();
-    ctx.ui.data(&Report(checks))?;
-    if failed > 0 {
-        return Err(SomeFailed { failed, total, what: "checks" }.into());
+    let mut diagnosis = diagnose().await;
+    let mut repairs = None;
+    if args.fix {
+        if diagnosis.repairs.is_empty() {
+            ctx.ui.note("nothing to repair");
+        } else {
+            repairs = Some((repair(&diagnosis, ctx).await?, diagnosis.repairs.len()));
+            diagnosis = diagnose().await;
+        }
     }
-    Ok(())
+    let failed = diagnosis.checks.iter().filter(|c| c.status == Status::Fail).count();
+    let total = diagnosis.checks.len();
+    ctx.ui.data(&Report(diagnosis.checks))?;
+    match repairs {
+        Some((failed, total)) if failed > 0 => Err(SomeFailed { failed, total, what: "repairs" }.into()),
+        _ if failed > 0 => Err(SomeFailed { failed, total, what: "checks" }.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Makes every repair the diagnosis found, after a confirmation; returns how many failed.
+async fn repair(diagnosis: &Diagnosis, ctx: &Context) -> anyhow::Result<usize> {
+    let ui = &ctx.ui;
+    let plan: Vec<String> = diagnosis.repairs.iter().map(Repair::to_string).collect();
+    if !ctx.settings.yes {
+        if !ui.interactive() {
+            return Err(BadInput::new(format!(
+                "refusing to repair without --yes (not a terminal); it would {}",
+                plan.join("; ")
+            ))
+            .into());
+        }
+        for step in &plan {
+            ui.status("Repair", step);
+        }
+        if !ui.confirm(&format!("Make these {} repairs?", plan.len()), false).await? {
+            anyhow::bail!("aborted: nothing was repaired");
+        }
+    }
+    let database = ctx.connect().await?;
+    let engine = ctx.engine().await?;
+    let options = ctx.runtime_options(&database).await?;
+    let mut failed = 0;
+    for (repair, step) in diagnosis.repairs.iter().zip(&plan) {
+        let spinner = ui.spinner(step.clone());
+        let done = fleet::repair(&database.pool, &engine, repair, &options, &ctx.actor(), &spinner).await;
+        drop(spinner);
+        match done {
+            Ok(()) => ui.status("Repaired", step),
+            Err(e) => {
+                failed += 1;
+                ui.warn(format_args!("could not {step}: {e:#}"));
+            }
+        }
+    }
+    Ok(failed)
 }

@@ -155,7 +155,7 @@ impl Context {
     }
 
     /// How tenant containers run, and how they reach the database `database` is.
-    pub fn runtime_options(&self, database: &Database) -> anyhow::Result<RuntimeOptions> {
+    pub async fn runtime_options(&self, database: &Database) -> anyhow::Result<RuntimeOptions> {
         let s = &self.settings;
         let name = database.options.get_database().unwrap_or("botctl").to_string();
         let port = database.options.get_port();
@@ -188,6 +188,7 @@ impl Context {
             },
         };
         Ok(RuntimeOptions {
+            installation: db::control::installation(&database.pool).await?,
             image: s.docker.image.clone(),
             network: s.runtime.network.clone(),
             database: access,

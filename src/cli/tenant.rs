@@ -53,6 +53,8 @@ pub struct CreateArgs {
     /// A built-in template (barbershop, beauty_salon, clinic) or a YAML file.
     #[arg(long, value_name = "NAME|FILE")]
     template: Option<String>,
+    #[command(flatten)]
+    limits: LimitsArgs,
     /// Leaves the tenant stopped instead of starting its container (`tenant start` starts it).
     #[arg(long)]
     no_start: bool,
@@ -73,6 +75,41 @@ pub struct ProfileArgs {
     /// The language of the bot's texts [create's default: tenant_defaults.locale].
     #[arg(long)]
     locale: Option<Locale>,
+}
+
+/// The tenant's container limits, when they differ from the configured `runtime.*` defaults.
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// Memory limit of the tenant's container in MiB (at least 16), or `default` for runtime.memory_mb.
+    #[arg(long, value_name = "MIB|default", value_parser = memory_limit)]
+    memory_mb: Option<Limit<u32>>,
+    /// CPU limit of the tenant's container, e.g. 0.5, or `default` for runtime.cpus.
+    #[arg(long, value_name = "N|default", value_parser = cpu_limit)]
+    cpus: Option<Limit<f64>>,
+}
+
+/// A tenant's own limit, or the configured default.
+#[derive(Debug, Clone, Copy)]
+enum Limit<T> {
+    Own(T),
+    Default,
+}
+
+impl<T> Limit<T> {
+    fn own(self) -> Option<T> {
+        match self {
+            Limit::Own(value) => Some(value),
+            Limit::Default => None,
+        }
+    }
+}
+
+fn memory_limit(text: &str) -> Result<Limit<u32>, String> {
+    if text == "default" { Ok(Limit::Default) } else { crate::config::parse_memory(text).map(Limit::Own) }
+}
+
+fn cpu_limit(text: &str) -> Result<Limit<f64>, String> {
+    if text == "default" { Ok(Limit::Default) } else { crate::config::parse_cpus(text).map(Limit::Own) }
 }
 
 /// [`ProfileArgs`], validated.
@@ -109,13 +146,18 @@ pub struct ShowArgs {
     name: String,
 }
 
-/// Changes a tenant's display name, owners, time zone, locale or token; every change is recorded as an event.
+/// Changes a tenant's display name, owners, time zone, locale, token or container limits; every change
+/// is recorded as an event.
+///
+/// New limits apply to the tenant's container at once, running or not.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// The tenant's name.
     name: String,
     #[command(flatten)]
     profile: ProfileArgs,
+    #[command(flatten)]
+    limits: LimitsArgs,
     #[command(flatten)]
     token: TokenArgs,
     /// Accepts a token of a different bot than the tenant's current one.
@@ -285,6 +327,8 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         locale,
         display_name,
         template,
+        memory_mb: args.limits.memory_mb.and_then(Limit::own),
+        cpus: args.limits.cpus.and_then(Limit::own),
         telegram_api_url: ctx.settings.telegram.api_url.clone(),
     };
     let database = ctx.connect().await?;
@@ -296,7 +340,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
     if !args.no_start {
         let started = async {
             let engine = ctx.engine().await?;
-            let runtime_options = ctx.runtime_options(&database)?;
+            let runtime_options = ctx.runtime_options(&database).await?;
             let spinner = ui.spinner(format!("starting tenant {slug}"));
             runtime::start(&database.pool, &engine, slug, &runtime_options, &ctx.actor(), &spinner).await
         };
@@ -371,12 +415,13 @@ impl Listed {
 }
 
 /// Pairs tenants with their containers; without an answer from Docker, says so once and shows `?`.
-async fn with_containers(tenants: Vec<Tenant>, ctx: &Context) -> Vec<Listed> {
-    let states = match ctx.engine().await {
-        Ok(engine) => engine.managed_containers().await,
-        Err(e) => Err(e),
+async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Database) -> Vec<Listed> {
+    let states = async {
+        let installation = db::control::installation(&database.pool).await?;
+        let containers = ctx.engine().await?.managed_containers(&installation).await?;
+        anyhow::Ok(containers.into_iter().map(|c| (c.name.clone(), c)).collect::<std::collections::HashMap<_, _>>())
     };
-    let mut states = match states {
+    let mut states = match states.await {
         Ok(states) => Some(states),
         Err(e) => {
             ctx.ui.warn(format_args!("container states are unknown: {e:#}"));
@@ -386,9 +431,10 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context) -> Vec<Listed> {
     tenants
         .into_iter()
         .map(|tenant| {
-            let container = states
-                .as_mut()
-                .map(|s| s.remove(&tenant.slug).map(|c| ContainerView { status: c.status, health: c.health }));
+            let container = states.as_mut().map(|s| {
+                s.remove(&runtime::container_name(&tenant.slug))
+                    .map(|c| ContainerView { status: c.status, health: c.health })
+            });
             Listed { tenant, container }
         })
         .collect()
@@ -421,7 +467,7 @@ impl Render for TenantList {
 async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let tenants = ops::list(&database.pool, args.status.as_deref()).await?;
-    ctx.ui.data(&TenantList(with_containers(tenants, ctx).await))
+    ctx.ui.data(&TenantList(with_containers(tenants, ctx, &database).await))
 }
 
 #[derive(Serialize)]
@@ -443,6 +489,12 @@ impl Render for TenantDetails {
             ("template", t.template.clone()),
             ("status", t.status.clone()),
             ("container", format!("{} ({})", self.0.container_text(), runtime::container_name(&t.slug))),
+            (
+                "image",
+                t.image.clone().unwrap_or_else(|| "none yet (the configured docker.image at first start)".into()),
+            ),
+            ("memory", t.memory_mb.map_or_else(|| "default (runtime.memory_mb)".into(), |mb| format!("{mb} MiB"))),
+            ("cpus", t.cpus.map_or_else(|| "default (runtime.cpus)".into(), |cpus| cpus.to_string())),
             (
                 "schema",
                 format!(
@@ -466,7 +518,7 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
     let tenant = ops::show(&database.pool, &slug).await?;
-    let mut listed = with_containers(vec![tenant], ctx).await;
+    let mut listed = with_containers(vec![tenant], ctx, &database).await;
     ctx.ui.data(&TenantDetails(listed.remove(0)))
 }
 
@@ -480,6 +532,8 @@ async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
         locale: profile.locale,
         token: token(&args.token)?,
         force: args.force,
+        memory_mb: args.limits.memory_mb.map(Limit::own),
+        cpus: args.limits.cpus.map(Limit::own),
         telegram_api_url: Some(ctx.settings.telegram.api_url.clone()),
     };
     if options.display_name.is_none()
@@ -487,14 +541,33 @@ async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
         && options.timezone.is_none()
         && options.locale.is_none()
         && options.token.is_none()
+        && options.memory_mb.is_none()
+        && options.cpus.is_none()
     {
         return Err(BadInput::new(
-            "nothing to change: give --display-name, --admin, --timezone, --locale, --token or --token-file",
+            "nothing to change: give --display-name, --admin, --timezone, --locale, --token, --token-file, \
+             --memory-mb or --cpus",
         )
         .into());
     }
     let database = ctx.connect().await?;
     let updated = ops::update(&database.pool, &slug, &options, &ctx.actor()).await?;
+    if updated.changes.contains_key("memory_mb") || updated.changes.contains_key("cpus") {
+        let applied = async {
+            let engine = ctx.engine().await?;
+            let options = ctx.runtime_options(&database).await?;
+            runtime::apply_limits(&database.pool, &engine, &slug, &options).await
+        };
+        match applied.await {
+            Ok(true) => ctx
+                .ui
+                .note(format_args!("the new limits apply to container {} now", runtime::container_name(slug.as_str()))),
+            Ok(false) => ctx.ui.note("the new limits apply when the tenant's container is created"),
+            Err(e) => ctx.ui.warn(format_args!(
+                "the new limits are recorded, but the container keeps its old ones until it is made again: {e:#}"
+            )),
+        }
+    }
     if !ctx.ui.structured(&updated)? {
         if updated.changes.is_empty() {
             ctx.ui.status("Unchanged", format_args!("tenant {slug}: the values given are the current ones"));
@@ -531,7 +604,7 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never
     // started needs no engine.
     match ctx.engine().await {
-        Ok(engine) => runtime::remove(&engine, &slug).await?,
+        Ok(engine) => runtime::remove(&database.pool, &engine, &slug).await?,
         Err(e) if tenant.status == "stopped" => ui.warn(format_args!("not removing a container: {e:#}")),
         Err(e) => return Err(e.context(format!("tenant `{slug}` is running; its container must be removed first"))),
     }
@@ -549,7 +622,7 @@ async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     ops::show(&database.pool, &slug).await?;
     let engine = ctx.engine().await?;
-    let options = ctx.runtime_options(&database)?;
+    let options = ctx.runtime_options(&database).await?;
     let actor = ctx.actor();
     if restart {
         runtime::stop(&database.pool, &engine, &slug, &actor).await?;

@@ -360,14 +360,16 @@ fn parse_network(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_memory(s: &str) -> Result<u32, String> {
+/// A container's memory limit in MiB (also `tenant create|update --memory-mb`).
+pub fn parse_memory(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
-        Ok(mb) if mb >= 16 => Ok(mb),
-        _ => Err(format!("expected a whole number of MiB, at least 16, found `{s}`")),
+        Ok(mb) if (16..=1 << 20).contains(&mb) => Ok(mb),
+        _ => Err(format!("expected a whole number of MiB from 16 to 1048576, found `{s}`")),
     }
 }
 
-fn parse_cpus(s: &str) -> Result<f64, String> {
+/// A container's CPU limit (also `tenant create|update --cpus`).
+pub fn parse_cpus(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(cpus) if cpus > 0.0 && cpus <= 1024.0 => Ok(cpus),
         _ => Err(format!("expected a number of CPUs such as 0.5 or 2, found `{s}`")),

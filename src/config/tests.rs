@@ -168,7 +168,7 @@ fn runtime_settings_default_and_are_held_to_one_rule_from_the_file_and_the_envir
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "runtime:\n  memory_mb: 4\n");
     let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
-    assert!(err.contains("runtime.memory_mb") && err.contains("at least 16"), "{err}");
+    assert!(err.contains("runtime.memory_mb") && err.contains("from 16 to 1048576"), "{err}");
     let env = Env::from_pairs([("BOTCTL_RUNTIME_NETWORK", "bad net"), ("BOTCTL_RUNTIME_CPUS", "2")]);
     let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
     assert!(err.contains("BOTCTL_RUNTIME_NETWORK"), "{err}");

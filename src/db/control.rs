@@ -121,6 +121,11 @@ pub async fn require_current(pool: &PgPool) -> anyhow::Result<()> {
     }
 }
 
+/// This installation's id, which its containers carry as a label.
+pub async fn installation(pool: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT id::text FROM botctl.installation").fetch_one(pool).await
+}
+
 pub async fn status(pool: &PgPool) -> Result<MigrationStatus, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     migrate::status(&mut conn, &migrator()).await

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkCreateRequest,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerUpdateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
+    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
@@ -24,6 +24,8 @@ use super::Engine;
 pub const MANAGED: &str = "botctl.managed";
 /// Which tenant a managed container runs.
 pub const TENANT: &str = "botctl.tenant";
+/// Which installation (control plane) made it: several may share one engine.
+pub const INSTALLATION: &str = "botctl.installation";
 
 /// A directory of the host, seen by the container at `target`.
 #[derive(Debug, Clone)]
@@ -58,7 +60,11 @@ pub struct ContainerSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerState {
     pub id: String,
+    pub name: String,
+    /// The image as it was named at create.
     pub image: String,
+    /// The image's id: a tag may since point elsewhere.
+    pub image_id: String,
     /// `created`, `running`, `restarting`, `exited`, …
     pub status: String,
     /// `starting`, `healthy`, `unhealthy`; `None` without a healthcheck.
@@ -86,7 +92,9 @@ impl Engine {
                 let config = c.config.unwrap_or_default();
                 Ok(Some(ContainerState {
                     id: c.id.unwrap_or_default(),
+                    name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
                     image: config.image.unwrap_or_default(),
+                    image_id: c.image.unwrap_or_default(),
                     status: state.status.map(|s| s.to_string()).unwrap_or_default(),
                     health: health.filter(|h| !h.is_empty() && h != "none"),
                     labels: config.labels.unwrap_or_default(),
@@ -109,6 +117,8 @@ impl Engine {
                 maximum_retry_count: None,
             }),
             memory: Some(spec.memory_bytes),
+            // No swap: a bot over its limit should be restarted, not slowed to a crawl.
+            memory_swap: Some(spec.memory_bytes),
             nano_cpus: Some(spec.nano_cpus),
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".into()),
@@ -207,26 +217,44 @@ impl Engine {
         }
     }
 
-    /// Every container botctl made (by label), by the tenant it belongs to; one call for the fleet.
-    pub async fn managed_containers(&self) -> anyhow::Result<HashMap<String, ContainerState>> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=true")])]);
+    /// Every container this installation made (by label); one call for the fleet.
+    pub async fn managed_containers(&self, installation: &str) -> anyhow::Result<Vec<ContainerState>> {
+        let labels = vec![format!("{MANAGED}=true"), format!("{INSTALLATION}={installation}")];
+        let filters = HashMap::from([("label".to_string(), labels)]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let listed = self.docker.list_containers(Some(options)).await.context("cannot list containers")?;
         Ok(listed
             .into_iter()
-            .filter_map(|c| {
-                let labels = c.labels.unwrap_or_default();
-                let tenant = labels.get(TENANT)?.clone();
-                let state = ContainerState {
-                    id: c.id.unwrap_or_default(),
-                    image: c.image.unwrap_or_default(),
-                    status: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                    health: c.status.as_deref().and_then(health_in_status),
-                    labels,
-                };
-                Some((tenant, state))
+            .map(|c| ContainerState {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                image_id: c.image_id.unwrap_or_default(),
+                status: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                health: c.status.as_deref().and_then(health_in_status),
+                labels: c.labels.unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Changes a container's memory and CPU limits in place, running or not.
+    pub async fn update_limits(&self, name: &str, memory_bytes: i64, nano_cpus: i64) -> anyhow::Result<()> {
+        let body = ContainerUpdateBody {
+            memory: Some(memory_bytes),
+            memory_swap: Some(memory_bytes),
+            nano_cpus: Some(nano_cpus),
+            ..Default::default()
+        };
+        self.docker
+            .update_container(name, body)
+            .await
+            .with_context(|| format!("cannot change the limits of `{name}`"))?;
+        Ok(())
     }
 
     /// Makes the bridge network `name` unless it exists; `host` is always there.

@@ -1,7 +1,9 @@
-//! Tenants: their names, their records in the control plane, and the operations that create, change
-//! and delete them. `tenant::ops` is the one orchestrator across `db`, `telegram` and (later) `runtime`.
+//! Tenants: their names, their records in the control plane, and the operations on them — `ops`
+//! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
+//! Docker disagree on) and `upgrade`: the orchestrators across `db`, `telegram` and `runtime`.
 
 mod business;
+pub mod fleet;
 pub mod ops;
 pub mod runtime;
 mod slug;

@@ -29,6 +29,9 @@ pub struct CreateOptions {
     /// Defaults to the template's display name.
     pub display_name: Option<String>,
     pub template: Template,
+    /// Container limits of its own; `None` follows the configured defaults.
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<f64>,
     pub telegram_api_url: url::Url,
 }
 
@@ -65,6 +68,8 @@ pub async fn create(
         timezone,
         locale: &locale,
         template: &options.template.name,
+        memory_mb: options.memory_mb.map(megabytes),
+        cpus: options.cpus,
     };
     // The unique indexes settle races between two creates that both passed the checks above.
     store::insert(&mut tx, &new).await.map_err(|e| match unique_violation(&e) {
@@ -88,6 +93,11 @@ pub async fn create(
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.create", details).await?;
     tx.commit().await.context("committing the new tenant")?;
     show(pool, slug).await
+}
+
+/// MiB as the control plane stores them; the parser already bounds them far below `i32::MAX`.
+fn megabytes(mb: u32) -> i32 {
+    i32::try_from(mb).unwrap_or(i32::MAX)
 }
 
 fn bot_taken(username: &str, other: &str) -> anyhow::Error {
@@ -130,6 +140,9 @@ pub struct UpdateOptions {
     pub token: Option<BotToken>,
     /// Allows a new token to belong to a different bot.
     pub force: bool,
+    /// `Some(None)` returns a limit to the configured default.
+    pub memory_mb: Option<Option<u32>>,
+    pub cpus: Option<Option<f64>>,
     pub telegram_api_url: Option<url::Url>,
 }
 
@@ -175,6 +188,8 @@ pub async fn update(pool: &PgPool, slug: &TenantSlug, options: &UpdateOptions, a
         timezone,
         locale: locale.as_deref(),
         bot: me.as_ref().zip(options.token.as_ref()).map(|(me, t)| (me.id, me.username.as_str(), t.expose())),
+        memory_mb: options.memory_mb.map(|mb| mb.map(megabytes)),
+        cpus: options.cpus,
     };
     let after = store::update(&mut tx, slug.as_str(), &changes).await?;
     provision::enter_schema(&mut tx, slug).await?;
@@ -204,6 +219,8 @@ fn diff(before: &Tenant, after: &Tenant, token_given: bool) -> BTreeMap<&'static
     field("timezone", json!(before.timezone), json!(after.timezone));
     field("locale", json!(before.locale), json!(after.locale));
     field("bot", json!(before.bot_username), json!(after.bot_username));
+    field("memory_mb", json!(before.memory_mb), json!(after.memory_mb));
+    field("cpus", json!(before.cpus), json!(after.cpus));
     if token_given {
         field("token_fingerprint", json!(before.token_fingerprint), json!(after.token_fingerprint));
     }

@@ -10,14 +10,15 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 
 use super::TenantSlug;
-use super::store;
+use super::store::{self, Tenant};
 use crate::db::provision;
 use crate::progress::Progress;
 use crate::runtime::Engine;
-use crate::runtime::container::{BindMount, ContainerSpec, MANAGED, TENANT, Waited};
+use crate::runtime::container::{BindMount, ContainerSpec, ContainerState, INSTALLATION, MANAGED, TENANT, Waited};
 use crate::runtime::image::BINARY;
 
 /// Where a container finds the socket directory it is given.
@@ -45,9 +46,13 @@ pub enum DatabaseAccess {
 /// Everything about containers that is the same for every tenant.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
+    /// This installation's id, put on every container as a label.
+    pub installation: String,
+    /// The image tenants start from until they have run one (and `tenant upgrade`'s default target).
     pub image: String,
     pub network: String,
     pub database: DatabaseAccess,
+    /// Limits for tenants without their own.
     pub memory_mb: u32,
     pub cpus: f64,
     pub health_timeout: Duration,
@@ -60,17 +65,48 @@ pub fn container_name(slug: &str) -> String {
     format!("botctl-{slug}")
 }
 
+/// Advisory-lock class for tenant runtime locks (the bytes "botr"), apart from migration locks.
+const RUNTIME_LOCK_CLASS: i32 = 0x626f_7472;
+
+/// One start, stop, upgrade or repair of a tenant's container at a time, across processes: two starts
+/// at once would each rotate the password and one container would hold a stale one. The lock belongs
+/// to a session that is closed when this is dropped, so a cancelled command never leaves it held.
+pub struct RuntimeLock {
+    _session: PoolConnection<Postgres>,
+}
+
+/// Waits for the tenant's runtime lock; whoever held it has finished, so inspect again after this.
+pub async fn lock(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    // Tried in a loop rather than waited for in one statement, which sqlx would log as slow.
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(RUNTIME_LOCK_CLASS)
+            .bind(slug.schema())
+            .fetch_one(&mut *conn)
+            .await
+            .with_context(|| format!("cannot lock tenant `{slug}`"))?;
+        if locked {
+            return Ok(RuntimeLock { _session: conn });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Started {
     pub tenant: String,
     pub container: String,
     /// Whether a new container was made (with a new password).
     pub created: bool,
+    pub image: String,
 }
 
-/// Starts the tenant's container, making it first if there is none, and waits until it is healthy. A
-/// container that never gets healthy is removed (its last lines are in the error) and the tenant stays
-/// `stopped`; running `start` again retries.
+/// Starts the tenant's container, making it first if there is none (from the image the tenant last ran,
+/// or the configured one for a first start), and waits until it is healthy. A container that never gets
+/// healthy is removed (its last lines are in the error) and the tenant stays `stopped`; running `start`
+/// again retries.
 pub async fn start(
     pool: &PgPool,
     engine: &Engine,
@@ -79,18 +115,61 @@ pub async fn start(
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
+    let _lock = lock(pool, slug).await?;
+    let tenant = find(pool, slug).await?;
+    let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
+    let started = start_locked(pool, engine, slug, &tenant, &image, options, progress).await?;
+    let details = json!({ "created": started.created, "image": started.image });
+    store::record(&mut *pool.acquire().await?, actor, Some(slug.as_str()), "tenant.start", details).await?;
+    Ok(started)
+}
+
+pub(super) async fn find(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
+    store::find(&mut *pool.acquire().await?, slug.as_str())
+        .await?
+        .with_context(|| format!("tenant `{slug}` does not exist"))
+}
+
+/// The tenant's container if there is one, refusing a container of that name that is not this
+/// installation's container for this tenant.
+pub(super) async fn inspect(
+    engine: &Engine,
+    slug: &TenantSlug,
+    options: &RuntimeOptions,
+) -> anyhow::Result<Option<ContainerState>> {
     let name = container_name(slug.as_str());
-    let existing = engine.container(&name).await?;
-    if let Some(found) = &existing
-        && found.labels.get(TENANT).map(String::as_str) != Some(slug.as_str())
-    {
-        anyhow::bail!("a container named `{name}` exists but is not tenant `{slug}`'s; botctl will not touch it");
+    let found = engine.container(&name).await?;
+    if let Some(found) = &found {
+        let label = |key| found.labels.get(key).map(String::as_str);
+        if label(TENANT) != Some(slug.as_str()) || label(INSTALLATION) != Some(options.installation.as_str()) {
+            anyhow::bail!(
+                "a container named `{name}` exists but is not this installation's container for tenant `{slug}`; \
+                 botctl will not touch it (remove or rename it)"
+            );
+        }
     }
+    Ok(found)
+}
+
+/// [`start`] under the tenant's lock, with the image a new container is made from.
+pub(super) async fn start_locked(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    tenant: &Tenant,
+    image: &str,
+    options: &RuntimeOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<Started> {
+    let name = container_name(slug.as_str());
+    let existing = inspect(engine, slug, options).await?;
+    // A container that exists keeps the image it was made from.
+    let image = existing.as_ref().map_or(image, |c| c.image.as_str()).to_string();
     let created = existing.is_none();
     if created {
         progress.set_message("creating the container");
         engine.ensure_network(&options.network).await?;
-        let spec = spec(pool, slug, options).await?;
+        let spec = spec(pool, slug, tenant, &image, options).await?;
         engine.create_container(&spec).await?;
     }
     progress.set_message("starting the container");
@@ -106,20 +185,21 @@ pub async fn start(
         engine.remove_container(&name).await?;
         store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
         anyhow::bail!(
-            "tenant `{slug}`'s bot did not become healthy ({why}); the container was removed and the tenant \
-             is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
+            "tenant `{slug}`'s bot did not become healthy on {image} ({why}); the container was removed and the \
+             tenant is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
             logs.join("\n")
         );
     }
     let mut tx = pool.begin().await?;
     store::set_status(&mut tx, slug.as_str(), "running").await?;
-    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.start", json!({ "created": created })).await?;
+    store::set_image(&mut tx, slug.as_str(), &image).await?;
     tx.commit().await?;
-    Ok(Started { tenant: slug.to_string(), container: name, created })
+    Ok(Started { tenant: slug.to_string(), container: name, created, image })
 }
 
 /// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
 pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
+    let _lock = lock(pool, slug).await?;
     engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await?;
     let mut tx = pool.begin().await?;
     store::set_status(&mut tx, slug.as_str(), "stopped").await?;
@@ -128,8 +208,34 @@ pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str
     Ok(())
 }
 
+/// Gives a running container the tenant's current limits; a tenant without one gets them at its next
+/// create. Returns whether there was a container to change.
+pub async fn apply_limits(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    options: &RuntimeOptions,
+) -> anyhow::Result<bool> {
+    let _lock = lock(pool, slug).await?;
+    let tenant = find(pool, slug).await?;
+    if inspect(engine, slug, options).await?.is_none() {
+        return Ok(false);
+    }
+    let (memory, cpus) = limits(&tenant, options);
+    engine.update_limits(&container_name(slug.as_str()), memory, cpus).await?;
+    Ok(true)
+}
+
+/// The tenant's memory (bytes) and CPU (billionths) limits: its own, or the configured defaults.
+fn limits(tenant: &Tenant, options: &RuntimeOptions) -> (i64, i64) {
+    let memory_mb = tenant.memory_mb.map_or(i64::from(options.memory_mb), i64::from);
+    let cpus = tenant.cpus.unwrap_or(options.cpus);
+    (memory_mb << 20, (cpus * 1e9) as i64)
+}
+
 /// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
-pub async fn remove(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
+pub async fn remove(pool: &PgPool, engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
+    let _lock = lock(pool, slug).await?;
     engine.remove_container(&container_name(slug.as_str())).await
 }
 
@@ -198,8 +304,14 @@ async fn comes_back(engine: &Engine, name: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// The container for `slug`, with a freshly rotated password for the tenant's role.
-async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> anyhow::Result<ContainerSpec> {
+/// The container for `slug` running `image`, with a freshly rotated password for the tenant's role.
+async fn spec(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    tenant: &Tenant,
+    image: &str,
+    options: &RuntimeOptions,
+) -> anyhow::Result<ContainerSpec> {
     let mut conn = pool.acquire().await?;
     let token =
         store::token(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
@@ -225,12 +337,14 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
     } else {
         "0.0.0.0:8080".to_string()
     };
+    let (memory_bytes, nano_cpus) = limits(tenant, options);
     Ok(ContainerSpec {
         name: container_name(slug.as_str()),
-        image: options.image.clone(),
+        image: image.to_string(),
         labels: HashMap::from([
             (MANAGED.to_string(), "true".to_string()),
             (TENANT.to_string(), slug.to_string()),
+            (INSTALLATION.to_string(), options.installation.clone()),
             ("botctl.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ]),
         env: vec![
@@ -244,8 +358,8 @@ async fn spec(pool: &PgPool, slug: &TenantSlug, options: &RuntimeOptions) -> any
         ],
         network: options.network.clone(),
         mounts,
-        memory_bytes: i64::from(options.memory_mb) << 20,
-        nano_cpus: (options.cpus * 1e9) as i64,
+        memory_bytes,
+        nano_cpus,
         healthcheck: vec![BINARY.to_string(), "health".to_string()],
         health_interval: Duration::from_secs(1),
         stop_grace: STOP_GRACE,

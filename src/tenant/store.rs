@@ -19,6 +19,11 @@ pub struct Tenant {
     pub template: String,
     pub status: String,
     pub schema_version: i64,
+    /// The image its bot last ran healthy from; `None` before the first start.
+    pub image: Option<String>,
+    /// Container limits of its own; `None` takes the configured default.
+    pub memory_mb: Option<i32>,
+    pub cpus: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,7 +32,7 @@ pub struct Tenant {
 
 const COLUMNS: &str = "slug, display_name, bot_id, bot_username, \
     left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12) AS token_fingerprint, admins, timezone, locale, \
-    template, status, schema_version, created_at, updated_at, deleted_at";
+    template, status, schema_version, image, memory_mb, cpus, created_at, updated_at, deleted_at";
 
 /// The fields of a tenant about to be created.
 pub struct NewTenant<'a> {
@@ -40,12 +45,15 @@ pub struct NewTenant<'a> {
     pub timezone: &'a str,
     pub locale: &'a str,
     pub template: &'a str,
+    pub memory_mb: Option<i32>,
+    pub cpus: Option<f64>,
 }
 
 pub async fn insert(conn: &mut PgConnection, new: &NewTenant<'_>) -> Result<Tenant, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO botctl.tenants (slug, display_name, bot_id, bot_username, token, admins, timezone, locale, \
-         template, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'stopped') RETURNING {COLUMNS}"
+         template, memory_mb, cpus, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'stopped') \
+         RETURNING {COLUMNS}"
     )))
     .bind(new.slug)
     .bind(new.display_name)
@@ -56,6 +64,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewTenant<'_>) -> Result<Tena
     .bind(new.timezone)
     .bind(new.locale)
     .bind(new.template)
+    .bind(new.memory_mb)
+    .bind(new.cpus)
     .fetch_one(conn)
     .await
 }
@@ -86,6 +96,16 @@ pub async fn token(conn: &mut PgConnection, slug: &str) -> Result<Option<String>
         .bind(slug)
         .fetch_optional(conn)
         .await
+}
+
+/// Records the image the tenant's bot now runs healthy from.
+pub async fn set_image(conn: &mut PgConnection, slug: &str, image: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE botctl.tenants SET image = $2, updated_at = now() WHERE slug = $1 AND deleted_at IS NULL")
+        .bind(slug)
+        .bind(image)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_status(conn: &mut PgConnection, slug: &str, status: &str) -> Result<(), sqlx::Error> {
@@ -145,6 +165,9 @@ pub struct Changes<'a> {
     pub timezone: Option<&'a str>,
     pub locale: Option<&'a str>,
     pub bot: Option<(i64, &'a str, &'a str)>,
+    /// `Some(None)` returns a limit to the configured default.
+    pub memory_mb: Option<Option<i32>>,
+    pub cpus: Option<Option<f64>>,
 }
 
 pub async fn update(conn: &mut PgConnection, slug: &str, changes: &Changes<'_>) -> Result<Tenant, sqlx::Error> {
@@ -152,8 +175,9 @@ pub async fn update(conn: &mut PgConnection, slug: &str, changes: &Changes<'_>) 
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE botctl.tenants SET display_name = coalesce($2, display_name), admins = coalesce($3, admins), \
          timezone = coalesce($4, timezone), locale = coalesce($5, locale), bot_id = coalesce($6, bot_id), \
-         bot_username = coalesce($7, bot_username), token = coalesce($8, token), updated_at = now() \
-         WHERE slug = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
+         bot_username = coalesce($7, bot_username), token = coalesce($8, token), \
+         memory_mb = CASE WHEN $9 THEN $10 ELSE memory_mb END, cpus = CASE WHEN $11 THEN $12 ELSE cpus END, \
+         updated_at = now() WHERE slug = $1 AND deleted_at IS NULL RETURNING {COLUMNS}"
     )))
     .bind(slug)
     .bind(changes.display_name)
@@ -163,6 +187,10 @@ pub async fn update(conn: &mut PgConnection, slug: &str, changes: &Changes<'_>) 
     .bind(bot_id)
     .bind(bot_username)
     .bind(token)
+    .bind(changes.memory_mb.is_some())
+    .bind(changes.memory_mb.flatten())
+    .bind(changes.cpus.is_some())
+    .bind(changes.cpus.flatten())
     .fetch_one(conn)
     .await
 }

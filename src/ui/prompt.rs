@@ -76,6 +76,13 @@ impl Ui {
         .await
     }
 
+    /// A yes-or-no question.
+    pub async fn confirm(&self, prompt: &str, default: bool) -> anyhow::Result<bool> {
+        let prompt = prompt.to_string();
+        blocking(move |theme| dialoguer::Confirm::with_theme(theme).with_prompt(prompt).default(default).interact())
+            .await
+    }
+
     /// Asks the person to type `expected` to go ahead; anything else declines.
     pub async fn confirm_typed(&self, prompt: &str, expected: &str) -> anyhow::Result<bool> {
         let answer = self.input(prompt, None).await?;

@@ -28,7 +28,19 @@ fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
         .clone();
     let checks = checks(&output);
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["database", "privileges", "control schema", "docker", "tenant image", "telegram"]);
+    assert_eq!(
+        names,
+        [
+            "database",
+            "privileges",
+            "control schema",
+            "docker",
+            "tenant image",
+            "containers",
+            "running tenants",
+            "telegram"
+        ]
+    );
     for c in &checks {
         assert!(["ok", "warn", "fail"].contains(&c["status"].as_str().unwrap()), "{c}");
         assert!(!c["message"].as_str().unwrap().is_empty(), "{c}");
@@ -44,6 +56,7 @@ fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
     assert_eq!(check(&checks, "telegram")["status"], "ok");
     assert_eq!(check(&checks, "docker")["status"], "fail");
     assert_eq!(check(&checks, "tenant image")["status"], "warn");
+    assert_eq!(check(&checks, "containers")["message"], "not checked: the Docker engine is unreachable");
     // The report is the whole of stdout: no second error document after it.
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
 }
@@ -104,5 +117,5 @@ fn doctor_table_prints_every_check_and_the_failure_count() {
     assert!(stdout.starts_with("CHECK"), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("control schema")).count(), 1, "{stdout}");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.trim(), "error: 2 of 6 checks failed");
+    assert_eq!(stderr.trim(), "error: 2 of 8 checks failed");
 }

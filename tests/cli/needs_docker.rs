@@ -28,8 +28,15 @@ fn on_engine(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
 
 /// botctl for the fixture's tenants, running them from `image` and reaching the test database.
 fn runtime_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
-    let mut cmd = on_engine(f.botctl());
-    cmd.env("BOTCTL_DOCKER_IMAGE", image).env("BOTCTL_RUNTIME_DATABASE_HOST", containers_database_host());
+    assert_cmd::Command::from_std(runtime_process(f, image))
+}
+
+/// The same, to spawn.
+fn runtime_process(f: &Fixture, image: &str) -> std::process::Command {
+    let mut cmd = f.process();
+    cmd.env("BOTCTL_DOCKER_HOST", docker_host())
+        .env("BOTCTL_DOCKER_IMAGE", image)
+        .env("BOTCTL_RUNTIME_DATABASE_HOST", containers_database_host());
     cmd
 }
 
@@ -248,14 +255,33 @@ fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
     let status = || f.json(&["tenant", "show", &slug])["status"].as_str().unwrap().to_string();
     assert_eq!(f.json(&["tenant", "show", &slug])["container"], Value::Null, "never started: no container");
 
-    let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
-    let started: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(started["created"], true);
+    // Two starts at once: the tenant's lock lets one make the container (rotating the password once);
+    // the other finds it made.
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = runtime_process(&f, &image);
+            cmd.args(["tenant", "start", &slug, "-o", "json"]).stdout(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut created: Vec<Value> = starts
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success());
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()["created"].clone()
+        })
+        .collect();
+    created.sort_by_key(|c| c.as_bool());
+    assert_eq!(created, vec![Value::Bool(false), Value::Bool(true)]);
     assert_eq!(status(), "running");
     let container = inspect().unwrap();
     let labels = container.config.as_ref().unwrap().labels.clone().unwrap();
     assert_eq!(labels.get("botctl.managed").map(String::as_str), Some("true"));
     assert_eq!(labels.get("botctl.tenant"), Some(&slug));
+    let installation: String = f.scalar("SELECT id::text FROM botctl.installation");
+    assert_eq!(labels.get("botctl.installation"), Some(&installation));
+    assert_eq!(f.json(&["tenant", "show", &slug])["image"], image.as_str(), "the image it runs is recorded");
     let host = container.host_config.as_ref().unwrap();
     assert_eq!(host.memory, Some(128 << 20));
     assert_eq!(
@@ -285,6 +311,16 @@ fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
     assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "healthy"}));
     let shown = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&shown).contains(&format!("running, healthy (botctl-{slug})")));
+
+    // Limits of its own apply to the running container at once; `default` returns to the configured ones.
+    botctl().args(["tenant", "update", &slug, "--memory-mb", "96", "--cpus", "0.5"]).assert().success();
+    let host = inspect().unwrap().host_config.unwrap();
+    assert_eq!((host.memory, host.nano_cpus), (Some(96 << 20), Some(500_000_000)));
+    assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], 96);
+    botctl().args(["tenant", "update", &slug, "--memory-mb", "default", "--cpus", "default"]).assert().success();
+    let host = inspect().unwrap().host_config.unwrap();
+    assert_eq!((host.memory, host.nano_cpus), (Some(128 << 20), Some(1_000_000_000)));
+    assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], Value::Null);
 
     // Starting a running tenant changes nothing.
     let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
@@ -422,9 +458,7 @@ fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
     assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap().is_match(&first), "{first}");
 
     // Following: a restart ends Docker's stream; the command re-attaches and shows the new start.
-    let mut follower = f
-        .process()
-        .env("BOTCTL_DOCKER_HOST", docker_host())
+    let mut follower = runtime_process(&f, &image)
         .args(["logs", "-f", &slug])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -449,4 +483,55 @@ fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
     assert!(follower.try_wait().unwrap().is_none(), "still following");
     follower.kill().unwrap();
     follower.wait().unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn doctor_finds_an_orphan_container_and_a_vanished_bot_and_fix_repairs_both() {
+    let f = Fixture::new();
+    let (image, _, _image_guard) = build_image(&f.sandbox);
+    let botctl = || runtime_botctl(&f, &image);
+    let (kept, dropped) = (f.create(BOT_A), f.create(BOT_B));
+    let _guards = [ContainerGuard(format!("botctl-{kept}")), ContainerGuard(format!("botctl-{dropped}"))];
+    botctl().args(["tenant", "start", &kept]).assert().success();
+    botctl().args(["tenant", "start", &dropped]).assert().success();
+    botctl().args(["tenant", "stop", &dropped]).assert().success();
+    // Deleted while the engine was unreachable: its container stays behind.
+    let mut delete = botctl();
+    delete.env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    delete.args(["tenant", "delete", &dropped, "--yes"]).assert().success();
+    // And the other bot's container vanishes behind botctl's back.
+    block_on(engine().remove_container(&format!("botctl-{kept}"))).unwrap();
+
+    let doctor = |extra: &[&str]| {
+        let output = botctl().args(["doctor", "-o", "json"]).args(extra).output().unwrap();
+        let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let check = |name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_default();
+        (output.status.code(), check("containers"), check("running tenants"), output.stderr)
+    };
+    let (code, containers, running, _) = doctor(&[]);
+    assert_eq!(code, Some(1), "a running tenant without a bot fails the doctor");
+    assert_eq!(containers["status"], "warn", "{containers}");
+    assert!(containers["message"].as_str().unwrap().contains(&format!("botctl-{dropped} (exited")), "{containers}");
+    assert_eq!(running["status"], "fail", "{running}");
+    assert!(running["message"].as_str().unwrap().contains(&format!("{kept} (no container)")), "{running}");
+
+    // Off a terminal, repairs need --yes; nothing changes without it.
+    let refused = botctl().args(["doctor", "--fix"]).assert().code(2).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&refused).contains("without --yes"));
+    assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_some());
+
+    let (code, containers, running, stderr) = doctor(&["--fix", "--yes"]);
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!((containers["status"].as_str(), running["status"].as_str()), (Some("ok"), Some("ok")), "{stderr}");
+    assert!(stderr.contains(&format!("remove container botctl-{dropped}")), "{stderr}");
+    assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_none());
+    let bot = block_on(engine().container(&format!("botctl-{kept}"))).unwrap().unwrap();
+    assert_eq!((bot.status.as_str(), bot.health.as_deref()), ("running", Some("healthy")));
+    let (code, ..) = doctor(&["--fix", "--yes"]);
+    assert_eq!(code, Some(0), "nothing left to repair");
 }
