@@ -125,6 +125,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
+            [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -316,6 +317,31 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;tenant;upgrade' {
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'The image to move to [default: docker.image]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Works on every tenant')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;tenant;help' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
@@ -325,6 +351,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
+            [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -352,12 +379,15 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
         'botctl;tenant;help;restart' {
             break
         }
+        'botctl;tenant;help;upgrade' {
+            break
+        }
         'botctl;tenant;help;help' {
             break
         }
         'botctl;migrate' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to migrate at once')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to migrate at once')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
@@ -365,7 +395,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
-            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Migrates every tenant')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Works on every tenant')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Shows what would be applied without applying it')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
@@ -720,6 +750,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
+            [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
             break
         }
         'botctl;help;tenant;create' {
@@ -744,6 +775,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;tenant;restart' {
+            break
+        }
+        'botctl;help;tenant;upgrade' {
             break
         }
         'botctl;help;migrate' {

@@ -145,6 +145,9 @@ _botctl() {
             botctl__subcmd__help__subcmd__tenant,update)
                 cmd="botctl__subcmd__help__subcmd__tenant__subcmd__update"
                 ;;
+            botctl__subcmd__help__subcmd__tenant,upgrade)
+                cmd="botctl__subcmd__help__subcmd__tenant__subcmd__upgrade"
+                ;;
             botctl__subcmd__image,build)
                 cmd="botctl__subcmd__image__subcmd__build"
                 ;;
@@ -196,6 +199,9 @@ _botctl() {
             botctl__subcmd__tenant,update)
                 cmd="botctl__subcmd__tenant__subcmd__update"
                 ;;
+            botctl__subcmd__tenant,upgrade)
+                cmd="botctl__subcmd__tenant__subcmd__upgrade"
+                ;;
             botctl__subcmd__tenant__subcmd__help,create)
                 cmd="botctl__subcmd__tenant__subcmd__help__subcmd__create"
                 ;;
@@ -222,6 +228,9 @@ _botctl() {
                 ;;
             botctl__subcmd__tenant__subcmd__help,update)
                 cmd="botctl__subcmd__tenant__subcmd__help__subcmd__update"
+                ;;
+            botctl__subcmd__tenant__subcmd__help,upgrade)
+                cmd="botctl__subcmd__tenant__subcmd__help__subcmd__upgrade"
                 ;;
             *)
                 ;;
@@ -862,7 +871,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__tenant)
-            opts="create list show update delete start stop restart"
+            opts="create list show update delete start stop restart upgrade"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,6 +983,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__tenant__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__help__subcmd__tenant__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1256,7 +1279,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__migrate)
-            opts="-j -o -q -v -y -h -V --all --dry-run --jobs --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version status help"
+            opts="-j -o -q -v -y -h -V --all --jobs --dry-run --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1448,7 +1471,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant)
-            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version create list show update delete start stop restart help"
+            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version create list show update delete start stop restart upgrade help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1610,7 +1633,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__help)
-            opts="create list show update delete start stop restart help"
+            opts="create list show update delete start stop restart upgrade help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1736,6 +1759,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__tenant__subcmd__help__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1999,6 +2036,60 @@ _botctl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__tenant__subcmd__upgrade)
+            opts="-j -o -q -v -y -h -V --all --jobs --image --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

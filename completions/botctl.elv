@@ -119,6 +119,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
+            cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;create'= {
@@ -301,6 +302,30 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;tenant;upgrade'= {
+            cand -j 'How many tenants to work on at once'
+            cand --jobs 'How many tenants to work on at once'
+            cand --image 'The image to move to [default: docker.image]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --all 'Works on every tenant'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;tenant;help'= {
             cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
             cand list 'Lists tenants'
@@ -310,6 +335,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
+            cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;help;create'= {
@@ -328,11 +354,13 @@ set edit:completion:arg-completer[botctl] = {|@words|
         }
         &'botctl;tenant;help;restart'= {
         }
+        &'botctl;tenant;help;upgrade'= {
+        }
         &'botctl;tenant;help;help'= {
         }
         &'botctl;migrate'= {
-            cand -j 'How many tenants to migrate at once'
-            cand --jobs 'How many tenants to migrate at once'
+            cand -j 'How many tenants to work on at once'
+            cand --jobs 'How many tenants to work on at once'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -340,7 +368,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
-            cand --all 'Migrates every tenant'
+            cand --all 'Works on every tenant'
             cand --dry-run 'Shows what would be applied without applying it'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
@@ -670,6 +698,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
+            cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
         }
         &'botctl;help;tenant;create'= {
         }
@@ -686,6 +715,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;tenant;stop'= {
         }
         &'botctl;help;tenant;restart'= {
+        }
+        &'botctl;help;tenant;upgrade'= {
         }
         &'botctl;help;migrate'= {
             cand status 'Shows each tenant''s schema version and how many migrations it is missing'

@@ -90,32 +90,33 @@ complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s y -l yes -d 'An
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
 json\t'One JSON document, for scripts'
 yaml\t'One YAML document, for scripts and people'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
 always\t'Color even when writing to a file or pipe'
 never\t'Never color'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s q -l quiet -d 'Prints nothing but results and errors'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -l no-progress -d 'Never draws progress bars or spinners'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "list" -d 'Lists tenants'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "delete" -d 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "list" -d 'Lists tenants'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "delete" -d 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token-file -d 'Reads the bot\'s token from this file' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
@@ -276,6 +277,26 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s j -l jobs -d 'How many tenants to work on at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l image -d 'The image to move to [default: docker.image]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l all -d 'Works on every tenant'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
@@ -284,8 +305,9 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to migrate at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to work on at once' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -297,7 +319,7 @@ always\t'Color even when writing to a file or pipe'
 never\t'Never color'"
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
-complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l all -d 'Migrates every tenant'
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l all -d 'Works on every tenant'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l dry-run -d 'Shows what would be applied without applying it'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s q -l quiet -d 'Prints nothing but results and errors'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
@@ -559,6 +581,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subc
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Builds the tenant image from this botctl binary, without pulling anything'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'

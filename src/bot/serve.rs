@@ -101,8 +101,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Refuses to run against a schema this binary does not match: behind needs `botctl migrate`, ahead
-/// means an older image on a newer schema.
+/// Refuses to run against a schema this binary does not match: behind needs `botctl migrate`; ahead is
+/// allowed only when the schema says binaries this old may still serve it (an upgrade rolled back).
 async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
     let current: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(pool)
@@ -114,9 +114,22 @@ async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
         anyhow::bail!("the tenant schema is at version {current}, this botctl needs {latest}: run `botctl migrate`");
     }
     if current > latest {
-        anyhow::bail!(
-            "this image is older than the schema (schema version {current}, image knows {latest}): upgrade the image"
-        );
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT oldest_reader FROM schema_compat")
+            .fetch_optional(pool)
+            .await
+            .context("cannot read which binaries the tenant schema allows")?;
+        match oldest {
+            Some(oldest) if oldest <= latest => tracing::warn!(
+                schema = current,
+                image = latest,
+                "the schema is newer than this image but still allows it (an upgrade was rolled back?)"
+            ),
+            oldest => anyhow::bail!(
+                "this image is older than the schema (schema version {current}, image knows {latest}, the schema \
+                 needs at least {}): upgrade the image",
+                oldest.unwrap_or(current)
+            ),
+        }
     }
     Ok(())
 }

@@ -2,8 +2,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
-use crate::error::{BadInput, SomeFailed};
-use crate::tenant::ops::{self, MigrateOptions, MigrateReport, MigrationState, Targets};
+use super::fleet::FleetArgs;
+use crate::error::SomeFailed;
+use crate::tenant::ops::{self, MigrateOptions, MigrateReport, MigrationState};
 use crate::ui::{Render, Table};
 
 /// Applies pending tenant-schema migrations, several tenants at once, each under its own lock.
@@ -16,18 +17,11 @@ use crate::ui::{Render, Table};
 pub struct MigrateArgs {
     #[command(subcommand)]
     command: Option<MigrateCommand>,
-    /// The tenants to migrate.
-    #[arg(value_name = "NAME", required_unless_present = "all", conflicts_with = "all")]
-    names: Vec<String>,
-    /// Migrates every tenant.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    fleet: FleetArgs,
     /// Shows what would be applied without applying it.
     #[arg(long)]
     dry_run: bool,
-    /// How many tenants to migrate at once.
-    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    jobs: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,17 +82,9 @@ pub async fn exec(args: MigrateArgs, ctx: &Context) -> anyhow::Result<()> {
         let database = ctx.connect().await?;
         return ctx.ui.data(&States(ops::migrate_status(&database.pool).await?));
     }
-    let targets = if args.all {
-        Targets::All
-    } else {
-        let slugs = args.names.iter().map(|n| super::tenant::slug(n)).collect::<anyhow::Result<Vec<_>>>()?;
-        if slugs.is_empty() {
-            return Err(BadInput::new("name the tenants to migrate, or pass --all").into());
-        }
-        Targets::Named(slugs)
-    };
-    let jobs = usize::from(args.jobs);
-    let database = ctx.connect_with_pool(u32::from(args.jobs) + 1).await?;
+    let targets = args.fleet.targets()?;
+    let jobs = usize::from(args.fleet.jobs);
+    let database = ctx.connect_with_pool(u32::from(args.fleet.jobs) + 1).await?;
     let options = MigrateOptions { targets, dry_run: args.dry_run, jobs };
     let report = {
         let bar = ctx.ui.bar("migrating tenants");

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 mod events;
+mod fleet;
 mod image;
 mod init;
 mod logs;

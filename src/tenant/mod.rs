@@ -8,5 +8,6 @@ pub mod ops;
 pub mod runtime;
 mod slug;
 pub mod store;
+pub mod upgrade;
 
 pub use slug::{SlugError, TenantSlug};

@@ -331,7 +331,7 @@ pub async fn migrate(
     Ok(report)
 }
 
-async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool, latest: i64) -> TenantMigrated {
+pub(super) async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool, latest: i64) -> TenantMigrated {
     let result = async {
         let mut conn = pool.acquire().await?;
         let done = migrate::migrate_tenant(&mut conn, slug, dry_run).await;

@@ -23,7 +23,7 @@ use crate::runtime::image::BINARY;
 
 /// Where a container finds the socket directory it is given.
 const SOCKET_MOUNT: &str = "/run/postgresql";
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How many log lines a failed start shows.
 const LOG_LINES: usize = 20;
 

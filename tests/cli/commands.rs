@@ -23,6 +23,7 @@ fn help_texts_are_stable_and_complete() {
         &["tenant", "show", "--help"],
         &["tenant", "update", "--help"],
         &["tenant", "delete", "--help"],
+        &["tenant", "upgrade", "--help"],
         &["migrate", "--help"],
         &["migrate", "status", "--help"],
         &["events", "--help"],

@@ -535,3 +535,85 @@ fn doctor_finds_an_orphan_container_and_a_vanished_bot_and_fix_repairs_both() {
     let (code, ..) = doctor(&["--fix", "--yes"]);
     assert_eq!(code, Some(0), "nothing left to repair");
 }
+
+/// An image built `FROM base` with more Dockerfile lines (the base is local, so nothing is pulled).
+fn derived_image(base: &str, lines: &str) -> (String, ImageGuard) {
+    let tag = format!("{}:test", unique_name("botctl-derived").replace('_', "-"));
+    let dockerfile = format!("FROM {base}\n{lines}\n");
+    let mut context = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    context.append_data(&mut header, "Dockerfile", dockerfile.as_bytes()).unwrap();
+    let context = context.into_inner().unwrap();
+    let guard = ImageGuard(tag.clone());
+    block_on(engine().build_image(&tag, context, &botctl::progress::NoProgress)).unwrap();
+    (tag, guard)
+}
+
+#[test]
+#[cfg_attr(
+    not(docker_engine),
+    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+)]
+fn upgrade_moves_bots_to_a_new_image_and_rolls_back_from_a_broken_one() {
+    let f = Fixture::new();
+    let (old, _, _old_guard) = build_image(&f.sandbox);
+    let (new, _new_guard) = derived_image(&old, "LABEL botctl.test=new");
+    // Its bot exits at once: the flag does not exist.
+    let (broken, _broken_guard) = derived_image(&old, r#"CMD ["serve", "--no-such-flag"]"#);
+    let botctl = || runtime_botctl(&f, &old);
+    let (live, idle) = (f.create(BOT_A), f.create(BOT_B));
+    let _guards = [ContainerGuard(format!("botctl-{live}")), ContainerGuard(format!("botctl-{idle}"))];
+    botctl().args(["tenant", "start", &live]).assert().success();
+    let image_id = |tag: &str| block_on(engine().image(tag)).unwrap().unwrap().id;
+    let running_on = |slug: &str| {
+        let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
+        assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")), "{slug}");
+        state.image_id
+    };
+    let upgrade = |args: &[&str]| {
+        let mut cmd = botctl();
+        cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s").args(["tenant", "upgrade", "-o", "json"]).args(args);
+        let output = cmd.output().unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let by_tenant = |slug: &str| {
+            report["tenants"].as_array().unwrap().iter().find(|t| t["tenant"] == slug).cloned().unwrap_or_default()
+        };
+        (output.status.code(), by_tenant(&live), by_tenant(&idle), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    // An image the engine does not have: refused before any tenant is touched.
+    let missing = botctl().args(["tenant", "upgrade", "--all", "--image", "botctl-missing:none"]).assert().code(2);
+    assert!(
+        String::from_utf8_lossy(&missing.get_output().stderr).contains("botctl image build --tag botctl-missing:none")
+    );
+
+    // A broken image, for the running tenant alone: its bot goes back to the old image, healthy.
+    let (code, live_report, idle_report, stderr) = upgrade(&[&live, "--image", &broken]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(live_report["outcome"], "rolled_back", "{live_report}");
+    assert_eq!(live_report["from"], old.as_str());
+    assert!(live_report["error"].as_str().unwrap().contains("did not become healthy"), "{live_report}");
+    assert_eq!(idle_report, Value::Null, "only the named tenant");
+    assert_eq!(running_on(&live), image_id(&old));
+    assert_eq!(f.json(&["tenant", "show", &live])["image"], old.as_str());
+
+    // A good image for the whole fleet: the running bot moves to it, the stopped one will start on it.
+    let (code, live_report, idle_report, stderr) = upgrade(&["--all", "--image", &new]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!((live_report["outcome"].as_str(), live_report["running"].as_bool()), (Some("upgraded"), Some(true)));
+    assert_eq!((idle_report["outcome"].as_str(), idle_report["running"].as_bool()), (Some("upgraded"), Some(false)));
+    assert_eq!(running_on(&live), image_id(&new));
+    botctl().args(["tenant", "start", &idle]).assert().success();
+    assert_eq!(running_on(&idle), image_id(&new), "a stopped tenant starts on the image it was upgraded to");
+
+    // The same again changes nothing.
+    let (code, live_report, idle_report, _) = upgrade(&["--all", "--image", &new]);
+    assert_eq!(code, Some(0));
+    assert_eq!((live_report["outcome"].as_str(), idle_report["outcome"].as_str()), (Some("current"), Some("current")));
+    let events = f.json(&["events", &live]);
+    let upgrades: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["action"] == "tenant.upgrade").collect();
+    assert_eq!(upgrades.len(), 2, "{events}");
+    assert_eq!(upgrades[0]["details"]["outcome"], "rolled_back");
+}

@@ -345,7 +345,7 @@ fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
-fn serve_refuses_a_schema_behind_or_ahead_of_the_binary() {
+fn serve_refuses_a_schema_behind_the_binary_or_ahead_of_what_it_allows() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
     let url = f.tenant_url(&slug);
@@ -366,11 +366,33 @@ fn serve_refuses_a_schema_behind_or_ahead_of_the_binary() {
         assert!(!stderr.contains(&format!("pw-{slug}")), "{stderr}");
         stderr
     };
-    // A newer image migrated the schema, then this older one was started on it.
-    let ahead = refusal(format!(
+    // A newer image migrated the schema, then this older one was started on it: an additive migration
+    // lets it serve (an upgrade rolled back)...
+    let sql = format!(
         "INSERT INTO {ledger} (version, description, success, checksum, execution_time) \
          SELECT max(version) + 1, 'from a newer botctl', true, '\\x00', 0 FROM {ledger}"
-    ));
+    );
+    block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
+    let mut serve = f
+        .sandbox
+        .process()
+        .args(["serve", "--tenant", &slug, "--tenant-database-url", &url, "--http-addr", "127.0.0.1:0"])
+        .env("BOT_TOKEN", token(BOT_A))
+        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
+        .env("BOTCTL_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(serve.stderr.take().unwrap()))
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("serving"))
+        .collect();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert!(lines.iter().any(|l| l.contains("newer than this image but still allows it")), "{lines:#?}");
+    // ...a migration that raised the floor does not.
+    let ahead =
+        refusal(format!("UPDATE tenant_{slug}.schema_compat SET oldest_reader = (SELECT max(version) FROM {ledger})"));
     assert!(ahead.contains("this image is older than the schema"), "{ahead}");
     let behind = refusal(format!("DELETE FROM {ledger} WHERE version >= (SELECT max(version) - 1 FROM {ledger})"));
     assert!(behind.contains("run `botctl migrate`"), "{behind}");

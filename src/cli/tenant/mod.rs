@@ -1,3 +1,5 @@
+mod upgrade;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -26,6 +28,7 @@ pub enum TenantCommand {
     Start(StartArgs),
     Stop(StopArgs),
     Restart(RestartArgs),
+    Upgrade(upgrade::UpgradeArgs),
 }
 
 /// The bot token, given directly or in a file (a file keeps it out of the process list and shell history).
@@ -206,6 +209,7 @@ pub async fn exec(command: TenantCommand, ctx: &Context) -> anyhow::Result<()> {
         TenantCommand::Start(args) => start(&args.name, false, ctx).await,
         TenantCommand::Stop(args) => stop(args, ctx).await,
         TenantCommand::Restart(args) => start(&args.name, true, ctx).await,
+        TenantCommand::Upgrade(args) => upgrade::exec(args, ctx).await,
     }
 }
 

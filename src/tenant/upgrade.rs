@@ -1,0 +1,215 @@
+//! `tenant upgrade`: moves tenants to another image, one tenant at a time under its lock — migrate the
+//! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
+//! when the new one does not become healthy.
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::TenantSlug;
+use super::ops::{self, Targets};
+use super::runtime::{self, RuntimeOptions, STOP_GRACE, container_name};
+use super::store;
+use crate::db::migrate;
+use crate::error::BadInput;
+use crate::progress::Progress;
+use crate::runtime::Engine;
+
+pub struct UpgradeOptions {
+    pub targets: Targets,
+    /// The image to move to.
+    pub image: String,
+    /// How many tenants upgrade at once; the pool must allow twice as many connections.
+    pub jobs: usize,
+}
+
+/// How one tenant's upgrade ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// On the new image (a stopped tenant starts on it next time).
+    Upgraded,
+    /// Already on that image with a current schema: nothing was touched.
+    Current,
+    /// The new image did not become healthy; the bot runs on its old image again.
+    RolledBack,
+    /// Neither image runs it, or the schema could not be migrated (then nothing else was touched).
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantUpgraded {
+    pub tenant: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub schema_from: i64,
+    pub schema_to: i64,
+    pub outcome: Outcome,
+    /// Whether its bot runs now.
+    pub running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeReport {
+    pub image: String,
+    pub tenants: Vec<TenantUpgraded>,
+}
+
+impl UpgradeReport {
+    /// Tenants that failed or were rolled back: either way the upgrade did not happen.
+    pub fn not_upgraded(&self) -> usize {
+        self.tenants.iter().filter(|t| matches!(t.outcome, Outcome::Failed | Outcome::RolledBack)).count()
+    }
+}
+
+/// Upgrades the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
+pub async fn upgrade(
+    pool: &PgPool,
+    engine: &Engine,
+    options: &UpgradeOptions,
+    runtime: &RuntimeOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<UpgradeReport> {
+    let Some(image) = engine.image(&options.image).await? else {
+        return Err(BadInput::new(format!(
+            "image `{}` is not on this engine: build it with `botctl image build --tag {}`",
+            options.image, options.image
+        ))
+        .into());
+    };
+    let slugs: Vec<TenantSlug> = match &options.targets {
+        Targets::All => ops::list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect(),
+        Targets::Named(names) => {
+            for name in names {
+                ops::show(pool, name).await?;
+            }
+            names.clone()
+        }
+    };
+    progress.set_length(slugs.len() as u64);
+    progress.set_message("upgrading tenants");
+    let target = &Target { tag: &options.image, id: &image.id };
+    let mut tenants: Vec<TenantUpgraded> = futures_util::stream::iter(&slugs)
+        .map(|slug| async move {
+            let upgraded = upgrade_one(pool, engine, slug, target, runtime, actor).await;
+            progress.inc(1);
+            upgraded
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(UpgradeReport { image: options.image.clone(), tenants })
+}
+
+/// The image to move to: its tag for new containers, its id to tell whether a container already runs it.
+struct Target<'a> {
+    tag: &'a str,
+    id: &'a str,
+}
+
+async fn upgrade_one(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    target: &Target<'_>,
+    options: &RuntimeOptions,
+    actor: &str,
+) -> TenantUpgraded {
+    let mut report = TenantUpgraded {
+        tenant: slug.to_string(),
+        from: None,
+        to: target.tag.to_string(),
+        schema_from: 0,
+        schema_to: 0,
+        outcome: Outcome::Failed,
+        running: false,
+        error: None,
+    };
+    if let Err(e) = steps(pool, engine, slug, target, options, &mut report).await {
+        report.error = Some(format!("{e:#}"));
+    }
+    let details = json!({
+        "from": report.from, "to": report.to, "outcome": report.outcome, "schema_from": report.schema_from,
+        "schema_to": report.schema_to, "error": report.error,
+    });
+    if report.outcome != Outcome::Current
+        && let Ok(mut conn) = pool.acquire().await
+        && let Err(e) = store::record(&mut conn, actor, Some(slug.as_str()), "tenant.upgrade", details).await
+    {
+        tracing::warn!(tenant = %slug, "cannot record the upgrade event: {e}");
+    }
+    report
+}
+
+/// The upgrade of one tenant, filling in `report` as it goes; an error leaves `outcome` failed.
+async fn steps(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    target: &Target<'_>,
+    options: &RuntimeOptions,
+    report: &mut TenantUpgraded,
+) -> anyhow::Result<()> {
+    let _lock = runtime::lock(pool, slug).await?;
+    let tenant = runtime::find(pool, slug).await?;
+    let existing = runtime::inspect(engine, slug, options).await?;
+    let running = tenant.status == "running";
+    report.from = existing.as_ref().map(|c| c.image.clone()).or_else(|| tenant.image.clone());
+    report.schema_from = tenant.schema_version;
+    report.schema_to = tenant.schema_version;
+    report.running = existing.as_ref().is_some_and(|c| c.status == "running");
+    let latest = migrate::tenant_latest();
+    let on_target = match &existing {
+        Some(container) => container.image_id == target.id,
+        None => !running && tenant.image.as_deref() == Some(target.tag),
+    };
+    if on_target && tenant.schema_version == latest && tenant.image.as_deref() == Some(target.tag) {
+        report.outcome = Outcome::Current;
+        return Ok(());
+    }
+
+    // A failed migration changes nothing (each migration is one transaction): the old bot keeps running.
+    let migrated = ops::migrate_one(pool, slug, false, latest).await;
+    if let Some(error) = migrated.error {
+        anyhow::bail!("migrating the schema failed, so the old bot was left running: {error}");
+    }
+    report.schema_to = migrated.to;
+
+    let name = container_name(slug.as_str());
+    if !running {
+        // The next `tenant start` makes the container from the new image.
+        engine.remove_container(&name).await?;
+        store::set_image(&mut *pool.acquire().await?, slug.as_str(), target.tag).await?;
+        report.outcome = Outcome::Upgraded;
+        return Ok(());
+    }
+    engine.stop_container(&name, STOP_GRACE).await?;
+    engine.remove_container(&name).await?;
+    report.running = false;
+    let progress = crate::progress::NoProgress;
+    let failed = match runtime::start_locked(pool, engine, slug, &tenant, target.tag, options, &progress).await {
+        Ok(_) => {
+            report.outcome = Outcome::Upgraded;
+            report.running = true;
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let Some(old) = report.from.clone() else {
+        return Err(failed.context("there is no earlier image to roll back to"));
+    };
+    match runtime::start_locked(pool, engine, slug, &tenant, &old, options, &progress).await {
+        Ok(_) => {
+            report.outcome = Outcome::RolledBack;
+            report.running = true;
+            report.error = Some(format!("{failed:#}"));
+            Ok(())
+        }
+        Err(e) => Err(failed.context(format!("rolling back to {old} failed too: {e:#}"))),
+    }
+}
