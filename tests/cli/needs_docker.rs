@@ -11,6 +11,19 @@ use serde_json::Value;
 use crate::support::{Sandbox, TestDb, block_on, http, token, unique_name, unique_slug};
 use crate::tenant::{BOT_A, BOT_B, Fixture};
 
+/// A test that needs the engine: ignored with the reason where there is none (build.rs sets
+/// `docker_engine`, and BOTCTL_REQUIRE_DOCKER=1 sets it regardless).
+macro_rules! docker_test {
+    (fn $name:ident() $body:block) => {
+        #[test]
+        #[cfg_attr(
+            not(docker_engine),
+            ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
+        )]
+        fn $name() $body
+    };
+}
+
 /// The engine this test process reaches (as bollard finds it), for botctl too.
 fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| botctl::config::DEFAULT_DOCKER_HOST.to_string())
@@ -52,26 +65,23 @@ fn containers_database_host() -> String {
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn doctor_reports_the_engine_and_its_api_version() {
-    let sandbox = Sandbox::new();
-    let db = TestDb::new();
-    sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
-    let mut cmd = on_engine(sandbox.botctl());
-    cmd.args(["--database-url", &db.url(), "doctor", "-o", "json"]).env("BOTCTL_TELEGRAM_API_URL", http::answering());
-    // The tenant image is not built yet, so doctor warns but does not fail: exit 0.
-    let output = cmd.assert().success().get_output().clone();
-    let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    let docker = checks.iter().find(|c| c["name"] == "docker").unwrap();
-    assert_eq!(docker["status"], "ok", "{docker}");
-    let message = docker["message"].as_str().unwrap();
-    assert!(regex::Regex::new(r"^Docker \S+ \(API 1\.\d+, ").unwrap().is_match(message), "{message}");
-    let image = checks.iter().find(|c| c["name"] == "tenant image").unwrap();
-    assert_ne!(image["status"], "fail", "{image}");
+docker_test! {
+    fn doctor_reports_the_engine_and_its_api_version() {
+        let sandbox = Sandbox::new();
+        let db = TestDb::new();
+        sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
+        let mut cmd = on_engine(sandbox.botctl());
+        cmd.args(["--database-url", &db.url(), "doctor", "-o", "json"]).env("BOTCTL_TELEGRAM_API_URL", http::answering());
+        // The tenant image is not built yet, so doctor warns but does not fail: exit 0.
+        let output = cmd.assert().success().get_output().clone();
+        let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let docker = checks.iter().find(|c| c["name"] == "docker").unwrap();
+        assert_eq!(docker["status"], "ok", "{docker}");
+        let message = docker["message"].as_str().unwrap();
+        assert!(regex::Regex::new(r"^Docker \S+ \(API 1\.\d+, ").unwrap().is_match(message), "{message}");
+        let image = checks.iter().find(|c| c["name"] == "tenant image").unwrap();
+        assert_ne!(image["status"], "fail", "{image}");
+    }
 }
 
 /// Builds a uniquely tagged tenant image with `botctl image build`; the guard removes it.
@@ -93,47 +103,44 @@ impl Drop for ImageGuard {
     }
 }
 
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn image_build_needs_no_base_image_and_the_image_runs_botctl_as_nobody() {
-    use bollard::query_parameters::{CreateContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
-    use futures_util::StreamExt;
+docker_test! {
+    fn image_build_needs_no_base_image_and_the_image_runs_botctl_as_nobody() {
+        use bollard::query_parameters::{CreateContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder};
+        use futures_util::StreamExt;
 
-    let sandbox = Sandbox::new();
-    let (tag, built, _guard) = build_image(&sandbox);
-    assert_eq!(built["tag"], tag.as_str());
-    assert!(built["files"]["/usr/local/bin/botctl"].is_string(), "{built}");
-    assert!(built["size_bytes"].as_i64().unwrap() > 1_000_000, "{built}");
+        let sandbox = Sandbox::new();
+        let (tag, built, _guard) = build_image(&sandbox);
+        assert_eq!(built["tag"], tag.as_str());
+        assert!(built["files"]["/usr/local/bin/botctl"].is_string(), "{built}");
+        assert!(built["size_bytes"].as_i64().unwrap() > 1_000_000, "{built}");
 
-    let docker = bollard::Docker::connect_with_defaults().unwrap();
-    let image = block_on(docker.inspect_image(&tag)).unwrap();
-    let config = image.config.unwrap();
-    assert_eq!(config.user.as_deref(), Some("65534:65534"));
-    assert_eq!(config.entrypoint, Some(vec!["/usr/local/bin/botctl".to_string()]));
-    assert_eq!(config.cmd, Some(vec!["serve".to_string()]));
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let image = block_on(docker.inspect_image(&tag)).unwrap();
+        let config = image.config.unwrap();
+        assert_eq!(config.user.as_deref(), Some("65534:65534"));
+        assert_eq!(config.entrypoint, Some(vec!["/usr/local/bin/botctl".to_string()]));
+        assert_eq!(config.cmd, Some(vec!["serve".to_string()]));
 
-    // The image runs the binary: its version, as nobody, with nothing else in the file system.
-    let body = bollard::models::ContainerCreateBody {
-        image: Some(tag.clone()),
-        cmd: Some(vec!["--version".to_string()]),
-        ..Default::default()
-    };
-    let created = block_on(docker.create_container(None::<CreateContainerOptions>, body)).unwrap();
-    block_on(docker.start_container(&created.id, None)).unwrap();
-    let exit = block_on(docker.wait_container(&created.id, None).next()).unwrap().unwrap();
-    let logs: Vec<_> = block_on(
-        docker
-            .logs(&created.id, Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()))
-            .collect::<Vec<_>>(),
-    );
-    let logs: String = logs.into_iter().map(|l| l.unwrap().to_string()).collect();
-    block_on(docker.remove_container(&created.id, Some(RemoveContainerOptionsBuilder::default().force(true).build())))
-        .unwrap();
-    assert_eq!(exit.status_code, 0, "{logs}");
-    assert_eq!(logs.trim(), format!("botctl {}", env!("CARGO_PKG_VERSION")));
+        // The image runs the binary: its version, as nobody, with nothing else in the file system.
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(tag.clone()),
+            cmd: Some(vec!["--version".to_string()]),
+            ..Default::default()
+        };
+        let created = block_on(docker.create_container(None::<CreateContainerOptions>, body)).unwrap();
+        block_on(docker.start_container(&created.id, None)).unwrap();
+        let exit = block_on(docker.wait_container(&created.id, None).next()).unwrap().unwrap();
+        let logs: Vec<_> = block_on(
+            docker
+                .logs(&created.id, Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()))
+                .collect::<Vec<_>>(),
+        );
+        let logs: String = logs.into_iter().map(|l| l.unwrap().to_string()).collect();
+        block_on(docker.remove_container(&created.id, Some(RemoveContainerOptionsBuilder::default().force(true).build())))
+            .unwrap();
+        assert_eq!(exit.status_code, 0, "{logs}");
+        assert_eq!(logs.trim(), format!("botctl {}", env!("CARGO_PKG_VERSION")));
+    }
 }
 
 /// Removes a test container however the test ends.
@@ -167,373 +174,352 @@ fn from_a_container(url: &str) -> (String, Vec<BindMount>) {
     (url.to_string(), vec![mount])
 }
 
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every_step_is_idempotent() {
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let slug = f.create(BOT_A);
-    let (database_url, mounts) = from_a_container(&f.tenant_url(&slug));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let name = unique_name("botctl-test").replace('_', "-");
-    let _container_guard = ContainerGuard(name.clone());
-    let spec = ContainerSpec {
-        name: name.clone(),
-        image,
-        labels: HashMap::from([(MANAGED.to_string(), "true".to_string()), ("botctl.tenant".into(), slug.clone())]),
-        env: vec![
-            format!("BOTCTL_TENANT={slug}"),
-            format!("DATABASE_URL={database_url}"),
-            format!("BOT_TOKEN={}", token(BOT_A)),
-            format!("BOTCTL_TELEGRAM_API_URL={}", f.emulator.url()),
-            format!("BOTCTL_HTTP_ADDR=127.0.0.1:{port}"),
-            "BOTCTL_LOG=info".into(),
-        ],
-        network: "host".into(),
-        mounts,
-        memory_bytes: 128 << 20,
-        nano_cpus: 1_000_000_000,
-        healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
-        health_interval: Duration::from_secs(1),
-        stop_grace: Duration::from_secs(10),
-    };
-    let engine = engine();
+docker_test! {
+    fn a_serve_container_gets_healthy_talks_to_postgresql_and_the_emulator_and_every_step_is_idempotent() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let (database_url, mounts) = from_a_container(&f.tenant_url(&slug));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let name = unique_name("botctl-test").replace('_', "-");
+        let _container_guard = ContainerGuard(name.clone());
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image,
+            labels: HashMap::from([(MANAGED.to_string(), "true".to_string()), ("botctl.tenant".into(), slug.clone())]),
+            env: vec![
+                format!("BOTCTL_TENANT={slug}"),
+                format!("DATABASE_URL={database_url}"),
+                format!("BOT_TOKEN={}", token(BOT_A)),
+                format!("BOTCTL_TELEGRAM_API_URL={}", f.emulator.url()),
+                format!("BOTCTL_HTTP_ADDR=127.0.0.1:{port}"),
+                "BOTCTL_LOG=info".into(),
+            ],
+            network: "host".into(),
+            mounts,
+            memory_bytes: 128 << 20,
+            nano_cpus: 1_000_000_000,
+            healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
+            health_interval: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(10),
+        };
+        let engine = engine();
 
-    assert!(block_on(engine.create_container(&spec)).unwrap(), "made");
-    assert!(!block_on(engine.create_container(&spec)).unwrap(), "a second create finds it and leaves it");
-    block_on(engine.start_container(&name)).unwrap();
-    block_on(engine.start_container(&name)).unwrap();
-    let waited = block_on(engine.wait_healthy(&name, Duration::from_secs(60))).unwrap();
-    let logs = block_on(engine.last_logs(&name, 50)).unwrap();
-    assert_eq!(waited, Waited::Healthy, "{logs:#?}");
-    let state = block_on(engine.container(&name)).unwrap().unwrap();
-    assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
-    assert_eq!(state.labels.get("botctl.tenant"), Some(&slug));
+        assert!(block_on(engine.create_container(&spec)).unwrap(), "made");
+        assert!(!block_on(engine.create_container(&spec)).unwrap(), "a second create finds it and leaves it");
+        block_on(engine.start_container(&name)).unwrap();
+        block_on(engine.start_container(&name)).unwrap();
+        let waited = block_on(engine.wait_healthy(&name, Duration::from_secs(60))).unwrap();
+        let logs = block_on(engine.last_logs(&name, 50)).unwrap();
+        assert_eq!(waited, Waited::Healthy, "{logs:#?}");
+        let state = block_on(engine.container(&name)).unwrap().unwrap();
+        assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
+        assert_eq!(state.labels.get("botctl.tenant"), Some(&slug));
 
-    // The bot in the container answers a customer: PostgreSQL through the mounted socket, the emulator
-    // on 127.0.0.1.
-    let user = botctl::telegram::emulator::TgUser::new(7501, "Container");
-    f.emulator.send_text(&token(BOT_A), &user, "/start");
-    block_on(f.emulator.wait_until(
-        &token(BOT_A),
-        user.id,
-        |chat| chat.iter().any(|m| m.from_bot),
-        Duration::from_secs(30),
-    ))
-    .unwrap();
-    let logs = block_on(engine.last_logs(&name, 50)).unwrap();
-    assert!(logs.iter().any(|l| l.contains("serving")), "{logs:#?}");
-    assert!(!logs.iter().any(|l| l.contains(&format!("pw-{slug}"))), "the password stays out of the logs");
-
-    block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
-    block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
-    let stopped = block_on(engine.container(&name)).unwrap().unwrap();
-    assert_eq!(stopped.status, "exited");
-    block_on(engine.remove_container(&name)).unwrap();
-    block_on(engine.remove_container(&name)).unwrap();
-    assert!(block_on(engine.container(&name)).unwrap().is_none());
-}
-
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let slug = f.create(BOT_A);
-    let name = format!("botctl-{slug}");
-    let _container_guard = ContainerGuard(name.clone());
-    let botctl = || runtime_botctl(&f, &image);
-    let docker = bollard::Docker::connect_with_defaults().unwrap();
-    let inspect =
-        || block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
-    let status = || f.json(&["tenant", "show", &slug])["status"].as_str().unwrap().to_string();
-    assert_eq!(f.json(&["tenant", "show", &slug])["container"], Value::Null, "never started: no container");
-
-    // Two starts at once: the tenant's lock lets one make the container (rotating the password once);
-    // the other finds it made.
-    let starts: Vec<_> = (0..2)
-        .map(|_| {
-            let mut cmd = runtime_process(&f, &image);
-            cmd.args(["tenant", "start", &slug, "-o", "json"]).stdout(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
-        })
-        .collect();
-    let mut created: Vec<Value> = starts
-        .into_iter()
-        .map(|child| {
-            let output = child.wait_with_output().unwrap();
-            assert!(output.status.success());
-            serde_json::from_slice::<Value>(&output.stdout).unwrap()["created"].clone()
-        })
-        .collect();
-    created.sort_by_key(|c| c.as_bool());
-    assert_eq!(created, vec![Value::Bool(false), Value::Bool(true)]);
-    assert_eq!(status(), "running");
-    let container = inspect().unwrap();
-    let labels = container.config.as_ref().unwrap().labels.clone().unwrap();
-    assert_eq!(labels.get("botctl.managed").map(String::as_str), Some("true"));
-    assert_eq!(labels.get("botctl.tenant"), Some(&slug));
-    let installation: String = f.scalar("SELECT id::text FROM botctl.installation");
-    assert_eq!(labels.get("botctl.installation"), Some(&installation));
-    assert_eq!(f.json(&["tenant", "show", &slug])["image"], image.as_str(), "the image it runs is recorded");
-    let host = container.host_config.as_ref().unwrap();
-    assert_eq!(host.memory, Some(128 << 20));
-    assert_eq!(
-        host.restart_policy.as_ref().unwrap().name,
-        Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED)
-    );
-    // Only this tenant's settings: its own role, never the operator's.
-    let env = container.config.as_ref().unwrap().env.clone().unwrap();
-    let database_url = env.iter().find_map(|e| e.strip_prefix("DATABASE_URL=")).unwrap();
-    assert!(database_url.starts_with(&format!("postgres://tenant_{slug}:")), "{database_url}");
-    assert!(!env.iter().any(|e| e.contains("botctl@") || e.starts_with("BOTCTL_DATABASE_URL")), "{env:?}");
-
-    // The bot in the container answers.
-    let user = botctl::telegram::emulator::TgUser::new(7601, "Started");
-    f.emulator.send_text(&token(BOT_A), &user, "/start");
-    block_on(f.emulator.wait_until(
-        &token(BOT_A),
-        user.id,
-        |chat| chat.iter().any(|m| m.from_bot),
-        Duration::from_secs(30),
-    ))
-    .unwrap();
-
-    // list and show read the container from Docker.
-    let listed = f.json(&["tenant", "list"]);
-    let me = listed.as_array().unwrap().iter().find(|t| t["slug"] == slug.as_str()).unwrap().clone();
-    assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "healthy"}));
-    let shown = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
-    assert!(String::from_utf8_lossy(&shown).contains(&format!("running, healthy (botctl-{slug})")));
-
-    // Limits of its own apply to the running container at once; `default` returns to the configured ones.
-    botctl().args(["tenant", "update", &slug, "--memory-mb", "96", "--cpus", "0.5"]).assert().success();
-    let host = inspect().unwrap().host_config.unwrap();
-    assert_eq!((host.memory, host.nano_cpus), (Some(96 << 20), Some(500_000_000)));
-    assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], 96);
-    botctl().args(["tenant", "update", &slug, "--memory-mb", "default", "--cpus", "default"]).assert().success();
-    let host = inspect().unwrap().host_config.unwrap();
-    assert_eq!((host.memory, host.nano_cpus), (Some(128 << 20), Some(1_000_000_000)));
-    assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], Value::Null);
-
-    // Starting a running tenant changes nothing.
-    let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
-    assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["created"], false);
-
-    botctl().args(["tenant", "stop", &slug]).assert().success();
-    assert_eq!(status(), "stopped");
-    assert_eq!(f.json(&["tenant", "show", &slug])["container"]["status"], "exited");
-    assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
-    botctl().args(["tenant", "stop", &slug]).assert().success();
-
-    botctl().args(["tenant", "restart", &slug]).assert().success();
-    assert_eq!(status(), "running");
-    assert_eq!(inspect().unwrap().state.unwrap().running, Some(true));
-
-    botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
-    assert!(inspect().is_err(), "the container is gone");
-    assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
-}
-
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn a_bot_that_never_gets_healthy_is_removed_with_its_last_lines_and_the_tenant_stays_stopped() {
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let slug = f.create(BOT_A);
-    let name = format!("botctl-{slug}");
-    let _container_guard = ContainerGuard(name.clone());
-    let mut cmd = runtime_botctl(&f, &image);
-    // Telegram never answers, so /healthz never reports a recent poll.
-    cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "4s").env("BOTCTL_TELEGRAM_API_URL", http::refused());
-    let output = cmd.args(["tenant", "start", &slug]).assert().code(1).get_output().clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("did not become healthy") && stderr.contains(&format!("botctl tenant start {slug}")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("getUpdates failed") || stderr.contains("serving"),
-        "the last log lines are shown: {stderr}"
-    );
-    assert!(!stderr.contains(&format!("tenant_{slug}:")), "no password in the output: {stderr}");
-    let docker = bollard::Docker::connect_with_defaults().unwrap();
-    assert!(
-        block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)).is_err()
-    );
-    assert_eq!(f.json(&["tenant", "show", &slug])["status"], "stopped");
-}
-
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn a_named_network_is_created_once_and_host_needs_none() {
-    let engine = engine();
-    let name = unique_name("botctl-net").replace('_', "-");
-    block_on(engine.ensure_network("host")).unwrap();
-    block_on(engine.ensure_network(&name)).unwrap();
-    block_on(engine.ensure_network(&name)).unwrap();
-    let docker = bollard::Docker::connect_with_defaults().unwrap();
-    let network = block_on(docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>));
-    let _ = block_on(docker.remove_network(&name));
-    let network = network.unwrap();
-    assert_eq!(network.driver.as_deref(), Some("bridge"));
-    assert_eq!(network.labels.unwrap().get(MANAGED).map(String::as_str), Some("true"));
-}
-
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_retry() {
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let botctl = |database_host: &str| {
-        let mut cmd = runtime_botctl(&f, &image);
-        cmd.env("BOTCTL_RUNTIME_DATABASE_HOST", database_host).env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
-        cmd
-    };
-    let create = |slug: &str, bot: i64, database_host: &str| {
-        let mut cmd = botctl(database_host);
-        cmd.args(["tenant", "create", slug, "--token", &token(bot), "--admin", "1", "--template", "clinic"]);
-        cmd
-    };
-
-    let good = unique_slug();
-    let _good_container = ContainerGuard(format!("botctl-{good}"));
-    create(&good, BOT_A, &containers_database_host()).assert().success();
-    assert_eq!(f.json(&["tenant", "show", &good])["status"], "running");
-
-    // Nothing listens where the container is told PostgreSQL is.
-    let bad = unique_slug();
-    let _bad_container = ContainerGuard(format!("botctl-{bad}"));
-    let output = create(&bad, BOT_B, "127.0.0.1:1").assert().code(1).get_output().clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("was created, but its bot did not start"), "{stderr}");
-    assert_eq!(f.json(&["tenant", "show", &bad])["status"], "stopped");
-    let docker = bollard::Docker::connect_with_defaults().unwrap();
-    let inspect = block_on(
-        docker.inspect_container(&format!("botctl-{bad}"), None::<bollard::query_parameters::InspectContainerOptions>),
-    );
-    assert!(inspect.is_err(), "the failed container is removed");
-    botctl(&containers_database_host()).args(["tenant", "start", &bad]).assert().success();
-    assert_eq!(f.json(&["tenant", "show", &bad])["status"], "running");
-}
-
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
-    use std::io::{BufRead, BufReader};
-
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let slug = f.create(BOT_A);
-    let _container_guard = ContainerGuard(format!("botctl-{slug}"));
-    let botctl = || runtime_botctl(&f, &image);
-    let none = botctl().args(["logs", &slug]).assert().code(1).get_output().stderr.clone();
-    assert!(String::from_utf8_lossy(&none).contains("has no container"));
-    botctl().args(["tenant", "start", &slug]).assert().success();
-
-    let out = botctl().args(["logs", &slug, "--tail", "20"]).assert().success().get_output().stdout.clone();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    assert!(out.contains("serving"), "{out}");
-    let stamped =
-        botctl().args(["logs", &slug, "--timestamps", "--since", "10m"]).assert().success().get_output().stdout.clone();
-    let first = String::from_utf8_lossy(&stamped).lines().next().unwrap_or_default().to_string();
-    assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap().is_match(&first), "{first}");
-
-    // Following: a restart ends Docker's stream; the command re-attaches and shows the new start.
-    let mut follower = runtime_process(&f, &image)
-        .args(["logs", "-f", &slug])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+        // The bot in the container answers a customer: PostgreSQL through the mounted socket, the emulator
+        // on 127.0.0.1.
+        let user = botctl::telegram::emulator::TgUser::new(7501, "Container");
+        f.emulator.send_text(&token(BOT_A), &user, "/start");
+        block_on(f.emulator.wait_until(
+            &token(BOT_A),
+            user.id,
+            |chat| chat.iter().any(|m| m.from_bot),
+            Duration::from_secs(30),
+        ))
         .unwrap();
-    let (lines, seen) = std::sync::mpsc::channel();
-    let stdout = BufReader::new(follower.stdout.take().unwrap());
-    std::thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(|l| drop(lines.send(l))));
-    let starts = |count: usize| {
-        let mut serving = 0;
-        while serving < count {
-            match seen.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => serving += usize::from(line.contains("serving")),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    };
-    starts(1).expect("the first start line");
-    botctl().args(["tenant", "restart", &slug]).assert().success();
-    starts(1).expect("the start line after the restart");
-    assert!(follower.try_wait().unwrap().is_none(), "still following");
-    follower.kill().unwrap();
-    follower.wait().unwrap();
+        let logs = block_on(engine.last_logs(&name, 50)).unwrap();
+        assert!(logs.iter().any(|l| l.contains("serving")), "{logs:#?}");
+        assert!(!logs.iter().any(|l| l.contains(&format!("pw-{slug}"))), "the password stays out of the logs");
+
+        block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
+        block_on(engine.stop_container(&name, spec.stop_grace)).unwrap();
+        let stopped = block_on(engine.container(&name)).unwrap().unwrap();
+        assert_eq!(stopped.status, "exited");
+        block_on(engine.remove_container(&name)).unwrap();
+        block_on(engine.remove_container(&name)).unwrap();
+        assert!(block_on(engine.container(&name)).unwrap().is_none());
+    }
 }
 
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn doctor_finds_an_orphan_container_and_a_vanished_bot_and_fix_repairs_both() {
-    let f = Fixture::new();
-    let (image, _, _image_guard) = build_image(&f.sandbox);
-    let botctl = || runtime_botctl(&f, &image);
-    let (kept, dropped) = (f.create(BOT_A), f.create(BOT_B));
-    let _guards = [ContainerGuard(format!("botctl-{kept}")), ContainerGuard(format!("botctl-{dropped}"))];
-    botctl().args(["tenant", "start", &kept]).assert().success();
-    botctl().args(["tenant", "start", &dropped]).assert().success();
-    botctl().args(["tenant", "stop", &dropped]).assert().success();
-    // Deleted while the engine was unreachable: its container stays behind.
-    let mut delete = botctl();
-    delete.env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
-    delete.args(["tenant", "delete", &dropped, "--yes"]).assert().success();
-    // And the other bot's container vanishes behind botctl's back.
-    block_on(engine().remove_container(&format!("botctl-{kept}"))).unwrap();
+docker_test! {
+    fn tenant_start_stop_restart_and_delete_drive_the_bots_container() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        let botctl = || runtime_botctl(&f, &image);
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let inspect =
+            || block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
+        let status = || f.json(&["tenant", "show", &slug])["status"].as_str().unwrap().to_string();
+        assert_eq!(f.json(&["tenant", "show", &slug])["container"], Value::Null, "never started: no container");
 
-    let doctor = |extra: &[&str]| {
-        let output = botctl().args(["doctor", "-o", "json"]).args(extra).output().unwrap();
-        let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let check = |name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_default();
-        (output.status.code(), check("containers"), check("running tenants"), output.stderr)
-    };
-    let (code, containers, running, _) = doctor(&[]);
-    assert_eq!(code, Some(1), "a running tenant without a bot fails the doctor");
-    assert_eq!(containers["status"], "warn", "{containers}");
-    assert!(containers["message"].as_str().unwrap().contains(&format!("botctl-{dropped} (exited")), "{containers}");
-    assert_eq!(running["status"], "fail", "{running}");
-    assert!(running["message"].as_str().unwrap().contains(&format!("{kept} (no container)")), "{running}");
+        // Two starts at once: the tenant's lock lets one make the container (rotating the password once);
+        // the other finds it made.
+        let starts: Vec<_> = (0..2)
+            .map(|_| {
+                let mut cmd = runtime_process(&f, &image);
+                cmd.args(["tenant", "start", &slug, "-o", "json"]).stdout(std::process::Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        let mut created: Vec<Value> = starts
+            .into_iter()
+            .map(|child| {
+                let output = child.wait_with_output().unwrap();
+                assert!(output.status.success());
+                serde_json::from_slice::<Value>(&output.stdout).unwrap()["created"].clone()
+            })
+            .collect();
+        created.sort_by_key(|c| c.as_bool());
+        assert_eq!(created, vec![Value::Bool(false), Value::Bool(true)]);
+        assert_eq!(status(), "running");
+        let container = inspect().unwrap();
+        let labels = container.config.as_ref().unwrap().labels.clone().unwrap();
+        assert_eq!(labels.get("botctl.managed").map(String::as_str), Some("true"));
+        assert_eq!(labels.get("botctl.tenant"), Some(&slug));
+        let installation: String = f.scalar("SELECT id::text FROM botctl.installation");
+        assert_eq!(labels.get("botctl.installation"), Some(&installation));
+        assert_eq!(f.json(&["tenant", "show", &slug])["image"], image.as_str(), "the image it runs is recorded");
+        let host = container.host_config.as_ref().unwrap();
+        assert_eq!(host.memory, Some(128 << 20));
+        assert_eq!(
+            host.restart_policy.as_ref().unwrap().name,
+            Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        // Only this tenant's settings: its own role, never the operator's.
+        let env = container.config.as_ref().unwrap().env.clone().unwrap();
+        let database_url = env.iter().find_map(|e| e.strip_prefix("DATABASE_URL=")).unwrap();
+        assert!(database_url.starts_with(&format!("postgres://tenant_{slug}:")), "{database_url}");
+        assert!(!env.iter().any(|e| e.contains("botctl@") || e.starts_with("BOTCTL_DATABASE_URL")), "{env:?}");
 
-    // Off a terminal, repairs need --yes; nothing changes without it.
-    let refused = botctl().args(["doctor", "--fix"]).assert().code(2).get_output().stderr.clone();
-    assert!(String::from_utf8_lossy(&refused).contains("without --yes"));
-    assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_some());
+        // The bot in the container answers.
+        let user = botctl::telegram::emulator::TgUser::new(7601, "Started");
+        f.emulator.send_text(&token(BOT_A), &user, "/start");
+        block_on(f.emulator.wait_until(
+            &token(BOT_A),
+            user.id,
+            |chat| chat.iter().any(|m| m.from_bot),
+            Duration::from_secs(30),
+        ))
+        .unwrap();
 
-    let (code, containers, running, stderr) = doctor(&["--fix", "--yes"]);
-    let stderr = String::from_utf8_lossy(&stderr);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!((containers["status"].as_str(), running["status"].as_str()), (Some("ok"), Some("ok")), "{stderr}");
-    assert!(stderr.contains(&format!("remove container botctl-{dropped}")), "{stderr}");
-    assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_none());
-    let bot = block_on(engine().container(&format!("botctl-{kept}"))).unwrap().unwrap();
-    assert_eq!((bot.status.as_str(), bot.health.as_deref()), ("running", Some("healthy")));
-    let (code, ..) = doctor(&["--fix", "--yes"]);
-    assert_eq!(code, Some(0), "nothing left to repair");
+        // list and show read the container from Docker.
+        let listed = f.json(&["tenant", "list"]);
+        let me = listed.as_array().unwrap().iter().find(|t| t["slug"] == slug.as_str()).unwrap().clone();
+        assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "healthy"}));
+        let shown = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
+        assert!(String::from_utf8_lossy(&shown).contains(&format!("running, healthy (botctl-{slug})")));
+
+        // Limits of its own apply to the running container at once; `default` returns to the configured ones.
+        botctl().args(["tenant", "update", &slug, "--memory-mb", "96", "--cpus", "0.5"]).assert().success();
+        let host = inspect().unwrap().host_config.unwrap();
+        assert_eq!((host.memory, host.nano_cpus), (Some(96 << 20), Some(500_000_000)));
+        assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], 96);
+        botctl().args(["tenant", "update", &slug, "--memory-mb", "default", "--cpus", "default"]).assert().success();
+        let host = inspect().unwrap().host_config.unwrap();
+        assert_eq!((host.memory, host.nano_cpus), (Some(128 << 20), Some(1_000_000_000)));
+        assert_eq!(f.json(&["tenant", "show", &slug])["memory_mb"], Value::Null);
+
+        // Starting a running tenant changes nothing.
+        let out = botctl().args(["tenant", "start", &slug, "-o", "json"]).assert().success().get_output().stdout.clone();
+        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["created"], false);
+
+        botctl().args(["tenant", "stop", &slug]).assert().success();
+        assert_eq!(status(), "stopped");
+        assert_eq!(f.json(&["tenant", "show", &slug])["container"]["status"], "exited");
+        assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
+        botctl().args(["tenant", "stop", &slug]).assert().success();
+
+        botctl().args(["tenant", "restart", &slug]).assert().success();
+        assert_eq!(status(), "running");
+        assert_eq!(inspect().unwrap().state.unwrap().running, Some(true));
+
+        botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
+        assert!(inspect().is_err(), "the container is gone");
+        assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
+    }
+}
+
+docker_test! {
+    fn a_bot_that_never_gets_healthy_is_removed_with_its_last_lines_and_the_tenant_stays_stopped() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        let mut cmd = runtime_botctl(&f, &image);
+        // Telegram never answers, so /healthz never reports a recent poll.
+        cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "4s").env("BOTCTL_TELEGRAM_API_URL", http::refused());
+        let output = cmd.args(["tenant", "start", &slug]).assert().code(1).get_output().clone();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("did not become healthy") && stderr.contains(&format!("botctl tenant start {slug}")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("getUpdates failed") || stderr.contains("serving"),
+            "the last log lines are shown: {stderr}"
+        );
+        assert!(!stderr.contains(&format!("tenant_{slug}:")), "no password in the output: {stderr}");
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        assert!(
+            block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)).is_err()
+        );
+        assert_eq!(f.json(&["tenant", "show", &slug])["status"], "stopped");
+    }
+}
+
+docker_test! {
+    fn a_named_network_is_created_once_and_host_needs_none() {
+        let engine = engine();
+        let name = unique_name("botctl-net").replace('_', "-");
+        block_on(engine.ensure_network("host")).unwrap();
+        block_on(engine.ensure_network(&name)).unwrap();
+        block_on(engine.ensure_network(&name)).unwrap();
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let network = block_on(docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>));
+        let _ = block_on(docker.remove_network(&name));
+        let network = network.unwrap();
+        assert_eq!(network.driver.as_deref(), Some("bridge"));
+        assert_eq!(network.labels.unwrap().get(MANAGED).map(String::as_str), Some("true"));
+    }
+}
+
+docker_test! {
+    fn create_starts_the_bot_and_one_that_cannot_start_is_left_stopped_for_start_to_retry() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let botctl = |database_host: &str| {
+            let mut cmd = runtime_botctl(&f, &image);
+            cmd.env("BOTCTL_RUNTIME_DATABASE_HOST", database_host).env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
+            cmd
+        };
+        let create = |slug: &str, bot: i64, database_host: &str| {
+            let mut cmd = botctl(database_host);
+            cmd.args(["tenant", "create", slug, "--token", &token(bot), "--admin", "1", "--template", "clinic"]);
+            cmd
+        };
+
+        let good = unique_slug();
+        let _good_container = ContainerGuard(format!("botctl-{good}"));
+        create(&good, BOT_A, &containers_database_host()).assert().success();
+        assert_eq!(f.json(&["tenant", "show", &good])["status"], "running");
+
+        // Nothing listens where the container is told PostgreSQL is.
+        let bad = unique_slug();
+        let _bad_container = ContainerGuard(format!("botctl-{bad}"));
+        let output = create(&bad, BOT_B, "127.0.0.1:1").assert().code(1).get_output().clone();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("was created, but its bot did not start"), "{stderr}");
+        assert_eq!(f.json(&["tenant", "show", &bad])["status"], "stopped");
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let inspect = block_on(
+            docker.inspect_container(&format!("botctl-{bad}"), None::<bollard::query_parameters::InspectContainerOptions>),
+        );
+        assert!(inspect.is_err(), "the failed container is removed");
+        botctl(&containers_database_host()).args(["tenant", "start", &bad]).assert().success();
+        assert_eq!(f.json(&["tenant", "show", &bad])["status"], "running");
+    }
+}
+
+docker_test! {
+    fn logs_show_the_bots_start_line_and_follow_it_across_a_restart() {
+        use std::io::{BufRead, BufReader};
+
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let _container_guard = ContainerGuard(format!("botctl-{slug}"));
+        let botctl = || runtime_botctl(&f, &image);
+        let none = botctl().args(["logs", &slug]).assert().code(1).get_output().stderr.clone();
+        assert!(String::from_utf8_lossy(&none).contains("has no container"));
+        botctl().args(["tenant", "start", &slug]).assert().success();
+
+        let out = botctl().args(["logs", &slug, "--tail", "20"]).assert().success().get_output().stdout.clone();
+        let out = String::from_utf8_lossy(&out).into_owned();
+        assert!(out.contains("serving"), "{out}");
+        let stamped =
+            botctl().args(["logs", &slug, "--timestamps", "--since", "10m"]).assert().success().get_output().stdout.clone();
+        let first = String::from_utf8_lossy(&stamped).lines().next().unwrap_or_default().to_string();
+        assert!(regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap().is_match(&first), "{first}");
+
+        // Following: a restart ends Docker's stream; the command re-attaches and shows the new start.
+        let mut follower = runtime_process(&f, &image)
+            .args(["logs", "-f", &slug])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (lines, seen) = std::sync::mpsc::channel();
+        let stdout = BufReader::new(follower.stdout.take().unwrap());
+        std::thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(|l| drop(lines.send(l))));
+        let starts = |count: usize| {
+            let mut serving = 0;
+            while serving < count {
+                match seen.recv_timeout(Duration::from_secs(60)) {
+                    Ok(line) => serving += usize::from(line.contains("serving")),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        starts(1).expect("the first start line");
+        botctl().args(["tenant", "restart", &slug]).assert().success();
+        starts(1).expect("the start line after the restart");
+        assert!(follower.try_wait().unwrap().is_none(), "still following");
+        follower.kill().unwrap();
+        follower.wait().unwrap();
+    }
+}
+
+docker_test! {
+    fn doctor_finds_an_orphan_container_and_a_vanished_bot_and_fix_repairs_both() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let botctl = || runtime_botctl(&f, &image);
+        let (kept, dropped) = (f.create(BOT_A), f.create(BOT_B));
+        let _guards = [ContainerGuard(format!("botctl-{kept}")), ContainerGuard(format!("botctl-{dropped}"))];
+        botctl().args(["tenant", "start", &kept]).assert().success();
+        botctl().args(["tenant", "start", &dropped]).assert().success();
+        botctl().args(["tenant", "stop", &dropped]).assert().success();
+        // Deleted while the engine was unreachable: its container stays behind.
+        let mut delete = botctl();
+        delete.env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
+        delete.args(["tenant", "delete", &dropped, "--yes"]).assert().success();
+        // And the other bot's container vanishes behind botctl's back.
+        block_on(engine().remove_container(&format!("botctl-{kept}"))).unwrap();
+
+        let doctor = |extra: &[&str]| {
+            let output = botctl().args(["doctor", "-o", "json"]).args(extra).output().unwrap();
+            let checks: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            let check = |name: &str| checks.iter().find(|c| c["name"] == name).cloned().unwrap_or_default();
+            (output.status.code(), check("containers"), check("running tenants"), output.stderr)
+        };
+        let (code, containers, running, _) = doctor(&[]);
+        assert_eq!(code, Some(1), "a running tenant without a bot fails the doctor");
+        assert_eq!(containers["status"], "warn", "{containers}");
+        assert!(containers["message"].as_str().unwrap().contains(&format!("botctl-{dropped} (exited")), "{containers}");
+        assert_eq!(running["status"], "fail", "{running}");
+        assert!(running["message"].as_str().unwrap().contains(&format!("{kept} (no container)")), "{running}");
+
+        // Off a terminal, repairs need --yes; nothing changes without it.
+        let refused = botctl().args(["doctor", "--fix"]).assert().code(2).get_output().stderr.clone();
+        assert!(String::from_utf8_lossy(&refused).contains("without --yes"));
+        assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_some());
+
+        let (code, containers, running, stderr) = doctor(&["--fix", "--yes"]);
+        let stderr = String::from_utf8_lossy(&stderr);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!((containers["status"].as_str(), running["status"].as_str()), (Some("ok"), Some("ok")), "{stderr}");
+        assert!(stderr.contains(&format!("remove container botctl-{dropped}")), "{stderr}");
+        assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_none());
+        let bot = block_on(engine().container(&format!("botctl-{kept}"))).unwrap().unwrap();
+        assert_eq!((bot.status.as_str(), bot.health.as_deref()), ("running", Some("healthy")));
+        let (code, ..) = doctor(&["--fix", "--yes"]);
+        assert_eq!(code, Some(0), "nothing left to repair");
+    }
 }
 
 /// An image built `FROM base` with more Dockerfile lines (the base is local, so nothing is pulled).
@@ -551,69 +537,66 @@ fn derived_image(base: &str, lines: &str) -> (String, ImageGuard) {
     (tag, guard)
 }
 
-#[test]
-#[cfg_attr(
-    not(docker_engine),
-    ignore = "needs a Docker engine (none at /var/run/docker.sock or DOCKER_HOST); set BOTCTL_REQUIRE_DOCKER=1 to require it"
-)]
-fn upgrade_moves_bots_to_a_new_image_and_rolls_back_from_a_broken_one() {
-    let f = Fixture::new();
-    let (old, _, _old_guard) = build_image(&f.sandbox);
-    let (new, _new_guard) = derived_image(&old, "LABEL botctl.test=new");
-    // Its bot exits at once: the flag does not exist.
-    let (broken, _broken_guard) = derived_image(&old, r#"CMD ["serve", "--no-such-flag"]"#);
-    let botctl = || runtime_botctl(&f, &old);
-    let (live, idle) = (f.create(BOT_A), f.create(BOT_B));
-    let _guards = [ContainerGuard(format!("botctl-{live}")), ContainerGuard(format!("botctl-{idle}"))];
-    botctl().args(["tenant", "start", &live]).assert().success();
-    let image_id = |tag: &str| block_on(engine().image(tag)).unwrap().unwrap().id;
-    let running_on = |slug: &str| {
-        let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
-        assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")), "{slug}");
-        state.image_id
-    };
-    let upgrade = |args: &[&str]| {
-        let mut cmd = botctl();
-        cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s").args(["tenant", "upgrade", "-o", "json"]).args(args);
-        let output = cmd.output().unwrap();
-        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let by_tenant = |slug: &str| {
-            report["tenants"].as_array().unwrap().iter().find(|t| t["tenant"] == slug).cloned().unwrap_or_default()
+docker_test! {
+    fn upgrade_moves_bots_to_a_new_image_and_rolls_back_from_a_broken_one() {
+        let f = Fixture::new();
+        let (old, _, _old_guard) = build_image(&f.sandbox);
+        let (new, _new_guard) = derived_image(&old, "LABEL botctl.test=new");
+        // Its bot exits at once: the flag does not exist.
+        let (broken, _broken_guard) = derived_image(&old, r#"CMD ["serve", "--no-such-flag"]"#);
+        let botctl = || runtime_botctl(&f, &old);
+        let (live, idle) = (f.create(BOT_A), f.create(BOT_B));
+        let _guards = [ContainerGuard(format!("botctl-{live}")), ContainerGuard(format!("botctl-{idle}"))];
+        botctl().args(["tenant", "start", &live]).assert().success();
+        let image_id = |tag: &str| block_on(engine().image(tag)).unwrap().unwrap().id;
+        let running_on = |slug: &str| {
+            let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
+            assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")), "{slug}");
+            state.image_id
         };
-        (output.status.code(), by_tenant(&live), by_tenant(&idle), String::from_utf8_lossy(&output.stderr).into_owned())
-    };
+        let upgrade = |args: &[&str]| {
+            let mut cmd = botctl();
+            cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s").args(["tenant", "upgrade", "-o", "json"]).args(args);
+            let output = cmd.output().unwrap();
+            let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            let by_tenant = |slug: &str| {
+                report["tenants"].as_array().unwrap().iter().find(|t| t["tenant"] == slug).cloned().unwrap_or_default()
+            };
+            (output.status.code(), by_tenant(&live), by_tenant(&idle), String::from_utf8_lossy(&output.stderr).into_owned())
+        };
 
-    // An image the engine does not have: refused before any tenant is touched.
-    let missing = botctl().args(["tenant", "upgrade", "--all", "--image", "botctl-missing:none"]).assert().code(2);
-    assert!(
-        String::from_utf8_lossy(&missing.get_output().stderr).contains("botctl image build --tag botctl-missing:none")
-    );
+        // An image the engine does not have: refused before any tenant is touched.
+        let missing = botctl().args(["tenant", "upgrade", "--all", "--image", "botctl-missing:none"]).assert().code(2);
+        assert!(
+            String::from_utf8_lossy(&missing.get_output().stderr).contains("botctl image build --tag botctl-missing:none")
+        );
 
-    // A broken image, for the running tenant alone: its bot goes back to the old image, healthy.
-    let (code, live_report, idle_report, stderr) = upgrade(&[&live, "--image", &broken]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert_eq!(live_report["outcome"], "rolled_back", "{live_report}");
-    assert_eq!(live_report["from"], old.as_str());
-    assert!(live_report["error"].as_str().unwrap().contains("did not become healthy"), "{live_report}");
-    assert_eq!(idle_report, Value::Null, "only the named tenant");
-    assert_eq!(running_on(&live), image_id(&old));
-    assert_eq!(f.json(&["tenant", "show", &live])["image"], old.as_str());
+        // A broken image, for the running tenant alone: its bot goes back to the old image, healthy.
+        let (code, live_report, idle_report, stderr) = upgrade(&[&live, "--image", &broken]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(live_report["outcome"], "rolled_back", "{live_report}");
+        assert_eq!(live_report["from"], old.as_str());
+        assert!(live_report["error"].as_str().unwrap().contains("did not become healthy"), "{live_report}");
+        assert_eq!(idle_report, Value::Null, "only the named tenant");
+        assert_eq!(running_on(&live), image_id(&old));
+        assert_eq!(f.json(&["tenant", "show", &live])["image"], old.as_str());
 
-    // A good image for the whole fleet: the running bot moves to it, the stopped one will start on it.
-    let (code, live_report, idle_report, stderr) = upgrade(&["--all", "--image", &new]);
-    assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!((live_report["outcome"].as_str(), live_report["running"].as_bool()), (Some("upgraded"), Some(true)));
-    assert_eq!((idle_report["outcome"].as_str(), idle_report["running"].as_bool()), (Some("upgraded"), Some(false)));
-    assert_eq!(running_on(&live), image_id(&new));
-    botctl().args(["tenant", "start", &idle]).assert().success();
-    assert_eq!(running_on(&idle), image_id(&new), "a stopped tenant starts on the image it was upgraded to");
+        // A good image for the whole fleet: the running bot moves to it, the stopped one will start on it.
+        let (code, live_report, idle_report, stderr) = upgrade(&["--all", "--image", &new]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!((live_report["outcome"].as_str(), live_report["running"].as_bool()), (Some("upgraded"), Some(true)));
+        assert_eq!((idle_report["outcome"].as_str(), idle_report["running"].as_bool()), (Some("upgraded"), Some(false)));
+        assert_eq!(running_on(&live), image_id(&new));
+        botctl().args(["tenant", "start", &idle]).assert().success();
+        assert_eq!(running_on(&idle), image_id(&new), "a stopped tenant starts on the image it was upgraded to");
 
-    // The same again changes nothing.
-    let (code, live_report, idle_report, _) = upgrade(&["--all", "--image", &new]);
-    assert_eq!(code, Some(0));
-    assert_eq!((live_report["outcome"].as_str(), idle_report["outcome"].as_str()), (Some("current"), Some("current")));
-    let events = f.json(&["events", &live]);
-    let upgrades: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["action"] == "tenant.upgrade").collect();
-    assert_eq!(upgrades.len(), 2, "{events}");
-    assert_eq!(upgrades[0]["details"]["outcome"], "rolled_back");
+        // The same again changes nothing.
+        let (code, live_report, idle_report, _) = upgrade(&["--all", "--image", &new]);
+        assert_eq!(code, Some(0));
+        assert_eq!((live_report["outcome"].as_str(), idle_report["outcome"].as_str()), (Some("current"), Some("current")));
+        let events = f.json(&["events", &live]);
+        let upgrades: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["action"] == "tenant.upgrade").collect();
+        assert_eq!(upgrades.len(), 2, "{events}");
+        assert_eq!(upgrades[0]["details"]["outcome"], "rolled_back");
+    }
 }
