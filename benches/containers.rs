@@ -3,7 +3,8 @@
 //! - the tenant image's size;
 //! - `tenant create` including its container until healthy (median);
 //! - the idle memory of one tenant container, from the engine's stats;
-//! - many tenants started at once: time until all are healthy, and their memory together.
+//! - many tenants started at once: time until all are healthy, and their memory together;
+//! - `tenant upgrade` to another image: one tenant (its bot's downtime is within it), then the fleet.
 //!
 //! Run: `cargo bench --bench containers` (7 creates, 20 at once), or `cargo bench --bench containers -- 5 40`.
 #![allow(
@@ -82,7 +83,16 @@ fn main() {
     let together: u64 =
         fleet.iter().map(|(slug, _)| runtime.block_on(memory(&docker, &format!("botctl-{slug}")))).sum();
 
-    cleanup(&runtime, &docker, &tag, creates + at_once, dir.path());
+    let next = format!("{tag}-next");
+    run(&["image", "build", "--tag", &next]);
+    let started = Instant::now();
+    run(&["tenant", "upgrade", "bench0", "--image", &next]);
+    let upgrade_one = started.elapsed();
+    let started = Instant::now();
+    run(&["tenant", "upgrade", "--all", "--image", &next, "--jobs", "4"]);
+    let upgrade_all = started.elapsed();
+
+    cleanup(&runtime, &docker, &[&tag, &next], creates + at_once, dir.path());
     println!("| measure | value |");
     println!("|---|---|");
     println!("| tenant image | {:.1} MB |", image_size as f64 / 1e6);
@@ -98,6 +108,15 @@ fn main() {
         all_healthy.as_secs_f64(),
         together as f64 / 1048576.0
     );
+    println!(
+        "| `tenant upgrade` of one running tenant (migrate, stop, start, healthy) | {:.2} s |",
+        upgrade_one.as_secs_f64()
+    );
+    println!(
+        "| `tenant upgrade --all --jobs 4` of the other {} running tenants | {:.1} s |",
+        creates + at_once - 1,
+        upgrade_all.as_secs_f64()
+    );
 }
 
 /// A container's memory as `docker stats` shows it: usage less the page cache it could give back.
@@ -110,15 +129,14 @@ async fn memory(docker: &bollard::Docker, name: &str) -> u64 {
     memory.usage.unwrap_or(0).saturating_sub(cache.unwrap_or(0))
 }
 
-fn cleanup(runtime: &tokio::runtime::Runtime, docker: &bollard::Docker, tag: &str, tenants: usize, dir: &Path) {
+fn cleanup(runtime: &tokio::runtime::Runtime, docker: &bollard::Docker, tags: &[&str], tenants: usize, dir: &Path) {
     for i in 0..tenants {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         let _ = runtime.block_on(docker.remove_container(&format!("botctl-bench{i}"), Some(options)));
     }
-    let _ = runtime.block_on(docker.remove_image(
-        tag,
-        Some(RemoveImageOptionsBuilder::default().force(true).build()),
-        None,
-    ));
+    for tag in tags {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        let _ = runtime.block_on(docker.remove_image(tag, Some(options), None));
+    }
     LocalCluster::new(&dir.join("data"), None).unwrap().stop().unwrap();
 }
