@@ -1,7 +1,8 @@
-//! Bookings: a tenant's calendar rules as plain functions (`schedule`) and the queries that apply them
-//! inside the booking transaction (`store`). Knows nothing of Telegram, the CLI, Docker or the control
+//! Bookings: a tenant's calendar rules as plain functions (`schedule`), the queries that apply them
+//! inside the booking transaction (`store`) and the messages each change schedules (`outbox`). Knows nothing of Telegram, the CLI, Docker or the control
 //! plane; the bot calls it with the tenant's own database role.
 
+pub mod outbox;
 pub mod schedule;
 pub mod store;
 

@@ -1,6 +1,7 @@
 //! The tenant schema's booking queries. Runs as the tenant's own role, whose search path is its schema,
 //! so every name here is unqualified. The booking transaction is the only judge of a slot: the exclusion
 //! constraint rejects overlaps, and a lock on the customer's row makes the per-customer limit race-free.
+//! Each change writes the messages it causes into the outbox in the same transaction.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use super::outbox::{self, CancelledBy};
 use super::schedule::{Busy, Hours, Schedule, SlotError};
 
 /// A customer booking as the bot shows it.
@@ -251,6 +253,7 @@ pub async fn book(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| if is_overlap(&e) { BookingError::SlotTaken } else { e.into() })?;
+    outbox::booked(&mut tx, &booking, now).await?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -297,6 +300,7 @@ pub async fn cancel(
     .bind(booking_id)
     .fetch_one(&mut *tx)
     .await?;
+    outbox::cancelled(&mut tx, &booking, &CancelledBy::Customer, now).await?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -325,6 +329,7 @@ pub async fn reschedule(
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| if is_overlap(&e) { BookingError::SlotTaken } else { e.into() })?;
+    outbox::moved(&mut tx, &booking, &moved, now).await?;
     tx.commit().await?;
     Ok(moved)
 }

@@ -26,6 +26,12 @@ pub struct ErrorKind {
     pub kind: String,
 }
 
+/// What became of an outbox row.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutboxOutcome {
+    pub outcome: String,
+}
+
 const HANDLER_BUCKETS: [f64; 14] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -36,6 +42,9 @@ pub struct Metrics {
     pub bookings_created: Counter,
     pub bookings_cancelled: Counter,
     pub telegram_errors: Family<ErrorKind, Counter>,
+    pub outbox: Family<OutboxOutcome, Counter>,
+    /// How often the dispatcher woke up to look at the outbox.
+    pub outbox_wakeups: Counter,
     registry: Registry,
 }
 
@@ -48,19 +57,36 @@ impl Default for Metrics {
         let bookings_created = Counter::default();
         let bookings_cancelled = Counter::default();
         let telegram_errors = Family::<ErrorKind, Counter>::default();
+        let outbox = Family::<OutboxOutcome, Counter>::default();
+        let outbox_wakeups = Counter::default();
         let mut registry = Registry::with_prefix("botctl");
         registry.register("updates", "Telegram updates received", updates.clone());
         registry.register("handler_seconds", "Time to handle one update", handler_seconds.clone());
         registry.register("bookings_created", "Bookings made by customers", bookings_created.clone());
         registry.register("bookings_cancelled", "Bookings cancelled", bookings_cancelled.clone());
         registry.register("telegram_errors", "Telegram API errors by kind", telegram_errors.clone());
-        Self { updates, handler_seconds, bookings_created, bookings_cancelled, telegram_errors, registry }
+        registry.register("outbox_messages", "Outbox rows worked on, by outcome", outbox.clone());
+        registry.register("outbox_wakeups", "Times the outbox dispatcher woke up", outbox_wakeups.clone());
+        Self {
+            updates,
+            handler_seconds,
+            bookings_created,
+            bookings_cancelled,
+            telegram_errors,
+            outbox,
+            outbox_wakeups,
+            registry,
+        }
     }
 }
 
 impl Metrics {
     pub fn telegram_error(&self, error: &RequestError) {
         self.telegram_errors.get_or_create(&ErrorKind { kind: error_kind(error).to_string() }).inc();
+    }
+
+    pub fn outbox_outcome(&self, outcome: &str) {
+        self.outbox.get_or_create(&OutboxOutcome { outcome: outcome.to_string() }).inc();
     }
 
     pub fn encode(&self) -> String {

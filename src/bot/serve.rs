@@ -1,6 +1,6 @@
 //! `botctl serve`: one tenant's bot. Checks the schema matches this binary, then long-polls Telegram
-//! and runs the handler tree until told to stop, when it stops polling, finishes the updates in hand
-//! and returns.
+//! and runs the handler tree, and the outbox's dispatcher beside it, until told to stop, when it stops
+//! polling, finishes the updates and the messages in hand and returns.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
 use super::health::{self, Health};
+use super::outbox;
 use super::state::DbStorage;
 use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
@@ -55,7 +56,8 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
-        .max_connections(5)
+        // Handlers, the outbox's workers (each holds its row while it sends) and its listener.
+        .max_connections(10)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.database)
         .await
@@ -75,6 +77,8 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
+    let sender = outbox::Dispatcher::new(pool.clone(), replies.clone(), catalog, health.clone(), shutdown.clone());
+    let outbox_task = tokio::spawn(sender.run());
     let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(flood), health: health.clone() });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
         .dependencies(dptree::deps![deps, replies, DbStorage::new(pool.clone())])
@@ -97,6 +101,9 @@ pub async fn run(
     dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling failed")).await;
     shutdown.cancel();
     http_task.await.context("the health listener")?;
+    if let Err(e) = outbox_task.await.context("the outbox dispatcher")? {
+        tracing::warn!("the outbox dispatcher stopped: {e:#}");
+    }
     pool.close().await;
     Ok(())
 }

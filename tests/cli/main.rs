@@ -18,6 +18,7 @@ mod init;
 mod isolation;
 mod migrate;
 mod needs_docker;
+mod outbox;
 mod serve;
 mod support;
 mod tenant;

@@ -3,7 +3,7 @@
 //! query is answered; everything a button claims is re-checked against the database and the rules.
 
 mod booking;
-mod format;
+pub(super) mod format;
 mod info;
 mod my;
 
@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use sqlx::PgPool;
 use teloxide::dispatching::UpdateHandler;
 use teloxide::dispatching::dialogue::{Dialogue, GetChatId};
@@ -19,6 +18,7 @@ use teloxide::prelude::*;
 use teloxide::types::{KeyboardButton, KeyboardMarkup, ReplyMarkup, User};
 use teloxide::utils::command::BotCommands;
 
+pub(super) use super::business::{Business, business};
 use super::callback::Callback;
 use super::flood::{FloodGuard, Input, Verdict};
 use super::health::Health;
@@ -62,63 +62,10 @@ pub fn schema() -> UpdateHandler<anyhow::Error> {
     dptree::entry().branch(messages).branch(callbacks)
 }
 
-/// The business's settings the texts need, read per update so an admin's change shows at once.
-pub(super) struct Business {
-    pub name: String,
-    pub address: Option<String>,
-    pub contacts: Option<String>,
-    pub map_url: Option<String>,
-    pub currency: String,
-    pub tz: Tz,
-    pub ask_phone: bool,
-    pub cutoff_minutes: i32,
-    pub limit: i32,
-}
-
-impl Business {
-    /// Whether a booking starting at `start` may still be cancelled or moved at `now` (the same rule
-    /// `booking::Schedule::can_change` applies inside the transaction).
-    fn can_change(&self, start: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        now + chrono::TimeDelta::minutes(i64::from(self.cutoff_minutes)) <= start
-    }
-}
-
 /// "Too late to change": the cutoff and whom to call instead.
 fn too_late(catalog: &Catalog, text: Text, business: &Business) -> String {
     let cutoff = format::duration(catalog, i64::from(business.cutoff_minutes));
     catalog.render(text, &[("cutoff", &cutoff), ("phone", business.contacts.as_deref().unwrap_or_default())])
-}
-
-async fn business(pool: &PgPool) -> anyhow::Result<Business> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        display_name: String,
-        address: Option<String>,
-        contacts: Option<String>,
-        map_url: Option<String>,
-        currency: String,
-        timezone: String,
-        ask_phone: bool,
-        cancellation_cutoff_minutes: i32,
-        max_active_bookings: i32,
-    }
-    let r: Row = sqlx::query_as(
-        "SELECT display_name, address, contacts, map_url, currency, timezone, ask_phone, cancellation_cutoff_minutes, \
-         max_active_bookings FROM settings",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(Business {
-        name: r.display_name,
-        address: r.address,
-        contacts: r.contacts,
-        map_url: r.map_url,
-        currency: r.currency,
-        tz: r.timezone.parse().unwrap_or(Tz::UTC),
-        ask_phone: r.ask_phone,
-        cutoff_minutes: r.cancellation_cutoff_minutes,
-        limit: r.max_active_bookings,
-    })
 }
 
 async fn remember(deps: &Deps, user: &User) -> anyhow::Result<bool> {

@@ -1,0 +1,177 @@
+//! What the bot will send on its own because a booking changed, written into the outbox inside the
+//! booking's own transaction: both happen or neither does. Each row's dedupe key makes a duplicate
+//! impossible, whoever writes it and however often. Sending is the bot's (`bot::outbox`).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+
+use super::store::Booking;
+
+/// How long a rating request stays worth sending after it was due.
+const RATING_VALID: TimeDelta = TimeDelta::days(3);
+/// How long a notification stays worth sending when the bot was down.
+const NOTICE_VALID: TimeDelta = TimeDelta::days(1);
+
+/// One message to be.
+struct Row {
+    kind: &'static str,
+    recipient: i64,
+    booking: i64,
+    params: Value,
+    due_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    key: String,
+}
+
+/// Writes `row` unless its message exists. A cancelled one comes back (a booking moved back to its old
+/// time); a sent, failed or expired one stays as it is.
+async fn insert(conn: &mut PgConnection, row: Row) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient, booking_id, params, due_at, expires_at, dedupe_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (dedupe_key) DO UPDATE SET state = 'pending', params = EXCLUDED.params, \
+             due_at = EXCLUDED.due_at, expires_at = EXCLUDED.expires_at, attempts = 0, last_error = NULL, \
+             updated_at = now() \
+         WHERE outbox.state = 'cancelled'",
+    )
+    .bind(row.kind)
+    .bind(row.recipient)
+    .bind(row.booking)
+    .bind(row.params)
+    .bind(row.due_at)
+    .bind(row.expires_at)
+    .bind(row.key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A new booking: its reminders, the rating request after it, and news for the admins.
+pub async fn booked(conn: &mut PgConnection, booking: &Booking, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    schedule_visit(conn, booking, now).await?;
+    notify_admins(conn, "admin_booked", booking, json!({}), now).await
+}
+
+/// A booking moved (same id): the reminders and the rating request follow it; the admins hear of it.
+pub async fn moved(
+    conn: &mut PgConnection,
+    before: &Booking,
+    after: &Booking,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    cancel_visit(conn, after.id).await?;
+    schedule_visit(conn, after, now).await?;
+    notify_admins(conn, "admin_moved", after, json!({ "old_starts_at": before.starts_at }), now).await
+}
+
+/// Who cancelled a booking; the other side is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelledBy {
+    Customer,
+    Admin { reason: String },
+}
+
+/// A booking cancelled: nothing more is sent about the visit, and the other side hears of it.
+pub async fn cancelled(
+    conn: &mut PgConnection,
+    booking: &Booking,
+    by: &CancelledBy,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    cancel_visit(conn, booking.id).await?;
+    match by {
+        CancelledBy::Customer => notify_admins(conn, "admin_cancelled", booking, json!({}), now).await,
+        CancelledBy::Admin { reason } => {
+            let row = Row {
+                kind: "customer_cancelled",
+                recipient: booking.customer_id,
+                booking: booking.id,
+                params: json!({ "reason": reason }),
+                due_at: now,
+                expires_at: booking.starts_at.max(now) + NOTICE_VALID,
+                key: format!("customer_cancelled:{}", booking.id),
+            };
+            insert(conn, row).await
+        }
+    }
+}
+
+/// The reminders at each of the tenant's offsets still ahead, and the rating request after the visit.
+async fn schedule_visit(conn: &mut PgConnection, booking: &Booking, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let (offsets, rating_delay): (Vec<i32>, i32) =
+        sqlx::query_as("SELECT reminder_offsets_minutes, feedback_delay_minutes FROM settings")
+            .fetch_one(&mut *conn)
+            .await?;
+    // The start is in the key: a booking moved to another day gets its reminders again.
+    let start = booking.starts_at.timestamp();
+    for offset in offsets {
+        let due_at = booking.starts_at - TimeDelta::minutes(i64::from(offset));
+        if due_at <= now {
+            continue;
+        }
+        let row = Row {
+            kind: "reminder",
+            recipient: booking.customer_id,
+            booking: booking.id,
+            params: json!({ "offset_minutes": offset }),
+            due_at,
+            expires_at: booking.starts_at,
+            key: format!("reminder:{}:{start}:{offset}", booking.id),
+        };
+        insert(conn, row).await?;
+    }
+    let due_at = booking.ends_at + TimeDelta::minutes(i64::from(rating_delay));
+    let row = Row {
+        kind: "rating_request",
+        recipient: booking.customer_id,
+        booking: booking.id,
+        params: json!({}),
+        due_at,
+        expires_at: due_at + RATING_VALID,
+        key: format!("rating_request:{}", booking.id),
+    };
+    insert(conn, row).await
+}
+
+/// Stops whatever is still to be sent about the visit.
+async fn cancel_visit(conn: &mut PgConnection, booking: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET state = 'cancelled', updated_at = now() \
+         WHERE booking_id = $1 AND state = 'pending' AND kind IN ('reminder', 'rating_request')",
+    )
+    .bind(booking)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One message to every admin who has started the bot (Telegram lets a bot write only to those).
+async fn notify_admins(
+    conn: &mut PgConnection,
+    kind: &'static str,
+    booking: &Booking,
+    params: Value,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let admins: Vec<i64> = sqlx::query_scalar(
+        "SELECT a.user_id FROM admins a JOIN customers c ON c.user_id = a.user_id ORDER BY a.user_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    // A move is news each time; the start tells one move from another.
+    let start = booking.starts_at.timestamp();
+    for admin in admins {
+        let row = Row {
+            kind,
+            recipient: admin,
+            booking: booking.id,
+            params: params.clone(),
+            due_at: now,
+            expires_at: now + NOTICE_VALID,
+            key: format!("{kind}:{}:{start}:{admin}", booking.id),
+        };
+        insert(conn, row).await?;
+    }
+    Ok(())
+}

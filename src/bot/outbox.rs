@@ -1,0 +1,396 @@
+//! The outbox's dispatcher. One step, `tick(now)`, claims each due row (`FOR UPDATE SKIP LOCKED`, so
+//! several dispatchers on one tenant never take the same row), renders it in the tenant's language and
+//! time zone, sends it through the throttled bot and records the outcome, all inside the claim's
+//! transaction: a crash repeats at most the messages in flight and never loses one. `run` wraps it in
+//! a loop that sleeps until the next due row, or until a writer's notification says a nearer one came.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use teloxide::types::{ChatId, InlineKeyboardMarkup, ReplyMarkup};
+use teloxide::{ApiError, RequestError};
+use tokio_util::sync::CancellationToken;
+
+use super::business::business;
+use super::callback::Callback;
+use super::handlers::format;
+use super::health::Health;
+use super::keyboards::button;
+use super::telegram::TgBot;
+use super::texts::{Catalog, Text};
+
+/// Rows sent at once: Telegram's limits are kept by the throttled bot, this only hides round trips.
+const WORKERS: usize = 3;
+/// Tries before a message that keeps failing for passing reasons is given up.
+const MAX_ATTEMPTS: i32 = 8;
+/// The first retry's delay; each further one doubles, up to an hour.
+const FIRST_RETRY: TimeDelta = TimeDelta::seconds(10);
+
+pub struct Dispatcher {
+    pool: PgPool,
+    bot: TgBot,
+    catalog: &'static Catalog,
+    health: Arc<Health>,
+    /// Ends a tick between messages when the bot is stopping.
+    stop: CancellationToken,
+}
+
+/// What one tick did, and when the next row is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tick {
+    pub sent: usize,
+    /// Given up: a permanent refusal (the user blocked the bot) or too many tries.
+    pub failed: usize,
+    /// To be tried again later.
+    pub retried: usize,
+    /// Of no use any more (a reminder for a visit that has begun).
+    pub expired: usize,
+    /// Nothing to say any more (the booking was cancelled, the visit already rated).
+    pub dropped: usize,
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+impl Tick {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Retry { .. } => self.retried += 1,
+            Outcome::Expired => self.expired += 1,
+            Outcome::Dropped => self.dropped += 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Sent,
+    Failed(String),
+    Retry { at: DateTime<Utc>, error: String },
+    Expired,
+    Dropped,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Failed(_) => "failed",
+            Outcome::Retry { .. } => "retried",
+            Outcome::Expired => "expired",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    kind: String,
+    recipient: i64,
+    booking_id: Option<i64>,
+    params: serde_json::Value,
+    expires_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+/// A message ready to send.
+struct Message {
+    html: String,
+    buttons: Option<InlineKeyboardMarkup>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        pool: PgPool,
+        bot: TgBot,
+        catalog: &'static Catalog,
+        health: Arc<Health>,
+        stop: CancellationToken,
+    ) -> Self {
+        Self { pool, bot, catalog, health, stop }
+    }
+
+    /// Sends every row due at `now`, then says when the next one is due.
+    pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
+        let drained = futures_util::future::join_all((0..WORKERS).map(|_| self.drain(now))).await;
+        let mut tick = Tick::default();
+        for worker in drained {
+            let worker = worker?;
+            tick.sent += worker.sent;
+            tick.failed += worker.failed;
+            tick.retried += worker.retried;
+            tick.expired += worker.expired;
+            tick.dropped += worker.dropped;
+        }
+        tick.next_due =
+            sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'").fetch_one(&self.pool).await?;
+        Ok(tick)
+    }
+
+    /// One worker: claims and sends until nothing is due.
+    async fn drain(&self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
+        let mut tick = Tick::default();
+        while !self.stop.is_cancelled() {
+            let Some(outcome) = self.one(now).await? else { break };
+            self.health.metrics.outbox_outcome(outcome.label());
+            tick.add(&outcome);
+        }
+        Ok(tick)
+    }
+
+    /// Claims, sends and records one due row; `None` when none is due (or all are being sent).
+    async fn one(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Option<Claimed> = sqlx::query_as(
+            "SELECT id, kind, recipient, booking_id, params, expires_at, attempts FROM outbox \
+             WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = claimed else { return Ok(None) };
+        let outcome = if row.expires_at <= now {
+            Outcome::Expired
+        } else {
+            match self.render(&mut tx, &row, now).await? {
+                None => Outcome::Dropped,
+                Some(message) => {
+                    let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
+                    match self.bot.send(ChatId(row.recipient), message.html, markup).await {
+                        Ok(()) => Outcome::Sent,
+                        Err(e) => self.failure(&e, row.attempts, now),
+                    }
+                }
+            }
+        };
+        record(&mut tx, row.id, &outcome, now).await?;
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+
+    /// Whether a failed send is worth another try, and when.
+    fn failure(&self, error: &anyhow::Error, attempts: i32, now: DateTime<Utc>) -> Outcome {
+        let text = format!("{error:#}");
+        let Some(request) = error.downcast_ref::<RequestError>() else { return Outcome::Failed(text) };
+        self.health.metrics.telegram_error(request);
+        match request {
+            // The user cannot be reached, and trying again will not change that.
+            RequestError::Api(
+                ApiError::BotBlocked
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+                | ApiError::BotKicked,
+            ) => Outcome::Failed(text),
+            _ if attempts + 1 >= MAX_ATTEMPTS => Outcome::Failed(text),
+            RequestError::RetryAfter(seconds) => {
+                Outcome::Retry { at: now + TimeDelta::seconds(i64::from(seconds.seconds())), error: text }
+            }
+            _ => {
+                let delay = FIRST_RETRY * 2_i32.pow(attempts.clamp(0, 12) as u32);
+                Outcome::Retry { at: now + delay.min(TimeDelta::hours(1)), error: text }
+            }
+        }
+    }
+
+    /// The row as a message; `None` when there is nothing to say any more.
+    async fn render(
+        &self,
+        conn: &mut PgConnection,
+        row: &Claimed,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Message>> {
+        let catalog = self.catalog;
+        let Some(id) = row.booking_id else { return Ok(None) };
+        let visit: Option<Visit> = sqlx::query_as(
+            "SELECT b.service_name, b.starts_at, b.ends_at, b.status, c.first_name, c.phone, b.customer_id, \
+                    EXISTS (SELECT 1 FROM ratings r WHERE r.booking_id = b.id) AS rated \
+             FROM bookings b JOIN customers c ON c.user_id = b.customer_id WHERE b.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(visit) = visit else { return Ok(None) };
+        let business = business(&mut *conn).await?;
+        let tz = business.tz;
+        let (date, time) = format::date_time(catalog, tz, visit.starts_at);
+        let service = visit.service_name.as_deref().unwrap_or_default();
+        let customer = visit.first_name.as_str();
+        let customer_id = visit.customer_id.to_string();
+        let message = match row.kind.as_str() {
+            "reminder" => {
+                if visit.status != "active" || visit.starts_at <= now {
+                    return Ok(None);
+                }
+                let when = when(catalog, tz, visit.starts_at, now);
+                let address = business.address.as_deref().unwrap_or_default();
+                let html = catalog.render(
+                    Text::ReminderBefore,
+                    &[("service", service), ("date", &date), ("time", &time), ("address", address), ("when", &when)],
+                );
+                let mut rows = vec![vec![button(catalog.raw(Text::MenuMy), Callback::MyBookings)]];
+                if business.can_change(visit.starts_at, now) {
+                    rows.push(vec![
+                        button(catalog.raw(Text::ReminderMoveButton), Callback::Move { booking: id }),
+                        button(catalog.raw(Text::ReminderCancelButton), Callback::Cancel { booking: id }),
+                    ]);
+                }
+                Message { html, buttons: Some(InlineKeyboardMarkup::new(rows)) }
+            }
+            "rating_request" => {
+                if !matches!(visit.status.as_str(), "active" | "completed") || visit.ends_at > now || visit.rated {
+                    return Ok(None);
+                }
+                let date = format::date(catalog, tz, visit.starts_at);
+                let html = catalog.render(Text::RatingAsk, &[("service", service), ("date", &date)]);
+                let stars = (1..=5u8).map(|score| button(format!("{score} ⭐"), Callback::Rate { booking: id, score }));
+                Message { html, buttons: Some(InlineKeyboardMarkup::new([stars.collect::<Vec<_>>()])) }
+            }
+            "admin_booked" => {
+                let phone = visit.phone.as_deref().unwrap_or("—");
+                let params = [
+                    ("customer", customer),
+                    ("customer_id", customer_id.as_str()),
+                    ("phone", phone),
+                    ("service", service),
+                    ("date", &date),
+                    ("time", &time),
+                ];
+                Message { html: catalog.render(Text::NotifyAdminNewBooking, &params), buttons: None }
+            }
+            "admin_moved" => {
+                let old = row.params.get("old_starts_at").and_then(|v| serde_json::from_value(v.clone()).ok());
+                let Some(old) = old else { return Ok(None) };
+                let (old_date, old_time) = format::date_time(catalog, tz, old);
+                let params = [
+                    ("customer", customer),
+                    ("customer_id", customer_id.as_str()),
+                    ("service", service),
+                    ("old_date", &old_date),
+                    ("old_time", &old_time),
+                    ("date", &date),
+                    ("time", &time),
+                ];
+                Message { html: catalog.render(Text::NotifyAdminMoved, &params), buttons: None }
+            }
+            "admin_cancelled" => {
+                let params = [
+                    ("customer", customer),
+                    ("customer_id", customer_id.as_str()),
+                    ("service", service),
+                    ("date", &date),
+                    ("time", &time),
+                ];
+                Message { html: catalog.render(Text::NotifyAdminCancelled, &params), buttons: None }
+            }
+            "customer_cancelled" => {
+                let reason = row.params.get("reason").and_then(|v| v.as_str()).unwrap_or_default();
+                let params = [("service", service), ("date", &date), ("time", &time), ("reason", reason)];
+                Message { html: catalog.render(Text::NotifyCustomerCancelledByAdmin, &params), buttons: None }
+            }
+            other => {
+                tracing::warn!(kind = other, "an outbox row of a kind this binary does not know is skipped");
+                return Ok(None);
+            }
+        };
+        Ok(Some(message))
+    }
+
+    /// Ticks until `stop`: after each tick it sleeps until the next row is due, or until a writer (in
+    /// this process or another) notifies that a pending row was written. Nothing due, no wake-ups.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&self.pool).await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(&channel(&schema)).await?;
+        loop {
+            self.health.metrics.outbox_wakeups.inc();
+            let next = match self.tick(Utc::now()).await {
+                Ok(tick) => tick.next_due,
+                Err(e) => {
+                    tracing::warn!("the outbox could not be worked through: {e:#}");
+                    Some(Utc::now() + TimeDelta::seconds(5))
+                }
+            };
+            let until_due = async {
+                match next {
+                    Some(at) => tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.stop.cancelled() => return Ok(()),
+                () = until_due => {}
+                // `None` after a lost connection, which the listener re-opens: notifications sent
+                // meanwhile are lost, so a tick looks for them.
+                notified = listener.try_recv() => if let Err(e) = notified {
+                    tracing::warn!("the outbox listener failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                },
+            }
+        }
+    }
+}
+
+/// The notification channel of a tenant schema's outbox (the trigger in migration 0006 sends on it).
+fn channel(schema: &str) -> String {
+    format!("botctl_outbox_{schema}")
+}
+
+#[derive(sqlx::FromRow)]
+struct Visit {
+    service_name: Option<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: String,
+    first_name: String,
+    phone: Option<String>,
+    customer_id: i64,
+    rated: bool,
+}
+
+/// When a visit is, as a reminder says it: "in 45 minutes", "in 2 hours", "tomorrow", "in 3 days".
+fn when(catalog: &Catalog, tz: chrono_tz::Tz, start: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = ((start - now).num_seconds().max(0) + 59) / 60;
+    if minutes < 60 {
+        return catalog.render_count(Text::IN_MINUTES, minutes as u64);
+    }
+    let hours = (minutes + 30) / 60;
+    let days = (start.with_timezone(&tz).date_naive() - now.with_timezone(&tz).date_naive()).num_days();
+    match days {
+        _ if hours < 12 => catalog.render_count(Text::IN_HOURS, hours as u64),
+        0 => catalog.render_plain(Text::WhenToday, &[]),
+        1 => catalog.render_plain(Text::WhenTomorrow, &[]),
+        days => catalog.render_count(Text::IN_DAYS, days as u64),
+    }
+}
+
+/// Writes what happened to a claimed row, in its claim's transaction.
+async fn record(conn: &mut PgConnection, id: i64, outcome: &Outcome, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let error = |e: &str| e.chars().take(1000).collect::<String>();
+    let (state, due, last_error): (&str, Option<DateTime<Utc>>, Option<String>) = match outcome {
+        Outcome::Sent => ("sent", None, None),
+        Outcome::Failed(e) => ("failed", None, Some(error(e))),
+        Outcome::Retry { at, error: e } => ("pending", Some(*at), Some(error(e))),
+        Outcome::Expired => ("expired", None, None),
+        Outcome::Dropped => ("cancelled", None, None),
+    };
+    let tried = matches!(outcome, Outcome::Sent | Outcome::Failed(_) | Outcome::Retry { .. });
+    sqlx::query(
+        "UPDATE outbox SET state = $2, due_at = coalesce($3, due_at), last_error = coalesce($4, last_error), \
+         attempts = attempts + $5::int, sent_at = CASE WHEN $2 = 'sent' THEN $6 END, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(due)
+    .bind(last_error)
+    .bind(i32::from(tried))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
