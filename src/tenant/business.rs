@@ -1,7 +1,9 @@
-//! The business's data that botctl itself writes into a tenant's schema: the template's seed, and the
-//! settings and owners that `tenant update` changes. Runs inside the caller's transaction, with the
-//! search path already on the tenant's schema (`db::provision::enter_schema`).
+//! The business's data that botctl itself writes into a tenant's schema — the template's seed, and the
+//! settings and owners that `tenant update` changes — and what `tenant show` reads from it. Runs
+//! inside the caller's transaction, with the search path already on the tenant's schema
+//! (`db::provision::enter_schema`).
 
+use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::config::template::Template;
@@ -95,4 +97,21 @@ pub async fn update_settings(
 /// Template values are validated to small ranges, so they always fit PostgreSQL's integer.
 fn minutes(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// The tenant's outbox as the operator sees it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub failed_last_day: i64,
+}
+
+pub async fn outbox_counts(conn: &mut PgConnection) -> Result<OutboxCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = 'pending') AS pending, \
+                count(*) FILTER (WHERE state = 'failed' AND updated_at > now() - interval '1 day') AS failed_last_day \
+         FROM outbox WHERE state IN ('pending', 'failed')",
+    )
+    .fetch_one(conn)
+    .await
 }

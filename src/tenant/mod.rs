@@ -2,7 +2,7 @@
 //! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
 //! Docker disagree on) and `upgrade`: the orchestrators across `db`, `telegram` and `runtime`.
 
-mod business;
+pub mod business;
 pub mod fleet;
 pub mod ops;
 pub mod runtime;

@@ -120,6 +120,18 @@ pub async fn show(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
     store::find(&mut conn, slug.as_str()).await?.ok_or_else(|| not_found(slug))
 }
 
+/// The tenant's outbox counts; `None` while its schema has no outbox (not migrated to it yet).
+pub async fn outbox(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Option<business::OutboxCounts>> {
+    let mut tx = pool.begin().await?;
+    provision::enter_schema(&mut tx, slug).await?;
+    match business::outbox_counts(&mut tx).await {
+        Ok(counts) => Ok(Some(counts)),
+        // undefined_table
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn list(pool: &PgPool, status: Option<&str>) -> anyhow::Result<Vec<Tenant>> {
     let mut conn = pool.acquire().await?;
     Ok(store::list(&mut conn, status).await?)

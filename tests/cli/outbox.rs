@@ -22,6 +22,7 @@ use crate::tenant::{BOT_A, Fixture};
 /// a pool on its own role, and "now": Monday 2030-03-04, 08:00 in Moscow.
 struct Outbox {
     f: Fixture,
+    slug: String,
     pool: PgPool,
     service: store::Service,
     now: DateTime<Utc>,
@@ -46,7 +47,7 @@ impl Outbox {
                 .unwrap();
             store::services(&mut pool.acquire().await.unwrap()).await.unwrap().remove(0)
         });
-        Self { f, pool, service, now: at(4, 8, 0) }
+        Self { f, slug, pool, service, now: at(4, 8, 0) }
     }
 
     fn dispatcher(&self) -> Dispatcher {
@@ -217,6 +218,9 @@ fn a_user_who_blocked_the_bot_fails_once_and_is_not_retried() {
     let tried = sends();
     assert_eq!(o.tick(&dispatcher, at(4, 9, 30)).failed, 0);
     assert_eq!(sends(), tried, "no second try");
+    // The operator sees it: the 1 h reminder and the rating request wait, one failed today.
+    let shown = o.f.json(&["tenant", "show", &o.slug]);
+    assert_eq!(shown["outbox"], serde_json::json!({ "pending": 2, "failed_last_day": 1 }));
 }
 
 #[test]
@@ -254,4 +258,74 @@ fn two_dispatchers_on_one_tenant_send_each_message_once() {
     assert_eq!((a.sent + b.sent, rows as usize, sent), (9, 9, 9), "{a:?} {b:?}");
     let received: Vec<usize> = users.iter().map(|u| o.received(u).len()).collect();
     assert_eq!(received, [3, 2, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
+}
+
+/// `botctl serve` for the harness's tenant, as its own process (so that it can be killed).
+fn serve_process(o: &Outbox, slug: &str, url: &str) -> std::process::Child {
+    o.f.sandbox
+        .process()
+        .args(["serve", "--tenant", slug, "--tenant-database-url", url, "--http-addr", "127.0.0.1:0"])
+        .env("BOT_TOKEN", token(BOT_A))
+        .env("BOTCTL_TELEGRAM_API_URL", o.f.emulator.url().as_str())
+        .env("BOTCTL_TELEGRAM_RATE_LIMITS", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn serve_killed_with_a_message_in_flight_sends_every_message_once_after_a_restart() {
+    let o = Outbox::new();
+    let slug = o.slug.clone();
+    let url = o.f.tenant_url(&slug);
+    let anna = o.customer(9061);
+    // A visit in a few days, booked now (real time), whose three reminders are then made due at once:
+    // the bot was down when they fell due.
+    let now = Utc::now();
+    let slot = block_on(async {
+        let mut conn = o.pool.acquire().await.unwrap();
+        let today = now.date_naive();
+        let (schedule, _) = store::schedule(&mut conn, today, today + TimeDelta::days(30)).await.unwrap();
+        (3..30)
+            .find_map(|d| {
+                schedule.free_slots(today + TimeDelta::days(d), o.service.duration(), &[], now).first().copied()
+            })
+            .unwrap()
+    });
+    block_on(store::book(&o.pool, anna.id, o.service.id, slot, now)).unwrap();
+    let due = "UPDATE outbox SET due_at = now() - interval '1 minute' WHERE kind = 'reminder'";
+    assert_eq!(block_on(sqlx::query(due).execute(&o.pool)).unwrap().rows_affected(), 3);
+
+    // The first send never returns; the bot is killed while it waits.
+    let token = token(BOT_A);
+    o.f.emulator.fail(&token, "sendMessage", Failure::Hang, 1);
+    let mut first = serve_process(&o, &slug, &url);
+    block_on(o.f.emulator.wait_until_sent(
+        &token,
+        |s| s.iter().any(|s| s.method == "sendMessage"),
+        Duration::from_secs(30),
+    ))
+    .unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(o.received(&anna).is_empty(), "the message in flight was not delivered");
+
+    let mut second = serve_process(&o, &slug, &url);
+    let delivered = block_on(o.f.emulator.wait_until(
+        &token,
+        anna.id,
+        |chat| chat.iter().filter(|m| m.from_bot).count() >= 3,
+        Duration::from_secs(30),
+    ));
+    // A moment more, for any duplicate to show up.
+    std::thread::sleep(Duration::from_millis(500));
+    second.kill().unwrap();
+    second.wait().unwrap();
+    delivered.unwrap();
+    let reminders = o.received(&anna);
+    assert_eq!(reminders.len(), 3, "{reminders:#?}");
+    assert!(reminders.iter().all(|r| r.contains("Напоминаем")));
+    let states: Vec<(String, String, i32)> = o.states().into_iter().filter(|(kind, ..)| kind == "reminder").collect();
+    assert!(states.iter().all(|(_, state, attempts)| state == "sent" && *attempts == 1), "{states:?}");
 }

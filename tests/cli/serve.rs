@@ -731,3 +731,52 @@ fn cancel_is_checked_again_on_the_final_confirmation() {
     assert_eq!(bot.scalar::<String>("SELECT status FROM {schema}.bookings"), "active");
     bot.stop();
 }
+
+#[test]
+fn an_admin_who_started_the_bot_hears_of_a_booking_at_once_and_a_due_reminder_offers_cancelling() {
+    let mut bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    // An owner given at create (1001) who has started the bot; the other owner (1002) has not, and
+    // Telegram would refuse a message to them.
+    let owner = TgUser::new(1001, "Владелец");
+    bot.text(&owner, "/start");
+    bot.bot_says(&owner, |m| m.text.is_some());
+    let owner_seen = bot.emulator().chat(&bot.token, owner.id).len();
+
+    let vera = TgUser::new(7010, "Вера");
+    bot.text(&vera, ru.raw(Text::MenuBook));
+    let services = bot.bot_says(&vera, has_buttons("s:"));
+    bot.press(&vera, &services, "s:");
+    let calendar = bot.bot_says(&vera, has_buttons("d:"));
+    let days = bot.future_days(&vera, calendar);
+    bot.press(&vera, &days.0, &days.1[0]);
+    let times = bot.bot_says(&vera, has_buttons("t:"));
+    bot.press(&vera, &times, "t:");
+    let card = bot.bot_says(&vera, has_buttons("c:"));
+    bot.press(&vera, &card, "c:");
+    let ask =
+        bot.bot_says(&vera, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")));
+    bot.text(&vera, ru.raw(Text::BookingSkipPhone));
+    bot.bot_says_after(&vera, ask.message_id, |m| m.text.is_some());
+
+    // The dispatcher was asleep with nothing due; the booking's notification wakes it.
+    let news = bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("Новая запись")));
+    assert!(news.text.unwrap().contains("Вера"));
+    assert_eq!(bot.emulator().chat(&bot.token, owner.id).len(), owner_seen + 1, "one notice");
+    assert!(bot.emulator().chat(&bot.token, 1002).is_empty());
+
+    // The soonest reminder falls due now: it names the visit and offers to move or cancel it.
+    bot.sql(
+        "UPDATE {schema}.outbox SET due_at = now() \
+         WHERE id = (SELECT id FROM {schema}.outbox WHERE kind = 'reminder' ORDER BY due_at LIMIT 1)",
+    );
+    let reminder = bot.bot_says(&vera, |m| m.text.as_deref().is_some_and(|t| t.contains("Напоминаем о записи")));
+    assert!(buttons(&reminder).iter().any(|d| d.starts_with("v:")), "{:?}", reminder.reply_markup);
+    bot.press(&vera, &reminder, "x:");
+    let confirm = bot.bot_says(&vera, has_buttons("X:"));
+    bot.press(&vera, &confirm, "X:");
+    bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("отменил")));
+    let left: i64 = bot.scalar("SELECT count(*) FROM {schema}.outbox WHERE state = 'pending'");
+    assert_eq!(left, 0, "nothing more is sent about a cancelled visit");
+    bot.stop();
+}

@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
+use crate::tenant::business::OutboxCounts;
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
 use crate::tenant::store::Tenant;
@@ -475,12 +476,16 @@ async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 #[derive(Serialize)]
-#[serde(transparent)]
-struct TenantDetails(Listed);
+struct TenantDetails {
+    #[serde(flatten)]
+    listed: Listed,
+    /// `null` while the tenant's schema has no outbox yet (not migrated).
+    outbox: Option<OutboxCounts>,
+}
 
 impl Render for TenantDetails {
     fn render(&self) -> String {
-        let t = &self.0.tenant;
+        let t = &self.listed.tenant;
         let mut table = Table::new(["field", "value"]);
         let rows = [
             ("slug", t.slug.clone()),
@@ -492,7 +497,7 @@ impl Render for TenantDetails {
             ("locale", t.locale.clone()),
             ("template", t.template.clone()),
             ("status", t.status.clone()),
-            ("container", format!("{} ({})", self.0.container_text(), runtime::container_name(&t.slug))),
+            ("container", format!("{} ({})", self.listed.container_text(), runtime::container_name(&t.slug))),
             (
                 "image",
                 t.image.clone().unwrap_or_else(|| "none yet (the configured docker.image at first start)".into()),
@@ -506,6 +511,13 @@ impl Render for TenantDetails {
                     t.slug,
                     t.schema_version,
                     db::migrate::tenant_latest()
+                ),
+            ),
+            (
+                "outbox",
+                self.outbox.as_ref().map_or_else(
+                    || "not migrated yet".into(),
+                    |o| format!("{} pending, {} failed in the last 24 h", o.pending, o.failed_last_day),
                 ),
             ),
             ("created", t.created_at.to_rfc3339()),
@@ -522,8 +534,9 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
     let tenant = ops::show(&database.pool, &slug).await?;
+    let outbox = ops::outbox(&database.pool, &slug).await?;
     let mut listed = with_containers(vec![tenant], ctx, &database).await;
-    ctx.ui.data(&TenantDetails(listed.remove(0)))
+    ctx.ui.data(&TenantDetails { listed: listed.remove(0), outbox })
 }
 
 async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
