@@ -17,6 +17,10 @@ CREATE TABLE outbox (
     attempts    integer     NOT NULL DEFAULT 0,
     last_error  text        CHECK (length(last_error) <= 1000),
     sent_at     timestamptz,
+    -- While a dispatcher sends it: the database session (backend pid) of its claim, and until when the
+    -- claim holds if that session lives on without an outcome. A claim whose session is gone is void.
+    claimed_by    integer,
+    claimed_until timestamptz,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     -- What makes two rows the same message (one 2 h reminder per booking and start time): a duplicate

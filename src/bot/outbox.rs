@@ -1,8 +1,10 @@
-//! The outbox's dispatcher. One step, `tick(now)`, claims each due row (`FOR UPDATE SKIP LOCKED`, so
-//! several dispatchers on one tenant never take the same row), renders it in the tenant's language and
-//! time zone, sends it through the throttled bot and records the outcome, all inside the claim's
-//! transaction: a crash repeats at most the messages in flight and never loses one. `run` wraps it in
-//! a loop that sleeps until the next due row, or until a writer's notification says a nearer one came.
+//! The outbox's dispatcher. One step, `tick(now)`, claims due rows (`FOR UPDATE SKIP LOCKED`, so several
+//! dispatchers on one tenant never take the same row), renders each in the tenant's language and time
+//! zone, sends it through the throttled bot and records the outcome. A claim names the database session
+//! of the tick that made it: when that session ends (the process died) or the claim's lease runs out,
+//! the row may be claimed again — so a crash repeats at most the messages in flight and never loses one,
+//! and no connection is held while Telegram answers. `run` wraps the step in a loop that sleeps until
+//! the next due row, or until a writer's notification says a nearer one came.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +24,20 @@ use super::keyboards::button;
 use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
 
-/// Rows sent at once: Telegram's limits are kept by the throttled bot, this only hides round trips.
-const WORKERS: usize = 3;
+/// Rows claimed and sent at once. Telegram's limits are kept by the throttled bot, which lets queued
+/// messages through four times a second: enough of them must be waiting to use its 30 a second.
+const IN_FLIGHT: i64 = 32;
+/// How long a claim holds when its session lives on but never records an outcome (a hung send).
+const LEASE: TimeDelta = TimeDelta::minutes(2);
+
+/// The claim: up to `$4` rows due at `$1`, unclaimed or with a void claim, for session `$2` for `$3`.
+/// Public for the benchmark that measures it.
+pub const CLAIM: &str = "UPDATE outbox SET claimed_by = $2, claimed_until = $1 + $3 WHERE id IN ( \
+        SELECT id FROM outbox WHERE state = 'pending' AND due_at <= $1 \
+           AND (claimed_by IS NULL OR claimed_until < $1 \
+                OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = outbox.claimed_by)) \
+        ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+    RETURNING id, kind, recipient, booking_id, params, expires_at, attempts";
 /// Tries before a message that keeps failing for passing reasons is given up.
 const MAX_ATTEMPTS: i32 = 8;
 /// The first retry's delay; each further one doubles, up to an hour.
@@ -116,47 +130,40 @@ impl Dispatcher {
 
     /// Sends every row due at `now`, then says when the next one is due.
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
-        let drained = futures_util::future::join_all((0..WORKERS).map(|_| self.drain(now))).await;
-        let mut tick = Tick::default();
-        for worker in drained {
-            let worker = worker?;
-            tick.sent += worker.sent;
-            tick.failed += worker.failed;
-            tick.retried += worker.retried;
-            tick.expired += worker.expired;
-            tick.dropped += worker.dropped;
-        }
-        tick.next_due =
-            sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'").fetch_one(&self.pool).await?;
-        Ok(tick)
-    }
-
-    /// One worker: claims and sends until nothing is due.
-    async fn drain(&self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
+        // The claims' owner: this connection's session, alive for as long as the tick.
+        let mut session = self.pool.acquire().await?;
+        let owner: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *session).await?;
         let mut tick = Tick::default();
         while !self.stop.is_cancelled() {
-            let Some(outcome) = self.one(now).await? else { break };
-            self.health.metrics.outbox_outcome(outcome.label());
-            tick.add(&outcome);
+            let claimed: Vec<Claimed> = sqlx::query_as(CLAIM)
+                .bind(now)
+                .bind(owner)
+                .bind(LEASE)
+                .bind(IN_FLIGHT)
+                .fetch_all(&mut *session)
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let outcomes = futures_util::future::join_all(claimed.iter().map(|row| self.deliver(row, now))).await;
+            for outcome in outcomes {
+                let outcome = outcome?;
+                self.health.metrics.outbox_outcome(outcome.label());
+                tick.add(&outcome);
+            }
         }
+        tick.next_due = sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
+            .fetch_one(&mut *session)
+            .await?;
         Ok(tick)
     }
 
-    /// Claims, sends and records one due row; `None` when none is due (or all are being sent).
-    async fn one(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Outcome>> {
-        let mut tx = self.pool.begin().await?;
-        let claimed: Option<Claimed> = sqlx::query_as(
-            "SELECT id, kind, recipient, booking_id, params, expires_at, attempts FROM outbox \
-             WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = claimed else { return Ok(None) };
+    /// Renders, sends and records one claimed row.
+    async fn deliver(&self, row: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
         let outcome = if row.expires_at <= now {
             Outcome::Expired
         } else {
-            match self.render(&mut tx, &row, now).await? {
+            match self.render(&mut *self.pool.acquire().await?, row, now).await? {
                 None => Outcome::Dropped,
                 Some(message) => {
                     let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
@@ -167,9 +174,8 @@ impl Dispatcher {
                 }
             }
         };
-        record(&mut tx, row.id, &outcome, now).await?;
-        tx.commit().await?;
-        Ok(Some(outcome))
+        record(&mut *self.pool.acquire().await?, row.id, &outcome, now).await?;
+        Ok(outcome)
     }
 
     /// Whether a failed send is worth another try, and when.
@@ -368,7 +374,7 @@ fn when(catalog: &Catalog, tz: chrono_tz::Tz, start: DateTime<Utc>, now: DateTim
     }
 }
 
-/// Writes what happened to a claimed row, in its claim's transaction.
+/// Writes what happened to a claimed row and lets go of it.
 async fn record(conn: &mut PgConnection, id: i64, outcome: &Outcome, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let error = |e: &str| e.chars().take(1000).collect::<String>();
     let (state, due, last_error): (&str, Option<DateTime<Utc>>, Option<String>) = match outcome {
@@ -381,8 +387,8 @@ async fn record(conn: &mut PgConnection, id: i64, outcome: &Outcome, now: DateTi
     let tried = matches!(outcome, Outcome::Sent | Outcome::Failed(_) | Outcome::Retry { .. });
     sqlx::query(
         "UPDATE outbox SET state = $2, due_at = coalesce($3, due_at), last_error = coalesce($4, last_error), \
-         attempts = attempts + $5::int, sent_at = CASE WHEN $2 = 'sent' THEN $6 END, updated_at = now() \
-         WHERE id = $1",
+         attempts = attempts + $5::int, sent_at = CASE WHEN $2 = 'sent' THEN $6 END, claimed_by = NULL, \
+         claimed_until = NULL, updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(state)

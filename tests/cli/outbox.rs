@@ -10,7 +10,7 @@ use botctl::bot::outbox::{Dispatcher, Tick};
 use botctl::bot::telegram::TgBot;
 use botctl::bot::texts::Catalog;
 use botctl::locale::Locale;
-use botctl::telegram::emulator::{Failure, TgUser};
+use botctl::telegram::emulator::{Failure, Sent, TgUser};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -275,7 +275,7 @@ fn serve_process(o: &Outbox, slug: &str, url: &str) -> std::process::Child {
 }
 
 #[test]
-fn serve_killed_with_a_message_in_flight_sends_every_message_once_after_a_restart() {
+fn serve_killed_with_messages_in_flight_sends_every_message_once_after_a_restart() {
     let o = Outbox::new();
     let slug = o.slug.clone();
     let url = o.f.tenant_url(&slug);
@@ -297,19 +297,15 @@ fn serve_killed_with_a_message_in_flight_sends_every_message_once_after_a_restar
     let due = "UPDATE outbox SET due_at = now() - interval '1 minute' WHERE kind = 'reminder'";
     assert_eq!(block_on(sqlx::query(due).execute(&o.pool)).unwrap().rows_affected(), 3);
 
-    // The first send never returns; the bot is killed while it waits.
+    // No send returns; the bot is killed while all three are in flight.
     let token = token(BOT_A);
-    o.f.emulator.fail(&token, "sendMessage", Failure::Hang, 1);
+    o.f.emulator.fail(&token, "sendMessage", Failure::Hang, 3);
     let mut first = serve_process(&o, &slug, &url);
-    block_on(o.f.emulator.wait_until_sent(
-        &token,
-        |s| s.iter().any(|s| s.method == "sendMessage"),
-        Duration::from_secs(30),
-    ))
-    .unwrap();
+    let in_flight = |sent: &[Sent]| sent.iter().filter(|s| s.method == "sendMessage").count() == 3;
+    block_on(o.f.emulator.wait_until_sent(&token, in_flight, Duration::from_secs(30))).unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(o.received(&anna).is_empty(), "the message in flight was not delivered");
+    assert!(o.received(&anna).is_empty(), "nothing in flight was delivered");
 
     let mut second = serve_process(&o, &slug, &url);
     let delivered = block_on(o.f.emulator.wait_until(
@@ -319,7 +315,7 @@ fn serve_killed_with_a_message_in_flight_sends_every_message_once_after_a_restar
         Duration::from_secs(30),
     ));
     // A moment more, for any duplicate to show up.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     second.kill().unwrap();
     second.wait().unwrap();
     delivered.unwrap();
