@@ -48,7 +48,7 @@ pub struct Dispatcher {
     bot: TgBot,
     catalog: &'static Catalog,
     health: Arc<Health>,
-    /// Ends a tick between messages when the bot is stopping.
+    /// Ends a tick between batches when the bot is stopping.
     stop: CancellationToken,
 }
 
@@ -160,17 +160,21 @@ impl Dispatcher {
 
     /// Renders, sends and records one claimed row.
     async fn deliver(&self, row: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
-        let outcome = if row.expires_at <= now {
-            Outcome::Expired
+        let message = if row.expires_at <= now {
+            None
         } else {
-            match self.render(&mut *self.pool.acquire().await?, row, now).await? {
-                None => Outcome::Dropped,
-                Some(message) => {
-                    let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
-                    match self.bot.send(ChatId(row.recipient), message.html, markup).await {
-                        Ok(()) => Outcome::Sent,
-                        Err(e) => self.failure(&e, row.attempts, now),
-                    }
+            // The connection goes back before the send, which may wait on Telegram.
+            let mut conn = self.pool.acquire().await?;
+            Some(self.render(&mut conn, row, now).await?)
+        };
+        let outcome = match message {
+            None => Outcome::Expired,
+            Some(None) => Outcome::Dropped,
+            Some(Some(message)) => {
+                let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
+                match self.bot.send(ChatId(row.recipient), message.html, markup).await {
+                    Ok(()) => Outcome::Sent,
+                    Err(e) => self.failure(&e, row.attempts, now),
                 }
             }
         };

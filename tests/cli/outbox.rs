@@ -134,6 +134,17 @@ fn bookings_at_00_and_30_get_every_reminder_at_its_instant_and_once() {
     assert!(anna_said[0].contains("Напоминаем о записи завтра"), "{anna_said:#?}");
     assert!(anna_said[1].contains("через 2 часа") && anna_said[2].contains("через 1 час"), "{anna_said:#?}");
     assert!(anna_said[0].contains("11:00") && o.received(&boris)[0].contains("14:30"));
+    // Moving and cancelling are offered while the cutoff (3 h) allows them, seeing the booking always.
+    let buttons: Vec<Vec<String>> =
+        o.f.emulator
+            .chat(&token(BOT_A), anna.id)
+            .iter()
+            .filter(|m| m.from_bot)
+            .map(|m| m.buttons().into_iter().map(|(_, data)| data).collect())
+            .collect();
+    let id = on_the_hour.id;
+    assert_eq!(buttons[0], ["my".to_string(), format!("v:{id}"), format!("x:{id}")]);
+    assert_eq!(buttons[1], ["my"], "2 h before: past the cutoff");
     // Ticking again, at any later time before the visits, sends nothing more.
     assert_eq!(o.tick(&dispatcher, at(6, 11, 0) - TimeDelta::minutes(1)).sent, 0);
     assert_eq!((o.received(&anna).len(), o.received(&boris).len()), (3, 3));
@@ -297,21 +308,27 @@ fn serve_killed_with_messages_in_flight_sends_every_message_once_after_a_restart
     let due = "UPDATE outbox SET due_at = now() - interval '1 minute' WHERE kind = 'reminder'";
     assert_eq!(block_on(sqlx::query(due).execute(&o.pool)).unwrap().rows_affected(), 3);
 
-    // No send returns; the bot is killed while all three are in flight.
+    // No send returns (the greeting for Anna's /start may take one of the four); the bot is killed while
+    // all three reminders are in flight.
     let token = token(BOT_A);
-    o.f.emulator.fail(&token, "sendMessage", Failure::Hang, 3);
+    let is_reminder = |text: &str| text.contains("Напоминаем");
+    o.f.emulator.fail(&token, "sendMessage", Failure::Hang, 4);
     let mut first = serve_process(&o, &slug, &url);
-    let in_flight = |sent: &[Sent]| sent.iter().filter(|s| s.method == "sendMessage").count() == 3;
+    let in_flight = |sent: &[Sent]| {
+        let text = |s: &Sent| s.params.get("text").and_then(|t| t.as_str()).map(str::to_string).unwrap_or_default();
+        sent.iter().filter(|s| s.method == "sendMessage" && is_reminder(&text(s))).count() == 3
+    };
     block_on(o.f.emulator.wait_until_sent(&token, in_flight, Duration::from_secs(30))).unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(o.received(&anna).is_empty(), "nothing in flight was delivered");
+    let reminders = || o.received(&anna).into_iter().filter(|t| is_reminder(t)).collect::<Vec<_>>();
+    assert!(reminders().is_empty(), "nothing in flight was delivered");
 
     let mut second = serve_process(&o, &slug, &url);
     let delivered = block_on(o.f.emulator.wait_until(
         &token,
         anna.id,
-        |chat| chat.iter().filter(|m| m.from_bot).count() >= 3,
+        |chat| chat.iter().filter(|m| m.from_bot && m.text.as_deref().is_some_and(is_reminder)).count() >= 3,
         Duration::from_secs(30),
     ));
     // A moment more, for any duplicate to show up.
@@ -319,9 +336,33 @@ fn serve_killed_with_messages_in_flight_sends_every_message_once_after_a_restart
     second.kill().unwrap();
     second.wait().unwrap();
     delivered.unwrap();
-    let reminders = o.received(&anna);
-    assert_eq!(reminders.len(), 3, "{reminders:#?}");
-    assert!(reminders.iter().all(|r| r.contains("Напоминаем")));
+    assert_eq!(reminders().len(), 3, "{:#?}", o.received(&anna));
     let states: Vec<(String, String, i32)> = o.states().into_iter().filter(|(kind, ..)| kind == "reminder").collect();
     assert!(states.iter().all(|(_, state, attempts)| state == "sent" && *attempts == 1), "{states:?}");
+}
+
+#[test]
+fn a_booking_cancelled_by_the_business_tells_the_customer_why_and_stops_its_reminders() {
+    use botctl::booking::outbox::{self, CancelledBy};
+
+    let o = Outbox::new();
+    let dispatcher = o.dispatcher();
+    let anna = o.customer(9071);
+    let booking = o.book(&anna, at(6, 11, 0));
+    block_on(async {
+        let mut tx = o.pool.begin().await.unwrap();
+        sqlx::query("UPDATE bookings SET status = 'cancelled', cancelled_by = 'admin' WHERE id = $1")
+            .bind(booking.id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let by = CancelledBy::Admin { reason: "Мастер заболел <b>".into() };
+        outbox::cancelled(&mut tx, &booking, &by, at(4, 12, 0)).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    assert_eq!(o.pending(booking.id).len(), 1, "only the notice: {:?}", o.pending(booking.id));
+    let tick = o.tick(&dispatcher, at(4, 12, 0));
+    assert_eq!((tick.sent, tick.next_due), (1, None));
+    let said = o.received(&anna);
+    assert!(said[0].contains("Ваша запись отменена") && said[0].contains("Мастер заболел <b>"), "{said:#?}");
 }
