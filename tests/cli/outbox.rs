@@ -171,12 +171,16 @@ fn a_move_re_times_the_reminders_and_a_cancel_cancels_them() {
     let o = Outbox::new();
     let dispatcher = o.dispatcher();
     let anna = o.customer(9021);
+    // An owner (given at create) who has started the bot hears of each change.
+    let owner = o.customer(1001);
     let booking = o.book(&anna, at(6, 11, 0));
     // The 24 h reminder goes out for the old time; then the visit moves a day later.
+    assert_eq!(o.tick(&dispatcher, o.now).sent, 1, "the owner's news of the booking, at once");
     assert_eq!(o.tick(&dispatcher, at(5, 11, 0)).sent, 1);
     let moved = block_on(store::reschedule(&o.pool, booking.id, anna.id, at(7, 12, 30), at(5, 11, 5))).unwrap();
     assert_eq!(moved.id, booking.id);
-    let due: Vec<DateTime<Utc>> = o.pending(booking.id).into_iter().map(|(_, due)| due).collect();
+    let visit = |(kind, due): (String, DateTime<Utc>)| (kind == "reminder" || kind == "rating_request").then_some(due);
+    let due: Vec<DateTime<Utc>> = o.pending(booking.id).into_iter().filter_map(visit).collect();
     let start = at(7, 12, 30);
     assert_eq!(
         due,
@@ -187,13 +191,21 @@ fn a_move_re_times_the_reminders_and_a_cancel_cancels_them() {
             moved.ends_at + TimeDelta::hours(2)
         ]
     );
-    // Nothing is sent for the old time any more.
+    // The owner hears of the move; nothing is sent for the old time any more.
+    assert_eq!(o.tick(&dispatcher, at(5, 11, 5)).sent, 1);
     assert_eq!(o.tick(&dispatcher, at(6, 10, 0)).sent, 0);
 
     block_on(store::cancel(&o.pool, booking.id, anna.id, at(6, 10, 0))).unwrap();
-    assert!(o.pending(booking.id).is_empty(), "{:?}", o.pending(booking.id));
+    let left: Vec<DateTime<Utc>> = o.pending(booking.id).into_iter().filter_map(visit).collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(o.tick(&dispatcher, at(6, 10, 0)).sent, 1, "the owner's news of the cancellation");
     assert_eq!(o.tick(&dispatcher, at(9, 0, 0)).sent, 0);
     assert_eq!(o.received(&anna).len(), 1, "only the reminder sent before the move");
+    let news = o.received(&owner);
+    assert_eq!(news.len(), 3, "{news:#?}");
+    assert!(news[0].contains("Новая запись") && news[0].contains("Анна"), "{news:#?}");
+    assert!(news[1].contains("перенёс") && news[1].contains("11:00") && news[1].contains("12:30"), "{news:#?}");
+    assert!(news[2].contains("отменил"), "{news:#?}");
 }
 
 #[test]
