@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
+            [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
@@ -121,7 +122,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain')
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
@@ -234,6 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;tenant;delete' {
+            [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
@@ -241,6 +243,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--no-backup', '--no-backup', [CompletionResultType]::ParameterName, 'Deletes without taking a final backup first')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
@@ -347,7 +350,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain')
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
@@ -442,6 +445,96 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;migrate;help;help' {
+            break
+        }
+        'botctl;backup' {
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keeps each tenant''s newest N archives and deletes older ones')
+            [CompletionResult]::new('--keep-days', '--keep-days', [CompletionResultType]::ParameterName, 'Keeps each tenant''s archives younger than D days (with --keep, an archive either keeps stays)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Works on every tenant')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists the archives in the backup directory, newest first')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'botctl;backup;list' {
+            [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'botctl;backup;verify' {
+            [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Checks every archive in the backup directory')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'botctl;backup;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists the archives in the backup directory, newest first')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'botctl;backup;help;list' {
+            break
+        }
+        'botctl;backup;help;verify' {
+            break
+        }
+        'botctl;backup;help;help' {
             break
         }
         'botctl;events' {
@@ -723,6 +816,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
+            [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Shows what operators did (who, when, what; never secrets), oldest first')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)')
@@ -746,7 +840,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Shows everything known about one tenant (the token only as its bot id and fingerprint)')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event')
-            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain')
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
@@ -785,6 +879,17 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;migrate;status' {
+            break
+        }
+        'botctl;help;backup' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists the archives in the backup directory, newest first')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written')
+            break
+        }
+        'botctl;help;backup;list' {
+            break
+        }
+        'botctl;help;backup;verify' {
             break
         }
         'botctl;help;events' {

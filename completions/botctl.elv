@@ -40,6 +40,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand doctor 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+            cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
@@ -115,7 +116,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
-            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain'
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
@@ -223,6 +224,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --version 'Print version'
         }
         &'botctl;tenant;delete'= {
+            cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -230,6 +232,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --no-backup 'Deletes without taking a final backup first'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
             cand -v 'Prints more about what happens; repeat for more detail'
@@ -331,7 +334,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
-            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain'
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
@@ -411,6 +414,89 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;migrate;help;status'= {
         }
         &'botctl;migrate;help;help'= {
+        }
+        &'botctl;backup'= {
+            cand -j 'How many tenants to work on at once'
+            cand --jobs 'How many tenants to work on at once'
+            cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
+            cand --keep 'Keeps each tenant''s newest N archives and deletes older ones'
+            cand --keep-days 'Keeps each tenant''s archives younger than D days (with --keep, an archive either keeps stays)'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --all 'Works on every tenant'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'Lists the archives in the backup directory, newest first'
+            cand verify 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;backup;list'= {
+            cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;backup;verify'= {
+            cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --all 'Checks every archive in the backup directory'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;backup;help'= {
+            cand list 'Lists the archives in the backup directory, newest first'
+            cand verify 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;backup;help;list'= {
+        }
+        &'botctl;backup;help;verify'= {
+        }
+        &'botctl;backup;help;help'= {
         }
         &'botctl;events'= {
             cand --limit 'How many of the newest events to show'
@@ -674,6 +760,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand doctor 'Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+            cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
@@ -694,7 +781,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists tenants'
             cand show 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
             cand update 'Changes a tenant''s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
-            cand delete 'Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain'
+            cand delete 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain'
             cand start 'Starts the tenant''s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
@@ -722,6 +809,14 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand status 'Shows each tenant''s schema version and how many migrations it is missing'
         }
         &'botctl;help;migrate;status'= {
+        }
+        &'botctl;help;backup'= {
+            cand list 'Lists the archives in the backup directory, newest first'
+            cand verify 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written'
+        }
+        &'botctl;help;backup;list'= {
+        }
+        &'botctl;help;backup;verify'= {
         }
         &'botctl;help;events'= {
         }

@@ -6,6 +6,7 @@
 //! terminal; `db`, `runtime` and `telegram` talk to PostgreSQL, Docker and the Bot API; `doctor`
 //! orchestrates checks across them.
 
+pub mod backup;
 pub mod booking;
 pub mod bot;
 pub mod cli;

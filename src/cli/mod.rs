@@ -1,6 +1,7 @@
 //! The command line: parsing and printing only. Each subcommand's file turns its arguments into an
 //! operation's options, calls the operation and prints the result. Nothing imports `cli`.
 
+mod backup;
 mod completions;
 mod config;
 mod demo;
@@ -98,6 +99,7 @@ pub enum Command {
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
     Migrate(migrate::MigrateArgs),
+    Backup(backup::BackupArgs),
     Events(events::EventsArgs),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
@@ -218,6 +220,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::exec(args, ctx).await,
         Command::Tenant(command) => tenant::exec(command, ctx).await,
         Command::Migrate(args) => migrate::exec(args, ctx).await,
+        Command::Backup(args) => backup::exec(args, ctx).await,
         Command::Events(args) => events::exec(args, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,

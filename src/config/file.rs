@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub runtime: RuntimeSection,
     #[serde(default)]
     pub tenant_defaults: TenantDefaultsSection,
+    #[serde(default)]
+    pub backup: BackupSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +67,12 @@ pub struct RuntimeSection {
     pub cpus: Option<f64>,
     #[serde(default, with = "humantime_serde_opt")]
     pub health_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -114,7 +114,14 @@ pub struct Settings {
     pub docker: DockerSettings,
     pub runtime: RuntimeSettings,
     pub tenant_defaults: TenantDefaults,
+    pub backup: BackupSettings,
     entries: Vec<Entry>,
+}
+
+/// Where `botctl backup` writes archives when `--dest` is not given.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub dir: PathBuf,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -277,8 +284,12 @@ impl Settings {
                 parse_locale,
             )?,
         };
+        let backup = BackupSettings {
+            dir: r.pick_env("backup.dir", file.backup.dir, builtin(data_dir.join("backups")), parse_path)?,
+        };
         Ok(Settings {
             tenant_defaults,
+            backup,
             config_file,
             database,
             data_dir,

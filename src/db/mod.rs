@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod control;
 pub mod migrate;
 pub mod provision;
+pub mod snapshot;
 mod url;
 
 use std::fmt;

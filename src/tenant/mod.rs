@@ -1,7 +1,9 @@
 //! Tenants: their names, their records in the control plane, and the operations on them — `ops`
 //! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
-//! Docker disagree on) and `upgrade`: the orchestrators across `db`, `telegram` and `runtime`.
+//! Docker disagree on), `upgrade` and `backup`: the orchestrators across `db`, `telegram`, `runtime` and
+//! `backup`.
 
+pub mod backup;
 pub mod business;
 pub mod fleet;
 pub mod ops;

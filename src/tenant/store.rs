@@ -247,3 +247,52 @@ pub async fn events(conn: &mut PgConnection, tenant: Option<&str>, limit: i64) -
     .fetch_all(conn)
     .await
 }
+
+/// An archive `botctl backup` wrote.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct BackupRecord {
+    pub tenant: String,
+    pub path: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub schema_version: i64,
+    pub rows: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn record_backup(conn: &mut PgConnection, b: &BackupRecord) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO botctl.backups (tenant, path, size_bytes, sha256, schema_version, rows, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&b.tenant)
+    .bind(&b.path)
+    .bind(b.size_bytes)
+    .bind(&b.sha256)
+    .bind(b.schema_version)
+    .bind(b.rows)
+    .bind(b.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes that retention deleted an archive's file.
+pub async fn mark_pruned(conn: &mut PgConnection, path: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE botctl.backups SET pruned_at = now() WHERE path = $1 AND pruned_at IS NULL")
+        .bind(path)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The recorded archive at `path`, unless pruned.
+pub async fn backup_at(conn: &mut PgConnection, path: &str) -> Result<Option<BackupRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tenant, path, size_bytes, sha256, schema_version, rows, created_at FROM botctl.backups \
+         WHERE path = $1 AND pruned_at IS NULL",
+    )
+    .bind(path)
+    .fetch_optional(conn)
+    .await
+}

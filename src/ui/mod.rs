@@ -105,6 +105,11 @@ impl Ui {
         self.output
     }
 
+    /// `-q`: commands print nothing when all went well (cron mails any output).
+    pub fn quiet(&self) -> bool {
+        self.verbosity < 0
+    }
+
     /// Prints a command's result to stdout in the chosen format.
     pub fn data<T: Render>(&self, data: &T) -> anyhow::Result<()> {
         let text = match self.output {

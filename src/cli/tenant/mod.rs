@@ -7,11 +7,14 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
+use super::backup::DestArgs;
+use crate::backup::Keep;
 use crate::config::template::{self, Locale, Template};
 use crate::db;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
+use crate::tenant::backup as tenant_backup;
 use crate::tenant::business::OutboxCounts;
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
@@ -169,13 +172,19 @@ pub struct UpdateArgs {
     force: bool,
 }
 
-/// Deletes a tenant: removes its container, drops its schema with all its data and its role; its events remain.
+/// Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data
+/// and its role; its events remain.
 ///
 /// Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The tenant's name.
     name: String,
+    /// Deletes without taking a final backup first.
+    #[arg(long)]
+    no_backup: bool,
+    #[command(flatten)]
+    dest: DestArgs,
 }
 
 /// Starts the tenant's bot in its container (making the container first if there is none, with a new
@@ -602,8 +611,9 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let tenant = ops::show(&database.pool, &slug).await?;
     let schema = slug.schema();
+    let backup_note = if args.no_backup { "without a final backup (--no-backup)" } else { "after a final backup" };
     let summary = format!(
-        "deleting tenant `{slug}` (bot @{}) removes its container and drops schema {schema} with all its data and role {schema}; its events remain",
+        "deleting tenant `{slug}` (bot @{}) removes its container and drops schema {schema} with all its data and role {schema}, {backup_note}; its events remain",
         tenant.bot_username
     );
     if !ctx.settings.yes {
@@ -616,6 +626,21 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
         ui.warn(summary);
         if !ui.confirm_typed(&format!("Type `{slug}` to delete it"), slug.as_str()).await? {
             anyhow::bail!("aborted: nothing was deleted");
+        }
+    }
+    if !args.no_backup {
+        let dest = args.dest.dir(ctx);
+        let taken = {
+            let _spinner = ui.spinner(format!("taking a final backup of tenant {slug}"));
+            tenant_backup::backup_one(&database.pool, &slug, &dest, &Keep::default()).await
+        };
+        let taken = taken.map_err(|e| {
+            e.context(format!(
+                "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes without one)"
+            ))
+        })?;
+        if let Some(path) = &taken.path {
+            ui.status("Backed up", format_args!("tenant {slug} to {}", path.display()));
         }
     }
     // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never

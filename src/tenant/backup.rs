@@ -1,0 +1,241 @@
+//! `botctl backup` and `backup verify`: each tenant's schema as of one instant into an archive under
+//! `DEST/<tenant>/`, recorded in the control plane, older archives pruned only after the new one is
+//! safe; and archives checked against what they and the control plane say.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::TenantSlug;
+use super::ops::{self, Targets};
+use super::store::{self, BackupRecord};
+use crate::backup::{self, Keep, Manifest};
+use crate::db::snapshot;
+use crate::progress::Progress;
+
+pub struct BackupOptions {
+    pub targets: Targets,
+    /// Archives go to `dest/<tenant>/`.
+    pub dest: PathBuf,
+    pub keep: Keep,
+    /// How many tenants at once; the pool must allow as many connections.
+    pub jobs: usize,
+}
+
+/// One tenant's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantBackedUp {
+    pub tenant: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    pub size_bytes: u64,
+    pub rows: u64,
+    pub tables: usize,
+    /// Older archives retention deleted after this one was safe.
+    pub pruned: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub dest: PathBuf,
+    pub tenants: Vec<TenantBackedUp>,
+}
+
+impl BackupReport {
+    pub fn failed(&self) -> usize {
+        self.tenants.iter().filter(|t| t.error.is_some()).count()
+    }
+}
+
+/// Backs up the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
+pub async fn backup(
+    pool: &PgPool,
+    options: &BackupOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<BackupReport> {
+    let slugs: Vec<TenantSlug> = match &options.targets {
+        Targets::All => ops::list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect(),
+        Targets::Named(names) => {
+            for name in names {
+                ops::show(pool, name).await?;
+            }
+            names.clone()
+        }
+    };
+    progress.set_length(slugs.len() as u64);
+    progress.set_message("backing up tenants");
+    let mut tenants: Vec<TenantBackedUp> = futures_util::stream::iter(&slugs)
+        .map(|slug| async move {
+            let outcome = match backup_one(pool, slug, &options.dest, &options.keep).await {
+                Ok(done) => done,
+                Err(e) => TenantBackedUp {
+                    tenant: slug.to_string(),
+                    path: None,
+                    size_bytes: 0,
+                    rows: 0,
+                    tables: 0,
+                    pruned: Vec::new(),
+                    error: Some(format!("{e:#}")),
+                },
+            };
+            progress.inc(1);
+            outcome
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    let report = BackupReport { dest: options.dest.clone(), tenants };
+    let details = json!({
+        "dest": report.dest,
+        "backed_up": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
+        "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
+    });
+    store::record(&mut *pool.acquire().await?, actor, None, "backup", details).await?;
+    Ok(report)
+}
+
+/// One tenant: the snapshot, the archive, its record, then retention.
+pub async fn backup_one(pool: &PgPool, slug: &TenantSlug, dest: &Path, keep: &Keep) -> anyhow::Result<TenantBackedUp> {
+    let tenant = ops::show(pool, slug).await?;
+    let mut tx = snapshot::begin(pool).await?;
+    // The snapshot's instant: the transaction's start, which every table is read as of.
+    let created_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+    let schema_version = snapshot::schema_version(&mut tx, slug).await?;
+    let mut tables = Vec::new();
+    for table in snapshot::tables(&mut tx, slug).await? {
+        let (rows, csv) = snapshot::copy_out(&mut tx, slug, &table).await?;
+        tables.push((table, rows, csv));
+    }
+    tx.rollback().await?;
+    let manifest = Manifest {
+        format: backup::FORMAT,
+        tenant: slug.to_string(),
+        display_name: tenant.display_name,
+        schema_version,
+        botctl_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at,
+        tables: Vec::new(),
+    };
+    let rows = tables.iter().map(|(_, rows, _)| rows).sum();
+    let count = tables.len();
+    let dir = dest.join(slug.as_str());
+    let name = backup::archive_name(slug.as_str(), created_at);
+    let written = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || backup::write(&dir, &name, manifest, tables)).await?
+    }
+    .map_err(|e| anyhow::anyhow!("cannot write the archive in {}: {e}", dir.display()))?;
+    // Recorded absolute, so that `backup verify` finds the record from wherever it runs.
+    let path = std::fs::canonicalize(&written.path)?;
+    let record = BackupRecord {
+        tenant: slug.to_string(),
+        path: path.display().to_string(),
+        size_bytes: i64::try_from(written.size).unwrap_or(i64::MAX),
+        sha256: written.sha256.clone(),
+        schema_version,
+        rows: i64::try_from(rows).unwrap_or(i64::MAX),
+        created_at,
+    };
+    let mut conn = pool.acquire().await?;
+    store::record_backup(&mut conn, &record).await?;
+    let stored = backup::list(&dir, slug.as_str())?;
+    let mut pruned = Vec::new();
+    for old in backup::prune(&stored, keep, Utc::now()) {
+        let old = std::fs::canonicalize(&old.path).unwrap_or_else(|_| old.path.clone());
+        std::fs::remove_file(&old).map_err(|e| anyhow::anyhow!("cannot prune {}: {e}", old.display()))?;
+        store::mark_pruned(&mut conn, &old.display().to_string()).await?;
+        pruned.push(old);
+    }
+    Ok(TenantBackedUp {
+        tenant: slug.to_string(),
+        path: Some(path),
+        size_bytes: written.size,
+        rows,
+        tables: count,
+        pruned,
+        error: None,
+    })
+}
+
+/// What checking one archive found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
+    pub rows: u64,
+    pub tables: usize,
+    /// Whether the control plane knows this file (and so checked its sha256 too).
+    pub recorded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Checks an archive's structure and every checksum in it, and its own sha256 against the control
+/// plane's record when there is one.
+pub async fn verify(pool: &PgPool, path: &Path) -> Verified {
+    let mut verified = Verified {
+        path: path.to_path_buf(),
+        tenant: None,
+        created_at: None,
+        schema_version: None,
+        rows: 0,
+        tables: 0,
+        recorded: false,
+        error: None,
+    };
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let archive = backup::read(&owned)?;
+        let bytes = std::fs::read(&owned).map_err(|source| backup::ArchiveError::Io { path: owned.clone(), source })?;
+        Ok::<_, backup::ArchiveError>((archive.manifest, backup::sha256(&bytes)))
+    })
+    .await;
+    let (manifest, sha256) = match read {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            verified.error = Some(e.to_string());
+            return verified;
+        }
+        Err(e) => {
+            verified.error = Some(format!("{}: {e}", path.display()));
+            return verified;
+        }
+    };
+    verified.tenant = Some(manifest.tenant.clone());
+    verified.created_at = Some(manifest.created_at);
+    verified.schema_version = Some(manifest.schema_version);
+    verified.rows = manifest.rows();
+    verified.tables = manifest.tables.len();
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let record = match pool.acquire().await {
+        Ok(mut conn) => store::backup_at(&mut conn, &absolute.display().to_string()).await,
+        Err(e) => Err(e),
+    };
+    match record {
+        Ok(Some(record)) => {
+            verified.recorded = true;
+            if record.sha256 != sha256 {
+                verified.error = Some(format!(
+                    "{}: archive checksum failed: the file's sha256 is not the one recorded when it was written",
+                    path.display()
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => verified.error = Some(format!("cannot read the control plane's record: {e}")),
+    }
+    verified
+}
