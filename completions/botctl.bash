@@ -55,6 +55,9 @@ _botctl() {
             botctl,migrate)
                 cmd="botctl__subcmd__migrate"
                 ;;
+            botctl,restore)
+                cmd="botctl__subcmd__restore"
+                ;;
             botctl,serve)
                 cmd="botctl__subcmd__serve"
                 ;;
@@ -129,6 +132,9 @@ _botctl() {
                 ;;
             botctl__subcmd__help,migrate)
                 cmd="botctl__subcmd__help__subcmd__migrate"
+                ;;
+            botctl__subcmd__help,restore)
+                cmd="botctl__subcmd__help__subcmd__restore"
                 ;;
             botctl__subcmd__help,serve)
                 cmd="botctl__subcmd__help__subcmd__serve"
@@ -269,7 +275,7 @@ _botctl() {
 
     case "${cmd}" in
         botctl)
-            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version init doctor tenant migrate backup events demo serve health logs image config completions man help"
+            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version init doctor tenant migrate backup restore events demo serve health logs image config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -475,7 +481,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__backup__subcmd__verify)
-            opts="-o -q -v -y -h -V --all --dest --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --all --deep --dest --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -873,7 +879,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help)
-            opts="init doctor tenant migrate backup events demo serve health logs image config completions man help"
+            opts="init doctor tenant migrate backup restore events demo serve health logs image config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,6 +1133,20 @@ _botctl() {
         botctl__subcmd__help__subcmd__migrate__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1659,6 +1679,64 @@ _botctl() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__restore)
+            opts="-o -q -v -y -h -V --from --as --token --token-file --force --no-keep --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

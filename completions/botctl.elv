@@ -41,6 +41,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
+            cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
@@ -475,6 +476,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
             cand --all 'Checks every archive in the backup directory'
+            cand --deep 'Also loads each archive into a scratch schema and drops it again'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
             cand -v 'Prints more about what happens; repeat for more detail'
@@ -497,6 +499,32 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;backup;help;verify'= {
         }
         &'botctl;backup;help;help'= {
+        }
+        &'botctl;restore'= {
+            cand --from 'The archive (see `botctl backup list`)'
+            cand --as 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant'
+            cand --token 'The bot''s token from @BotFather'
+            cand --token-file 'Reads the bot''s token from this file'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --force 'Replaces a tenant that has customers or bookings'
+            cand --no-keep 'Drops the replaced schema instead of keeping it'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'botctl;events'= {
             cand --limit 'How many of the newest events to show'
@@ -761,6 +789,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
+            cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
@@ -817,6 +846,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;backup;list'= {
         }
         &'botctl;help;backup;verify'= {
+        }
+        &'botctl;help;restore'= {
         }
         &'botctl;help;events'= {
         }

@@ -67,7 +67,9 @@ pub struct ListArgs {
 /// Checks archives: that each is a complete archive, that its manifest and every table match their
 /// sha256 and row counts, and that the file is the one the control plane recorded when it was written.
 ///
-/// Exits with 1 when any archive fails, naming the file and the check.
+/// With --deep, each is also loaded into a scratch schema beside its tenant's (migrated forward as a
+/// restore would), its row counts compared, and the scratch schema dropped. Exits with 1 when any
+/// archive fails, naming the file and the check.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The archives to check.
@@ -76,6 +78,9 @@ pub struct VerifyArgs {
     /// Checks every archive in the backup directory.
     #[arg(long)]
     all: bool,
+    /// Also loads each archive into a scratch schema and drops it again.
+    #[arg(long)]
+    deep: bool,
     #[command(flatten)]
     dest: DestArgs,
 }
@@ -235,7 +240,7 @@ async fn verify(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let mut checked = Vec::new();
     for file in &files {
-        checked.push(tenant_backup::verify(&database.pool, file).await);
+        checked.push(tenant_backup::verify(&database.pool, file, args.deep).await);
     }
     let failed = checked.iter().filter(|v| v.error.is_some()).count();
     if failed > 0 || !ctx.ui.quiet() {

@@ -13,6 +13,7 @@ mod init;
 mod logs;
 mod man;
 mod migrate;
+mod restore;
 mod serve;
 mod tenant;
 
@@ -100,6 +101,7 @@ pub enum Command {
     Tenant(tenant::TenantCommand),
     Migrate(migrate::MigrateArgs),
     Backup(backup::BackupArgs),
+    Restore(restore::RestoreArgs),
     Events(events::EventsArgs),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
@@ -221,6 +223,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Tenant(command) => tenant::exec(command, ctx).await,
         Command::Migrate(args) => migrate::exec(args, ctx).await,
         Command::Backup(args) => backup::exec(args, ctx).await,
+        Command::Restore(args) => restore::exec(args, ctx).await,
         Command::Events(args) => events::exec(args, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,

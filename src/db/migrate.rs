@@ -70,6 +70,15 @@ pub async fn status(conn: &mut PgConnection, migrator: &Migrator) -> Result<Migr
 
 /// Applies what is pending, each migration in its own transaction, and returns what it applied.
 pub async fn apply(conn: &mut PgConnection, migrator: &Migrator) -> anyhow::Result<Vec<MigrationInfo>> {
+    apply_until(conn, migrator, None).await
+}
+
+/// The same, up to version `target` when given.
+pub async fn apply_until(
+    conn: &mut PgConnection,
+    migrator: &Migrator,
+    target: Option<i64>,
+) -> anyhow::Result<Vec<MigrationInfo>> {
     let before = status(conn, migrator).await?;
     if !before.unknown.is_empty() {
         anyhow::bail!(
@@ -81,15 +90,20 @@ pub async fn apply(conn: &mut PgConnection, migrator: &Migrator) -> anyhow::Resu
     for migration in &before.pending {
         tracing::info!(table = %migrator.table_name, version = migration.version, description = %migration.description, "applying migration");
     }
-    migrator.run_direct(None, conn, false).await?;
-    Ok(before.pending)
+    migrator.run_direct(target, conn, false).await?;
+    Ok(before.pending.into_iter().filter(|m| target.is_none_or(|t| m.version <= t)).collect())
 }
 
 /// The tenant-schema migrations, with the ledger inside the tenant's own schema. sqlx's lock covers the
 /// whole database; tenants take their own lock instead (see [`migrate_tenant`]), so many can migrate at once.
 pub fn tenant_migrator(slug: &TenantSlug) -> Migrator {
+    tenant_migrator_in(&slug.quoted_schema())
+}
+
+/// The tenant-schema migrations for schema `schema` (quoted), such as one a restore builds.
+pub fn tenant_migrator_in(schema: &str) -> Migrator {
     let mut migrator = sqlx::migrate!("migrations/tenant");
-    migrator.table_name = Cow::Owned(format!("{}._sqlx_migrations", slug.quoted_schema()));
+    migrator.table_name = Cow::Owned(format!("{schema}._sqlx_migrations"));
     migrator.locking = false;
     migrator
 }

@@ -20,16 +20,92 @@ pub async fn create_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result
         format!("CREATE ROLE {name} LOGIN NOINHERIT PASSWORD '{password}'"),
         // On the role, not per connection, so it also holds behind PgBouncer.
         format!("ALTER ROLE {name} SET search_path = {name}"),
-        format!("CREATE SCHEMA {name}"),
-        format!("REVOKE ALL ON SCHEMA {name} FROM PUBLIC"),
-        format!("GRANT USAGE ON SCHEMA {name} TO {name}"),
-        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {name} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {name}"),
-        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {name} GRANT USAGE, SELECT ON SEQUENCES TO {name}"),
+    ];
+    for statement in statements {
+        sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+    }
+    create_schema(conn, &name, &name).await
+}
+
+/// Creates schema `schema` (quoted) for tenant role `role` (quoted): closed to everyone else, rows
+/// only for the role, in tables later migrations add too (default privileges belong to the schema, so
+/// they survive a rename).
+async fn create_schema(conn: &mut PgConnection, schema: &str, role: &str) -> Result<(), sqlx::Error> {
+    let statements = [
+        format!("CREATE SCHEMA {schema}"),
+        format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"),
+        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}"),
     ];
     for statement in statements {
         sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// A schema next to the tenant's: `tenant_<slug>_<suffix>`, where a restore builds, or a deep
+/// verification loads, before anything live is touched. Made afresh, with the tenant role's access.
+pub async fn create_side_schema(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    suffix: Side,
+) -> Result<String, sqlx::Error> {
+    let schema = format!("\"{}_{}\"", slug.schema(), suffix.as_str());
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(&mut *conn).await?;
+    create_schema(conn, &schema, &slug.quoted_schema()).await?;
+    Ok(schema)
+}
+
+/// Which side schema.
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    Restore,
+    Verify,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Restore => "restore",
+            Side::Verify => "verify",
+        }
+    }
+}
+
+/// Puts the restored schema in the live one's place. The live one is kept as
+/// `tenant_<slug>_prev_<UTC time>` (the one before it is dropped), or dropped with `keep_previous`
+/// false. Returns the kept schema's name.
+pub async fn swap_in_restored(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    keep_previous: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    let live = slug.quoted_schema();
+    let prefix = format!("{}_prev_", slug.schema());
+    let previous = format!("{prefix}{}", at.format("%Y%m%d%H%M%S"));
+    let older: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE left(nspname, length($1)) = $1")
+            .bind(&prefix)
+            .fetch_all(&mut *conn)
+            .await?;
+    for name in older {
+        let sql = format!("DROP SCHEMA {} CASCADE", super::control::quote_ident(&name));
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    let statements = [
+        format!("ALTER SCHEMA {live} RENAME TO \"{previous}\""),
+        format!("ALTER SCHEMA \"{}_restore\" RENAME TO {live}", slug.schema()),
+    ];
+    for statement in statements {
+        sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
+    }
+    if keep_previous {
+        return Ok(Some(previous));
+    }
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA \"{previous}\" CASCADE"))).execute(&mut *conn).await?;
+    Ok(None)
 }
 
 /// Drops the tenant's schema (with everything in it) and its role. Missing pieces are skipped, so a

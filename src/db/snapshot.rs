@@ -1,5 +1,5 @@
-//! A tenant schema read as of one instant: a repeatable-read, read-only transaction, its tables in the
-//! order they load back in, and each table as PostgreSQL's own CSV.
+//! A tenant schema read as of one instant — a repeatable-read, read-only transaction, its tables in the
+//! order they load back in, and each table as PostgreSQL's own CSV — and such CSV loaded back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +80,58 @@ pub async fn copy_out(conn: &mut PgConnection, slug: &TenantSlug, table: &str) -
         data.extend_from_slice(&chunk?);
     }
     Ok((u64::try_from(rows).unwrap_or(0), data))
+}
+
+/// Loads one table's CSV (as [`copy_out`] wrote it) into `schema.table` (`schema` quoted), by the
+/// header's column names, and returns the rows loaded. Identity values are taken as given.
+pub async fn copy_in(conn: &mut PgConnection, schema: &str, table: &str, csv: &[u8]) -> anyhow::Result<u64> {
+    let header = csv.split(|b| *b == b'\n').next().unwrap_or_default();
+    let columns: Vec<String> = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(header)
+        .records()
+        .next()
+        .transpose()?
+        .map(|r| r.iter().map(quote_ident).collect())
+        .unwrap_or_default();
+    if columns.is_empty() {
+        anyhow::bail!("table {table} has no header line");
+    }
+    let sql =
+        format!("COPY {schema}.{} ({}) FROM STDIN WITH (FORMAT csv, HEADER)", quote_ident(table), columns.join(", "));
+    let mut copy = conn.copy_in_raw(&sql).await?;
+    copy.send(csv).await?;
+    Ok(copy.finish().await?)
+}
+
+/// Empties `schema`'s tables (quoted schema): rows its migrations inserted give way to the archive's.
+pub async fn truncate(conn: &mut PgConnection, schema: &str, tables: &[String]) -> Result<(), sqlx::Error> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = tables.iter().map(|t| format!("{schema}.{}", quote_ident(t))).collect();
+    sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {}", names.join(", ")))).execute(conn).await?;
+    Ok(())
+}
+
+/// Moves each identity sequence of `schema.table` past the largest value loaded, so new rows do not
+/// collide with restored ones.
+pub async fn reset_sequences(conn: &mut PgConnection, schema: &str, table: &str) -> Result<(), sqlx::Error> {
+    let name = format!("{schema}.{}", quote_ident(table));
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attidentity <> '' AND NOT attisdropped",
+    )
+    .bind(&name)
+    .fetch_all(&mut *conn)
+    .await?;
+    for column in columns {
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({col}), 0) + 1, false) FROM {name}",
+            col = quote_ident(&column)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&name).bind(&column).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

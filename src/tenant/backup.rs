@@ -184,8 +184,9 @@ pub struct Verified {
 }
 
 /// Checks an archive's structure and every checksum in it, and its own sha256 against the control
-/// plane's record when there is one.
-pub async fn verify(pool: &PgPool, path: &Path) -> Verified {
+/// plane's record when there is one; `deep` also loads it into a scratch schema (see
+/// [`super::restore::load_and_discard`]).
+pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
     let mut verified = Verified {
         path: path.to_path_buf(),
         tenant: None,
@@ -236,6 +237,15 @@ pub async fn verify(pool: &PgPool, path: &Path) -> Verified {
         }
         Ok(None) => {}
         Err(e) => verified.error = Some(format!("cannot read the control plane's record: {e}")),
+    }
+    if deep && verified.error.is_none() {
+        let loaded = async {
+            let archive = super::restore::open(path).await?;
+            super::restore::load_and_discard(pool, &archive).await
+        };
+        if let Err(e) = loaded.await {
+            verified.error = Some(format!("{}: loading it into a scratch schema failed: {e:#}", path.display()));
+        }
     }
     verified
 }

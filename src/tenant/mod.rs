@@ -7,6 +7,7 @@ pub mod backup;
 pub mod business;
 pub mod fleet;
 pub mod ops;
+pub mod restore;
 pub mod runtime;
 mod slug;
 pub mod store;

@@ -100,7 +100,7 @@ fn megabytes(mb: u32) -> i32 {
     i32::try_from(mb).unwrap_or(i32::MAX)
 }
 
-fn bot_taken(username: &str, other: &str) -> anyhow::Error {
+pub(super) fn bot_taken(username: &str, other: &str) -> anyhow::Error {
     BadInput::new(format!("bot @{username} already serves tenant `{other}`; one bot can serve one tenant")).into()
 }
 

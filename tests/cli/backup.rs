@@ -12,15 +12,15 @@ use crate::support::block_on;
 use crate::tenant::{BOT_A, BOT_B, Fixture};
 
 /// Two tenants, the first with customers, bookings and their outbox rows; and a backup directory.
-struct Backups {
-    f: Fixture,
-    a: String,
-    b: String,
-    dest: tempfile::TempDir,
+pub struct Backups {
+    pub f: Fixture,
+    pub a: String,
+    pub b: String,
+    pub dest: tempfile::TempDir,
 }
 
 impl Backups {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let f = Fixture::new();
         let (a, b) = (f.create(BOT_A), f.create(BOT_B));
         let backups = Self { f, a, b, dest: tempfile::tempdir().unwrap() };
@@ -29,7 +29,7 @@ impl Backups {
     }
 
     /// Books `count` visits for as many new customers of `slug`, from Tuesday 2030-03-05 on.
-    fn book(&self, slug: &str, count: i64) {
+    pub fn book(&self, slug: &str, count: i64) {
         let pool = self.pool(slug);
         let now = chrono_tz::Europe::Moscow.with_ymd_and_hms(2030, 3, 4, 8, 0, 0).unwrap().with_timezone(&Utc);
         block_on(async {
@@ -45,21 +45,21 @@ impl Backups {
         });
     }
 
-    fn pool(&self, slug: &str) -> sqlx::PgPool {
+    pub fn pool(&self, slug: &str) -> sqlx::PgPool {
         block_on(sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&self.f.tenant_url(slug))).unwrap()
     }
 
-    fn botctl(&self, args: &[&str]) -> assert_cmd::Command {
+    pub fn botctl(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = self.f.botctl();
         cmd.args(args).env("BOTCTL_BACKUP_DIR", self.dest.path());
         cmd
     }
 
-    fn archives(&self, slug: &str) -> Vec<PathBuf> {
+    pub fn archives(&self, slug: &str) -> Vec<PathBuf> {
         botctl::backup::list(&self.dest.path().join(slug), slug).unwrap().into_iter().map(|s| s.path).collect()
     }
 
-    fn count(&self, slug: &str, table: &str) -> u64 {
+    pub fn count(&self, slug: &str, table: &str) -> u64 {
         self.f.scalar::<i64>(&format!("SELECT count(*) FROM tenant_{slug}.{table}")) as u64
     }
 }

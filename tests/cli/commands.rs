@@ -29,6 +29,7 @@ fn help_texts_are_stable_and_complete() {
         &["backup", "--help"],
         &["backup", "list", "--help"],
         &["backup", "verify", "--help"],
+        &["restore", "--help"],
         &["events", "--help"],
         &["demo", "--help"],
         &["serve", "--help"],

@@ -20,6 +20,7 @@ mod isolation;
 mod migrate;
 mod needs_docker;
 mod outbox;
+mod restore;
 mod serve;
 mod support;
 mod tenant;

@@ -600,3 +600,40 @@ docker_test! {
         assert_eq!(upgrades[0]["details"]["outcome"], "rolled_back");
     }
 }
+
+docker_test! {
+    fn restore_stops_a_running_bot_and_starts_it_again_on_the_restored_schema() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let _container_guard = ContainerGuard(format!("botctl-{slug}"));
+        let dest = tempfile::tempdir().unwrap();
+        let botctl = || {
+            let mut cmd = runtime_botctl(&f, &image);
+            cmd.env("BOTCTL_BACKUP_DIR", dest.path());
+            cmd
+        };
+        botctl().args(["tenant", "start", &slug]).assert().success();
+        botctl().args(["backup", &slug, "-q"]).assert().success();
+        let archive = botctl::backup::list(&dest.path().join(&slug), &slug).unwrap().remove(0).path;
+        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force"]).assert().success();
+
+        let events = f.json(&["events", &slug]);
+        let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+        let tail: Vec<&str> = actions.iter().rev().take(3).rev().copied().collect();
+        assert_eq!(tail, ["tenant.stop", "tenant.restore", "tenant.start"], "{actions:?}");
+        let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
+        assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
+        assert_eq!(f.json(&["tenant", "show", &slug])["status"], "running");
+        // The bot answers from the restored schema.
+        let user = botctl::telegram::emulator::TgUser::new(7701, "Restored");
+        f.emulator.send_text(&token(BOT_A), &user, "/start");
+        block_on(f.emulator.wait_until(
+            &token(BOT_A),
+            user.id,
+            |chat| chat.iter().any(|m| m.from_bot),
+            Duration::from_secs(30),
+        ))
+        .unwrap();
+    }
+}

@@ -258,7 +258,7 @@ fn display_name(text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
-fn token(args: &TokenArgs) -> anyhow::Result<Option<BotToken>> {
+pub(super) fn token(args: &TokenArgs) -> anyhow::Result<Option<BotToken>> {
     let text = match (&args.token, &args.token_file) {
         (Some(token), _) => token.clone(),
         (None, Some(path)) => crate::config::read_secret_file(path)?,

@@ -1,0 +1,262 @@
+//! `botctl restore` and `backup verify --deep`: an archive built into a schema beside the tenant's —
+//! migrations up to the archive's version, its rows, sequences past them, the migrations since — then,
+//! for a restore, swapped with the live schema; all in one transaction, so a failure anywhere leaves
+//! the live tenant exactly as it was.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+use super::TenantSlug;
+use super::ops::{self, bot_taken};
+use super::store::{self, NewTenant};
+use crate::backup::{self, Archive};
+use crate::db::provision::{self, Side};
+use crate::db::{migrate, snapshot};
+use crate::error::BadInput;
+use crate::progress::Progress;
+use crate::telegram::{self, BotToken};
+
+pub struct RestoreOptions {
+    pub archive: PathBuf,
+    /// Replaces a tenant that has bookings or customers.
+    pub force: bool,
+    /// Keeps the replaced schema as `tenant_<slug>_prev_<time>`.
+    pub keep_previous: bool,
+    /// Restores into a new tenant instead, with its own bot.
+    pub as_new: Option<NewTenantBot>,
+}
+
+/// A new tenant for `--as`: a bot token can serve only one tenant.
+pub struct NewTenantBot {
+    pub slug: TenantSlug,
+    pub token: BotToken,
+    pub telegram_api_url: url::Url,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    pub tenant: String,
+    pub archive: PathBuf,
+    /// The archive's schema version, and the version after the migrations since.
+    pub from_version: i64,
+    pub to_version: i64,
+    pub tables: usize,
+    pub rows: u64,
+    /// Where the replaced schema was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// Reads and checks an archive; any failure is the archive's, named with the check.
+pub async fn open(path: &Path) -> anyhow::Result<Archive> {
+    let owned = path.to_path_buf();
+    let archive = tokio::task::spawn_blocking(move || backup::read(&owned)).await?;
+    let archive = archive.map_err(|e| BadInput::new(format!("refusing the archive: {e}")))?;
+    let latest = migrate::tenant_latest();
+    if archive.manifest.schema_version > latest {
+        return Err(BadInput::new(format!(
+            "{}: made by botctl {} at schema version {}, newer than this botctl ({}, version {latest}): \
+             restore it with that botctl or a newer one",
+            path.display(),
+            archive.manifest.botctl_version,
+            archive.manifest.schema_version,
+            env!("CARGO_PKG_VERSION")
+        ))
+        .into());
+    }
+    Ok(archive)
+}
+
+/// Restores `slug`'s archive over `slug`, or into a new tenant with `as_new`.
+pub async fn restore(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    options: &RestoreOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Restored> {
+    progress.set_message("checking the archive");
+    let archive = open(&options.archive).await?;
+    if archive.manifest.tenant != slug.as_str() {
+        return Err(BadInput::new(format!(
+            "{} is tenant `{}`'s archive, not `{slug}`'s",
+            options.archive.display(),
+            archive.manifest.tenant
+        ))
+        .into());
+    }
+    let target = options.as_new.as_ref().map_or(slug, |n| &n.slug);
+    // A new tenant's bot is checked before anything is written.
+    let me = match &options.as_new {
+        Some(new) => Some(telegram::get_me(&new.telegram_api_url, &new.token).await?),
+        None => None,
+    };
+    let _lock = super::runtime::lock(pool, target).await?;
+    let mut tx = pool.begin().await?;
+    let previous = match (&options.as_new, &me) {
+        (Some(new), Some(me)) => {
+            create_tenant(&mut tx, &archive, new, me).await?;
+            provision::enter_schema(&mut tx, target).await?;
+            progress.set_message("loading the archive");
+            build(&mut tx, &target.quoted_schema(), &archive).await?;
+            None
+        }
+        _ => {
+            ops::show(pool, slug).await?;
+            if !options.force {
+                refuse_over_data(&mut tx, slug).await?;
+            }
+            let staging = provision::create_side_schema(&mut tx, slug, Side::Restore).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL search_path TO {staging}"))).execute(&mut *tx).await?;
+            progress.set_message("loading the archive");
+            build(&mut tx, &staging, &archive).await?;
+            provision::swap_in_restored(&mut tx, slug, options.keep_previous, Utc::now()).await?
+        }
+    };
+    let latest = migrate::tenant_latest();
+    store::set_schema_version(&mut tx, target.as_str(), latest).await?;
+    let details = json!({
+        "archive": options.archive, "from_tenant": slug.as_str(), "schema_version": archive.manifest.schema_version,
+        "rows": archive.manifest.rows(), "previous": previous,
+    });
+    store::record(&mut tx, actor, Some(target.as_str()), "tenant.restore", details).await?;
+    tx.commit().await.context("committing the restore")?;
+    Ok(Restored {
+        tenant: target.to_string(),
+        archive: options.archive.clone(),
+        from_version: archive.manifest.schema_version,
+        to_version: latest,
+        tables: archive.manifest.tables.len(),
+        rows: archive.manifest.rows(),
+        previous,
+    })
+}
+
+/// A live tenant with customers or bookings is replaced only with `--force`.
+async fn refuse_over_data(conn: &mut PgConnection, slug: &TenantSlug) -> anyhow::Result<()> {
+    let schema = slug.quoted_schema();
+    let (customers, bookings): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT count(*) FROM {schema}.customers), (SELECT count(*) FROM {schema}.bookings)"
+    )))
+    .fetch_one(conn)
+    .await?;
+    if customers + bookings > 0 {
+        return Err(BadInput::new(format!(
+            "tenant `{slug}` has {customers} customers and {bookings} bookings; --force replaces them with the archive's"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The control-plane row, role and empty schema of the `--as` tenant, created stopped, its owners,
+/// time zone and locale taken from the archive.
+async fn create_tenant(
+    conn: &mut PgConnection,
+    archive: &Archive,
+    new: &NewTenantBot,
+    me: &telegram::BotIdentity,
+) -> anyhow::Result<()> {
+    if store::find(conn, new.slug.as_str()).await?.is_some() {
+        return Err(BadInput::new(format!("tenant `{}` already exists", new.slug)).into());
+    }
+    if let Some(other) = store::find_by_bot(conn, me.id).await? {
+        return Err(bot_taken(&me.username, &other));
+    }
+    let settings = first_row(archive, "settings")?;
+    let field = |name: &str| settings.get(name).cloned().unwrap_or_default();
+    let owners: Vec<i64> = rows(archive, "admins")?
+        .iter()
+        .filter(|r| r.get("is_owner").is_some_and(|v| v == "t"))
+        .filter_map(|r| r.get("user_id")?.parse().ok())
+        .collect();
+    if owners.is_empty() {
+        anyhow::bail!("the archive names no owner of the business");
+    }
+    let new_row = NewTenant {
+        slug: new.slug.as_str(),
+        display_name: &archive.manifest.display_name,
+        bot_id: me.id,
+        bot_username: &me.username,
+        token: new.token.expose(),
+        admins: &owners,
+        timezone: &field("timezone"),
+        locale: &field("locale"),
+        template: "restored",
+        memory_mb: None,
+        cpus: None,
+    };
+    // The unique indexes settle a race with a create that passed the checks above too.
+    store::insert(conn, &new_row).await.map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            BadInput::new(format!("tenant `{}` or bot @{} is taken", new.slug, me.username)).into()
+        }
+        _ => anyhow::Error::new(e).context("recording the tenant"),
+    })?;
+    provision::create_tenant(conn, &new.slug).await?;
+    Ok(())
+}
+
+/// A table of the archive as header → value maps.
+fn rows(archive: &Archive, table: &str) -> anyhow::Result<Vec<std::collections::HashMap<String, String>>> {
+    let data = archive.tables.get(table).with_context(|| format!("the archive has no {table} table"))?;
+    let mut reader = csv::Reader::from_reader(data.as_slice());
+    let headers = reader.headers()?.clone();
+    reader
+        .records()
+        .map(|r| Ok(headers.iter().map(str::to_string).zip(r?.iter().map(str::to_string)).collect()))
+        .collect()
+}
+
+fn first_row(archive: &Archive, table: &str) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    rows(archive, table)?.into_iter().next().with_context(|| format!("the archive's {table} table is empty"))
+}
+
+/// Builds `schema` (quoted, created and empty, on the search path) from the archive and checks every
+/// table's row count against the manifest.
+async fn build(conn: &mut PgConnection, schema: &str, archive: &Archive) -> anyhow::Result<()> {
+    let manifest = &archive.manifest;
+    let migrator = migrate::tenant_migrator_in(schema);
+    migrate::apply_until(conn, &migrator, Some(manifest.schema_version))
+        .await
+        .with_context(|| format!("building schema version {}", manifest.schema_version))?;
+    let tables: Vec<String> = manifest.tables.iter().map(|t| t.table.clone()).collect();
+    snapshot::truncate(conn, schema, &tables).await.context("the archive's tables do not match its schema version")?;
+    for file in &manifest.tables {
+        let csv = &archive.tables[&file.table];
+        let loaded = snapshot::copy_in(conn, schema, &file.table, csv)
+            .await
+            .with_context(|| format!("loading {}", file.table))?;
+        if loaded != file.rows {
+            anyhow::bail!("{}: loaded {loaded} rows, the manifest says {}", file.table, file.rows);
+        }
+        snapshot::reset_sequences(conn, schema, &file.table).await?;
+    }
+    migrate::apply(conn, &migrator).await.context("migrating the restored schema to this botctl's version")?;
+    Ok(())
+}
+
+/// `backup verify --deep`: builds the archive into a scratch schema beside its tenant's, compares
+/// every table's rows with the manifest, and drops it all (the transaction is rolled back).
+pub async fn load_and_discard(pool: &PgPool, archive: &Archive) -> anyhow::Result<()> {
+    let slug: TenantSlug =
+        archive.manifest.tenant.parse().map_err(|e| anyhow::anyhow!("the archive's tenant name: {e}"))?;
+    let mut tx = pool.begin().await?;
+    let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(slug.schema())
+        .fetch_one(&mut *tx)
+        .await?;
+    if !role_exists {
+        anyhow::bail!("tenant `{slug}` does not exist here, so there is no role to load its archive as");
+    }
+    let scratch = provision::create_side_schema(&mut tx, &slug, Side::Verify).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL search_path TO {scratch}"))).execute(&mut *tx).await?;
+    build(&mut tx, &scratch, archive).await?;
+    tx.rollback().await?;
+    Ok(())
+}
