@@ -186,6 +186,15 @@ fn an_archive_restores_as_a_new_tenant_with_its_own_bot_created_stopped() {
     let now = chrono_tz::Europe::Moscow.with_ymd_and_hms(2030, 3, 4, 8, 0, 0).unwrap().with_timezone(&Utc);
     let service = block_on(async { store::services(&mut pool.acquire().await.unwrap()).await.unwrap().remove(0) });
     block_on(store::book(&pool, 5000, service.id, now + TimeDelta::days(12) + TimeDelta::hours(4), now)).unwrap();
+
+    // After losing a server: the tenant is gone, and comes back under its own name and bot.
+    t.botctl(&["tenant", "delete", &t.a, "--yes", "--no-backup"]).assert().success();
+    let output = restore(
+        &t,
+        &[&t.a, "--from", archive.to_str().unwrap(), "--as", &t.a, "--token", &token(crate::tenant::BOT_A)],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(t.count(&t.a, "bookings"), 3);
 }
 
 #[test]
