@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_byte_a_truncated_file_and_a_wrong_row_count_are_refused() {
+    fn a_flipped_byte_a_truncated_file_a_wrong_row_count_an_edited_manifest_and_a_foreign_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let written = write(dir.path(), "a.tar.zst", manifest(), tables()).unwrap();
         let bytes = std::fs::read(&written.path).unwrap();
@@ -216,6 +216,25 @@ mod tests {
         let written = write(dir.path(), "wrong.tar.zst", manifest(), wrong).unwrap();
         let error = read(&written.path).unwrap_err().to_string();
         assert!(error.contains("table rows failed") && error.contains("holds 2 rows"), "{error}");
+
+        // A manifest edited after the fact: its sha256 no longer matches.
+        let path = dir.path().join("edited.tar.zst");
+        let mut tar = tar::Builder::new(zstd::Encoder::new(File::create(&path).unwrap(), 3).unwrap());
+        let mut edited = manifest();
+        edited.tables.push(TableFile {
+            table: "t".into(),
+            file: "tables/t.csv".into(),
+            rows: 0,
+            bytes: 2,
+            sha256: sha256(b"a\n"),
+        });
+        let json = serde_json::to_vec(&edited).unwrap();
+        append(&mut tar, "tables/t.csv", b"a\n").unwrap();
+        append(&mut tar, MANIFEST, &json).unwrap();
+        append(&mut tar, MANIFEST_SUM, format!("{}  {MANIFEST}\n", sha256(b"the original")).as_bytes()).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+        let error = read(&path).unwrap_err().to_string();
+        assert!(error.contains("manifest checksum failed"), "{error}");
 
         let path = dir.path().join("foreign.tar.zst");
         let mut tar = tar::Builder::new(zstd::Encoder::new(File::create(&path).unwrap(), 3).unwrap());
