@@ -16,6 +16,8 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,6 +29,8 @@ use botctl::telegram::emulator::{Emulator, TgUser};
 use botctl::tenant::ops::{self, CreateOptions};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
+
+use common::{counter, metrics};
 
 const TOKEN: &str = "700000002:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// Chats the steady stream writes to start at this id.
@@ -277,15 +281,4 @@ async fn healthy(addr: &str) {
         assert!(started.elapsed() < Duration::from_secs(30), "serve never became healthy");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn metrics(addr: &str) -> String {
-    reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
-}
-
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }

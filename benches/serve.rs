@@ -17,6 +17,8 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +30,8 @@ use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::tenant::ops::{self, CreateOptions};
+
+use common::{counter, metrics};
 
 const TOKEN: &str = "700000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// The daemon's per-user flood limit is 0.1 s at its lowest; customers pace themselves just above it.
@@ -282,17 +286,6 @@ fn rss_kib(pid: u32) -> u64 {
             s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-async fn metrics(addr: &str) -> String {
-    reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
-}
-
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 /// `botctl_handler_seconds` as (upper bound, cumulative count) pairs.

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -60,37 +59,20 @@ pub async fn backup(
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupReport> {
-    let slugs: Vec<TenantSlug> = match &options.targets {
-        Targets::All => ops::list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect(),
-        Targets::Named(names) => {
-            for name in names {
-                ops::show(pool, name).await?;
-            }
-            names.clone()
-        }
-    };
-    progress.set_length(slugs.len() as u64);
+    let slugs = options.targets.resolve(pool).await?;
     progress.set_message("backing up tenants");
-    let mut tenants: Vec<TenantBackedUp> = futures_util::stream::iter(&slugs)
-        .map(|slug| async move {
-            let outcome = match backup_one(pool, slug, &options.dest, &options.keep).await {
-                Ok(done) => done,
-                Err(e) => TenantBackedUp {
-                    tenant: slug.to_string(),
-                    path: None,
-                    size_bytes: 0,
-                    rows: 0,
-                    tables: 0,
-                    pruned: Vec::new(),
-                    error: Some(format!("{e:#}")),
-                },
-            };
-            progress.inc(1);
-            outcome
+    let mut tenants: Vec<TenantBackedUp> = ops::each(&slugs, options.jobs, progress, |slug| async move {
+        backup_one(pool, slug, &options.dest, &options.keep).await.unwrap_or_else(|e| TenantBackedUp {
+            tenant: slug.to_string(),
+            path: None,
+            size_bytes: 0,
+            rows: 0,
+            tables: 0,
+            pruned: Vec::new(),
+            error: Some(format!("{e:#}")),
         })
-        .buffer_unordered(options.jobs.max(1))
-        .collect()
-        .await;
+    })
+    .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = BackupReport { dest: options.dest.clone(), tenants };
     let details = json!({

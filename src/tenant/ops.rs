@@ -253,10 +253,51 @@ pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Re
     Ok(tenant)
 }
 
-/// Which tenants `migrate` works on.
+/// Which tenants a fleet command (`migrate`, `tenant upgrade`, `backup`) works on.
 pub enum Targets {
     All,
     Named(Vec<TenantSlug>),
+}
+
+impl Targets {
+    /// Every live tenant, or those named, each checked to exist first.
+    pub(super) async fn resolve(&self, pool: &PgPool) -> anyhow::Result<Vec<TenantSlug>> {
+        match self {
+            Targets::All => Ok(list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect()),
+            Targets::Named(names) => {
+                for name in names {
+                    show(pool, name).await?;
+                }
+                Ok(names.clone())
+            }
+        }
+    }
+}
+
+/// Runs `work` on each tenant, `jobs` at a time, counting them on `progress`; the results come back in
+/// the order they finish.
+pub(super) async fn each<'a, T, Fut>(
+    slugs: &'a [TenantSlug],
+    jobs: usize,
+    progress: &'a dyn Progress,
+    work: impl Fn(&'a TenantSlug) -> Fut,
+) -> Vec<T>
+where
+    Fut: std::future::Future<Output = T> + 'a,
+{
+    progress.set_length(slugs.len() as u64);
+    futures_util::stream::iter(slugs)
+        .map(|slug| {
+            let done = work(slug);
+            async move {
+                let done = done.await;
+                progress.inc(1);
+                done
+            }
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await
 }
 
 pub struct MigrateOptions {
@@ -318,17 +359,9 @@ pub async fn migrate(
         }
     };
     drop(conn);
-    progress.set_length(targets.len() as u64);
     progress.set_message("migrating tenants");
-    let mut tenants: Vec<TenantMigrated> = futures_util::stream::iter(targets.iter())
-        .map(|slug| async move {
-            let outcome = migrate_one(pool, slug, options.dry_run, latest).await;
-            progress.inc(1);
-            outcome
-        })
-        .buffer_unordered(options.jobs.max(1))
-        .collect()
-        .await;
+    let mut tenants: Vec<TenantMigrated> =
+        each(&targets, options.jobs, progress, |slug| migrate_one(pool, slug, options.dry_run, latest)).await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = MigrateReport { latest, dry_run: options.dry_run, already_current: total - targets.len(), tenants };
     if !options.dry_run && !report.tenants.is_empty() {

@@ -2,7 +2,6 @@
 //! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
 //! when the new one does not become healthy.
 
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
@@ -81,27 +80,11 @@ pub async fn upgrade(
         ))
         .into());
     };
-    let slugs: Vec<TenantSlug> = match &options.targets {
-        Targets::All => ops::list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect(),
-        Targets::Named(names) => {
-            for name in names {
-                ops::show(pool, name).await?;
-            }
-            names.clone()
-        }
-    };
-    progress.set_length(slugs.len() as u64);
+    let slugs = options.targets.resolve(pool).await?;
     progress.set_message("upgrading tenants");
     let target = &Target { tag: &options.image, id: &image.id };
-    let mut tenants: Vec<TenantUpgraded> = futures_util::stream::iter(&slugs)
-        .map(|slug| async move {
-            let upgraded = upgrade_one(pool, engine, slug, target, runtime, actor).await;
-            progress.inc(1);
-            upgraded
-        })
-        .buffer_unordered(options.jobs.max(1))
-        .collect()
-        .await;
+    let mut tenants: Vec<TenantUpgraded> =
+        ops::each(&slugs, options.jobs, progress, |slug| upgrade_one(pool, engine, slug, target, runtime, actor)).await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(UpgradeReport { image: options.image.clone(), tenants })
 }

@@ -24,6 +24,14 @@ macro_rules! docker_test {
     };
 }
 
+/// Waits until the tenant's bot (for `BOT_A`) answers a new customer's /start.
+fn bot_answers(f: &Fixture, user_id: i64) {
+    let user = botctl::telegram::emulator::TgUser::new(user_id, "Customer");
+    f.emulator.send_text(&token(BOT_A), &user, "/start");
+    let answered = |chat: &[botctl::telegram::emulator::ChatMessage]| chat.iter().any(|m| m.from_bot);
+    block_on(f.emulator.wait_until(&token(BOT_A), user.id, answered, Duration::from_secs(30))).unwrap();
+}
+
 /// The engine this test process reaches (as bollard finds it), for botctl too.
 fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| botctl::config::DEFAULT_DOCKER_HOST.to_string())
@@ -218,15 +226,7 @@ docker_test! {
 
         // The bot in the container answers a customer: PostgreSQL through the mounted socket, the emulator
         // on 127.0.0.1.
-        let user = botctl::telegram::emulator::TgUser::new(7501, "Container");
-        f.emulator.send_text(&token(BOT_A), &user, "/start");
-        block_on(f.emulator.wait_until(
-            &token(BOT_A),
-            user.id,
-            |chat| chat.iter().any(|m| m.from_bot),
-            Duration::from_secs(30),
-        ))
-        .unwrap();
+        bot_answers(&f, 7501);
         let logs = block_on(engine.last_logs(&name, 50)).unwrap();
         assert!(logs.iter().any(|l| l.contains("serving")), "{logs:#?}");
         assert!(!logs.iter().any(|l| l.contains(&format!("pw-{slug}"))), "the password stays out of the logs");
@@ -295,15 +295,7 @@ docker_test! {
         assert!(!env.iter().any(|e| e.contains("botctl@") || e.starts_with("BOTCTL_DATABASE_URL")), "{env:?}");
 
         // The bot in the container answers.
-        let user = botctl::telegram::emulator::TgUser::new(7601, "Started");
-        f.emulator.send_text(&token(BOT_A), &user, "/start");
-        block_on(f.emulator.wait_until(
-            &token(BOT_A),
-            user.id,
-            |chat| chat.iter().any(|m| m.from_bot),
-            Duration::from_secs(30),
-        ))
-        .unwrap();
+        bot_answers(&f, 7601);
 
         // list and show read the container from Docker.
         let listed = f.json(&["tenant", "list"]);
@@ -626,14 +618,6 @@ docker_test! {
         assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
         assert_eq!(f.json(&["tenant", "show", &slug])["status"], "running");
         // The bot answers from the restored schema.
-        let user = botctl::telegram::emulator::TgUser::new(7701, "Restored");
-        f.emulator.send_text(&token(BOT_A), &user, "/start");
-        block_on(f.emulator.wait_until(
-            &token(BOT_A),
-            user.id,
-            |chat| chat.iter().any(|m| m.from_bot),
-            Duration::from_secs(30),
-        ))
-        .unwrap();
+        bot_answers(&f, 7701);
     }
 }

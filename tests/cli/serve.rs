@@ -142,6 +142,23 @@ impl Running {
         (next, days)
     }
 
+    /// Takes `user` through booking the first free time of the first service two or more days ahead, up
+    /// to the question for a phone number, which it returns.
+    fn book_until_phone(&self, user: &TgUser) -> ChatMessage {
+        let ru = Catalog::defaults(Locale::Ru);
+        self.text(user, ru.raw(Text::MenuBook));
+        let services = self.bot_says(user, has_buttons("s:"));
+        self.press(user, &services, "s:");
+        let calendar = self.bot_says(user, has_buttons("d:"));
+        let days = self.future_days(user, calendar);
+        self.press(user, &days.0, &days.1[0]);
+        let times = self.bot_says(user, has_buttons("t:"));
+        self.press(user, &times, "t:");
+        let card = self.bot_says(user, has_buttons("c:"));
+        self.press(user, &card, "c:");
+        self.bot_says(user, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")))
+    }
+
     /// Runs statements as the superuser, `{schema}` standing for the tenant's schema.
     fn sql(&self, sql: &str) {
         let sql = sql.replace("{schema}", &format!("tenant_{}", self.slug));
@@ -403,18 +420,7 @@ fn a_dialogue_survives_a_restart_of_serve() {
     let mut bot = Running::start();
     let ru = Catalog::defaults(Locale::Ru);
     let olga = TgUser::new(7004, "Ольга");
-    bot.text(&olga, ru.raw(Text::MenuBook));
-    let services = bot.bot_says(&olga, has_buttons("s:"));
-    bot.press(&olga, &services, "s:");
-    let calendar = bot.bot_says(&olga, has_buttons("d:"));
-    let days = bot.future_days(&olga, calendar);
-    bot.press(&olga, &days.0, &days.1[0]);
-    let times = bot.bot_says(&olga, has_buttons("t:"));
-    bot.press(&olga, &times, "t:");
-    let card = bot.bot_says(&olga, has_buttons("c:"));
-    bot.press(&olga, &card, "c:");
-    let ask =
-        bot.bot_says(&olga, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")));
+    let ask = bot.book_until_phone(&olga);
 
     // The bot restarts while it waits for the phone number; the answer still completes the booking.
     bot.restart();
@@ -744,18 +750,7 @@ fn an_admin_who_started_the_bot_hears_of_a_booking_at_once_and_a_due_reminder_of
     let owner_seen = bot.emulator().chat(&bot.token, owner.id).len();
 
     let vera = TgUser::new(7010, "Вера");
-    bot.text(&vera, ru.raw(Text::MenuBook));
-    let services = bot.bot_says(&vera, has_buttons("s:"));
-    bot.press(&vera, &services, "s:");
-    let calendar = bot.bot_says(&vera, has_buttons("d:"));
-    let days = bot.future_days(&vera, calendar);
-    bot.press(&vera, &days.0, &days.1[0]);
-    let times = bot.bot_says(&vera, has_buttons("t:"));
-    bot.press(&vera, &times, "t:");
-    let card = bot.bot_says(&vera, has_buttons("c:"));
-    bot.press(&vera, &card, "c:");
-    let ask =
-        bot.bot_says(&vera, |m| m.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")));
+    let ask = bot.book_until_phone(&vera);
     bot.text(&vera, ru.raw(Text::BookingSkipPhone));
     bot.bot_says_after(&vera, ask.message_id, |m| m.text.is_some());
 
