@@ -146,3 +146,32 @@ fn ctrl_c_at_a_hidden_prompt_exits_130_and_restores_the_terminal() {
     assert_terminal_restored(&screen);
     assert!(!f.role_exists(&slug));
 }
+
+#[test]
+#[cfg_attr(not(tmux), ignore = "needs tmux to give botctl a real terminal (apt-get install tmux)")]
+fn restore_over_data_on_a_terminal_asks_for_the_name() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let dest = tempfile::tempdir().unwrap();
+    f.botctl().args(["backup", &slug, "--dest", dest.path().to_str().unwrap(), "-q"]).assert().success();
+    let archive = botctl::backup::list(&dest.path().join(&slug), &slug).unwrap().remove(0).path;
+    let customers = || f.scalar::<i64>(&format!("SELECT count(*) FROM tenant_{slug}.customers"));
+    f.scalar::<i32>(&format!(
+        "WITH c AS (INSERT INTO tenant_{slug}.customers (user_id, first_name) VALUES (42, 'Новый') RETURNING 1) SELECT 1"
+    ));
+    let command = format!("restore {slug} --from {} --force", archive.display());
+
+    let pane = Pane::botctl(&f, &command);
+    pane.wait_for(&format!("Type `{slug}` to restore over it"));
+    pane.type_line("not-the-name");
+    let screen = pane.wait_for(DONE);
+    assert!(screen.contains("aborted: nothing was restored") && screen.contains("EXIT=1"), "{screen}");
+    assert_eq!(customers(), 1);
+
+    let pane = Pane::botctl(&f, &command);
+    pane.wait_for("to restore over it");
+    pane.type_line(&slug);
+    let screen = pane.wait_for(DONE);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert_eq!(customers(), 0, "the archive's customers: none");
+}
