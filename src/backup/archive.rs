@@ -59,7 +59,10 @@ pub fn write(
     let partial = dir.join(format!(".{name}.partial"));
     let result = (|| {
         let file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
-        let mut tar = tar::Builder::new(zstd::Encoder::new(file, LEVEL)?);
+        let mut encoder = zstd::Encoder::new(file, LEVEL)?;
+        // zstd's own checksum of everything: a flipped byte anywhere, tar padding included, fails to read.
+        encoder.include_checksum(true)?;
+        let mut tar = tar::Builder::new(encoder);
         manifest.format = FORMAT;
         manifest.tables.clear();
         for (table, rows, csv) in &tables {
@@ -115,6 +118,9 @@ pub fn read(path: &Path) -> Result<Archive, ArchiveError> {
         entry.read_to_end(&mut data).map_err(damaged)?;
         entries.insert(name, data);
     }
+    // Through to the end of the zstd frame, where its checksum is checked: tar stops reading at its
+    // end-of-archive blocks, and a change past them would otherwise go unseen.
+    std::io::copy(&mut tar.into_inner(), &mut std::io::sink()).map_err(damaged)?;
     let json = entries.remove(MANIFEST).ok_or_else(|| ArchiveError::Foreign { path: path.to_path_buf() })?;
     let sum = entries.remove(MANIFEST_SUM).ok_or_else(|| check("manifest checksum", format!("no {MANIFEST_SUM}")))?;
     let expected = String::from_utf8_lossy(&sum).split_whitespace().next().unwrap_or_default().to_string();
@@ -191,6 +197,25 @@ mod tests {
         assert_eq!(archive.manifest.tables.len(), 2);
         assert_eq!(archive.manifest.rows(), 2);
         assert_eq!(archive.tables["services"], tables()[0].2);
+    }
+
+    #[test]
+    fn a_flipped_byte_anywhere_is_refused_unless_the_contents_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write(dir.path(), "a.tar.zst", manifest(), tables()).unwrap();
+        let bytes = std::fs::read(&written.path).unwrap();
+        let original = read(&written.path).unwrap();
+        let path = dir.path().join("flipped.tar.zst");
+        for at in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            std::fs::write(&path, &flipped).unwrap();
+            // A few bits of zstd's frame header (such as the window size) change nothing that is read.
+            if let Ok(archive) = read(&path) {
+                assert_eq!(archive.tables, original.tables, "a flip at byte {at} changed the contents unnoticed");
+                assert_eq!(archive.manifest, original.manifest, "a flip at byte {at} changed the manifest unnoticed");
+            }
+        }
     }
 
     #[test]

@@ -50,7 +50,12 @@ async fn insert(conn: &mut PgConnection, row: Row) -> Result<(), sqlx::Error> {
 /// A new booking: its reminders, the rating request after it, and news for the admins.
 pub async fn booked(conn: &mut PgConnection, booking: &Booking, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     schedule_visit(conn, booking, now).await?;
-    notify_admins(conn, "admin_booked", booking, json!({}), now).await
+    notify_admins(conn, "admin_booked", booking.id, start_of(booking), json!({}), now).await
+}
+
+/// The start, which tells one move of a booking from another.
+fn start_of(booking: &Booking) -> String {
+    booking.starts_at.timestamp().to_string()
 }
 
 /// A booking moved (same id): the reminders and the rating request follow it; the admins hear of it.
@@ -62,7 +67,8 @@ pub async fn moved(
 ) -> Result<(), sqlx::Error> {
     cancel_visit(conn, after.id).await?;
     schedule_visit(conn, after, now).await?;
-    notify_admins(conn, "admin_moved", after, json!({ "old_starts_at": before.starts_at }), now).await
+    let params = json!({ "old_starts_at": before.starts_at });
+    notify_admins(conn, "admin_moved", after.id, start_of(after), params, now).await
 }
 
 /// Who cancelled a booking; the other side is told.
@@ -81,7 +87,9 @@ pub async fn cancelled(
 ) -> Result<(), sqlx::Error> {
     cancel_visit(conn, booking.id).await?;
     match by {
-        CancelledBy::Customer => notify_admins(conn, "admin_cancelled", booking, json!({}), now).await,
+        CancelledBy::Customer => {
+            notify_admins(conn, "admin_cancelled", booking.id, start_of(booking), json!({}), now).await
+        }
         CancelledBy::Admin { reason } => {
             let row = Row {
                 kind: "customer_cancelled",
@@ -146,30 +154,39 @@ async fn cancel_visit(conn: &mut PgConnection, booking: i64) -> Result<(), sqlx:
     Ok(())
 }
 
-/// One message to every admin who has started the bot (Telegram lets a bot write only to those).
+/// A rating for a visit: the admins hear of it a little later, with the comment if one came meanwhile.
+pub async fn rated(conn: &mut PgConnection, booking: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    notify_admins(conn, "admin_rated", booking, String::new(), json!({}), now + COMMENT_GRACE).await
+}
+
+/// How long a rating's notice waits for the customer's comment.
+const COMMENT_GRACE: TimeDelta = TimeDelta::minutes(10);
+
+/// One message to every admin who has started the bot (Telegram lets a bot write only to those), due at
+/// `due_at`; `tell_apart` goes into the key, so that news that may repeat (a second move) is not taken
+/// for the first.
 async fn notify_admins(
     conn: &mut PgConnection,
     kind: &'static str,
-    booking: &Booking,
+    booking: i64,
+    tell_apart: String,
     params: Value,
-    now: DateTime<Utc>,
+    due_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let admins: Vec<i64> = sqlx::query_scalar(
         "SELECT a.user_id FROM admins a JOIN customers c ON c.user_id = a.user_id ORDER BY a.user_id",
     )
     .fetch_all(&mut *conn)
     .await?;
-    // A move is news each time; the start tells one move from another.
-    let start = booking.starts_at.timestamp();
     for admin in admins {
         let row = Row {
             kind,
             recipient: admin,
-            booking: booking.id,
+            booking,
             params: params.clone(),
-            due_at: now,
-            expires_at: now + NOTICE_VALID,
-            key: format!("{kind}:{}:{start}:{admin}", booking.id),
+            due_at,
+            expires_at: due_at + NOTICE_VALID,
+            key: format!("{kind}:{booking}:{tell_apart}:{admin}"),
         };
         insert(conn, row).await?;
     }

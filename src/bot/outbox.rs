@@ -297,6 +297,25 @@ impl Dispatcher {
                 ];
                 Message { html: catalog.render(Text::NotifyAdminCancelled, &params), buttons: None }
             }
+            "admin_rated" => {
+                let rating: Option<(i16, Option<String>)> =
+                    sqlx::query_as("SELECT score, comment FROM ratings WHERE booking_id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let Some((score, comment)) = rating else { return Ok(None) };
+                let stars = "⭐".repeat(usize::try_from(score).unwrap_or(0));
+                let date = format::date(catalog, tz, visit.starts_at);
+                let params = [
+                    ("customer", customer),
+                    ("customer_id", customer_id.as_str()),
+                    ("service", service),
+                    ("date", &date),
+                    ("stars", &stars),
+                    ("comment", comment.as_deref().unwrap_or_default()),
+                ];
+                Message { html: catalog.render(Text::NotifyAdminNewRating, &params), buttons: None }
+            }
             "customer_cancelled" => {
                 let reason = row.params.get("reason").and_then(|v| v.as_str()).unwrap_or_default();
                 let params = [("service", service), ("date", &date), ("time", &time), ("reason", reason)];

@@ -115,6 +115,14 @@ fn verify_refuses_a_flipped_byte_a_truncated_file_a_replaced_file_and_a_foreign_
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
 
+    // The recorded archive itself, one byte changed: its sha256 is no longer the recorded one.
+    let mut copy = bytes.clone();
+    copy[10] ^= 0x01;
+    std::fs::write(&good, &copy).unwrap();
+    let out = verify(&good);
+    assert!(out.contains("failed"), "{out}");
+    std::fs::write(&good, &bytes).unwrap();
+
     let flipped = t.dest.path().join("flipped.tar.zst");
     let mut copy = bytes.clone();
     let middle = copy.len() / 2;

@@ -677,6 +677,9 @@ fn over_the_flood_limit_updates_are_dropped_with_one_warning() {
 fn a_past_visit_is_rated_once_by_its_own_customer_with_a_comment() {
     let mut bot = Running::start();
     let ru = Catalog::defaults(Locale::Ru);
+    let owner = TgUser::new(1001, "Владелец");
+    bot.text(&owner, "/start");
+    bot.bot_says(&owner, |m| m.text.is_some());
     let vera = TgUser::new(7403, "Вера");
     let visit = past_visit(&bot, vera.id);
     bot.text(&vera, "/start");
@@ -700,6 +703,15 @@ fn a_past_visit_is_rated_once_by_its_own_customer_with_a_comment() {
     assert_eq!(bot.scalar::<i64>("SELECT count(*) FROM {schema}.ratings"), 1, "once");
     assert_eq!(bot.scalar::<i16>("SELECT score FROM {schema}.ratings"), 5);
     assert_eq!(bot.scalar::<String>("SELECT comment FROM {schema}.ratings"), "Всё отлично <b>спасибо</b>");
+
+    // The owner hears of it ten minutes on, comment included (the wait is cut short here).
+    let wait: f64 = bot.scalar(
+        "SELECT extract(epoch FROM due_at - created_at)::float8 FROM {schema}.outbox WHERE kind = 'admin_rated'",
+    );
+    assert!((590.0..=610.0).contains(&wait), "{wait}");
+    bot.sql("UPDATE {schema}.outbox SET due_at = now() WHERE kind = 'admin_rated'");
+    let news = bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("⭐⭐⭐⭐⭐")));
+    assert!(news.text.unwrap().contains("Всё отлично <b>спасибо</b>"));
     bot.stop();
 }
 

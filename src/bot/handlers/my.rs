@@ -150,14 +150,18 @@ pub(super) async fn rate(
         Some((owner, true)) if owner == customer => {}
         _ => return Ok(Some(Text::RatingNotYours)),
     }
+    // The rating and the admins' notice of it, together.
+    let mut tx = deps.pool.begin().await?;
     let inserted = sqlx::query("INSERT INTO ratings (booking_id, score) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(booking)
         .bind(i16::from(score))
-        .execute(&deps.pool)
+        .execute(&mut *tx)
         .await?;
     if inserted.rows_affected() == 0 {
         return Ok(Some(Text::RatingAlreadyRated));
     }
+    crate::booking::outbox::rated(&mut tx, booking, deps.now()).await?;
+    tx.commit().await?;
     dialogue.update(State::AwaitingComment { booking }).await?;
     let stars = "⭐".repeat(usize::from(score));
     let text = format!(
