@@ -33,6 +33,8 @@ pub struct Archive {
     pub manifest: Manifest,
     /// Each table's CSV, by table name.
     pub tables: BTreeMap<String, Vec<u8>>,
+    /// Of the archive file itself, as the control plane records it.
+    pub sha256: String,
 }
 
 /// Where an archive went.
@@ -108,9 +110,10 @@ pub fn read(path: &Path) -> Result<Archive, ArchiveError> {
     let io = |source| ArchiveError::Io { path: path.to_path_buf(), source };
     let damaged = |e: std::io::Error| ArchiveError::Damaged { path: path.to_path_buf(), detail: e.to_string() };
     let check = |check, detail: String| ArchiveError::Check { path: path.to_path_buf(), check, detail };
-    let file = File::open(path).map_err(io)?;
+    // Read whole, so that the file's own sha256 comes from the same bytes as its contents.
+    let bytes = std::fs::read(path).map_err(io)?;
     let mut entries = BTreeMap::new();
-    let mut tar = tar::Archive::new(zstd::Decoder::new(file).map_err(io)?);
+    let mut tar = tar::Archive::new(zstd::Decoder::new(bytes.as_slice()).map_err(io)?);
     for entry in tar.entries().map_err(damaged)? {
         let mut entry = entry.map_err(damaged)?;
         let name = entry.path().map_err(damaged)?.to_string_lossy().into_owned();
@@ -147,7 +150,7 @@ pub fn read(path: &Path) -> Result<Archive, ArchiveError> {
     if let Some(extra) = entries.keys().next() {
         return Err(check("contents", format!("{extra} is not in the manifest")));
     }
-    Ok(Archive { manifest, tables })
+    Ok(Archive { manifest, tables, sha256: sha256(&bytes) })
 }
 
 /// Records in PostgreSQL's CSV, header line excluded; quoted fields may hold line breaks.

@@ -180,14 +180,9 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
         error: None,
     };
     let owned = path.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || {
-        let archive = backup::read(&owned)?;
-        let bytes = std::fs::read(&owned).map_err(|source| backup::ArchiveError::Io { path: owned.clone(), source })?;
-        Ok::<_, backup::ArchiveError>((archive.manifest, backup::sha256(&bytes)))
-    })
-    .await;
-    let (manifest, sha256) = match read {
-        Ok(Ok(found)) => found,
+    let read = tokio::task::spawn_blocking(move || backup::read(&owned)).await;
+    let archive = match read {
+        Ok(Ok(archive)) => archive,
         Ok(Err(e)) => {
             verified.error = Some(e.to_string());
             return verified;
@@ -197,6 +192,7 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
             return verified;
         }
     };
+    let manifest = &archive.manifest;
     verified.tenant = Some(manifest.tenant.clone());
     verified.created_at = Some(manifest.created_at);
     verified.schema_version = Some(manifest.schema_version);
@@ -210,7 +206,7 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
     match record {
         Ok(Some(record)) => {
             verified.recorded = true;
-            if record.sha256 != sha256 {
+            if record.sha256 != archive.sha256 {
                 verified.error = Some(format!(
                     "{}: archive checksum failed: the file's sha256 is not the one recorded when it was written",
                     path.display()
@@ -222,7 +218,7 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
     }
     if deep && verified.error.is_none() {
         let loaded = async {
-            let archive = super::restore::open(path).await?;
+            super::restore::supported(&archive, path)?;
             super::restore::load_and_discard(pool, &archive).await
         };
         if let Err(e) = loaded.await {

@@ -57,6 +57,12 @@ pub async fn open(path: &Path) -> anyhow::Result<Archive> {
     let owned = path.to_path_buf();
     let archive = tokio::task::spawn_blocking(move || backup::read(&owned)).await?;
     let archive = archive.map_err(|e| BadInput::new(format!("refusing the archive: {e}")))?;
+    supported(&archive, path)?;
+    Ok(archive)
+}
+
+/// Refuses an archive from a newer botctl: its schema cannot be built by this one.
+pub fn supported(archive: &Archive, path: &Path) -> anyhow::Result<()> {
     let latest = migrate::tenant_latest();
     if archive.manifest.schema_version > latest {
         return Err(BadInput::new(format!(
@@ -69,7 +75,7 @@ pub async fn open(path: &Path) -> anyhow::Result<Archive> {
         ))
         .into());
     }
-    Ok(archive)
+    Ok(())
 }
 
 /// Restores `slug`'s archive over `slug`, or into a new tenant with `as_new`.
