@@ -16,7 +16,7 @@ use teloxide::types::{ChatId, InlineKeyboardMarkup, ReplyMarkup};
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
-use super::business::business;
+use super::business::{Business, business};
 use super::callback::Callback;
 use super::handlers::format;
 use super::health::Health;
@@ -145,7 +145,10 @@ impl Dispatcher {
             if claimed.is_empty() {
                 break;
             }
-            let outcomes = futures_util::future::join_all(claimed.iter().map(|row| self.deliver(row, now))).await;
+            // Read once for the batch: every message of it is rendered with the same settings.
+            let business = business(&mut *session).await?;
+            let outcomes =
+                futures_util::future::join_all(claimed.iter().map(|row| self.deliver(row, &business, now))).await;
             for outcome in outcomes {
                 let outcome = outcome?;
                 self.health.metrics.outbox_outcome(outcome.label());
@@ -159,13 +162,13 @@ impl Dispatcher {
     }
 
     /// Renders, sends and records one claimed row.
-    async fn deliver(&self, row: &Claimed, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
+    async fn deliver(&self, row: &Claimed, business: &Business, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
         let message = if row.expires_at <= now {
             None
         } else {
             // The connection goes back before the send, which may wait on Telegram.
             let mut conn = self.pool.acquire().await?;
-            Some(self.render(&mut conn, row, now).await?)
+            Some(self.render(&mut conn, row, business, now).await?)
         };
         let outcome = match message {
             None => Outcome::Expired,
@@ -212,6 +215,7 @@ impl Dispatcher {
         &self,
         conn: &mut PgConnection,
         row: &Claimed,
+        business: &Business,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Message>> {
         let catalog = self.catalog;
@@ -225,7 +229,6 @@ impl Dispatcher {
         .fetch_optional(&mut *conn)
         .await?;
         let Some(visit) = visit else { return Ok(None) };
-        let business = business(&mut *conn).await?;
         let tz = business.tz;
         let (date, time) = format::date_time(catalog, tz, visit.starts_at);
         let service = visit.service_name.as_deref().unwrap_or_default();
