@@ -147,11 +147,9 @@ async fn steps(
     report.schema_to = tenant.schema_version;
     report.running = existing.as_ref().is_some_and(|c| c.status == "running");
     let latest = migrate::tenant_latest();
-    let on_target = match &existing {
-        Some(container) => container.image_id == target.id,
-        None => !running && tenant.image.as_deref() == Some(target.tag),
-    };
-    if on_target && tenant.schema_version == latest && tenant.image.as_deref() == Some(target.tag) {
+    // A running tenant needs its container on the target; a stopped one, if it has one, too.
+    let container_on_target = existing.as_ref().map_or(!running, |c| c.image_id == target.id);
+    if container_on_target && tenant.schema_version == latest && tenant.image.as_deref() == Some(target.tag) {
         report.outcome = Outcome::Current;
         return Ok(());
     }
