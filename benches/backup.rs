@@ -13,18 +13,21 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use botctl::config::template::{self, Locale};
+use botctl::config::template::Locale;
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
-use botctl::telegram::BotToken;
 use botctl::telegram::emulator::Emulator;
-use botctl::tenant::ops::{self, CreateOptions};
+use botctl::tenant::ops;
 use futures_util::StreamExt;
 use sqlx::PgPool;
+
+use common::barbershop;
 
 const BOT_ID_BASE: i64 = 710_000_000;
 const BOOKINGS: i64 = 200;
@@ -115,24 +118,12 @@ fn main() {
 /// Creates `tenants` barbershops through the library, each with as many customers as bookings, an
 /// hour apart from tomorrow on, and their outbox rows (as the bot would have written them).
 async fn fill(pool: &PgPool, emulator: &Emulator, tenants: i64) {
-    let template = template::embedded("barbershop", Locale::Ru).unwrap();
     let api = emulator.url();
     futures_util::stream::iter(1..=tenants)
         .map(|n| {
             let token = format!("{}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ", BOT_ID_BASE + n);
             emulator.add_bot(&token, BOT_ID_BASE + n, &format!("backup_{n}_bot"));
-            let options = CreateOptions {
-                slug: format!("bench{n}").parse().unwrap(),
-                token: token.parse::<BotToken>().unwrap(),
-                admins: vec![1],
-                timezone: chrono_tz::Europe::Moscow,
-                locale: Locale::Ru,
-                display_name: None,
-                template: template.clone(),
-                memory_mb: None,
-                cpus: None,
-                telegram_api_url: api.clone(),
-            };
+            let options = barbershop(&format!("bench{n}"), &token, Locale::Ru, api.clone());
             async move {
                 ops::create(pool, &options, "bench", &NoProgress).await.unwrap();
                 let sql = format!(

@@ -22,15 +22,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use botctl::bot::outbox::CLAIM;
-use botctl::config::template::{self, Locale};
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::emulator::{Emulator, TgUser};
-use botctl::tenant::ops::{self, CreateOptions};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
-use common::{counter, metrics};
+use common::{bench_tenant, counter, metrics};
 
 const TOKEN: &str = "700000002:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// Chats the steady stream writes to start at this id.
@@ -129,24 +127,10 @@ fn main() {
 /// A barbershop tenant with one booking far ahead, whose customer and `rows` pending messages (due
 /// from an hour on) fill the outbox; returns the tenant role's URL and a pool on it.
 async fn setup(cluster: &LocalCluster, emulator: &Emulator, rows: i64) -> (String, PgPool) {
-    let admin = PgPool::connect_with(cluster.connect_options()).await.unwrap();
-    botctl::db::control::init(&admin).await.unwrap();
-    let create = CreateOptions {
-        slug: "bench".parse().unwrap(),
-        token: TOKEN.parse().unwrap(),
-        admins: vec![1],
-        timezone: chrono_tz::Europe::Moscow,
-        locale: Locale::En,
-        display_name: None,
-        template: template::embedded("barbershop", Locale::En).unwrap(),
-        memory_mb: None,
-        cpus: None,
-        telegram_api_url: emulator.url(),
-    };
-    ops::create(&admin, &create, "bench", &NoProgress).await.unwrap();
+    let (admin, url) = bench_tenant(cluster, TOKEN, emulator.url()).await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET search_path TO tenant_bench;
-         ALTER ROLE tenant_bench PASSWORD 'bench-pw';
+        "BEGIN;
+         SET LOCAL search_path TO tenant_bench;
          INSERT INTO customers (user_id, first_name) VALUES (42, 'Bench');
          INSERT INTO bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at)
              SELECT 42, id, name, price_minor, now() + interval '300 days', now() + interval '300 days 1 hour'
@@ -155,17 +139,15 @@ async fn setup(cluster: &LocalCluster, emulator: &Emulator, rows: i64) -> (Strin
              SELECT 'admin_booked', 42, (SELECT id FROM bookings), now() + interval '1 hour' + n * interval '20 seconds',
                     now() + interval '400 days', 'bench:' || n
              FROM generate_series(1, {rows}) n;
-         ANALYZE outbox;"
+         ANALYZE outbox;
+         COMMIT;"
     )))
     .execute(&admin)
     .await
     .unwrap();
     admin.close().await;
-    let mut url = url::Url::parse(&cluster.url()).unwrap();
-    url.set_username("tenant_bench").unwrap();
-    url.set_password(Some("bench-pw")).unwrap();
-    let pool = PgPool::connect(url.as_str()).await.unwrap();
-    (url.to_string(), pool)
+    let pool = PgPool::connect(&url).await.unwrap();
+    (url, pool)
 }
 
 /// The claim's plan and its time (median / p99 of 1,000, each in its own rolled-back transaction);

@@ -25,13 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use botctl::bot::texts::{Catalog, Text};
-use botctl::config::template::{self, Locale};
+use botctl::config::template::Locale;
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
-use botctl::tenant::ops::{self, CreateOptions};
 
-use common::{counter, metrics};
+use common::{bench_tenant, counter, metrics};
 
 const TOKEN: &str = "700000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// The daemon's per-user flood limit is 0.1 s at its lowest; customers pace themselves just above it.
@@ -142,33 +141,16 @@ fn main() {
 /// A barbershop tenant without the phone step, with the lowest flood limits, the longest horizon and
 /// the most bookings per customer; returns the tenant role's URL.
 async fn setup(cluster: &LocalCluster, emulator: &Emulator) -> String {
-    let pool = sqlx::PgPool::connect_with(cluster.connect_options()).await.unwrap();
-    botctl::db::control::init(&pool).await.unwrap();
-    let create = CreateOptions {
-        slug: "bench".parse().unwrap(),
-        token: TOKEN.parse().unwrap(),
-        admins: vec![1],
-        timezone: chrono_tz::Europe::Moscow,
-        locale: Locale::En,
-        display_name: None,
-        template: template::embedded("barbershop", Locale::En).unwrap(),
-        memory_mb: None,
-        cpus: None,
-        telegram_api_url: emulator.url(),
-    };
-    ops::create(&pool, &create, "bench", &NoProgress).await.unwrap();
-    sqlx::raw_sql(
+    let (pool, url) = bench_tenant(cluster, TOKEN, emulator.url()).await;
+    sqlx::query(
         "UPDATE tenant_bench.settings SET ask_phone = false, flood_message_seconds = 0.1, flood_button_seconds = 0.1, \
-         max_active_bookings = 20, horizon_days = 365; ALTER ROLE tenant_bench PASSWORD 'bench-pw'",
+         max_active_bookings = 20, horizon_days = 365",
     )
     .execute(&pool)
     .await
     .unwrap();
     pool.close().await;
-    let mut url = url::Url::parse(&cluster.url()).unwrap();
-    url.set_username("tenant_bench").unwrap();
-    url.set_password(Some("bench-pw")).unwrap();
-    url.to_string()
+    url
 }
 
 fn spawn(tenant_url: &str, emulator: &Emulator, addr: &str) -> Child {

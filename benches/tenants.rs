@@ -14,18 +14,21 @@
     clippy::disallowed_methods
 )]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use botctl::config::template::{self, Locale};
+use botctl::config::template::Locale;
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
-use botctl::telegram::BotToken;
 use botctl::telegram::emulator::Emulator;
-use botctl::tenant::ops::{self, CreateOptions};
+use botctl::tenant::ops;
 use futures_util::StreamExt;
 use sqlx::PgPool;
+
+use common::barbershop;
 
 const RUNS: usize = 7;
 const MIGRATION_RUNS: usize = 3;
@@ -127,7 +130,6 @@ async fn count(pool: &PgPool) -> usize {
 
 /// Creates tenants through the library, four at a time, until `size` exist; returns the last bot number used.
 async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, mut next_bot: i64) -> i64 {
-    let template = template::embedded("barbershop", Locale::Ru).unwrap();
     let api = emulator.url();
     let started = Instant::now();
     let jobs: Vec<i64> = (0..size.saturating_sub(present))
@@ -139,18 +141,7 @@ async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, m
     futures_util::stream::iter(jobs)
         .map(|n| {
             emulator.add_bot(&token(BOT_ID_BASE + n), BOT_ID_BASE + n, &format!("bench_{n}_bot"));
-            let options = CreateOptions {
-                slug: format!("bench{n}").parse().unwrap(),
-                token: token(BOT_ID_BASE + n).parse::<BotToken>().unwrap(),
-                admins: vec![1],
-                timezone: chrono_tz::Europe::Moscow,
-                locale: Locale::Ru,
-                display_name: None,
-                template: template.clone(),
-                memory_mb: None,
-                cpus: None,
-                telegram_api_url: api.clone(),
-            };
+            let options = barbershop(&format!("bench{n}"), &token(BOT_ID_BASE + n), Locale::Ru, api.clone());
             async move { ops::create(pool, &options, "bench", &NoProgress).await.unwrap() }
         })
         .buffer_unordered(4)
