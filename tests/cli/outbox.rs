@@ -343,9 +343,10 @@ fn serve_killed_with_messages_in_flight_sends_every_message_once_after_a_restart
         |chat| chat.iter().filter(|m| m.from_bot && m.text.as_deref().is_some_and(is_reminder)).count() >= 3,
         Duration::from_secs(30),
     ));
-    // A moment more, for any duplicate to show up.
+    // A moment more, for any duplicate to show up; then a clean stop, which records what it sent.
     std::thread::sleep(Duration::from_secs(1));
-    second.kill().unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(second.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     second.wait().unwrap();
     delivered.unwrap();
     assert_eq!(reminders().len(), 3, "{:#?}", o.received(&anna));
