@@ -71,6 +71,28 @@ pub async fn moved(
     notify_admins(conn, "admin_moved", after.id, start_of(after), params, now).await
 }
 
+/// The business moved a booking: the reminders and the rating request follow it; the customer hears of
+/// it, once per new time.
+pub async fn moved_by_admin(
+    conn: &mut PgConnection,
+    before: &Booking,
+    after: &Booking,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    cancel_visit(conn, after.id).await?;
+    schedule_visit(conn, after, now).await?;
+    let row = Row {
+        kind: "customer_moved",
+        recipient: after.customer_id,
+        booking: after.id,
+        params: json!({ "old_starts_at": before.starts_at }),
+        due_at: now,
+        expires_at: after.starts_at.max(now) + NOTICE_VALID,
+        key: format!("customer_moved:{}:{}", after.id, start_of(after)),
+    };
+    insert(conn, row).await
+}
+
 /// Who cancelled a booking; the other side is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelledBy {

@@ -169,18 +169,19 @@ pub struct NewCustomer<'a> {
     pub language_code: Option<&'a str>,
 }
 
-/// Records or refreshes a customer; returns whether they are new. A customer seen within the hour with
+/// Records or refreshes a customer; returns whether they are new. Someone who writes has unblocked the
+/// bot, if they had blocked it. A customer seen within the hour with
 /// the same profile is left alone: every update passes here, and a write per button press would cost a
 /// WAL flush each.
 pub async fn upsert_customer(conn: &mut PgConnection, c: &NewCustomer<'_>) -> Result<bool, sqlx::Error> {
     let inserted: Option<bool> = sqlx::query_scalar(
         "WITH fresh AS (SELECT FROM customers WHERE user_id = $1 AND first_name = $2 \
          AND username IS NOT DISTINCT FROM $3 AND language_code IS NOT DISTINCT FROM $4 \
-         AND last_seen_at > now() - interval '1 hour') \
+         AND last_seen_at > now() - interval '1 hour' AND blocked_at IS NULL) \
          INSERT INTO customers (user_id, first_name, username, language_code) \
          SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT FROM fresh) \
          ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, username = excluded.username, \
-         language_code = excluded.language_code, last_seen_at = now() \
+         language_code = excluded.language_code, last_seen_at = now(), blocked_at = NULL \
          RETURNING (xmax = 0)",
     )
     .bind(c.user_id)

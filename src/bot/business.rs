@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
+
+use super::texts::Catalog;
+use crate::locale::Locale;
 
 /// What customers are told about the business, and the rules they see.
 pub struct Business {
@@ -56,4 +59,17 @@ pub async fn business(conn: impl PgExecutor<'_>) -> anyhow::Result<Business> {
         cutoff_minutes: r.cancellation_cutoff_minutes,
         limit: r.max_active_bookings,
     })
+}
+
+/// The tenant's texts: its own wording over its locale's defaults. A broken override is logged and the
+/// defaults are used: the bot must start even when bad wording got into the table.
+pub async fn catalog(pool: &PgPool) -> anyhow::Result<Catalog> {
+    let locale: String = sqlx::query_scalar("SELECT locale FROM settings").fetch_one(pool).await?;
+    let base = Catalog::defaults(locale.parse().unwrap_or(Locale::Ru));
+    let overrides: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, text FROM texts ORDER BY key").fetch_all(pool).await?;
+    Ok(base.with_overrides(&overrides).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the tenant's text overrides are invalid; using the defaults");
+        base.clone()
+    }))
 }

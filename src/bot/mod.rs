@@ -1,6 +1,7 @@
 //! The tenant's Telegram bot: what customers (and later admins) see, press and are told. Knows nothing
 //! of the CLI, Docker or the control plane; it works with the tenant's own database role through `booking`.
 
+pub mod admin;
 pub mod business;
 pub mod callback;
 pub mod flood;

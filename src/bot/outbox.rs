@@ -22,7 +22,7 @@ use super::handlers::format;
 use super::health::Health;
 use super::keyboards::button;
 use super::telegram::TgBot;
-use super::texts::{Catalog, Text};
+use super::texts::{Catalog, LiveCatalog, Text};
 
 /// Rows claimed and sent at once. Telegram's limits are kept by the throttled bot, which lets queued
 /// messages through four times a second: enough of them must be waiting to use its 30 a second.
@@ -46,7 +46,7 @@ const FIRST_RETRY: TimeDelta = TimeDelta::seconds(10);
 pub struct Dispatcher {
     pool: PgPool,
     bot: TgBot,
-    catalog: &'static Catalog,
+    texts: Arc<LiveCatalog>,
     health: Arc<Health>,
     /// Ends a tick between batches when the bot is stopping.
     stop: CancellationToken,
@@ -121,11 +121,11 @@ impl Dispatcher {
     pub fn new(
         pool: PgPool,
         bot: TgBot,
-        catalog: &'static Catalog,
+        texts: Arc<LiveCatalog>,
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Self {
-        Self { pool, bot, catalog, health, stop }
+        Self { pool, bot, texts, health, stop }
     }
 
     /// Sends every row due at `now`, then says when the next one is due.
@@ -218,7 +218,7 @@ impl Dispatcher {
         business: &Business,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Message>> {
-        let catalog = self.catalog;
+        let catalog = &self.texts.get();
         let Some(id) = row.booking_id else { return Ok(None) };
         let visit: Option<Visit> = sqlx::query_as(
             "SELECT b.service_name, b.starts_at, b.ends_at, b.status, c.first_name, c.phone, b.customer_id, \
@@ -276,9 +276,7 @@ impl Dispatcher {
                 Message { html: catalog.render(Text::NotifyAdminNewBooking, &params), buttons: None }
             }
             "admin_moved" => {
-                let old = row.params.get("old_starts_at").and_then(|v| serde_json::from_value(v.clone()).ok());
-                let Some(old) = old else { return Ok(None) };
-                let (old_date, old_time) = format::date_time(catalog, tz, old);
+                let Some((old_date, old_time)) = old_start(row, catalog, tz) else { return Ok(None) };
                 let params = [
                     ("customer", customer),
                     ("customer_id", customer_id.as_str()),
@@ -289,6 +287,21 @@ impl Dispatcher {
                     ("time", &time),
                 ];
                 Message { html: catalog.render(Text::NotifyAdminMoved, &params), buttons: None }
+            }
+            "customer_moved" => {
+                if visit.status != "active" {
+                    return Ok(None);
+                }
+                let Some((old_date, old_time)) = old_start(row, catalog, tz) else { return Ok(None) };
+                let params = [
+                    ("service", service),
+                    ("old_date", &old_date),
+                    ("old_time", &old_time),
+                    ("date", &date),
+                    ("time", &time),
+                ];
+                let buttons = InlineKeyboardMarkup::new([[button(catalog.raw(Text::MenuMy), Callback::MyBookings)]]);
+                Message { html: catalog.render(Text::NotifyCustomerMovedByAdmin, &params), buttons: Some(buttons) }
             }
             "admin_cancelled" => {
                 let params = [
@@ -365,6 +378,12 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The old date and time of a move, from the row's parameters.
+fn old_start(row: &Claimed, catalog: &Catalog, tz: chrono_tz::Tz) -> Option<(String, String)> {
+    let old = row.params.get("old_starts_at").and_then(|v| serde_json::from_value(v.clone()).ok())?;
+    Some(format::date_time(catalog, tz, old))
 }
 
 /// The notification channel of a tenant schema's outbox (the trigger in migration 0006 sends on it).

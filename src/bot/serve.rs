@@ -18,13 +18,14 @@ use teloxide::types::{BotCommand, Update};
 use teloxide::update_listeners::StatefulListener;
 use tokio_util::sync::CancellationToken;
 
+use super::business;
 use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
 use super::health::{self, Health};
 use super::outbox;
 use super::state::DbStorage;
 use super::telegram::TgBot;
-use super::texts::{Catalog, Text};
+use super::texts::{Catalog, LiveCatalog, Text};
 use crate::db::migrate;
 use crate::locale::Locale;
 use crate::telegram::BotToken;
@@ -77,9 +78,11 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
-    let sender = outbox::Dispatcher::new(pool.clone(), replies.clone(), catalog, health.clone(), shutdown.clone());
+    let texts = LiveCatalog::new(catalog);
+    let sender =
+        outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone());
     let outbox_task = tokio::spawn(sender.run());
-    let deps = Arc::new(Deps { pool: pool.clone(), catalog, flood: FloodGuard::new(flood), health: health.clone() });
+    let deps = Arc::new(Deps { pool: pool.clone(), texts, flood: FloodGuard::new(flood), health: health.clone() });
     let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
         .dependencies(dptree::deps![deps, replies, DbStorage::new(pool.clone())])
         .default_handler(|_| async {})
@@ -141,29 +144,14 @@ async fn check_schema(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tenant's texts (its overrides over the locale's defaults) and flood limits. A broken override is
-/// logged and the defaults are used: the bot must start even when an admin saved bad wording.
-async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::Result<(&'static Catalog, FloodLimits)> {
-    let (locale, message_seconds, button_seconds): (String, f64, f64) =
-        sqlx::query_as("SELECT locale, flood_message_seconds::float8, flood_button_seconds::float8 FROM settings")
+/// The tenant's texts and flood limits.
+async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::Result<(Catalog, FloodLimits)> {
+    let (message_seconds, button_seconds): (f64, f64) =
+        sqlx::query_as("SELECT flood_message_seconds::float8, flood_button_seconds::float8 FROM settings")
             .fetch_one(pool)
             .await
             .context("cannot read the tenant's settings")?;
-    let base = Catalog::defaults(locale.parse().unwrap_or(Locale::Ru));
-    let overrides: Vec<(String, String)> =
-        sqlx::query_as("SELECT key, text FROM texts ORDER BY key").fetch_all(pool).await?;
-    let catalog = if overrides.is_empty() {
-        base
-    } else {
-        match base.with_overrides(&overrides) {
-            // Built once per process and kept for its lifetime, like the defaults.
-            Ok(catalog) => Box::leak(Box::new(catalog)),
-            Err(e) => {
-                tracing::error!(error = %e, "the tenant's text overrides are invalid; using the defaults");
-                base
-            }
-        }
-    };
+    let catalog = business::catalog(pool).await.context("cannot read the tenant's texts")?;
     // The database keeps the values in range (0.1 s to 60 s).
     let flood = fixed.unwrap_or(FloodLimits {
         message_every: Duration::from_secs_f64(message_seconds),

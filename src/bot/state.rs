@@ -23,6 +23,8 @@ pub enum State {
     AwaitingPhone { service: i64, starts_at: DateTime<Utc>, moving: Option<i64> },
     /// An optional comment to the rating just given.
     AwaitingComment { booking: i64 },
+    /// An answer to a question of the admin panel.
+    Admin(crate::bot::admin::Prompt),
 }
 
 /// Dialogue storage on the tenant's pool.

@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
@@ -233,6 +235,32 @@ texts! {
     CommonCancel: Label = "common.cancel";
     CommonYes: Label = "common.yes";
     CommonNo: Label = "common.no";
+
+    // The admin panel (templates/texts/admin/*.yaml). Only admins see these, so they are not editable.
+    // -- panel (admin/panel.*.yaml)
+    AdminPanelTitle: Html = "admin.panel.title" { name, role };
+    AdminPanelDashboard: Label = "admin.panel.dashboard";
+    AdminPanelSchedule: Label = "admin.panel.schedule";
+    AdminPanelBlocks: Label = "admin.panel.blocks";
+    AdminPanelServices: Label = "admin.panel.services";
+    AdminPanelSettings: Label = "admin.panel.settings";
+    AdminPanelTexts: Label = "admin.panel.texts";
+    AdminPanelExports: Label = "admin.panel.exports";
+    AdminPanelBroadcast: Label = "admin.panel.broadcast";
+    AdminPanelStaff: Label = "admin.panel.staff";
+    AdminPanelAudit: Label = "admin.panel.audit";
+    AdminRoleOwner: Fragment = "admin.role.owner";
+    AdminRoleManager: Fragment = "admin.role.manager";
+    AdminDenied: Html = "admin.denied";
+    AdminDeniedAlert: Alert = "admin.denied_alert";
+    AdminPromptHint: Fragment = "admin.prompt_hint";
+    AdminPromptCancelled: Html = "admin.prompt_cancelled";
+    AdminMenuButton: Label = "admin.menu_button";
+    AdminGone: Alert = "admin.gone";
+    AdminSaved: Alert = "admin.saved";
+    // -- bookings: dashboard, schedule, blocks (admin/bookings.*.yaml)
+    // -- setup: services, settings, texts (admin/setup.*.yaml)
+    // -- people: staff, audit, exports, broadcast (admin/people.*.yaml)
 }
 
 impl Text {
@@ -281,6 +309,12 @@ impl Text {
     pub const IN_MINUTES: [Text; 3] = [Text::WhenInMinutesOne, Text::WhenInMinutesFew, Text::WhenInMinutesMany];
     pub const IN_HOURS: [Text; 3] = [Text::WhenInHoursOne, Text::WhenInHoursFew, Text::WhenInHoursMany];
     pub const IN_DAYS: [Text; 3] = [Text::WhenInDaysOne, Text::WhenInDaysFew, Text::WhenInDaysMany];
+
+    /// Whether a business may reword it: every text customers see. The admin panel's own texts and the
+    /// command menu (set once at start) keep their defaults.
+    pub fn editable(self) -> bool {
+        !self.key().starts_with("admin.") && self.kind() != Kind::Command
+    }
 }
 
 /// Labels of reply-keyboard buttons. Pressing one sends its label as a message, and handlers tell the
@@ -369,7 +403,9 @@ impl Catalog {
         let mut catalog = self.clone();
         let mut seen = HashSet::new();
         for (key, source) in overrides {
-            let text = Text::from_key(key).ok_or_else(|| TextError::UnknownKey { key: key.clone() })?;
+            let text = Text::from_key(key)
+                .filter(|t| t.editable())
+                .ok_or_else(|| TextError::UnknownKey { key: key.clone() })?;
             if !seen.insert(text) {
                 return Err(TextError::DuplicateKey { key: text.key() });
             }
@@ -525,11 +561,45 @@ fn join_lines(lines: &[String]) -> String {
     out
 }
 
-// The bot runs in a container without the repository, so the defaults travel inside the binary.
+// The bot runs in a container without the repository, so the defaults travel inside the binary. Each
+// locale is one flat map; the admin panel's texts sit in files of their own, one per part of the panel.
 fn embedded_yaml(locale: Locale) -> &'static str {
+    macro_rules! locale_files {
+        ($locale:literal) => {
+            concat!(
+                include_str!(concat!("../../templates/texts/", $locale, ".yaml")),
+                "\n",
+                include_str!(concat!("../../templates/texts/admin/panel.", $locale, ".yaml")),
+                "\n",
+                include_str!(concat!("../../templates/texts/admin/bookings.", $locale, ".yaml")),
+                "\n",
+                include_str!(concat!("../../templates/texts/admin/setup.", $locale, ".yaml")),
+                "\n",
+                include_str!(concat!("../../templates/texts/admin/people.", $locale, ".yaml")),
+            )
+        };
+    }
     match locale {
-        Locale::Ru => include_str!("../../templates/texts/ru.yaml"),
-        Locale::En => include_str!("../../templates/texts/en.yaml"),
+        Locale::Ru => locale_files!("ru"),
+        Locale::En => locale_files!("en"),
+    }
+}
+
+/// The catalogue a running bot speaks with: the tenant's wording over the defaults, replaced whole when
+/// an admin saves or resets a text, so the next message already uses it.
+pub struct LiveCatalog(ArcSwap<Catalog>);
+
+impl LiveCatalog {
+    pub fn new(catalog: Catalog) -> Arc<LiveCatalog> {
+        Arc::new(LiveCatalog(ArcSwap::from_pointee(catalog)))
+    }
+
+    pub fn get(&self) -> Arc<Catalog> {
+        self.0.load_full()
+    }
+
+    pub fn replace(&self, catalog: Catalog) {
+        self.0.store(Arc::new(catalog));
     }
 }
 

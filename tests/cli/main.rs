@@ -7,6 +7,7 @@
     clippy::print_stderr
 )]
 
+mod admin;
 mod backup;
 mod booking;
 mod commands;

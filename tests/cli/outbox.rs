@@ -8,7 +8,7 @@ use botctl::booking::store::{self, Booking, NewCustomer};
 use botctl::bot::health::Health;
 use botctl::bot::outbox::{Dispatcher, Tick};
 use botctl::bot::telegram::TgBot;
-use botctl::bot::texts::Catalog;
+use botctl::bot::texts::{Catalog, LiveCatalog};
 use botctl::locale::Locale;
 use botctl::telegram::emulator::{Failure, Sent, TgUser};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -56,7 +56,7 @@ impl Outbox {
         Dispatcher::new(
             self.pool.clone(),
             TgBot::new(bot, false),
-            Catalog::defaults(Locale::Ru),
+            LiveCatalog::new(Catalog::defaults(Locale::Ru).clone()),
             Arc::clone(&health),
             CancellationToken::new(),
         )

@@ -15,21 +15,21 @@ use tokio_util::sync::CancellationToken;
 use crate::support::{block_on, token};
 use crate::tenant::{BOT_A, Fixture};
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// A tenant's bot running in-process against the emulator.
-struct Running {
-    options: ServeOptions,
-    f: Fixture,
-    slug: String,
-    token: String,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    http: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) options: ServeOptions,
+    pub(crate) f: Fixture,
+    pub(crate) slug: String,
+    pub(crate) token: String,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub(crate) http: SocketAddr,
 }
 
 impl Running {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         // Tests tap faster than people; the flood limits have their own test.
         Self::start_with(Some(Limits {
             message_every: Duration::from_millis(1),
@@ -40,7 +40,7 @@ impl Running {
     }
 
     /// `flood: None` keeps the tenant's own limits.
-    fn start_with(flood: Option<Limits>) -> Self {
+    pub(crate) fn start_with(flood: Option<Limits>) -> Self {
         let f = Fixture::new();
         let slug = f.create(BOT_A);
         let url = f.tenant_url(&slug);
@@ -59,17 +59,17 @@ impl Running {
     }
 
     /// Stops the bot and starts a new one on the same tenant, as a container restart would.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         let (shutdown, task, http) = launch(&self.options);
         (self.shutdown, self.task, self.http) = (shutdown, Some(task), http);
     }
 
-    fn emulator(&self) -> &Emulator {
+    pub(crate) fn emulator(&self) -> &Emulator {
         &self.f.emulator
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await })
@@ -80,17 +80,17 @@ impl Running {
     }
 
     /// Waits until the newest bot message satisfies `f`, and returns it.
-    fn bot_says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+    pub(crate) fn bot_says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
         self.bot_says_after(user, 0, f)
     }
 
     /// The same, for a message newer than `after`.
-    fn bot_says_after(&self, user: &TgUser, after: i64, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+    pub(crate) fn bot_says_after(&self, user: &TgUser, after: i64, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
         self.bot_says_within(WAIT, user, after, f)
     }
 
     /// The same, waiting up to `timeout`.
-    fn bot_says_within(
+    pub(crate) fn bot_says_within(
         &self,
         timeout: Duration,
         user: &TgUser,
@@ -104,12 +104,12 @@ impl Running {
         newest(&chat).unwrap()
     }
 
-    fn text(&self, user: &TgUser, text: &str) {
+    pub(crate) fn text(&self, user: &TgUser, text: &str) {
         self.f.emulator.send_text(&self.token, user, text);
     }
 
     /// Presses the first button whose data starts with `prefix` on `message`; checks the press is answered.
-    fn press(&self, user: &TgUser, message: &ChatMessage, prefix: &str) -> String {
+    pub(crate) fn press(&self, user: &TgUser, message: &ChatMessage, prefix: &str) -> String {
         let data = buttons(message)
             .into_iter()
             .find(|d| d.starts_with(prefix))
@@ -122,7 +122,7 @@ impl Running {
 
     /// The calendar's pressable days from the day after tomorrow on (turning to the next month when this
     /// one has fewer than two), with the calendar message.
-    fn future_days(&self, user: &TgUser, calendar: ChatMessage) -> (ChatMessage, Vec<String>) {
+    pub(crate) fn future_days(&self, user: &TgUser, calendar: ChatMessage) -> (ChatMessage, Vec<String>) {
         let soon = (chrono::Utc::now().with_timezone(&chrono_tz::Europe::Moscow) + chrono::TimeDelta::days(2))
             .format("%Y%m%d")
             .to_string();
@@ -144,7 +144,7 @@ impl Running {
 
     /// Takes `user` through booking the first free time of the first service two or more days ahead, up
     /// to the question for a phone number, which it returns.
-    fn book_until_phone(&self, user: &TgUser) -> ChatMessage {
+    pub(crate) fn book_until_phone(&self, user: &TgUser) -> ChatMessage {
         let ru = Catalog::defaults(Locale::Ru);
         self.text(user, ru.raw(Text::MenuBook));
         let services = self.bot_says(user, has_buttons("s:"));
@@ -160,12 +160,12 @@ impl Running {
     }
 
     /// Runs statements as the superuser, `{schema}` standing for the tenant's schema.
-    fn sql(&self, sql: &str) {
+    pub(crate) fn sql(&self, sql: &str) {
         let sql = sql.replace("{schema}", &format!("tenant_{}", self.slug));
         block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut self.f.db.connect())).unwrap();
     }
 
-    fn scalar<T>(&self, sql: &str) -> T
+    pub(crate) fn scalar<T>(&self, sql: &str) -> T
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
     {
@@ -192,11 +192,11 @@ impl Drop for Running {
     }
 }
 
-fn buttons(message: &ChatMessage) -> Vec<String> {
+pub(crate) fn buttons(message: &ChatMessage) -> Vec<String> {
     message.callbacks("")
 }
 
-fn has_buttons(prefix: &'static str) -> impl Fn(&ChatMessage) -> bool {
+pub(crate) fn has_buttons(prefix: &'static str) -> impl Fn(&ChatMessage) -> bool {
     move |m| buttons(m).iter().any(|d| d.starts_with(prefix))
 }
 

@@ -73,7 +73,7 @@ pub(super) async fn choose_service(
     message: Option<MessageId>,
     deps: &Deps,
 ) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let services = store::services(&mut *deps.pool.acquire().await?).await?;
     let business = business(&deps.pool).await?;
     if services.is_empty() {
@@ -111,7 +111,7 @@ pub(super) async fn calendar(
     month: Option<(i32, u32)>,
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let header = match moving {
         Some(booking) => {
@@ -161,7 +161,7 @@ pub(super) async fn times(
     date: NaiveDate,
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let now = deps.now();
     if date < schedule.today(now) || date > schedule.last_day(now) || schedule.hours_on(date).is_empty() {
@@ -196,7 +196,7 @@ pub(super) async fn confirm_card(
     starts_at: DateTime<Utc>,
     moving: Option<i64>,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let Some((schedule, service)) = load(deps, service).await? else { return Ok(Some(Text::StaleButton)) };
     let now = deps.now();
     let local_day = starts_at.with_timezone(&schedule.tz).date_naive();
@@ -286,13 +286,13 @@ pub(super) async fn confirm(
         bot.remove_buttons(at.0, at.1).await?;
         let markup = ReplyMarkup::Keyboard(
             KeyboardMarkup::new(vec![
-                vec![KeyboardButton::new(deps.catalog.raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
-                vec![KeyboardButton::new(deps.catalog.raw(Text::BookingSkipPhone))],
+                vec![KeyboardButton::new(deps.catalog().raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
+                vec![KeyboardButton::new(deps.catalog().raw(Text::BookingSkipPhone))],
             ])
             .resize_keyboard()
             .one_time_keyboard(),
         );
-        bot.send(at.0, deps.catalog.render(Text::BookingAskPhone, &[]), Some(markup)).await?;
+        bot.send(at.0, deps.catalog().render(Text::BookingAskPhone, &[]), Some(markup)).await?;
         return Ok(None);
     }
     finish(bot, at.0, Some(at.1), deps, &business, customer, service, starts_at, moving).await?;
@@ -320,7 +320,7 @@ async fn finish(
     starts_at: DateTime<Utc>,
     moving: Option<i64>,
 ) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let now = deps.now();
     let result = match moving {
         Some(booking) => store::reschedule(&deps.pool, booking, customer, starts_at, now).await,
@@ -377,7 +377,7 @@ pub(super) async fn receive_phone(
     starts_at: DateTime<Utc>,
     moving: Option<i64>,
 ) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let chat = msg.chat.id;
     let customer = msg.from.as_ref().map(|u| u.id.0).unwrap_or_default();
     let customer = i64::try_from(customer)?;

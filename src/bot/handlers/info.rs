@@ -10,7 +10,7 @@ use crate::bot::telegram::TgBot;
 use crate::bot::texts::Text;
 
 pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let services = store::services(&mut *deps.pool.acquire().await?).await?;
     let business = business(&deps.pool).await?;
     if services.is_empty() {
@@ -33,7 +33,7 @@ pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerR
 }
 
 pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let business = business(&deps.pool).await?;
     let today = deps.now().date_naive();
     let (schedule, _) = store::schedule(&mut *deps.pool.acquire().await?, today, today).await?;
@@ -68,7 +68,7 @@ pub(super) async fn about(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResu
 }
 
 pub(super) async fn help(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let business = business(&deps.pool).await?;
     let cutoff = if business.cutoff_minutes > 0 {
         catalog.render_plain(

@@ -18,29 +18,35 @@ use teloxide::prelude::*;
 use teloxide::types::{KeyboardButton, KeyboardMarkup, ReplyMarkup, User};
 use teloxide::utils::command::BotCommands;
 
+use super::admin;
 pub(super) use super::business::{Business, business};
 use super::callback::Callback;
 use super::flood::{FloodGuard, Input, Verdict};
 use super::health::Health;
 use super::state::{DbStorage, State};
 use super::telegram::TgBot;
-use super::texts::{Catalog, Text};
+use super::texts::{Catalog, LiveCatalog, Text};
 use crate::booking::store::{self, NewCustomer};
 
 pub type HandlerResult = anyhow::Result<()>;
-type CustomerDialogue = Dialogue<State, DbStorage>;
+pub(crate) type CustomerDialogue = Dialogue<State, DbStorage>;
 
 /// What every handler needs, shared by the whole dispatcher.
 pub struct Deps {
     pub pool: PgPool,
-    pub catalog: &'static Catalog,
+    pub texts: Arc<LiveCatalog>,
     pub flood: FloodGuard,
     pub health: Arc<Health>,
 }
 
 impl Deps {
-    fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The texts as they are now: an admin's edit shows from the next update on.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.texts.get()
     }
 }
 
@@ -53,6 +59,9 @@ enum Command {
     About,
     Help,
     Cancel,
+    /// The admin panel; refused politely to everyone else.
+    Admin,
+    Audit,
 }
 
 pub fn schema() -> UpdateHandler<anyhow::Error> {
@@ -105,7 +114,7 @@ async fn on_message(bot: TgBot, msg: Message, deps: Arc<Deps>, dialogue: Custome
 
 async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDialogue) -> HandlerResult {
     let (Some(user), true) = (msg.from.as_ref(), msg.chat.is_private()) else { return Ok(()) };
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     match deps.flood.check(msg.chat.id.0, Input::Message) {
         Verdict::Allow => {}
         Verdict::DropAndWarn => return bot.send(msg.chat.id, catalog.render(Text::FloodSlowDown, &[]), None).await,
@@ -121,6 +130,7 @@ async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDia
             return booking::receive_phone(bot, msg, deps, dialogue, service, starts_at, moving).await;
         }
         State::AwaitingComment { booking } => return my::receive_comment(bot, msg, deps, dialogue, booking).await,
+        State::Admin(prompt) => return admin::answer(bot, msg, deps, dialogue, prompt).await,
         State::Idle => {}
     }
     let chat = msg.chat.id;
@@ -148,7 +158,7 @@ async fn command_(
     new: bool,
 ) -> HandlerResult {
     let chat = msg.chat.id;
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let user = msg.from.as_ref();
     match command {
         Command::Start => {
@@ -164,9 +174,15 @@ async fn command_(
         },
         Command::About => info::about(bot, chat, deps).await,
         Command::Help => info::help(bot, chat, deps).await,
+        Command::Admin => admin::command(bot, msg, deps, dialogue, admin::Command::Panel).await,
+        Command::Audit => admin::command(bot, msg, deps, dialogue, admin::Command::Audit).await,
         Command::Cancel => {
-            let busy = dialogue.get().await?.is_some_and(|s| s != State::Idle);
+            let state = dialogue.get().await?.unwrap_or_default();
             dialogue.update(State::Idle).await?;
+            if matches!(state, State::Admin(_)) {
+                return admin::cancelled(bot, chat, deps).await;
+            }
+            let busy = state != State::Idle;
             let text = if busy { Text::CancelCommandDone } else { Text::CancelCommandNothing };
             bot.send(chat, catalog.render(text, &[]), Some(menu(catalog))).await
         }
@@ -182,12 +198,12 @@ async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: Cu
     let mut reply = bot.direct().answer_callback_query(q.id.clone());
     let outcome = match answer {
         Ok(Some(alert)) => {
-            reply = reply.text(deps.catalog.raw(alert)).show_alert(true);
+            reply = reply.text(deps.catalog().raw(alert)).show_alert(true);
             Ok(())
         }
         Ok(None) => Ok(()),
         Err(e) => {
-            reply = reply.text(deps.catalog.raw(Text::ErrorGeneric));
+            reply = reply.text(deps.catalog().raw(Text::ErrorGeneric));
             Err(e)
         }
     };
@@ -248,5 +264,6 @@ async fn callback(
         Callback::CancelConfirm { booking } => my::cancel(bot, at, deps, customer, booking).await,
         Callback::Move { booking } => my::start_move(bot, at, deps, customer, booking).await,
         Callback::Rate { booking, score } => my::rate(bot, at, deps, dialogue, customer, booking, score).await,
+        Callback::Admin(action) => admin::callback(bot, q, deps, dialogue, at, action).await,
     }
 }

@@ -22,7 +22,7 @@ pub(super) async fn list(
     deps: &Deps,
     user: &User,
 ) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let customer = i64::try_from(user.id.0)?;
     let bookings = store::upcoming(&mut *deps.pool.acquire().await?, customer, deps.now()).await?;
     let business = business(&deps.pool).await?;
@@ -71,11 +71,11 @@ pub(super) async fn ask_cancel(
     customer: i64,
     booking: i64,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
     if !business.can_change(b.starts_at, deps.now()) {
-        bot.edit(chat, message, too_late(deps.catalog, Text::CancelTooLate, &business), None).await?;
+        bot.edit(chat, message, too_late(&deps.catalog(), Text::CancelTooLate, &business), None).await?;
         return Ok(None);
     }
     let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
@@ -95,7 +95,7 @@ pub(super) async fn cancel(
     customer: i64,
     booking: i64,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let business = business(&deps.pool).await?;
     let text = match store::cancel(&deps.pool, booking, customer, deps.now()).await {
         Ok(b) => {
@@ -103,7 +103,7 @@ pub(super) async fn cancel(
             let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
             catalog.render(Text::CancelDone, &[("service", &b.service_name), ("date", &date), ("time", &time)])
         }
-        Err(BookingError::TooLate { .. }) => too_late(deps.catalog, Text::CancelTooLate, &business),
+        Err(BookingError::TooLate { .. }) => too_late(&deps.catalog(), Text::CancelTooLate, &business),
         Err(BookingError::NotFound | BookingError::NotActive) => return Ok(Some(Text::StaleButton)),
         Err(e) => return Err(e.into()),
     };
@@ -122,7 +122,7 @@ pub(super) async fn start_move(
     let Some(b) = own_booking(deps, customer, booking).await? else { return Ok(Some(Text::StaleButton)) };
     let business = business(&deps.pool).await?;
     if !business.can_change(b.starts_at, deps.now()) {
-        bot.edit(chat, message, too_late(deps.catalog, Text::MoveTooLate, &business), None).await?;
+        bot.edit(chat, message, too_late(&deps.catalog(), Text::MoveTooLate, &business), None).await?;
         return Ok(None);
     }
     super::booking::calendar(bot, (chat, message), deps, customer, b.service_id, None, Some(booking)).await
@@ -138,7 +138,7 @@ pub(super) async fn rate(
     booking: i64,
     score: u8,
 ) -> anyhow::Result<Option<Text>> {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     let owner: Option<(i64, bool)> = sqlx::query_as(
         "SELECT customer_id, ends_at <= $2 AND status IN ('active', 'completed') FROM bookings WHERE id = $1 AND kind = 'customer'",
     )
@@ -180,7 +180,7 @@ pub(super) async fn receive_comment(
     dialogue: &CustomerDialogue,
     booking: i64,
 ) -> HandlerResult {
-    let catalog = deps.catalog;
+    let catalog = &deps.catalog();
     dialogue.update(State::Idle).await?;
     let text = msg.text().unwrap_or_default().trim();
     if !text.is_empty() && text != catalog.raw(Text::RatingSkipComment) {

@@ -7,6 +7,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub mod admin;
+
+pub use admin::Admin;
+
 /// Telegram's limit on `callback_data`.
 pub const MAX_LEN: usize = 64;
 
@@ -38,6 +42,8 @@ pub enum Callback {
     Move { booking: i64 },
     /// A rating for a past visit.
     Rate { booking: i64, score: u8 },
+    /// The admin panel's buttons, behind its permission check.
+    Admin(Admin),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +74,7 @@ impl fmt::Display for Callback {
             Callback::CancelConfirm { booking } => write!(f, "X:{booking}"),
             Callback::Move { booking } => write!(f, "v:{booking}"),
             Callback::Rate { booking, score } => write!(f, "r:{booking}:{score}"),
+            Callback::Admin(admin) => admin.fmt(f),
         }
     }
 }
@@ -125,6 +132,7 @@ impl FromStr for Callback {
             ["x", booking] => Callback::Cancel { booking: id(booking)? },
             ["X", booking] => Callback::CancelConfirm { booking: id(booking)? },
             ["v", booking] => Callback::Move { booking: id(booking)? },
+            ["a", rest @ ..] => Callback::Admin(admin::parse(rest)?),
             ["r", booking, score] => {
                 let score = score.parse::<u8>().ok().filter(|s| (1..=5).contains(s)).ok_or(CallbackError)?;
                 Callback::Rate { booking: id(booking)?, score }
@@ -137,6 +145,7 @@ impl FromStr for Callback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bot::texts::Text;
 
     fn all_with(id: i64) -> Vec<Callback> {
         let at = DateTime::from_timestamp(4_102_444_800, 0).unwrap();
@@ -154,6 +163,7 @@ mod tests {
             Callback::Move { booking: id },
             Callback::Rate { booking: id, score: 5 },
         ]);
+        all.extend(Admin::samples(id).into_iter().map(Callback::Admin));
         all
     }
 
@@ -170,6 +180,17 @@ mod tests {
             let data = callback.to_string();
             assert!(data.len() <= MAX_LEN, "{data} is {} bytes", data.len());
             assert_eq!(data.parse::<Callback>(), Ok(callback));
+        }
+    }
+
+    #[test]
+    fn every_editable_text_fits_a_button() {
+        for text in Text::ALL.iter().copied().filter(|t| t.editable()) {
+            for action in [admin::TextAction::Card { text }, admin::TextAction::Save { text }] {
+                let data = Callback::Admin(Admin::Texts(action)).to_string();
+                assert!(data.len() <= MAX_LEN, "{data}");
+                assert_eq!(data.parse::<Callback>(), Ok(Callback::Admin(Admin::Texts(action))));
+            }
         }
     }
 
@@ -200,6 +221,18 @@ mod tests {
             "my:1",
             "\u{0}",
             "é:1",
+            "a:",
+            "a:db",
+            "a:db:y",
+            "a:sc:k:1:z",
+            "a:sv:e:1:q",
+            "a:st:h:8",
+            "a:st:h:0",
+            "a:tx:c:no.such.key",
+            "a:tx:c:admin.menu.title",
+            "a:ad:p:1:root",
+            "a:au:p:-1",
+            "a:au:p:999999",
             &long,
         ] {
             assert_eq!(forged.parse::<Callback>(), Err(CallbackError), "{forged:?}");
