@@ -1204,9 +1204,19 @@ mod tests {
         assert!(invalid("menu.book", " \n ").contains("empty"));
         assert!(invalid("stale.button", &"x".repeat(201)).contains("200 characters"));
         assert!(with("stale.button", &format!("Out of date.\n{}", "x".repeat(187))).is_ok());
-        assert!(invalid("commands.help", &"x".repeat(257)).contains("256 characters"));
+        let long_command = Entry::compile(Text::CommandsHelp, &"x".repeat(257)).unwrap_err();
+        assert!(long_command.to_string().contains("256 characters"));
         assert!(invalid("hours.day", "{day}:\n{intervals}").contains("one line"));
         assert!(invalid("start.welcome_new", &format!("{{name}}{}", "x".repeat(4096))).contains("4096"));
+    }
+
+    #[test]
+    fn only_what_customers_see_may_be_overridden() {
+        // Commands are registered once at start, and the panel's own texts are the same for every business.
+        for key in ["commands.help", "admin.denied"] {
+            assert!(matches!(with(key, "x"), Err(TextError::UnknownKey { .. })), "{key}");
+        }
+        assert!(with("start.welcome_back", "Hi, {name}").is_ok());
     }
 
     #[test]

@@ -74,12 +74,12 @@ fn every_admin_button_and_command_is_refused_to_those_without_the_permission() {
         .collect();
     let mut pressed = 0;
     for (data, action) in &all {
-        let alert = panel.press_data(&customer, &anchor_customer, &data);
+        let alert = panel.press_data(&customer, &anchor_customer, data);
         assert_eq!(alert.as_deref(), Some(denied), "a customer pressed {data}");
         pressed += 1;
         if let Need::Permission(needed) = action.need() {
             let (i, (_, manager)) = lacking.iter().enumerate().find(|(_, (p, _))| *p == needed).unwrap();
-            let alert = panel.press_data(manager, &anchors[i], &data);
+            let alert = panel.press_data(manager, &anchors[i], data);
             assert_eq!(alert.as_deref(), Some(denied), "a manager without `{needed}` pressed {data}");
             pressed += 1;
         }
