@@ -28,6 +28,10 @@ pub enum AdminError {
     Past,
     #[error("the time is taken")]
     Taken,
+    #[error("nothing would change")]
+    Unchanged,
+    #[error("the bookings it affects changed since they were shown")]
+    Changed,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -465,6 +469,10 @@ pub async fn move_to(
     if starts_at <= now {
         return Err(AdminError::Past);
     }
+    // A confirmation pressed twice must not notify the customer and fill the audit log twice.
+    if starts_at == before.starts_at {
+        return Err(AdminError::Unchanged);
+    }
     let after: Booking = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1 RETURNING {BOOKING_COLUMNS}"
     )))
@@ -478,14 +486,16 @@ pub async fn move_to(
     Ok((before, after))
 }
 
-/// Blocks `from..to`: cancels every active customer booking it overlaps (their customers are told
-/// `reason`), then stores the block. `Taken` means another block overlaps or a booking came in after
-/// the overlaps were read; the caller rolls back, so nothing is half-done.
+/// Blocks `from..to`: cancels the active customer bookings it overlaps (their customers are told
+/// `reason`), then stores the block. The overlaps must be exactly `expected`, the ones the admin was
+/// shown: anything else is `Changed`. `Taken` means another block overlaps or a booking came in while
+/// this ran. On either the caller rolls back, so nothing is half-done.
 pub async fn add_block(
     tx: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     reason: &str,
+    expected: &[i64],
     now: DateTime<Utc>,
 ) -> Result<(Block, Vec<Booking>), AdminError> {
     let ids: Vec<i64> = sqlx::query_scalar(
@@ -496,6 +506,13 @@ pub async fn add_block(
     .bind(to)
     .fetch_all(&mut *tx)
     .await?;
+    let mut shown = expected.to_vec();
+    shown.sort_unstable();
+    let mut found = ids.clone();
+    found.sort_unstable();
+    if found != shown {
+        return Err(AdminError::Changed);
+    }
     let mut cancelled = Vec::with_capacity(ids.len());
     for id in ids {
         cancelled.push(cancel_locked(tx, id, reason, now).await?);

@@ -24,8 +24,9 @@ pub enum Prompt {
     When,
     /// Why the time is taken.
     Reason { block: BlockInput },
-    /// The block described, waiting for `BlockAction::Confirm` under its preview.
-    Ready { block: BlockInput, reason: String },
+    /// The block described, waiting for `BlockAction::Confirm` under its preview, which listed
+    /// `bookings` as the ones it cancels.
+    Ready { block: BlockInput, reason: String, bookings: Vec<i64> },
 }
 
 const REASON_CHARS: usize = 500;
@@ -128,12 +129,11 @@ async fn reason(cx: &Cx<'_>, block: BlockInput, text: &str) -> HandlerResult {
     if reason.is_empty() && text != "-" || reason.chars().count() > REASON_CHARS {
         return cx.show(None, say(cx, Text::AdminBlockReasonBad), Vec::new()).await;
     }
-    let prompt = Prompt::Ready { block, reason: reason.to_string() };
-    cx.dialogue.update(State::Admin(prompt.into())).await?;
     preview(cx, None, block, reason, None).await
 }
 
-/// The block as described and exactly the bookings it would cancel, with the button to take it.
+/// The block as described and exactly the bookings it would cancel, with the button to take it; the
+/// dialogue keeps them for the confirmation, which takes the block only if they are still the same.
 async fn preview(
     cx: &Cx<'_>,
     at: Option<MessageId>,
@@ -144,6 +144,9 @@ async fn preview(
     let tz = cx.business().await?.tz;
     let (from, to) = block.instants(tz);
     let bookings = calendar::overlapping(&mut *cx.pool().acquire().await?, from, to).await?;
+    let ids = bookings.iter().map(|b| b.id).collect();
+    let prompt = Prompt::Ready { block, reason: reason.to_string(), bookings: ids };
+    cx.dialogue.update(State::Admin(prompt.into())).await?;
     let names = customers(cx, bookings.iter().map(|b| b.customer_id).collect()).await?;
     let none = cx.catalog.render_plain(Text::AdminDashNone, &[]);
     let mut values = described(&cx.catalog, tz, &block).to_vec();
@@ -169,18 +172,19 @@ async fn customers(cx: &Cx<'_>, ids: Vec<i64>) -> anyhow::Result<Vec<(i64, Strin
         .await?)
 }
 
-/// Takes the block waiting in the dialogue. A booking that came in after the preview makes the block's
-/// insert fail; the transaction then rolls back whole and the preview is shown again with it.
+/// Takes the block waiting in the dialogue. If the bookings it overlaps are no longer the ones the
+/// preview listed (one came in, or went), the transaction rolls back whole and the preview is shown
+/// again: nothing is cancelled that the admin has not seen.
 async fn confirm(cx: &Cx<'_>, at: MessageId) -> Reply {
-    let Some(super::Prompt::Block(Prompt::Ready { block, reason })) = cx.prompt().await? else {
+    let Some(super::Prompt::Block(Prompt::Ready { block, reason, bookings })) = cx.prompt().await? else {
         return Ok(Some(Text::AdminGone));
     };
     let tz = cx.business().await?.tz;
     let (from, to) = block.instants(tz);
     let mut tx = cx.pool().begin().await?;
-    let (stored, cancelled) = match calendar::add_block(&mut tx, from, to, &reason, cx.now()).await {
+    let (stored, cancelled) = match calendar::add_block(&mut tx, from, to, &reason, &bookings, cx.now()).await {
         Ok(done) => done,
-        Err(AdminError::Taken) => {
+        Err(AdminError::Taken | AdminError::Changed) => {
             tx.rollback().await?;
             if calendar::blocked(&mut *cx.pool().acquire().await?, from, to).await? {
                 cx.done().await?;
@@ -191,7 +195,13 @@ async fn confirm(cx: &Cx<'_>, at: MessageId) -> Reply {
             return Ok(None);
         }
         Err(AdminError::Database(e)) => return Err(e.into()),
-        Err(AdminError::NotFound | AdminError::NotActive | AdminError::NotStarted | AdminError::Past) => {
+        Err(
+            AdminError::NotFound
+            | AdminError::NotActive
+            | AdminError::NotStarted
+            | AdminError::Past
+            | AdminError::Unchanged,
+        ) => {
             return Ok(Some(Text::AdminGone));
         }
     };

@@ -272,7 +272,9 @@ async fn gone(cx: &Cx<'_>, error: AdminError) -> HandlerResult {
         AdminError::NotFound => Text::AdminGone,
         AdminError::NotActive => Text::AdminNotActive,
         AdminError::Database(e) => return Err(e.into()),
-        AdminError::NotStarted | AdminError::Past | AdminError::Taken => Text::AdminMoveTaken,
+        AdminError::NotStarted | AdminError::Past | AdminError::Taken | AdminError::Unchanged | AdminError::Changed => {
+            Text::AdminMoveTaken
+        }
     };
     cx.done().await?;
     cx.show(None, say(cx, text), vec![cx.menu_row()]).await
@@ -287,7 +289,9 @@ async fn mark(cx: &Cx<'_>, at: MessageId, booking: i64, outcome: Outcome) -> Rep
         Err(AdminError::NotActive) => return refresh(cx, at, booking, Text::AdminNotActive).await,
         Err(AdminError::NotStarted) => return Ok(Some(Text::AdminNotStarted)),
         Err(AdminError::Database(e)) => return Err(e.into()),
-        Err(AdminError::Past | AdminError::Taken) => return Ok(Some(Text::AdminGone)),
+        Err(AdminError::Past | AdminError::Taken | AdminError::Unchanged | AdminError::Changed) => {
+            return Ok(Some(Text::AdminGone));
+        }
     };
     let action = if completed { "booking.done" } else { "booking.no_show" };
     let (b, a) = (serde_json::to_value(&before)?, serde_json::to_value(&after)?);
@@ -353,7 +357,10 @@ async fn move_confirm(cx: &Cx<'_>, at: MessageId, booking: i64, starts_at: DateT
         Ok(pair) => pair,
         Err(AdminError::NotFound) => return Ok(Some(Text::AdminGone)),
         Err(AdminError::NotActive) => return refresh(cx, at, booking, Text::AdminNotActive).await,
-        Err(AdminError::Taken | AdminError::Past | AdminError::NotStarted) => return Ok(Some(Text::AdminMoveTaken)),
+        Err(AdminError::Unchanged) => return Ok(Some(Text::AdminGone)),
+        Err(AdminError::Taken | AdminError::Past | AdminError::NotStarted | AdminError::Changed) => {
+            return Ok(Some(Text::AdminMoveTaken));
+        }
         Err(AdminError::Database(e)) => return Err(e.into()),
     };
     let (b, a) = (serde_json::to_value(&before)?, serde_json::to_value(&after)?);

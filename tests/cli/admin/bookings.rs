@@ -251,3 +251,44 @@ fn blocking_time_cancels_exactly_the_bookings_it_overlaps() {
     assert_eq!(blocks, 0);
     assert_eq!(audits(&panel, "block.remove"), 1);
 }
+
+#[test]
+fn a_booking_made_after_the_preview_brings_the_preview_back_and_a_whole_day_is_blocked() {
+    let panel = setup();
+    let owner = panel.owner();
+    let petr = customer(&panel, 2401, "Пётр");
+    let first = booking(&panel, petr.id, &at(5, 10, 0), 60, "active", 100_000);
+    let menu = panel.open(&owner);
+    panel.press_data(&owner, &menu, "a:bl:a");
+    panel.says(&owner, "Какое время закрыть");
+    panel.bot.text(&owner, &day(5).format("%d.%m.%Y").to_string());
+    panel.says(&owner, "00:00–24:00");
+    panel.bot.text(&owner, "-");
+    let preview = panel.says(&owner, "Будут отменены записи: 1");
+
+    // Not cancelled unseen: the confirmation shows the preview again, with the newcomer.
+    let dina = customer(&panel, 2402, "Дина");
+    let second = booking(&panel, dina.id, &at(5, 15, 0), 30, "active", 100_000);
+    panel.press(&owner, &preview, "a:bl:c");
+    let again = panel.says(&owner, &Panel::words(Text::AdminBlockChanged));
+    let text = again.text.clone().unwrap();
+    assert!(text.contains("Будут отменены записи: 2") && text.contains("Дина"), "{text}");
+    assert_eq!(audits(&panel, "block.add"), 0);
+    let active: i64 = panel.bot.scalar(&format!(
+        "SELECT count(*) FROM {{schema}}.bookings WHERE id IN ({first}, {second}) AND status = 'active'"
+    ));
+    assert_eq!(active, 2, "nothing was done by the refused confirmation");
+
+    panel.press(&owner, &again, "a:bl:c");
+    panel.says(&owner, "Время закрыто");
+    let block: String = panel.bot.scalar(
+        "SELECT coalesce(note, '-') || ' ' || to_char(starts_at AT TIME ZONE 'UTC', 'HH24:MI') || ' ' || \
+         extract(epoch FROM ends_at - starts_at)::bigint::text FROM {schema}.bookings WHERE kind = 'block'",
+    );
+    assert_eq!(block, "- 00:00 86400");
+    assert_eq!(audits(&panel, "booking.cancel"), 2);
+    let nobody: i64 =
+        panel.bot.scalar("SELECT count(*) FROM {schema}.bookings WHERE kind = 'customer' AND status = 'active'");
+    assert_eq!(nobody, 0);
+    panel.says(&dina, "Стрижка");
+}
