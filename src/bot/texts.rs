@@ -291,6 +291,7 @@ texts! {
     AdminCardDone: Label = "admin.card.done";
     AdminCardNoShow: Label = "admin.card.no_show";
     AdminCardDay: Label = "admin.card.day";
+    AdminCardOpen: Label = "admin.card.open";
     AdminNotActive: Alert = "admin.not_active";
     AdminNotStarted: Alert = "admin.not_started";
     AdminCancelAsk: Html = "admin.cancel.ask" { service, date, time };

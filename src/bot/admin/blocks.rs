@@ -113,7 +113,7 @@ async fn when(cx: &Cx<'_>, text: &str) -> HandlerResult {
         Err(InputError::Order) => return cx.show(None, say(cx, Text::AdminBlockOrder), Vec::new()).await,
     };
     let (from, to) = block.instants(business.tz);
-    if to <= cx.now() || to <= from {
+    if to <= cx.now() {
         return cx.show(None, say(cx, Text::AdminInputPast), Vec::new()).await;
     }
     if calendar::blocked(&mut *cx.pool().acquire().await?, from, to).await? {
@@ -126,7 +126,7 @@ async fn when(cx: &Cx<'_>, text: &str) -> HandlerResult {
 /// The answer to "why": `-` for no reason.
 async fn reason(cx: &Cx<'_>, block: BlockInput, text: &str) -> HandlerResult {
     let reason = if text == "-" { "" } else { text };
-    if reason.is_empty() && text != "-" || reason.chars().count() > REASON_CHARS {
+    if (reason.is_empty() && text != "-") || reason.chars().count() > REASON_CHARS {
         return cx.show(None, say(cx, Text::AdminBlockReasonBad), Vec::new()).await;
     }
     preview(cx, None, block, reason, None).await

@@ -238,10 +238,7 @@ fn target(booking: i64) -> String {
 }
 
 fn card_row(cx: &Cx<'_>, booking: i64) -> Vec<Vec<InlineKeyboardButton>> {
-    vec![vec![button(
-        cx.catalog.raw(Text::AdminCardDay).to_string(),
-        Callback::Admin(Admin::Schedule(ScheduleAction::Card { booking })),
-    )]]
+    vec![vec![cx.button(Text::AdminCardOpen, ScheduleAction::Card { booking })], cx.menu_row()]
 }
 
 /// The answer to the reason prompt: cancels, tells the customer, records it.
@@ -346,7 +343,7 @@ async fn move_preview(cx: &Cx<'_>, booking: i64, text: &str) -> HandlerResult {
     ];
     let rows = vec![
         vec![cx.button(Text::AdminMoveConfirm, ScheduleAction::MoveConfirm { booking, starts_at })],
-        vec![cx.button(Text::AdminCardDay, ScheduleAction::Card { booking })],
+        vec![cx.button(Text::AdminCardOpen, ScheduleAction::Card { booking })],
     ];
     cx.show(None, cx.catalog.render(Text::AdminMovePreview, &params), rows).await
 }
