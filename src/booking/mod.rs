@@ -2,6 +2,7 @@
 //! inside the booking transaction (`store`) and the messages each change schedules (`outbox`). Knows nothing of Telegram, the CLI, Docker or the control
 //! plane; the bot calls it with the tenant's own database role.
 
+pub mod admin;
 pub mod outbox;
 pub mod schedule;
 pub mod store;

@@ -259,6 +259,70 @@ texts! {
     AdminGone: Alert = "admin.gone";
     AdminSaved: Alert = "admin.saved";
     // -- bookings: dashboard, schedule, blocks (admin/bookings.*.yaml)
+    AdminDashTitle: Html = "admin.dash.title" {
+        period, bookings, cancelled, no_shows, revenue, occupancy, new_customers, returning_customers, rating
+    };
+    AdminDashToday: Label = "admin.dash.today";
+    AdminDashWeek: Label = "admin.dash.week";
+    AdminDashMonth: Label = "admin.dash.month";
+    AdminDashPeriodToday: Fragment = "admin.dash.period_today" { date };
+    AdminDashPeriodRange: Fragment = "admin.dash.period_range" { from, to };
+    AdminDashRating: Fragment = "admin.dash.rating" { average, count };
+    AdminDashNone: Fragment = "admin.dash.none";
+    AdminDayTitle: Html = "admin.day.title" { date };
+    AdminDayBooking: Fragment = "admin.day.booking" { from, to, customer, service, status };
+    AdminDayBlock: Fragment = "admin.day.block" { from, to, reason };
+    AdminDayEmpty: Fragment = "admin.day.empty";
+    AdminDayWeek: Label = "admin.day.week";
+    AdminPrev: Label = "admin.prev";
+    AdminNext: Label = "admin.next";
+    AdminWeekTitle: Html = "admin.week.title" { from, to };
+    AdminWeekDay: Fragment = "admin.week.day" { day, count, times };
+    AdminStatusActive: Fragment = "admin.status.active";
+    AdminStatusCancelled: Fragment = "admin.status.cancelled";
+    AdminStatusCompleted: Fragment = "admin.status.completed";
+    AdminStatusNoShow: Fragment = "admin.status.no_show";
+    AdminCard: Html = "admin.card" {
+        customer, customer_id, username, phone, service, price, date, time, status, reason, visits, no_shows,
+        cancellations, last_visits
+    };
+    AdminCardCancel: Label = "admin.card.cancel";
+    AdminCardMove: Label = "admin.card.move";
+    AdminCardDone: Label = "admin.card.done";
+    AdminCardNoShow: Label = "admin.card.no_show";
+    AdminCardDay: Label = "admin.card.day";
+    AdminCardOpen: Label = "admin.card.open";
+    AdminNotActive: Alert = "admin.not_active";
+    AdminNotStarted: Alert = "admin.not_started";
+    AdminCancelAsk: Html = "admin.cancel.ask" { service, date, time };
+    AdminCancelReasonBad: Html = "admin.cancel.reason_bad";
+    AdminCancelDone: Html = "admin.cancel.done" { service, date, time };
+    AdminMoveAsk: Html = "admin.move.ask" { service, date, time };
+    AdminMovePreview: Html = "admin.move.preview" { service, old_date, old_time, date, time };
+    AdminMoveConfirm: Label = "admin.move.confirm";
+    AdminMoveDone: Html = "admin.move.done" { service, date, time };
+    AdminMoveTaken: Alert = "admin.move.taken";
+    AdminInputDateTime: Html = "admin.input.date_time";
+    AdminInputInvalid: Html = "admin.input.invalid";
+    AdminInputPast: Html = "admin.input.past";
+    AdminInputTaken: Html = "admin.input.taken";
+    AdminBlocksTitle: Html = "admin.blocks.title";
+    AdminBlocksEmpty: Fragment = "admin.blocks.empty";
+    AdminBlocksLine: Fragment = "admin.blocks.line" { n, date, from, to, reason };
+    AdminBlocksAdd: Label = "admin.blocks.add";
+    AdminBlocksRemoved: Alert = "admin.blocks.removed";
+    AdminBlockAsk: Html = "admin.block.ask";
+    AdminBlockFormat: Html = "admin.block.format";
+    AdminBlockOrder: Html = "admin.block.order";
+    AdminBlockOverlap: Html = "admin.block.overlap";
+    AdminBlockAskReason: Html = "admin.block.ask_reason" { date, from, to };
+    AdminBlockReasonBad: Html = "admin.block.reason_bad";
+    AdminBlockPreview: Html = "admin.block.preview" { date, from, to, reason, count };
+    AdminBlockPreviewLine: Fragment = "admin.block.preview_line" { date, time, customer, service };
+    AdminBlockConfirm: Label = "admin.block.confirm";
+    AdminBlockDone: Html = "admin.block.done" { date, from, to, count };
+    AdminBlockChanged: Html = "admin.block.changed";
+    AdminBlockWaiting: Html = "admin.block.waiting";
     // -- setup: services, settings, texts (admin/setup.*.yaml)
     // -- people: staff, audit, exports, broadcast (admin/people.*.yaml)
 }
