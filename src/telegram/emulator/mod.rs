@@ -121,11 +121,14 @@ impl ChatMessage {
     }
 }
 
-/// A file a bot sent; the emulator keeps its name and size, not its bytes.
+/// A file a bot sent: its name, size and contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Document {
     pub file_name: Option<String>,
     pub size: u64,
+    /// Left out of the JSON views, which show the size.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 fn rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
