@@ -188,6 +188,12 @@ impl Emulator {
         known(self.inner.shared.press_button(token, user, message_id, data))
     }
 
+    /// The user has a chat with the bot, as after a `/start` long ago, without an update to handle now:
+    /// for tests that need many reachable users quickly.
+    pub fn open_chat(&self, token: &str, user: &TgUser) {
+        known(self.inner.shared.open_chat(token, user));
+    }
+
     /// The user blocks the bot: sends and edits in their chat answer 403 until the user writes again.
     pub fn block_bot(&self, token: &str, user_id: i64) {
         known(self.inner.shared.block_bot(token, user_id));
