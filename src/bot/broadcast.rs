@@ -4,10 +4,12 @@
 //! claimed (`reported_at`) before it is sent, so it goes out once.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::{PgConnection, PgPool};
 use teloxide::types::{ChatId, MessageId};
 
@@ -24,6 +26,27 @@ const EDIT_EVERY: Duration = Duration::from_secs(2);
 /// Before the first row a starting dispatcher sends: whatever the stopped one sent in its last second
 /// is behind it, so the two cannot add up to more than the limit in any second.
 const RESUME_AFTER: TimeDelta = TimeDelta::seconds(1);
+
+/// Spaces a dispatcher's broadcast sends `PACE` apart. The rows' due times already are, but a
+/// dispatcher that fell behind (a slow database, a restart) finds many due at once, and Telegram's
+/// limit is per second, whatever the rows say.
+pub struct Pace(DefaultDirectRateLimiter);
+
+impl Default for Pace {
+    fn default() -> Self {
+        let period = PACE.to_std().unwrap_or(Duration::from_millis(40));
+        // One at a time: a burst would let two sends through back to back.
+        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
+        Pace(RateLimiter::direct(quota))
+    }
+}
+
+impl Pace {
+    /// Waits until the next broadcast message may go.
+    pub async fn wait(&self) {
+        self.0.until_ready().await;
+    }
+}
 
 /// A broadcast row's message: the author's text as plain text; `None` if the broadcast is gone.
 pub async fn message(conn: &mut PgConnection, broadcast: Option<i64>) -> Result<Option<String>, sqlx::Error> {

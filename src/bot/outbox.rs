@@ -16,7 +16,7 @@ use teloxide::types::{ChatId, InlineKeyboardMarkup, ReplyMarkup};
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
-use super::broadcast::{self, Reporter};
+use super::broadcast::{self, Pace, Reporter};
 use super::business::{Business, business};
 use super::callback::Callback;
 use super::handlers::format;
@@ -52,6 +52,7 @@ pub struct Dispatcher {
     /// Ends a tick between batches when the bot is stopping.
     stop: CancellationToken,
     reporter: Reporter,
+    pace: Pace,
 }
 
 /// What one tick did, and when the next row is due.
@@ -128,7 +129,7 @@ impl Dispatcher {
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Self {
-        Self { pool, bot, texts, health, stop, reporter: Reporter::default() }
+        Self { pool, bot, texts, health, stop, reporter: Reporter::default(), pace: Pace::default() }
     }
 
     /// Sends every row due at `now`, then says when the next one is due.
@@ -190,6 +191,9 @@ impl Dispatcher {
             Some(None) => Outcome::Dropped,
             Some(Some(message)) => {
                 let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
+                if row.broadcast_id.is_some() {
+                    self.pace.wait().await;
+                }
                 match self.bot.send(ChatId(row.recipient), message.html, markup).await {
                     Ok(()) => Outcome::Sent,
                     Err(e) => {

@@ -14,7 +14,9 @@ use crate::support::block_on;
 
 /// The audit rows of `action` by `actor`.
 fn audited(panel: &Panel, actor: i64, action: &str) -> i64 {
-    panel.bot.scalar(&format!("SELECT count(*) FROM {{schema}}.audit_log WHERE actor = {actor} AND action = '{action}'"))
+    panel
+        .bot
+        .scalar(&format!("SELECT count(*) FROM {{schema}}.audit_log WHERE actor = {actor} AND action = '{action}'"))
 }
 
 /// The newest bot message of `user` carrying a document, parsed: the header and the rows.
@@ -54,8 +56,9 @@ fn an_owner_adds_a_manager_grants_a_permission_and_removes_them() {
     panel.bot.text(&owner, "4001");
     let card = panel.bot.bot_says(&owner, has_buttons("a:ad:p:4001:"));
     assert!(card.text.as_deref().unwrap().contains("Anna (4001)"), "{:?}", card.text);
-    let row: String =
-        panel.bot.scalar("SELECT is_owner::text || permissions::text || added_by FROM {schema}.admins WHERE user_id = 4001");
+    let row: String = panel
+        .bot
+        .scalar("SELECT is_owner::text || permissions::text || added_by FROM {schema}.admins WHERE user_id = 4001");
     assert_eq!(row, format!("false{{}}{OWNER}"));
     panel.says(&mark, &Panel::words(Text::AdminStaffNotifyAdded));
 
@@ -111,7 +114,10 @@ fn owners_are_changed_only_by_owners_and_the_last_owner_stays() {
     let not_yourself = ru().raw(Text::AdminStaffNotYourself);
     assert_eq!(panel.press_data(&manager, &menu, "a:ad:r:1002:m").as_deref(), Some(owners_only));
     assert_eq!(panel.press_data(&manager, &menu, "a:ad:X:1002").as_deref(), Some(not_yourself));
-    assert_eq!(panel.press_data(&manager, &menu, "a:ad:p:4002:audit").as_deref(), Some(ru().raw(Text::AdminDeniedAlert)));
+    assert_eq!(
+        panel.press_data(&manager, &menu, "a:ad:p:4002:audit").as_deref(),
+        Some(ru().raw(Text::AdminDeniedAlert))
+    );
 
     // An owner demotes another owner; then the one owner left cannot be demoted or removed by anyone.
     let menu = panel.open(&owner);
@@ -258,8 +264,9 @@ fn exports_arrive_as_csv_documents_with_exactly_the_rows_asked_for() {
     let (header, rows) = csv_document(&panel, &owner, "customers-");
     assert_eq!(header, ["id", "name", "username", "phone", "first_seen", "bookings", "last_visit"]);
     let expected: Vec<i64> = {
-        let list: String =
-            panel.bot.scalar("SELECT string_agg(user_id::text, ',' ORDER BY created_at, user_id) FROM {schema}.customers");
+        let list: String = panel
+            .bot
+            .scalar("SELECT string_agg(user_id::text, ',' ORDER BY created_at, user_id) FROM {schema}.customers");
         list.split(',').map(|id| id.parse().unwrap()).collect()
     };
     assert_eq!(rows.iter().map(|r| r[0].parse::<i64>().unwrap()).collect::<Vec<_>>(), expected);
@@ -368,10 +375,12 @@ fn a_broadcast_reaches_every_customer_once_within_the_rate_limit_across_a_restar
     }
 
     // Never more than 30 messages in any second.
-    let times: Vec<_> =
-        emulator.sent(&token).into_iter().filter(|s| s.method == "sendMessage").map(|s| s.at).collect();
+    let times: Vec<_> = emulator.sent(&token).into_iter().filter(|s| s.method == "sendMessage").map(|s| s.at).collect();
     for (i, start) in times.iter().enumerate() {
-        let within = times[i..].iter().take_while(|at| at.duration_since(*start).unwrap_or_default() < Duration::from_secs(1)).count();
+        let within = times[i..]
+            .iter()
+            .take_while(|at| at.duration_since(*start).unwrap_or_default() < Duration::from_secs(1))
+            .count();
         assert!(within <= 30, "{within} messages in the second from message {i}");
     }
 
