@@ -5,6 +5,10 @@
 //! the row may be claimed again — so a crash repeats at most the messages in flight and never loses one,
 //! and no connection is held while Telegram answers. `run` wraps the step in a loop that sleeps until
 //! the next due row, or until a writer's notification says a nearer one came.
+//!
+//! Broadcast rows (no booking; their text is the broadcast's) are spaced by `broadcast::Pace`, and a
+//! tick that handled any lets `broadcast::Reporter` update their authors. A send refused because the
+//! user blocked the bot or is gone marks the customer `blocked_at`, so broadcasts leave them out.
 
 use std::sync::Arc;
 use std::time::Duration;
