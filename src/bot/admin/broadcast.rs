@@ -39,6 +39,12 @@ pub(super) async fn callback(cx: &Cx<'_>, at: MessageId, action: BroadcastAction
             send(cx, at, &text).await?;
             Ok(None)
         }
+        BroadcastAction::Cancel => {
+            // The preview's text would otherwise wait in the dialogue and take the admin's next message.
+            cx.done().await?;
+            super::menu(cx, Some(at)).await?;
+            Ok(None)
+        }
     }
 }
 
@@ -55,7 +61,7 @@ pub(super) async fn answer(cx: &Cx<'_>, _prompt: Prompt, text: &str) -> HandlerR
         cx.catalog.render(Text::AdminBroadcastPreview, &[("recipients", &recipients.to_string()), ("text", text)]);
     let rows = vec![vec![
         cx.button(Text::AdminBroadcastSend, BroadcastAction::Send),
-        cx.button(Text::AdminBroadcastCancel, super::Admin::Menu),
+        cx.button(Text::AdminBroadcastCancel, BroadcastAction::Cancel),
     ]];
     cx.show(None, html, rows).await
 }

@@ -328,6 +328,15 @@ fn a_broadcast_reaches_every_customer_once_within_the_rate_limit_across_a_restar
     panel.says(&owner, &Panel::words(Text::AdminBroadcastAsk));
     panel.bot.text(&owner, &"x".repeat(4001));
     panel.says(&owner, "от 1 до 4000");
+    // Cancelled, the preview leaves nothing waiting: the next text is no broadcast.
+    panel.bot.text(&owner, "Черновик");
+    let draft = panel.bot.bot_says(&owner, has_buttons("a:bc:x"));
+    panel.press(&owner, &draft, "a:bc:x");
+    panel.bot.bot_says(&owner, has_buttons("a:db:t"));
+    let waiting: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.dialogues WHERE state::text LIKE '%Admin%'");
+    assert_eq!(waiting, 0);
+    panel.press(&owner, &menu, "a:bc:n");
+    panel.says(&owner, &Panel::words(Text::AdminBroadcastAsk));
     panel.bot.text(&owner, "Скидка <b>20%</b> & подарок");
     let preview = panel.bot.bot_says(&owner, has_buttons("a:bc:s"));
     let recipients: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.customers WHERE blocked_at IS NULL");
