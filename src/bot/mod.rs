@@ -2,6 +2,7 @@
 //! of the CLI, Docker or the control plane; it works with the tenant's own database role through `booking`.
 
 pub mod admin;
+pub mod broadcast;
 pub mod business;
 pub mod callback;
 pub mod flood;

@@ -5,6 +5,10 @@
 //! the row may be claimed again — so a crash repeats at most the messages in flight and never loses one,
 //! and no connection is held while Telegram answers. `run` wraps the step in a loop that sleeps until
 //! the next due row, or until a writer's notification says a nearer one came.
+//!
+//! Broadcast rows (no booking; their text is the broadcast's) are spaced by `broadcast::Pace`, and a
+//! tick that handled any lets `broadcast::Reporter` update their authors. A send refused because the
+//! user blocked the bot or is gone marks the customer `blocked_at`, so broadcasts leave them out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use teloxide::types::{ChatId, InlineKeyboardMarkup, ReplyMarkup};
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
+use super::broadcast::{self, Pace, Reporter};
 use super::business::{Business, business};
 use super::callback::Callback;
 use super::handlers::format;
@@ -37,7 +42,7 @@ pub const CLAIM: &str = "UPDATE outbox SET claimed_by = $2, claimed_until = $1 +
            AND (claimed_by IS NULL OR claimed_until < $1 \
                 OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = outbox.claimed_by)) \
         ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-    RETURNING id, kind, recipient, booking_id, params, expires_at, attempts";
+    RETURNING id, kind, recipient, booking_id, broadcast_id, params, expires_at, attempts";
 /// Tries before a message that keeps failing for passing reasons is given up.
 const MAX_ATTEMPTS: i32 = 8;
 /// The first retry's delay; each further one doubles, up to an hour.
@@ -50,6 +55,8 @@ pub struct Dispatcher {
     health: Arc<Health>,
     /// Ends a tick between batches when the bot is stopping.
     stop: CancellationToken,
+    reporter: Reporter,
+    pace: Pace,
 }
 
 /// What one tick did, and when the next row is due.
@@ -106,6 +113,7 @@ struct Claimed {
     kind: String,
     recipient: i64,
     booking_id: Option<i64>,
+    broadcast_id: Option<i64>,
     params: serde_json::Value,
     expires_at: DateTime<Utc>,
     attempts: i32,
@@ -125,7 +133,7 @@ impl Dispatcher {
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Self {
-        Self { pool, bot, texts, health, stop }
+        Self { pool, bot, texts, health, stop, reporter: Reporter::default(), pace: Pace::default() }
     }
 
     /// Sends every row due at `now`, then says when the next one is due.
@@ -134,6 +142,7 @@ impl Dispatcher {
         let mut session = self.pool.acquire().await?;
         let owner: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *session).await?;
         let mut tick = Tick::default();
+        let mut broadcast = false;
         while !self.stop.is_cancelled() {
             let claimed: Vec<Claimed> = sqlx::query_as(CLAIM)
                 .bind(now)
@@ -145,6 +154,7 @@ impl Dispatcher {
             if claimed.is_empty() {
                 break;
             }
+            broadcast |= claimed.iter().any(|row| row.broadcast_id.is_some());
             // Read once for the batch: every message of it is rendered with the same settings.
             let business = business(&mut *session).await?;
             let outcomes =
@@ -155,10 +165,20 @@ impl Dispatcher {
                 tick.add(&outcome);
             }
         }
-        tick.next_due = sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
-            .fetch_one(&mut *session)
-            .await?;
+        drop(session);
+        if broadcast {
+            self.report().await;
+        }
+        tick.next_due =
+            sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'").fetch_one(&self.pool).await?;
         Ok(tick)
+    }
+
+    /// Brings broadcasts' authors up to date; a failure here must not stop the messages themselves.
+    async fn report(&self) {
+        if let Err(e) = self.reporter.report(&self.pool, &self.bot, &self.texts.get()).await {
+            tracing::warn!("the broadcasts' progress could not be reported: {e:#}");
+        }
     }
 
     /// Renders, sends and records one claimed row.
@@ -175,9 +195,17 @@ impl Dispatcher {
             Some(None) => Outcome::Dropped,
             Some(Some(message)) => {
                 let markup = message.buttons.map(ReplyMarkup::InlineKeyboard);
+                if row.broadcast_id.is_some() {
+                    self.pace.wait().await;
+                }
                 match self.bot.send(ChatId(row.recipient), message.html, markup).await {
                     Ok(()) => Outcome::Sent,
-                    Err(e) => self.failure(&e, row.attempts, now),
+                    Err(e) => {
+                        if unreachable(&e) {
+                            mark_blocked(&self.pool, row.recipient).await?;
+                        }
+                        self.failure(&e, row.attempts, now)
+                    }
                 }
             }
         };
@@ -219,7 +247,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Message>> {
         let catalog = &self.texts.get();
-        let Some(id) = row.booking_id else { return Ok(None) };
+        let Some(id) = row.booking_id else { return self.render_unbooked(conn, row).await };
         let visit: Option<Visit> = sqlx::query_as(
             "SELECT b.service_name, b.starts_at, b.ends_at, b.status, c.first_name, c.phone, b.customer_id, \
                     EXISTS (SELECT 1 FROM ratings r WHERE r.booking_id = b.id) AS rated \
@@ -345,12 +373,32 @@ impl Dispatcher {
         Ok(Some(message))
     }
 
+    /// A row about no booking: a broadcast.
+    async fn render_unbooked(&self, conn: &mut PgConnection, row: &Claimed) -> anyhow::Result<Option<Message>> {
+        match row.kind.as_str() {
+            "broadcast" => {
+                let html = broadcast::message(conn, row.broadcast_id).await?;
+                Ok(html.map(|html| Message { html, buttons: None }))
+            }
+            other => {
+                tracing::warn!(kind = other, "an outbox row without a booking is skipped");
+                Ok(None)
+            }
+        }
+    }
+
     /// Ticks until `stop`: after each tick it sleeps until the next row is due, or until a writer (in
     /// this process or another) notifies that a pending row was written. Nothing due, no wake-ups.
     pub async fn run(self) -> anyhow::Result<()> {
         let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&self.pool).await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&channel(&schema)).await?;
+        // A broadcast the last run left unfinished goes on at its pace, and one it finished without
+        // reporting is reported.
+        if let Err(e) = broadcast::resume(&self.pool, Utc::now()).await {
+            tracing::warn!("the broadcasts under way could not be resumed: {e:#}");
+        }
+        self.report().await;
         loop {
             self.health.metrics.outbox_wakeups.inc();
             let next = match self.tick(Utc::now()).await {
@@ -378,6 +426,24 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Whether a failed send says the user cannot be written to at all: they blocked the bot, deleted
+/// their account, or never had a chat with it.
+fn unreachable(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<RequestError>(),
+        Some(RequestError::Api(ApiError::BotBlocked | ApiError::UserDeactivated | ApiError::ChatNotFound))
+    )
+}
+
+/// Remembers that the customer cannot be reached, so broadcasts leave them out until they write again.
+async fn mark_blocked(pool: &PgPool, user: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET blocked_at = now() WHERE user_id = $1 AND blocked_at IS NULL")
+        .bind(user)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// The old date and time of a move, from the row's parameters.

@@ -5,9 +5,9 @@
 
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::Limits;
-use teloxide::payloads::SendMessageSetters;
+use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardMarkup, MessageId, ParseMode, ReplyMarkup};
+use teloxide::types::{InlineKeyboardMarkup, InputFile, MessageId, ParseMode, ReplyMarkup};
 use teloxide::{ApiError, RequestError};
 
 #[derive(Clone)]
@@ -35,6 +35,22 @@ impl TgBot {
         match &self.throttled {
             Some(bot) => html_message(bot.send_message(chat, html), markup).await?,
             None => html_message(self.direct.send_message(chat, html), markup).await?,
+        };
+        Ok(())
+    }
+
+    /// A file in `chat`, with an HTML caption: through the same limits as a message.
+    pub async fn send_document(
+        &self,
+        chat: ChatId,
+        file_name: String,
+        bytes: Vec<u8>,
+        caption: String,
+    ) -> anyhow::Result<()> {
+        let file = InputFile::memory(bytes).file_name(file_name);
+        match &self.throttled {
+            Some(bot) => bot.send_document(chat, file).caption(caption).parse_mode(ParseMode::Html).await?,
+            None => self.direct.send_document(chat, file).caption(caption).parse_mode(ParseMode::Html).await?,
         };
         Ok(())
     }

@@ -325,6 +325,50 @@ texts! {
     AdminBlockWaiting: Html = "admin.block.waiting";
     // -- setup: services, settings, texts (admin/setup.*.yaml)
     // -- people: staff, audit, exports, broadcast (admin/people.*.yaml)
+    AdminStaffList: Html = "admin.staff.list" { count };
+    AdminStaffAdd: Label = "admin.staff.add";
+    AdminStaffAddAsk: Html = "admin.staff.add_ask";
+    AdminStaffIdInvalid: Html = "admin.staff.id_invalid";
+    AdminStaffIdTaken: Html = "admin.staff.id_taken";
+    AdminStaffCard: Html = "admin.staff.card" { name, role, permissions };
+    AdminStaffAllPermissions: Fragment = "admin.staff.all_permissions";
+    AdminStaffMakeOwner: Label = "admin.staff.make_owner";
+    AdminStaffMakeManager: Label = "admin.staff.make_manager";
+    AdminStaffRemove: Label = "admin.staff.remove";
+    AdminStaffRemoveAsk: Html = "admin.staff.remove_ask" { name };
+    AdminStaffRemoveYes: Label = "admin.staff.remove_yes";
+    AdminStaffBack: Label = "admin.staff.back";
+    AdminStaffOwnersOnly: Alert = "admin.staff.owners_only";
+    AdminStaffNotYourself: Alert = "admin.staff.not_yourself";
+    AdminStaffLastOwner: Alert = "admin.staff.last_owner";
+    AdminStaffNotifyAdded: Html = "admin.staff.notify_added";
+    AdminStaffNotifyOwner: Html = "admin.staff.notify_owner";
+    AdminStaffNotifyManager: Html = "admin.staff.notify_manager";
+    AdminStaffNotifyRemoved: Html = "admin.staff.notify_removed";
+    AdminAuditTitle: Html = "admin.audit.title" { page, pages, total };
+    AdminAuditEmpty: Fragment = "admin.audit.empty";
+    AdminAuditEntry: Html = "admin.audit.entry" { when, actor, action, target, diff };
+    AdminAuditNewer: Label = "admin.audit.newer";
+    AdminAuditOlder: Label = "admin.audit.older";
+    AdminAuditCsv: Label = "admin.audit.csv";
+    AdminExportTitle: Html = "admin.export.title";
+    AdminExportThisMonth: Label = "admin.export.this_month";
+    AdminExportLastMonth: Label = "admin.export.last_month";
+    AdminExportNext30: Label = "admin.export.next_30";
+    AdminExportRange: Label = "admin.export.range";
+    AdminExportCustomers: Label = "admin.export.customers";
+    AdminExportFeedback: Label = "admin.export.feedback";
+    AdminExportRangeAsk: Html = "admin.export.range_ask";
+    AdminExportRangeInvalid: Alert = "admin.export.range_invalid";
+    AdminExportCaption: Html = "admin.export.caption" { file, rows };
+    AdminBroadcastAsk: Html = "admin.broadcast.ask";
+    AdminBroadcastTooLong: Html = "admin.broadcast.too_long" { max };
+    AdminBroadcastPreview: Html = "admin.broadcast.preview" { recipients, text };
+    AdminBroadcastSend: Label = "admin.broadcast.send";
+    AdminBroadcastCancel: Label = "admin.broadcast.cancel";
+    AdminBroadcastProgress: Html = "admin.broadcast.progress" { id, done, total };
+    AdminBroadcastProgressDone: Html = "admin.broadcast.progress_done" { id, done, total };
+    AdminBroadcastReport: Html = "admin.broadcast.report" { id, recipients, delivered, blocked, failed };
 }
 
 impl Text {

@@ -62,12 +62,17 @@ pub async fn seed(conn: &mut PgConnection, template: &Template, who: &Identity<'
     set_owners(conn, who.owners).await
 }
 
-/// Makes exactly these users the owners; owners no longer listed lose their admin rights.
+/// Makes these users the owners the command line names: owners it named before and no longer lists
+/// lose their admin rights, while admins added in the bot (they have an `added_by`) are the business's
+/// own decision and stay. A listed user who was added in the bot becomes a command-line owner.
 pub async fn set_owners(conn: &mut PgConnection, owners: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM admins WHERE is_owner AND user_id <> ALL($1)").bind(owners).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM admins WHERE is_owner AND added_by IS NULL AND user_id <> ALL($1)")
+        .bind(owners)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO admins (user_id, is_owner) SELECT unnest($1::bigint[]), true \
-         ON CONFLICT (user_id) DO UPDATE SET is_owner = true",
+         ON CONFLICT (user_id) DO UPDATE SET is_owner = true, added_by = NULL",
     )
     .bind(owners)
     .execute(&mut *conn)

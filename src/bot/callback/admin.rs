@@ -156,7 +156,7 @@ impl Admin {
             ]
             .map(Admin::Exports),
         );
-        all.extend([BroadcastAction::Compose, BroadcastAction::Send].map(Admin::Broadcast));
+        all.extend([BroadcastAction::Compose, BroadcastAction::Send, BroadcastAction::Cancel].map(Admin::Broadcast));
         all.extend(
             [
                 StaffAction::List,
@@ -377,6 +377,8 @@ pub enum BroadcastAction {
     Compose,
     /// Sends the previewed message (kept in the dialogue) to every customer.
     Send,
+    /// Drops the previewed message and goes back to the menu.
+    Cancel,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,6 +500,7 @@ impl fmt::Display for Admin {
             Admin::Broadcast(a) => match a {
                 BroadcastAction::Compose => write!(f, "a:bc:n"),
                 BroadcastAction::Send => write!(f, "a:bc:s"),
+                BroadcastAction::Cancel => write!(f, "a:bc:x"),
             },
             Admin::Staff(a) => match a {
                 StaffAction::List => write!(f, "a:ad:l"),
@@ -591,6 +594,7 @@ pub(super) fn parse(parts: &[&str]) -> Result<Admin, CallbackError> {
         }),
         ["bc", "n"] => Admin::Broadcast(BroadcastAction::Compose),
         ["bc", "s"] => Admin::Broadcast(BroadcastAction::Send),
+        ["bc", "x"] => Admin::Broadcast(BroadcastAction::Cancel),
         ["ad", rest @ ..] => Admin::Staff(match rest {
             ["l"] => StaffAction::List,
             ["a"] => StaffAction::Add,

@@ -42,8 +42,8 @@ async fn bot_api(
     let Some(bot_id) = shared.read(|s| s.bots.get(token).map(|b| b.id)) else {
         return ApiError::unauthorized().into_response();
     };
-    let params = match params::read(request).await {
-        Ok(params) => params,
+    let (params, uploads) = match params::read(request).await {
+        Ok(read) => read,
         Err(error) => return error.into_response(),
     };
     let method = Method::parse(&method_name);
@@ -62,7 +62,7 @@ async fn bot_api(
     }
     let result = match method {
         Method::GetUpdates => long_poll(&shared, token, &params).await,
-        method => shared.write(|s| methods::call(s, token, method, &params)),
+        method => shared.write(|s| methods::call(s, token, method, &params, &uploads)),
     };
     if let Err(error) = &result {
         tracing::debug!(bot_id, method = name, code = error.code, "emulated Bot API call refused");

@@ -2,12 +2,13 @@
 //! elsewhere (`http`), since it cannot hold the state's lock.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::html::{self, Formatted};
-use super::params::{self, Params};
+use super::params::{self, Params, Uploads};
 use super::state::{BotState, Callback, ChatState, Content, State, StoredFile, StoredMessage, now};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,13 @@ impl Method {
 }
 
 /// Runs one call that does not wait. A `getUpdates` here is answered at once, as with `timeout=0`.
-pub(super) fn call(state: &mut State, token: &str, method: Method, p: &Params) -> Result<Value, ApiError> {
+pub(super) fn call(
+    state: &mut State,
+    token: &str,
+    method: Method,
+    p: &Params,
+    uploads: &Uploads,
+) -> Result<Value, ApiError> {
     let State { bots, callbacks, .. } = state;
     let bot = bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
     match method {
@@ -90,7 +97,7 @@ pub(super) fn call(state: &mut State, token: &str, method: Method, p: &Params) -
             bot.commands.remove(&commands_key(p)?);
             Ok(json!(true))
         }
-        Method::SendDocument => send_document(bot, p),
+        Method::SendDocument => send_document(bot, p, uploads.get("document")),
         Method::SendChatAction => {
             writable_chat(bot, p)?;
             Ok(json!(true))
@@ -177,13 +184,16 @@ fn send_message(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
     Ok(rendered(bot, p, message_id))
 }
 
-fn send_document(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
+fn send_document(bot: &mut BotState, p: &Params, bytes: Option<&Vec<u8>>) -> Result<Value, ApiError> {
     let file = match p.get("document") {
-        Some(Value::Object(upload)) => new_file(bot, upload.get("file_name").and_then(Value::as_str), upload),
+        Some(Value::Object(upload)) => {
+            let bytes = bytes.cloned().unwrap_or_default();
+            new_file(bot, upload.get("file_name").and_then(Value::as_str), upload, bytes)
+        }
         Some(Value::String(id)) if bot.files.contains_key(id) => bot.files[id].clone(),
         Some(Value::String(url)) if url.starts_with("http://") || url.starts_with("https://") => {
             let name = url.rsplit('/').next().filter(|n| !n.is_empty());
-            new_file(bot, name, &serde_json::Map::new())
+            new_file(bot, name, &serde_json::Map::new(), Vec::new())
         }
         Some(_) => return Err(ApiError::bad_request("Bad Request: wrong file identifier/HTTP URL specified")),
         None => return Err(ApiError::bad_request("Bad Request: there is no document in the request")),
@@ -198,11 +208,16 @@ fn send_document(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
     Ok(rendered(bot, p, message_id))
 }
 
-fn new_file(bot: &mut BotState, name: Option<&str>, upload: &serde_json::Map<String, Value>) -> StoredFile {
+fn new_file(
+    bot: &mut BotState,
+    name: Option<&str>,
+    upload: &serde_json::Map<String, Value>,
+    bytes: Vec<u8>,
+) -> StoredFile {
     let file_id = format!("BQACAgIAAxkDAAI{:05}", bot.files.len() + 1);
     let size = upload.get("size").and_then(Value::as_u64).unwrap_or(0);
-    let file =
-        StoredFile { file_id: file_id.clone(), file_name: name.filter(|n| !n.is_empty()).map(str::to_owned), size };
+    let file_name = name.filter(|n| !n.is_empty()).map(str::to_owned);
+    let file = StoredFile { file_id: file_id.clone(), file_name, size, bytes: Arc::new(bytes) };
     bot.files.insert(file_id, file.clone());
     file
 }

@@ -121,11 +121,14 @@ impl ChatMessage {
     }
 }
 
-/// A file a bot sent; the emulator keeps its name and size, not its bytes.
+/// A file a bot sent: its name, size and contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Document {
     pub file_name: Option<String>,
     pub size: u64,
+    /// Left out of the JSON views, which show the size.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 fn rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -183,6 +186,12 @@ impl Emulator {
     /// query id. Like a real client, any `data` is sent.
     pub fn press_button(&self, token: &str, user: &TgUser, message_id: i64, data: &str) -> String {
         known(self.inner.shared.press_button(token, user, message_id, data))
+    }
+
+    /// The user has a chat with the bot, as after a `/start` long ago, without an update to handle now:
+    /// for tests that need many reachable users quickly.
+    pub fn open_chat(&self, token: &str, user: &TgUser) {
+        known(self.inner.shared.open_chat(token, user));
     }
 
     /// The user blocks the bot: sends and edits in their chat answer 403 until the user writes again.

@@ -14,13 +14,16 @@ use super::api_error::ApiError;
 
 pub(super) type Params = Map<String, Value>;
 
+/// The bytes of the files a call uploaded, by the parameter they stand under (`document`).
+pub(super) type Uploads = HashMap<String, Vec<u8>>;
+
 /// Telegram's own upload limit for bots.
 pub(super) const MAX_BODY: usize = 50 * 1024 * 1024;
 
 /// Parameters that are integers in the Bot API; outside JSON they are decoded as numbers.
 const INTEGER_KEYS: &[&str] = &["chat_id", "message_id", "offset", "limit", "timeout", "user_id", "cache_time"];
 
-pub(super) async fn read(request: Request) -> Result<Params, ApiError> {
+pub(super) async fn read(request: Request) -> Result<(Params, Uploads), ApiError> {
     let mut params = Params::new();
     if let Some(query) = request.uri().query() {
         insert_pairs(&mut params, url::form_urlencoded::parse(query.as_bytes()));
@@ -35,14 +38,14 @@ pub(super) async fn read(request: Request) -> Result<Params, ApiError> {
         let multipart = Multipart::from_request(request, &())
             .await
             .map_err(|_| ApiError::bad_request("Bad Request: can't parse multipart/form-data body"))?;
-        read_multipart(multipart, &mut params).await?;
-        return Ok(params);
+        let uploads = read_multipart(multipart, &mut params).await?;
+        return Ok((params, uploads));
     }
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await
         .map_err(|_| ApiError::new(413, "Request Entity Too Large"))?;
     if body.is_empty() {
-        return Ok(params);
+        return Ok((params, Uploads::new()));
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
         insert_pairs(&mut params, url::form_urlencoded::parse(&body));
@@ -52,7 +55,7 @@ pub(super) async fn read(request: Request) -> Result<Params, ApiError> {
             _ => return Err(ApiError::bad_request("Bad Request: can't parse JSON object in the request body")),
         }
     }
-    Ok(params)
+    Ok((params, Uploads::new()))
 }
 
 fn insert_pairs<'a>(
@@ -79,11 +82,12 @@ fn decode(key: &str, value: String) -> Value {
     Value::String(value)
 }
 
-/// Reads every part; file parts are counted, not kept, and stand in the parameters as
-/// `{"file_name", "size"}`, either under their own name or where a field says `attach://<part>`.
-async fn read_multipart(mut multipart: Multipart, params: &mut Params) -> Result<(), ApiError> {
+/// Reads every part; file parts stand in the parameters as `{"file_name", "size"}` (so the request log
+/// stays small and readable), either under their own name or where a field says `attach://<part>`, and
+/// their bytes are returned under the same name, for tests that read what a bot sent.
+async fn read_multipart(mut multipart: Multipart, params: &mut Params) -> Result<Uploads, ApiError> {
     let unreadable = |_| ApiError::bad_request("Bad Request: can't parse multipart/form-data body");
-    let mut files: HashMap<String, Value> = HashMap::new();
+    let mut files: HashMap<String, (Value, Vec<u8>)> = HashMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
@@ -91,30 +95,37 @@ async fn read_multipart(mut multipart: Multipart, params: &mut Params) -> Result
         let mut size = 0;
         while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
             size += chunk.len();
-            if file_name.is_none() {
-                bytes.extend_from_slice(&chunk);
-            }
+            bytes.extend_from_slice(&chunk);
         }
-        match (file_name, String::from_utf8(bytes)) {
-            (None, Ok(text)) => {
-                params.insert(name.clone(), decode(&name, text));
-            }
-            (file_name, _) => {
-                files.insert(name, json!({ "file_name": file_name.unwrap_or_default(), "size": size }));
+        match file_name {
+            None => match String::from_utf8(bytes) {
+                Ok(text) => {
+                    params.insert(name.clone(), decode(&name, text));
+                }
+                Err(e) => {
+                    let stand_in = json!({ "file_name": "", "size": size });
+                    files.insert(name, (stand_in, e.into_bytes()));
+                }
+            },
+            Some(file_name) => {
+                files.insert(name, (json!({ "file_name": file_name, "size": size }), bytes));
             }
         }
     }
-    for value in params.values_mut() {
+    let mut uploads = Uploads::new();
+    for (key, value) in params.iter_mut() {
         if let Some(part) = value.as_str().and_then(|s| s.strip_prefix("attach://"))
-            && let Some(file) = files.remove(part)
+            && let Some((file, bytes)) = files.remove(part)
         {
             *value = file;
+            uploads.insert(key.clone(), bytes);
         }
     }
-    for (name, file) in files {
-        params.entry(name).or_insert(file);
+    for (name, (file, bytes)) in files {
+        params.entry(name.clone()).or_insert(file);
+        uploads.entry(name).or_insert(bytes);
     }
-    Ok(())
+    Ok(uploads)
 }
 
 /// An integer parameter; Telegram also takes one written as a string.

@@ -79,6 +79,13 @@ impl Shared {
         self.write(|s| s.press_button(token, user, message_id, data).ok_or(UnknownBot))
     }
 
+    pub fn open_chat(&self, token: &str, user: &TgUser) -> Result<(), UnknownBot> {
+        self.write(|s| {
+            s.bots.get_mut(token).ok_or(UnknownBot)?.chat_for(user);
+            Ok(())
+        })
+    }
+
     pub fn block_bot(&self, token: &str, user_id: i64) -> Result<(), UnknownBot> {
         self.write(|s| {
             s.bots.get_mut(token).ok_or(UnknownBot)?.blocked.insert(user_id);

@@ -2,6 +2,7 @@
 //! log, and how a stored message looks as a Telegram `Message`.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -82,6 +83,8 @@ pub(super) struct StoredFile {
     pub file_id: String,
     pub file_name: Option<String>,
     pub size: u64,
+    /// Shared: a file sent again by id is the same file.
+    pub bytes: Arc<Vec<u8>>,
 }
 
 pub(super) fn now() -> i64 {
@@ -265,7 +268,11 @@ impl StoredMessage {
             Content::Text(text) => (Some(text.text.clone()), None, None),
             Content::Document { file, caption } => (
                 caption.as_ref().map(|c| c.text.clone()),
-                Some(Document { file_name: file.file_name.clone(), size: file.size }),
+                Some(Document {
+                    file_name: file.file_name.clone(),
+                    size: file.size,
+                    bytes: file.bytes.as_ref().clone(),
+                }),
                 None,
             ),
             Content::Contact { phone, .. } => (None, None, Some(phone.clone())),

@@ -3,6 +3,7 @@
 
 mod access;
 mod bookings;
+mod people;
 
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;

@@ -172,7 +172,7 @@ async fn a_blocked_bot_gets_403_until_the_user_writes_again() {
 }
 
 #[tokio::test]
-async fn a_document_upload_is_recorded_by_name_and_size() {
+async fn a_document_upload_is_recorded_by_name_and_size_and_kept() {
     let (emulator, bot) = start().await;
     emulator.send_text(TOKEN, &ann(), "/export");
     let csv = InputFile::memory(b"date;client\n2026-01-05;Ann\n".to_vec()).file_name("bookings.csv");
@@ -189,11 +189,14 @@ async fn a_document_upload_is_recorded_by_name_and_size() {
     assert_eq!(upload.params["chat_id"], 42);
     let chat = emulator.chat(TOKEN, 42);
     assert_eq!(chat[1].document.as_ref().unwrap().file_name.as_deref(), Some("bookings.csv"));
+    assert_eq!(chat[1].document.as_ref().unwrap().bytes, b"date;client\n2026-01-05;Ann\n");
     assert_eq!(chat[1].text.as_deref(), Some("Bookings"));
 
-    // The file id Telegram returned can be sent again without uploading.
+    // The file id Telegram returned can be sent again without uploading, and it is the same file.
     let again = bot.send_document(ANN, InputFile::file_id(document.file.id.clone())).await.unwrap();
     assert_eq!(again.document().unwrap().file.id, document.file.id);
+    let chat = emulator.chat(TOKEN, 42);
+    assert_eq!(chat[2].document.as_ref().unwrap().bytes, chat[1].document.as_ref().unwrap().bytes);
 }
 
 #[tokio::test]
