@@ -4,6 +4,7 @@
 
 pub mod outbox;
 pub mod schedule;
+pub mod setup;
 pub mod store;
 
 pub use schedule::{Busy, Hours, Schedule, SlotError};
