@@ -167,9 +167,9 @@ pub async fn service(conn: &mut PgConnection, id: i64) -> Result<Option<Service>
         "SELECT id, name, description, duration_minutes, price_minor, slot_step_minutes FROM services \
          WHERE id = $1 AND active",
     )
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A Telegram user, as the bot learns them.
