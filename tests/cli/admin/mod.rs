@@ -2,6 +2,7 @@
 //! and 1002 from the fixture) and managers talking to it, real PostgreSQL underneath.
 
 mod access;
+mod setup;
 
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;
