@@ -33,7 +33,9 @@ pub enum Prompt {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draft {
     name: Option<String>,
-    description: Option<Option<String>>,
+    /// Whether the description was answered: `None` in JSON could not tell "none" from "not yet".
+    described: bool,
+    description: Option<String>,
     duration: Option<i32>,
     price: Option<i64>,
 }
@@ -157,7 +159,7 @@ async fn refuse(cx: &Cx<'_>, text: Text, params: &[(&str, &str)]) -> HandlerResu
 async fn answer_new(cx: &Cx<'_>, mut draft: Draft, text: &str) -> HandlerResult {
     let field = if draft.name.is_none() {
         ServiceField::Name
-    } else if draft.description.is_none() {
+    } else if !draft.described {
         ServiceField::Description
     } else if draft.duration.is_none() {
         ServiceField::Duration
@@ -177,12 +179,12 @@ async fn answer_new(cx: &Cx<'_>, mut draft: Draft, text: &str) -> HandlerResult 
             }
             draft.name = Some(name);
         }
-        Typed::Description(description) => draft.description = Some(description),
+        Typed::Description(description) => (draft.described, draft.description) = (true, description),
         Typed::Duration(minutes) => draft.duration = Some(minutes),
         Typed::Price(minor) => draft.price = Some(minor),
         Typed::Step(step) => return create(cx, draft, step).await,
     }
-    let next = if draft.description.is_none() {
+    let next = if !draft.described {
         ServiceField::Description
     } else if draft.duration.is_none() {
         ServiceField::Duration
@@ -197,8 +199,7 @@ async fn answer_new(cx: &Cx<'_>, mut draft: Draft, text: &str) -> HandlerResult 
 
 /// The new service, enabled, after the others.
 async fn create(cx: &Cx<'_>, draft: Draft, step: Option<i32>) -> HandlerResult {
-    let (Some(name), Some(description), Some(duration), Some(price)) =
-        (draft.name, draft.description, draft.duration, draft.price)
+    let (Some(name), true, Some(duration), Some(price)) = (draft.name, draft.described, draft.duration, draft.price)
     else {
         // A draft is filled in order, so this is a dialogue from another binary: start over.
         return cx.ask(Prompt::New(Draft::default()), cx.catalog.render(Text::AdminServicesAskName, &[])).await;
@@ -210,7 +211,7 @@ async fn create(cx: &Cx<'_>, draft: Draft, step: Option<i32>) -> HandlerResult {
          VALUES ($1, $2, $3, $4, $5, (SELECT coalesce(max(position), 0) + 1 FROM services)) RETURNING {COLUMNS}"
     )))
     .bind(&name)
-    .bind(&description)
+    .bind(&draft.description)
     .bind(duration)
     .bind(price)
     .bind(step)
@@ -506,4 +507,16 @@ async fn delete(cx: &Cx<'_>, at: MessageId, service: i64) -> Reply {
     tx.commit().await?;
     list(cx, Some(at)).await?;
     Ok(Some(Text::AdminServicesDeleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_answered_without_a_description_survives_the_dialogue_store() {
+        let draft = Draft { name: Some("Укладка".into()), described: true, ..Draft::default() };
+        let json = serde_json::to_string(&Prompt::New(draft.clone())).unwrap();
+        assert_eq!(serde_json::from_str::<Prompt>(&json).unwrap(), Prompt::New(draft));
+    }
 }
