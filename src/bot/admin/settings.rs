@@ -51,56 +51,42 @@ enum Typed {
 
 /// Each setting's column, question, error and button.
 fn info(field: SettingField) -> (&'static str, Text, Text, Text) {
-    {
-        match field {
-            SettingField::SlotStep => (
-                "slot_step_minutes",
-                Text::AdminSettingsAskStep,
-                Text::AdminSettingsBadStep,
-                Text::AdminSettingsEditStep,
-            ),
-            SettingField::Horizon => (
-                "horizon_days",
-                Text::AdminSettingsAskHorizon,
-                Text::AdminSettingsBadHorizon,
-                Text::AdminSettingsEditHorizon,
-            ),
-            SettingField::MinLead => (
-                "min_lead_minutes",
-                Text::AdminSettingsAskLead,
-                Text::AdminSettingsBadLead,
-                Text::AdminSettingsEditLead,
-            ),
-            SettingField::Cutoff => (
-                "cancellation_cutoff_minutes",
-                Text::AdminSettingsAskCutoff,
-                Text::AdminSettingsBadCutoff,
-                Text::AdminSettingsEditCutoff,
-            ),
-            SettingField::MaxActive => (
-                "max_active_bookings",
-                Text::AdminSettingsAskMax,
-                Text::AdminSettingsBadMax,
-                Text::AdminSettingsEditMax,
-            ),
-            SettingField::Reminders => (
-                "reminder_offsets_minutes",
-                Text::AdminSettingsAskReminders,
-                Text::AdminSettingsBadReminders,
-                Text::AdminSettingsEditReminders,
-            ),
-            SettingField::Address => {
-                ("address", Text::AdminSettingsAskAddress, Text::AdminSettingsBadText, Text::AdminSettingsEditAddress)
-            }
-            SettingField::Contacts => (
-                "contacts",
-                Text::AdminSettingsAskContacts,
-                Text::AdminSettingsBadText,
-                Text::AdminSettingsEditContacts,
-            ),
-            SettingField::TimeZone => {
-                ("timezone", Text::AdminSettingsAskTz, Text::AdminSettingsBadTz, Text::AdminSettingsEditTz)
-            }
+    match field {
+        SettingField::SlotStep => {
+            ("slot_step_minutes", Text::AdminSettingsAskStep, Text::AdminSettingsBadStep, Text::AdminSettingsEditStep)
+        }
+        SettingField::Horizon => (
+            "horizon_days",
+            Text::AdminSettingsAskHorizon,
+            Text::AdminSettingsBadHorizon,
+            Text::AdminSettingsEditHorizon,
+        ),
+        SettingField::MinLead => {
+            ("min_lead_minutes", Text::AdminSettingsAskLead, Text::AdminSettingsBadLead, Text::AdminSettingsEditLead)
+        }
+        SettingField::Cutoff => (
+            "cancellation_cutoff_minutes",
+            Text::AdminSettingsAskCutoff,
+            Text::AdminSettingsBadCutoff,
+            Text::AdminSettingsEditCutoff,
+        ),
+        SettingField::MaxActive => {
+            ("max_active_bookings", Text::AdminSettingsAskMax, Text::AdminSettingsBadMax, Text::AdminSettingsEditMax)
+        }
+        SettingField::Reminders => (
+            "reminder_offsets_minutes",
+            Text::AdminSettingsAskReminders,
+            Text::AdminSettingsBadReminders,
+            Text::AdminSettingsEditReminders,
+        ),
+        SettingField::Address => {
+            ("address", Text::AdminSettingsAskAddress, Text::AdminSettingsBadText, Text::AdminSettingsEditAddress)
+        }
+        SettingField::Contacts => {
+            ("contacts", Text::AdminSettingsAskContacts, Text::AdminSettingsBadText, Text::AdminSettingsEditContacts)
+        }
+        SettingField::TimeZone => {
+            ("timezone", Text::AdminSettingsAskTz, Text::AdminSettingsBadTz, Text::AdminSettingsEditTz)
         }
     }
 }
