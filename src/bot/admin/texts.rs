@@ -35,7 +35,13 @@ fn editable() -> Vec<Text> {
 pub(super) async fn callback(cx: &Cx<'_>, at: MessageId, action: TextAction) -> Reply {
     match action {
         TextAction::List { page } => list(cx, Some(at), usize::from(page)).await?,
-        TextAction::Card { text } => card(cx, Some(at), text).await?,
+        TextAction::Card { text } => {
+            // Back to the card (or "discard" on a preview): a wording typed afterwards is no answer.
+            if let Some(super::Prompt::Texts(_)) = cx.prompt().await? {
+                cx.done().await?;
+            }
+            card(cx, Some(at), text).await?;
+        }
         TextAction::Edit { text } => {
             let html = cx.catalog.render(
                 Text::AdminTextsAsk,

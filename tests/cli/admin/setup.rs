@@ -293,6 +293,16 @@ fn a_text_edit_is_checked_previewed_saved_live_and_reset() {
     panel.says(&owner, "ошибка в HTML");
     assert_eq!(panel.bot.scalar::<i64>("SELECT count(*) FROM {schema}.texts"), 0);
 
+    // Discarding the preview ends the question: the next message is no answer.
+    panel.bot.text(&owner, "<b>Рады снова видеть</b>, {name}!");
+    let preview = panel.says(&owner, "Рады снова видеть, [name]!");
+    panel.press(&owner, &preview, "a:tx:c:start.welcome_back");
+    let card = panel.says(&owner, "По умолчанию");
+    let state: String = panel.bot.scalar("SELECT state::text FROM {schema}.dialogues WHERE chat_id = 1001");
+    assert!(!state.contains("Preview"), "{state}");
+
+    panel.press(&owner, &card, "a:tx:e:start.welcome_back");
+    panel.says(&owner, "Новый текст для");
     panel.bot.text(&owner, "<b>Рады снова видеть</b>, {name}!");
     let preview = panel.says(&owner, "Рады снова видеть, [name]!");
     assert_eq!(panel.press(&owner, &preview, "a:tx:s:start.welcome_back").as_deref(), Some(ru().raw(Text::AdminSaved)));
