@@ -156,19 +156,25 @@ async fn refuse(cx: &Cx<'_>, text: Text, params: &[(&str, &str)]) -> HandlerResu
     cx.bot.send(cx.chat, cx.catalog.render(text, params), None).await
 }
 
+impl Draft {
+    /// The first question not answered yet; the slot step comes last and creates the service.
+    fn next(&self) -> ServiceField {
+        if self.name.is_none() {
+            ServiceField::Name
+        } else if !self.described {
+            ServiceField::Description
+        } else if self.duration.is_none() {
+            ServiceField::Duration
+        } else if self.price.is_none() {
+            ServiceField::Price
+        } else {
+            ServiceField::SlotStep
+        }
+    }
+}
+
 async fn answer_new(cx: &Cx<'_>, mut draft: Draft, text: &str) -> HandlerResult {
-    let field = if draft.name.is_none() {
-        ServiceField::Name
-    } else if !draft.described {
-        ServiceField::Description
-    } else if draft.duration.is_none() {
-        ServiceField::Duration
-    } else if draft.price.is_none() {
-        ServiceField::Price
-    } else {
-        ServiceField::SlotStep
-    };
-    let value = match parse(field, text) {
+    let value = match parse(draft.next(), text) {
         Ok(value) => value,
         Err(error) => return refuse(cx, error, &[]).await,
     };
@@ -184,22 +190,13 @@ async fn answer_new(cx: &Cx<'_>, mut draft: Draft, text: &str) -> HandlerResult 
         Typed::Price(minor) => draft.price = Some(minor),
         Typed::Step(step) => return create(cx, draft, step).await,
     }
-    let next = if !draft.described {
-        ServiceField::Description
-    } else if draft.duration.is_none() {
-        ServiceField::Duration
-    } else if draft.price.is_none() {
-        ServiceField::Price
-    } else {
-        ServiceField::SlotStep
-    };
-    let question = ask_text(cx, next).await?;
+    let question = ask_text(cx, draft.next()).await?;
     cx.ask(Prompt::New(draft), question).await
 }
 
 /// The new service, enabled, after the others.
 async fn create(cx: &Cx<'_>, draft: Draft, step: Option<i32>) -> HandlerResult {
-    let (Some(name), true, Some(duration), Some(price)) = (draft.name, draft.described, draft.duration, draft.price)
+    let Draft { name: Some(name), described: true, description, duration: Some(duration), price: Some(price) } = draft
     else {
         // A draft is filled in order, so this is a dialogue from another binary: start over.
         return cx.ask(Prompt::New(Draft::default()), cx.catalog.render(Text::AdminServicesAskName, &[])).await;
@@ -211,7 +208,7 @@ async fn create(cx: &Cx<'_>, draft: Draft, step: Option<i32>) -> HandlerResult {
          VALUES ($1, $2, $3, $4, $5, (SELECT coalesce(max(position), 0) + 1 FROM services)) RETURNING {COLUMNS}"
     )))
     .bind(&name)
-    .bind(&draft.description)
+    .bind(&description)
     .bind(duration)
     .bind(price)
     .bind(step)
@@ -220,8 +217,11 @@ async fn create(cx: &Cx<'_>, draft: Draft, step: Option<i32>) -> HandlerResult {
     let row = match inserted {
         Ok(row) => row,
         Err(e) if is_unique_violation(&e) => {
-            cx.done().await?;
-            return refuse(cx, Text::AdminServicesNameTaken, &[("name", &name)]).await;
+            // Taken since it was typed: only the name is asked again.
+            refuse(cx, Text::AdminServicesNameTaken, &[("name", &name)]).await?;
+            let draft =
+                Draft { name: None, described: true, description, duration: Some(duration), price: Some(price) };
+            return cx.ask(Prompt::New(draft), cx.catalog.render(Text::AdminServicesAskName, &[])).await;
         }
         Err(e) => return Err(e.into()),
     };
