@@ -57,3 +57,8 @@ ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN (
     'reminder', 'rating_request', 'admin_booked', 'admin_moved', 'admin_cancelled', 'customer_cancelled',
     'admin_rated', 'customer_moved', 'broadcast'));
+
+-- setup: a service that was booked once cannot lose its row (bookings reference it), so deleting one
+-- with only past bookings hides it from the panel and from customers instead; one never booked is
+-- deleted for real.
+ALTER TABLE services ADD COLUMN deleted_at timestamptz;

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod outbox;
 pub mod schedule;
+pub mod setup;
 pub mod store;
 
 pub use schedule::{Busy, Hours, Schedule, SlotError};

@@ -51,6 +51,16 @@ pub enum SlotError {
 }
 
 impl Schedule {
+    /// This schedule with a service's own slot step, where it has one: a long service may start on a
+    /// coarser grid than the business's default. Both the offered times and the booking transaction's
+    /// re-check go through here, so they always agree.
+    pub fn with_step(mut self, step: Option<TimeDelta>) -> Schedule {
+        if let Some(step) = step {
+            self.slot_step = step;
+        }
+        self
+    }
+
     /// The business's local date at `now`.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.tz).date_naive()
@@ -292,6 +302,21 @@ mod tests {
         );
         let unique: std::collections::BTreeSet<_> = slots.iter().collect();
         assert_eq!(unique.len(), slots.len());
+    }
+
+    #[test]
+    fn a_services_own_step_replaces_the_business_grid() {
+        let tz = chrono_tz::Europe::Moscow;
+        let d = day(2030, 3, 5);
+        let now = local(tz, day(2030, 3, 1), 9, 0);
+        let s = schedule(tz, vec![Hours { opens: t(10, 0), closes: t(12, 0) }]);
+        let hour = TimeDelta::hours(1);
+        let default = times(tz, &s.clone().with_step(None).free_slots(d, hour, &[], now));
+        assert_eq!(default, ["10:00 MSK", "10:30 MSK", "11:00 MSK"]);
+        let own = s.with_step(Some(TimeDelta::minutes(45)));
+        assert_eq!(times(tz, &own.free_slots(d, hour, &[], now)), ["10:00 MSK", "10:45 MSK"]);
+        assert!(own.check_start(local(tz, d, 10, 45), hour, now).is_ok());
+        assert_eq!(own.check_start(local(tz, d, 10, 30), hour, now), Err(SlotError::NotOffered));
     }
 
     #[test]

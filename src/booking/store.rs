@@ -36,11 +36,18 @@ pub struct Service {
     pub description: Option<String>,
     pub duration_minutes: i32,
     pub price_minor: i64,
+    /// The service's own slot step, if it does not use the business's.
+    pub slot_step_minutes: Option<i32>,
 }
 
 impl Service {
     pub fn duration(&self) -> TimeDelta {
         TimeDelta::minutes(i64::from(self.duration_minutes))
+    }
+
+    /// The grid its start times follow, where it has its own (`Schedule::with_step`).
+    pub fn slot_step(&self) -> Option<TimeDelta> {
+        self.slot_step_minutes.map(|m| TimeDelta::minutes(i64::from(m)))
     }
 }
 
@@ -148,17 +155,21 @@ pub async fn busy(
 
 pub async fn services(conn: &mut PgConnection) -> Result<Vec<Service>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, description, duration_minutes, price_minor FROM services WHERE active ORDER BY position, id",
+        "SELECT id, name, description, duration_minutes, price_minor, slot_step_minutes FROM services WHERE active \
+         ORDER BY position, id",
     )
     .fetch_all(conn)
     .await
 }
 
 pub async fn service(conn: &mut PgConnection, id: i64) -> Result<Option<Service>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, description, duration_minutes, price_minor FROM services WHERE id = $1 AND active")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(
+        "SELECT id, name, description, duration_minutes, price_minor, slot_step_minutes FROM services \
+         WHERE id = $1 AND active",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A Telegram user, as the bot learns them.
@@ -230,7 +241,7 @@ pub async fn book(
     let service = service(&mut tx, service_id).await?.ok_or(BookingError::UnknownService)?;
     let day = starts_at.date_naive();
     let (schedule, limit) = schedule(&mut tx, day.pred_opt().unwrap_or(day), day.succ_opt().unwrap_or(day)).await?;
-    schedule.check_start(starts_at, service.duration(), now)?;
+    schedule.with_step(service.slot_step()).check_start(starts_at, service.duration(), now)?;
     let active: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM bookings WHERE customer_id = $1 AND status = 'active' AND starts_at > $2",
     )
@@ -320,7 +331,14 @@ pub async fn reschedule(
     let duration = booking.ends_at - booking.starts_at;
     let day = starts_at.date_naive();
     let (schedule, _) = schedule(&mut tx, day.pred_opt().unwrap_or(day), day.succ_opt().unwrap_or(day)).await?;
-    schedule.check_start(starts_at, duration, now)?;
+    // A move offers its service's own grid where it has one, so the re-check uses that grid too.
+    let step: Option<i32> = sqlx::query_scalar("SELECT slot_step_minutes FROM services WHERE id = $1")
+        .bind(booking.service_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+    let step = step.map(|m| TimeDelta::minutes(i64::from(m)));
+    schedule.with_step(step).check_start(starts_at, duration, now)?;
     let moved: Booking = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1 RETURNING {BOOKING_COLUMNS}"
     )))

@@ -324,6 +324,105 @@ texts! {
     AdminBlockChanged: Html = "admin.block.changed";
     AdminBlockWaiting: Html = "admin.block.waiting";
     // -- setup: services, settings, texts (admin/setup.*.yaml)
+    AdminServicesList: Html = "admin.services.list";
+    AdminServicesItem: Fragment = "admin.services.item" { mark, name };
+    AdminServicesNew: Label = "admin.services.new";
+    AdminServicesBackToList: Label = "admin.services.back_to_list";
+    AdminServicesCard: Html = "admin.services.card" { name, state, description, duration, price, step };
+    AdminServicesActive: Fragment = "admin.services.active";
+    AdminServicesDisabled: Fragment = "admin.services.disabled";
+    AdminServicesNoDescription: Fragment = "admin.services.no_description";
+    AdminServicesDefaultStep: Fragment = "admin.services.default_step" { step };
+    AdminServicesEditName: Label = "admin.services.edit_name";
+    AdminServicesEditDescription: Label = "admin.services.edit_description";
+    AdminServicesEditDuration: Label = "admin.services.edit_duration";
+    AdminServicesEditPrice: Label = "admin.services.edit_price";
+    AdminServicesEditStep: Label = "admin.services.edit_step";
+    AdminServicesEnable: Label = "admin.services.enable";
+    AdminServicesDisable: Label = "admin.services.disable";
+    AdminServicesUp: Label = "admin.services.up";
+    AdminServicesDown: Label = "admin.services.down";
+    AdminServicesDelete: Label = "admin.services.delete";
+    AdminServicesDeleteAsk: Html = "admin.services.delete_ask" { name };
+    AdminServicesDeleteYes: Label = "admin.services.delete_yes";
+    AdminServicesDeleted: Alert = "admin.services.deleted";
+    AdminServicesHasFuture: Alert = "admin.services.has_future";
+    AdminServicesNameTakenAlert: Alert = "admin.services.name_taken_alert";
+    AdminServicesAskName: Html = "admin.services.ask_name";
+    AdminServicesAskDescription: Html = "admin.services.ask_description";
+    AdminServicesAskDuration: Html = "admin.services.ask_duration";
+    AdminServicesAskPrice: Html = "admin.services.ask_price" { currency };
+    AdminServicesAskStep: Html = "admin.services.ask_step" { step };
+    AdminServicesBadName: Html = "admin.services.bad_name";
+    AdminServicesNameTaken: Html = "admin.services.name_taken" { name };
+    AdminServicesBadDescription: Html = "admin.services.bad_description";
+    AdminServicesBadDuration: Html = "admin.services.bad_duration";
+    AdminServicesBadPrice: Html = "admin.services.bad_price";
+    AdminServicesBadStep: Html = "admin.services.bad_step";
+    AdminSettingsMenu: Html =
+        "admin.settings.menu" { step, horizon, lead, cutoff, max, reminders, address, contacts, tz };
+    AdminSettingsUnset: Fragment = "admin.settings.unset";
+    AdminSettingsDays: Fragment = "admin.settings.days" { n };
+    AdminSettingsEditStep: Label = "admin.settings.edit_step";
+    AdminSettingsEditHorizon: Label = "admin.settings.edit_horizon";
+    AdminSettingsEditLead: Label = "admin.settings.edit_lead";
+    AdminSettingsEditCutoff: Label = "admin.settings.edit_cutoff";
+    AdminSettingsEditMax: Label = "admin.settings.edit_max";
+    AdminSettingsEditReminders: Label = "admin.settings.edit_reminders";
+    AdminSettingsEditAddress: Label = "admin.settings.edit_address";
+    AdminSettingsEditContacts: Label = "admin.settings.edit_contacts";
+    AdminSettingsEditTz: Label = "admin.settings.edit_tz";
+    AdminSettingsHoursButton: Label = "admin.settings.hours_button";
+    AdminSettingsExceptionsButton: Label = "admin.settings.exceptions_button";
+    AdminSettingsBack: Label = "admin.settings.back";
+    AdminSettingsAskStep: Html = "admin.settings.ask_step" { current };
+    AdminSettingsAskHorizon: Html = "admin.settings.ask_horizon" { current };
+    AdminSettingsAskLead: Html = "admin.settings.ask_lead" { current };
+    AdminSettingsAskCutoff: Html = "admin.settings.ask_cutoff" { current };
+    AdminSettingsAskMax: Html = "admin.settings.ask_max" { current };
+    AdminSettingsAskReminders: Html = "admin.settings.ask_reminders" { current };
+    AdminSettingsAskAddress: Html = "admin.settings.ask_address" { current };
+    AdminSettingsAskContacts: Html = "admin.settings.ask_contacts" { current };
+    AdminSettingsAskTz: Html = "admin.settings.ask_tz" { current };
+    AdminSettingsBadStep: Html = "admin.settings.bad_step";
+    AdminSettingsBadHorizon: Html = "admin.settings.bad_horizon";
+    AdminSettingsBadLead: Html = "admin.settings.bad_lead";
+    AdminSettingsBadCutoff: Html = "admin.settings.bad_cutoff";
+    AdminSettingsBadMax: Html = "admin.settings.bad_max";
+    AdminSettingsBadReminders: Html = "admin.settings.bad_reminders";
+    AdminSettingsBadText: Html = "admin.settings.bad_text";
+    AdminSettingsBadTz: Html = "admin.settings.bad_tz" { tz };
+    AdminSettingsHours: Html = "admin.settings.hours" { days };
+    AdminSettingsHoursLine: Fragment = "admin.settings.hours_line" { day, intervals };
+    AdminSettingsClosed: Fragment = "admin.settings.closed";
+    AdminSettingsAskHours: Html = "admin.settings.ask_hours" { day, current };
+    AdminSettingsBadHoursFormat: Html = "admin.settings.bad_hours_format";
+    AdminSettingsBadHoursOrder: Html = "admin.settings.bad_hours_order";
+    AdminSettingsBadHoursOverlap: Html = "admin.settings.bad_hours_overlap";
+    AdminSettingsExceptions: Html = "admin.settings.exceptions" { days };
+    AdminSettingsExceptionsNone: Fragment = "admin.settings.exceptions_none";
+    AdminSettingsExceptionAdd: Label = "admin.settings.exception_add";
+    AdminSettingsExceptionRemove: Fragment = "admin.settings.exception_remove" { date };
+    AdminSettingsAskException: Html = "admin.settings.ask_exception";
+    AdminSettingsBadException: Html = "admin.settings.bad_exception";
+    AdminSettingsPastDate: Html = "admin.settings.past_date";
+    AdminTextsList: Html = "admin.texts.list" { page, pages };
+    AdminTextsItemEdited: Fragment = "admin.texts.item_edited" { key };
+    AdminTextsPrev: Label = "admin.texts.prev";
+    AdminTextsNext: Label = "admin.texts.next";
+    AdminTextsCard: Html = "admin.texts.card" { key, params, default, current };
+    AdminTextsNoParams: Fragment = "admin.texts.no_params";
+    AdminTextsEdit: Label = "admin.texts.edit";
+    AdminTextsReset: Label = "admin.texts.reset";
+    AdminTextsBack: Label = "admin.texts.back";
+    AdminTextsSave: Label = "admin.texts.save";
+    AdminTextsCancel: Label = "admin.texts.cancel";
+    AdminTextsAsk: Html = "admin.texts.ask" { key, params, current };
+    AdminTextsBadPlaceholders: Html = "admin.texts.bad_placeholders" { expected, found };
+    AdminTextsBadHtml: Html = "admin.texts.bad_html" { detail };
+    AdminTextsBadFormat: Html = "admin.texts.bad_format" { detail };
+    AdminTextsPreview: Html = "admin.texts.preview";
+    AdminTextsResetDone: Alert = "admin.texts.reset_done";
     // -- people: staff, audit, exports, broadcast (admin/people.*.yaml)
     AdminStaffList: Html = "admin.staff.list" { count };
     AdminStaffAdd: Label = "admin.staff.add";
@@ -589,6 +688,12 @@ impl Catalog {
         let catalog = Catalog { locale, entries };
         catalog.check_reply_buttons()?;
         Ok(catalog)
+    }
+
+    /// Whether `source` would be accepted as the business's wording for `text` (by `with_overrides`, with
+    /// this catalogue's other texts as they are): the admin panel checks an edit before saving it.
+    pub fn check(&self, text: Text, source: &str) -> Result<(), TextError> {
+        self.with_overrides(&[(text.key().to_string(), source.to_string())]).map(drop)
     }
 
     fn keys_only(locale: Locale) -> Catalog {

@@ -41,7 +41,7 @@ async fn load(deps: &Deps, service: i64) -> anyhow::Result<Option<(Schedule, Ser
     // The longest horizon the settings allow (365 days) and a day either side of the tenant's zone: one
     // query, where learning the horizon first would take two.
     let (schedule, _) = store::schedule(&mut conn, today - TimeDelta::days(1), today + TimeDelta::days(367)).await?;
-    Ok(Some((schedule, service)))
+    Ok(Some((schedule.with_step(service.slot_step()), service)))
 }
 
 /// The days of `days` with a free slot for `service`: only their share of the time taken is loaded.

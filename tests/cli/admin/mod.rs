@@ -4,6 +4,7 @@
 mod access;
 mod bookings;
 mod people;
+mod setup;
 
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;
