@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, Na
 use chrono_tz::Tz;
 use sqlx::PgConnection;
 
+use super::input::{InputError, parse_date, parse_time};
 use super::outbox::{self, CancelledBy};
 use super::schedule::Schedule;
 use super::store::Booking;
@@ -94,65 +95,6 @@ pub fn open_minutes(schedule: &Schedule, days: &RangeInclusive<NaiveDate>) -> i6
             })
         })
         .sum()
-}
-
-/// What is wrong with a typed date or time, for a clear answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InputError {
-    #[error("not in the expected format")]
-    Format,
-    #[error("no such date or time")]
-    Invalid,
-    #[error("the end is not after the start")]
-    Order,
-}
-
-/// `25.12` or `25.12.2026`. Without a year, the next 25 December from `today` on: admins plan ahead.
-pub fn parse_date(text: &str, today: NaiveDate) -> Result<NaiveDate, InputError> {
-    let parts: Vec<&str> = text.split('.').collect();
-    let number = |s: &str| -> Result<u32, InputError> {
-        if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InputError::Format);
-        }
-        s.parse().map_err(|_| InputError::Format)
-    };
-    match parts.as_slice() {
-        [d, m] => {
-            let (d, m) = (number(d)?, number(m)?);
-            let this = NaiveDate::from_ymd_opt(today.year(), m, d);
-            let next = NaiveDate::from_ymd_opt(today.year() + 1, m, d);
-            match (this, next) {
-                (Some(date), _) if date >= today => Ok(date),
-                (_, Some(date)) => Ok(date),
-                _ => Err(InputError::Invalid),
-            }
-        }
-        [d, m, y] if y.len() == 4 => {
-            let year = i32::try_from(number(y)?).map_err(|_| InputError::Format)?;
-            NaiveDate::from_ymd_opt(year, number(m)?, number(d)?).ok_or(InputError::Invalid)
-        }
-        _ => Err(InputError::Format),
-    }
-}
-
-/// `14:30` or `9:05`.
-pub fn parse_time(text: &str) -> Result<NaiveTime, InputError> {
-    let (h, m) = text.split_once(':').ok_or(InputError::Format)?;
-    let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(h, 2) || m.len() != 2 || !digits(m, 2) {
-        return Err(InputError::Format);
-    }
-    let (h, m) = (h.parse().map_err(|_| InputError::Format)?, m.parse().map_err(|_| InputError::Format)?);
-    NaiveTime::from_hms_opt(h, m, 0).ok_or(InputError::Invalid)
-}
-
-/// `25.12 14:30` or `25.12.2026 14:30`.
-pub fn parse_date_time(text: &str, today: NaiveDate) -> Result<NaiveDateTime, InputError> {
-    let mut words = text.split_whitespace();
-    let (Some(date), Some(time), None) = (words.next(), words.next(), words.next()) else {
-        return Err(InputError::Format);
-    };
-    Ok(parse_date(date, today)?.and_time(parse_time(time)?))
 }
 
 /// A time to block as typed: a whole date, or a range of it.
@@ -555,29 +497,8 @@ mod tests {
     }
 
     #[test]
-    fn typed_dates_take_the_next_such_day_without_a_year() {
+    fn typed_ranges_are_checked() {
         let today = d(2026, 11, 24);
-        assert_eq!(parse_date("25.12", today), Ok(d(2026, 12, 25)));
-        assert_eq!(parse_date("24.11", today), Ok(d(2026, 11, 24)));
-        assert_eq!(parse_date("1.3", today), Ok(d(2027, 3, 1)));
-        assert_eq!(parse_date("25.12.2030", today), Ok(d(2030, 12, 25)));
-        assert_eq!(parse_date("29.02", today), Err(InputError::Invalid));
-        assert_eq!(parse_date("31.02", today), Err(InputError::Invalid));
-        assert_eq!(parse_date("25/12", today), Err(InputError::Format));
-        assert_eq!(parse_date("25.12.26", today), Err(InputError::Format));
-        assert_eq!(parse_date("+1.12", today), Err(InputError::Format));
-        assert_eq!(parse_date("", today), Err(InputError::Format));
-    }
-
-    #[test]
-    fn typed_times_and_ranges_are_checked() {
-        let today = d(2026, 11, 24);
-        assert_eq!(parse_date_time("25.12 14:30", today), Ok(d(2026, 12, 25).and_time(t(14, 30))));
-        assert_eq!(parse_date_time("25.12.2027 9:05", today), Ok(d(2027, 12, 25).and_time(t(9, 5))));
-        assert_eq!(parse_date_time("25.12 25:00", today), Err(InputError::Invalid));
-        assert_eq!(parse_date_time("25.12 14.30", today), Err(InputError::Format));
-        assert_eq!(parse_date_time("25.12", today), Err(InputError::Format));
-        assert_eq!(parse_date_time("25.12 14:30 x", today), Err(InputError::Format));
         assert_eq!(parse_block("25.12", today), Ok(BlockInput { day: d(2026, 12, 25), range: None }));
         assert_eq!(
             parse_block("25.12 12:00-15:00", today),

@@ -3,9 +3,9 @@
 //! plane; the bot calls it with the tenant's own database role.
 
 pub mod admin;
+pub mod input;
 pub mod outbox;
 pub mod schedule;
-pub mod setup;
 pub mod store;
 
 pub use schedule::{Busy, Hours, Schedule, SlotError};

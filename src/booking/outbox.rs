@@ -65,8 +65,7 @@ pub async fn moved(
     after: &Booking,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    cancel_visit(conn, after.id).await?;
-    schedule_visit(conn, after, now).await?;
+    retime(conn, after, now).await?;
     let params = json!({ "old_starts_at": before.starts_at });
     notify_admins(conn, "admin_moved", after.id, start_of(after), params, now).await
 }
@@ -79,8 +78,7 @@ pub async fn moved_by_admin(
     after: &Booking,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    cancel_visit(conn, after.id).await?;
-    schedule_visit(conn, after, now).await?;
+    retime(conn, after, now).await?;
     let row = Row {
         kind: "customer_moved",
         recipient: after.customer_id,
@@ -162,6 +160,12 @@ async fn schedule_visit(conn: &mut PgConnection, booking: &Booking, now: DateTim
         key: format!("rating_request:{}", booking.id),
     };
     insert(conn, row).await
+}
+
+/// The visit's reminders and rating request, planned again for its new time.
+async fn retime(conn: &mut PgConnection, booking: &Booking, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    cancel_visit(conn, booking.id).await?;
+    schedule_visit(conn, booking, now).await
 }
 
 /// Stops whatever is still to be sent about the visit.

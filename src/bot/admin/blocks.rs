@@ -9,7 +9,8 @@ use serde_json::json;
 use teloxide::types::{InlineKeyboardButton, MessageId};
 
 use super::{Cx, Reply, audit};
-use crate::booking::admin::{self as calendar, AdminError, Block, BlockInput, InputError};
+use crate::booking::admin::{self as calendar, AdminError, Block, BlockInput};
+use crate::booking::input::InputError;
 use crate::bot::callback::Callback;
 use crate::bot::callback::admin::{Admin, BlockAction};
 use crate::bot::handlers::{HandlerResult, format};

@@ -9,7 +9,8 @@ use serde_json::json;
 use teloxide::types::{InlineKeyboardButton, MessageId};
 
 use super::{Cx, Reply, audit};
-use crate::booking::admin::{self as calendar, AdminError, Card, Entry, InputError};
+use crate::booking::admin::{self as calendar, AdminError, Card, Entry};
+use crate::booking::input::{self, InputError};
 use crate::booking::store::Booking;
 use crate::bot::callback::Callback;
 use crate::bot::callback::admin::{Admin, Outcome, ScheduleAction};
@@ -311,7 +312,7 @@ async fn refresh(cx: &Cx<'_>, at: MessageId, booking: i64, alert: Text) -> Reply
 /// blocked time stays closed.
 async fn move_preview(cx: &Cx<'_>, booking: i64, text: &str) -> HandlerResult {
     let business = cx.business().await?;
-    let local = match calendar::parse_date_time(text, super::today(&business, cx.now())) {
+    let local = match input::parse_date_time(text, super::today(&business, cx.now())) {
         Ok(local) => local,
         Err(InputError::Invalid) => return cx.show(None, say(cx, Text::AdminInputInvalid), Vec::new()).await,
         Err(InputError::Format | InputError::Order) => {

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use teloxide::types::{InlineKeyboardButton, MessageId};
 
 use super::{Cx, Reply, audit};
-use crate::booking::setup;
+use crate::booking::input;
 use crate::bot::callback::Callback;
 use crate::bot::callback::admin::{Admin, ServiceAction, ServiceField};
 use crate::bot::handlers::{HandlerResult, format};
@@ -123,17 +123,17 @@ async fn default_step(cx: &Cx<'_>) -> anyhow::Result<i32> {
 /// Checks a typed value for `field`; the error is what to tell the admin.
 fn parse(field: ServiceField, text: &str) -> Result<Typed, Text> {
     match field {
-        ServiceField::Name => setup::line(text, setup::NAME_CHARS).map(Typed::Name).ok_or(Text::AdminServicesBadName),
-        ServiceField::Description => setup::optional(text, setup::DESCRIPTION_CHARS)
+        ServiceField::Name => input::line(text, input::NAME_CHARS).map(Typed::Name).ok_or(Text::AdminServicesBadName),
+        ServiceField::Description => input::optional(text, input::DESCRIPTION_CHARS)
             .map(Typed::Description)
             .ok_or(Text::AdminServicesBadDescription),
         ServiceField::Duration => {
-            setup::minutes_in(text, setup::DURATION).map(Typed::Duration).ok_or(Text::AdminServicesBadDuration)
+            input::minutes_in(text, input::DURATION).map(Typed::Duration).ok_or(Text::AdminServicesBadDuration)
         }
-        ServiceField::Price => setup::price_minor(text).map(Typed::Price).ok_or(Text::AdminServicesBadPrice),
-        ServiceField::SlotStep if setup::is_dash(text) => Ok(Typed::Step(None)),
+        ServiceField::Price => input::price_minor(text).map(Typed::Price).ok_or(Text::AdminServicesBadPrice),
+        ServiceField::SlotStep if input::is_dash(text) => Ok(Typed::Step(None)),
         ServiceField::SlotStep => {
-            setup::minutes_in(text, setup::SERVICE_STEP).map(|m| Typed::Step(Some(m))).ok_or(Text::AdminServicesBadStep)
+            input::minutes_in(text, input::SERVICE_STEP).map(|m| Typed::Step(Some(m))).ok_or(Text::AdminServicesBadStep)
         }
     }
 }

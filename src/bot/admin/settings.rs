@@ -10,7 +10,7 @@ use teloxide::types::{InlineKeyboardButton, MessageId};
 
 use super::{Cx, Reply, audit};
 use crate::booking::Hours;
-use crate::booking::setup::{self, ExceptionError, HoursError};
+use crate::booking::input::{self, ExceptionError, HoursError};
 use crate::bot::callback::Callback;
 use crate::bot::callback::admin::{Admin, SettingField, SettingsAction};
 use crate::bot::handlers::{HandlerResult, format};
@@ -183,16 +183,16 @@ async fn menu(cx: &Cx<'_>, at: Option<MessageId>) -> HandlerResult {
 
 /// Checks a typed value for `field`.
 fn parse(field: SettingField, text: &str) -> Option<Typed> {
-    let number = |range| setup::number_in(text, range).map(Typed::Number);
-    let minutes = |range| setup::minutes_in(text, range).map(Typed::Number);
+    let number = |range| input::number_in(text, range).map(Typed::Number);
+    let minutes = |range| input::minutes_in(text, range).map(Typed::Number);
     match field {
-        SettingField::SlotStep => minutes(setup::SLOT_STEP),
-        SettingField::Horizon => number(setup::HORIZON_DAYS),
-        SettingField::MinLead | SettingField::Cutoff => minutes(setup::WEEK_MINUTES),
-        SettingField::MaxActive => number(setup::MAX_ACTIVE),
-        SettingField::Reminders => setup::reminders(text).map(Typed::List),
-        SettingField::Address | SettingField::Contacts => setup::optional(text, setup::INFO_CHARS).map(Typed::Text),
-        SettingField::TimeZone => setup::time_zone(text).map(|tz| Typed::Text(Some(tz.name().to_string()))),
+        SettingField::SlotStep => minutes(input::SLOT_STEP),
+        SettingField::Horizon => number(input::HORIZON_DAYS),
+        SettingField::MinLead | SettingField::Cutoff => minutes(input::WEEK_MINUTES),
+        SettingField::MaxActive => number(input::MAX_ACTIVE),
+        SettingField::Reminders => input::reminders(text).map(Typed::List),
+        SettingField::Address | SettingField::Contacts => input::optional(text, input::INFO_CHARS).map(Typed::Text),
+        SettingField::TimeZone => input::time_zone(text).map(|tz| Typed::Text(Some(tz.name().to_string()))),
     }
 }
 
@@ -236,7 +236,7 @@ fn weekday_name(catalog: &Catalog, weekday: u8) -> Option<String> {
 
 /// A day's intervals as typed, or "closed".
 fn day_hours(catalog: &Catalog, hours: &[Hours]) -> String {
-    if hours.is_empty() { catalog.render_plain(Text::AdminSettingsClosed, &[]) } else { setup::show_intervals(hours) }
+    if hours.is_empty() { catalog.render_plain(Text::AdminSettingsClosed, &[]) } else { input::show_intervals(hours) }
 }
 
 async fn weekly(conn: &mut PgConnection, weekday: u8) -> sqlx::Result<Vec<Hours>> {
@@ -274,7 +274,7 @@ fn hours_error(e: HoursError) -> Text {
 
 /// Replaces a weekday's intervals in one transaction.
 async fn answer_weekday(cx: &Cx<'_>, weekday: u8, text: &str) -> HandlerResult {
-    let list = match setup::intervals(text) {
+    let list = match input::intervals(text) {
         Ok(list) => list,
         Err(e) => return cx.bot.send(cx.chat, cx.catalog.render(hours_error(e), &[]), None).await,
     };
@@ -296,8 +296,8 @@ async fn answer_weekday(cx: &Cx<'_>, weekday: u8, text: &str) -> HandlerResult {
         &cx.staff,
         "settings.hours",
         &format!("weekday {weekday}"),
-        Some(json!({ "hours": setup::show_intervals(&before) })),
-        Some(json!({ "hours": setup::show_intervals(&list) })),
+        Some(json!({ "hours": input::show_intervals(&before) })),
+        Some(json!({ "hours": input::show_intervals(&list) })),
     )
     .await?;
     tx.commit().await?;
@@ -365,7 +365,7 @@ async fn exceptions(cx: &Cx<'_>, at: Option<MessageId>) -> HandlerResult {
 async fn answer_exception(cx: &Cx<'_>, text: &str) -> HandlerResult {
     let business = cx.business().await?;
     let today = super::today(&business, cx.now());
-    let (day, list) = match setup::exception(text, today) {
+    let (day, list) = match input::exception(text, today) {
         Ok(parsed) => parsed,
         Err(e) => {
             let error = match e {
@@ -397,7 +397,7 @@ async fn answer_exception(cx: &Cx<'_>, text: &str) -> HandlerResult {
         "settings.date",
         &day.to_string(),
         before,
-        Some(json!({ "hours": setup::show_intervals(&list), "closed": list.is_empty() })),
+        Some(json!({ "hours": input::show_intervals(&list), "closed": list.is_empty() })),
     )
     .await?;
     tx.commit().await?;
@@ -408,7 +408,7 @@ async fn answer_exception(cx: &Cx<'_>, text: &str) -> HandlerResult {
 /// A date's exception as the audit log records it, `None` where it had none.
 async fn date_rows(conn: &mut PgConnection, day: NaiveDate) -> sqlx::Result<Option<serde_json::Value>> {
     let found = dates(conn, day).await?.into_iter().find(|(d, _)| *d == day);
-    Ok(found.map(|(_, hours)| json!({ "hours": setup::show_intervals(&hours), "closed": hours.is_empty() })))
+    Ok(found.map(|(_, hours)| json!({ "hours": input::show_intervals(&hours), "closed": hours.is_empty() })))
 }
 
 async fn remove_exception(cx: &Cx<'_>, at: MessageId, day: NaiveDate) -> Reply {

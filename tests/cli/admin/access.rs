@@ -115,3 +115,32 @@ fn the_menu_offers_a_manager_only_the_sections_they_may_use() {
     let owner_menu = panel.open(&panel.owner());
     assert_eq!(buttons(&owner_menu).len(), 10, "{:?}", buttons(&owner_menu));
 }
+
+#[test]
+fn a_question_is_stopped_by_cancel_and_by_a_permission_withdrawn_meanwhile() {
+    let panel = Panel::start();
+    let manager = panel.manager(3201, &["services"]);
+    let services: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.services");
+    let asks_for_a_name = Panel::words(Text::AdminServicesAskName);
+
+    // `/cancel` ends the question: the next text is no answer to it.
+    let menu = panel.open(&manager);
+    panel.press_data(&manager, &menu, "a:sv:n");
+    panel.says(&manager, &asks_for_a_name);
+    panel.bot.text(&manager, "/cancel");
+    panel.says(&manager, &Panel::words(Text::AdminPromptCancelled));
+    panel.bot.text(&manager, "Окрашивание");
+    panel.says(&manager, &Panel::words(Text::UnknownMessage));
+
+    // A permission withdrawn while the question waits: the answer is refused and the question ends.
+    let menu = panel.open(&manager);
+    panel.press_data(&manager, &menu, "a:sv:n");
+    panel.says(&manager, &asks_for_a_name);
+    panel.bot.sql("UPDATE {schema}.admins SET permissions = '{}' WHERE user_id = 3201");
+    panel.bot.text(&manager, "Окрашивание");
+    panel.says(&manager, &Panel::words(Text::AdminDenied));
+    let states: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.dialogues WHERE state::text LIKE '%Admin%'");
+    assert_eq!(states, 0);
+    let after: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.services");
+    assert_eq!(after, services, "no service was made");
+}

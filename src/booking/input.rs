@@ -1,10 +1,10 @@
-//! What an admin types when setting the business up — names, durations, prices, hours, dates, time
-//! zones — parsed and checked as plain functions, with the same limits as the schema's CHECK constraints
+//! What admins type into the panel — names, durations, prices, hours, dates and times, time zones —
+//! parsed and checked as plain functions, with the same limits as the schema's CHECK constraints
 //! (migrations/tenant/0001, 0002, 0008), so a value that passes here never fails in the database.
 
 use std::ops::RangeInclusive;
 
-use chrono::{Datelike, NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
 
 use super::schedule::Hours;
@@ -168,7 +168,10 @@ pub fn intervals(s: &str) -> Result<Vec<Hours>, HoursError> {
         .split([',', ';'])
         .map(|part| {
             let (opens, closes) = part.trim().split_once(['-', '–', '—']).ok_or(HoursError::Format)?;
-            let (opens, closes) = (clock(opens).ok_or(HoursError::Format)?, clock(closes).ok_or(HoursError::Format)?);
+            let (opens, closes) = (
+                parse_time(opens.trim()).map_err(|_| HoursError::Format)?,
+                parse_time(closes.trim()).map_err(|_| HoursError::Format)?,
+            );
             if opens >= closes {
                 return Err(HoursError::Order);
             }
@@ -182,14 +185,63 @@ pub fn intervals(s: &str) -> Result<Vec<Hours>, HoursError> {
     Ok(list)
 }
 
-/// `9:00` or `09:00`.
-fn clock(s: &str) -> Option<NaiveTime> {
-    let (h, m) = s.trim().split_once(':')?;
-    let ok = |t: &str, len: RangeInclusive<usize>| len.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
-    if !ok(h, 1..=2) || !ok(m, 2..=2) {
-        return None;
+/// What is wrong with a typed date or time, for a clear answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("not in the expected format")]
+    Format,
+    #[error("no such date or time")]
+    Invalid,
+    #[error("the end is not after the start")]
+    Order,
+}
+
+/// `25.12` or `25.12.2026`. Without a year, the next 25 December from `today` on: admins plan ahead.
+pub fn parse_date(text: &str, today: NaiveDate) -> Result<NaiveDate, InputError> {
+    let parts: Vec<&str> = text.split('.').collect();
+    let number = |s: &str| -> Result<u32, InputError> {
+        if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InputError::Format);
+        }
+        s.parse().map_err(|_| InputError::Format)
+    };
+    match parts.as_slice() {
+        [d, m] => {
+            let (d, m) = (number(d)?, number(m)?);
+            let this = NaiveDate::from_ymd_opt(today.year(), m, d);
+            let next = NaiveDate::from_ymd_opt(today.year() + 1, m, d);
+            match (this, next) {
+                (Some(date), _) if date >= today => Ok(date),
+                (_, Some(date)) => Ok(date),
+                _ => Err(InputError::Invalid),
+            }
+        }
+        [d, m, y] if y.len() == 4 => {
+            let year = i32::try_from(number(y)?).map_err(|_| InputError::Format)?;
+            NaiveDate::from_ymd_opt(year, number(m)?, number(d)?).ok_or(InputError::Invalid)
+        }
+        _ => Err(InputError::Format),
     }
-    NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)
+}
+
+/// `14:30` or `9:05`.
+pub fn parse_time(text: &str) -> Result<NaiveTime, InputError> {
+    let (h, m) = text.split_once(':').ok_or(InputError::Format)?;
+    let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h, 2) || m.len() != 2 || !digits(m, 2) {
+        return Err(InputError::Format);
+    }
+    let (h, m) = (h.parse().map_err(|_| InputError::Format)?, m.parse().map_err(|_| InputError::Format)?);
+    NaiveTime::from_hms_opt(h, m, 0).ok_or(InputError::Invalid)
+}
+
+/// `25.12 14:30` or `25.12.2026 14:30`.
+pub fn parse_date_time(text: &str, today: NaiveDate) -> Result<NaiveDateTime, InputError> {
+    let mut words = text.split_whitespace();
+    let (Some(date), Some(time), None) = (words.next(), words.next(), words.next()) else {
+        return Err(InputError::Format);
+    };
+    Ok(parse_date(date, today)?.and_time(parse_time(time)?))
 }
 
 /// Why a date exception was refused.
@@ -216,31 +268,10 @@ pub fn exception(s: &str, today: NaiveDate) -> Result<(NaiveDate, Vec<Hours>), E
 
 /// `DD.MM` (the next such date from `today`) or `DD.MM.YYYY` (not before `today`).
 pub fn date_after(s: &str, today: NaiveDate) -> Result<NaiveDate, ExceptionError> {
-    let parts: Vec<&str> = s.trim().split('.').collect();
-    let num = |t: &str| -> Result<u32, ExceptionError> {
-        if t.is_empty() || t.len() > 4 || !t.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ExceptionError::Format);
-        }
-        t.parse().map_err(|_| ExceptionError::Format)
-    };
-    match parts.as_slice() {
-        [d, m] => {
-            let (d, m) = (num(d)?, num(m)?);
-            let this_year = NaiveDate::from_ymd_opt(today.year(), m, d);
-            let next_year = NaiveDate::from_ymd_opt(today.year() + 1, m, d);
-            match (this_year, next_year) {
-                (Some(date), _) if date >= today => Ok(date),
-                (_, Some(date)) => Ok(date),
-                // 29.02 with no leap year in the next two: looking further would surprise.
-                _ => Err(ExceptionError::Format),
-            }
-        }
-        [d, m, y] if y.len() == 4 => {
-            let year = i32::try_from(num(y)?).map_err(|_| ExceptionError::Format)?;
-            let date = NaiveDate::from_ymd_opt(year, num(m)?, num(d)?).ok_or(ExceptionError::Format)?;
-            if date < today { Err(ExceptionError::Past) } else { Ok(date) }
-        }
-        _ => Err(ExceptionError::Format),
+    match parse_date(s.trim(), today) {
+        Ok(date) if date < today => Err(ExceptionError::Past),
+        Ok(date) => Ok(date),
+        Err(_) => Err(ExceptionError::Format),
     }
 }
 
@@ -256,6 +287,36 @@ pub fn show_intervals(hours: &[Hours]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn typed_dates_take_the_next_such_day_without_a_year() {
+        let today = d(2026, 11, 24);
+        assert_eq!(parse_date("25.12", today), Ok(d(2026, 12, 25)));
+        assert_eq!(parse_date("24.11", today), Ok(d(2026, 11, 24)));
+        assert_eq!(parse_date("1.3", today), Ok(d(2027, 3, 1)));
+        assert_eq!(parse_date("25.12.2030", today), Ok(d(2030, 12, 25)));
+        assert_eq!(parse_date("29.02", today), Err(InputError::Invalid));
+        assert_eq!(parse_date("31.02", today), Err(InputError::Invalid));
+        assert_eq!(parse_date("25/12", today), Err(InputError::Format));
+        assert_eq!(parse_date("25.12.26", today), Err(InputError::Format));
+        assert_eq!(parse_date("+1.12", today), Err(InputError::Format));
+        assert_eq!(parse_date("", today), Err(InputError::Format));
+    }
+
+    #[test]
+    fn typed_dates_and_times() {
+        let today = d(2026, 11, 24);
+        assert_eq!(parse_date_time("25.12 14:30", today), Ok(d(2026, 12, 25).and_time(t(14, 30))));
+        assert_eq!(parse_date_time("25.12.2027 9:05", today), Ok(d(2027, 12, 25).and_time(t(9, 5))));
+        assert_eq!(parse_date_time("25.12 25:00", today), Err(InputError::Invalid));
+        assert_eq!(parse_date_time("25.12 14.30", today), Err(InputError::Format));
+        assert_eq!(parse_date_time("25.12", today), Err(InputError::Format));
+        assert_eq!(parse_date_time("25.12 14:30 x", today), Err(InputError::Format));
+    }
 
     fn t(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).unwrap()
