@@ -2,7 +2,7 @@
 //! (when, why), previewed with the bookings it would cancel, and taken in one transaction that cancels
 //! them (their customers told why), stores the block and records it all in the audit log.
 
-use chrono::{NaiveTime, TimeDelta};
+use chrono::NaiveTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -50,17 +50,13 @@ pub(super) async fn answer(cx: &Cx<'_>, prompt: Prompt, text: &str) -> HandlerRe
     match prompt {
         Prompt::When => when(cx, text).await,
         Prompt::Reason { block } => reason(cx, block, text).await,
-        Prompt::Ready { .. } => cx.show(None, say(cx, Text::AdminBlockWaiting), Vec::new()).await,
+        Prompt::Ready { .. } => cx.show(None, cx.say(Text::AdminBlockWaiting), Vec::new()).await,
     }
 }
 
-fn say(cx: &Cx<'_>, text: Text) -> String {
-    cx.catalog.render(text, &[])
-}
-
 /// The local date and hours of a block as typed: a whole day reads 00:00–24:00.
-fn described(catalog: &Catalog, tz: Tz, block: &BlockInput) -> [(&'static str, String); 3] {
-    let date = format::date(catalog, tz, calendar::day_start(tz, block.day) + TimeDelta::hours(12));
+fn described(catalog: &Catalog, block: &BlockInput) -> [(&'static str, String); 3] {
+    let date = format::day(catalog, block.day);
     let (start, end) = match block.range {
         Some((from, to)) => (from.format("%H:%M").to_string(), to.format("%H:%M").to_string()),
         None => (NaiveTime::MIN.format("%H:%M").to_string(), "24:00".to_string()),
@@ -75,7 +71,7 @@ fn pairs<'a>(values: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
 async fn list(cx: &Cx<'_>, at: Option<MessageId>) -> HandlerResult {
     let tz = cx.business().await?.tz;
     let blocks = calendar::blocks_ahead(&mut *cx.pool().acquire().await?, cx.now(), LISTED).await?;
-    let mut html = say(cx, Text::AdminBlocksTitle);
+    let mut html = cx.say(Text::AdminBlocksTitle);
     html.push_str("\n\n");
     if blocks.is_empty() {
         html.push_str(&cx.catalog.render(Text::AdminBlocksEmpty, &[]));
@@ -109,18 +105,18 @@ async fn when(cx: &Cx<'_>, text: &str) -> HandlerResult {
     let business = cx.business().await?;
     let block = match calendar::parse_block(text, super::today(&business, cx.now())) {
         Ok(block) => block,
-        Err(InputError::Format) => return cx.show(None, say(cx, Text::AdminBlockFormat), Vec::new()).await,
-        Err(InputError::Invalid) => return cx.show(None, say(cx, Text::AdminInputInvalid), Vec::new()).await,
-        Err(InputError::Order) => return cx.show(None, say(cx, Text::AdminBlockOrder), Vec::new()).await,
+        Err(InputError::Format) => return cx.show(None, cx.say(Text::AdminBlockFormat), Vec::new()).await,
+        Err(InputError::Invalid) => return cx.show(None, cx.say(Text::AdminInputInvalid), Vec::new()).await,
+        Err(InputError::Order) => return cx.show(None, cx.say(Text::AdminBlockOrder), Vec::new()).await,
     };
     let (from, to) = block.instants(business.tz);
     if to <= cx.now() {
-        return cx.show(None, say(cx, Text::AdminInputPast), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminInputPast), Vec::new()).await;
     }
     if calendar::blocked(&mut *cx.pool().acquire().await?, from, to).await? {
-        return cx.show(None, say(cx, Text::AdminBlockOverlap), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminBlockOverlap), Vec::new()).await;
     }
-    let values = described(&cx.catalog, business.tz, &block);
+    let values = described(&cx.catalog, &block);
     cx.ask(Prompt::Reason { block }, cx.catalog.render(Text::AdminBlockAskReason, &pairs(&values))).await
 }
 
@@ -128,7 +124,7 @@ async fn when(cx: &Cx<'_>, text: &str) -> HandlerResult {
 async fn reason(cx: &Cx<'_>, block: BlockInput, text: &str) -> HandlerResult {
     let reason = if text == "-" { "" } else { text };
     if (reason.is_empty() && text != "-") || reason.chars().count() > REASON_CHARS {
-        return cx.show(None, say(cx, Text::AdminBlockReasonBad), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminBlockReasonBad), Vec::new()).await;
     }
     preview(cx, None, block, reason, None).await
 }
@@ -150,10 +146,10 @@ async fn preview(
     cx.dialogue.update(State::Admin(prompt.into())).await?;
     let names = customers(cx, bookings.iter().map(|b| b.customer_id).collect()).await?;
     let none = cx.catalog.render_plain(Text::AdminDashNone, &[]);
-    let mut values = described(&cx.catalog, tz, &block).to_vec();
+    let mut values = described(&cx.catalog, &block).to_vec();
     values.push(("reason", if reason.is_empty() { none } else { reason.to_string() }));
     values.push(("count", bookings.len().to_string()));
-    let mut html = note.map(|n| format!("{}\n\n", say(cx, n))).unwrap_or_default();
+    let mut html = note.map(|n| format!("{}\n\n", cx.say(n))).unwrap_or_default();
     html.push_str(&cx.catalog.render(Text::AdminBlockPreview, &pairs(&values)));
     for b in &bookings {
         let (date, time) = format::date_time(&cx.catalog, tz, b.starts_at);
@@ -189,7 +185,7 @@ async fn confirm(cx: &Cx<'_>, at: MessageId) -> Reply {
             tx.rollback().await?;
             if calendar::blocked(&mut *cx.pool().acquire().await?, from, to).await? {
                 cx.done().await?;
-                cx.show(Some(at), say(cx, Text::AdminBlockOverlap), vec![cx.menu_row()]).await?;
+                cx.show(Some(at), cx.say(Text::AdminBlockOverlap), vec![cx.menu_row()]).await?;
                 return Ok(None);
             }
             preview(cx, Some(at), block, &reason, Some(Text::AdminBlockChanged)).await?;
@@ -216,7 +212,7 @@ async fn confirm(cx: &Cx<'_>, at: MessageId) -> Reply {
     audit::record(&mut tx, &cx.staff, "block.add", &format!("block {}", stored.id), None, Some(after)).await?;
     tx.commit().await?;
     cx.done().await?;
-    let mut values = described(&cx.catalog, tz, &block).to_vec();
+    let mut values = described(&cx.catalog, &block).to_vec();
     values.push(("count", cancelled.len().to_string()));
     let rows = vec![vec![cx.button(Text::AdminPanelBlocks, BlockAction::List)], cx.menu_row()];
     cx.show(Some(at), cx.catalog.render(Text::AdminBlockDone, &pairs(&values)), rows).await?;

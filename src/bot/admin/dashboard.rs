@@ -53,10 +53,6 @@ pub(super) async fn show(cx: &Cx<'_>, at: MessageId, period: Period) -> Reply {
     Ok(None)
 }
 
-fn local_date(catalog: &Catalog, tz: chrono_tz::Tz, day: NaiveDate) -> String {
-    format::date(catalog, tz, calendar::day_start(tz, day) + chrono::TimeDelta::hours(12))
-}
-
 fn render(
     catalog: &Catalog,
     business: &crate::bot::business::Business,
@@ -65,14 +61,13 @@ fn render(
     f: &Figures,
     open_minutes: i64,
 ) -> String {
-    let tz = business.tz;
     let period_text = match period {
         Period::Today => {
-            catalog.render_plain(Text::AdminDashPeriodToday, &[("date", &local_date(catalog, tz, *days.start()))])
+            catalog.render_plain(Text::AdminDashPeriodToday, &[("date", &format::day(catalog, *days.start()))])
         }
         Period::Week | Period::Month => catalog.render_plain(
             Text::AdminDashPeriodRange,
-            &[("from", &local_date(catalog, tz, *days.start())), ("to", &local_date(catalog, tz, *days.end()))],
+            &[("from", &format::day(catalog, *days.start())), ("to", &format::day(catalog, *days.end()))],
         ),
     };
     let none = catalog.render_plain(Text::AdminDashNone, &[]);

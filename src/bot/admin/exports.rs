@@ -1,13 +1,14 @@
 //! Exports as CSV documents: bookings for a date range, customers, feedback. Files are UTF-8 with a
 //! byte-order mark, which spreadsheets need to read Cyrillic correctly; every export is audited.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use teloxide::types::MessageId;
 
 use super::{Cx, Reply, audit, today};
+use crate::booking::admin as calendar;
 use crate::bot::callback::admin::ExportAction;
 use crate::bot::handlers::HandlerResult;
 use crate::bot::texts::Text;
@@ -95,16 +96,6 @@ fn checked_range(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate
     (1..=MAX_DAYS).contains(&days).then_some((from, to))
 }
 
-/// The first instant of a local date.
-pub(super) fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let midnight = date.and_time(chrono::NaiveTime::MIN);
-    // A date whose midnight a DST change skips starts at the first instant that exists.
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        .or_else(|| tz.from_local_datetime(&(midnight + TimeDelta::hours(1))).earliest())
-        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
-}
-
 /// A local date and time as a spreadsheet reads it: `2026-11-01 14:30`.
 pub(super) fn local(tz: Tz, at: DateTime<Utc>) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
@@ -115,9 +106,22 @@ pub(super) fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result
     let mut writer = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     writer.write_record(header)?;
     for row in rows {
-        writer.write_record(row)?;
+        writer.write_record(row.iter().map(|cell| inert(cell).into_owned()))?;
     }
     writer.into_inner().map_err(|e| anyhow::anyhow!("the CSV could not be written: {e}"))
+}
+
+/// A cell a spreadsheet will not run: customers choose their names and comments, and a cell that starts
+/// like a formula (`=HYPERLINK(…)`, `@SUM(…)`, `+cmd|…`) would be one when the business opens the file.
+/// A leading apostrophe makes it text. Phone numbers and signed numbers stay as they are.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    let numeric = |rest: &str| rest.chars().all(|c| c.is_ascii_digit() || " ()-.,".contains(c));
+    let formula = match cell.chars().next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !numeric(&cell[1..]),
+        _ => false,
+    };
+    if formula { format!("'{cell}").into() } else { cell.into() }
 }
 
 /// Sends the file with a caption naming it and its row count.
@@ -158,8 +162,8 @@ async fn bookings(cx: &Cx<'_>, from: NaiveDate, to: NaiveDate) -> HandlerResult 
          FROM bookings b LEFT JOIN customers c ON c.user_id = b.customer_id \
          WHERE b.kind = 'customer' AND b.starts_at >= $1 AND b.starts_at < $2 ORDER BY b.starts_at, b.id",
     )
-    .bind(day_start(tz, from))
-    .bind(day_start(tz, to + TimeDelta::days(1)))
+    .bind(calendar::day_start(tz, from))
+    .bind(calendar::day_start(tz, to + TimeDelta::days(1)))
     .fetch_all(cx.pool())
     .await?;
     let rows: Vec<Vec<String>> = found
@@ -320,6 +324,18 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap_or_default();
         assert_eq!(text, "\u{feff}a,b\n\"x,y\",\"say \"\"hi\"\"\"\n");
         assert_eq!(decimal(150_050), "1500.50");
+        for (cell, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("-5", "-5"),
+            ("+7 (999) 123-45-67", "+7 (999) 123-45-67"),
+            ("Анна", "Анна"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(cell), written, "{cell}");
+        }
         assert_eq!(decimal(5), "0.05");
     }
 }

@@ -146,6 +146,11 @@ impl Cx<'_> {
         })
     }
 
+    /// A text without placeholders, as a message.
+    pub fn say(&self, text: Text) -> String {
+        self.catalog.render(text, &[])
+    }
+
     /// A button of the panel.
     pub fn button(&self, text: Text, action: impl Into<Admin>) -> InlineKeyboardButton {
         button(self.catalog.raw(text), Callback::Admin(action.into()))

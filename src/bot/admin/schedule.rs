@@ -2,7 +2,7 @@
 //! the business can do to it — cancel with a reason, mark a visit done or a no-show, move it. Each
 //! change is one transaction with its audit row and, where the customer must know, its outbox notice.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -50,15 +50,6 @@ pub(super) async fn answer(cx: &Cx<'_>, prompt: Prompt, text: &str) -> HandlerRe
     }
 }
 
-fn say(cx: &Cx<'_>, text: Text) -> String {
-    cx.catalog.render(text, &[])
-}
-
-/// A local date as a whole, "вт, 1 декабря".
-fn date_of(catalog: &Catalog, tz: Tz, day: NaiveDate) -> String {
-    format::date(catalog, tz, calendar::day_start(tz, day) + TimeDelta::hours(12))
-}
-
 fn status(catalog: &Catalog, status: &str) -> String {
     let text = match status {
         "cancelled" => Text::AdminStatusCancelled,
@@ -90,7 +81,7 @@ async fn day(cx: &Cx<'_>, at: Option<MessageId>, date: NaiveDate) -> HandlerResu
     let tz = cx.business().await?.tz;
     let (from, to) = calendar::span(tz, &(date..=date));
     let entries = calendar::entries(&mut *cx.pool().acquire().await?, from, to).await?;
-    let mut html = cx.catalog.render(Text::AdminDayTitle, &[("date", &date_of(&cx.catalog, tz, date))]);
+    let mut html = cx.catalog.render(Text::AdminDayTitle, &[("date", &format::day(&cx.catalog, date))]);
     html.push_str("\n\n");
     if entries.is_empty() {
         html.push_str(&cx.catalog.render(Text::AdminDayEmpty, &[]));
@@ -145,7 +136,7 @@ async fn week(cx: &Cx<'_>, at: MessageId, monday: NaiveDate) -> HandlerResult {
     }
     let title = cx.catalog.render(
         Text::AdminWeekTitle,
-        &[("from", &date_of(&cx.catalog, tz, monday)), ("to", &date_of(&cx.catalog, tz, sunday))],
+        &[("from", &format::day(&cx.catalog, monday)), ("to", &format::day(&cx.catalog, sunday))],
     );
     let html = format!("{title}\n\n{}", lines.join("\n"));
     let mut rows: Vec<Vec<InlineKeyboardButton>> = days.chunks(4).map(<[InlineKeyboardButton]>::to_vec).collect();
@@ -246,7 +237,7 @@ fn card_row(cx: &Cx<'_>, booking: i64) -> Vec<Vec<InlineKeyboardButton>> {
 async fn cancel(cx: &Cx<'_>, booking: i64, reason: &str) -> HandlerResult {
     let length = reason.chars().count();
     if length == 0 || length > REASON_CHARS {
-        return cx.show(None, say(cx, Text::AdminCancelReasonBad), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminCancelReasonBad), Vec::new()).await;
     }
     let mut tx = cx.pool().begin().await?;
     let cancelled = match calendar::cancel(&mut tx, booking, reason, cx.now()).await {
@@ -275,7 +266,7 @@ async fn gone(cx: &Cx<'_>, error: AdminError) -> HandlerResult {
         }
     };
     cx.done().await?;
-    cx.show(None, say(cx, text), vec![cx.menu_row()]).await
+    cx.show(None, cx.say(text), vec![cx.menu_row()]).await
 }
 
 async fn mark(cx: &Cx<'_>, at: MessageId, booking: i64, outcome: Outcome) -> Reply {
@@ -314,14 +305,14 @@ async fn move_preview(cx: &Cx<'_>, booking: i64, text: &str) -> HandlerResult {
     let business = cx.business().await?;
     let local = match input::parse_date_time(text, super::today(&business, cx.now())) {
         Ok(local) => local,
-        Err(InputError::Invalid) => return cx.show(None, say(cx, Text::AdminInputInvalid), Vec::new()).await,
+        Err(InputError::Invalid) => return cx.show(None, cx.say(Text::AdminInputInvalid), Vec::new()).await,
         Err(InputError::Format | InputError::Order) => {
-            return cx.show(None, say(cx, Text::AdminInputDateTime), Vec::new()).await;
+            return cx.show(None, cx.say(Text::AdminInputDateTime), Vec::new()).await;
         }
     };
     let starts_at = calendar::instant(business.tz, local);
     if starts_at <= cx.now() {
-        return cx.show(None, say(cx, Text::AdminInputPast), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminInputPast), Vec::new()).await;
     }
     let mut conn = cx.pool().acquire().await?;
     let Some(c) = calendar::card(&mut conn, booking).await? else { return gone(cx, AdminError::NotFound).await };
@@ -329,7 +320,7 @@ async fn move_preview(cx: &Cx<'_>, booking: i64, text: &str) -> HandlerResult {
         return gone(cx, AdminError::NotActive).await;
     }
     if !calendar::free(&mut conn, starts_at, starts_at + (c.ends_at - c.starts_at), booking).await? {
-        return cx.show(None, say(cx, Text::AdminInputTaken), Vec::new()).await;
+        return cx.show(None, cx.say(Text::AdminInputTaken), Vec::new()).await;
     }
     drop(conn);
     cx.done().await?;

@@ -1,16 +1,20 @@
 //! How dates, times, durations and prices read in the tenant's language and time zone.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::bot::texts::{Catalog, Text};
 
 /// "вт, 1 декабря" / "Tue, 1 December", in the tenant's zone.
 pub fn date(catalog: &Catalog, tz: Tz, at: DateTime<Utc>) -> String {
-    let local = at.with_timezone(&tz);
-    let weekday = catalog.raw(Text::WEEKDAYS[local.weekday().num_days_from_monday() as usize]);
-    let month = catalog.raw(Text::MONTHS_IN_DATES[local.month0() as usize]);
-    catalog.render_plain(Text::DateFormat, &[("weekday", weekday), ("day", &local.day().to_string()), ("month", month)])
+    day(catalog, at.with_timezone(&tz).date_naive())
+}
+
+/// A local date the same way.
+pub fn day(catalog: &Catalog, day: NaiveDate) -> String {
+    let weekday = catalog.raw(Text::WEEKDAYS[day.weekday().num_days_from_monday() as usize]);
+    let month = catalog.raw(Text::MONTHS_IN_DATES[day.month0() as usize]);
+    catalog.render_plain(Text::DateFormat, &[("weekday", weekday), ("day", &day.day().to_string()), ("month", month)])
 }
 
 /// The date and the time of an instant, as most texts take them.
