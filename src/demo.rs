@@ -27,6 +27,8 @@ const DEMO_BOT: i64 = 100_000_001;
 pub const DEMO_TOKEN: &str = "100000001:DEMOdemoDEMOdemoDEMOdemoDEMOdemo00";
 const DEMO_USERNAME: &str = "botctl_demo_bot";
 const CUSTOMER: i64 = 424_242;
+/// The business's owner, who looks at the admin panel.
+const OWNER: i64 = CUSTOMER + 1;
 const STEP: Duration = Duration::from_secs(15);
 
 pub struct DemoOptions {
@@ -117,10 +119,16 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
     let http =
         tokio::time::timeout(STEP, http).await.context("the bot did not start in time")?.context("the bot stopped")?;
 
-    progress.set_message("playing a customer conversation");
+    progress.set_message("playing a customer and the owner");
     let catalog = Catalog::defaults(options.locale);
-    let conversation =
-        Script { emulator: &emulator, catalog, user: TgUser::new(CUSTOMER, "Maria"), lines: Vec::new() }.play().await?;
+    let mut customer = Script::new(&emulator, catalog, "customer", TgUser::new(CUSTOMER, "Maria"));
+    customer.book_and_move().await?;
+    let mut conversation = std::mem::take(&mut customer.lines);
+    let mut owner = Script::new(&emulator, catalog, "owner", TgUser::new(OWNER, "Oleg"));
+    owner.look_around().await?;
+    conversation.append(&mut owner.lines);
+    customer.cancel().await?;
+    conversation.append(&mut customer.lines);
     let booking = sqlx::query_as(
         "SELECT id, service_name, starts_at, status FROM tenant_demo.bookings WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
     )
@@ -161,7 +169,7 @@ async fn replace_demo_tenant(
     let create = CreateOptions {
         slug: slug.clone(),
         token: DEMO_TOKEN.parse()?,
-        admins: vec![CUSTOMER + 1],
+        admins: vec![OWNER],
         timezone: chrono_tz::Europe::Moscow,
         locale: options.locale,
         display_name: None,
@@ -181,16 +189,23 @@ fn mark(m: &ChatMessage) -> Mark {
     (m.message_id, m.text.clone(), m.reply_markup.clone())
 }
 
-/// The scripted customer: start → service → day → time → confirm → my bookings → move → cancel.
+/// A scripted user: the customer (start → service → day → time → confirm → my bookings → move, and
+/// later cancel) or the owner (the admin panel's figures).
 struct Script<'a> {
     emulator: &'a Emulator,
     catalog: &'static Catalog,
+    /// How the transcript names them.
+    who: &'static str,
     user: TgUser,
     lines: Vec<Line>,
 }
 
-impl Script<'_> {
-    async fn play(mut self) -> anyhow::Result<Vec<Line>> {
+impl<'a> Script<'a> {
+    fn new(emulator: &'a Emulator, catalog: &'static Catalog, who: &'static str, user: TgUser) -> Self {
+        Script { emulator, catalog, who, user, lines: Vec::new() }
+    }
+
+    async fn book_and_move(&mut self) -> anyhow::Result<()> {
         self.say("/start").await?;
         self.say(self.catalog.raw(Text::MenuBook)).await?;
         self.tap("s:").await?;
@@ -203,11 +218,20 @@ impl Script<'_> {
         self.later_day().await?;
         // The evening instead of the morning: a move the transcript shows as one.
         self.press("t:", true).await?;
-        self.tap("c:").await?;
+        self.tap("c:").await
+    }
+
+    async fn cancel(&mut self) -> anyhow::Result<()> {
         self.say(self.catalog.raw(Text::MenuMy)).await?;
         self.tap("x:").await?;
-        self.tap("X:").await?;
-        Ok(self.lines)
+        self.tap("X:").await
+    }
+
+    /// The owner opens the panel and looks at today's and the month's figures.
+    async fn look_around(&mut self) -> anyhow::Result<()> {
+        self.say("/admin").await?;
+        self.tap("a:db:t").await?;
+        self.tap("a:db:m").await
     }
 
     fn newest(&self) -> Option<ChatMessage> {
@@ -243,18 +267,14 @@ impl Script<'_> {
 
     async fn say(&mut self, text: &str) -> anyhow::Result<()> {
         let before = self.mark();
-        self.lines.push(Line { who: "customer", text: text.to_string(), buttons: Vec::new() });
+        self.lines.push(Line { who: self.who, text: text.to_string(), buttons: Vec::new() });
         self.emulator.send_text(DEMO_TOKEN, &self.user, text);
         self.answer(before).await.map(drop)
     }
 
     async fn share_contact(&mut self, phone: &str) -> anyhow::Result<()> {
         let before = self.mark();
-        self.lines.push(Line {
-            who: "customer",
-            text: format!("shares the phone number {phone}"),
-            buttons: Vec::new(),
-        });
+        self.lines.push(Line { who: self.who, text: format!("shares the phone number {phone}"), buttons: Vec::new() });
         self.emulator.send_contact(DEMO_TOKEN, &self.user, phone);
         self.answer(before).await.map(drop)
     }
@@ -286,7 +306,7 @@ impl Script<'_> {
             format!("the bot offered no `{prefix}` button; the chat: {chat:?}")
         })?;
         let before = self.mark();
-        self.lines.push(Line { who: "customer", text: format!("taps [{label}]"), buttons: Vec::new() });
+        self.lines.push(Line { who: self.who, text: format!("taps [{label}]"), buttons: Vec::new() });
         self.emulator.press_button(DEMO_TOKEN, &self.user, message.message_id, &data);
         self.answer(before).await.map(drop)
     }

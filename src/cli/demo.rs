@@ -31,7 +31,11 @@ impl Render for Shown<'_> {
         let t = self.0;
         let mut out = format!("Demo tenant `{}` in {}\nBot API emulator at {}\n\n", t.tenant, t.database, t.bot_api);
         for line in &t.conversation {
-            let who = if line.who == "bot" { "🤖 bot" } else { "👤 customer" };
+            let who = match line.who {
+                "bot" => "🤖 bot",
+                "owner" => "🛠 owner",
+                _ => "👤 customer",
+            };
             let mut text = line.text.replace('\n', "\n      ");
             if !line.buttons.is_empty() {
                 text.push_str(&format!("\n      [{}]", line.buttons.join("] [")));

@@ -120,3 +120,23 @@ pub async fn outbox_counts(conn: &mut PgConnection) -> Result<OutboxCounts, sqlx
     .fetch_one(conn)
     .await
 }
+
+/// What the business itself has changed in the bot since the operator set it: its time zone, and who
+/// runs it (owners and managers added in the admin panel).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Staffing {
+    pub timezone: String,
+    pub owners: Vec<i64>,
+    pub managers: Vec<i64>,
+}
+
+pub async fn staffing(conn: &mut PgConnection) -> Result<Staffing, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.timezone, \
+                ARRAY(SELECT user_id FROM admins WHERE is_owner ORDER BY user_id) AS owners, \
+                ARRAY(SELECT user_id FROM admins WHERE NOT is_owner ORDER BY user_id) AS managers \
+         FROM settings s",
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -120,16 +120,25 @@ pub async fn show(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
     store::find(&mut conn, slug.as_str()).await?.ok_or_else(|| not_found(slug))
 }
 
-/// The tenant's outbox counts; `None` while its schema has no outbox (not migrated to it yet).
-pub async fn outbox(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Option<business::OutboxCounts>> {
+/// What the tenant's own schema says now: its outbox, and what the business changed in the bot.
+pub struct Live {
+    /// `None` while its schema has no outbox (not migrated to it yet).
+    pub outbox: Option<business::OutboxCounts>,
+    pub staffing: business::Staffing,
+}
+
+pub async fn live(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Live> {
     let mut tx = pool.begin().await?;
     provision::enter_schema(&mut tx, slug).await?;
-    match business::outbox_counts(&mut tx).await {
-        Ok(counts) => Ok(Some(counts)),
+    let staffing = business::staffing(&mut tx).await?;
+    // A failed statement ends the transaction's usefulness: the outbox is read last.
+    let outbox = match business::outbox_counts(&mut tx).await {
+        Ok(counts) => Some(counts),
         // undefined_table
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Live { outbox, staffing })
 }
 
 pub async fn list(pool: &PgPool, status: Option<&str>) -> anyhow::Result<Vec<Tenant>> {

@@ -23,6 +23,11 @@ fn demo_books_moves_and_cancels_on_the_embedded_default() {
     assert!(lines.iter().any(|l| l["who"] == "bot" && l["text"].as_str().unwrap().contains("booked")), "{transcript}");
     assert!(lines.iter().any(|l| l["who"] == "bot" && l["text"].as_str().unwrap().contains("moved")), "{transcript}");
     assert_eq!(transcript["booking"]["status"], "cancelled");
+    // The owner looks at the admin panel between the move and the cancellation.
+    let owner = lines.iter().position(|l| l["who"] == "owner" && l["text"] == "/admin").expect("the owner's turn");
+    assert!(lines[owner + 1]["text"].as_str().unwrap().contains("Control panel"), "{transcript}");
+    let cancel = lines.iter().rposition(|l| l["who"] == "customer").unwrap();
+    assert!(owner < cancel, "{transcript}");
 
     // A second run replaces its own demo tenant and works the same.
     let text = sandbox.botctl().arg("demo").assert().success().get_output().stdout.clone();

@@ -464,3 +464,26 @@ fn the_lifecycle_works_against_the_embedded_default_too() {
     let events: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(events.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn show_tells_what_the_business_changed_in_its_bot() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    // As the admin panel would: a new time zone, a third owner and a manager.
+    let changed: i64 = f.scalar(&format!(
+        "WITH tz AS (UPDATE tenant_{slug}.settings SET timezone = 'Europe/Berlin' RETURNING 1), \
+         staff AS (INSERT INTO tenant_{slug}.admins (user_id, is_owner, added_by) \
+                   VALUES (1003, true, 1001), (2001, false, 1001) RETURNING 1) \
+         SELECT (SELECT count(*) FROM tz) + (SELECT count(*) FROM staff)"
+    ));
+    assert_eq!(changed, 3);
+    let shown = f.json(&["tenant", "show", &slug]);
+    assert_eq!(shown["business"]["timezone"], "Europe/Berlin");
+    assert_eq!(shown["business"]["owners"], serde_json::json!([1001, 1002, 1003]));
+    assert_eq!(shown["business"]["managers"], serde_json::json!([2001]));
+    assert_eq!(shown["timezone"], "Europe/Moscow", "the operator's record stays as it was set");
+    let table = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("Europe/Berlin (set in the bot; created with Europe/Moscow)"), "{table}");
+    assert!(table.contains("1001, 1002, 1003 (named with --admin: 1001, 1002)"), "{table}");
+}

@@ -86,7 +86,7 @@ fn render(
             ("bookings", &f.bookings.to_string()),
             ("cancelled", &f.cancelled.to_string()),
             ("no_shows", &f.no_shows.to_string()),
-            ("revenue", &format::price(catalog, f.revenue_minor, &business.currency)),
+            ("revenue", &format::amount(f.revenue_minor, &business.currency)),
             ("occupancy", &occupancy),
             ("new_customers", &f.new_customers.to_string()),
             ("returning_customers", &f.returning_customers.to_string()),

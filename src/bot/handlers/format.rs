@@ -40,9 +40,11 @@ pub fn duration(catalog: &Catalog, minutes: i64) -> String {
 
 /// "1500 ₽", "24.50 €"; free services say so.
 pub fn price(catalog: &Catalog, minor: i64, currency: &str) -> String {
-    if minor == 0 {
-        return catalog.render_plain(Text::PriceFree, &[]);
-    }
+    if minor == 0 { catalog.render_plain(Text::PriceFree, &[]) } else { amount(minor, currency) }
+}
+
+/// A sum of money, zero included: "0 ₽", "24.50 €".
+pub fn amount(minor: i64, currency: &str) -> String {
     let symbol = match currency {
         "RUB" => "₽",
         "EUR" => "€",
@@ -65,6 +67,7 @@ mod tests {
         assert_eq!(price(ru, 150_000, "RUB"), "1500 ₽");
         assert_eq!(price(ru, 2450, "EUR"), "24.50 €");
         assert!(!price(ru, 0, "RUB").is_empty());
+        assert_eq!(amount(0, "RUB"), "0 ₽");
         assert!(duration(ru, 90).contains('1') && duration(ru, 90).contains("30"));
         let at = DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z").unwrap().with_timezone(&Utc);
         let text = date(ru, chrono_tz::Europe::Moscow, at);

@@ -15,7 +15,7 @@ use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
 use crate::tenant::backup as tenant_backup;
-use crate::tenant::business::OutboxCounts;
+use crate::tenant::business::{OutboxCounts, Staffing};
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
 use crate::tenant::store::Tenant;
@@ -490,6 +490,26 @@ struct TenantDetails {
     listed: Listed,
     /// `null` while the tenant's schema has no outbox yet (not migrated).
     outbox: Option<OutboxCounts>,
+    /// The time zone and the admins as the business has them now (it changes them in its bot).
+    business: Staffing,
+}
+
+impl TenantDetails {
+    /// The owners the business has now, and those named on the command line when they differ.
+    fn owners(&self) -> String {
+        let now = ids(&self.business.owners).unwrap_or_default();
+        let set = ids(&self.listed.tenant.admins).unwrap_or_default();
+        if now == set { now } else { format!("{now} (named with --admin: {set})") }
+    }
+
+    fn time_zone(&self) -> String {
+        let (now, set) = (&self.business.timezone, &self.listed.tenant.timezone);
+        if now == set { now.clone() } else { format!("{now} (set in the bot; created with {set})") }
+    }
+}
+
+fn ids(ids: &[i64]) -> Option<String> {
+    (!ids.is_empty()).then(|| ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
 }
 
 impl Render for TenantDetails {
@@ -501,8 +521,9 @@ impl Render for TenantDetails {
             ("display name", t.display_name.clone()),
             ("bot", format!("@{} (id {})", t.bot_username, t.bot_id)),
             ("token", format!("fingerprint {}", t.token_fingerprint)),
-            ("owners", t.admins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
-            ("time zone", t.timezone.clone()),
+            ("owners", self.owners()),
+            ("managers", ids(&self.business.managers).unwrap_or_else(|| "none".into())),
+            ("time zone", self.time_zone()),
             ("locale", t.locale.clone()),
             ("template", t.template.clone()),
             ("status", t.status.clone()),
@@ -543,9 +564,9 @@ async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
     let tenant = ops::show(&database.pool, &slug).await?;
-    let outbox = ops::outbox(&database.pool, &slug).await?;
+    let live = ops::live(&database.pool, &slug).await?;
     let mut listed = with_containers(vec![tenant], ctx, &database).await;
-    ctx.ui.data(&TenantDetails { listed: listed.remove(0), outbox })
+    ctx.ui.data(&TenantDetails { listed: listed.remove(0), outbox: live.outbox, business: live.staffing })
 }
 
 async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
