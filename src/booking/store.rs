@@ -181,9 +181,8 @@ pub struct NewCustomer<'a> {
 }
 
 /// Records or refreshes a customer; returns whether they are new. Someone who writes has unblocked the
-/// bot, if they had blocked it. A customer seen within the hour with
-/// the same profile is left alone: every update passes here, and a write per button press would cost a
-/// WAL flush each.
+/// bot, if they had blocked it. A customer seen within the hour with the same profile is left alone:
+/// every update passes here, and a write per button press would cost a WAL flush each.
 pub async fn upsert_customer(conn: &mut PgConnection, c: &NewCustomer<'_>) -> Result<bool, sqlx::Error> {
     let inserted: Option<bool> = sqlx::query_scalar(
         "WITH fresh AS (SELECT FROM customers WHERE user_id = $1 AND first_name = $2 \
