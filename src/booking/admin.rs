@@ -161,8 +161,9 @@ pub async fn figures(conn: &mut PgConnection, from: DateTime<Utc>, to: DateTime<
     sqlx::query_as(
         "WITH period AS (SELECT * FROM bookings WHERE kind = 'customer' AND starts_at >= $1 AND starts_at < $2), \
          visitors AS (SELECT DISTINCT customer_id FROM period WHERE status <> 'cancelled'), \
-         firsts AS (SELECT v.customer_id, (SELECT min(b.starts_at) FROM bookings b WHERE b.kind = 'customer' \
-                    AND b.customer_id = v.customer_id AND b.status <> 'cancelled') AS first FROM visitors v) \
+         firsts AS (SELECT b.customer_id, min(b.starts_at) AS first FROM bookings b \
+                    JOIN visitors v ON v.customer_id = b.customer_id \
+                    WHERE b.kind = 'customer' AND b.status <> 'cancelled' GROUP BY b.customer_id) \
          SELECT \
            (SELECT count(*) FROM period WHERE status <> 'cancelled') AS bookings, \
            (SELECT count(*) FROM period WHERE status = 'cancelled') AS cancelled, \
