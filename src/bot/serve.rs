@@ -14,18 +14,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::stop::{StopFlag, mk_stop_token};
-use teloxide::types::{BotCommand, Update};
+use teloxide::types::Update;
 use teloxide::update_listeners::StatefulListener;
 use tokio_util::sync::CancellationToken;
 
-use super::business;
 use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
 use super::health::{self, Health};
 use super::outbox;
 use super::state::DbStorage;
 use super::telegram::TgBot;
-use super::texts::{Catalog, LiveCatalog, Text};
+use super::texts::{Catalog, LiveCatalog};
+use super::{admin, business};
 use crate::db::migrate;
 use crate::locale::Locale;
 use crate::telegram::BotToken;
@@ -79,6 +79,7 @@ pub async fn run(
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
     let texts = LiveCatalog::new(catalog);
+    admin::commands::offer_all(&replies, &pool, &texts.get()).await;
     let sender =
         outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone());
     let outbox_task = tokio::spawn(sender.run());
@@ -163,18 +164,7 @@ async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::R
 
 async fn set_commands(bot: &Bot) {
     for locale in [Locale::Ru, Locale::En] {
-        let catalog = Catalog::defaults(locale);
-        let commands: Vec<BotCommand> = [
-            ("start", Text::CommandsStart),
-            ("book", Text::CommandsBook),
-            ("my", Text::CommandsMy),
-            ("about", Text::CommandsAbout),
-            ("help", Text::CommandsHelp),
-            ("cancel", Text::CommandsCancel),
-        ]
-        .into_iter()
-        .map(|(command, text)| BotCommand::new(command, catalog.raw(text)))
-        .collect();
+        let commands = handlers::customer_commands(Catalog::defaults(locale));
         // Commands are a convenience: a failure is logged and polling goes on.
         if let Err(e) = bot.set_my_commands(commands).language_code(locale.to_string()).await {
             tracing::warn!(error = %e, %locale, "could not set the bot's commands");

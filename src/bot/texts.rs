@@ -238,6 +238,8 @@ texts! {
 
     // The admin panel (templates/texts/admin/*.yaml). Only admins see these, so they are not editable.
     // -- panel (admin/panel.*.yaml)
+    AdminCommandsAdmin: Command = "admin.commands.admin";
+    AdminCommandsAudit: Command = "admin.commands.audit";
     AdminPanelTitle: Html = "admin.panel.title" { name, role };
     AdminPanelDashboard: Label = "admin.panel.dashboard";
     AdminPanelSchedule: Label = "admin.panel.schedule";

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 mod blocks;
 mod broadcast;
+pub(crate) mod commands;
 mod dashboard;
 mod exports;
 mod schedule;
@@ -231,6 +232,7 @@ pub(crate) async fn command(
     };
     let cx = Cx { bot, deps, dialogue, staff, chat: msg.chat.id, catalog };
     cx.done().await?;
+    commands::offer(bot, &cx.catalog, &cx.staff).await;
     match command {
         Command::Panel => menu(&cx, None).await,
         Command::Audit => audit::page(&cx, None, 0).await,

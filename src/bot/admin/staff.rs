@@ -184,7 +184,7 @@ async fn add(cx: &Cx<'_>, text: &str) -> HandlerResult {
     audit::record(&mut tx, &cx.staff, "staff.add", &target(user), None, Some(after)).await?;
     tx.commit().await?;
     cx.done().await?;
-    notify(cx, user, Text::AdminStaffNotifyAdded).await;
+    notify(cx, user, Some(Text::AdminStaffNotifyAdded)).await?;
     card(cx, None, user).await?;
     Ok(())
 }
@@ -215,7 +215,7 @@ async fn role(cx: &Cx<'_>, at: MessageId, user: i64, owner: bool) -> Reply {
     audit::record(&mut tx, &cx.staff, "staff.role", &target(user), Some(m.state()), Some(after)).await?;
     tx.commit().await?;
     let text = if owner { Text::AdminStaffNotifyOwner } else { Text::AdminStaffNotifyManager };
-    notify(cx, user, text).await;
+    notify(cx, user, Some(text)).await?;
     card(cx, Some(at), user).await?;
     Ok(Some(Text::AdminSaved))
 }
@@ -244,6 +244,8 @@ async fn toggle(cx: &Cx<'_>, at: MessageId, user: i64, permission: Permission) -
     let after = json!({ "role": "manager", "permissions": permissions });
     audit::record(&mut tx, &cx.staff, "staff.permissions", &target(user), Some(m.state()), Some(after)).await?;
     tx.commit().await?;
+    // Too small a change for a message of its own, but `/audit` may come or go from their menu.
+    notify(cx, user, None).await?;
     card(cx, Some(at), user).await?;
     Ok(None)
 }
@@ -277,7 +279,7 @@ async fn remove(cx: &Cx<'_>, at: MessageId, user: i64) -> Reply {
     sqlx::query("DELETE FROM admins WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
     audit::record(&mut tx, &cx.staff, "staff.remove", &target(user), Some(m.state()), None).await?;
     tx.commit().await?;
-    notify(cx, user, Text::AdminStaffNotifyRemoved).await;
+    notify(cx, user, Some(Text::AdminStaffNotifyRemoved)).await?;
     list(cx, Some(at)).await?;
     Ok(Some(Text::AdminSaved))
 }
@@ -292,12 +294,14 @@ fn target(user: i64) -> String {
 }
 
 /// Tells the admin what changed, if the bot can write to them: one who never started it cannot be
-/// written to, and that is no reason to undo the change.
-async fn notify(cx: &Cx<'_>, user: i64, text: Text) {
-    let html = cx.catalog.render(text, &[]);
-    if let Err(e) = cx.bot.send(ChatId(user), html, None).await {
+/// written to, and that is no reason to undo the change. Their command menu follows their rights.
+async fn notify(cx: &Cx<'_>, user: i64, text: Option<Text>) -> Result<(), sqlx::Error> {
+    if let Some(text) = text
+        && let Err(e) = cx.bot.send(ChatId(user), cx.catalog.render(text, &[]), None).await
+    {
         tracing::info!(user, "an admin could not be told of a change to their rights: {e:#}");
     }
+    super::commands::refresh(cx.bot, cx.pool(), &cx.catalog, user).await
 }
 
 #[cfg(test)]

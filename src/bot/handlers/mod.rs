@@ -64,6 +64,21 @@ enum Command {
     Audit,
 }
 
+/// The customer's commands for Telegram's menu, in `catalog`'s language.
+pub(crate) fn customer_commands(catalog: &Catalog) -> Vec<teloxide::types::BotCommand> {
+    [
+        ("start", Text::CommandsStart),
+        ("book", Text::CommandsBook),
+        ("my", Text::CommandsMy),
+        ("about", Text::CommandsAbout),
+        ("help", Text::CommandsHelp),
+        ("cancel", Text::CommandsCancel),
+    ]
+    .into_iter()
+    .map(|(command, text)| teloxide::types::BotCommand::new(command, catalog.raw(text)))
+    .collect()
+}
+
 pub fn schema() -> UpdateHandler<anyhow::Error> {
     let messages = Update::filter_message().enter_dialogue::<Message, DbStorage, State>().endpoint(on_message);
     let callbacks =

@@ -144,3 +144,40 @@ fn a_question_is_stopped_by_cancel_and_by_a_permission_withdrawn_meanwhile() {
     let after: i64 = panel.bot.scalar("SELECT count(*) FROM {schema}.services");
     assert_eq!(after, services, "no service was made");
 }
+
+/// The commands last set for `user`'s own chat: `None` when none were, or they were removed since.
+fn chat_commands(panel: &Panel, user: i64) -> Option<Vec<String>> {
+    let sent = panel.bot.emulator().sent(&panel.bot.token);
+    let last = sent.iter().rev().find(|s| {
+        matches!(s.method.as_str(), "setMyCommands" | "deleteMyCommands") && s.params["scope"]["chat_id"] == user
+    })?;
+    let commands = last.params["commands"].as_array()?;
+    Some(commands.iter().map(|c| c["command"].as_str().unwrap().to_string()).collect())
+}
+
+#[test]
+fn admins_find_the_panel_in_their_command_menu_and_customers_do_not() {
+    let panel = Panel::start();
+    let customer = panel.customer(2001);
+    let owner = panel.owner();
+    panel.open(&owner);
+    let menu = chat_commands(&panel, owner.id).expect("the owner's menu");
+    assert!(menu.contains(&"admin".to_string()) && menu.contains(&"audit".to_string()), "{menu:?}");
+    assert!(menu.contains(&"book".to_string()), "{menu:?}");
+
+    let manager = panel.manager(3301, &["bookings"]);
+    panel.open(&manager);
+    let menu = chat_commands(&panel, manager.id).expect("the manager's menu");
+    assert!(menu.contains(&"admin".to_string()) && !menu.contains(&"audit".to_string()), "{menu:?}");
+
+    panel.bot.text(&customer, "/admin");
+    panel.says(&customer, &Panel::words(Text::AdminDenied));
+    assert_eq!(chat_commands(&panel, customer.id), None);
+
+    // Removed in the panel, the manager's menu goes back to the customer's.
+    let staff = panel.open(&owner);
+    panel.press_data(&owner, &staff, &format!("a:ad:X:{}", manager.id));
+    let removed =
+        panel.bot.emulator().sent(&panel.bot.token).into_iter().rev().find(|s| s.method == "deleteMyCommands");
+    assert_eq!(removed.map(|s| s.params["scope"]["chat_id"].clone()), Some(serde_json::json!(manager.id)));
+}
