@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use botctl::bot::outbox::CLAIM;
@@ -28,7 +27,7 @@ use botctl::telegram::emulator::{Emulator, TgUser};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
-use common::{bench_tenant, counter, metrics};
+use common::{bench_tenant, counter, healthy, metrics, serve};
 
 const TOKEN: &str = "700000002:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// Chats the steady stream writes to start at this id.
@@ -73,7 +72,7 @@ fn main() {
 
     let addr =
         format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
-    let mut child = spawn(&tenant_url, &emulator, &addr);
+    let mut child = serve(&tenant_url, TOKEN, &emulator.url(), &addr, true);
     runtime.block_on(healthy(&addr));
     // The chats of the stream start the bot first (Telegram lets a bot write only to those), and their
     // greetings go out before the clock starts.
@@ -239,28 +238,4 @@ async fn stream(pool: &PgPool, emulator: &Emulator, args: &Args, chats: i64) -> 
         .collect();
     delays.sort_by(f64::total_cmp);
     delays
-}
-
-fn spawn(tenant_url: &str, emulator: &Emulator, addr: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_botctl"))
-        .env_clear()
-        .env("BOTCTL_TENANT", "bench")
-        .env("DATABASE_URL", tenant_url)
-        .env("BOT_TOKEN", TOKEN)
-        .env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str())
-        .env("BOTCTL_HTTP_ADDR", addr)
-        .env("BOTCTL_LOG", "error")
-        .arg("serve")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-async fn healthy(addr: &str) {
-    let started = Instant::now();
-    let client = reqwest::Client::new();
-    while !client.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(started.elapsed() < Duration::from_secs(30), "serve never became healthy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

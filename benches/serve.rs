@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,7 +29,7 @@ use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 
-use common::{bench_tenant, counter, metrics};
+use common::{bench_tenant, counter, metrics, serve};
 
 const TOKEN: &str = "700000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 /// The daemon's per-user flood limit is 0.1 s at its lowest; customers pace themselves just above it.
@@ -77,7 +76,7 @@ fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let mut child = spawn(&tenant_url, &emulator, &addr);
+    let mut child = serve(&tenant_url, TOKEN, &emulator.url(), &addr, false);
     let healthy = runtime.block_on(async {
         let client = reqwest::Client::new();
         loop {
@@ -151,22 +150,6 @@ async fn setup(cluster: &LocalCluster, emulator: &Emulator) -> String {
     .unwrap();
     pool.close().await;
     url
-}
-
-fn spawn(tenant_url: &str, emulator: &Emulator, addr: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_botctl"))
-        .env_clear()
-        .env("BOTCTL_TENANT", "bench")
-        .env("DATABASE_URL", tenant_url)
-        .env("BOT_TOKEN", TOKEN)
-        .env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str())
-        .env("BOTCTL_TELEGRAM_RATE_LIMITS", "false")
-        .env("BOTCTL_HTTP_ADDR", addr)
-        .env("BOTCTL_LOG", "error")
-        .arg("serve")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
 }
 
 struct Steady {

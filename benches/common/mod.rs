@@ -2,6 +2,9 @@
 //! serve`'s Prometheus counters. Each benchmark uses only some of it.
 #![allow(dead_code)]
 
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 use botctl::config::template::{self, Locale};
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
@@ -47,4 +50,33 @@ pub fn counter(metrics: &str, name: &str) -> f64 {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// The benchmark's own `botctl serve` as a process for the tenant `bench`; `rate_limits` off only for a
+/// measurement of the bot itself, without Telegram's limits in the way.
+pub fn serve(tenant_url: &str, token: &str, api: &url::Url, addr: &str, rate_limits: bool) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_botctl"))
+        .env_clear()
+        .env("BOTCTL_TENANT", "bench")
+        .env("DATABASE_URL", tenant_url)
+        .env("BOT_TOKEN", token)
+        .env("BOTCTL_TELEGRAM_API_URL", api.as_str())
+        .env("BOTCTL_TELEGRAM_RATE_LIMITS", rate_limits.to_string())
+        .env("BOTCTL_HTTP_ADDR", addr)
+        .env("BOTCTL_LOG", "error")
+        .arg("serve")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the bot at `addr` answers `/healthz`; returns how long that took.
+pub async fn healthy(addr: &str) -> Duration {
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    while !client.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve never became healthy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
 }
