@@ -12,9 +12,7 @@ use sqlx::PgConnection;
 use super::input::{InputError, parse_date, parse_time};
 use super::outbox::{self, CancelledBy};
 use super::schedule::Schedule;
-use super::store::Booking;
-
-const BOOKING_COLUMNS: &str = "id, customer_id, service_id, service_name, price_minor, starts_at, ends_at, status";
+use super::store::{BOOKING_COLUMNS, Booking, is_overlap};
 
 /// Why an admin's change did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +33,6 @@ pub enum AdminError {
     Changed,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-fn is_overlap(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23P01"))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -386,13 +380,7 @@ pub async fn mark(
     .await?;
     if !completed {
         // Nobody came: no rating request for a visit that did not happen.
-        sqlx::query(
-            "UPDATE outbox SET state = 'cancelled', updated_at = now() WHERE booking_id = $1 AND state = 'pending' \
-             AND kind IN ('reminder', 'rating_request')",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        outbox::cancel_visit(tx, id).await?;
     }
     Ok((before, after))
 }

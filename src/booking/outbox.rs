@@ -169,7 +169,7 @@ async fn retime(conn: &mut PgConnection, booking: &Booking, now: DateTime<Utc>) 
 }
 
 /// Stops whatever is still to be sent about the visit.
-async fn cancel_visit(conn: &mut PgConnection, booking: i64) -> Result<(), sqlx::Error> {
+pub(super) async fn cancel_visit(conn: &mut PgConnection, booking: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE outbox SET state = 'cancelled', updated_at = now() \
          WHERE booking_id = $1 AND state = 'pending' AND kind IN ('reminder', 'rating_request')",

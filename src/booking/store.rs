@@ -26,7 +26,8 @@ pub struct Booking {
     pub status: String,
 }
 
-const BOOKING_COLUMNS: &str = "id, customer_id, service_id, service_name, price_minor, starts_at, ends_at, status";
+pub(super) const BOOKING_COLUMNS: &str =
+    "id, customer_id, service_id, service_name, price_minor, starts_at, ends_at, status";
 
 /// A service customers can book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -73,7 +74,7 @@ pub enum BookingError {
 }
 
 /// PostgreSQL's `exclusion_violation`: the overlap the constraint exists to stop.
-fn is_overlap(error: &sqlx::Error) -> bool {
+pub(super) fn is_overlap(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23P01"))
 }
 

@@ -79,7 +79,11 @@ pub async fn run(
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
     let texts = LiveCatalog::new(catalog);
-    admin::commands::offer_all(&replies, &pool, &texts.get()).await;
+    // The admins' command menus are a convenience: polling need not wait for a round trip per admin.
+    tokio::spawn({
+        let (bot, pool, catalog) = (replies.clone(), pool.clone(), texts.get());
+        async move { admin::commands::offer_all(&bot, &pool, &catalog).await }
+    });
     let sender =
         outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone());
     let outbox_task = tokio::spawn(sender.run());
