@@ -14,3 +14,4 @@ pub mod serve;
 pub mod state;
 pub mod telegram;
 pub mod texts;
+pub mod updates;

@@ -2,37 +2,28 @@
 //! and runs the handler tree, and the outbox's dispatcher beside it, until told to stop, when it stops
 //! polling, finishes the updates and the messages in hand and returns.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use teloxide::RequestError;
 use teloxide::prelude::*;
-use teloxide::stop::{StopFlag, mk_stop_token};
-use teloxide::types::Update;
-use teloxide::update_listeners::StatefulListener;
+use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
 use super::health::{self, Health};
 use super::outbox;
-use super::state::DbStorage;
 use super::telegram::TgBot;
 use super::texts::{Catalog, LiveCatalog};
+use super::updates::{self, POLL_SECONDS, Updates};
 use super::{admin, business};
 use crate::db::migrate;
 use crate::locale::Locale;
 use crate::telegram::BotToken;
-
-/// How long one `getUpdates` waits for news: under teloxide's HTTP client timeout (17 s), as its own
-/// polling does. `/healthz` allows two of these plus a margin.
-const POLL_SECONDS: u32 = 10;
 
 #[derive(Clone)]
 pub struct ServeOptions {
@@ -69,7 +60,6 @@ pub async fn run(
         tracing::warn!("Telegram's rate limits are off against Telegram itself: expect 429 answers");
     }
     let bot = Bot::new(options.token.expose()).set_api_url(options.api_url);
-    set_commands(&bot).await;
     let replies = TgBot::new(bot.clone(), options.rate_limits);
 
     let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
@@ -79,34 +69,43 @@ pub async fn run(
     tracing::info!(tenant = %options.tenant, bot = options.token.bot_id(), %http_addr, "serving");
 
     let texts = LiveCatalog::new(catalog);
-    // The admins' command menus are a convenience: polling need not wait for a round trip per admin.
-    tokio::spawn({
-        let (bot, pool, catalog) = (replies.clone(), pool.clone(), texts.get());
-        async move { admin::commands::offer_all(&bot, &pool, &catalog).await }
-    });
     let sender =
         outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone());
     let outbox_task = tokio::spawn(sender.run());
-    let deps = Arc::new(Deps { pool: pool.clone(), texts, flood: FloodGuard::new(flood), health: health.clone() });
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
-        .dependencies(dptree::deps![deps, replies, DbStorage::new(pool.clone())])
-        .default_handler(|_| async {})
-        .error_handler(LoggingErrorHandler::with_custom_text("an update handler failed"))
-        .build();
-    let stop = dispatcher.shutdown_token();
-    let stopping = shutdown.clone();
-    tokio::spawn(async move {
-        stopping.cancelled().await;
-        // Not yet running is the only error, and then there is nothing to stop.
-        if let Ok(done) = stop.shutdown() {
-            done.await;
+    let deps = Arc::new(Deps {
+        pool: pool.clone(),
+        texts: texts.clone(),
+        flood: FloodGuard::new(flood),
+        health: health.clone(),
+    });
+    let updates = Updates::new(
+        bot.clone(),
+        health.clone(),
+        pool.clone(),
+        handlers::schema(),
+        dptree::deps![deps, replies.clone()],
+        shutdown.clone(),
+    );
+    // Telegram may be down or failing at start: serve stays up, unhealthy, and asks again until it
+    // answers; only then does it poll and set the command menus.
+    let telegram = tokio::spawn({
+        let (health, stop, pool) = (health.clone(), shutdown.clone(), pool.clone());
+        async move {
+            let Some(me) = updates::identify(&bot, &health, &stop).await else { return };
+            tokio::spawn(async move {
+                updates::retrying("setMyCommands", &health, &stop, || set_commands(&bot)).await;
+                // The admins' command menus are a convenience: polling need not wait for them.
+                admin::commands::offer_all(&replies, &pool, &texts.get()).await;
+            });
+            updates.run(me).await;
         }
     });
     if let Some(ready) = ready {
         let _ = ready.send(http_addr);
     }
-    let listener = polling(bot, health);
-    dispatcher.dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("polling failed")).await;
+    if let Err(e) = telegram.await {
+        tracing::error!("the update loop failed: {e}");
+    }
     shutdown.cancel();
     http_task.await.context("the health listener")?;
     if let Err(e) = outbox_task.await.context("the outbox dispatcher")? {
@@ -166,74 +165,19 @@ async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::R
     Ok((catalog, flood))
 }
 
-async fn set_commands(bot: &Bot) {
+/// The customers' command menu in each language. A refusal is logged and not asked again; an outage
+/// is returned, to be retried.
+async fn set_commands(bot: &Bot) -> Result<(), RequestError> {
     for locale in [Locale::Ru, Locale::En] {
         let commands = handlers::customer_commands(Catalog::defaults(locale));
-        // Commands are a convenience: a failure is logged and polling goes on.
-        if let Err(e) = bot.set_my_commands(commands).language_code(locale.to_string()).await {
-            tracing::warn!(error = %e, %locale, "could not set the bot's commands");
+        match bot.set_my_commands(commands).language_code(locale.to_string()).await {
+            Ok(_) => {}
+            // teloxide reads a 5xx's description as an unknown API error.
+            Err(RequestError::Api(error)) if !matches!(error, ApiError::Unknown(_)) => {
+                tracing::warn!(%error, %locale, "Telegram refused the bot's commands");
+            }
+            Err(error) => return Err(error),
         }
     }
-}
-
-/// Our own long-polling loop, so that every completed `getUpdates` (with updates or without) tells
-/// `/healthz` that Telegram answers. Updates go to the dispatcher through a channel.
-fn polling(bot: Bot, health: Arc<Health>) -> impl teloxide::update_listeners::UpdateListener<Err = Infallible> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Update>(256);
-    let (token, flag) = mk_stop_token();
-    tokio::spawn(poll(bot, health, tx, flag));
-    StatefulListener::new(
-        (Some(rx), token),
-        |(rx, _): &mut (Option<tokio::sync::mpsc::Receiver<Update>>, teloxide::stop::StopToken)| {
-            let rx = rx.take();
-            futures_util::stream::unfold(rx, |rx| async move {
-                let mut rx = rx?;
-                let update = rx.recv().await?;
-                Some((Ok::<Update, Infallible>(update), Some(rx)))
-            })
-            .boxed()
-        },
-        |(_, token): &mut (Option<tokio::sync::mpsc::Receiver<Update>>, teloxide::stop::StopToken)| token.clone(),
-    )
-}
-
-async fn poll(bot: Bot, health: Arc<Health>, tx: tokio::sync::mpsc::Sender<Update>, flag: StopFlag) {
-    let mut offset = 0;
-    let mut backoff = Duration::from_secs(1);
-    // The first poll returns at once, so health turns green as soon as Telegram has answered once.
-    let mut wait = 0;
-    tokio::pin!(flag);
-    loop {
-        let request = bot.get_updates().offset(offset).timeout(wait).send();
-        let result = tokio::select! {
-            () = &mut flag => return,
-            result = request => result,
-        };
-        match result {
-            Ok(updates) => {
-                health.polled();
-                wait = POLL_SECONDS;
-                backoff = Duration::from_secs(1);
-                for update in updates {
-                    offset = update.id.as_offset();
-                    if tx.send(update).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(error) => {
-                let wait = match &error {
-                    RequestError::RetryAfter(seconds) => seconds.duration(),
-                    _ => backoff,
-                };
-                health.metrics.telegram_error(&error);
-                tracing::warn!(error = %error, retry_in = ?wait, "getUpdates failed");
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                tokio::select! {
-                    () = &mut flag => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-        }
-    }
+    Ok(())
 }

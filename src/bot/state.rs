@@ -3,6 +3,7 @@
 //! a state this binary cannot read restarts the dialogue instead of locking the customer out.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -10,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use teloxide::dispatching::dialogue::Storage;
 use teloxide::types::ChatId;
+
+use super::updates::database_unavailable;
 
 /// Bumped whenever `State` changes shape in a way old rows cannot be read as.
 pub const STATE_VERSION: i32 = 1;
@@ -30,11 +33,27 @@ pub enum State {
 /// Dialogue storage on the tenant's pool.
 pub struct DbStorage {
     pool: PgPool,
+    /// Whether a call found the database unreachable: teloxide's dialogue entry logs such an error
+    /// and drops the update, and the update loop must know to keep it.
+    unavailable: AtomicBool,
 }
 
 impl DbStorage {
     pub fn new(pool: PgPool) -> Arc<Self> {
-        Arc::new(Self { pool })
+        Arc::new(Self { pool, unavailable: AtomicBool::new(false) })
+    }
+
+    pub fn met_unavailable_database(&self) -> bool {
+        self.unavailable.load(Ordering::Relaxed)
+    }
+
+    fn noted<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Err(error) = &result
+            && database_unavailable(error)
+        {
+            self.unavailable.store(true, Ordering::Relaxed);
+        }
+        result
     }
 }
 
@@ -43,7 +62,9 @@ impl Storage<State> for DbStorage {
 
     fn remove_dialogue(self: Arc<Self>, chat_id: ChatId) -> BoxFuture<'static, Result<(), Self::Error>> {
         Box::pin(async move {
-            sqlx::query("DELETE FROM dialogues WHERE chat_id = $1").bind(chat_id.0).execute(&self.pool).await?;
+            let deleted =
+                sqlx::query("DELETE FROM dialogues WHERE chat_id = $1").bind(chat_id.0).execute(&self.pool).await;
+            self.noted(deleted)?;
             Ok(())
         })
     }
@@ -55,7 +76,7 @@ impl Storage<State> for DbStorage {
     ) -> BoxFuture<'static, Result<(), Self::Error>> {
         Box::pin(async move {
             let state = serde_json::to_value(&dialogue).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-            sqlx::query(
+            let stored = sqlx::query(
                 "INSERT INTO dialogues (chat_id, version, state) VALUES ($1, $2, $3) \
                  ON CONFLICT (chat_id) DO UPDATE SET version = excluded.version, state = excluded.state, updated_at = now()",
             )
@@ -63,18 +84,20 @@ impl Storage<State> for DbStorage {
             .bind(STATE_VERSION)
             .bind(state)
             .execute(&self.pool)
-            .await?;
+            .await;
+            self.noted(stored)?;
             Ok(())
         })
     }
 
     fn get_dialogue(self: Arc<Self>, chat_id: ChatId) -> BoxFuture<'static, Result<Option<State>, Self::Error>> {
         Box::pin(async move {
-            let row: Option<(i32, serde_json::Value)> =
+            let row: Result<Option<(i32, serde_json::Value)>, sqlx::Error> =
                 sqlx::query_as("SELECT version, state FROM dialogues WHERE chat_id = $1")
                     .bind(chat_id.0)
                     .fetch_optional(&self.pool)
-                    .await?;
+                    .await;
+            let row = self.noted(row)?;
             Ok(row.and_then(|(version, state)| decode(chat_id, version, state)))
         })
     }

@@ -316,49 +316,155 @@ fn forged_and_stale_buttons_are_answered_and_change_nothing() {
     bot.stop();
 }
 
+/// A loopback address nothing listens on yet.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `botctl serve` as a process, configured by its environment as in a container; its stderr is read
+/// aside so that a chatty log never blocks it.
+struct ServeProcess {
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    addr: String,
+}
+
+impl ServeProcess {
+    fn spawn(sandbox: &crate::support::Sandbox, slug: &str, database_url: &str, api: &str) -> Self {
+        let addr = free_addr();
+        let mut child = sandbox
+            .process()
+            .env("BOTCTL_TENANT", slug)
+            .env("DATABASE_URL", database_url)
+            .env("BOT_TOKEN", token(BOT_A))
+            .env("BOTCTL_TELEGRAM_API_URL", api)
+            .env("BOTCTL_HTTP_ADDR", &addr)
+            .arg("serve")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        });
+        Self { child, stderr: Some(stderr), addr }
+    }
+
+    /// `/healthz`'s answer, or `None` while nothing listens.
+    fn healthz(&self) -> Option<serde_json::Value> {
+        let url = format!("http://{}/healthz", self.addr);
+        block_on(async { reqwest::get(url).await.ok()?.json().await.ok() })
+    }
+
+    /// Waits (up to a minute) until `/healthz` answers and `f` holds for its report.
+    fn wait_health(&mut self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("serve exited ({status}) while waiting until {what}: {}", self.stop().1);
+            }
+            if let Some(report) = self.healthz().filter(|r| f(r)) {
+                return report;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("serve never became {what}; /healthz says {:?}", self.healthz());
+    }
+
+    fn healthy(&self, sandbox: &crate::support::Sandbox) -> bool {
+        sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &self.addr).output().unwrap().status.success()
+    }
+
+    /// SIGTERM, then the exit status and everything serve wrote to stderr.
+    fn stop(&mut self) -> (std::process::ExitStatus, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status, self.stderr.take().map(|t| t.join().unwrap()).unwrap_or_default())
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn the_binary_serves_reports_healthy_and_stops_cleanly_on_sigterm() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
     let url = f.tenant_url(&slug);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = f
-        .sandbox
-        .process()
-        .env("BOTCTL_TENANT", &slug)
-        .env("DATABASE_URL", &url)
-        .env("BOT_TOKEN", token(BOT_A))
-        .env("BOTCTL_TELEGRAM_API_URL", &f.api)
-        .env("BOTCTL_HTTP_ADDR", &addr)
-        .arg("serve")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &f.api);
     let healthy = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
-        f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &addr).output().unwrap().status.success()
+        serve.healthy(&f.sandbox)
     });
     assert!(healthy, "serve never became healthy");
     // A user talks to it, so the shutdown has something to finish.
     f.emulator.send_text(&token(BOT_A), &TgUser::new(7003, "Max"), "/start");
     block_on(f.emulator.wait_until(&token(BOT_A), 7003, |chat| chat.iter().any(|m| m.from_bot), WAIT)).unwrap();
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, stderr) = serve.stop();
     assert!(status.success(), "{status}: {stderr}");
     let password = format!("pw-{slug}");
     assert!(!stderr.contains(&token(BOT_A)) && !stderr.contains(&password), "a secret reached the logs: {stderr}");
-    f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &addr).assert().code(1);
+    f.sandbox.botctl().args(["health"]).env("BOTCTL_HTTP_ADDR", &serve.addr).assert().code(1);
+}
+
+#[test]
+fn serve_waits_out_a_telegram_that_is_absent_or_failing_at_start() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let url = f.tenant_url(&slug);
+    // Nothing listens at the Bot API's address yet.
+    let api = free_addr();
+    let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &format!("http://{api}/"));
+    let report = serve.wait_health("answering", |_| true);
+    assert_eq!(report["healthy"], false, "{report}");
+    // Several attempts fail meanwhile; serve stays up and unhealthy.
+    std::thread::sleep(Duration::from_secs(3));
+    let report = serve.wait_health("still answering", |_| true);
+    assert_eq!(report["healthy"], false, "{report}");
+    assert!(!serve.healthy(&f.sandbox));
+
+    // Telegram comes up, and answers its first calls with 502.
+    let emulator = block_on(Emulator::start(api.parse().unwrap())).unwrap();
+    emulator.add_bot(&token(BOT_A), BOT_A, "a_bot");
+    emulator.fail(&token(BOT_A), "getMe", Failure::ServerError(502), 1);
+    emulator.fail(&token(BOT_A), "setMyCommands", Failure::ServerError(502), 2);
+    serve.wait_health("healthy", |r| r["healthy"] == true);
+    let nika = TgUser::new(7010, "Ника");
+    emulator.send_text(&token(BOT_A), &nika, "/start");
+    let chat =
+        block_on(emulator.wait_until(&token(BOT_A), nika.id, |chat| chat.iter().any(|m| m.from_bot), WAIT)).unwrap();
+    assert_eq!(chat.iter().filter(|m| m.from_bot).count(), 1, "{chat:#?}");
+    // The customers' command menus are set in both languages once Telegram takes them.
+    let commands = |sent: &[botctl::telegram::emulator::Sent], language: &str| {
+        sent.iter().filter(|s| s.method == "setMyCommands" && s.params["language_code"] == language).count()
+    };
+    let sent = block_on(emulator.wait_until_sent(
+        &token(BOT_A),
+        |sent| commands(sent, "ru") + commands(sent, "en") >= 4,
+        Duration::from_secs(60),
+    ))
+    .unwrap();
+    assert!(commands(&sent, "ru") >= 1 && commands(&sent, "en") >= 1, "{sent:#?}");
+
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    block_on(emulator.shutdown());
 }
 
 #[test]
@@ -482,67 +588,125 @@ fn a_tenant_speaks_in_its_own_words_and_bad_words_fall_back() {
     bot.stop();
 }
 
+/// A tenant `shop` in a PostgreSQL cluster of the test's own, which it may stop and start: doing that to
+/// the shared one would disturb every other test.
+struct OwnCluster {
+    sandbox: crate::support::Sandbox,
+    cluster: botctl::db::cluster::LocalCluster,
+    emulator: Emulator,
+    /// The tenant role's URL.
+    tenant_url: String,
+    _stop: crate::support::ClusterGuard,
+}
+
+impl OwnCluster {
+    fn new() -> Self {
+        let sandbox = crate::support::Sandbox::new();
+        let data_dir = sandbox.path().join("pg");
+        let stop = crate::support::ClusterGuard(data_dir.clone());
+        let cluster = botctl::db::cluster::LocalCluster::new(&data_dir, None).unwrap();
+        block_on(cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
+        let admin_url = cluster.url();
+        let emulator = crate::support::http::emulator(&[(&token(BOT_A), BOT_A, "a_bot")]);
+        let botctl = || {
+            let mut cmd = sandbox.botctl();
+            cmd.env("BOTCTL_DATABASE_URL", &admin_url).env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str());
+            cmd
+        };
+        botctl().args(["init", "-q"]).assert().success();
+        botctl()
+            .args([
+                "tenant",
+                "create",
+                "--no-start",
+                "shop",
+                "--token",
+                &token(BOT_A),
+                "--admin",
+                "1",
+                "--template",
+                "clinic",
+            ])
+            .assert()
+            .success();
+        let mut admin = block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)).unwrap();
+        block_on(sqlx::query("ALTER ROLE tenant_shop PASSWORD 'restart-pw'").execute(&mut admin)).unwrap();
+        drop(admin);
+        let mut tenant_url = url::Url::parse(&admin_url).unwrap();
+        tenant_url.set_username("tenant_shop").unwrap();
+        tenant_url.set_password(Some("restart-pw")).unwrap();
+        Self { sandbox, cluster, emulator, tenant_url: tenant_url.to_string(), _stop: stop }
+    }
+
+    fn answered(&self, user: i64) -> bool {
+        block_on(self.emulator.wait_until(&token(BOT_A), user, |chat| chat.iter().any(|m| m.from_bot), WAIT)).is_ok()
+    }
+}
+
 #[test]
 fn serve_recovers_when_postgresql_restarts() {
-    // A cluster of its own: restarting the shared one would disturb every other test.
-    let sandbox = crate::support::Sandbox::new();
-    let data_dir = sandbox.path().join("pg");
-    let _stop = crate::support::ClusterGuard(data_dir.clone());
-    let cluster = botctl::db::cluster::LocalCluster::new(&data_dir, None).unwrap();
-    block_on(cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
-    let admin_url = cluster.url();
-    let emulator = crate::support::http::emulator(&[(&token(BOT_A), BOT_A, "a_bot")]);
-    let botctl = || {
-        let mut cmd = sandbox.botctl();
-        cmd.env("BOTCTL_DATABASE_URL", &admin_url).env("BOTCTL_TELEGRAM_API_URL", emulator.url().as_str());
-        cmd
-    };
-    botctl().args(["init", "-q"]).assert().success();
-    botctl()
-        .args([
-            "tenant",
-            "create",
-            "--no-start",
-            "shop",
-            "--token",
-            &token(BOT_A),
-            "--admin",
-            "1",
-            "--template",
-            "clinic",
-        ])
-        .assert()
-        .success();
-    let mut admin = block_on(<sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)).unwrap();
-    block_on(sqlx::query("ALTER ROLE tenant_shop PASSWORD 'restart-pw'").execute(&mut admin)).unwrap();
-    drop(admin);
-    let mut tenant_url = url::Url::parse(&admin_url).unwrap();
-    tenant_url.set_username("tenant_shop").unwrap();
-    tenant_url.set_password(Some("restart-pw")).unwrap();
+    let own = OwnCluster::new();
     let options = ServeOptions {
         tenant: "shop".into(),
-        database: tenant_url.as_str().parse::<botctl::db::DatabaseUrl>().unwrap().connect_options(),
+        database: own.tenant_url.parse::<botctl::db::DatabaseUrl>().unwrap().connect_options(),
         token: token(BOT_A).parse().unwrap(),
-        api_url: emulator.url(),
+        api_url: own.emulator.url(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         rate_limits: true,
         flood: None,
     };
     let (shutdown, task, _http) = launch(&options);
-    let answered = |user: i64| {
-        block_on(emulator.wait_until(&token(BOT_A), user, |chat| chat.iter().any(|m| m.from_bot), WAIT)).is_ok()
-    };
-    emulator.send_text(&token(BOT_A), &TgUser::new(8001, "Before"), "/start");
-    assert!(answered(8001));
+    own.emulator.send_text(&token(BOT_A), &TgUser::new(8001, "Before"), "/start");
+    assert!(own.answered(8001));
 
-    cluster.stop().unwrap();
-    block_on(cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
+    own.cluster.stop().unwrap();
+    block_on(own.cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
 
     // The pool replaces its dead connections; the next customer is served without a restart of serve.
-    emulator.send_text(&token(BOT_A), &TgUser::new(8002, "After"), "/start");
-    assert!(answered(8002), "serve did not recover after PostgreSQL restarted");
+    own.emulator.send_text(&token(BOT_A), &TgUser::new(8002, "After"), "/start");
+    assert!(own.answered(8002), "serve did not recover after PostgreSQL restarted");
     shutdown.cancel();
     block_on(async { tokio::time::timeout(Duration::from_secs(10), task).await }).unwrap().unwrap().unwrap();
+}
+
+#[test]
+fn a_message_sent_while_postgresql_is_down_is_answered_once_it_is_back() {
+    let own = OwnCluster::new();
+    let mut serve = ServeProcess::spawn(&own.sandbox, "shop", &own.tenant_url, own.emulator.url().as_str());
+    serve.wait_health("healthy", |r| r["healthy"] == true);
+
+    own.cluster.stop().unwrap();
+    let late = TgUser::new(8101, "Late");
+    own.emulator.send_text(&token(BOT_A), &late, "/start");
+    let report = serve.wait_health("unhealthy", |r| r["healthy"] == false);
+    assert!(report["database"].as_str().unwrap().starts_with("error"), "{report}");
+    // Longer than the pool waits for a connection (10 s): by now the bot has taken the update and
+    // failed on the database.
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(!serve.healthy(&own.sandbox), "healthy without its database");
+    assert!(own.emulator.chat(&token(BOT_A), late.id).iter().all(|m| !m.from_bot), "answered without a database");
+
+    block_on(own.cluster.ensure_running(&botctl::progress::NoProgress)).unwrap();
+    let answered = |chat: &[ChatMessage]| chat.iter().any(|m| m.from_bot);
+    let chat = block_on(own.emulator.wait_until(&token(BOT_A), late.id, answered, Duration::from_secs(90)))
+        .expect("the message sent during the outage was never answered");
+    let welcome = chat.iter().find(|m| m.from_bot).unwrap().text.clone();
+    assert!(welcome.is_some(), "{chat:#?}");
+    serve.wait_health("healthy again", |r| r["healthy"] == true);
+    // A later message in the same chat is answered after every answer to the first, so a second
+    // welcome would show before this answer.
+    let help = own.emulator.send_text(&token(BOT_A), &late, "/help");
+    let chat = block_on(own.emulator.wait_until(
+        &token(BOT_A),
+        late.id,
+        |chat| chat.iter().any(|m| m.from_bot && m.message_id > help),
+        WAIT,
+    ))
+    .unwrap();
+    assert_eq!(chat.iter().filter(|m| m.from_bot && m.text == welcome).count(), 1, "{chat:#?}");
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// The time buttons' labels on `day`, reached from the main menu: the calendar opens on the first month

@@ -1,0 +1,224 @@
+//! Telegram's updates: botctl's own long-polling loop, and the handler tree run over what it fetches.
+//! An update's offset is confirmed to Telegram only once the update has been handled, or has failed
+//! for a reason other than the database: one that meets an unreachable database waits for it and is
+//! handled when it is back, in order within its chat, instead of being lost.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use sqlx::PgPool;
+use teloxide::RequestError;
+use teloxide::dispatching::UpdateHandler;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, Me, Update};
+use tokio_util::sync::CancellationToken;
+
+use super::health::Health;
+use super::state::DbStorage;
+
+/// How long one `getUpdates` waits for news: under teloxide's HTTP client timeout (17 s), as its own
+/// polling does. `/healthz` allows two of these plus a margin.
+pub const POLL_SECONDS: u32 = 10;
+
+/// The longest pause between two attempts during an outage of Telegram or of the database.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long the last `getUpdates`, which only confirms what was handled, may take at shutdown.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether `error` says the database cannot be reached now (rather than that a query was wrong): the
+/// connection failed, the pool found none, or the server is shutting down or not yet accepting.
+pub fn database_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 is connection exceptions; 57P01..57P03 are admin shutdown, crash shutdown and
+        // "cannot connect now" (starting up).
+        sqlx::Error::Database(e) => {
+            e.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// The same for a handler's error, wherever in its chain the database's error sits.
+fn failed_on_database(error: &anyhow::Error) -> bool {
+    error.chain().filter_map(|e| e.downcast_ref::<sqlx::Error>()).any(database_unavailable)
+}
+
+fn backoff(failures: u32) -> Duration {
+    teloxide::backoff::exponential_backoff_strategy(failures).min(MAX_BACKOFF)
+}
+
+/// Calls `attempt` until it succeeds, waiting between attempts as long as Telegram asks, or longer
+/// after each failure; `None` once `stop` is cancelled.
+pub async fn retrying<T, F, Fut>(what: &str, health: &Health, stop: &CancellationToken, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    for failures in 0.. {
+        let error = tokio::select! {
+            () = stop.cancelled() => return None,
+            result = attempt() => match result {
+                Ok(value) => return Some(value),
+                Err(error) => error,
+            },
+        };
+        let wait = match &error {
+            RequestError::RetryAfter(seconds) => seconds.duration(),
+            _ => backoff(failures),
+        };
+        health.metrics.telegram_error(&error);
+        tracing::warn!(%error, retry_in = ?wait, "{what} failed");
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    None
+}
+
+/// Who the bot is, as `getMe` says; asked until Telegram answers. `None` once `stop` is cancelled.
+pub async fn identify(bot: &Bot, health: &Health, stop: &CancellationToken) -> Option<Me> {
+    let me = retrying("getMe", health, stop, || bot.get_me().send()).await?;
+    tracing::info!(username = me.username(), "Telegram answers");
+    Some(me)
+}
+
+/// The polling loop and what each update's handler is given.
+pub struct Updates {
+    pub bot: Bot,
+    pub health: Arc<Health>,
+    pub pool: PgPool,
+    pub handler: UpdateHandler<anyhow::Error>,
+    /// Everything handlers take besides the update, the bot, `Me` and the dialogue storage.
+    pub deps: DependencyMap,
+    pub stop: CancellationToken,
+    /// One waiter at a time asks whether the database is back; the others then find out at once.
+    probing: tokio::sync::Mutex<()>,
+}
+
+impl Updates {
+    pub fn new(
+        bot: Bot,
+        health: Arc<Health>,
+        pool: PgPool,
+        handler: UpdateHandler<anyhow::Error>,
+        mut deps: DependencyMap,
+        stop: CancellationToken,
+    ) -> Self {
+        deps.insert(bot.clone());
+        let assumed = [dptree::Type::of::<Update>(), dptree::Type::of::<Me>(), dptree::Type::of::<Arc<DbStorage>>()];
+        // A handler asking for something nobody provides is a programming error: say so at start.
+        dptree::type_check(handler.sig(), &deps, &assumed);
+        Self { bot, health, pool, handler, deps, stop, probing: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Polls and handles until `stop`, then confirms what was handled.
+    pub async fn run(mut self, me: Me) {
+        self.deps.insert(me);
+        // Everything below `offset` is handled; Telegram has been told so up to `confirmed`.
+        let (mut offset, mut confirmed) = (0, 0);
+        // The first poll returns at once, so health turns green as soon as Telegram has answered once.
+        let mut wait = 0;
+        loop {
+            let poll = || self.bot.get_updates().offset(offset).timeout(wait).send();
+            let Some(updates) = retrying("getUpdates", &self.health, &self.stop, poll).await else { break };
+            confirmed = offset;
+            self.health.polled();
+            wait = POLL_SECONDS;
+            let Some(next) = updates.last().map(|u| u.id.as_offset()) else { continue };
+            if !self.handle(updates).await {
+                break;
+            }
+            offset = next;
+        }
+        if offset != confirmed {
+            let confirm = self.bot.get_updates().offset(offset).limit(1).timeout(0).send();
+            let unconfirmed = match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(_) => Some("no answer".to_string()),
+            };
+            if let Some(error) = unconfirmed {
+                tracing::warn!(%error, "could not confirm the last updates to Telegram; they may come again");
+            }
+        }
+    }
+
+    /// Handles a batch: each chat's updates in order, the chats side by side, as teloxide's dispatcher
+    /// does. `false` when stopped with an update still waiting for the database.
+    async fn handle(&self, updates: Vec<Update>) -> bool {
+        let mut chats: Vec<(Option<ChatId>, Vec<Update>)> = Vec::new();
+        for update in updates {
+            let chat = update.chat().map(|c| c.id);
+            match chats.iter_mut().find(|(c, _)| chat.is_some() && *c == chat) {
+                Some((_, queue)) => queue.push(update),
+                None => chats.push((chat, vec![update])),
+            }
+        }
+        let chats = chats.into_iter().map(|(_, queue)| async move {
+            for update in queue {
+                if !self.handle_one(update).await {
+                    return false;
+                }
+            }
+            true
+        });
+        join_all(chats).await.into_iter().all(|done| done)
+    }
+
+    async fn handle_one(&self, update: Update) -> bool {
+        let id = update.id.0;
+        loop {
+            // A storage of its own per update, to tell whether this update's dialogue met an
+            // unreachable database: teloxide's dialogue entry then drops the update without an error.
+            let storage = DbStorage::new(self.pool.clone());
+            let mut deps = self.deps.clone();
+            deps.insert(Arc::clone(&storage));
+            deps.insert(update.clone());
+            let failure = match self.handler.dispatch(deps).await {
+                ControlFlow::Break(Ok(())) | ControlFlow::Continue(_) => None,
+                ControlFlow::Break(Err(error)) => Some(error),
+            };
+            if !storage.met_unavailable_database() && !failure.as_ref().is_some_and(failed_on_database) {
+                if let Some(error) = failure {
+                    tracing::error!(update = id, error = format!("{error:#}"), "an update handler failed");
+                }
+                return true;
+            }
+            tracing::warn!(update = id, "the database is unreachable: the update waits until it is back");
+            if !self.database_back().await {
+                return false;
+            }
+        }
+    }
+
+    /// Waits until the database answers; `false` if stopped first.
+    async fn database_back(&self) -> bool {
+        let _one = self.probing.lock().await;
+        for failures in 0.. {
+            let answer = tokio::select! {
+                () = self.stop.cancelled() => return false,
+                answer = sqlx::query("SELECT 1").execute(&self.pool) => answer,
+            };
+            match answer {
+                Err(error) if database_unavailable(&error) => {
+                    tracing::debug!(%error, "the database is still unreachable")
+                }
+                _ => return true,
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => return false,
+                () = tokio::time::sleep(backoff(failures)) => {}
+            }
+        }
+        false
+    }
+}
