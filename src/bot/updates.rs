@@ -222,3 +222,19 @@ impl Updates {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_makes_an_update_wait() {
+        let refused = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(database_unavailable(&refused()));
+        assert!(database_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!database_unavailable(&sqlx::Error::RowNotFound));
+        assert!(failed_on_database(&anyhow::Error::new(refused()).context("reading the dialogue")));
+        assert!(!failed_on_database(&anyhow::Error::new(sqlx::Error::RowNotFound).context("no such booking")));
+        assert!(!failed_on_database(&anyhow::anyhow!("Telegram said no")));
+    }
+}
