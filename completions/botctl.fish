@@ -124,7 +124,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated (`update` replaces them all)' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [create\'s default: tenant_defaults.timezone]' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l locale -d 'The language of the bot\'s texts [create\'s default: a template file\'s own, else tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
@@ -187,7 +187,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l admin -d 'Telegram user ids of the business\'s owners, comma-separated (`update` replaces them all)' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l timezone -d 'The business\'s IANA time zone, e.g. Europe/Moscow [create\'s default: tenant_defaults.timezone]' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts [create\'s default: tenant_defaults.locale]' -r -f -a "ru\t'Russian'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l locale -d 'The language of the bot\'s texts [create\'s default: a template file\'s own, else tenant_defaults.locale]' -r -f -a "ru\t'Russian'
 en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -l cpus -d 'CPU limit of the tenant\'s container, e.g. 0.5, or `default` for runtime.cpus' -r

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod input;
 pub mod outbox;
+pub mod phone;
 pub mod schedule;
 pub mod store;
 

@@ -124,6 +124,10 @@ texts! {
     BookingPhoneButton: Label = "booking.phone_button";
     BookingSkipPhone: Label = "booking.skip_phone";
     BookingPhoneInvalid: Html = "booking.phone_invalid";
+    BookingPhoneNoCountry: Html = "booking.phone_no_country";
+    BookingPhoneTooShort: Html = "booking.phone_too_short";
+    BookingPhoneTooLong: Html = "booking.phone_too_long";
+    BookingPhoneBadLength: Html = "booking.phone_bad_length";
     BookingAborted: Html = "booking.aborted";
 
     MyHeader: Html = "my.header";

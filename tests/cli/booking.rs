@@ -1,11 +1,18 @@
 //! The booking transaction against a real tenant schema, run as the tenant's own role: no double
-//! bookings under concurrency, the per-customer limit, cutoffs, moves and forged requests.
+//! bookings under concurrency, the per-customer limit, cutoffs, moves and forged requests; and the
+//! booking's phone question answered through the bot, as customers type numbers.
 
 use botctl::booking::store::{self, NewCustomer};
 use botctl::booking::{BookingError, Schedule, SlotError};
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use sqlx::PgPool;
 
+use botctl::bot::texts::{Catalog, Text};
+use botctl::locale::Locale;
+use botctl::telegram::emulator::TgUser;
+
+use crate::admin::OWNER;
+use crate::serve::{Running, buttons};
 use crate::support::block_on;
 use crate::tenant::{BOT_A, Fixture};
 
@@ -196,4 +203,108 @@ fn a_customer_is_written_when_new_or_changed_and_not_on_every_update() {
     )
     .unwrap();
     assert!(recent, "last_seen_at is kept to the hour");
+}
+
+/// Takes a new customer through booking up to the phone question, types `typed` and returns the answer.
+fn type_phone(bot: &Running, user: &TgUser, typed: &str) -> String {
+    let ask = bot.book_until_phone(user);
+    answer_phone(bot, user, ask.message_id, typed)
+}
+
+fn answer_phone(bot: &Running, user: &TgUser, after: i64, typed: &str) -> String {
+    bot.text(user, typed);
+    bot.bot_says_after(user, after, |m| m.text.is_some()).text.unwrap_or_default()
+}
+
+fn stored_phone(bot: &Running, user: &TgUser) -> Option<String> {
+    bot.scalar(&format!("SELECT phone FROM {{schema}}.customers WHERE user_id = {}", user.id))
+}
+
+fn active_bookings(bot: &Running, user: &TgUser) -> i64 {
+    bot.scalar(&format!(
+        "SELECT count(*) FROM {{schema}}.bookings WHERE customer_id = {} AND status = 'active'",
+        user.id
+    ))
+}
+
+#[test]
+fn a_typed_phone_number_in_any_usual_format_books_and_is_kept_in_e164() {
+    let bot = Running::start();
+    let confirmed = "Вы записаны!";
+    // The fixture's tenant is in Europe/Moscow, so a national format is Russian.
+    for (i, (typed, e164)) in [
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+79012345678", "+79012345678"),
+        ("89012345678", "+79012345678"),
+        ("+7 900 123-45-67", "+79001234567"),
+        ("+1 212 555 0100", "+12125550100"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = TgUser::new(7100 + i as i64, "Клиент");
+        let answer = type_phone(&bot, &user, typed);
+        assert!(answer.contains(confirmed), "{typed}: {answer}");
+        assert_eq!(stored_phone(&bot, &user).as_deref(), Some(e164), "{typed}");
+        assert_eq!(active_bookings(&bot, &user), 1, "{typed}");
+    }
+
+    // The admin panel's booking card shows the number as stored.
+    let booking: i64 = bot.scalar("SELECT id FROM {schema}.bookings WHERE customer_id = 7100");
+    let owner = TgUser::new(OWNER, "Olga");
+    bot.text(&owner, "/admin");
+    let menu = bot.bot_says(&owner, |m| buttons(m).iter().any(|d| d == "a:db:t"));
+    let query = bot.emulator().press_button(&bot.token, &owner, menu.message_id, &format!("a:sc:c:{booking}"));
+    block_on(bot.emulator().wait_answered(&bot.token, &query, crate::serve::WAIT)).unwrap();
+    bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("+442079460958")));
+
+    // A business in London reads a national number as British.
+    bot.sql("UPDATE {schema}.settings SET timezone = 'Europe/London'");
+    let user = TgUser::new(7110, "Claire");
+    let answer = type_phone(&bot, &user, "020 7946 0958");
+    assert!(answer.contains(confirmed), "{answer}");
+    assert_eq!(stored_phone(&bot, &user).as_deref(), Some("+442079460958"));
+}
+
+#[test]
+fn a_typed_number_that_cannot_be_is_refused_with_its_reason_and_the_question_stays_open() {
+    let bot = Running::start();
+    let ru = Catalog::defaults(Locale::Ru);
+    let user = TgUser::new(7200, "Пётр");
+    let ask = bot.book_until_phone(&user);
+    let mut after = ask.message_id;
+    for (typed, reason) in [
+        ("позвоните мне", Text::BookingPhoneInvalid),
+        ("call me", Text::BookingPhoneInvalid),
+        ("123", Text::BookingPhoneTooShort),
+        (&"1".repeat(40), Text::BookingPhoneTooLong),
+        ("+7 900 123 45 678", Text::BookingPhoneBadLength),
+        ("+999 123 4567", Text::BookingPhoneNoCountry),
+    ] {
+        bot.text(&user, typed);
+        let reply = bot.bot_says_after(&user, after, |m| m.text.is_some());
+        assert_eq!(reply.text.as_deref(), Some(ru.render_plain(reason, &[]).as_str()), "{typed}");
+        // The contact button comes back with the answer.
+        assert!(reply.reply_markup.as_ref().is_some_and(|r| r.to_string().contains("request_contact")), "{typed}");
+        assert_eq!(stored_phone(&bot, &user), None, "{typed}");
+        assert_eq!(active_bookings(&bot, &user), 0, "{typed}");
+        after = reply.message_id;
+    }
+    // The question is still open: the next valid number books.
+    let answer = answer_phone(&bot, &user, after, "8 (901) 234-56-78");
+    assert!(answer.contains("Вы записаны!"), "{answer}");
+    assert_eq!(stored_phone(&bot, &user).as_deref(), Some("+79012345678"));
+    assert_eq!(active_bookings(&bot, &user), 1);
+}
+
+#[test]
+fn a_shared_contact_is_kept_in_e164() {
+    let bot = Running::start();
+    let user = TgUser::new(7300, "Ирина");
+    let ask = bot.book_until_phone(&user);
+    // Telegram sends a shared number without its plus.
+    bot.emulator().send_contact(&bot.token, &user, "79012345678");
+    bot.bot_says_after(&user, ask.message_id, |m| m.text.is_some());
+    assert_eq!(stored_phone(&bot, &user).as_deref(), Some("+79012345678"));
+    assert_eq!(active_bookings(&bot, &user), 1);
 }

@@ -24,5 +24,6 @@ mod outbox;
 mod restore;
 mod serve;
 mod support;
+mod template;
 mod tenant;
 mod terminal;

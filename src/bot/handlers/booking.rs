@@ -12,6 +12,7 @@ use teloxide::types::{
 
 use super::format;
 use super::{Business, CustomerDialogue, Deps, HandlerResult, business, menu};
+use crate::booking::phone::{self, PhoneError};
 use crate::booking::schedule::{Busy, Schedule};
 use crate::booking::store::{self, Booking, BookingError, Service};
 use crate::bot::callback::Callback;
@@ -284,19 +285,24 @@ pub(super) async fn confirm(
         dialogue.update(State::AwaitingPhone { service, starts_at, moving }).await?;
         // The card's buttons go; the question comes with the contact button, which only a new message can carry.
         bot.remove_buttons(at.0, at.1).await?;
-        let markup = ReplyMarkup::Keyboard(
-            KeyboardMarkup::new(vec![
-                vec![KeyboardButton::new(deps.catalog().raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
-                vec![KeyboardButton::new(deps.catalog().raw(Text::BookingSkipPhone))],
-            ])
-            .resize_keyboard()
-            .one_time_keyboard(),
-        );
-        bot.send(at.0, deps.catalog().render(Text::BookingAskPhone, &[]), Some(markup)).await?;
+        let catalog = &deps.catalog();
+        bot.send(at.0, catalog.render(Text::BookingAskPhone, &[]), Some(phone_keyboard(catalog))).await?;
         return Ok(None);
     }
     finish(bot, at.0, Some(at.1), deps, &business, customer, service, starts_at, moving).await?;
     Ok(None)
+}
+
+/// The contact button and "Skip", under the question for a phone number and under each refusal.
+fn phone_keyboard(catalog: &Catalog) -> ReplyMarkup {
+    ReplyMarkup::Keyboard(
+        KeyboardMarkup::new(vec![
+            vec![KeyboardButton::new(catalog.raw(Text::BookingPhoneButton)).request(ButtonRequest::Contact)],
+            vec![KeyboardButton::new(catalog.raw(Text::BookingSkipPhone))],
+        ])
+        .resize_keyboard()
+        .one_time_keyboard(),
+    )
 }
 
 async fn has_phone(deps: &Deps, customer: i64) -> anyhow::Result<bool> {
@@ -386,18 +392,40 @@ pub(super) async fn receive_phone(
         dialogue.update(State::Idle).await?;
         return bot.send(chat, catalog.render(Text::BookingAborted, &[]), Some(menu(catalog))).await;
     }
+    let business = business(&deps.pool).await?;
     // Only the customer's own contact counts: a forwarded card of someone else is not their number.
     let own = msg.contact().filter(|c| c.user_id.map(|u| u.0) == Some(customer as u64));
-    if let Some(contact) = own {
+    let typed = msg.text().filter(|_| !skip).map(|t| phone::parse(t, phone::country_of(business.tz)));
+    let number = match (own, typed) {
+        // Telegram vouches for a shared number: one the metadata does not know is kept as sent, not lost.
+        (Some(contact), _) => {
+            Some(phone::shared(&contact.phone_number).unwrap_or_else(|_| contact.phone_number.clone()))
+        }
+        (None, Some(Ok(number))) => Some(number),
+        (None, Some(Err(why))) => return refuse(bot, chat, catalog, why).await,
+        (None, None) if skip => None,
+        // A sticker, a photo, someone else's contact.
+        (None, None) => return refuse(bot, chat, catalog, PhoneError::NotANumber).await,
+    };
+    if let Some(number) = number {
         sqlx::query("UPDATE customers SET phone = $2 WHERE user_id = $1")
             .bind(customer)
-            .bind(&contact.phone_number)
+            .bind(number)
             .execute(&deps.pool)
             .await?;
-    } else if !skip {
-        return bot.send(chat, catalog.render(Text::BookingPhoneInvalid, &[]), None).await;
     }
     dialogue.update(State::Idle).await?;
-    let business = business(&deps.pool).await?;
     finish(bot, chat, None, deps, &business, customer, service, starts_at, moving).await
+}
+
+/// Says why a number was refused; the question stays open, with its buttons.
+async fn refuse(bot: &TgBot, chat: ChatId, catalog: &Catalog, why: PhoneError) -> HandlerResult {
+    let text = match why {
+        PhoneError::NotANumber => Text::BookingPhoneInvalid,
+        PhoneError::Country => Text::BookingPhoneNoCountry,
+        PhoneError::TooShort => Text::BookingPhoneTooShort,
+        PhoneError::TooLong => Text::BookingPhoneTooLong,
+        PhoneError::Length => Text::BookingPhoneBadLength,
+    };
+    bot.send(chat, catalog.render(text, &[]), Some(phone_keyboard(catalog))).await
 }

@@ -79,7 +79,7 @@ pub struct ProfileArgs {
     /// The business's IANA time zone, e.g. Europe/Moscow [create's default: tenant_defaults.timezone].
     #[arg(long, value_name = "TZ")]
     timezone: Option<String>,
-    /// The language of the bot's texts [create's default: tenant_defaults.locale].
+    /// The language of the bot's texts [create's default: a template file's own, else tenant_defaults.locale].
     #[arg(long)]
     locale: Option<Locale>,
 }
@@ -314,14 +314,15 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         },
         None => timezone(&defaults.timezone)?,
     };
-    let locale = profile.locale.unwrap_or(defaults.locale);
+    // An embedded template is looked up in this locale; a template file has its own.
+    let lookup = profile.locale.unwrap_or(defaults.locale);
     let template = match &args.template {
-        Some(spec) => template::resolve(spec, locale).map_err(template_error)?,
+        Some(spec) => template::resolve(spec, lookup).map_err(template_error)?,
         None if interactive => {
             let names = template::embedded_names();
             let items: Vec<String> = names.iter().map(|n| n.to_string()).collect();
             let choice = ui.select("Template", items, 0).await?;
-            template::embedded(names[choice], locale).map_err(template_error)?
+            template::embedded(names[choice], lookup).map_err(template_error)?
         }
         None => {
             return Err(BadInput::new(format!(
@@ -331,6 +332,8 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
             .into());
         }
     };
+    // `--locale` wins; without it, the template's own (a file's `locale:`, or the one it was looked up in).
+    let locale = profile.locale.unwrap_or(template.locale);
     let display_name = profile.display_name;
     let Some(token) = token else { return Err(BadInput::new("missing --token").into()) };
     let options = CreateOptions {
