@@ -33,10 +33,52 @@ fn demo_books_moves_and_cancels_on_the_embedded_default() {
     let text = sandbox.botctl().arg("demo").assert().success().get_output().stdout.clone();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("👤 customer: /start") && text.contains("is cancelled (tenant_demo.bookings)"), "{text}");
+    assert_calendar_lines_up(&text);
+    // The emulator is gone when the command ends: its URL is not printed, and the transcript ends by
+    // saying what to do next.
+    assert!(!text.contains("127.0.0.1"), "{text}");
+    let next = text.rfind("Next steps").unwrap_or_else(|| panic!("no next steps at the end: {text}"));
+    let next = &text[next..];
+    for what in ["botctl demo --keep", "botctl tenant create", "docs/EMULATOR.md", "docs/OPERATIONS.md"] {
+        assert!(next.contains(what), "no `{what}` in the next steps: {next}");
+    }
+}
+
+/// The month grid is printed row by row, blank cells kept, so every week's cells sit under the weekdays.
+fn assert_calendar_lines_up(text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    let cells = |line: &str| -> Vec<(usize, String)> {
+        let mut found = Vec::new();
+        let chars: Vec<char> = line.chars().collect();
+        let mut at = 0;
+        while let Some(open) = (at..chars.len()).find(|&i| chars[i] == '[') {
+            let close = (open..chars.len()).find(|&i| chars[i] == ']').expect("a closed cell");
+            found.push((open, chars[open + 1..close].iter().collect::<String>().trim().to_string()));
+            at = close + 1;
+        }
+        found
+    };
+    let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let headers: Vec<usize> = (0..lines.len())
+        .filter(|&i| cells(lines[i]).iter().map(|(_, label)| label.as_str()).eq(weekdays.iter().copied()))
+        .collect();
+    assert!(!headers.is_empty(), "no row of weekdays in the transcript: {text}");
+    for header in headers {
+        let columns: Vec<usize> = cells(lines[header]).iter().map(|(at, _)| *at).collect();
+        let weeks: Vec<&str> = lines[header + 1..].iter().copied().take_while(|l| cells(l).len() == 7).collect();
+        assert!(weeks.len() >= 4, "a month has at least 4 weeks under its weekdays: {:#?}", &lines[header..]);
+        for week in &weeks {
+            let at: Vec<usize> = cells(week).iter().map(|(at, _)| *at).collect();
+            assert_eq!(at, columns, "a week out of line with the weekdays:\n{}\n{week}", lines[header]);
+        }
+        let days: Vec<String> = weeks.iter().flat_map(|w| cells(w)).map(|(_, label)| label).collect();
+        let month = days.iter().filter(|d| !d.is_empty()).count();
+        assert!((28..=31).contains(&month), "every day of the month is a cell (a number or ·): {weeks:#?}");
+    }
 }
 
 #[test]
-fn demo_keep_leaves_a_bot_to_talk_to_until_ctrl_c() {
+fn demo_keep_serves_its_tenant_alone_and_says_how_to_talk_to_it_until_ctrl_c() {
     let sandbox = Sandbox::new();
     let _stop = ClusterGuard(sandbox.path().join("data/botctl"));
     let mut child =
@@ -63,18 +105,49 @@ fn demo_keep_leaves_a_bot_to_talk_to_until_ctrl_c() {
         line.split_whitespace().find(|w| w.starts_with("http") && w.contains(marker)).unwrap().to_string()
     };
     let (messages, chat, health) = (url_in("/messages"), url_in("/chats/1"), url_in("/healthz"));
+    let (callbacks, bots) = (url_in("/callbacks"), url_in("/_emulator/bots"));
+    assert!(
+        said.iter().any(|l| l.contains(&messages) && l.contains("\"contact\"")),
+        "no way to share a contact: {said:#?}"
+    );
+    assert!(said.iter().any(|l| l.contains("docs/EMULATOR.md")), "{said:#?}");
 
-    // Talk to it as the note says: a new customer is welcomed.
+    // The control plane shows the tenant as served by the demo, and no container may be started for it:
+    // a second bot would poll the same token, and its new password would lock the demo's bot out.
+    let listed = sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&listed).unwrap();
+    let demo = listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed");
+    assert_eq!(demo["status"], "running", "{demo}");
+    let pid = child.id().to_string();
+    assert!(demo["served_by"].as_str().is_some_and(|s| s.contains("botctl demo") && s.contains(&pid)), "{demo}");
+    let refused = sandbox.botctl().args(["tenant", "start", "demo"]).assert().code(1).get_output().stderr.clone();
+    let refused = String::from_utf8(refused).unwrap();
+    assert!(refused.contains("served by botctl demo") && refused.contains(&pid), "{refused}");
+    assert!(refused.contains("Ctrl-C") && refused.contains(&format!("kill -INT {pid}")), "{refused}");
+
+    // Talk to it as the note says: a new customer is welcomed, and can press the buttons.
     let client = reqwest::Client::new();
     let user = json!({"user": {"id": 1, "first_name": "You"}, "text": "/start"});
     let sent = block_on(client.post(&messages).json(&user).send()).unwrap();
     assert!(sent.status().is_success(), "{sent:?}");
-    let answered = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        let chat: Value = block_on(async { client.get(&chat).send().await?.json().await }).unwrap();
-        chat.as_array().is_some_and(|messages| messages.iter().any(|m| m["from_bot"] == true))
-    });
-    assert!(answered, "the kept bot never answered");
+    let newest_with = |markup: &'static str| {
+        (0..100).find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let chat: Value = block_on(async { client.get(&chat).send().await?.json().await }).unwrap();
+            chat.as_array()
+                .and_then(|messages| messages.iter().rev().find(|m| m["from_bot"] == true).cloned())
+                .filter(|m| m["reply_markup"][markup].is_array())
+        })
+    };
+    let menu = newest_with("keyboard").expect("the kept bot never answered with its menu");
+    let book = json!({"user": {"id": 1, "first_name": "You"}, "text": menu["reply_markup"]["keyboard"][0][0]["text"]});
+    assert!(block_on(client.post(&messages).json(&book).send()).unwrap().status().is_success());
+    let answered = newest_with("inline_keyboard").expect("the kept bot never offered buttons");
+    let data = answered["reply_markup"]["inline_keyboard"][0][0]["callback_data"].clone();
+    let press = json!({"user": {"id": 1, "first_name": "You"}, "message_id": answered["message_id"], "data": data});
+    assert!(block_on(client.post(&callbacks).json(&press).send()).unwrap().status().is_success());
+    let bot = json!({"token": "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789", "id": 123_456, "username": "my_test_bot"});
+    assert_eq!(block_on(client.post(&bots).json(&bot).send()).unwrap().status().as_u16(), 201);
     assert!(block_on(client.get(&health).send()).unwrap().status().is_success());
 
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
@@ -85,4 +158,11 @@ fn demo_keep_leaves_a_bot_to_talk_to_until_ctrl_c() {
     let status = status.expect("demo --keep stops within 10 s of Ctrl-C");
     assert!(status.success(), "{status:?}");
     assert!(transcript.join().unwrap().contains("👤 customer: /start"));
+
+    // Once the demo is gone, so is its claim on the tenant.
+    let listed = sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&listed).unwrap();
+    let demo = listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed");
+    assert_eq!(demo["status"], "stopped", "{demo}");
+    assert!(demo.get("served_by").is_none(), "{demo}");
 }
