@@ -1,8 +1,9 @@
 //! `botctl demo`: zero configuration, the whole platform, a transcript and the booking in the database.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -81,25 +82,7 @@ fn assert_calendar_lines_up(text: &str) {
 fn demo_keep_serves_its_tenant_alone_and_says_how_to_talk_to_it_until_ctrl_c() {
     let sandbox = Sandbox::new();
     let _stop = ClusterGuard(sandbox.path().join("data/botctl"));
-    let mut child =
-        sandbox.process().args(["demo", "--keep"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // The transcript goes to stdout, the note on how to talk to the bot to stderr.
-    let mut stdout = child.stdout.take().unwrap();
-    let transcript = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).unwrap();
-        text
-    });
-    let (lines, note) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || stderr.lines().map_while(Result::ok).for_each(|l| drop(lines.send(l))));
-    let mut said = Vec::new();
-    while !said.iter().any(|l: &String| l.contains("health: ")) {
-        match note.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) => said.push(line),
-            Err(e) => panic!("no note on how to talk to the bot ({e}); stderr so far: {said:#?}"),
-        }
-    }
+    let (mut child, said, transcript) = keep_demo(&sandbox);
     let url_in = |marker: &str| -> String {
         let line = said.iter().find(|l| l.contains(marker)).unwrap_or_else(|| panic!("no {marker} in {said:#?}"));
         line.split_whitespace().find(|w| w.starts_with("http") && w.contains(marker)).unwrap().to_string()
@@ -114,9 +97,7 @@ fn demo_keep_serves_its_tenant_alone_and_says_how_to_talk_to_it_until_ctrl_c() {
 
     // The control plane shows the tenant as served by the demo, and no container may be started for it:
     // a second bot would poll the same token, and its new password would lock the demo's bot out.
-    let listed = sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
-    let listed: Value = serde_json::from_slice(&listed).unwrap();
-    let demo = listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed");
+    let demo = listed_demo(&sandbox);
     assert_eq!(demo["status"], "running", "{demo}");
     let pid = child.id().to_string();
     assert!(demo["served_by"].as_str().is_some_and(|s| s.contains("botctl demo") && s.contains(&pid)), "{demo}");
@@ -160,9 +141,55 @@ fn demo_keep_serves_its_tenant_alone_and_says_how_to_talk_to_it_until_ctrl_c() {
     assert!(transcript.join().unwrap().contains("👤 customer: /start"));
 
     // Once the demo is gone, so is its claim on the tenant.
-    let listed = sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
-    let listed: Value = serde_json::from_slice(&listed).unwrap();
-    let demo = listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed");
+    let demo = listed_demo(&sandbox);
     assert_eq!(demo["status"], "stopped", "{demo}");
     assert!(demo.get("served_by").is_none(), "{demo}");
+}
+
+#[test]
+fn a_killed_demo_leaves_its_tenant_free() {
+    let sandbox = Sandbox::new();
+    let _stop = ClusterGuard(sandbox.path().join("data/botctl"));
+    let (mut child, _, _) = keep_demo(&sandbox);
+    assert_eq!(listed_demo(&sandbox)["status"], "running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // PostgreSQL ends the killed process's session as soon as it sees the socket closed.
+    let freed = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        listed_demo(&sandbox)["status"] == "stopped"
+    });
+    assert!(freed, "the tenant is still claimed: {}", listed_demo(&sandbox));
+}
+
+/// `botctl demo --keep`, once its note on how to talk to the bot is out: the process, the note's lines,
+/// and the transcript it printed on stdout (read to its end).
+fn keep_demo(sandbox: &Sandbox) -> (Child, Vec<String>, JoinHandle<String>) {
+    let mut child =
+        sandbox.process().args(["demo", "--keep"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // The transcript goes to stdout, the note on how to talk to the bot to stderr.
+    let mut stdout = child.stdout.take().unwrap();
+    let transcript = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let (lines, note) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).for_each(|l| drop(lines.send(l))));
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.contains("health: ")) {
+        match note.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => said.push(line),
+            Err(e) => panic!("no note on how to talk to the bot ({e}); stderr so far: {said:#?}"),
+        }
+    }
+    (child, said, transcript)
+}
+
+/// The demo tenant as `tenant list -o json` shows it.
+fn listed_demo(sandbox: &Sandbox) -> Value {
+    let listed = sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&listed).unwrap();
+    listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed").clone()
 }
