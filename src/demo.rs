@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
+use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::flood::Limits;
@@ -19,7 +20,7 @@ use crate::telegram::BotToken;
 use crate::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use crate::tenant::TenantSlug;
 use crate::tenant::ops::{self, CreateOptions};
-use crate::tenant::store;
+use crate::tenant::{served, store};
 
 /// The demo's own bot; a tenant called `demo` with another bot is an operator's, and is left alone.
 const DEMO_BOT: i64 = 100_000_001;
@@ -34,6 +35,8 @@ const STEP: Duration = Duration::from_secs(15);
 pub struct DemoOptions {
     pub locale: Locale,
     pub template: String,
+    /// The bot and the emulator outlive the conversation, so their URLs are worth showing.
+    pub keep: bool,
 }
 
 /// One line of the conversation.
@@ -41,9 +44,9 @@ pub struct DemoOptions {
 pub struct Line {
     pub who: &'static str,
     pub text: String,
-    /// The buttons the bot offered with it.
+    /// The buttons the bot offered with it, row by row; a blank cell (a calendar's) is kept as it is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub buttons: Vec<String>,
+    pub buttons: Vec<Vec<String>>,
 }
 
 /// What the demo did, and what is in the database afterwards.
@@ -51,8 +54,11 @@ pub struct Line {
 pub struct Transcript {
     pub tenant: String,
     pub database: String,
-    pub bot_api: String,
-    pub health: String,
+    /// The emulator's and the bot's URLs, only with `--keep`: otherwise they are gone when the demo ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bot_api: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
     pub conversation: Vec<Line>,
     /// The demo customer's booking as the tenant's schema holds it at the end.
     pub booking: Option<BookingRow>,
@@ -72,6 +78,8 @@ pub struct Demo {
     pub emulator: Emulator,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The session that tells other botctl commands this process serves the demo tenant.
+    serving: PgConnection,
 }
 
 impl Demo {
@@ -79,6 +87,7 @@ impl Demo {
         self.shutdown.cancel();
         self.task.await.context("the demo bot")??;
         self.emulator.shutdown().await;
+        self.serving.close().await?;
         Ok(())
     }
 }
@@ -91,6 +100,8 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
     let emulator = Emulator::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     emulator.add_bot(DEMO_TOKEN, DEMO_BOT, DEMO_USERNAME);
     let slug: TenantSlug = "demo".parse()?;
+    // Claimed before it is replaced: another demo serving it is refused rather than pulled from under it.
+    let serving = served::hold(&database.pool, &slug).await?;
     progress.set_message("creating the demo tenant");
     replace_demo_tenant(database, &slug, options, &emulator).await?;
     let password = provision::rotate_password(&mut *database.pool.acquire().await?, &slug).await?;
@@ -138,12 +149,12 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
     let transcript = Transcript {
         tenant: slug.to_string(),
         database: database.location.to_string(),
-        bot_api: emulator.url().to_string(),
-        health: format!("http://{http}/healthz"),
+        bot_api: options.keep.then(|| emulator.url().to_string()),
+        health: options.keep.then(|| format!("http://{http}/healthz")),
         conversation,
         booking,
     };
-    Ok(Demo { transcript, emulator, shutdown, task })
+    Ok(Demo { transcript, emulator, shutdown, task, serving })
 }
 
 /// A fresh demo tenant each run; a `demo` tenant of another bot belongs to someone and is refused.
@@ -256,8 +267,9 @@ impl<'a> Script<'a> {
             seen = now;
         }
         let message = self.newest().context("the bot said nothing")?;
-        let labels = message.buttons().into_iter().map(|(label, _)| label).filter(|l| !l.trim().is_empty()).collect();
-        self.lines.push(Line { who: "bot", text: message.text.clone().unwrap_or_default(), buttons: labels });
+        let rows =
+            message.keyboard().into_iter().map(|row| row.into_iter().map(|(label, _)| label).collect()).collect();
+        self.lines.push(Line { who: "bot", text: message.text.clone().unwrap_or_default(), buttons: rows });
         Ok(message)
     }
 

@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod ops;
 pub mod restore;
 pub mod runtime;
+pub mod served;
 mod slug;
 pub mod store;
 pub mod upgrade;

@@ -76,9 +76,11 @@ pub struct RuntimeLock {
 }
 
 /// Waits for the tenant's runtime lock; whoever held it has finished, so inspect again after this.
+/// Refuses a tenant that `botctl demo` serves: every command that changes a bot's container takes this.
 pub async fn lock(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
     let mut conn = pool.acquire().await?;
     conn.close_on_drop();
+    super::served::refuse_if_by_demo(&mut conn, slug).await?;
     // Tried in a loop rather than waited for in one statement, which sqlx would log as slow.
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")

@@ -18,6 +18,7 @@ use crate::tenant::backup as tenant_backup;
 use crate::tenant::business::{OutboxCounts, Staffing};
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
+use crate::tenant::served::{self, DemoServer};
 use crate::tenant::store::Tenant;
 use crate::ui::{Render, Table};
 
@@ -407,6 +408,9 @@ fn seed_summary(template: &Template) -> String {
 struct Listed {
     #[serde(flatten)]
     tenant: Tenant,
+    /// The `botctl demo` serving it in-process, which makes it running without a container.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_text")]
+    served_by: Option<DemoServer>,
     /// `null` when there is no container; left out when Docker could not be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<Option<ContainerView>>,
@@ -418,7 +422,21 @@ struct ContainerView {
     health: Option<String>,
 }
 
+fn as_text<S: serde::Serializer>(server: &Option<DemoServer>, serializer: S) -> Result<S::Ok, S::Error> {
+    match server {
+        Some(server) => serializer.collect_str(server),
+        None => serializer.serialize_none(),
+    }
+}
+
 impl Listed {
+    fn status_text(&self) -> String {
+        match &self.served_by {
+            Some(server) => format!("{} ({server})", self.tenant.status),
+            None => self.tenant.status.clone(),
+        }
+    }
+
     fn container_text(&self) -> String {
         match &self.container {
             None => "?".to_string(),
@@ -438,6 +456,12 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
         let containers = ctx.engine().await?.managed_containers(&installation).await?;
         anyhow::Ok(containers.into_iter().map(|c| (c.name.clone(), c)).collect::<std::collections::HashMap<_, _>>())
     };
+    let slugs: Vec<TenantSlug> = tenants.iter().filter_map(|t| t.slug.parse().ok()).collect();
+    let served = async { anyhow::Ok(served::by_demo(&mut *database.pool.acquire().await?, &slugs).await?) };
+    let mut served = served.await.unwrap_or_else(|e| {
+        ctx.ui.warn(format_args!("which tenants `botctl demo` serves is unknown: {e:#}"));
+        Default::default()
+    });
     let mut states = match states.await {
         Ok(states) => Some(states),
         Err(e) => {
@@ -447,12 +471,16 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
     };
     tenants
         .into_iter()
-        .map(|tenant| {
+        .map(|mut tenant| {
             let container = states.as_mut().map(|s| {
                 s.remove(&runtime::container_name(&tenant.slug))
                     .map(|c| ContainerView { status: c.status, health: c.health })
             });
-            Listed { tenant, container }
+            let served_by = served.remove(&tenant.slug);
+            if served_by.is_some() {
+                tenant.status = "running".to_string();
+            }
+            Listed { tenant, served_by, container }
         })
         .collect()
 }
@@ -470,7 +498,7 @@ impl Render for TenantList {
                 t.slug.clone(),
                 t.display_name.clone(),
                 format!("@{}", t.bot_username),
-                t.status.clone(),
+                listed.status_text(),
                 listed.container_text(),
                 t.schema_version.to_string(),
                 t.timezone.clone(),
@@ -529,7 +557,7 @@ impl Render for TenantDetails {
             ("time zone", self.time_zone()),
             ("locale", t.locale.clone()),
             ("template", t.template.clone()),
-            ("status", t.status.clone()),
+            ("status", self.listed.status_text()),
             ("container", format!("{} ({})", self.listed.container_text(), runtime::container_name(&t.slug))),
             (
                 "image",

@@ -1,5 +1,6 @@
 //! The emulator's HTTP face for people: `/_emulator/…`, so that a `botctl demo --keep` can be talked to
-//! with curl. Each route is a thin wrapper over the same operation as the Rust handle.
+//! with curl. Each route is a thin wrapper over the same operation as the Rust handle. docs/EMULATOR.md
+//! documents it for people: keep it in step.
 //!
 //! ```text
 //! POST /_emulator/bots                     {"token", "id", "username"}

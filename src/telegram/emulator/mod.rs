@@ -102,15 +102,24 @@ impl ChatMessage {
     /// Every button shown with the message, inline or on the reply keyboard, as (label, callback data);
     /// reply-keyboard buttons carry no data.
     pub fn buttons(&self) -> Vec<(String, String)> {
+        self.keyboard().into_iter().flatten().collect()
+    }
+
+    /// The same, row by row as the user sees them.
+    pub fn keyboard(&self) -> Vec<Vec<(String, String)>> {
         let Some(markup) = &self.reply_markup else { return Vec::new() };
         let rows = markup.get("inline_keyboard").or_else(|| markup.get("keyboard"));
         rows.and_then(|r| r.as_array())
             .into_iter()
             .flatten()
-            .flat_map(|row| row.as_array().into_iter().flatten())
-            .map(|b| {
-                let data = b["callback_data"].as_str().unwrap_or_default().to_string();
-                (b["text"].as_str().unwrap_or_default().to_string(), data)
+            .map(|row| {
+                let buttons = row.as_array().into_iter().flatten();
+                buttons
+                    .map(|b| {
+                        let data = b["callback_data"].as_str().unwrap_or_default().to_string();
+                        (b["text"].as_str().unwrap_or_default().to_string(), data)
+                    })
+                    .collect()
             })
             .collect()
     }
