@@ -608,7 +608,7 @@ docker_test! {
         botctl().args(["tenant", "start", &slug]).assert().success();
         botctl().args(["backup", &slug, "-q"]).assert().success();
         let archive = botctl::backup::list(&dest.path().join(&slug), &slug).unwrap().remove(0).path;
-        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force"]).assert().success();
+        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force", "--yes"]).assert().success();
 
         let events = f.json(&["events", &slug]);
         let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
