@@ -142,6 +142,18 @@ pub(super) async fn explaining_locks<T>(
     Err(error.context(why))
 }
 
+/// A tenant whose delete began is neither started nor restored: only another delete finishes it.
+pub(super) fn refuse_deleting(tenant: &Tenant) -> anyhow::Result<()> {
+    if tenant.status == "deleting" {
+        let slug = &tenant.slug;
+        return Err(BadInput::new(format!(
+            "tenant `{slug}` is being deleted; `botctl tenant delete {slug}` finishes it"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn not_found(slug: &TenantSlug) -> anyhow::Error {
     BadInput::new(format!("no tenant `{slug}` (see `botctl tenant list`)")).into()
 }

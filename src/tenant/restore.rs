@@ -103,15 +103,10 @@ pub async fn check(pool: &PgPool, slug: &TenantSlug, options: &RestoreOptions) -
     let me = match &options.as_new {
         Some(new) => Some(telegram::get_me(&new.telegram_api_url, &new.token).await?),
         None => {
-            let tenant = ops::show(pool, slug).await?;
-            if tenant.status == "deleting" {
-                return Err(BadInput::new(format!(
-                    "tenant `{slug}` is being deleted; `botctl tenant delete {slug}` finishes it"
-                ))
-                .into());
-            }
+            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
             if !options.force {
-                refuse_over_data(&mut *pool.acquire().await?, slug).await?;
+                ops::explaining_locks(pool, slug, async { refuse_over_data(&mut *pool.acquire().await?, slug).await })
+                    .await?;
             }
             None
         }

@@ -367,3 +367,20 @@ fn delete_after_a_restore_drops_the_kept_schema_and_a_failed_delete_finishes_wit
     assert_eq!(token, None, "a deleted tenant keeps no token");
     assert_eq!(t.f.json(&["tenant", "list", "--status", "deleted"]).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_restore_fails_on_a_locked_table_naming_it_and_changes_nothing() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    let before = contents(&t, &t.a);
+    let held = t.f.lock(&format!("tenant_{}.bookings", t.a));
+    // Counting what --force would replace waits on it; so does dropping the replaced schema.
+    for args in [&["--lock-timeout", "1s"][..], &["--lock-timeout", "1s", "--force", "--yes", "--no-keep"]] {
+        let output = restore(&t, &[&[t.a.as_str(), "--from", archive.to_str().unwrap()][..], args].concat());
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        let named = format!("tenant_{}.bookings is locked by another session", t.a);
+        assert!(stderr(&output).contains(&named), "{args:?}: {}", stderr(&output));
+    }
+    drop(held);
+    assert_eq!(contents(&t, &t.a), before);
+}
