@@ -268,15 +268,9 @@ fn backup_all_fails_a_tenant_whose_table_is_locked_names_the_table_and_backs_up_
 fn an_interrupted_backup_leaves_no_server_backend_waiting_on_the_lock() {
     let t = Backups::new();
     let _held = t.f.lock(&format!("tenant_{}.bookings", t.a));
-    let child =
-        t.f.process()
-            .args(["backup", &t.a, "--lock-timeout", "1h"])
-            .env("BOTCTL_BACKUP_DIR", t.dest.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-    t.f.interrupt_while_waiting(child, nix::sys::signal::Signal::SIGINT);
+    let mut backup = t.f.process();
+    backup.args(["backup", &t.a, "--lock-timeout", "1h"]).env("BOTCTL_BACKUP_DIR", t.dest.path());
+    t.f.interrupt_while_waiting(backup, nix::sys::signal::Signal::SIGINT);
 }
 
 #[test]

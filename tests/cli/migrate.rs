@@ -109,14 +109,9 @@ fn migrate_fails_a_tenant_whose_table_is_locked_naming_it_and_an_interrupt_ends_
     assert!(error.contains(&format!("tenant_{a}._sqlx_migrations is locked by another session")), "{report}");
     assert!(result(&b)["error"].is_null(), "{report}");
 
-    let child = f
-        .process()
-        .args(["migrate", &a, "--lock-timeout", "1h"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    f.interrupt_while_waiting(child, nix::sys::signal::Signal::SIGTERM);
+    let mut migrate = f.process();
+    migrate.args(["migrate", &a, "--lock-timeout", "1h"]);
+    f.interrupt_while_waiting(migrate, nix::sys::signal::Signal::SIGTERM);
     drop(held);
     f.botctl().args(["migrate", &a]).assert().success();
 }

@@ -124,7 +124,8 @@ impl Fixture {
 
     /// Interrupts a botctl waiting on a lock another session holds, and checks that it ends with 130
     /// and that its server backend stops waiting too.
-    pub fn interrupt_while_waiting(&self, mut child: std::process::Child, signal: nix::sys::signal::Signal) {
+    pub fn interrupt_while_waiting(&self, mut command: std::process::Command, signal: nix::sys::signal::Signal) {
+        let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
         assert!(self.eventually(|| self.waiting_on_locks() == 1), "botctl never waited on the lock");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
         let output = child.wait_with_output().unwrap();
@@ -553,14 +554,9 @@ fn delete_fails_on_a_locked_table_naming_it_and_an_interrupt_ends_the_wait() {
         );
         assert!(f.schema_exists(&slug) && f.role_exists(&slug));
     }
-    let child = f
-        .process()
-        .args(["tenant", "delete", &slug, "--yes", "--no-backup", "--lock-timeout", "1h"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    f.interrupt_while_waiting(child, nix::sys::signal::Signal::SIGINT);
+    let mut delete = f.process();
+    delete.args(["tenant", "delete", &slug, "--yes", "--no-backup", "--lock-timeout", "1h"]);
+    f.interrupt_while_waiting(delete, nix::sys::signal::Signal::SIGINT);
     drop(held);
     f.botctl().args(["tenant", "delete", &slug, "--yes", "--no-backup"]).assert().success();
     assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
