@@ -175,7 +175,9 @@ pub struct UpdateArgs {
 /// Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data
 /// and its role; its events remain.
 ///
-/// Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
+/// Schemas a restore kept (tenant_NAME_prev_<time>) go too, and the bot token is forgotten. A delete
+/// that fails after its final backup leaves the tenant `deleting`; running it again finishes the job
+/// without a second backup. Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The tenant's name.
