@@ -628,7 +628,7 @@ docker_test! {
     fn restore_stops_a_running_bot_and_starts_it_again_on_the_restored_schema() {
         let f = Fixture::new();
         let r = RunningBackedUp::new(&f);
-        let (slug, archive, botctl) = (&r.slug, &r.archive, || r.botctl(&f));
+        let (slug, archive, botctl) = (r.slug.clone(), &r.archive, || r.botctl(&f));
         botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force", "--yes"]).assert().success();
 
         let events = f.json(&["events", &slug]);
@@ -647,7 +647,7 @@ docker_test! {
     fn a_refused_restore_leaves_the_running_bot_alone() {
         let f = Fixture::new();
         let r = RunningBackedUp::new(&f);
-        let (slug, archive, botctl) = (&r.slug, &r.archive, || r.botctl(&f));
+        let (slug, archive, botctl) = (r.slug.clone(), &r.archive, || r.botctl(&f));
         let events_before = f.json(&["events", &slug]);
         let id_before = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap().id;
         f.scalar::<i32>(&format!(
