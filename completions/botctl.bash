@@ -317,7 +317,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__backup)
-            opts="-j -o -q -v -y -h -V --all --jobs --dest --keep --keep-days --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version list verify help"
+            opts="-j -o -q -v -y -h -V --all --jobs --dest --lock-timeout --keep --keep-days --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version list verify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,6 +332,10 @@ _botctl() {
                     return 0
                     ;;
                 --dest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1581,7 +1585,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__migrate)
-            opts="-j -o -q -v -y -h -V --all --jobs --dry-run --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version status help"
+            opts="-j -o -q -v -y -h -V --all --jobs --dry-run --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1592,6 +1596,10 @@ _botctl() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1715,7 +1723,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__restore)
-            opts="-o -q -v -y -h -V --from --as --token --token-file --force --no-keep --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --from --as --token --token-file --force --no-keep --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1734,6 +1742,10 @@ _botctl() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1951,13 +1963,17 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__delete)
-            opts="-o -q -v -y -h -V --no-backup --dest --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --no-backup --dest --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2158,7 +2174,7 @@ _botctl() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -W "stopped running deleted" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "stopped running deleting deleted" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -226,6 +226,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
         }
         &'botctl;tenant;delete'= {
             cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
+            cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -365,6 +366,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;migrate'= {
             cand -j 'How many tenants to work on at once'
             cand --jobs 'How many tenants to work on at once'
+            cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -420,7 +422,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -j 'How many tenants to work on at once'
             cand --jobs 'How many tenants to work on at once'
             cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
-            cand --keep 'Keeps each tenant''s newest N archives and deletes older ones'
+            cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
+            cand --keep 'Keeps each tenant''s newest N archives (at least 1) and deletes older ones'
             cand --keep-days 'Keeps each tenant''s archives younger than D days (with --keep, an archive either keeps stays)'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
@@ -505,6 +508,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --as 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant'
             cand --token 'The bot''s token from @BotFather'
             cand --token-file 'Reads the bot''s token from this file'
+            cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'

@@ -149,6 +149,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l status -d 'Shows only tenants with this status (deleted tenants appear only when asked for)' -r -f -a "stopped\t''
 running\t''
+deleting\t''
 deleted\t''"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from list" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
@@ -212,6 +213,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l dest -d 'The backup directory, holding one directory per tenant [default: backup.dir]' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from delete" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -312,6 +314,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to work on at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -354,7 +357,8 @@ complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_s
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -s j -l jobs -d 'How many tenants to work on at once' -r
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l dest -d 'The backup directory, holding one directory per tenant [default: backup.dir]' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l keep -d 'Keeps each tenant\'s newest N archives and deletes older ones' -r
+complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l keep -d 'Keeps each tenant\'s newest N archives (at least 1) and deletes older ones' -r
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l keep-days -d 'Keeps each tenant\'s archives younger than D days (with --keep, an archive either keeps stays)' -r
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
@@ -422,6 +426,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand restore" -l from -d 'The a
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l as -d 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l token-file -d 'Reads the bot\'s token from this file' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand restore" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -27,8 +28,10 @@ pub struct BackupArgs {
     fleet: FleetArgs,
     #[command(flatten)]
     dest: DestArgs,
-    /// Keeps each tenant's newest N archives and deletes older ones.
-    #[arg(long, value_name = "N")]
+    #[command(flatten)]
+    lock: LockTimeoutArgs,
+    /// Keeps each tenant's newest N archives (at least 1) and deletes older ones.
+    #[arg(long, value_name = "N", value_parser = keep_count)]
     keep: Option<usize>,
     /// Keeps each tenant's archives younger than D days (with --keep, an archive either keeps stays).
     #[arg(long, value_name = "D")]
@@ -46,6 +49,38 @@ pub struct DestArgs {
 impl DestArgs {
     pub(super) fn dir(&self, ctx: &Context) -> PathBuf {
         self.dest.clone().unwrap_or_else(|| ctx.settings.backup.dir.clone())
+    }
+}
+
+/// How long a command waits for a tenant's table that another session holds.
+#[derive(Debug, Args)]
+pub struct LockTimeoutArgs {
+    /// Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s,
+    /// 2m) [default: backup.lock_timeout].
+    #[arg(long, value_name = "DURATION", value_parser = lock_timeout)]
+    lock_timeout: Option<Duration>,
+}
+
+impl LockTimeoutArgs {
+    pub(super) fn get(&self, ctx: &Context) -> Duration {
+        self.lock_timeout.unwrap_or(ctx.settings.backup.lock_timeout)
+    }
+}
+
+fn lock_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("a lock timeout of 0 would wait forever; give a duration such as 30s".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("invalid duration `{s}`: {e}")),
+    }
+}
+
+/// `--keep 0` cannot mean anything but every archive gone, the new one too.
+fn keep_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("keeping 0 archives would delete the one just written; keep at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number of archives: {e}")),
     }
 }
 
@@ -131,7 +166,7 @@ pub async fn exec(args: BackupArgs, ctx: &Context) -> anyhow::Result<()> {
         keep: Keep { last: args.keep, within: args.keep_days.map(|d| chrono::TimeDelta::days(i64::from(d))) },
         jobs: usize::from(args.fleet.jobs),
     };
-    let database = ctx.connect_with_pool(u32::from(args.fleet.jobs) + 1).await?;
+    let database = ctx.connect_locking(u32::from(args.fleet.jobs) + 1, Some(args.lock.get(ctx))).await?;
     let report = {
         let bar = ctx.ui.bar("backing up tenants");
         tenant_backup::backup(&database.pool, &options, &ctx.actor(), &bar).await?

@@ -2,6 +2,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
+use super::backup::LockTimeoutArgs;
 use super::fleet::FleetArgs;
 use crate::error::SomeFailed;
 use crate::tenant::ops::{self, MigrateOptions, MigrateReport, MigrationState};
@@ -22,6 +23,8 @@ pub struct MigrateArgs {
     /// Shows what would be applied without applying it.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    lock: LockTimeoutArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,7 +87,7 @@ pub async fn exec(args: MigrateArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     let targets = args.fleet.targets()?;
     let jobs = usize::from(args.fleet.jobs);
-    let database = ctx.connect_with_pool(u32::from(args.fleet.jobs) + 1).await?;
+    let database = ctx.connect_locking(u32::from(args.fleet.jobs) + 1, Some(args.lock.get(ctx))).await?;
     let options = MigrateOptions { targets, dry_run: args.dry_run, jobs };
     let report = {
         let bar = ctx.ui.bar("migrating tenants");

@@ -134,6 +134,7 @@ impl Context {
             postgres_bin_dir: s.database.postgres_bin_dir.clone(),
             connect_timeout: s.database.connect_timeout,
             max_connections: DbOptions::DEFAULT_MAX_CONNECTIONS,
+            lock_timeout: None,
         }
     }
 
@@ -143,7 +144,17 @@ impl Context {
     }
 
     pub async fn connect_with_pool(&self, max_connections: u32) -> anyhow::Result<Database> {
-        let database = self.open(DbOptions { max_connections, ..self.db_options() }).await?;
+        self.connect_locking(max_connections, None).await
+    }
+
+    /// The same, for commands that take tenants' tables and give up on one another session holds
+    /// for longer than `lock_timeout`.
+    pub async fn connect_locking(
+        &self,
+        max_connections: u32,
+        lock_timeout: Option<Duration>,
+    ) -> anyhow::Result<Database> {
+        let database = self.open(DbOptions { max_connections, lock_timeout, ..self.db_options() }).await?;
         control::require_current(&database.pool).await?;
         Ok(database)
     }

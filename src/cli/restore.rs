@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Context;
+use super::backup::LockTimeoutArgs;
 use super::tenant::{TokenArgs, slug, token};
+use crate::db::DbOptions;
 use crate::error::BadInput;
 use crate::tenant::restore::{self, NewTenantBot, RestoreOptions};
 use crate::tenant::{ops, runtime};
@@ -15,7 +17,9 @@ use crate::tenant::{ops, runtime};
 /// migrated forward, one from a newer botctl is refused. It is built into a schema beside the live
 /// one and swapped in; the replaced schema is kept as tenant_NAME_prev_<time> (the one kept before is
 /// dropped). The tenant's bot is stopped meanwhile and started again after. Replacing a tenant that
-/// has customers or bookings needs --force, and on a terminal a confirmation.
+/// has customers or bookings needs --force, and a confirmation: typed on a terminal, --yes elsewhere.
+/// Every check that can refuse the restore runs before the bot is stopped. Restored under another
+/// name (--as), the source's pending messages are expired: the new bot's customers never started it.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The tenant the archive belongs to.
@@ -35,6 +39,8 @@ pub struct RestoreArgs {
     /// Drops the replaced schema instead of keeping it.
     #[arg(long)]
     no_keep: bool,
+    #[command(flatten)]
+    lock: LockTimeoutArgs,
 }
 
 pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -50,18 +56,28 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
         (None, Some(_)) => return Err(BadInput::new("--token is for the new tenant of --as").into()),
         (None, None) => None,
     };
-    if args.force && as_new.is_none() && !ctx.settings.yes && ui.interactive() {
-        ui.warn(format_args!(
-            "restoring replaces everything tenant `{from}` has now with the archive's {}",
-            args.from.display()
-        ));
+    let options =
+        RestoreOptions { archive: args.from.clone(), force: args.force, keep_previous: !args.no_keep, as_new };
+    let database = ctx.connect_locking(DbOptions::DEFAULT_MAX_CONNECTIONS, Some(args.lock.get(ctx))).await?;
+    // Whatever can refuse the restore does so before the bot is touched.
+    let checked = {
+        let _spinner = ui.spinner("checking the archive");
+        restore::check(&database.pool, &from, &options).await?
+    };
+    if args.force && options.as_new.is_none() && !ctx.settings.yes {
+        let what =
+            format!("restoring replaces everything tenant `{from}` has now with the archive's {}", args.from.display());
+        if !ui.interactive() {
+            return Err(BadInput::new(format!(
+                "refusing to restore over tenant `{from}` without --yes (not a terminal): {what}"
+            ))
+            .into());
+        }
+        ui.warn(what);
         if !ui.confirm_typed(&format!("Type `{from}` to restore over it"), from.as_str()).await? {
             anyhow::bail!("aborted: nothing was restored");
         }
     }
-    let options =
-        RestoreOptions { archive: args.from.clone(), force: args.force, keep_previous: !args.no_keep, as_new };
-    let database = ctx.connect().await?;
     // The bot must not write while its schema is replaced: it is stopped, and started again after,
     // whether the restore succeeded or not.
     let running = options.as_new.is_none() && ops::show(&database.pool, &from).await?.status == "running";
@@ -71,7 +87,7 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     let restored = {
         let spinner = ui.spinner(format!("restoring tenant {}", options.as_new.as_ref().map_or(&from, |n| &n.slug)));
-        restore::restore(&database.pool, &from, &options, &ctx.actor(), &spinner).await
+        restore::restore(&database.pool, &from, &options, checked, &ctx.actor(), &spinner).await
     };
     if let Some(engine) = &engine {
         let options = ctx.runtime_options(&database).await?;
@@ -98,6 +114,12 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
         );
         if let Some(previous) = &restored.previous {
             ui.note(format_args!("the replaced data is kept in schema {previous} until the next restore"));
+        }
+        if restored.expired_messages > 0 {
+            ui.note(format_args!(
+                "{} pending messages of tenant `{from}` (reminders, notices) were expired: the new bot's customers never started it",
+                restored.expired_messages
+            ));
         }
         if options.as_new.is_some() {
             ui.note(format_args!("created stopped: `botctl tenant start {}` starts it", restored.tenant));

@@ -73,6 +73,8 @@ pub struct RuntimeSection {
 #[serde(deny_unknown_fields)]
 pub struct BackupSection {
     pub dir: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -30,6 +30,8 @@ const DEFAULT_NETWORK: &str = "host";
 const DEFAULT_MEMORY_MB: u32 = 128;
 const DEFAULT_CPUS: f64 = 1.0;
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Long enough for a bot's own short transactions, short enough for a cron job to end.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The original platform's businesses were in Russia; operators elsewhere set `tenant_defaults.timezone`.
 const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 
@@ -122,6 +124,9 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct BackupSettings {
     pub dir: PathBuf,
+    /// How long `backup`, `restore`, `migrate` and `tenant delete` wait for a table another session
+    /// holds before that tenant fails.
+    pub lock_timeout: Duration,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -286,6 +291,12 @@ impl Settings {
         };
         let backup = BackupSettings {
             dir: r.pick_env("backup.dir", file.backup.dir, builtin(data_dir.join("backups")), parse_path)?,
+            lock_timeout: r.pick_env(
+                "backup.lock_timeout",
+                file.backup.lock_timeout,
+                builtin(DEFAULT_LOCK_TIMEOUT),
+                parse_duration,
+            )?,
         };
         Ok(Settings {
             tenant_defaults,

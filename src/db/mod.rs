@@ -32,6 +32,8 @@ pub struct DbOptions {
     pub connect_timeout: Duration,
     /// The pool's size: small for the CLI, one more than `--jobs` for fleet commands.
     pub max_connections: u32,
+    /// How long a statement waits for a lock another session holds before it fails; `None` waits.
+    pub lock_timeout: Option<Duration>,
 }
 
 impl DbOptions {
@@ -97,12 +99,62 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
     };
     progress.set_message("connecting to PostgreSQL");
     tracing::debug!(%location, timeout = ?options.connect_timeout, "connecting to PostgreSQL");
-    let pool = pool(connect.clone(), options.connect_timeout, options.max_connections)
+    let pool = pool(connect.clone(), options.connect_timeout, options.max_connections, options.lock_timeout)
         .await
         .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;
     Ok(Database { pool, location, options: connect })
 }
 
-async fn pool(options: PgConnectOptions, timeout: Duration, size: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(options).await
+async fn pool(
+    options: PgConnectOptions,
+    timeout: Duration,
+    size: u32,
+    lock_timeout: Option<Duration>,
+) -> Result<PgPool, sqlx::Error> {
+    let lock_timeout = lock_timeout.map_or(0, |t| t.as_millis().max(1)).to_string();
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(timeout)
+        .after_connect(move |conn, _| {
+            let lock_timeout = lock_timeout.clone();
+            Box::pin(async move {
+                // A server backend does not notice by itself that botctl went away (interrupted,
+                // killed) while it waits for a lock: checking the socket every second makes it give up
+                // then. PostgreSQL 14 has the setting; older servers go without.
+                sqlx::query(
+                    "SELECT set_config('lock_timeout', $1, false), \
+                     CASE WHEN current_setting('server_version_num')::int >= 140000 \
+                     THEN set_config('client_connection_check_interval', '1000', false) END",
+                )
+                .bind(lock_timeout)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+}
+
+/// Whether a statement gave up waiting for a lock (`lock_timeout`, SQLSTATE 55P03 lock_not_available).
+pub fn is_lock_timeout(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03"))
+    })
+}
+
+/// The tables of `schemas` that other sessions hold locks on, as `schema.table`, and the lock timeout
+/// the pool's sessions wait.
+pub async fn locked_tables(pool: &PgPool, schemas: &[String]) -> Result<(Vec<String>, String), sqlx::Error> {
+    let tables = sqlx::query_scalar(
+        "SELECT DISTINCT n.nspname::text || '.' || c.relname::text FROM pg_locks l \
+         JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE l.granted AND l.pid <> pg_backend_pid() AND c.relkind IN ('r', 'p') AND n.nspname = ANY($1) \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1",
+    )
+    .bind(schemas)
+    .fetch_all(pool)
+    .await?;
+    let timeout = sqlx::query_scalar("SELECT current_setting('lock_timeout')").fetch_one(pool).await?;
+    Ok((tables, timeout))
 }

@@ -108,11 +108,31 @@ pub async fn swap_in_restored(
     Ok(None)
 }
 
-/// Drops the tenant's schema (with everything in it) and its role. Missing pieces are skipped, so a
-/// half-deleted tenant can be deleted again.
+/// The tenant's schema and those beside it that exist: a restore's staging, a deep verification's
+/// scratch and kept `_prev_` schemas. A live tenant whose own schema merely looks like one of them
+/// (tenant `a_restore` beside tenant `a`) is not counted.
+pub async fn tenant_schemas(conn: &mut PgConnection, slug: &TenantSlug) -> Result<Vec<String>, sqlx::Error> {
+    let schema = slug.schema();
+    sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE (nspname = $1 OR nspname = $1 || '_restore' \
+         OR nspname = $1 || '_verify' OR left(nspname, length($1) + 6) = $1 || '_prev_') \
+         AND (nspname = $1 OR nspname NOT IN (SELECT 'tenant_' || slug FROM botctl.tenants WHERE deleted_at IS NULL)) \
+         ORDER BY nspname",
+    )
+    .bind(&schema)
+    .fetch_all(conn)
+    .await
+}
+
+/// Drops the tenant's schemas (with everything in them, kept `_prev_` schemas too, whose grants would
+/// keep the role alive) and its role. Missing pieces are skipped, so a half-deleted tenant can be
+/// deleted again.
 pub async fn drop_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result<(), sqlx::Error> {
+    for schema in tenant_schemas(&mut *conn, slug).await? {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", super::control::quote_ident(&schema));
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
     let name = slug.quoted_schema();
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE"))).execute(&mut *conn).await?;
     sqlx::query(AssertSqlSafe(format!("DROP ROLE IF EXISTS {name}"))).execute(&mut *conn).await?;
     Ok(())
 }

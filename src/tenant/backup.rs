@@ -84,8 +84,18 @@ pub async fn backup(
     Ok(report)
 }
 
-/// One tenant: the snapshot, the archive, its record, then retention.
+/// One tenant: the snapshot, the archive, its record, then retention. A table another session holds
+/// for longer than the pool's lock timeout fails it, named.
 pub async fn backup_one(pool: &PgPool, slug: &TenantSlug, dest: &Path, keep: &Keep) -> anyhow::Result<TenantBackedUp> {
+    ops::explaining_locks(pool, slug, snapshot_and_write(pool, slug, dest, keep)).await
+}
+
+async fn snapshot_and_write(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    dest: &Path,
+    keep: &Keep,
+) -> anyhow::Result<TenantBackedUp> {
     let tenant = ops::show(pool, slug).await?;
     let mut tx = snapshot::begin(pool).await?;
     // The snapshot's instant: the transaction's start, which every table is read as of.

@@ -184,6 +184,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             deleted_at: None,
+            final_backup: None,
         }
     }
 

@@ -14,7 +14,7 @@ use super::business::{self, Identity};
 use super::store::{self, Changes, Event, NewTenant, Tenant};
 use crate::config::template::{Locale, Template};
 use crate::db::migrate::{self, MigrationInfo};
-use crate::db::provision;
+use crate::db::{self, provision};
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::telegram::{self, BotToken};
@@ -109,6 +109,49 @@ fn unique_violation(error: &sqlx::Error) -> Option<&str> {
         sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.constraint().unwrap_or_default()),
         _ => None,
     }
+}
+
+/// `work`'s outcome, where a statement that gave up waiting for a lock is told as which of the
+/// tenant's tables another session holds.
+pub(super) async fn explaining_locks<T>(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let error = match work.await {
+        Err(e) if db::is_lock_timeout(&e) => e,
+        done => return done,
+    };
+    let schema = slug.schema();
+    let locked = async {
+        let schemas = provision::tenant_schemas(&mut *pool.acquire().await?, slug).await?;
+        db::locked_tables(pool, &schemas).await
+    };
+    let why = match locked.await {
+        Ok((tables, timeout)) if !tables.is_empty() => format!(
+            "{} {} locked by another session (waited the lock timeout, {timeout}: backup.lock_timeout or --lock-timeout)",
+            tables.join(", "),
+            if tables.len() == 1 { "is" } else { "are" }
+        ),
+        // Released meanwhile, or not a table: another botctl's lock on this tenant.
+        Ok(_) | Err(_) => format!(
+            "a table of schema {schema}, or tenant `{slug}`'s migration lock, was held by another session for \
+             longer than the lock timeout (backup.lock_timeout or --lock-timeout)"
+        ),
+    };
+    Err(error.context(why))
+}
+
+/// A tenant whose delete began is neither started nor restored: only another delete finishes it.
+pub(super) fn refuse_deleting(tenant: &Tenant) -> anyhow::Result<()> {
+    if tenant.status == "deleting" {
+        let slug = &tenant.slug;
+        return Err(BadInput::new(format!(
+            "tenant `{slug}` is being deleted; `botctl tenant delete {slug}` finishes it"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn not_found(slug: &TenantSlug) -> anyhow::Error {
@@ -248,18 +291,43 @@ fn diff(before: &Tenant, after: &Tenant, token_given: bool) -> BTreeMap<&'static
     changes
 }
 
-/// Deletes a tenant: drops its schema and role and marks it deleted; its events remain.
-pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Result<Tenant> {
+/// The first step of `tenant delete`, after its final backup (`final_backup`) and before anything is
+/// removed: the tenant is `deleting` from now on, and a delete that fails later is finished by the
+/// next one without another backup.
+pub async fn begin_delete(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    final_backup: Option<&str>,
+    actor: &str,
+) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let tenant = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
-    provision::drop_tenant(&mut tx, slug)
-        .await
-        .with_context(|| format!("dropping schema and role {}", slug.schema()))?;
-    store::mark_deleted(&mut tx, slug.as_str()).await?;
-    let details = json!({ "bot_id": tenant.bot_id, "bot_username": tenant.bot_username, "schema": slug.schema() });
-    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete", details).await?;
+    store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+    store::mark_deleting(&mut tx, slug.as_str(), final_backup).await?;
+    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete.begin", json!({ "final_backup": final_backup }))
+        .await?;
     tx.commit().await?;
-    Ok(tenant)
+    Ok(())
+}
+
+/// Deletes a tenant: drops its schemas (kept ones too) and role, marks it deleted and forgets its bot
+/// token; its events remain. One transaction, so it is all done or, on a failure, all still to do.
+pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Result<Tenant> {
+    explaining_locks(pool, slug, async {
+        let mut tx = pool.begin().await?;
+        let tenant = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+        provision::drop_tenant(&mut tx, slug)
+            .await
+            .with_context(|| format!("dropping the schemas and role {}", slug.schema()))?;
+        store::mark_deleted(&mut tx, slug.as_str()).await?;
+        let details = json!({
+            "bot_id": tenant.bot_id, "bot_username": tenant.bot_username, "schema": slug.schema(),
+            "final_backup": tenant.final_backup,
+        });
+        store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete", details).await?;
+        tx.commit().await?;
+        Ok(tenant)
+    })
+    .await
 }
 
 /// Which tenants a fleet command (`migrate`, `tenant upgrade`, `backup`) works on.
@@ -386,7 +454,7 @@ pub async fn migrate(
 }
 
 pub(super) async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool, latest: i64) -> TenantMigrated {
-    let result = async {
+    let result = explaining_locks(pool, slug, async {
         let mut conn = pool.acquire().await?;
         let done = migrate::migrate_tenant(&mut conn, slug, dry_run).await;
         if done.is_err() {
@@ -398,7 +466,7 @@ pub(super) async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool,
             store::set_schema_version(&mut conn, slug.as_str(), latest).await?;
         }
         anyhow::Ok(done)
-    }
+    })
     .await;
     match result {
         Ok(done) => TenantMigrated {

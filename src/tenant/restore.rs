@@ -50,6 +50,8 @@ pub struct Restored {
     /// Where the replaced schema was kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// Pending outbox messages of the source tenant that a restore under another name expired.
+    pub expired_messages: u64,
 }
 
 /// Reads and checks an archive; any failure is the archive's, named with the check.
@@ -78,15 +80,17 @@ pub fn supported(archive: &Archive, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Restores `slug`'s archive over `slug`, or into a new tenant with `as_new`.
-pub async fn restore(
-    pool: &PgPool,
-    slug: &TenantSlug,
-    options: &RestoreOptions,
-    actor: &str,
-    progress: &dyn Progress,
-) -> anyhow::Result<Restored> {
-    progress.set_message("checking the archive");
+/// A restore that passed every check that can refuse it.
+pub struct Checked {
+    archive: Archive,
+    /// The `--as` tenant's bot, as Telegram knows it.
+    me: Option<telegram::BotIdentity>,
+}
+
+/// Every check that can refuse a restore, run before the tenant's bot is touched: the archive (its
+/// structure, checksums, version), whose archive it is, the tenant, a new tenant's bot, and data that
+/// only `--force` replaces.
+pub async fn check(pool: &PgPool, slug: &TenantSlug, options: &RestoreOptions) -> anyhow::Result<Checked> {
     let archive = open(&options.archive).await?;
     if archive.manifest.tenant != slug.as_str() {
         return Err(BadInput::new(format!(
@@ -96,51 +100,88 @@ pub async fn restore(
         ))
         .into());
     }
-    let target = options.as_new.as_ref().map_or(slug, |n| &n.slug);
-    // A new tenant's bot is checked before anything is written.
     let me = match &options.as_new {
         Some(new) => Some(telegram::get_me(&new.telegram_api_url, &new.token).await?),
-        None => None,
-    };
-    let _lock = super::runtime::lock(pool, target).await?;
-    let mut tx = pool.begin().await?;
-    let previous = match (&options.as_new, &me) {
-        (Some(new), Some(me)) => {
-            create_tenant(&mut tx, &archive, new, me).await?;
-            provision::enter_schema(&mut tx, target).await?;
-            progress.set_message("loading the archive");
-            build(&mut tx, &target.quoted_schema(), &archive).await?;
+        None => {
+            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
+            if !options.force {
+                ops::explaining_locks(pool, slug, async { refuse_over_data(&mut *pool.acquire().await?, slug).await })
+                    .await?;
+            }
             None
         }
-        _ => {
-            ops::show(pool, slug).await?;
-            if !options.force {
-                refuse_over_data(&mut tx, slug).await?;
-            }
-            let staging = provision::create_side_schema(&mut tx, slug, Side::Restore).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL search_path TO {staging}"))).execute(&mut *tx).await?;
-            progress.set_message("loading the archive");
-            build(&mut tx, &staging, &archive).await?;
-            provision::swap_in_restored(&mut tx, slug, options.keep_previous, Utc::now()).await?
-        }
     };
-    let latest = migrate::tenant_latest();
-    store::set_schema_version(&mut tx, target.as_str(), latest).await?;
-    let details = json!({
-        "archive": options.archive, "from_tenant": slug.as_str(), "schema_version": archive.manifest.schema_version,
-        "rows": archive.manifest.rows(), "previous": previous,
-    });
-    store::record(&mut tx, actor, Some(target.as_str()), "tenant.restore", details).await?;
-    tx.commit().await.context("committing the restore")?;
-    Ok(Restored {
-        tenant: target.to_string(),
-        archive: options.archive.clone(),
-        from_version: archive.manifest.schema_version,
-        to_version: latest,
-        tables: archive.manifest.tables.len(),
-        rows: archive.manifest.rows(),
-        previous,
+    Ok(Checked { archive, me })
+}
+
+/// Restores `slug`'s archive over `slug`, or into a new tenant with `as_new`, once [`check`] passed.
+pub async fn restore(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    options: &RestoreOptions,
+    checked: Checked,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Restored> {
+    let Checked { archive, me } = checked;
+    let target = options.as_new.as_ref().map_or(slug, |n| &n.slug);
+    let _lock = super::runtime::lock(pool, target).await?;
+    ops::explaining_locks(pool, target, async {
+        let mut tx = pool.begin().await?;
+        let (previous, expired_messages) = match (&options.as_new, &me) {
+            (Some(new), Some(me)) => {
+                create_tenant(&mut tx, &archive, new, me).await?;
+                provision::enter_schema(&mut tx, target).await?;
+                progress.set_message("loading the archive");
+                build(&mut tx, &target.quoted_schema(), &archive).await?;
+                (None, expire_pending(&mut tx, target).await?)
+            }
+            _ => {
+                // Checked before the bot stopped; checked again, as it may have written meanwhile.
+                if !options.force {
+                    refuse_over_data(&mut tx, slug).await?;
+                }
+                let staging = provision::create_side_schema(&mut tx, slug, Side::Restore).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL search_path TO {staging}")))
+                    .execute(&mut *tx)
+                    .await?;
+                progress.set_message("loading the archive");
+                build(&mut tx, &staging, &archive).await?;
+                (provision::swap_in_restored(&mut tx, slug, options.keep_previous, Utc::now()).await?, 0)
+            }
+        };
+        let latest = migrate::tenant_latest();
+        store::set_schema_version(&mut tx, target.as_str(), latest).await?;
+        let details = json!({
+            "archive": options.archive, "from_tenant": slug.as_str(), "schema_version": archive.manifest.schema_version,
+            "rows": archive.manifest.rows(), "previous": previous, "expired_messages": expired_messages,
+        });
+        store::record(&mut tx, actor, Some(target.as_str()), "tenant.restore", details).await?;
+        tx.commit().await.context("committing the restore")?;
+        Ok(Restored {
+            tenant: target.to_string(),
+            archive: options.archive.clone(),
+            from_version: archive.manifest.schema_version,
+            to_version: latest,
+            tables: archive.manifest.tables.len(),
+            rows: archive.manifest.rows(),
+            previous,
+            expired_messages,
+        })
     })
+    .await
+}
+
+/// A copy under another name has another bot, which the source's customers never started: the
+/// messages the source still had to send (reminders, notices) would go nowhere or to strangers, so
+/// they are expired. Returns how many.
+async fn expire_pending(conn: &mut PgConnection, target: &TenantSlug) -> anyhow::Result<u64> {
+    let sql = format!(
+        "UPDATE {}.outbox SET state = 'expired', updated_at = now(), \
+         last_error = 'restored as another tenant, whose bot these customers never started' WHERE state = 'pending'",
+        target.quoted_schema()
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await?.rows_affected())
 }
 
 /// A live tenant with customers or bookings is replaced only with `--force`.

@@ -119,6 +119,7 @@ pub async fn start(
 ) -> anyhow::Result<Started> {
     let _lock = lock(pool, slug).await?;
     let tenant = find(pool, slug).await?;
+    super::ops::refuse_deleting(&tenant)?;
     let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
     let started = start_locked(pool, engine, slug, &tenant, &image, options, progress).await?;
     let details = json!({ "created": started.created, "image": started.image });

@@ -28,11 +28,14 @@ pub struct Tenant {
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The archive `tenant delete` took before it began dropping things.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_backup: Option<String>,
 }
 
 const COLUMNS: &str = "slug, display_name, bot_id, bot_username, \
-    left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12) AS token_fingerprint, admins, timezone, locale, \
-    template, status, schema_version, image, memory_mb, cpus, created_at, updated_at, deleted_at";
+    coalesce(left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12), '') AS token_fingerprint, admins, timezone, \
+    locale, template, status, schema_version, image, memory_mb, cpus, created_at, updated_at, deleted_at, final_backup";
 
 /// The fields of a tenant about to be created.
 pub struct NewTenant<'a> {
@@ -195,9 +198,23 @@ pub async fn update(conn: &mut PgConnection, slug: &str, changes: &Changes<'_>) 
     .await
 }
 
+/// Notes that `tenant delete` has taken its final backup (if any) and begins the destructive steps.
+pub async fn mark_deleting(conn: &mut PgConnection, slug: &str, final_backup: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE botctl.tenants SET status = 'deleting', final_backup = $2, updated_at = now() \
+         WHERE slug = $1 AND deleted_at IS NULL",
+    )
+    .bind(slug)
+    .bind(final_backup)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The row stays, for its events and history; the bot token does not.
 pub async fn mark_deleted(conn: &mut PgConnection, slug: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE botctl.tenants SET status = 'deleted', deleted_at = now(), updated_at = now() \
+        "UPDATE botctl.tenants SET status = 'deleted', token = NULL, deleted_at = now(), updated_at = now() \
          WHERE slug = $1 AND deleted_at IS NULL",
     )
     .bind(slug)

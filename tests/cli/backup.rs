@@ -240,3 +240,43 @@ fn tenant_delete_takes_a_final_backup_and_says_where_unless_told_not_to() {
     t.botctl(&["tenant", "delete", &t.b, "--yes", "--no-backup"]).assert().success();
     assert!(t.archives(&t.b).is_empty());
 }
+
+#[test]
+fn backup_all_fails_a_tenant_whose_table_is_locked_names_the_table_and_backs_up_the_others() {
+    let t = Backups::new();
+    let _held = t.f.lock(&format!("tenant_{}.bookings", t.a));
+    let output =
+        t.botctl(&["backup", "--all", "--lock-timeout", "1s", "-o", "json"]).assert().code(1).get_output().clone();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result =
+        |slug: &str| report["tenants"].as_array().unwrap().iter().find(|r| r["tenant"] == slug).unwrap().clone();
+    let error = result(&t.a)["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains(&format!("tenant_{}.bookings is locked by another session", t.a)), "{report}");
+    assert!(result(&t.b)["error"].is_null(), "{report}");
+    assert_eq!((t.archives(&t.a).len(), t.archives(&t.b).len()), (0, 1));
+
+    // The config key's environment twin sets it too; the default is not "forever".
+    let output =
+        t.botctl(&["backup", &t.a]).env("BOTCTL_BACKUP_LOCK_TIMEOUT", "1s").assert().code(1).get_output().clone();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is locked by another session"), "{output:?}");
+    let shown = t.f.json(&["config", "show"]);
+    assert!(shown.to_string().contains("backup.lock_timeout"), "{shown}");
+    t.botctl(&["backup", &t.a, "--lock-timeout", "0s"]).assert().code(2);
+}
+
+#[test]
+fn an_interrupted_backup_leaves_no_server_backend_waiting_on_the_lock() {
+    let t = Backups::new();
+    let _held = t.f.lock(&format!("tenant_{}.bookings", t.a));
+    let mut backup = t.f.process();
+    backup.args(["backup", &t.a, "--lock-timeout", "1h"]).env("BOTCTL_BACKUP_DIR", t.dest.path());
+    t.f.interrupt_while_waiting(backup, nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn keep_0_is_refused_before_anything_is_written() {
+    let t = Backups::new();
+    let output = t.botctl(&["backup", &t.a, "--keep", "0"]).assert().code(2).get_output().clone();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("keep at least 1"), "{output:?}");
+    assert!(t.archives(&t.a).is_empty());
+}

@@ -87,3 +87,31 @@ fn current_tenants_are_skipped_and_unknown_names_refused() {
     f.botctl().args(["migrate"]).assert().code(2);
     f.botctl().args(["migrate", "a;drop"]).assert().code(2);
 }
+
+#[test]
+fn migrate_fails_a_tenant_whose_table_is_locked_naming_it_and_an_interrupt_ends_the_wait() {
+    let f = Fixture::new();
+    let (a, b) = (f.create(BOT_A), f.create(BOT_B));
+    roll_back(&f, &a);
+    roll_back(&f, &b);
+    let held = f.lock(&format!("tenant_{a}._sqlx_migrations"));
+    let output = f
+        .botctl()
+        .args(["migrate", "--all", "--lock-timeout", "1s", "-o", "json"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result =
+        |slug: &str| report["tenants"].as_array().unwrap().iter().find(|t| t["tenant"] == slug).unwrap().clone();
+    let error = result(&a)["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains(&format!("tenant_{a}._sqlx_migrations is locked by another session")), "{report}");
+    assert!(result(&b)["error"].is_null(), "{report}");
+
+    let mut migrate = f.process();
+    migrate.args(["migrate", &a, "--lock-timeout", "1h"]);
+    f.interrupt_while_waiting(migrate, nix::sys::signal::Signal::SIGTERM);
+    drop(held);
+    f.botctl().args(["migrate", &a]).assert().success();
+}

@@ -593,22 +593,43 @@ docker_test! {
     }
 }
 
-docker_test! {
-    fn restore_stops_a_running_bot_and_starts_it_again_on_the_restored_schema() {
-        let f = Fixture::new();
+/// A tenant whose bot runs in its container, backed up once: where the restore tests start.
+struct RunningBackedUp {
+    image: String,
+    slug: String,
+    dest: tempfile::TempDir,
+    archive: std::path::PathBuf,
+    // Dropped in this order: the container before its image.
+    _container_guard: ContainerGuard,
+    _image_guard: ImageGuard,
+}
+
+impl RunningBackedUp {
+    fn new(f: &Fixture) -> Self {
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let slug = f.create(BOT_A);
         let _container_guard = ContainerGuard(format!("botctl-{slug}"));
         let dest = tempfile::tempdir().unwrap();
-        let botctl = || {
-            let mut cmd = runtime_botctl(&f, &image);
-            cmd.env("BOTCTL_BACKUP_DIR", dest.path());
-            cmd
-        };
-        botctl().args(["tenant", "start", &slug]).assert().success();
-        botctl().args(["backup", &slug, "-q"]).assert().success();
-        let archive = botctl::backup::list(&dest.path().join(&slug), &slug).unwrap().remove(0).path;
-        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force"]).assert().success();
+        let mut r = Self { image, slug, dest, archive: Default::default(), _container_guard, _image_guard };
+        r.botctl(f).args(["tenant", "start", &r.slug]).assert().success();
+        r.botctl(f).args(["backup", &r.slug, "-q"]).assert().success();
+        r.archive = botctl::backup::list(&r.dest.path().join(&r.slug), &r.slug).unwrap().remove(0).path;
+        r
+    }
+
+    fn botctl(&self, f: &Fixture) -> assert_cmd::Command {
+        let mut cmd = runtime_botctl(f, &self.image);
+        cmd.env("BOTCTL_BACKUP_DIR", self.dest.path());
+        cmd
+    }
+}
+
+docker_test! {
+    fn restore_stops_a_running_bot_and_starts_it_again_on_the_restored_schema() {
+        let f = Fixture::new();
+        let r = RunningBackedUp::new(&f);
+        let (slug, archive, botctl) = (r.slug.clone(), &r.archive, || r.botctl(&f));
+        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force", "--yes"]).assert().success();
 
         let events = f.json(&["events", &slug]);
         let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
@@ -619,5 +640,26 @@ docker_test! {
         assert_eq!(f.json(&["tenant", "show", &slug])["status"], "running");
         // The bot answers from the restored schema.
         bot_answers(&f, 7701);
+    }
+}
+
+docker_test! {
+    fn a_refused_restore_leaves_the_running_bot_alone() {
+        let f = Fixture::new();
+        let r = RunningBackedUp::new(&f);
+        let (slug, archive, botctl) = (r.slug.clone(), &r.archive, || r.botctl(&f));
+        let events_before = f.json(&["events", &slug]);
+        let id_before = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap().id;
+        f.scalar::<i32>(&format!(
+            "WITH c AS (INSERT INTO tenant_{slug}.customers (user_id, first_name) VALUES (42, 'Новый') RETURNING 1) SELECT 1"
+        ));
+        botctl().args(["restore", &slug, "--from", "/etc/passwd", "--force", "--yes"]).assert().code(2);
+        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap()]).assert().code(2);
+        botctl().args(["restore", &slug, "--from", archive.to_str().unwrap(), "--force"]).assert().code(2);
+
+        assert_eq!(f.json(&["events", &slug]), events_before, "no stop, start or restore");
+        let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
+        assert_eq!((state.id, state.status.as_str()), (id_before, "running"));
+        bot_answers(&f, 7702);
     }
 }

@@ -71,7 +71,7 @@ fn a_restore_brings_back_every_table_row_by_row_and_keeps_the_replaced_data() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("--force replaces them"), "{}", stderr(&refused));
 
-    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "-o", "json"]);
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "--yes", "-o", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let restored: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(contents(&t, &t.a), before, "every table equal, row by row");
@@ -86,13 +86,13 @@ fn a_restore_brings_back_every_table_row_by_row_and_keeps_the_replaced_data() {
     assert_eq!(t.count(&t.a, "bookings"), 4);
 
     // A second restore drops the first's kept schema and keeps its own; --no-keep keeps none.
-    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "-o", "json"]);
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "--yes", "-o", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let schemas = || -> i64 {
         t.f.scalar(&format!("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\\_{}\\_prev\\_%'", t.a))
     };
     assert_eq!(schemas(), 1);
-    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "--no-keep"]);
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "--yes", "--no-keep"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(schemas(), 0);
     assert_eq!(contents(&t, &t.a), before);
@@ -144,7 +144,7 @@ fn a_restore_that_fails_midway_leaves_the_live_tenant_exactly_as_it_was() {
     });
     t.book(&t.a, 1);
     let before = contents(&t, &t.a);
-    let output = restore(&t, &[&t.a, "--from", broken.to_str().unwrap(), "--force"]);
+    let output = restore(&t, &[&t.a, "--from", broken.to_str().unwrap(), "--force", "--yes"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("loading bookings"), "{}", stderr(&output));
     assert_eq!(contents(&t, &t.a), before);
@@ -163,7 +163,7 @@ fn a_restore_that_fails_midway_leaves_the_live_tenant_exactly_as_it_was() {
     let truncated = t.dest.path().join("truncated.tar.zst");
     let bytes = std::fs::read(&archive).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let output = restore(&t, &[&t.a, "--from", truncated.to_str().unwrap(), "--force"]);
+    let output = restore(&t, &[&t.a, "--from", truncated.to_str().unwrap(), "--force", "--yes"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("truncated.tar.zst") && stderr(&output).contains("truncated"),
@@ -192,8 +192,12 @@ fn an_archive_restores_as_a_new_tenant_with_its_own_bot_created_stopped() {
     assert_eq!(shown["admins"], serde_json::json!([1001, 1002]), "the owners come from the archive");
     let mut original = contents(&t, &t.a);
     let mut restored = contents(&t, &copy);
-    original.remove("settings");
-    restored.remove("settings");
+    // The copy has its own settings, and the original's pending messages are expired in it (see
+    // `a_restore_as_a_new_tenant_expires_the_pending_messages_of_the_old_bot_and_says_so`).
+    for table in ["settings", "outbox"] {
+        original.remove(table);
+        restored.remove(table);
+    }
     assert_eq!(restored, original);
     // Its own role reaches its own tables.
     let pool = t.pool(&copy);
@@ -236,7 +240,7 @@ fn an_older_archive_is_migrated_forward_and_a_newer_one_refused() {
             file.2 = without_column(&file.2, column);
         }
     });
-    let output = restore(&t, &[&t.a, "--from", older.to_str().unwrap(), "--force", "-o", "json"]);
+    let output = restore(&t, &[&t.a, "--from", older.to_str().unwrap(), "--force", "--yes", "-o", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let restored: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((restored["from_version"].as_i64(), restored["to_version"].as_i64()), (Some(5), Some(latest)));
@@ -247,7 +251,136 @@ fn an_older_archive_is_migrated_forward_and_a_newer_one_refused() {
     assert_eq!(version, latest);
 
     let newer = rewritten(&t, &archive, "newer.tar.zst", |manifest, _| manifest.schema_version = 99);
-    let output = restore(&t, &[&t.a, "--from", newer.to_str().unwrap(), "--force"]);
+    let output = restore(&t, &[&t.a, "--from", newer.to_str().unwrap(), "--force", "--yes"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("newer than this botctl"), "{}", stderr(&output));
+}
+
+/// The tenant's operator events' actions, oldest first.
+fn actions(t: &Backups, slug: &str) -> Vec<String> {
+    let events = t.f.json(&["events", slug]);
+    events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_refused_restore_never_touches_the_bot() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    let foreign = {
+        t.botctl(&["backup", &t.b, "-q"]).assert().success();
+        t.archives(&t.b).remove(0)
+    };
+    let truncated = t.dest.path().join("truncated.tar.zst");
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let corrupt = t.dest.path().join("corrupt.tar.zst");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x40;
+    std::fs::write(&corrupt, &flipped).unwrap();
+    // Marked running without a container: a restore that touched the bot would stop and start it.
+    t.f.scalar::<i32>(&format!(
+        "WITH u AS (UPDATE botctl.tenants SET status = 'running' WHERE slug = '{}' RETURNING 1) SELECT 1",
+        t.a
+    ));
+    let before = contents(&t, &t.a);
+    let events_before = actions(&t, &t.a);
+    for (from, force) in [
+        ("/etc/passwd", true),
+        (truncated.to_str().unwrap(), true),
+        (corrupt.to_str().unwrap(), true),
+        (foreign.to_str().unwrap(), true),
+        (archive.to_str().unwrap(), false),
+    ] {
+        let mut args = vec![t.a.as_str(), "--from", from, "--yes"];
+        if force {
+            args.push("--force");
+        }
+        let output = restore(&t, &args);
+        assert_eq!(output.status.code(), Some(2), "{from}: {}", stderr(&output));
+        assert_eq!(actions(&t, &t.a), events_before, "{from}: the bot was stopped or started");
+    }
+    assert_eq!(contents(&t, &t.a), before);
+}
+
+#[test]
+fn restore_force_off_a_terminal_needs_yes() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    t.book(&t.a, 1);
+    let before = contents(&t, &t.a);
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("without --yes"), "{}", stderr(&output));
+    assert_eq!(contents(&t, &t.a), before);
+}
+
+#[test]
+fn a_restore_as_a_new_tenant_expires_the_pending_messages_of_the_old_bot_and_says_so() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    let pending: i64 = t.f.scalar(&format!("SELECT count(*) FROM tenant_{}.outbox WHERE state = 'pending'", t.a));
+    assert!(pending >= 3);
+    let copy = crate::support::unique_slug();
+    let output = restore(
+        &t,
+        &[&t.a, "--from", archive.to_str().unwrap(), "--as", &copy, "--token", &token(BOT_C), "-o", "json"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let restored: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(restored["expired_messages"], pending, "{restored}");
+    let left: i64 = t.f.scalar(&format!("SELECT count(*) FROM tenant_{copy}.outbox WHERE state = 'pending'"));
+    assert_eq!(left, 0);
+    // Said in the human output too.
+    t.botctl(&["tenant", "delete", &copy, "--yes", "--no-backup"]).assert().success();
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--as", &copy, "--token", &token(BOT_C)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("{pending} pending messages")), "{}", stderr(&output));
+}
+
+#[test]
+fn delete_after_a_restore_drops_the_kept_schema_and_a_failed_delete_finishes_without_a_second_backup() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    let output = restore(&t, &[&t.a, "--from", archive.to_str().unwrap(), "--force", "--yes"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let kept: String =
+        t.f.scalar(&format!("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_{}\\_prev\\_%'", t.a));
+
+    // A step after the final backup fails: the kept schema's table is held by another session.
+    let held = t.f.lock(&format!("{kept}.bookings"));
+    let output = t.botctl(&["tenant", "delete", &t.a, "--yes", "--lock-timeout", "1s"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("{kept}.bookings is locked by another session")), "{}", stderr(&output));
+    assert_eq!(t.archives(&t.a).len(), 2, "the archive restored from and the final backup");
+    drop(held);
+
+    let output = t.botctl(&["tenant", "delete", &t.a, "--yes"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(t.archives(&t.a).len(), 2, "no second final backup");
+    let left: i64 = t.f.scalar(&format!(
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_{a}' OR nspname LIKE 'tenant\\_{a}\\_%'",
+        a = t.a
+    ));
+    assert_eq!(left, 0, "the live and the kept schema are dropped");
+    assert!(!t.f.role_exists(&t.a));
+    let token: Option<String> = t.f.scalar(&format!("SELECT token FROM botctl.tenants WHERE slug = '{}'", t.a));
+    assert_eq!(token, None, "a deleted tenant keeps no token");
+    assert_eq!(t.f.json(&["tenant", "list", "--status", "deleted"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_restore_fails_on_a_locked_table_naming_it_and_changes_nothing() {
+    let t = Backups::new();
+    let archive = backed_up(&t);
+    let before = contents(&t, &t.a);
+    let held = t.f.lock(&format!("tenant_{}.bookings", t.a));
+    // Counting what --force would replace waits on it; so does dropping the replaced schema.
+    for args in [&["--lock-timeout", "1s"][..], &["--lock-timeout", "1s", "--force", "--yes", "--no-keep"]] {
+        let output = restore(&t, &[&[t.a.as_str(), "--from", archive.to_str().unwrap()][..], args].concat());
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        let named = format!("tenant_{}.bookings is locked by another session", t.a);
+        assert!(stderr(&output).contains(&named), "{args:?}: {}", stderr(&output));
+    }
+    drop(held);
+    assert_eq!(contents(&t, &t.a), before);
 }

@@ -91,6 +91,50 @@ impl Fixture {
     pub fn schema_exists(&self, slug: &str) -> bool {
         self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_{slug}')"))
     }
+
+    /// Another session, holding `table` in ACCESS EXCLUSIVE mode until it is dropped.
+    pub fn lock(&self, table: &str) -> PgConnection {
+        let mut conn = self.db.connect();
+        block_on(async {
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            let sql = format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        });
+        conn
+    }
+
+    /// How many server backends of this database wait for a lock now.
+    pub fn waiting_on_locks(&self) -> i64 {
+        self.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+    }
+
+    /// Waits (up to a minute, polling) until `condition` holds, and says whether it did.
+    pub fn eventually(&self, mut condition: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        condition()
+    }
+
+    /// Interrupts a botctl waiting on a lock another session holds, and checks that it ends with 130
+    /// and that its server backend stops waiting too.
+    pub fn interrupt_while_waiting(&self, mut command: std::process::Command, signal: nix::sys::signal::Signal) {
+        let child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        assert!(self.eventually(|| self.waiting_on_locks() == 1), "botctl never waited on the lock");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+        assert!(
+            self.eventually(|| self.waiting_on_locks() == 0),
+            "botctl's server backend still waits on the lock after botctl ended"
+        );
+    }
 }
 
 fn stderr(output: &std::process::Output) -> String {
@@ -462,7 +506,8 @@ fn the_lifecycle_works_against_the_embedded_default_too() {
     botctl().args(["tenant", "delete", "acme", "--yes"]).assert().success();
     let out = botctl().args(["events", "acme", "-o", "json"]).assert().success().get_output().stdout.clone();
     let events: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(events.as_array().unwrap().len(), 2);
+    let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["tenant.create", "tenant.delete.begin", "tenant.delete"]);
 }
 
 #[test]
@@ -486,4 +531,33 @@ fn show_tells_what_the_business_changed_in_its_bot() {
     let table = String::from_utf8(table).unwrap();
     assert!(table.contains("Europe/Berlin (set in the bot; created with Europe/Moscow)"), "{table}");
     assert!(table.contains("1001, 1002, 1003 (named with --admin: 1001, 1002)"), "{table}");
+}
+
+#[test]
+fn delete_fails_on_a_locked_table_naming_it_and_an_interrupt_ends_the_wait() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let dest = tempfile::tempdir().unwrap();
+    let dest = dest.path().to_str().unwrap();
+    let held = f.lock(&format!("tenant_{slug}.bookings"));
+    for no_backup in [false, true] {
+        let mut cmd = f.botctl();
+        cmd.args(["tenant", "delete", &slug, "--yes", "--lock-timeout", "1s", "--dest", dest]);
+        if no_backup {
+            cmd.arg("--no-backup");
+        }
+        let output = cmd.assert().code(1).get_output().clone();
+        assert!(
+            stderr(&output).contains(&format!("tenant_{slug}.bookings is locked by another session")),
+            "{}",
+            stderr(&output)
+        );
+        assert!(f.schema_exists(&slug) && f.role_exists(&slug));
+    }
+    let mut delete = f.process();
+    delete.args(["tenant", "delete", &slug, "--yes", "--no-backup", "--lock-timeout", "1h"]);
+    f.interrupt_while_waiting(delete, nix::sys::signal::Signal::SIGINT);
+    drop(held);
+    f.botctl().args(["tenant", "delete", &slug, "--yes", "--no-backup"]).assert().success();
+    assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
 }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
-use super::backup::DestArgs;
+use super::backup::{DestArgs, LockTimeoutArgs};
 use crate::backup::Keep;
 use crate::config::template::{self, Locale, Template};
 use crate::db;
@@ -143,7 +143,7 @@ impl ProfileArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Shows only tenants with this status (deleted tenants appear only when asked for).
-    #[arg(long, value_parser = ["stopped", "running", "deleted"])]
+    #[arg(long, value_parser = ["stopped", "running", "deleting", "deleted"])]
     status: Option<String>,
 }
 
@@ -176,7 +176,9 @@ pub struct UpdateArgs {
 /// Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data
 /// and its role; its events remain.
 ///
-/// Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
+/// Schemas a restore kept (tenant_NAME_prev_<time>) go too, and the bot token is forgotten. A delete
+/// that fails after its final backup leaves the tenant `deleting`; running it again finishes the job
+/// without a second backup. Asks to type the tenant's name on a terminal; elsewhere it needs --yes.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The tenant's name.
@@ -186,6 +188,8 @@ pub struct DeleteArgs {
     no_backup: bool,
     #[command(flatten)]
     dest: DestArgs,
+    #[command(flatten)]
+    lock: LockTimeoutArgs,
 }
 
 /// Starts the tenant's bot in its container (making the container first if there is none, with a new
@@ -660,12 +664,20 @@ async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
 async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let slug = slug(&args.name)?;
-    let database = ctx.connect().await?;
+    let database = ctx.connect_locking(db::DbOptions::DEFAULT_MAX_CONNECTIONS, Some(args.lock.get(ctx))).await?;
     let tenant = ops::show(&database.pool, &slug).await?;
     let schema = slug.schema();
-    let backup_note = if args.no_backup { "without a final backup (--no-backup)" } else { "after a final backup" };
+    // A delete that failed after its final backup is finished without another one.
+    let resuming = tenant.status == "deleting";
+    let backup_note = match (resuming, &tenant.final_backup) {
+        (true, Some(path)) => format!("finishing a delete begun earlier, whose final backup is {path}"),
+        (true, None) => "finishing a delete begun earlier without a final backup".to_string(),
+        (false, _) if args.no_backup => "without a final backup (--no-backup)".to_string(),
+        (false, _) => "after a final backup".to_string(),
+    };
     let summary = format!(
-        "deleting tenant `{slug}` (bot @{}) removes its container and drops schema {schema} with all its data and role {schema}, {backup_note}; its events remain",
+        "deleting tenant `{slug}` (bot @{}) removes its container and drops schema {schema} (and any kept \
+         {schema}_prev_ schema) with all its data and role {schema}, {backup_note}; its events remain",
         tenant.bot_username
     );
     if !ctx.settings.yes {
@@ -680,30 +692,38 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
             anyhow::bail!("aborted: nothing was deleted");
         }
     }
-    if !args.no_backup {
-        let dest = args.dest.dir(ctx);
-        let taken = {
-            let _spinner = ui.spinner(format!("taking a final backup of tenant {slug}"));
-            tenant_backup::backup_one(&database.pool, &slug, &dest, &Keep::default()).await
-        };
-        let taken = taken.map_err(|e| {
-            e.context(format!(
-                "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes without one)"
-            ))
-        })?;
-        if let Some(path) = &taken.path {
-            ui.status("Backed up", format_args!("tenant {slug} to {}", path.display()));
+    if resuming {
+        ui.note(format_args!("tenant {slug}: {backup_note}"));
+    } else {
+        let mut final_backup = None;
+        if !args.no_backup {
+            let dest = args.dest.dir(ctx);
+            let taken = {
+                let _spinner = ui.spinner(format!("taking a final backup of tenant {slug}"));
+                tenant_backup::backup_one(&database.pool, &slug, &dest, &Keep::default()).await
+            };
+            let taken = taken.map_err(|e| {
+                e.context(format!(
+                    "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes without one)"
+                ))
+            })?;
+            if let Some(path) = &taken.path {
+                ui.status("Backed up", format_args!("tenant {slug} to {}", path.display()));
+            }
+            final_backup = taken.path.map(|p| p.display().to_string());
         }
+        ops::begin_delete(&database.pool, &slug, final_backup.as_deref(), &ctx.actor()).await?;
     }
     // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never
     // started needs no engine.
     match ctx.engine().await {
         Ok(engine) => runtime::remove(&database.pool, &engine, &slug).await?,
-        Err(e) if tenant.status == "stopped" => ui.warn(format_args!("not removing a container: {e:#}")),
+        Err(e) if tenant.status != "running" => ui.warn(format_args!("not removing a container: {e:#}")),
         Err(e) => return Err(e.context(format!("tenant `{slug}` is running; its container must be removed first"))),
     }
-    let deleted =
-        ops::delete(&database.pool, &slug, &ctx.actor()).await.with_context(|| format!("deleting tenant `{slug}`"))?;
+    let deleted = ops::delete(&database.pool, &slug, &ctx.actor()).await.with_context(|| {
+        format!("deleting tenant `{slug}` (it is marked deleting: `botctl tenant delete {slug}` again finishes it)")
+    })?;
     if !ui.structured(&deleted)? {
         ui.status("Deleted", format_args!("tenant {slug}: schema and role {} dropped", slug.schema()));
     }
