@@ -105,6 +105,12 @@ fn demo_keep_serves_its_tenant_alone_and_says_how_to_talk_to_it_until_ctrl_c() {
     let refused = String::from_utf8(refused).unwrap();
     assert!(refused.contains("served by botctl demo") && refused.contains(&pid), "{refused}");
     assert!(refused.contains("Ctrl-C") && refused.contains(&format!("kill -INT {pid}")), "{refused}");
+    // A delete is refused before its final backup, so a refusal leaves no archive behind.
+    let backups = sandbox.path().join("refused-delete");
+    let refused = sandbox.botctl().args(["--yes", "tenant", "delete", "demo", "--dest"]).arg(&backups).assert().code(1);
+    let refused = String::from_utf8(refused.get_output().stderr.clone()).unwrap();
+    assert!(refused.contains("served by botctl demo"), "{refused}");
+    assert!(!backups.exists(), "a refused delete wrote a backup to {}", backups.display());
 
     // Talk to it as the note says: a new customer is welcomed, and can press the buttons.
     let client = reqwest::Client::new();

@@ -666,6 +666,8 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect_locking(db::DbOptions::DEFAULT_MAX_CONNECTIONS, Some(args.lock.get(ctx))).await?;
     let tenant = ops::show(&database.pool, &slug).await?;
+    // Refused before the final backup, not only at the container's lock, so a refusal leaves no archive.
+    served::refuse_if_by_demo(&mut *database.pool.acquire().await?, &slug).await?;
     let schema = slug.schema();
     // A delete that failed after its final backup is finished without another one.
     let resuming = tenant.status == "deleting";
