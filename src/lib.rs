@@ -56,6 +56,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         verbosity: settings.verbosity,
         no_progress: settings.no_progress,
     });
+    for warning in &settings.warnings {
+        ui.warn(warning);
+    }
     let output = settings.output;
     if let Err(e) = telemetry::init(settings.log.filter.as_deref(), settings.verbosity, settings.log.format) {
         return ui::report_error(&e, output);

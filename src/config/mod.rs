@@ -115,6 +115,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub tenant_defaults: TenantDefaults,
     pub backup: BackupSettings,
+    /// Problems worth a warning that do not stop botctl, such as a config file others can read.
+    pub warnings: Vec<String>,
     entries: Vec<Entry>,
 }
 
@@ -191,6 +193,10 @@ impl Settings {
         let file = match &config_file {
             Some(path) => file::read(path)?,
             None => file::FileConfig::default(),
+        };
+        let warnings = match (&config_file, &file.database.url) {
+            (Some(path), Some(url)) if url.has_password() => file::exposed_secret_warning(path).into_iter().collect(),
+            _ => Vec::new(),
         };
         let mut r = Resolver { env, file_path: config_file.clone(), entries: Vec::new() };
         if let Some(path) = &config_file {
@@ -302,6 +308,7 @@ impl Settings {
             telegram,
             docker,
             runtime,
+            warnings,
             entries: r.entries,
         })
     }
