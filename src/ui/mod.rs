@@ -8,6 +8,7 @@ mod progress;
 mod prompt;
 mod report;
 mod table;
+mod yaml;
 
 use std::fmt::{self, Display};
 use std::io::{IsTerminal, Write};
@@ -171,7 +172,7 @@ impl Ui {
 /// The machine-readable form of `data`; `Table` falls back to JSON, since it has no generic form.
 fn serialize<T: Serialize>(data: &T, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
-        OutputFormat::Yaml => serde_yaml_ng::to_string(data)?,
+        OutputFormat::Yaml => yaml::to_string(data)?,
         OutputFormat::Json | OutputFormat::Table => serde_json::to_string_pretty(data)? + "\n",
     })
 }
