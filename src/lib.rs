@@ -34,9 +34,13 @@ use crate::ui::{Ui, UiOptions};
 
 /// Runs botctl with these arguments and returns the process exit code.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let matches = match Cli::command().try_get_matches_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let matches = match Cli::command().try_get_matches_from(&args) {
         Ok(matches) => matches,
-        Err(e) => return ui::report_usage(&e),
+        Err(e) => match cli::blame_environment(&e, &args, &Env::from_process()) {
+            Some(blamed) => return ui::report_error(&blamed.into(), ui::OutputFormat::Table),
+            None => return ui::report_usage(&e),
+        },
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

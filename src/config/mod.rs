@@ -320,9 +320,15 @@ impl Settings {
 }
 
 /// Reads a secret (such as a bot token) from a file an operator names, without echoing it in errors.
+/// A missing, unreadable or empty file is the operator's input being wrong (exit 2).
 pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(text.trim().to_string())
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::error::BadInput::new(format!("cannot read the token file {}: {e}", path.display())))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(crate::error::BadInput::new(format!("the token file {} is empty", path.display())).into());
+    }
+    Ok(text.to_string())
 }
 
 /// The tenant image tag that matches this binary.

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
@@ -103,6 +103,37 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
     Ok(Database { pool, location, options: connect })
 }
 
-async fn pool(options: PgConnectOptions, timeout: Duration, size: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(options).await
+async fn pool(options: PgConnectOptions, timeout: Duration, size: u32) -> anyhow::Result<PgPool> {
+    // The pool retries a refused connection until its timeout and then says only "pool timed out"; one
+    // plain attempt first fails at once with the real reason.
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+        }
+        Ok(Err(e)) => return Err(unreachable(e, &options)),
+        Err(_) => anyhow::bail!("no answer from {} within {}", address(&options), humantime::format_duration(timeout)),
+    }
+    Ok(PgPoolOptions::new().max_connections(size).acquire_timeout(timeout).connect_with(options).await?)
+}
+
+/// Says which address refused or could not be found; sqlx's own message names neither.
+fn unreachable(error: sqlx::Error, options: &PgConnectOptions) -> anyhow::Error {
+    let kind = match &error {
+        sqlx::Error::Io(io) => io.kind(),
+        _ => return error.into(),
+    };
+    let reason = match kind {
+        std::io::ErrorKind::ConnectionRefused => "connection refused",
+        std::io::ErrorKind::NotFound => "no such socket",
+        _ => "cannot reach the server",
+    };
+    anyhow::Error::new(error).context(format!("{reason} at {}", address(options)))
+}
+
+/// `host:port`, or the socket path, that `options` connect to (never the password).
+fn address(options: &PgConnectOptions) -> String {
+    match options.get_socket() {
+        Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
 }

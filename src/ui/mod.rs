@@ -169,6 +169,11 @@ impl Ui {
     }
 }
 
+/// `1 service`, `2 services`: a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The machine-readable form of `data`; `Table` falls back to JSON, since it has no generic form.
 fn serialize<T: Serialize>(data: &T, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
