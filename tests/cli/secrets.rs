@@ -13,7 +13,7 @@ use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
 const LOUD: [(&str, Option<&str>); 2] = [("-vv", None), ("-q", Some("trace"))];
 
 /// Fails if `output` holds any of `secrets`, a password in SQL, or a postgres URL with a password in it.
-fn assert_no_secret(output: &str, secrets: &[&str]) {
+pub(crate) fn assert_no_secret(output: &str, secrets: &[&str]) {
     assert!(!output.is_empty(), "the loud run printed nothing, so it proves nothing");
     for secret in secrets {
         assert!(!output.contains(secret), "a secret reached the output: {secret}\n{output}");
