@@ -10,6 +10,7 @@ use crate::progress::Progress;
 use crate::runtime::Engine;
 use crate::telegram;
 use crate::tenant::fleet::{self, Repair, Survey};
+use crate::ui::count;
 
 /// How long Docker and Telegram get to answer; the database uses its own connect timeout.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,7 +121,10 @@ async fn fleet_checks(database: &Database, engine: &Engine) -> (Vec<Check>, Vec<
 
 fn orphans_check(survey: &Survey) -> Check {
     if survey.orphans.is_empty() {
-        return Check::ok(FLEET[0], format!("{} containers, each its tenant's", survey.containers));
+        return Check::ok(
+            FLEET[0],
+            format!("{}, each its tenant's", count(survey.containers, "container", "containers")),
+        );
     }
     let listed: Vec<String> = survey
         .orphans
@@ -132,14 +136,21 @@ fn orphans_check(survey: &Survey) -> Check {
         .collect();
     Check::warn(
         FLEET[0],
-        format!("{} of {} containers belong to no tenant: {}", listed.len(), survey.containers, listed.join(", ")),
+        format!(
+            "{} of {} {} to no tenant: {}",
+            count(listed.len(), "container", "containers"),
+            survey.containers,
+            if listed.len() == 1 { "belongs" } else { "belong" },
+            listed.join(", ")
+        ),
         "`botctl doctor --fix` removes them",
     )
 }
 
 fn running_check(survey: &Survey) -> Check {
     if survey.down.is_empty() {
-        return Check::ok(FLEET[1], format!("{} tenants marked running, each with a running bot", survey.running));
+        let running = count(survey.running, "tenant", "tenants");
+        return Check::ok(FLEET[1], format!("{running} marked running, each with a running bot"));
     }
     let listed: Vec<String> = survey.down.iter().map(|d| d.describe()).collect();
     let fix = if survey.down.iter().all(|d| d.repairable()) {
@@ -150,9 +161,10 @@ fn running_check(survey: &Survey) -> Check {
     Check::fail(
         FLEET[1],
         format!(
-            "{} of {} tenants marked running have no running bot: {}",
-            listed.len(),
+            "{} of {} marked running {} no running bot: {}",
+            count(listed.len(), "tenant", "tenants"),
             listed.len() + survey.running,
+            if listed.len() == 1 { "has" } else { "have" },
             listed.join(", ")
         ),
         fix,
@@ -268,11 +280,11 @@ async fn docker_checks(options: &DoctorOptions) -> (Vec<Check>, Option<Engine>) 
 
 async fn telegram_check(api_url: &url::Url) -> Check {
     match telegram::probe(api_url, PROBE_TIMEOUT).await {
-        Ok(status) => Check::ok("telegram", format!("{api_url} answers (HTTP {status})")),
+        Ok(status) => Check::ok("telegram", format!("{api_url} answers as a Bot API (HTTP {status})")),
         Err(e) => Check::fail(
             "telegram",
             format!("{e:#}"),
-            "allow outbound HTTPS to the Bot API, or set telegram.api_url to a reachable Bot API server",
+            "allow outbound HTTPS to the Bot API, or set telegram.api_url to a reachable Bot API server's URL",
         ),
     }
 }

@@ -34,9 +34,13 @@ use crate::ui::{Ui, UiOptions};
 
 /// Runs botctl with these arguments and returns the process exit code.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let matches = match Cli::command().try_get_matches_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let matches = match Cli::command().try_get_matches_from(&args) {
         Ok(matches) => matches,
-        Err(e) => return ui::report_usage(&e),
+        Err(e) => match cli::blame_environment(&e, &args, &Env::from_process()) {
+            Some(blamed) => return ui::report_error(&blamed.into(), ui::OutputFormat::Table),
+            None => return ui::report_usage(&e),
+        },
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -56,6 +60,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         verbosity: settings.verbosity,
         no_progress: settings.no_progress,
     });
+    for warning in &settings.warnings {
+        ui.warn(warning);
+    }
     let output = settings.output;
     if let Err(e) = telemetry::init(settings.log.filter.as_deref(), settings.verbosity, settings.log.format) {
         return ui::report_error(&e, output);

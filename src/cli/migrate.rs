@@ -55,8 +55,8 @@ impl Render for Report {
             table.row([t.tenant.clone(), t.from.to_string(), t.to.to_string(), migrations.join(", "), result]);
         }
         let summary = format!(
-            "{} tenants {}, {} failed, {} already at version {}\n",
-            self.0.tenants.len() - self.0.failed(),
+            "{} {}, {} failed, {} already at version {}\n",
+            crate::ui::count(self.0.tenants.len() - self.0.failed(), "tenant", "tenants"),
             if self.0.dry_run { "to migrate" } else { "migrated" },
             self.0.failed(),
             self.0.already_current,

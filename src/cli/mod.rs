@@ -24,7 +24,7 @@ use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand};
 
-use crate::config::{Given, Origin, Overrides, Settings};
+use crate::config::{Env, Given, Origin, Overrides, Settings};
 use crate::db::{self, Database, DbOptions, control};
 use crate::error::BadInput;
 use crate::runtime::Engine;
@@ -252,6 +252,42 @@ impl Command {
     pub fn handles_signals(&self) -> bool {
         matches!(self, Command::Serve(_) | Command::Demo(_))
     }
+}
+
+/// clap blames the flag for a bad value that came from its environment twin (`BOTCTL_YES=maybe` reads
+/// "invalid value 'maybe' for '--yes'"); this names the variable instead. `None` when the flag is to blame.
+pub fn blame_environment(error: &clap::Error, args: &[std::ffi::OsString], env: &Env) -> Option<BadInput> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(error.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return None;
+    }
+    let (Some(ContextValue::String(shown)), Some(ContextValue::String(value))) =
+        (error.get(ContextKind::InvalidArg), error.get(ContextKind::InvalidValue))
+    else {
+        return None;
+    };
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    let command = <Cli as clap::CommandFactory>::command();
+    let arg = all_arguments(&command).find(|a| a.get_long() == Some(long))?;
+    let var = arg.get_env()?.to_str()?;
+    let on_command_line = args.iter().filter_map(|a| a.to_str()).any(|a| {
+        a == format!("--{long}")
+            || a.starts_with(&format!("--{long}="))
+            || arg.get_short().is_some_and(|s| a.starts_with(&format!("-{s}")) && !a.starts_with("--"))
+    });
+    if on_command_line || env.get(var) != Some(value.as_str()) {
+        return None;
+    }
+    let rendered = error.render().to_string();
+    let reason = rendered.split("\n\nFor more information").next().unwrap_or_default();
+    let reason = reason.trim().trim_start_matches("error: ");
+    Some(BadInput::new(
+        reason.replace(&format!("for '{shown}'"), &format!("in environment variable {var} (for --{long})")),
+    ))
+}
+
+fn all_arguments(command: &clap::Command) -> Box<dyn Iterator<Item = &clap::Arg> + '_> {
+    Box::new(command.get_arguments().chain(command.get_subcommands().flat_map(all_arguments)))
 }
 
 /// Runs the commands that describe the CLI itself, which need no configuration: a broken config

@@ -103,11 +103,11 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
         ui.status(
             "Restored",
             format_args!(
-                "tenant {} from {}: {} rows in {} tables, schema version {} → {}",
+                "tenant {} from {}: {} in {}, schema version {} → {}",
                 restored.tenant,
                 restored.archive.display(),
-                restored.rows,
-                restored.tables,
+                crate::ui::count(usize::try_from(restored.rows).unwrap_or(usize::MAX), "row", "rows"),
+                crate::ui::count(restored.tables, "table", "tables"),
                 restored.from_version,
                 restored.to_version
             ),

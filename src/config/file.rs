@@ -118,6 +118,21 @@ pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
     parse(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
 }
 
+/// A warning when `path`, which holds a database password, can be read by its group or others, as ssh
+/// warns about a private key.
+pub fn exposed_secret_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "config file `{}` holds a database password and is readable by others (mode {mode:o}); \
+             make it private: chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// A file holding only comments or nothing at all is an empty configuration, not an error.
 #[allow(clippy::disallowed_methods)] // config is where operator files are parsed
 fn parse(text: &str) -> Result<FileConfig, serde_yaml_ng::Error> {

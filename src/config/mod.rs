@@ -117,6 +117,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub tenant_defaults: TenantDefaults,
     pub backup: BackupSettings,
+    /// Problems worth a warning that do not stop botctl, such as a config file others can read.
+    pub warnings: Vec<String>,
     entries: Vec<Entry>,
 }
 
@@ -196,6 +198,10 @@ impl Settings {
         let file = match &config_file {
             Some(path) => file::read(path)?,
             None => file::FileConfig::default(),
+        };
+        let warnings = match (&config_file, &file.database.url) {
+            (Some(path), Some(url)) if url.has_password() => file::exposed_secret_warning(path).into_iter().collect(),
+            _ => Vec::new(),
         };
         let mut r = Resolver { env, file_path: config_file.clone(), entries: Vec::new() };
         if let Some(path) = &config_file {
@@ -313,6 +319,7 @@ impl Settings {
             telegram,
             docker,
             runtime,
+            warnings,
             entries: r.entries,
         })
     }
@@ -324,9 +331,15 @@ impl Settings {
 }
 
 /// Reads a secret (such as a bot token) from a file an operator names, without echoing it in errors.
+/// A missing, unreadable or empty file is the operator's input being wrong (exit 2).
 pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(text.trim().to_string())
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::error::BadInput::new(format!("cannot read the token file {}: {e}", path.display())))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(crate::error::BadInput::new(format!("the token file {} is empty", path.display())).into());
+    }
+    Ok(text.to_string())
 }
 
 /// The tenant image tag that matches this binary.

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 
 pub use url::{DatabaseUrl, DatabaseUrlError};
 
@@ -110,9 +110,18 @@ async fn pool(
     timeout: Duration,
     size: u32,
     lock_timeout: Option<Duration>,
-) -> Result<PgPool, sqlx::Error> {
+) -> anyhow::Result<PgPool> {
+    // The pool retries a refused connection until its timeout and then says only "pool timed out"; one
+    // plain attempt first fails at once with the real reason.
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+        }
+        Ok(Err(e)) => return Err(unreachable(e, &options)),
+        Err(_) => anyhow::bail!("no answer from {} within {}", address(&options), humantime::format_duration(timeout)),
+    }
     let lock_timeout = lock_timeout.map_or(0, |t| t.as_millis().max(1)).to_string();
-    PgPoolOptions::new()
+    Ok(PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(timeout)
         .after_connect(move |conn, _| {
@@ -133,7 +142,7 @@ async fn pool(
             })
         })
         .connect_with(options)
-        .await
+        .await?)
 }
 
 /// Whether a statement gave up waiting for a lock (`lock_timeout`, SQLSTATE 55P03 lock_not_available).
@@ -157,4 +166,26 @@ pub async fn locked_tables(pool: &PgPool, schemas: &[String]) -> Result<(Vec<Str
     .await?;
     let timeout = sqlx::query_scalar("SELECT current_setting('lock_timeout')").fetch_one(pool).await?;
     Ok((tables, timeout))
+}
+
+/// Says which address refused or could not be found; sqlx's own message names neither.
+fn unreachable(error: sqlx::Error, options: &PgConnectOptions) -> anyhow::Error {
+    let kind = match &error {
+        sqlx::Error::Io(io) => io.kind(),
+        _ => return error.into(),
+    };
+    let reason = match kind {
+        std::io::ErrorKind::ConnectionRefused => "connection refused",
+        std::io::ErrorKind::NotFound => "no such socket",
+        _ => "cannot reach the server",
+    };
+    anyhow::Error::new(error).context(format!("{reason} at {}", address(options)))
+}
+
+/// `host:port`, or the socket path, that `options` connect to (never the password).
+fn address(options: &PgConnectOptions) -> String {
+    match options.get_socket() {
+        Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
 }

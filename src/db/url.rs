@@ -51,6 +51,11 @@ impl DatabaseUrl {
         PgConnectOptions::from_str(self.0.as_str()).unwrap_or_else(|_| PgConnectOptions::new())
     }
 
+    /// Whether the URL carries a password (in its user part or as a `password` parameter).
+    pub fn has_password(&self) -> bool {
+        self.0.password().is_some_and(|p| !p.is_empty()) || self.0.query_pairs().any(|(k, _)| is_secret_param(&k))
+    }
+
     /// The URL with its password replaced by `***`, safe for any output.
     pub fn redacted(&self) -> String {
         let mut url = self.0.clone();
@@ -124,6 +129,13 @@ mod tests {
         let shown = url.to_string();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("sslmode=require"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_is_found_in_the_user_part_or_a_parameter() {
+        assert!("postgres://op:s3cret@db/x".parse::<DatabaseUrl>().unwrap().has_password());
+        assert!("postgres://op@db/x?password=s3cret".parse::<DatabaseUrl>().unwrap().has_password());
+        assert!(!"postgres://op@db/x?sslmode=require".parse::<DatabaseUrl>().unwrap().has_password());
     }
 
     #[test]

@@ -24,12 +24,18 @@ fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-/// Sends one request to the Bot API base URL. Any HTTP answer proves the endpoint is reachable;
-/// a token is not needed for that, so none is sent.
+/// Asks the Bot API at `api_url` for `getMe` with a token no bot has: a Bot API answers in its own JSON
+/// (401 Unauthorized), which proves the URL is right; anything else (a 404 page, a proxy's error) is
+/// reported as not a Bot API.
 pub async fn probe(api_url: &url::Url, timeout: Duration) -> anyhow::Result<u16> {
-    let response =
-        client(timeout)?.get(api_url.clone()).send().await.with_context(|| format!("no answer from {api_url}"))?;
-    Ok(response.status().as_u16())
+    let url = format!("{}/bot0:botctl-doctor/getMe", api_url.as_str().trim_end_matches('/'));
+    let response = client(timeout)?.get(url).send().await.with_context(|| format!("no answer from {api_url}"))?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ApiResponse<serde_json::Value>>(&body) {
+        Ok(_) => Ok(status),
+        Err(_) => anyhow::bail!("{api_url} answers HTTP {status}, not as a Bot API does: is this the Bot API's URL?"),
+    }
 }
 
 /// Who a token belongs to, as `getMe` says.

@@ -8,6 +8,7 @@ mod progress;
 mod prompt;
 mod report;
 mod table;
+mod yaml;
 
 use std::fmt::{self, Display};
 use std::io::{IsTerminal, Write};
@@ -168,10 +169,15 @@ impl Ui {
     }
 }
 
+/// `1 service`, `2 services`: a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The machine-readable form of `data`; `Table` falls back to JSON, since it has no generic form.
 fn serialize<T: Serialize>(data: &T, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
-        OutputFormat::Yaml => serde_yaml_ng::to_string(data)?,
+        OutputFormat::Yaml => yaml::to_string(data)?,
         OutputFormat::Json | OutputFormat::Table => serde_json::to_string_pretty(data)? + "\n",
     })
 }

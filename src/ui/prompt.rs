@@ -21,7 +21,10 @@ impl TerminalModes {
         if let Some(saved) = &self.0 {
             let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
         }
-        let _ = console::Term::stderr().show_cursor();
+        // An escape is noise in a log file or pipe; only a terminal has a cursor to show.
+        if std::io::stderr().is_terminal() {
+            let _ = console::Term::stderr().show_cursor();
+        }
     }
 }
 

@@ -108,3 +108,35 @@ fn completions_and_man_work_with_a_broken_config_file() {
     sandbox.botctl().arg("man").assert().success();
     sandbox.botctl().args(["config", "show"]).assert().code(2);
 }
+
+/// What `tenant create` and `tenant update` print for people reads as English: one service, the default.
+#[test]
+fn counts_and_changes_read_as_english() {
+    let f = crate::tenant::Fixture::new();
+    let template = f.sandbox.path().join("one.yaml");
+    std::fs::write(
+        &template,
+        "name: one\nlocale: en\ndisplay_name: One\ncurrency: EUR\nservices:\n  - name: Cut\n    duration: 30m\n    \
+         price: 10\nhours:\n  mon: [\"09:00-18:00\"]\nslot_step: 30m\nhorizon: 30d\ncancellation_cutoff: 2h\n\
+         max_active_bookings: 1\nreminders: [2h]\nfeedback_delay: 2h\n",
+    )
+    .unwrap();
+    let slug = crate::support::unique_slug();
+    let created = f
+        .botctl()
+        .args(["tenant", "create", "--no-start", &slug, "--admin", "1", "--token"])
+        .arg(crate::support::token(crate::tenant::BOT_A))
+        .arg("--template")
+        .arg(&template)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(stderr.contains("1 service, 1 working interval a week"), "{stderr}");
+
+    let updated = f.botctl().args(["tenant", "update", &slug, "--cpus", "0.5"]).assert().success().get_output().clone();
+    let stderr = String::from_utf8_lossy(&updated.stderr);
+    assert!(stderr.contains("cpus default (1) → 0.5"), "{stderr}");
+    assert!(!stderr.contains("null"), "{stderr}");
+}

@@ -97,3 +97,40 @@ fn boolean_environment_twins_accept_the_usual_spellings() {
     let shown = show(sandbox.botctl().env("BOTCTL_VERBOSE", "2"));
     assert_eq!(setting(&shown, "verbosity").1, "environment BOTCTL_VERBOSE");
 }
+
+/// A YAML 1.1 reader (PyYAML, as Ansible uses) reads `-o yaml` as the same data `-o json` gives.
+#[test]
+fn yaml_output_reads_back_as_strings_in_a_yaml_1_1_reader() {
+    let sandbox = Sandbox::new();
+    let run = |format: &str| {
+        let mut cmd = sandbox.botctl();
+        cmd.args(["config", "show", "-o", format])
+            .env("BOTCTL_DOCKER_IMAGE", "yes")
+            .env("BOTCTL_DOCKER_HOST", "off")
+            .env("BOTCTL_RUNTIME_DATABASE_HOST", "No")
+            .env("BOTCTL_TENANT_DEFAULTS_TIMEZONE", "12:30")
+            .env("BOTCTL_BACKUP_DIR", "~");
+        cmd.assert().success().get_output().stdout.clone()
+    };
+    let yaml = run("yaml");
+    let text = String::from_utf8(yaml.clone()).unwrap();
+    for word in ["\"yes\"", "\"off\"", "\"No\"", "\"12:30\"", "\"~\""] {
+        assert!(text.contains(&format!("value: {word}\n")), "{word} is not quoted:\n{text}");
+    }
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (.ci/run installs it with PyYAML)");
+    std::io::Write::write_all(&mut python.stdin.take().unwrap(), &yaml).unwrap();
+    let read = python.wait_with_output().unwrap();
+    assert!(read.status.success(), "PyYAML could not read:\n{text}");
+    let as_read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let json: Value = serde_json::from_slice(&run("json")).unwrap();
+    // `source` says which flag chose the format; everything else must be identical.
+    let without_output = |v: &Value| {
+        v["settings"].as_array().unwrap().iter().filter(|e| e["key"] != "output").cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(without_output(&as_read), without_output(&json));
+}

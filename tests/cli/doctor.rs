@@ -119,3 +119,25 @@ fn doctor_table_prints_every_check_and_the_failure_count() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim(), "error: 2 of 8 checks failed");
 }
+
+#[test]
+fn a_bot_api_url_that_answers_404_is_a_failure_not_ok() {
+    let sandbox = Sandbox::new();
+    let db = TestDb::new();
+    sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
+    let wrong = http::not_found();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &db.url(), "doctor", "-o", "json"])
+        .env("BOTCTL_TELEGRAM_API_URL", &wrong)
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let telegram = check(&checks(&output), "telegram").clone();
+    assert_eq!(telegram["status"], "fail", "{telegram}");
+    let message = telegram["message"].as_str().unwrap();
+    assert!(message.contains("404") && message.contains(&wrong), "{message}");
+    assert!(telegram["fix"].as_str().unwrap().contains("telegram.api_url"), "{telegram}");
+}

@@ -150,6 +150,8 @@ fn ctrl_c_is_exit_130() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stderr_of(&output));
     assert!(stderr_of(&output).contains("error: interrupted"), "{}", stderr_of(&output));
+    // Stderr is a pipe here: no terminal escape (such as showing the cursor) belongs in it.
+    assert!(!stderr_of(&output).contains('\x1b'), "{:?}", stderr_of(&output));
 }
 
 #[test]
@@ -183,4 +185,69 @@ fn a_bad_log_filter_is_exit_2() {
         .get_output()
         .clone();
     assert!(stderr_of(&output).contains("invalid log filter `botctl=loud`"), "{}", stderr_of(&output));
+}
+
+#[test]
+fn a_missing_or_empty_token_file_is_bad_input_naming_the_file() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path().join("no-such-token");
+    let empty = sandbox.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    for file in [&missing, &empty] {
+        let serve = sandbox
+            .botctl()
+            .args(["serve", "--tenant", "x", "--tenant-database-url", "postgres://u:hunter2@127.0.0.1:1/x"])
+            .arg("--token-file")
+            .arg(file)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let create = sandbox
+            .botctl()
+            .args(["--database-url", "postgres://u:hunter2@127.0.0.1:1/x", "tenant", "create", "acme"])
+            .args(["--admin", "1", "--template", "clinic", "--token-file"])
+            .arg(file)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        for output in [serve, create] {
+            let stderr = stderr_of(&output);
+            assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+            assert!(!stderr.contains("hunter2"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_refused_database_connection_says_connection_refused_with_host_and_port() {
+    let sandbox = Sandbox::new();
+    let port = http::refused().trim_start_matches("http://127.0.0.1:").trim_end_matches('/').to_string();
+    let output = sandbox
+        .botctl()
+        .args(["--database-url", &format!("postgres://op:hunter2@127.0.0.1:{port}/botctl"), "init"])
+        .env("BOTCTL_DATABASE_CONNECT_TIMEOUT", "30s")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn a_bad_value_in_a_flags_environment_twin_names_the_variable() {
+    let sandbox = Sandbox::new();
+    for (var, value) in [("BOTCTL_YES", "maybe"), ("BOTCTL_QUIET", "perhaps"), ("BOTCTL_OUTPUT", "xml")] {
+        let output = sandbox.botctl().args(["config", "show"]).env(var, value).assert().code(2).get_output().clone();
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(var) && stderr.contains(value), "{var}: {stderr}");
+    }
+    // On the command line the flag is still the one to blame.
+    let output = sandbox.botctl().args(["-o", "xml", "config", "show"]).assert().code(2).get_output().clone();
+    assert!(!stderr_of(&output).contains("BOTCTL_OUTPUT"), "{}", stderr_of(&output));
 }

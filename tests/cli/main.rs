@@ -22,6 +22,7 @@ mod migrate;
 mod needs_docker;
 mod outbox;
 mod restore;
+mod secrets;
 mod serve;
 mod support;
 mod template;

@@ -663,3 +663,46 @@ docker_test! {
         bot_answers(&f, 7702);
     }
 }
+
+docker_test! {
+    fn creating_and_starting_a_bots_container_logs_no_secret_at_any_level() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = unique_slug();
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let password = || {
+            let inspected = block_on(docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>));
+            let env = inspected.unwrap().config.unwrap().env.unwrap();
+            let url = env.iter().find_map(|e| e.strip_prefix("DATABASE_URL=")).unwrap().to_string();
+            url::Url::parse(&url).unwrap().password().unwrap().to_string()
+        };
+        let text = |output: &std::process::Output| {
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+        };
+        // -vv: the role is made, its password set, the container created with BOT_TOKEN and DATABASE_URL.
+        let created = runtime_botctl(&f, &image)
+            .args(["-vv", "tenant", "create", &slug, "--token", &token(BOT_A), "--admin", "1", "--template", "clinic"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        crate::secrets::assert_no_secret(&text(&created), &[&token(BOT_A), &password()]);
+        // BOTCTL_LOG=trace: the container is made again, with a rotated password.
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).build();
+        block_on(docker.remove_container(&name, Some(options))).unwrap();
+        let started = runtime_botctl(&f, &image)
+            .args(["tenant", "start", &slug])
+            .env("BOTCTL_LOG", "trace")
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        crate::secrets::assert_no_secret(&text(&started), &[&token(BOT_A), &password()]);
+        // The statements that set the password were logged, without it.
+        for output in [&created, &started] {
+            assert!(text(output).contains("PASSWORD '***'"), "not loud: {}", text(output));
+        }
+    }
+}

@@ -20,7 +20,7 @@ use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
 use crate::tenant::served::{self, DemoServer};
 use crate::tenant::store::Tenant;
-use crate::ui::{Render, Table};
+use crate::ui::{Render, Table, count};
 
 /// Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each).
 #[derive(Debug, Subcommand)]
@@ -404,7 +404,8 @@ fn admins_from_text(text: &str) -> anyhow::Result<Vec<i64>> {
 }
 
 fn seed_summary(template: &Template) -> String {
-    format!("{} services, {} working intervals a week", template.services.len(), template.hours.len())
+    let services = count(template.services.len(), "service", "services");
+    format!("{services}, {} a week", count(template.hours.len(), "working interval", "working intervals"))
 }
 
 /// A tenant with its container as Docker reports it.
@@ -655,10 +656,22 @@ async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
             ctx.ui.status("Unchanged", format_args!("tenant {slug}: the values given are the current ones"));
         }
         for (field, change) in &updated.changes {
-            ctx.ui.status("Updated", format_args!("tenant {slug}: {field} {} → {}", change.from, change.to));
+            let (from, to) = (shown_value(field, &change.from, ctx), shown_value(field, &change.to, ctx));
+            ctx.ui.status("Updated", format_args!("tenant {slug}: {field} {from} → {to}"));
         }
     }
     Ok(())
+}
+
+/// A changed value for people: a limit left unset is the configured default, shown with its value.
+fn shown_value(field: &str, value: &serde_json::Value, ctx: &Context) -> String {
+    let runtime = &ctx.settings.runtime;
+    match (field, value) {
+        ("cpus", serde_json::Value::Null) => format!("default ({})", runtime.cpus),
+        ("memory_mb", serde_json::Value::Null) => format!("default ({})", runtime.memory_mb),
+        (_, serde_json::Value::Null) => "none".to_string(),
+        (_, value) => value.to_string(),
+    }
 }
 
 async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {

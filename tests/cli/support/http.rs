@@ -5,8 +5,18 @@ use std::net::TcpListener;
 
 use botctl::telegram::emulator::Emulator;
 
-/// Answers every request with 404 on a random loopback port, until the test process ends.
+/// Answers every request as a Bot API answers a token it does not know (401, Telegram's JSON), on a
+/// random loopback port, until the test process ends.
 pub fn answering() -> String {
+    serving(b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 58\r\nconnection: close\r\n\r\n{\"ok\":false,\"error_code\":401,\"description\":\"Unauthorized\"}")
+}
+
+/// Answers every request with an empty 404, as a web server at a wrong Bot API URL does.
+pub fn not_found() -> String {
+    serving(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+fn serving(response: &'static [u8]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -14,7 +24,7 @@ pub fn answering() -> String {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(response);
         }
     });
     url
