@@ -16,14 +16,12 @@ mod common;
 
 use std::time::Duration;
 
-use botctl::config::template::Locale;
 use botctl::db::cluster::LocalCluster;
 use botctl::progress::NoProgress;
 use botctl::telegram::emulator::{Emulator, TgUser};
-use botctl::tenant::ops;
 use sqlx::PgPool;
 
-use common::{barbershop, healthy};
+use common::healthy;
 
 fn token(i: usize) -> (i64, String) {
     let id = 700_000_100 + i as i64;
@@ -47,18 +45,7 @@ fn main() {
         for i in 0..n {
             let (id, token) = token(i);
             emulator.add_bot(&token, id, &format!("idle{i}_bot"));
-            let slug = format!("idle{i}");
-            let url = runtime.block_on(async {
-                ops::create(&pool, &barbershop(&slug, &token, Locale::En, emulator.url()), "bench", &NoProgress)
-                    .await
-                    .unwrap();
-                let sql = format!("ALTER ROLE tenant_{slug} PASSWORD 'bench-pw'");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
-                let mut url = url::Url::parse(&cluster.url()).unwrap();
-                url.set_username(&format!("tenant_{slug}")).unwrap();
-                url.set_password(Some("bench-pw")).unwrap();
-                url.to_string()
-            });
+            let url = runtime.block_on(common::tenant(&pool, &cluster, &format!("idle{i}"), &token, emulator.url()));
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let addr = format!("127.0.0.1:{port}");
             let child = common::serve(&url, &token, &emulator.url(), &addr, false);

@@ -497,7 +497,11 @@ impl Dispatcher {
                 .bind(key)
                 .execute(&self.pool);
             // A writer that takes longer than this has its rows sent by the next wake-up.
-            match tokio::time::timeout(WRITER_WAIT, ended).await {
+            let waited = tokio::select! {
+                () = self.stop.cancelled() => return,
+                waited = tokio::time::timeout(WRITER_WAIT, ended) => waited,
+            };
+            match waited {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::debug!("could not wait for an outbox writer: {e}"),
                 Err(_) => tracing::debug!("an outbox writer is still at work"),
