@@ -32,12 +32,19 @@ pub fn barbershop(slug: &str, token: &str, locale: Locale, api: url::Url) -> Cre
 pub async fn bench_tenant(cluster: &LocalCluster, token: &str, api: url::Url) -> (PgPool, String) {
     let pool = PgPool::connect_with(cluster.connect_options()).await.unwrap();
     botctl::db::control::init(&pool).await.unwrap();
-    ops::create(&pool, &barbershop("bench", token, Locale::En, api), "bench", &NoProgress).await.unwrap();
-    sqlx::query("ALTER ROLE tenant_bench PASSWORD 'bench-pw'").execute(&pool).await.unwrap();
+    let url = tenant(&pool, cluster, "bench", token, api).await;
+    (pool, url)
+}
+
+/// An English barbershop tenant `slug` whose role gets the password `bench-pw`; returns the role's URL.
+pub async fn tenant(pool: &PgPool, cluster: &LocalCluster, slug: &str, token: &str, api: url::Url) -> String {
+    ops::create(pool, &barbershop(slug, token, Locale::En, api), "bench", &NoProgress).await.unwrap();
+    let sql = format!("ALTER ROLE tenant_{slug} PASSWORD 'bench-pw'");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
     let mut url = url::Url::parse(&cluster.url()).unwrap();
-    url.set_username("tenant_bench").unwrap();
+    url.set_username(&format!("tenant_{slug}")).unwrap();
     url.set_password(Some("bench-pw")).unwrap();
-    (pool, url.to_string())
+    url.to_string()
 }
 
 pub async fn metrics(addr: &str) -> String {

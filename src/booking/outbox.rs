@@ -1,10 +1,14 @@
 //! What the bot will send on its own because a booking changed, written into the outbox inside the
 //! booking's own transaction: both happen or neither does. Each row's dedupe key makes a duplicate
-//! impossible, whoever writes it and however often. Sending is the bot's (`bot::outbox`).
+//! impossible, whoever writes it and however often. Sending is the bot's (`bot::outbox`), which
+//! [`written`] wakes in-process once the writing transaction has ended.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
+use tokio::sync::broadcast;
 
 use super::store::Booking;
 
@@ -42,9 +46,31 @@ async fn insert(conn: &mut PgConnection, row: Row) -> Result<(), sqlx::Error> {
     .bind(row.due_at)
     .bind(row.expires_at)
     .bind(row.key)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // The transaction holds a lock of its own until it ends; a dispatcher told its key waits for that
+    // lock, and so looks at the outbox only once the row is committed (or rolled back).
+    let key: i32 = sqlx::query_scalar(
+        "SELECT t.key FROM (SELECT (pg_current_xact_id()::text::bigint % 2147483648)::int AS key) t \
+         CROSS JOIN LATERAL pg_advisory_xact_lock($1, t.key)",
+    )
+    .bind(WRITER_LOCKS)
+    .fetch_one(conn)
+    .await?;
+    // No dispatcher in this process (a CLI command) is no error: the database's notification remains.
+    let _ = WRITTEN.send(key);
     Ok(())
+}
+
+/// The advisory lock class of writers' transactions (the key within it is the transaction's id).
+pub const WRITER_LOCKS: i32 = 0x6f75_7462; // "outb"
+
+static WRITTEN: LazyLock<broadcast::Sender<i32>> = LazyLock::new(|| broadcast::channel(256).0);
+
+/// The lock keys (in class [`WRITER_LOCKS`]) of this process's transactions that wrote outbox rows, as
+/// they write them: the bot's own bookings wake its dispatcher without the database's help.
+pub fn written() -> broadcast::Receiver<i32> {
+    WRITTEN.subscribe()
 }
 
 /// A new booking: its reminders, the rating request after it, and news for the admins.

@@ -1,10 +1,12 @@
 //! The daemon's small HTTP listener: `/healthz` for Docker's healthcheck (the database answers and the
-//! last `getUpdates` round-trip is recent) and Prometheus `/metrics`.
+//! last `getUpdates` round-trip is recent) and Prometheus `/metrics`. `/healthz` answers from what the
+//! bot already knows — its last poll, the outcome of its last database work, whether the outbox's
+//! listener holds a live connection — and asks the database itself only when none of that says.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -112,6 +114,9 @@ fn error_kind(error: &RequestError) -> &'static str {
     }
 }
 
+/// How long a database success or failure speaks for the database without asking it again.
+const FRESH: Duration = Duration::from_secs(30);
+
 /// What `/healthz` looks at.
 pub struct Health {
     pool: PgPool,
@@ -119,7 +124,29 @@ pub struct Health {
     last_poll_ms: AtomicI64,
     /// How old the last poll may be: a long poll plus a margin.
     stale_after: Duration,
+    database: Mutex<Database>,
     pub metrics: Metrics,
+}
+
+/// What the bot's own work last learned of the database.
+#[derive(Default)]
+struct Database {
+    answered: Option<Instant>,
+    failed: Option<(Instant, String)>,
+    /// The outbox's listener holds a connection that is alive as far as anyone knows: its loss is
+    /// reported at once, so while it holds the server is up and lets the tenant in.
+    listening: bool,
+}
+
+impl Database {
+    /// `Some` when known without asking: `Ok` for up, `Err` with the last error for down.
+    fn known(&self, now: Instant) -> Option<Result<(), String>> {
+        let recent = |at: Instant| now.duration_since(at) <= FRESH;
+        match &self.failed {
+            Some((at, error)) if self.answered.is_none_or(|ok| ok < *at) => recent(*at).then(|| Err(error.clone())),
+            _ => (self.listening || self.answered.is_some_and(recent)).then_some(Ok(())),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -132,7 +159,13 @@ pub struct Report {
 
 impl Health {
     pub fn new(pool: PgPool, stale_after: Duration) -> Arc<Self> {
-        Arc::new(Self { pool, last_poll_ms: AtomicI64::new(0), stale_after, metrics: Metrics::default() })
+        Arc::new(Self {
+            pool,
+            last_poll_ms: AtomicI64::new(0),
+            stale_after,
+            database: Mutex::default(),
+            metrics: Metrics::default(),
+        })
     }
 
     /// Called after every completed `getUpdates`.
@@ -140,17 +173,64 @@ impl Health {
         self.last_poll_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
+    fn database(&self) -> std::sync::MutexGuard<'_, Database> {
+        // The state is a few plain fields, consistent even if a holder panicked.
+        self.database.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The database answered some work.
+    pub fn database_answered(&self) {
+        self.database().answered = Some(Instant::now());
+    }
+
+    /// The database could not be reached for some work.
+    pub fn database_failed(&self, error: &dyn std::fmt::Display) {
+        self.database().failed = Some((Instant::now(), error.to_string()));
+    }
+
+    /// Whether the outbox's listener holds a live connection.
+    pub fn listening(&self, listening: bool) {
+        self.database().listening = listening;
+    }
+
     pub async fn report(&self) -> Report {
-        let database =
-            match tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool)).await {
-                Ok(Ok(_)) => "ok".to_string(),
-                Ok(Err(e)) => format!("error: {e}"),
-                Err(_) => "error: no answer within 2 s".to_string(),
-            };
+        let known = if self.pool.is_closed() {
+            Some(Err("the pool is closed".to_string()))
+        } else {
+            self.database().known(Instant::now())
+        };
+        let database = match known {
+            Some(known) => known,
+            None => self.ask_database().await,
+        };
+        let database = match database {
+            Ok(()) => "ok".to_string(),
+            Err(error) => format!("error: {error}"),
+        };
         let last = self.last_poll_ms.load(Ordering::Relaxed);
         let ago = (last > 0).then(|| (chrono::Utc::now().timestamp_millis() - last) as f64 / 1000.0);
         let polling = ago.is_some_and(|s| s <= self.stale_after.as_secs_f64());
         Report { healthy: database == "ok" && polling, database, last_poll_seconds_ago: ago }
+    }
+
+    /// The cheap check, when nothing has said for a while whether the database is there.
+    async fn ask_database(&self) -> Result<(), String> {
+        let answer = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool)).await;
+        match answer {
+            Ok(Ok(_)) => {
+                self.database_answered();
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.database_failed(&e);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                let error = "no answer within 2 s";
+                self.database_failed(&error);
+                Err(error.to_string())
+            }
+        }
     }
 }
 

@@ -387,12 +387,14 @@ impl Dispatcher {
         }
     }
 
-    /// Ticks until `stop`: after each tick it sleeps until the next row is due, or until a writer (in
-    /// this process or another) notifies that a pending row was written. Nothing due, no wake-ups.
+    /// Ticks until `stop`: after each tick it sleeps until the next row is due, until this process's
+    /// own writes say rows came (`booking::outbox::written`), or until the database notifies that
+    /// another process wrote one. Nothing due, no wake-ups; the listener's connection is the only one
+    /// held meanwhile.
     pub async fn run(self) -> anyhow::Result<()> {
+        let mut written = crate::booking::outbox::written();
         let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&self.pool).await?;
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(&channel(&schema)).await?;
+        let mut listener = None;
         // A broadcast the last run left unfinished goes on at its pace, and one it finished without
         // reporting is reported.
         if let Err(e) = broadcast::resume(&self.pool, Utc::now()).await {
@@ -400,13 +402,25 @@ impl Dispatcher {
         }
         self.report().await;
         loop {
+            if listener.is_none() {
+                listener = self.listen(&schema).await;
+            }
             self.health.metrics.outbox_wakeups.inc();
             let next = match self.tick(Utc::now()).await {
-                Ok(tick) => tick.next_due,
+                Ok(tick) => {
+                    self.health.database_answered();
+                    tick.next_due
+                }
                 Err(e) => {
+                    self.health.database_failed(&format!("{e:#}"));
                     tracing::warn!("the outbox could not be worked through: {e:#}");
                     Some(Utc::now() + TimeDelta::seconds(5))
                 }
+            };
+            // Without a listener, another process's rows are looked for now and then until it is back.
+            let next = match listener {
+                Some(_) => next,
+                None => Some(next.map_or(Utc::now() + RELISTEN, |at| at.min(Utc::now() + RELISTEN))),
             };
             let until_due = async {
                 match next {
@@ -414,19 +428,92 @@ impl Dispatcher {
                     None => std::future::pending().await,
                 }
             };
+            let notified = async {
+                match listener.as_mut() {
+                    Some(listener) => listener.try_recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
                 () = until_due => {}
-                // `None` after a lost connection, which the listener re-opens: notifications sent
-                // meanwhile are lost, so a tick looks for them.
-                notified = listener.try_recv() => if let Err(e) = notified {
-                    tracing::warn!("the outbox listener failed: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                key = written.recv() => self.after_writers(key, &mut written).await,
+                notified = notified => match notified {
+                    Ok(Some(_)) => {}
+                    // The connection is lost (`None`, or an error): notifications sent meanwhile are
+                    // lost, so the loop ticks and listens again.
+                    lost => {
+                        let error = lost.err().map_or_else(|| "the connection was lost".to_string(), |e| e.to_string());
+                        tracing::warn!("the outbox listener failed: {error}");
+                        self.health.listening(false);
+                        self.health.database_failed(&error);
+                        listener = None;
+                    }
                 },
             }
         }
     }
+
+    /// A listener on the tenant's outbox channel, or `None` (said in health) when the database refuses.
+    async fn listen(&self, schema: &str) -> Option<PgListener> {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(&channel(schema)).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listening.await {
+            Ok(listener) => {
+                self.health.listening(true);
+                self.health.database_answered();
+                Some(listener)
+            }
+            Err(e) => {
+                tracing::warn!("the outbox cannot listen for other processes' rows: {e}");
+                self.health.database_failed(&e);
+                None
+            }
+        }
+    }
+
+    /// Waits until the transactions that wrote rows (`key`, and any written meanwhile) have ended, so
+    /// that the next tick sees their rows.
+    async fn after_writers(
+        &self,
+        key: Result<i32, tokio::sync::broadcast::error::RecvError>,
+        written: &mut tokio::sync::broadcast::Receiver<i32>,
+    ) {
+        // Lagged behind many writers: the tick sees at least what the earliest of them committed, and
+        // the others' keys follow.
+        let Ok(key) = key else { return };
+        let mut keys = vec![key];
+        while let Ok(key) = written.try_recv() {
+            keys.push(key);
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let ended = sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
+                .bind(crate::booking::outbox::WRITER_LOCKS)
+                .bind(key)
+                .execute(&self.pool);
+            // A writer that takes longer than this has its rows sent by the next wake-up.
+            let waited = tokio::select! {
+                () = self.stop.cancelled() => return,
+                waited = tokio::time::timeout(WRITER_WAIT, ended) => waited,
+            };
+            match waited {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!("could not wait for an outbox writer: {e}"),
+                Err(_) => tracing::debug!("an outbox writer is still at work"),
+            }
+        }
+    }
 }
+
+/// How long the dispatcher waits for its own process's writer to commit before it looks anyway.
+const WRITER_WAIT: Duration = Duration::from_secs(10);
+/// How often, while the listener cannot connect, the outbox is looked at for other processes' rows.
+const RELISTEN: TimeDelta = TimeDelta::seconds(10);
 
 /// Whether a failed send says the user cannot be written to at all: they blocked the bot, deleted
 /// their account, or never had a chat with it.

@@ -47,9 +47,17 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
+    // An idle tenant holds only the outbox's listener: a fleet's server backends grow with the tenants
+    // at work, not with those running (DESIGN §4a). Connections are opened for work and closed soon
+    // after; sqlx's reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 10–20 s
+    // after its last use — long enough that a conversation's taps reuse one.
     let pool = PgPoolOptions::new()
-        // Handlers, the outbox's workers (each holds its row while it sends) and its listener.
-        .max_connections(10)
+        // The listener, a tick's claiming session, and handlers and sends at work; a burst beyond waits
+        // its turn (the outbox's sends hold no connection while Telegram answers).
+        .max_connections(5)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(10))
+        .max_lifetime(Duration::from_secs(30 * 60))
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.database)
         .await

@@ -36,22 +36,28 @@ pub struct DbStorage {
     /// Whether a call found the database unreachable: teloxide's dialogue entry logs such an error
     /// and drops the update, and the update loop must know to keep it.
     unavailable: AtomicBool,
+    /// Whether a call was answered by the database, which `/healthz` then need not ask.
+    answered: AtomicBool,
 }
 
 impl DbStorage {
     pub fn new(pool: PgPool) -> Arc<Self> {
-        Arc::new(Self { pool, unavailable: AtomicBool::new(false) })
+        Arc::new(Self { pool, unavailable: AtomicBool::new(false), answered: AtomicBool::new(false) })
     }
 
     pub fn met_unavailable_database(&self) -> bool {
         self.unavailable.load(Ordering::Relaxed)
     }
 
+    pub fn met_database(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
     fn noted<T>(&self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if let Err(error) = &result
-            && database_unavailable(error)
-        {
-            self.unavailable.store(true, Ordering::Relaxed);
+        match &result {
+            Err(error) if database_unavailable(error) => self.unavailable.store(true, Ordering::Relaxed),
+            Err(_) => {}
+            Ok(_) => self.answered.store(true, Ordering::Relaxed),
         }
         result
     }

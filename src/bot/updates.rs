@@ -188,11 +188,15 @@ impl Updates {
                 ControlFlow::Break(Err(error)) => Some(error),
             };
             if !storage.met_unavailable_database() && !failure.as_ref().is_some_and(failed_on_database) {
+                if storage.met_database() {
+                    self.health.database_answered();
+                }
                 if let Some(error) = failure {
                     tracing::error!(update = id, error = format!("{error:#}"), "an update handler failed");
                 }
                 return true;
             }
+            self.health.database_failed(&"unreachable while handling an update");
             tracing::warn!(update = id, "the database is unreachable: the update waits until it is back");
             if !self.database_back().await {
                 return false;
@@ -210,9 +214,13 @@ impl Updates {
             };
             match answer {
                 Err(error) if database_unavailable(&error) => {
+                    self.health.database_failed(&error);
                     tracing::debug!(%error, "the database is still unreachable")
                 }
-                _ => return true,
+                _ => {
+                    self.health.database_answered();
+                    return true;
+                }
             }
             tokio::select! {
                 () = self.stop.cancelled() => return false,

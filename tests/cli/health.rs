@@ -27,6 +27,15 @@ fn healthz_needs_the_database_and_a_recent_poll() {
         assert!(text.contains("botctl_updates_total 1"), "{text}");
         assert!(text.contains("botctl_handler_seconds_bucket"), "{text}");
 
+        // What the bot's own work learns of the database is what /healthz says, without asking it.
+        state.database_failed(&"connection refused");
+        let body: serde_json::Value =
+            reqwest::get(format!("http://{addr}/healthz")).await.unwrap().json().await.unwrap();
+        assert_eq!(body["healthy"], false);
+        assert_eq!(body["database"], "error: connection refused", "{body}");
+        state.database_answered();
+        assert!(health::probe(addr, Duration::from_secs(5)).await.unwrap());
+
         // A database that stops answering makes the daemon unhealthy.
         pool.close().await;
         let body: serde_json::Value =

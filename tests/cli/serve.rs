@@ -951,3 +951,70 @@ fn an_admin_who_started_the_bot_hears_of_a_booking_at_once_and_a_due_reminder_of
     assert_eq!(left, 0, "nothing more is sent about a cancelled visit");
     bot.stop();
 }
+
+/// The server backends open for the tenant's role.
+fn backends(f: &Fixture, slug: &str) -> i64 {
+    f.scalar(&format!("SELECT count(*) FROM pg_stat_activity WHERE usename = 'tenant_{slug}'"))
+}
+
+#[test]
+fn an_idle_tenant_holds_at_most_one_connection_and_still_sends_rows_written_elsewhere() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let url = f.tenant_url(&slug);
+    let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &f.api);
+    serve.wait_health("healthy", |r| r["healthy"] == true);
+    // An owner starts the bot: handlers, dialogue storage and the outbox have all touched the database.
+    let owner = TgUser::new(1001, "Владелец");
+    f.emulator.send_text(&token(BOT_A), &owner, "/start");
+    block_on(f.emulator.wait_until(&token(BOT_A), owner.id, |chat| chat.iter().any(|m| m.from_bot), WAIT)).unwrap();
+
+    // Settled: probed for health as Docker does, the bot keeps at most one backend. The bound is generous;
+    // what is asserted is the count, not how soon it falls.
+    let mut seen = Vec::new();
+    let settled = (0..180).any(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(serve.healthy(&f.sandbox), "unhealthy while idle: {:?}", serve.healthz());
+        seen.push(backends(&f, &slug));
+        seen.last() <= Some(&1)
+    });
+    assert!(settled, "an idle tenant kept more than one backend: {seen:?}");
+
+    // Another process (an upgrade's second bot, a restore) writes a due row: it is still sent.
+    let schema = format!("tenant_{slug}");
+    let sql = format!(
+        "INSERT INTO {schema}.customers (user_id, first_name) VALUES (7201, 'Иной'); \
+         INSERT INTO {schema}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
+             SELECT 7201, id, name, price_minor, now() + interval '3 days', now() + interval '3 days 1 hour' \
+             FROM {schema}.services ORDER BY id LIMIT 1; \
+         INSERT INTO {schema}.outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key) \
+             SELECT 'admin_booked', 1001, id, now(), now() + interval '1 day', 'elsewhere' \
+             FROM {schema}.bookings WHERE customer_id = 7201"
+    );
+    block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
+    let news = |chat: &[ChatMessage]| chat.iter().any(|m| m.text.as_deref().is_some_and(|t| t.contains("Иной")));
+    block_on(f.emulator.wait_until(&token(BOT_A), owner.id, news, WAIT))
+        .expect("a row written by another process was never sent");
+
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+#[test]
+fn a_booking_wakes_the_outbox_in_process_without_the_database_notification() {
+    let mut bot = Running::start();
+    // Only the bot's own wake-up is left to tell the dispatcher of the booking's rows.
+    bot.sql("DROP TRIGGER outbox_wake ON {schema}.outbox");
+    let ru = Catalog::defaults(Locale::Ru);
+    let owner = TgUser::new(1001, "Владелец");
+    bot.text(&owner, "/start");
+    bot.bot_says(&owner, |m| m.text.is_some());
+
+    let vera = TgUser::new(7011, "Вера");
+    let ask = bot.book_until_phone(&vera);
+    bot.text(&vera, ru.raw(Text::BookingSkipPhone));
+    bot.bot_says_after(&vera, ask.message_id, |m| m.text.is_some());
+    let news = bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("Новая запись")));
+    assert!(news.text.unwrap().contains("Вера"));
+    bot.stop();
+}
