@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::bot::serve;
 use crate::db::{self, Database, DbOptions, Location, control};
 use crate::progress::Progress;
 use crate::runtime::Engine;
@@ -83,6 +84,10 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         docker_checks(options),
         telegram_check(&options.telegram_api_url)
     );
+    checks.push(match &database {
+        Some(database) => budget_check(database, options.db.max_connections).await,
+        None => Check::not_checked(BUDGET, "no current control schema"),
+    });
     checks.extend(docker);
     let mut repairs = Vec::new();
     match (&database, &engine) {
@@ -169,6 +174,84 @@ fn running_check(survey: &Survey) -> Check {
         ),
         fix,
     )
+}
+
+const BUDGET: &str = "connection budget";
+
+/// The connections the running fleet and botctl may hold at once, against what the server allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Tenants marked running.
+    pub running: u64,
+    /// The most connections one tenant's bot opens, its outbox's listener included.
+    pub per_tenant: u64,
+    /// botctl's own pool.
+    pub own: u64,
+    /// `superuser_reserved_connections`: slots no tenant nor botctl's role may take.
+    pub reserved: u64,
+    /// The server's `max_connections`.
+    pub max: u64,
+}
+
+impl Budget {
+    pub fn needed(&self) -> u64 {
+        self.running * self.per_tenant + self.own + self.reserved
+    }
+
+    /// ok under 80 % of `max_connections`, warn from 80 %, fail beyond 100 %.
+    pub fn status(&self) -> Status {
+        let needed = self.needed();
+        if needed > self.max {
+            Status::Fail
+        } else if needed * 5 >= self.max * 4 {
+            Status::Warn
+        } else {
+            Status::Ok
+        }
+    }
+
+    pub fn check(&self) -> Check {
+        let message = format!(
+            "{} of max_connections {} ({} %): {} × {} for the bots, {} for botctl, {} reserved for superusers",
+            self.needed(),
+            self.max,
+            self.needed() * 100 / self.max.max(1),
+            count(usize::try_from(self.running).unwrap_or(usize::MAX), "running tenant", "running tenants"),
+            self.per_tenant,
+            self.own,
+            self.reserved
+        );
+        let fix = "raise max_connections in postgresql.conf and restart PostgreSQL, or put PgBouncer (1.21 or later) \
+                   in front to cap each tenant's connections (see DEPLOYMENT.md)";
+        match self.status() {
+            Status::Ok => Check::ok(BUDGET, message),
+            Status::Warn => Check::warn(BUDGET, format!("{message}: at or over 80 %"), fix),
+            Status::Fail => {
+                Check::fail(BUDGET, format!("{message}: the server will refuse connections before all are open"), fix)
+            }
+        }
+    }
+}
+
+async fn budget_check(database: &Database, own: u32) -> Check {
+    let read = sqlx::query_as::<_, (i64, i64, i64)>(
+        "SELECT (SELECT count(*) FROM botctl.tenants WHERE status = 'running'), \
+                current_setting('max_connections')::bigint, \
+                current_setting('superuser_reserved_connections')::bigint",
+    )
+    .fetch_one(&database.pool)
+    .await;
+    match read {
+        Ok((running, max, reserved)) => Budget {
+            running: running.try_into().unwrap_or_default(),
+            per_tenant: serve::MAX_CONNECTIONS.into(),
+            own: own.into(),
+            reserved: reserved.try_into().unwrap_or_default(),
+            max: max.try_into().unwrap_or_default(),
+        }
+        .check(),
+        Err(e) => Check::fail(BUDGET, format!("cannot read the connection limits: {e}"), "check the database"),
+    }
 }
 
 /// The database checks, and the database when its control schema is current (the fleet checks need it).
@@ -302,5 +385,46 @@ mod tests {
     fn image_ids_are_shortened_like_docker_does() {
         assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
         assert_eq!(short_id("abc"), "abc");
+    }
+
+    fn budget(running: u64, max: u64) -> Budget {
+        Budget { running, per_tenant: 5, own: 4, reserved: 3, max }
+    }
+
+    #[test]
+    fn the_budget_warns_from_80_percent_and_fails_beyond_100() {
+        // 7 + 5 × running against max_connections 100.
+        assert_eq!(budget(0, 100).needed(), 7);
+        assert_eq!(budget(0, 100).status(), Status::Ok);
+        assert_eq!(budget(14, 100).needed(), 77);
+        assert_eq!(budget(14, 100).status(), Status::Ok);
+        assert_eq!(budget(15, 100).needed(), 82);
+        assert_eq!(budget(15, 100).status(), Status::Warn);
+        assert_eq!(budget(18, 100).needed(), 97);
+        assert_eq!(budget(18, 100).status(), Status::Warn);
+        assert_eq!(budget(19, 100).needed(), 102);
+        assert_eq!(budget(19, 100).status(), Status::Fail);
+        // Exactly 80 % warns; exactly 100 % still fits.
+        assert_eq!(Budget { running: 1, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Warn);
+        assert_eq!(Budget { running: 2, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Warn);
+        assert_eq!(Budget { running: 0, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Ok);
+    }
+
+    #[test]
+    fn the_budget_check_says_the_numbers_and_a_fix() {
+        let ok = budget(2, 100).check();
+        assert_eq!(
+            ok.message,
+            "17 of max_connections 100 (17 %): 2 running tenants × 5 for the bots, 4 for botctl, 3 reserved for superusers"
+        );
+        assert!(ok.fix.is_none());
+        let warned = budget(15, 100).check();
+        assert_eq!(warned.status, Status::Warn);
+        assert!(warned.message.starts_with("82 of max_connections 100 (82 %)"), "{}", warned.message);
+        assert!(warned.fix.as_deref().unwrap().contains("max_connections in postgresql.conf"));
+        assert!(warned.fix.as_deref().unwrap().contains("PgBouncer"));
+        assert_eq!(budget(19, 100).check().status, Status::Fail);
+        // A server answering nonsense gets a verdict, not a panic.
+        assert_eq!(budget(0, 0).check().status, Status::Fail);
     }
 }

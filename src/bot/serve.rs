@@ -41,6 +41,11 @@ pub struct ServeOptions {
     pub flood: Option<FloodLimits>,
 }
 
+/// The most connections one tenant's bot opens: the outbox's listener (sqlx's `PgListener` holds one
+/// of the pool's), a tick's claiming session, and handlers and sends at work; a burst beyond waits its
+/// turn (the outbox's sends hold no connection while Telegram answers). `botctl doctor` budgets with it.
+pub const MAX_CONNECTIONS: u32 = 5;
+
 /// Runs until `shutdown` is cancelled. `ready` receives the health listener's address once polling starts.
 pub async fn run(
     options: ServeOptions,
@@ -52,9 +57,7 @@ pub async fn run(
     // after; sqlx's reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 10–20 s
     // after its last use — long enough that a conversation's taps reuse one.
     let pool = PgPoolOptions::new()
-        // The listener, a tick's claiming session, and handlers and sends at work; a burst beyond waits
-        // its turn (the outbox's sends hold no connection while Telegram answers).
-        .max_connections(5)
+        .max_connections(MAX_CONNECTIONS)
         .min_connections(0)
         .idle_timeout(Duration::from_secs(10))
         .max_lifetime(Duration::from_secs(30 * 60))

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use crate::support::{Sandbox, TestDb, http};
+use crate::support::{Sandbox, TestDb, block_on, http};
+use crate::tenant::{BOT_A, BOT_B, Fixture};
 
 fn checks(output: &std::process::Output) -> Vec<Value> {
     serde_json::from_slice::<Value>(&output.stdout).unwrap().as_array().unwrap().clone()
@@ -34,6 +35,7 @@ fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
             "database",
             "privileges",
             "control schema",
+            "connection budget",
             "docker",
             "tenant image",
             "containers",
@@ -53,6 +55,12 @@ fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
     // The harness connects as a superuser, which production should not.
     assert_eq!(check(&checks, "privileges")["status"], "warn");
     assert_eq!(check(&checks, "control schema")["status"], "ok");
+    let budget = check(&checks, "connection budget");
+    assert_eq!(budget["status"], "ok", "{budget}");
+    assert!(
+        budget["message"].as_str().unwrap().contains(": 0 running tenants × 5 for the bots, 4 for botctl"),
+        "{budget}"
+    );
     assert_eq!(check(&checks, "telegram")["status"], "ok");
     assert_eq!(check(&checks, "docker")["status"], "fail");
     assert_eq!(check(&checks, "tenant image")["status"], "warn");
@@ -116,8 +124,9 @@ fn doctor_table_prints_every_check_and_the_failure_count() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("CHECK"), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("control schema")).count(), 1, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("connection budget")).count(), 1, "{stdout}");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.trim(), "error: 2 of 8 checks failed");
+    assert_eq!(stderr.trim(), "error: 2 of 9 checks failed");
 }
 
 #[test]
@@ -140,4 +149,48 @@ fn a_bot_api_url_that_answers_404_is_a_failure_not_ok() {
     let message = telegram["message"].as_str().unwrap();
     assert!(message.contains("404") && message.contains(&wrong), "{message}");
     assert!(telegram["fix"].as_str().unwrap().contains("telegram.api_url"), "{telegram}");
+}
+
+#[test]
+fn doctor_budgets_the_connections_of_the_running_tenants_against_max_connections() {
+    let f = Fixture::new();
+    for bot in [BOT_A, BOT_B] {
+        f.create(bot);
+    }
+    let mut conn = f.db.connect();
+    // Marked running without a container: the budget counts what the control plane says may run.
+    block_on(sqlx::query("UPDATE botctl.tenants SET status = 'running'").execute(&mut conn)).unwrap();
+    let (max, reserved): (i64, i64) = block_on(
+        sqlx::query_as(
+            "SELECT current_setting('max_connections')::bigint, \
+                    current_setting('superuser_reserved_connections')::bigint",
+        )
+        .fetch_one(&mut conn),
+    )
+    .unwrap();
+    let per_tenant = i64::from(botctl::bot::serve::MAX_CONNECTIONS);
+    let own = i64::from(botctl::db::DbOptions::DEFAULT_MAX_CONNECTIONS);
+    let needed = 2 * per_tenant + own + reserved;
+    let output = f
+        .botctl()
+        .args(["doctor", "-o", "json"])
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let checks = checks(&output);
+    let budget = check(&checks, "connection budget");
+    assert_eq!(
+        budget["message"],
+        format!(
+            "{needed} of max_connections {max} ({} %): 2 running tenants × {per_tenant} for the bots, {own} for botctl, \
+             {reserved} reserved for superusers",
+            needed * 100 / max
+        )
+    );
+    // The harness's server has room for two bots; the thresholds are the unit tests' (src/doctor.rs).
+    assert!(needed * 5 < max * 4, "the harness's max_connections {max} is too small for this test");
+    assert_eq!(budget["status"], "ok", "{budget}");
+    assert!(budget.get("fix").is_none(), "{budget}");
 }
