@@ -9,6 +9,18 @@ fn checks(output: &std::process::Output) -> Vec<Value> {
     serde_json::from_slice::<Value>(&output.stdout).unwrap().as_array().unwrap().clone()
 }
 
+/// `doctor -o json` with no Docker engine to reach, which fails the run: the checks' JSON.
+fn doctor_without_docker(mut botctl: assert_cmd::Command) -> Vec<Value> {
+    let output = botctl
+        .args(["doctor", "-o", "json"])
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    checks(&output)
+}
+
 fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
     checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no `{name}` check in {checks:?}"))
 }
@@ -135,16 +147,9 @@ fn a_bot_api_url_that_answers_404_is_a_failure_not_ok() {
     let db = TestDb::new();
     sandbox.botctl().args(["--database-url", &db.url(), "init", "-q"]).assert().success();
     let wrong = http::not_found();
-    let output = sandbox
-        .botctl()
-        .args(["--database-url", &db.url(), "doctor", "-o", "json"])
-        .env("BOTCTL_TELEGRAM_API_URL", &wrong)
-        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let telegram = check(&checks(&output), "telegram").clone();
+    let mut botctl = sandbox.botctl();
+    botctl.args(["--database-url", &db.url()]).env("BOTCTL_TELEGRAM_API_URL", &wrong);
+    let telegram = check(&doctor_without_docker(botctl), "telegram").clone();
     assert_eq!(telegram["status"], "fail", "{telegram}");
     let message = telegram["message"].as_str().unwrap();
     assert!(message.contains("404") && message.contains(&wrong), "{message}");
@@ -171,15 +176,7 @@ fn doctor_budgets_the_connections_of_the_running_tenants_against_max_connections
     let per_tenant = i64::from(botctl::bot::serve::MAX_CONNECTIONS);
     let own = i64::from(botctl::db::DbOptions::DEFAULT_MAX_CONNECTIONS);
     let needed = 2 * per_tenant + own + reserved;
-    let output = f
-        .botctl()
-        .args(["doctor", "-o", "json"])
-        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let checks = checks(&output);
+    let checks = doctor_without_docker(f.botctl());
     let budget = check(&checks, "connection budget");
     assert_eq!(
         budget["message"],
