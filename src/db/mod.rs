@@ -152,6 +152,60 @@ pub fn is_lock_timeout(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Which of the server's limits refused a connection (SQLSTATE 53300, too_many_connections). The
+/// server's message tells them apart; the code alone does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionLimit {
+    /// Every one of `max_connections` is taken.
+    MaxConnections,
+    /// The slots left are kept for superusers (`superuser_reserved_connections`, `reserved_connections`).
+    Reserved,
+    /// The role's own `CONNECTION LIMIT`.
+    Role,
+    /// The database's own `CONNECTION LIMIT`.
+    Database,
+}
+
+impl ConnectionLimit {
+    /// The limit that refused `error`'s connection, if a limit did.
+    pub fn of(error: &sqlx::Error) -> Option<Self> {
+        match error {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("53300") => {
+                Some(Self::in_message(db.message()).unwrap_or(Self::MaxConnections))
+            }
+            _ => None,
+        }
+    }
+
+    /// The limit a server's refusal names, wherever its text was passed on (a bot's `/healthz`).
+    pub fn in_message(message: &str) -> Option<Self> {
+        if message.contains("too many clients already") {
+            Some(Self::MaxConnections)
+        } else if message.contains("connection slots are reserved") {
+            Some(Self::Reserved)
+        } else if message.contains("too many connections for role") {
+            Some(Self::Role)
+        } else if message.contains("too many connections for database") {
+            Some(Self::Database)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for ConnectionLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MaxConnections => "the server's max_connections is reached",
+            Self::Reserved => {
+                "only the slots reserved for superusers are left (max_connections less superuser_reserved_connections)"
+            }
+            Self::Role => "the role's CONNECTION LIMIT is reached",
+            Self::Database => "the database's CONNECTION LIMIT is reached",
+        })
+    }
+}
+
 /// The tables of `schemas` that other sessions hold locks on, as `schema.table`, and the lock timeout
 /// the pool's sessions wait.
 pub async fn locked_tables(pool: &PgPool, schemas: &[String]) -> Result<(Vec<String>, String), sqlx::Error> {
@@ -187,5 +241,31 @@ fn address(options: &PgConnectOptions) -> String {
     match options.get_socket() {
         Some(dir) => format!("{} (port {})", dir.display(), options.get_port()),
         None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionLimit;
+
+    #[test]
+    fn a_refusal_names_the_limit_that_refused() {
+        let cases = [
+            ("sorry, too many clients already", ConnectionLimit::MaxConnections),
+            (
+                "remaining connection slots are reserved for non-replication superuser connections",
+                ConnectionLimit::Reserved,
+            ),
+            (
+                "remaining connection slots are reserved for roles with the SUPERUSER attribute",
+                ConnectionLimit::Reserved,
+            ),
+            ("too many connections for role \"tenant_acme\"", ConnectionLimit::Role),
+            ("too many connections for database \"botctl\"", ConnectionLimit::Database),
+        ];
+        for (message, limit) in cases {
+            assert_eq!(ConnectionLimit::in_message(&format!("error returned from database: {message}")), Some(limit));
+        }
+        assert_eq!(ConnectionLimit::in_message("password authentication failed for user \"tenant_acme\""), None);
     }
 }
