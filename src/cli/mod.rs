@@ -211,6 +211,7 @@ impl Context {
             memory_mb: s.runtime.memory_mb,
             cpus: s.runtime.cpus,
             health_timeout: s.runtime.health_timeout,
+            health_interval: s.runtime.health_interval,
             telegram_api_url: s.telegram.api_url.clone(),
             rate_limits: s.telegram.rate_limits,
         })

@@ -67,6 +67,8 @@ pub struct RuntimeSection {
     pub cpus: Option<f64>,
     #[serde(default, with = "humantime_serde_opt")]
     pub health_timeout: Option<std::time::Duration>,
+    /// Kept as written, so that the error for a value out of bounds quotes it.
+    pub health_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

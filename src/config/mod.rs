@@ -30,6 +30,9 @@ const DEFAULT_NETWORK: &str = "host";
 const DEFAULT_MEMORY_MB: u32 = 128;
 const DEFAULT_CPUS: f64 = 1.0;
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Docker's own healthcheck of an idle bot: an exec costs the engine tens of CPU-ms, so at a fleet's
+/// scale it must be rare (docs/BENCHMARKS.md); botctl probes `/healthz` itself while it waits.
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(600);
 /// Long enough for a bot's own short transactions, short enough for a cron job to end.
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The original platform's businesses were in Russia; operators elsewhere set `tenant_defaults.timezone`.
@@ -181,6 +184,8 @@ pub struct RuntimeSettings {
     pub cpus: f64,
     /// How long `tenant create|start|upgrade` waits for a container to become healthy.
     pub health_timeout: Duration,
+    /// How often Docker runs the healthcheck in a container made from now on.
+    pub health_interval: Duration,
 }
 
 /// One line of `botctl config show`: secrets are already redacted in `value`.
@@ -280,6 +285,12 @@ impl Settings {
                 builtin(DEFAULT_HEALTH_TIMEOUT),
                 parse_duration,
             )?,
+            health_interval: r.pick_env(
+                "runtime.health_interval",
+                r.file_text("runtime.health_interval", rt.health_interval.as_deref(), parse_health_interval)?,
+                builtin(DEFAULT_HEALTH_INTERVAL),
+                parse_health_interval,
+            )?,
         };
         let tenant_defaults = TenantDefaults {
             timezone: r.pick_env(
@@ -369,6 +380,15 @@ pub fn env_var_for(key: &str) -> String {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+/// Docker's healthcheck interval: at least a second (more often is the cost this setting exists to
+/// avoid), at most a day (a healthcheck that never runs reports nothing).
+fn parse_health_interval(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if (Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&d) => Ok(d),
+        _ => Err(format!("expected a duration from 1s to 24h such as `5m`, found `{s}`")),
+    }
 }
 
 fn parse_url(s: &str) -> Result<url::Url, String> {
@@ -490,12 +510,18 @@ impl Resolver<'_> {
         value: Option<T>,
         parse: fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
-        let (Some(value), Some(path)) = (value, &self.file_path) else { return Ok(None) };
-        parse(&value.to_string()).map(Some).map_err(|message| ConfigError::FileValue {
-            path: path.clone(),
-            key,
-            message,
-        })
+        self.file_text(key, value.map(|v| v.to_string()).as_deref(), parse)
+    }
+
+    /// A value the config file gives as text, parsed by its environment twin's rule.
+    fn file_text<T>(
+        &self,
+        key: &'static str,
+        text: Option<&str>,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let (Some(text), Some(path)) = (text, &self.file_path) else { return Ok(None) };
+        parse(text).map(Some).map_err(|message| ConfigError::FileValue { path: path.clone(), key, message })
     }
 
     fn env_twin<T>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<Given<T>>, ConfigError> {

@@ -176,3 +176,33 @@ fn runtime_settings_default_and_are_held_to_one_rule_from_the_file_and_the_envir
     let settings = Settings::load(Overrides::default(), &env).unwrap();
     assert_eq!((settings.runtime.network.as_str(), settings.runtime.cpus), ("botctl_net", 0.5));
 }
+
+#[test]
+fn health_interval_defaults_to_minutes_and_is_bounded_from_the_file_and_the_environment() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert_eq!(settings.runtime.health_interval, Duration::from_secs(600));
+    assert_eq!(entry(&settings, "runtime.health_interval").value, "10m");
+
+    let env = Env::from_pairs([("BOTCTL_RUNTIME_HEALTH_INTERVAL", "30s")]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(settings.runtime.health_interval, Duration::from_secs(30));
+    assert_eq!(
+        entry(&settings, "runtime.health_interval").source,
+        Origin::Env("BOTCTL_RUNTIME_HEALTH_INTERVAL".into())
+    );
+    for bad in ["500ms", "2days", "often"] {
+        let env = Env::from_pairs([("BOTCTL_RUNTIME_HEALTH_INTERVAL", bad)]);
+        let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+        assert!(err.contains("BOTCTL_RUNTIME_HEALTH_INTERVAL") && err.contains(bad), "{err}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "runtime:\n  health_interval: 2m 30s\n");
+    assert_eq!(
+        Settings::load(with_file(path), &Env::default()).unwrap().runtime.health_interval,
+        Duration::from_secs(150)
+    );
+    let path = write_config(dir.path(), "runtime:\n  health_interval: 0s\n");
+    let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
+    assert!(err.contains("runtime.health_interval") && err.contains("from 1s to 24h"), "{err}");
+}

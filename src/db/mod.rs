@@ -222,8 +222,14 @@ pub async fn locked_tables(pool: &PgPool, schemas: &[String]) -> Result<(Vec<Str
     Ok((tables, timeout))
 }
 
-/// Says which address refused or could not be found; sqlx's own message names neither.
+/// Says which address refused or could not be found, or which of the server's limits refused botctl;
+/// sqlx's own message names neither.
 fn unreachable(error: sqlx::Error, options: &PgConnectOptions) -> anyhow::Error {
+    if let Some(limit) = ConnectionLimit::of(&error) {
+        let user = options.get_username();
+        return anyhow::Error::new(error)
+            .context(format!("the server at {} refused botctl's connection as {user}: {limit}", address(options)));
+    }
     let kind = match &error {
         sqlx::Error::Io(io) => io.kind(),
         _ => return error.into(),

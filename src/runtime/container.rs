@@ -1,15 +1,20 @@
 //! Tenant containers through the engine: what one looks like (`ContainerSpec`), and idempotent steps
 //! on it — every step inspects first, so running it twice is harmless, and "already so" is success.
+//!
+//! Docker's own healthcheck runs rarely (each run is an exec that costs the engine tens of CPU-ms, see
+//! docs/BENCHMARKS.md); while botctl waits for a new bot it asks the bot's `/healthz` itself.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use bollard::errors::Error as DockerError;
+use bollard::exec::StartExecOptions;
 use bollard::models::{
-    ContainerCreateBody, ContainerUpdateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
-    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, ExecConfig, HealthConfig, HostConfig,
+    HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
@@ -26,6 +31,11 @@ pub const MANAGED: &str = "botctl.managed";
 pub const TENANT: &str = "botctl.tenant";
 /// Which installation (control plane) made it: several may share one engine.
 pub const INSTALLATION: &str = "botctl.installation";
+/// Where the bot's `/healthz` listens inside the container (its `BOTCTL_HTTP_ADDR`), so that botctl can
+/// ask it without reading the container's environment, which holds secrets.
+pub const HTTP: &str = "botctl.http";
+/// The variable that says the same in containers made before the label.
+const HTTP_ENV: &str = "BOTCTL_HTTP_ADDR=";
 
 /// A directory of the host, seen by the container at `target`.
 #[derive(Debug, Clone)]
@@ -52,6 +62,8 @@ pub struct ContainerSpec {
     /// The command Docker runs to ask whether the container is healthy.
     pub healthcheck: Vec<String>,
     pub health_interval: Duration,
+    /// How long after the start Docker does not count failed checks.
+    pub health_start_period: Duration,
     /// How long SIGTERM has before the engine kills.
     pub stop_grace: Duration,
 }
@@ -80,7 +92,74 @@ pub enum Waited {
     Unhealthy {
         status: String,
     },
-    TimedOut,
+    /// The bot's `/healthz` reported a database error that the caller said will not pass by waiting.
+    DatabaseRefused {
+        error: String,
+    },
+    /// `database` is the last database error `/healthz` reported, if it reported one.
+    TimedOut {
+        database: Option<String>,
+    },
+}
+
+/// How often `/healthz` is asked while waiting: a bot is healthy about a second after its start.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// How often the engine is asked whether the container stopped: an inspect costs the engine more.
+const INSPECT_EVERY: Duration = Duration::from_millis(500);
+/// How long the container runs with `/healthz` never answering before botctl also runs the
+/// container's own healthcheck (botctl may sit in a network namespace that cannot reach the bot).
+const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
+const EXEC_EVERY: Duration = Duration::from_secs(2);
+
+/// What waiting needs from one inspect.
+struct Observed {
+    status: String,
+    health: Option<String>,
+    restarts: i64,
+    /// Where botctl asks `/healthz`, when the container says where it listens.
+    http: Option<SocketAddr>,
+    healthcheck: Vec<String>,
+}
+
+impl Observed {
+    fn of(c: ContainerInspectResponse) -> Self {
+        let state = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        let listen = config
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HTTP).cloned())
+            .or_else(|| config.env.iter().flatten().find_map(|e| e.strip_prefix(HTTP_ENV).map(str::to_string)))
+            .and_then(|a| a.parse::<SocketAddr>().ok());
+        let ip = |settings: &bollard::models::NetworkSettings| {
+            let networks = settings.networks.as_ref()?;
+            networks.values().find_map(|n| n.ip_address.as_deref().filter(|ip| !ip.is_empty())?.parse::<IpAddr>().ok())
+        };
+        // Listening on every address means a bridge network: botctl reaches it at the container's own.
+        let http = match listen {
+            Some(addr) if addr.ip().is_unspecified() => {
+                c.network_settings.as_ref().and_then(ip).map(|ip| SocketAddr::new(ip, addr.port()))
+            }
+            other => other,
+        };
+        let healthcheck = config.healthcheck.and_then(|h| h.test).unwrap_or_default();
+        Self {
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|h| !h.is_empty() && h != "none"),
+            restarts: c.restart_count.unwrap_or(0),
+            http,
+            healthcheck,
+        }
+    }
+}
+
+/// What one ask of `/healthz` learned.
+enum Answer {
+    /// Nothing answers there (yet).
+    Silent,
+    Healthy,
+    /// Not healthy yet; the database's error, if the report names one.
+    Unhealthy(Option<String>),
 }
 
 impl Engine {
@@ -145,9 +224,12 @@ impl Engine {
             healthcheck: Some(HealthConfig {
                 test: Some(std::iter::once("CMD".to_string()).chain(spec.healthcheck.iter().cloned()).collect()),
                 interval: Some(nanos(spec.health_interval)),
+                // `/healthz` answers from what the bot already knows, at once.
                 timeout: Some(nanos(Duration::from_secs(3))),
-                retries: Some(3),
-                start_period: None,
+                // With checks minutes apart, two failures in a row are already a long outage.
+                retries: Some(2),
+                start_period: Some(nanos(spec.health_start_period)),
+                // API 1.44; engines before it reject the field.
                 start_interval: None,
             }),
             stop_signal: Some("SIGTERM".into()),
@@ -194,27 +276,113 @@ impl Engine {
         }
     }
 
-    /// Polls the container's health until it is healthy, fails, stops, or `timeout` passes.
-    pub async fn wait_healthy(&self, name: &str, timeout: Duration) -> anyhow::Result<Waited> {
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// Waits until the container's bot is healthy, its container fails or stops, `refused` says the
+    /// database error its `/healthz` reports will not pass by waiting, or `timeout` passes. Asks the
+    /// bot's `/healthz` itself (Docker's own check may be minutes away) and the engine less often; when
+    /// `/healthz` cannot be reached from here, runs the container's own healthcheck now and then.
+    pub async fn wait_healthy(
+        &self,
+        name: &str,
+        timeout: Duration,
+        refused: &(dyn Fn(&str) -> bool + Sync),
+    ) -> anyhow::Result<Waited> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .no_proxy()
+            .build()
+            .context("cannot make an HTTP client")?;
+        let (mut next_inspect, mut next_exec) = (start, start + UNREACHABLE_AFTER);
+        let mut observed: Option<Observed> = None;
+        // Restarts before this wait (a running bot's past) are not this start's failure.
+        let mut restarts_before = None;
+        let (mut answered, mut database) = (false, None);
         loop {
-            let Some(state) = self.container(name).await? else {
-                return Ok(Waited::Unhealthy { status: "removed".into() });
-            };
-            match (state.status.as_str(), state.health.as_deref()) {
-                (_, Some("healthy")) => return Ok(Waited::Healthy),
-                (_, Some("unhealthy")) => {
-                    return Ok(Waited::Unhealthy { status: format!("{} and unhealthy", state.status) });
+            let now = tokio::time::Instant::now();
+            if now >= next_inspect {
+                next_inspect = now + INSPECT_EVERY;
+                let inspected = match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
+                    Ok(c) => Observed::of(c),
+                    Err(e) if not_found(&e) => return Ok(Waited::Unhealthy { status: "removed".into() }),
+                    Err(e) => return Err(e).with_context(|| format!("cannot inspect container `{name}`")),
+                };
+                match (inspected.status.as_str(), inspected.health.as_deref()) {
+                    (_, Some("healthy")) => return Ok(Waited::Healthy),
+                    (_, Some("unhealthy")) => {
+                        return Ok(Waited::Unhealthy { status: format!("{} and unhealthy", inspected.status) });
+                    }
+                    // A restart means the bot already crashed once, even if it runs again by now.
+                    ("exited" | "dead" | "restarting", _) => return Ok(Waited::Unhealthy { status: inspected.status }),
+                    _ if inspected.restarts > *restarts_before.get_or_insert(inspected.restarts) => {
+                        return Ok(Waited::Unhealthy { status: "restarted by the engine".into() });
+                    }
+                    _ => {}
                 }
-                // A restart means the bot already crashed once.
-                ("exited" | "dead" | "restarting", _) => return Ok(Waited::Unhealthy { status: state.status }),
-                _ => {}
+                observed = Some(inspected);
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(Waited::TimedOut);
+            let Some(seen) = &observed else { continue };
+            match seen.http {
+                Some(addr) => match ask(&client, addr).await {
+                    Answer::Healthy => return Ok(Waited::Healthy),
+                    Answer::Unhealthy(error) => {
+                        answered = true;
+                        if let Some(error) = error {
+                            if refused(&error) {
+                                return Ok(Waited::DatabaseRefused { error });
+                            }
+                            database = Some(error);
+                        }
+                    }
+                    Answer::Silent => {}
+                },
+                None => answered = false,
+            }
+            if !answered && now >= next_exec && !seen.healthcheck.is_empty() {
+                next_exec = now + EXEC_EVERY;
+                if self.run_healthcheck(name, &seen.healthcheck).await? {
+                    let at = seen.http.map_or_else(|| "no address".to_string(), |a| a.to_string());
+                    tracing::debug!(
+                        container = name,
+                        "its /healthz ({at}) cannot be reached from here; the container's own healthcheck passed"
+                    );
+                    return Ok(Waited::Healthy);
+                }
+            }
+            if now >= deadline {
+                return Ok(Waited::TimedOut { database });
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+    }
+
+    /// Runs the container's healthcheck command (`CMD …` or `CMD-SHELL …`) once, as Docker would;
+    /// whether it passed.
+    async fn run_healthcheck(&self, name: &str, test: &[String]) -> anyhow::Result<bool> {
+        let cmd: Vec<String> = match test.split_first() {
+            Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+            Some((kind, rest)) if kind == "CMD-SHELL" => {
+                ["/bin/sh".to_string(), "-c".to_string()].into_iter().chain(rest.iter().cloned()).collect()
+            }
+            _ => return Ok(false),
+        };
+        let config =
+            ExecConfig { cmd: Some(cmd), attach_stdout: Some(false), attach_stderr: Some(false), ..Default::default() };
+        // A container between restarts takes no exec: that is a failed check, not an error.
+        let Ok(exec) = self.docker.create_exec(name, config).await else { return Ok(false) };
+        let detached = StartExecOptions { detach: true, tty: false, output_capacity: None };
+        if self.docker.start_exec(&exec.id, Some(detached)).await.is_err() {
+            return Ok(false);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            let inspected = self.docker.inspect_exec(&exec.id).await.context("cannot inspect the healthcheck")?;
+            if inspected.running != Some(true) {
+                return Ok(inspected.exit_code == Some(0));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(false)
     }
 
     /// Every container this installation made (by label); one call for the fleet.
@@ -317,6 +485,21 @@ impl Engine {
     }
 }
 
+/// Asks the bot's `/healthz` at `addr` once.
+async fn ask(client: &reqwest::Client, addr: SocketAddr) -> Answer {
+    let Ok(response) = client.get(format!("http://{addr}/healthz")).send().await else { return Answer::Silent };
+    if response.status().is_success() {
+        return Answer::Healthy;
+    }
+    let report: Option<serde_json::Value> = response.json().await.ok();
+    Answer::Unhealthy(report.as_ref().and_then(database_error))
+}
+
+/// The database error in a `/healthz` report (`"database": "error: …"`), if it names one.
+fn database_error(report: &serde_json::Value) -> Option<String> {
+    report.get("database")?.as_str()?.strip_prefix("error: ").map(str::to_string)
+}
+
 /// The health in a listing's status text (`Up 5 minutes (healthy)`): a listing carries no health field,
 /// and inspecting every container would take a call per tenant.
 fn health_in_status(status: &str) -> Option<String> {
@@ -332,6 +515,14 @@ fn not_found(e: &DockerError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healthz_report_names_its_database_error() {
+        let report = serde_json::json!({"healthy": false, "database": "error: sorry, too many clients already"});
+        assert_eq!(database_error(&report).as_deref(), Some("sorry, too many clients already"));
+        assert_eq!(database_error(&serde_json::json!({"healthy": false, "database": "ok"})), None);
+        assert_eq!(database_error(&serde_json::json!({"healthy": false})), None);
+    }
 
     #[test]
     fn health_is_read_from_a_listing_status() {

@@ -15,10 +15,12 @@ use sqlx::{PgPool, Postgres};
 
 use super::TenantSlug;
 use super::store::{self, Tenant};
-use crate::db::provision;
+use crate::db::{ConnectionLimit, provision};
 use crate::progress::Progress;
 use crate::runtime::Engine;
-use crate::runtime::container::{BindMount, ContainerSpec, ContainerState, INSTALLATION, MANAGED, TENANT, Waited};
+use crate::runtime::container::{
+    BindMount, ContainerSpec, ContainerState, HTTP, INSTALLATION, MANAGED, TENANT, Waited,
+};
 use crate::runtime::image::BINARY;
 
 /// Where a container finds the socket directory it is given.
@@ -56,6 +58,8 @@ pub struct RuntimeOptions {
     pub memory_mb: u32,
     pub cpus: f64,
     pub health_timeout: Duration,
+    /// Docker's healthcheck interval in containers made from now on.
+    pub health_interval: Duration,
     pub telegram_api_url: url::Url,
     pub rate_limits: bool,
 }
@@ -178,18 +182,31 @@ pub(super) async fn start_locked(
     progress.set_message("starting the container");
     engine.start_container(&name).await?;
     progress.set_message("waiting for the bot to become healthy");
-    let failed = match engine.wait_healthy(&name, options.health_timeout).await? {
-        Waited::Healthy => None,
-        Waited::TimedOut => Some(format!("not healthy after {}", humantime::format_duration(options.health_timeout))),
-        Waited::Unhealthy { status } => Some(status),
+    // A server limit does not lift while the bot waits: knowing it is enough to give up.
+    let refused = |error: &str| ConnectionLimit::in_message(error).is_some();
+    let waited = engine.wait_healthy(&name, options.health_timeout, &refused).await?;
+    let (failed, database) = match waited {
+        Waited::Healthy => (None, None),
+        Waited::TimedOut { database } => {
+            (Some(format!("not healthy after {}", humantime::format_duration(options.health_timeout))), database)
+        }
+        Waited::Unhealthy { status } => (Some(status), None),
+        Waited::DatabaseRefused { error } => (Some("its database connection was refused".to_string()), Some(error)),
     };
     if let Some(why) = failed {
         let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
         engine.remove_container(&name).await?;
         store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
+        let said =
+            database.iter().chain(logs.iter().rev()).find_map(|l| ConnectionLimit::in_message(l).map(|k| (k, l)));
+        if let Some((limit, said)) = said {
+            let numbers = connection_numbers(pool, limit, &slug.schema()).await;
+            anyhow::bail!(refused_message(slug, limit, &numbers, said));
+        }
+        let database = database.map(|e| format!("; its /healthz reports the database: {e}")).unwrap_or_default();
         anyhow::bail!(
-            "tenant `{slug}`'s bot did not become healthy on {image} ({why}); the container was removed and the \
-             tenant is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
+            "tenant `{slug}`'s bot did not become healthy on {image} ({why}{database}); the container was removed \
+             and the tenant is stopped. Its last log lines:\n{}\nFix the cause, then run `botctl tenant start {slug}`.",
             logs.join("\n")
         );
     }
@@ -198,6 +215,49 @@ pub(super) async fn start_locked(
     store::set_image(&mut tx, slug.as_str(), &image).await?;
     tx.commit().await?;
     Ok(Started { tenant: slug.to_string(), container: name, created, image })
+}
+
+/// Why a new bot could not start when a server limit refused its connection.
+fn refused_message(slug: &TenantSlug, limit: ConnectionLimit, numbers: &str, said: &str) -> String {
+    format!(
+        "tenant `{slug}`'s bot could not connect to PostgreSQL: {limit} ({numbers}). The server said: {}\n\
+         The container was removed and the tenant is stopped; running bots are untouched. Free connections (stop \
+         tenants, or raise the limit), then run `botctl tenant start {slug}`.",
+        said.trim()
+    )
+}
+
+/// The numbers behind a refused connection, as botctl's own connection sees them; what cannot be read
+/// (botctl may be refused too) is said instead.
+async fn connection_numbers(pool: &PgPool, limit: ConnectionLimit, role: &str) -> String {
+    let read = async {
+        let mut conn = pool.acquire().await?;
+        let (max, reserved, open): (String, String, i64) = sqlx::query_as(
+            "SELECT current_setting('max_connections'), current_setting('superuser_reserved_connections'), \
+             (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut numbers =
+            format!("max_connections {max}, superuser_reserved_connections {reserved}, {open} client connections open");
+        if limit == ConnectionLimit::Role {
+            let (own, open): (Option<i32>, i64) = sqlx::query_as(
+                "SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), \
+                 (SELECT count(*) FROM pg_stat_activity WHERE usename = $1)",
+            )
+            .bind(role)
+            .fetch_one(&mut *conn)
+            .await?;
+            let own = own.map_or_else(|| "unknown".to_string(), |l| l.to_string());
+            numbers = format!("role {role}: CONNECTION LIMIT {own}, {open} open; {numbers}");
+        }
+        Ok::<_, sqlx::Error>(numbers)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), read).await {
+        Ok(Ok(numbers)) => numbers,
+        Ok(Err(e)) => format!("botctl could not read the numbers: {e}"),
+        Err(_) => "botctl could not read the numbers in time".to_string(),
+    }
 }
 
 /// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
@@ -333,7 +393,7 @@ async fn spec(
     database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
     database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
     // Under host networking every container shares the host's ports, so each gets one the kernel has
-    // free now (only the container's own healthcheck uses it); on a bridge each has its own.
+    // free now (the container's healthcheck and botctl waiting for it use it); on a bridge each has its own.
     let http_addr = if options.network == "host" {
         let free = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port for /healthz")?;
         format!("127.0.0.1:{}", free.local_addr()?.port())
@@ -349,6 +409,7 @@ async fn spec(
             (TENANT.to_string(), slug.to_string()),
             (INSTALLATION.to_string(), options.installation.clone()),
             ("botctl.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            (HTTP.to_string(), http_addr.clone()),
         ]),
         env: vec![
             format!("BOTCTL_TENANT={slug}"),
@@ -364,7 +425,26 @@ async fn spec(
         memory_bytes,
         nano_cpus,
         healthcheck: vec![BINARY.to_string(), "health".to_string()],
-        health_interval: Duration::from_secs(1),
+        health_interval: options.health_interval,
+        // Docker counts no failure while botctl itself still waits for the bot.
+        health_start_period: options.health_timeout,
         stop_grace: STOP_GRACE,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_refused_by_the_server_names_the_limit_and_its_numbers() {
+        let slug: TenantSlug = "acme".parse().unwrap();
+        let said = "error returned from database: sorry, too many clients already";
+        let limit = ConnectionLimit::in_message(said).unwrap();
+        let numbers = "max_connections 100, superuser_reserved_connections 3, 100 client connections open";
+        let message = refused_message(&slug, limit, numbers, said);
+        assert!(message.contains("the server's max_connections is reached (max_connections 100,"), "{message}");
+        assert!(message.contains("too many clients already"), "{message}");
+        assert!(message.contains("botctl tenant start acme") && message.contains("tenant is stopped"), "{message}");
+    }
 }

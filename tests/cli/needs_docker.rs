@@ -41,6 +41,30 @@ fn engine() -> Engine {
     block_on(Engine::connect(&docker_host(), Duration::from_secs(60))).unwrap()
 }
 
+/// What the bot of container `name` answers on its own `/healthz` (status and report), asked where the
+/// container's `botctl.http` label says it listens (host networking: 127.0.0.1).
+fn healthz(name: &str) -> (u16, Value) {
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    let inspected =
+        block_on(docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)).unwrap();
+    let addr = inspected.config.unwrap().labels.unwrap()["botctl.http"].clone();
+    block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or_default())
+    })
+}
+
+/// The container runs, and its bot answers its own `/healthz` 200: Docker's own status says only
+/// `starting` until its first check, one healthcheck interval (minutes) after the start.
+fn assert_serving(name: &str) {
+    let state = block_on(engine().container(name)).unwrap().unwrap();
+    assert_eq!(state.status, "running", "{name}");
+    assert_ne!(state.health.as_deref(), Some("unhealthy"), "{name}");
+    let (status, report) = healthz(name);
+    assert_eq!(status, 200, "{name}: {report}");
+}
+
 /// botctl on the test's engine.
 fn on_engine(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
     cmd.env("BOTCTL_DOCKER_HOST", docker_host());
@@ -209,6 +233,7 @@ docker_test! {
             nano_cpus: 1_000_000_000,
             healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
             health_interval: Duration::from_secs(1),
+            health_start_period: Duration::from_secs(60),
             stop_grace: Duration::from_secs(10),
         };
         let engine = engine();
@@ -217,7 +242,7 @@ docker_test! {
         assert!(!block_on(engine.create_container(&spec)).unwrap(), "a second create finds it and leaves it");
         block_on(engine.start_container(&name)).unwrap();
         block_on(engine.start_container(&name)).unwrap();
-        let waited = block_on(engine.wait_healthy(&name, Duration::from_secs(60))).unwrap();
+        let waited = block_on(engine.wait_healthy(&name, Duration::from_secs(60), &|_| false)).unwrap();
         let logs = block_on(engine.last_logs(&name, 50)).unwrap();
         assert_eq!(waited, Waited::Healthy, "{logs:#?}");
         let state = block_on(engine.container(&name)).unwrap().unwrap();
@@ -294,15 +319,22 @@ docker_test! {
         assert!(database_url.starts_with(&format!("postgres://tenant_{slug}:")), "{database_url}");
         assert!(!env.iter().any(|e| e.contains("botctl@") || e.starts_with("BOTCTL_DATABASE_URL")), "{env:?}");
 
+        // botctl waited for the bot's own /healthz; Docker's check runs at the default interval, rarely.
+        let (code, report) = healthz(&name);
+        assert_eq!((code, &report["healthy"]), (200, &Value::Bool(true)), "{report}");
+        let check = container.config.as_ref().unwrap().healthcheck.clone().unwrap();
+        assert_eq!(check.interval, Some(600_000_000_000), "the default interval, 10 minutes");
+        assert_eq!(check.test.unwrap(), ["CMD", "/usr/local/bin/botctl", "health"]);
+
         // The bot in the container answers.
         bot_answers(&f, 7601);
 
-        // list and show read the container from Docker.
+        // list and show read the container from Docker, which has not run its first check yet.
         let listed = f.json(&["tenant", "list"]);
         let me = listed.as_array().unwrap().iter().find(|t| t["slug"] == slug.as_str()).unwrap().clone();
-        assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "healthy"}));
+        assert_eq!(me["container"], serde_json::json!({"status": "running", "health": "starting"}));
         let shown = f.botctl().args(["tenant", "show", &slug]).assert().success().get_output().stdout.clone();
-        assert!(String::from_utf8_lossy(&shown).contains(&format!("running, healthy (botctl-{slug})")));
+        assert!(String::from_utf8_lossy(&shown).contains(&format!("running, starting (botctl-{slug})")));
 
         // Limits of its own apply to the running container at once; `default` returns to the configured ones.
         botctl().args(["tenant", "update", &slug, "--memory-mb", "96", "--cpus", "0.5"]).assert().success();
@@ -327,6 +359,7 @@ docker_test! {
         botctl().args(["tenant", "restart", &slug]).assert().success();
         assert_eq!(status(), "running");
         assert_eq!(inspect().unwrap().state.unwrap().running, Some(true));
+        assert_serving(&name);
 
         botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
         assert!(inspect().is_err(), "the container is gone");
@@ -396,8 +429,17 @@ docker_test! {
 
         let good = unique_slug();
         let _good_container = ContainerGuard(format!("botctl-{good}"));
-        create(&good, BOT_A, &containers_database_host()).assert().success();
+        create(&good, BOT_A, &containers_database_host()).env("BOTCTL_RUNTIME_HEALTH_INTERVAL", "90s").assert().success();
         assert_eq!(f.json(&["tenant", "show", &good])["status"], "running");
+        // Returned only once the bot is really healthy: its own /healthz says so now.
+        let (code, report) = healthz(&format!("botctl-{good}"));
+        assert_eq!((code, &report["healthy"]), (200, &Value::Bool(true)), "{report}");
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let inspected = block_on(
+            docker.inspect_container(&format!("botctl-{good}"), None::<bollard::query_parameters::InspectContainerOptions>),
+        );
+        let check = inspected.unwrap().config.unwrap().healthcheck.unwrap();
+        assert_eq!((check.interval, check.start_period), (Some(90_000_000_000), Some(20_000_000_000)), "as configured");
 
         // Nothing listens where the container is told PostgreSQL is.
         let bad = unique_slug();
@@ -406,7 +448,6 @@ docker_test! {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("was created, but its bot did not start"), "{stderr}");
         assert_eq!(f.json(&["tenant", "show", &bad])["status"], "stopped");
-        let docker = bollard::Docker::connect_with_defaults().unwrap();
         let inspect = block_on(
             docker.inspect_container(&format!("botctl-{bad}"), None::<bollard::query_parameters::InspectContainerOptions>),
         );
@@ -507,8 +548,7 @@ docker_test! {
         assert_eq!((containers["status"].as_str(), running["status"].as_str()), (Some("ok"), Some("ok")), "{stderr}");
         assert!(stderr.contains(&format!("remove container botctl-{dropped}")), "{stderr}");
         assert!(block_on(engine().container(&format!("botctl-{dropped}"))).unwrap().is_none());
-        let bot = block_on(engine().container(&format!("botctl-{kept}"))).unwrap().unwrap();
-        assert_eq!((bot.status.as_str(), bot.health.as_deref()), ("running", Some("healthy")));
+        assert_serving(&format!("botctl-{kept}"));
         let (code, ..) = doctor(&["--fix", "--yes"]);
         assert_eq!(code, Some(0), "nothing left to repair");
     }
@@ -542,9 +582,8 @@ docker_test! {
         botctl().args(["tenant", "start", &live]).assert().success();
         let image_id = |tag: &str| block_on(engine().image(tag)).unwrap().unwrap().id;
         let running_on = |slug: &str| {
-            let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
-            assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")), "{slug}");
-            state.image_id
+            assert_serving(&format!("botctl-{slug}"));
+            block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap().image_id
         };
         let upgrade = |args: &[&str]| {
             let mut cmd = botctl();
@@ -635,8 +674,7 @@ docker_test! {
         let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
         let tail: Vec<&str> = actions.iter().rev().take(3).rev().copied().collect();
         assert_eq!(tail, ["tenant.stop", "tenant.restore", "tenant.start"], "{actions:?}");
-        let state = block_on(engine().container(&format!("botctl-{slug}"))).unwrap().unwrap();
-        assert_eq!((state.status.as_str(), state.health.as_deref()), ("running", Some("healthy")));
+        assert_serving(&format!("botctl-{slug}"));
         assert_eq!(f.json(&["tenant", "show", &slug])["status"], "running");
         // The bot answers from the restored schema.
         bot_answers(&f, 7701);
@@ -704,5 +742,58 @@ docker_test! {
         for output in [&created, &started] {
             assert!(text(output).contains("PASSWORD '***'"), "not loud: {}", text(output));
         }
+    }
+}
+
+docker_test! {
+    fn a_start_refused_by_a_connection_limit_names_it_fails_fast_and_leaves_running_bots_alone() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let botctl = || runtime_botctl(&f, &image);
+        let (running, refused) = (f.create(BOT_A), f.create(BOT_B));
+        let _guards = [ContainerGuard(format!("botctl-{running}")), ContainerGuard(format!("botctl-{refused}"))];
+        botctl().args(["tenant", "start", &running]).assert().success();
+        let id_before = block_on(engine().container(&format!("botctl-{running}"))).unwrap().unwrap().id;
+
+        // The server lets the tenant's role in no more: its own CONNECTION LIMIT (filling the shared test
+        // server's max_connections would refuse the other tests too; that wording has a unit test).
+        let role = format!("tenant_{refused}");
+        block_on(async {
+            let mut admin = crate::support::admin().await;
+            sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("ALTER ROLE \"{role}\" CONNECTION LIMIT 0")))
+                .await
+                .unwrap();
+        });
+        // A generous timeout: the refusal must end the wait long before it.
+        let mut cmd = botctl();
+        let output = cmd.env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "5m").args(["tenant", "start", &refused]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("the role's CONNECTION LIMIT is reached"), "{stderr}");
+        assert!(stderr.contains(&format!("role {role}: CONNECTION LIMIT 0")), "{stderr}");
+        assert!(stderr.contains("max_connections"), "the server's numbers too: {stderr}");
+        assert!(stderr.contains(&format!("botctl tenant start {refused}")), "{stderr}");
+        assert_eq!(f.json(&["tenant", "show", &refused])["status"], "stopped");
+        assert!(block_on(engine().container(&format!("botctl-{refused}"))).unwrap().is_none(), "its container is removed");
+
+        // The bot that ran before was not touched: the same container, never restarted, answering.
+        block_on(async {
+            let mut admin = crate::support::admin().await;
+            sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("ALTER ROLE \"{role}\" CONNECTION LIMIT -1")))
+                .await
+                .unwrap();
+        });
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let inspected = block_on(docker.inspect_container(
+            &format!("botctl-{running}"),
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        ))
+        .unwrap();
+        assert_eq!((inspected.id.as_deref(), inspected.restart_count), (Some(id_before.as_str()), Some(0)));
+        assert_serving(&format!("botctl-{running}"));
+        bot_answers(&f, 7801);
+        // Freed, the refused tenant starts.
+        botctl().args(["tenant", "start", &refused]).assert().success();
+        assert_serving(&format!("botctl-{refused}"));
     }
 }
