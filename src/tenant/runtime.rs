@@ -197,11 +197,17 @@ pub(super) async fn start_locked(
         let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
         engine.remove_container(&name).await?;
         store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
-        let said =
-            database.iter().chain(logs.iter().rev()).find_map(|l| ConnectionLimit::in_message(l).map(|k| (k, l)));
-        if let Some((limit, said)) = said {
-            let numbers = connection_numbers(pool, limit, &slug.schema()).await;
-            anyhow::bail!(refused_message(slug, limit, &numbers, said));
+        let said = database.iter().chain(logs.iter().rev()).find(|l| ConnectionLimit::in_message(l).is_some());
+        // sqlx's pool may pass on only "pool timed out": then the server's own numbers tell.
+        let connecting = database.is_some() || logs.iter().any(|l| l.contains("connect"));
+        if said.is_some() || connecting {
+            let budget = Budget::read(pool, &slug.schema()).await;
+            let limit = said.and_then(|l| ConnectionLimit::in_message(l)).or_else(|| budget.as_ref().ok()?.exhausted());
+            if let Some(limit) = limit {
+                let numbers = budget.map_or_else(|e| e, |b| b.to_string());
+                let said = said.map_or_else(|| logs.join("\n"), |l| l.trim().to_string());
+                anyhow::bail!(refused_message(slug, limit, &numbers, &said));
+            }
         }
         let database = database.map(|e| format!("; its /healthz reports the database: {e}")).unwrap_or_default();
         anyhow::bail!(
@@ -220,43 +226,97 @@ pub(super) async fn start_locked(
 /// Why a new bot could not start when a server limit refused its connection.
 fn refused_message(slug: &TenantSlug, limit: ConnectionLimit, numbers: &str, said: &str) -> String {
     format!(
-        "tenant `{slug}`'s bot could not connect to PostgreSQL: {limit} ({numbers}). The server said: {}\n\
+        "tenant `{slug}`'s bot could not connect to PostgreSQL: {limit} ({numbers}). What it said:\n{said}\n\
          The container was removed and the tenant is stopped; running bots are untouched. Free connections (stop \
-         tenants, or raise the limit), then run `botctl tenant start {slug}`.",
-        said.trim()
+         tenants, or raise the limit), then run `botctl tenant start {slug}`."
     )
 }
 
-/// The numbers behind a refused connection, as botctl's own connection sees them; what cannot be read
-/// (botctl may be refused too) is said instead.
-async fn connection_numbers(pool: &PgPool, limit: ConnectionLimit, role: &str) -> String {
-    let read = async {
-        let mut conn = pool.acquire().await?;
-        let (max, reserved, open): (String, String, i64) = sqlx::query_as(
-            "SELECT current_setting('max_connections'), current_setting('superuser_reserved_connections'), \
-             (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let mut numbers =
-            format!("max_connections {max}, superuser_reserved_connections {reserved}, {open} client connections open");
-        if limit == ConnectionLimit::Role {
-            let (own, open): (Option<i32>, i64) = sqlx::query_as(
-                "SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), \
-                 (SELECT count(*) FROM pg_stat_activity WHERE usename = $1)",
+/// The server's connection limits and what is open against them, as botctl's own connection sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Budget {
+    max_connections: i32,
+    reserved: i32,
+    /// Client connections open on the whole server.
+    open: i64,
+    role: String,
+    /// The role's `CONNECTION LIMIT`, -1 for none.
+    role_limit: i32,
+    role_open: i64,
+    /// The database's `CONNECTION LIMIT`, -1 for none.
+    database_limit: i32,
+    database_open: i64,
+}
+
+impl Budget {
+    /// Reads it; what cannot be read (botctl may be refused too) is the error's text.
+    async fn read(pool: &PgPool, role: &str) -> Result<Self, String> {
+        let read = async {
+            let mut conn = pool.acquire().await?;
+            sqlx::query_as::<_, (i32, i32, i64, i32, i64, i32, i64)>(
+                "SELECT current_setting('max_connections')::int, \
+                 current_setting('superuser_reserved_connections')::int, \
+                 (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), \
+                 coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), -1), \
+                 (SELECT count(*) FROM pg_stat_activity WHERE usename = $1), \
+                 (SELECT datconnlimit FROM pg_database WHERE datname = current_database()), \
+                 (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                  AND backend_type = 'client backend')",
             )
             .bind(role)
             .fetch_one(&mut *conn)
-            .await?;
-            let own = own.map_or_else(|| "unknown".to_string(), |l| l.to_string());
-            numbers = format!("role {role}: CONNECTION LIMIT {own}, {open} open; {numbers}");
+            .await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), read).await {
+            Ok(Ok((max_connections, reserved, open, role_limit, role_open, database_limit, database_open))) => {
+                Ok(Self {
+                    max_connections,
+                    reserved,
+                    open,
+                    role: role.to_string(),
+                    role_limit,
+                    role_open,
+                    database_limit,
+                    database_open,
+                })
+            }
+            Ok(Err(e)) => Err(format!("botctl could not read the server's numbers: {e}")),
+            Err(_) => Err("botctl could not read the server's numbers in time".to_string()),
         }
-        Ok::<_, sqlx::Error>(numbers)
-    };
-    match tokio::time::timeout(Duration::from_secs(5), read).await {
-        Ok(Ok(numbers)) => numbers,
-        Ok(Err(e)) => format!("botctl could not read the numbers: {e}"),
-        Err(_) => "botctl could not read the numbers in time".to_string(),
+    }
+
+    /// The limit that is reached now, if one is.
+    fn exhausted(&self) -> Option<ConnectionLimit> {
+        if self.role_limit >= 0 && self.role_open >= i64::from(self.role_limit) {
+            Some(ConnectionLimit::Role)
+        } else if self.database_limit >= 0 && self.database_open >= i64::from(self.database_limit) {
+            Some(ConnectionLimit::Database)
+        } else if self.open >= i64::from(self.max_connections) {
+            Some(ConnectionLimit::MaxConnections)
+        } else if self.open >= i64::from(self.max_connections - self.reserved) {
+            Some(ConnectionLimit::Reserved)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = |l: i32| if l < 0 { "none".to_string() } else { l.to_string() };
+        write!(
+            f,
+            "max_connections {}, superuser_reserved_connections {}, {} client connections open; role {}: \
+             CONNECTION LIMIT {}, {} open; this database: CONNECTION LIMIT {}, {} open",
+            self.max_connections,
+            self.reserved,
+            self.open,
+            self.role,
+            limit(self.role_limit),
+            self.role_open,
+            limit(self.database_limit),
+            self.database_open
+        )
     }
 }
 
@@ -436,15 +496,41 @@ async fn spec(
 mod tests {
     use super::*;
 
+    fn budget() -> Budget {
+        Budget {
+            max_connections: 100,
+            reserved: 3,
+            open: 40,
+            role: "tenant_acme".into(),
+            role_limit: -1,
+            role_open: 0,
+            database_limit: -1,
+            database_open: 40,
+        }
+    }
+
     #[test]
     fn a_start_refused_by_the_server_names_the_limit_and_its_numbers() {
         let slug: TenantSlug = "acme".parse().unwrap();
         let said = "error returned from database: sorry, too many clients already";
         let limit = ConnectionLimit::in_message(said).unwrap();
-        let numbers = "max_connections 100, superuser_reserved_connections 3, 100 client connections open";
-        let message = refused_message(&slug, limit, numbers, said);
+        let full = Budget { open: 100, database_open: 100, ..budget() };
+        let message = refused_message(&slug, limit, &full.to_string(), said);
         assert!(message.contains("the server's max_connections is reached (max_connections 100,"), "{message}");
+        assert!(message.contains("superuser_reserved_connections 3, 100 client connections open"), "{message}");
         assert!(message.contains("too many clients already"), "{message}");
         assert!(message.contains("botctl tenant start acme") && message.contains("tenant is stopped"), "{message}");
+    }
+
+    #[test]
+    fn the_servers_numbers_tell_which_limit_is_reached() {
+        assert_eq!(budget().exhausted(), None);
+        assert_eq!(Budget { open: 100, ..budget() }.exhausted(), Some(ConnectionLimit::MaxConnections));
+        assert_eq!(Budget { open: 97, ..budget() }.exhausted(), Some(ConnectionLimit::Reserved));
+        assert_eq!(Budget { role_limit: 0, ..budget() }.exhausted(), Some(ConnectionLimit::Role));
+        assert_eq!(Budget { role_limit: 2, role_open: 1, ..budget() }.exhausted(), None);
+        assert_eq!(Budget { database_limit: 40, ..budget() }.exhausted(), Some(ConnectionLimit::Database));
+        let shown = Budget { role_limit: 0, ..budget() }.to_string();
+        assert!(shown.contains("role tenant_acme: CONNECTION LIMIT 0, 0 open"), "{shown}");
     }
 }
