@@ -240,6 +240,19 @@ fn a_refused_database_connection_says_connection_refused_with_host_and_port() {
 }
 
 #[test]
+fn a_connection_the_server_refuses_for_a_limit_names_the_limit() {
+    let (db, role) = (crate::support::TestDb::new(), crate::support::TestRole::new());
+    role.grant(&format!("ALTER ROLE \"{}\" CONNECTION LIMIT 0", role.name));
+    let sandbox = Sandbox::new();
+    let output =
+        sandbox.botctl().args(["--database-url", &role.url(&db), "init"]).assert().code(1).get_output().clone();
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains(&format!("refused botctl's connection as {}", role.name)), "{stderr}");
+    assert!(stderr.contains("the role's CONNECTION LIMIT is reached"), "{stderr}");
+    assert!(!stderr.contains(&role.password), "{stderr}");
+}
+
+#[test]
 fn a_bad_value_in_a_flags_environment_twin_names_the_variable() {
     let sandbox = Sandbox::new();
     for (var, value) in [("BOTCTL_YES", "maybe"), ("BOTCTL_QUIET", "perhaps"), ("BOTCTL_OUTPUT", "xml")] {
