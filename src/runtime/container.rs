@@ -184,6 +184,20 @@ impl Engine {
         }
     }
 
+    /// How often Docker runs the container's healthcheck; `None` without one (or without the container).
+    pub async fn health_interval(&self, name: &str) -> anyhow::Result<Option<Duration>> {
+        match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
+            Ok(c) => Ok(c
+                .config
+                .and_then(|c| c.healthcheck)
+                .and_then(|h| h.interval)
+                .and_then(|n| u64::try_from(n).ok())
+                .map(Duration::from_nanos)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot inspect container `{name}`")),
+        }
+    }
+
     /// Creates the container unless one of that name exists (the engine's 409 says so, so no inspect is
     /// needed first); returns whether it made one.
     pub async fn create_container(&self, spec: &ContainerSpec) -> anyhow::Result<bool> {

@@ -169,9 +169,18 @@ pub(super) async fn start_locked(
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
     let name = container_name(slug.as_str());
-    let existing = inspect(engine, slug, options).await?;
+    let mut existing = inspect(engine, slug, options).await?;
     // A container that exists keeps the image it was made from.
     let image = existing.as_ref().map_or(image, |c| c.image.as_str()).to_string();
+    // A stopped container made with another healthcheck interval is made again (its bot is down anyway),
+    // so that `tenant restart` brings a changed `runtime.health_interval` to an existing fleet.
+    if let Some(c) = &existing
+        && c.status != "running"
+        && engine.health_interval(&name).await? != Some(options.health_interval)
+    {
+        engine.remove_container(&name).await?;
+        existing = None;
+    }
     let created = existing.is_none();
     if created {
         progress.set_message("creating the container");

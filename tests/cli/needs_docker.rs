@@ -371,9 +371,18 @@ docker_test! {
         assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
         botctl().args(["tenant", "stop", &slug]).assert().success();
 
-        botctl().args(["tenant", "restart", &slug]).assert().success();
+        // A restart with another interval configured makes the container again, with that interval.
+        let id_before = inspect().unwrap().id;
+        botctl().env("BOTCTL_RUNTIME_HEALTH_INTERVAL", "2m").args(["tenant", "restart", &slug]).assert().success();
         assert_eq!(status(), "running");
-        assert_eq!(inspect().unwrap().state.unwrap().running, Some(true));
+        let restarted = inspect().unwrap();
+        assert_eq!(restarted.state.unwrap().running, Some(true));
+        assert_ne!(restarted.id, id_before, "made again");
+        assert_eq!(restarted.config.unwrap().healthcheck.unwrap().interval, Some(120_000_000_000));
+        assert_serving(&name);
+        // The same interval again: the container stays.
+        botctl().env("BOTCTL_RUNTIME_HEALTH_INTERVAL", "2m").args(["tenant", "restart", &slug]).assert().success();
+        assert_eq!(inspect().unwrap().id, restarted.id);
         assert_serving(&name);
 
         botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
