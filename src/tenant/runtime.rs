@@ -193,7 +193,13 @@ pub(super) async fn start_locked(
     progress.set_message("waiting for the bot to become healthy");
     // A server limit does not lift while the bot waits: knowing it is enough to give up.
     let refused = |error: &str| ConnectionLimit::in_message(error).is_some();
-    let waited = engine.wait_healthy(&name, options.health_timeout, &refused).await?;
+    let role = slug.schema();
+    let (waited, known) = tokio::select! {
+        waited = engine.wait_healthy(&name, options.health_timeout, &refused) => (waited?, None),
+        limit = refused_by_server(pool, &role) => {
+            (Waited::Unhealthy { status: "the server lets it have no connection".into() }, Some(limit))
+        }
+    };
     let (failed, database) = match waited {
         Waited::Healthy => (None, None),
         Waited::TimedOut { database } => {
@@ -209,9 +215,12 @@ pub(super) async fn start_locked(
         let said = database.iter().chain(logs.iter().rev()).find(|l| ConnectionLimit::in_message(l).is_some());
         // sqlx's pool may pass on only "pool timed out": then the server's own numbers tell.
         let connecting = database.is_some() || logs.iter().any(|l| l.contains("connect"));
-        if said.is_some() || connecting {
-            let budget = Budget::read(pool, &slug.schema()).await;
-            let limit = said.and_then(|l| ConnectionLimit::in_message(l)).or_else(|| budget.as_ref().ok()?.exhausted());
+        if said.is_some() || connecting || known.is_some() {
+            let budget = Budget::read(pool, &role).await;
+            let limit = said
+                .and_then(|l| ConnectionLimit::in_message(l))
+                .or(known)
+                .or_else(|| budget.as_ref().ok()?.exhausted());
             if let Some(limit) = limit {
                 let numbers = budget.map_or_else(|e| e, |b| b.to_string());
                 let said = said.map_or_else(|| logs.join("\n"), |l| l.trim().to_string());
@@ -239,6 +248,24 @@ fn refused_message(slug: &TenantSlug, limit: ConnectionLimit, numbers: &str, sai
          The container was removed and the tenant is stopped; running bots are untouched. Free connections (stop \
          tenants, or raise the limit), then run `botctl tenant start {slug}`."
     )
+}
+
+/// Ends when botctl's own view of the server shows that the starting bot cannot get a connection: a
+/// limit is reached while the tenant's role holds none, at two reads a second apart (a busy moment
+/// passes). The bot itself may take its pool's whole timeout to give up.
+async fn refused_by_server(pool: &PgPool, role: &str) -> ConnectionLimit {
+    let mut seen = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = match Budget::read(pool, role).await {
+            Ok(budget) if budget.role_open == 0 => budget.exhausted(),
+            _ => None,
+        };
+        match (seen, now) {
+            (Some(before), Some(limit)) if before == limit => return limit,
+            _ => seen = now,
+        }
+    }
 }
 
 /// The server's connection limits and what is open against them, as botctl's own connection sees them.
