@@ -243,10 +243,14 @@ pub(super) async fn start_locked(
 
 /// Why a new bot could not start when a server limit refused its connection.
 fn refused_message(slug: &TenantSlug, limit: ConnectionLimit, numbers: &str, said: &str) -> String {
+    let said = match said.trim() {
+        "" => String::new(),
+        said => format!(" What it said:\n{said}\n"),
+    };
     format!(
-        "tenant `{slug}`'s bot could not connect to PostgreSQL: {limit} ({numbers}). What it said:\n{said}\n\
-         The container was removed and the tenant is stopped; running bots are untouched. Free connections (stop \
-         tenants, or raise the limit), then run `botctl tenant start {slug}`."
+        "tenant `{slug}`'s bot could not connect to PostgreSQL: {limit} ({numbers}).{said} The container was \
+         removed and the tenant is stopped; running bots are untouched. Free connections (stop tenants, or raise \
+         the limit), then run `botctl tenant start {slug}`."
     )
 }
 
