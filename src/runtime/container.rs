@@ -336,8 +336,8 @@ impl Engine {
                 observed = Some(inspected);
             }
             let Some(seen) = &observed else { continue };
-            match seen.http {
-                Some(addr) => match ask(&client, addr).await {
+            if let Some(addr) = seen.http {
+                match ask(&client, addr).await {
                     Answer::Healthy => return Ok(Waited::Healthy),
                     Answer::Unhealthy(error) => {
                         answered = true;
@@ -349,8 +349,7 @@ impl Engine {
                         }
                     }
                     Answer::Silent => {}
-                },
-                None => answered = false,
+                }
             }
             if !answered && now >= next_exec && !seen.healthcheck.is_empty() {
                 next_exec = now + EXEC_EVERY;
