@@ -973,13 +973,13 @@ fn backends(f: &Fixture, slug: &str) -> i64 {
 }
 
 /// Writes, as another process would, a due notice for the owner (1001) about a booking of a new customer
-/// named `name` (user `user`).
-fn write_elsewhere(f: &Fixture, slug: &str, user: i64, name: &str) {
+/// named `name` (user `user`), `days` ahead.
+fn write_elsewhere(f: &Fixture, slug: &str, user: i64, name: &str, days: i32) {
     let schema = format!("tenant_{slug}");
     let sql = format!(
         "INSERT INTO {schema}.customers (user_id, first_name) VALUES ({user}, '{name}'); \
          INSERT INTO {schema}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
-             SELECT {user}, id, name, price_minor, now() + interval '3 days', now() + interval '3 days 1 hour' \
+             SELECT {user}, id, name, price_minor, now() + interval '{days} days', now() + interval '{days} days 1 hour' \
              FROM {schema}.services ORDER BY id LIMIT 1; \
          INSERT INTO {schema}.outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key) \
              SELECT 'admin_booked', 1001, id, now(), now() + interval '1 day', 'elsewhere:{user}' \
@@ -1030,7 +1030,7 @@ fn an_idle_tenant_holds_no_connection_and_still_sends_rows_written_elsewhere() {
     assert!(status.success(), "{status}: {stderr}");
 
     // A row written while the bot is down is sent when it starts, long before its first rescan.
-    write_elsewhere(&f, &slug, 7201, "Иной");
+    write_elsewhere(&f, &slug, 7201, "Иной", 3);
     let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &f.api);
     assert!(owner_told(&f, "Иной"), "a row written while the bot was down was not sent at start");
     let (status, stderr) = serve.stop();
@@ -1039,7 +1039,7 @@ fn an_idle_tenant_holds_no_connection_and_still_sends_rows_written_elsewhere() {
     // A row another process writes while the bot runs is found by the rescan.
     let mut serve = ServeProcess::spawn_rescanning(&f.sandbox, &slug, &url, &f.api, "1s");
     serve.wait_health("healthy", |r| r["healthy"] == true);
-    write_elsewhere(&f, &slug, 7202, "Другой");
+    write_elsewhere(&f, &slug, 7202, "Другой", 4);
     assert!(owner_told(&f, "Другой"), "a row written by another process was never sent");
     let (status, stderr) = serve.stop();
     assert!(status.success(), "{status}: {stderr}");
