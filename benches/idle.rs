@@ -1,7 +1,8 @@
 //! Idle tenants' server backends: N `botctl serve` processes against a throwaway local cluster and
 //! botctl's Bot API emulator; each is started, answers one `/start` from its owner (so its handlers,
 //! dialogue storage and outbox have all used the database), and is then left alone. The backends open
-//! for the tenants' roles are counted in `pg_stat_activity` after 30 s and 60 s of idling.
+//! for the tenants' roles are counted in `pg_stat_activity` after 30 s and 60 s of idling, and the CPU
+//! time the serve processes used between the two (user + system, from /proc) is summed.
 //!
 //! Run: `cargo bench --bench idle` (N = 1 and 10), or other counts: `cargo bench --bench idle -- 20`.
 #![allow(
@@ -28,12 +29,24 @@ fn token(i: usize) -> (i64, String) {
     (id, format!("{id}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"))
 }
 
+/// The CPU time (user + system) process `pid` has used, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and 15th of all.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // In USER_HZ, which Linux fixes at 100 on x86 and ARM.
+    Duration::from_millis(ticks * 10)
+}
+
 fn main() {
     let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let counts = if counts.is_empty() { vec![1, 10] } else { counts };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!("| serve processes | backends after 30 s idle | after 60 s idle | most held by one tenant |");
-    println!("|---|---|---|---|");
+    println!(
+        "| serve processes | backends after 30 s idle | after 60 s idle | most held by one tenant | serve CPU 30–60 s idle |"
+    );
+    println!("|---|---|---|---|---|");
     for n in counts {
         let dir = tempfile::Builder::new().prefix("botctl-bench-idle").tempdir().unwrap();
         let cluster = LocalCluster::new(dir.path(), None).expect("PostgreSQL server binaries are installed");
@@ -67,11 +80,14 @@ fn main() {
                 (per_tenant.iter().sum::<i64>(), per_tenant.iter().copied().max().unwrap_or(0))
             })
         };
+        let cpu = || children.iter().map(|c| cpu_time(c.id())).sum::<Duration>();
         std::thread::sleep(Duration::from_secs(30));
         let (at_30, _) = count(&pool);
+        let (cpu_30, wall_30) = (cpu(), std::time::Instant::now());
         std::thread::sleep(Duration::from_secs(30));
         let (at_60, most) = count(&pool);
-        println!("| {n} | {at_30} | {at_60} | {most} |");
+        let share = (cpu() - cpu_30).as_secs_f64() / wall_30.elapsed().as_secs_f64() * 100.0;
+        println!("| {n} | {at_30} | {at_60} | {most} | {share:.3} % of a core |");
         for mut child in children {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();

@@ -1785,7 +1785,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__serve)
-            opts="-o -q -v -y -h -V --tenant --tenant-database-url --token --token-file --http-addr --config --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --tenant --tenant-database-url --token --token-file --http-addr --outbox-rescan --config --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1808,6 +1808,10 @@ _botctl() {
                     return 0
                     ;;
                 --http-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --outbox-rescan)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

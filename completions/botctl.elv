@@ -580,6 +580,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --token 'The bot''s token'
             cand --token-file 'Reads the bot''s token from this file (a Docker secret, for example)'
             cand --http-addr 'Where /healthz and /metrics listen'
+            cand --outbox-rescan 'How often the outbox looks for messages another process queued (the bot''s own are sent at once)'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
             cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'

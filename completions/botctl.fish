@@ -490,6 +490,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand serve" -l tenant-database-
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l token -d 'The bot\'s token' -r
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l token-file -d 'Reads the bot\'s token from this file (a Docker secret, for example)' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l http-addr -d 'Where /healthz and /metrics listen' -r
+complete -c botctl -n "__fish_botctl_using_subcommand serve" -l outbox-rescan -d 'How often the outbox looks for messages another process queued (the bot\'s own are sent at once)' -r
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'

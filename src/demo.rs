@@ -125,6 +125,7 @@ pub async fn run(database: &Database, options: &DemoOptions, progress: &dyn Prog
             button_every: Duration::from_millis(10),
             button_burst: 100,
         }),
+        outbox_rescan: crate::bot::outbox::RESCAN,
     };
     let task = tokio::spawn(serve::run(serve_options, shutdown.clone(), Some(ready)));
     let http =

@@ -1,7 +1,7 @@
 //! The daemon's small HTTP listener: `/healthz` for Docker's healthcheck (the database answers and the
 //! last `getUpdates` round-trip is recent) and Prometheus `/metrics`. `/healthz` answers from what the
-//! bot already knows — its last poll, the outcome of its last database work, whether the outbox's
-//! listener holds a live connection — and asks the database itself only when none of that says.
+//! bot already knows — its last poll, the outcome of its last database work, however old — and asks the
+//! database itself only before anything is known: an idle bot probed by Docker opens no connection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,9 +18,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
+use sqlx::Connection;
 use sqlx::PgPool;
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
+
+use crate::db::ConnectionLimit;
 
 /// What goes wrong with Telegram, counted by kind.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -114,9 +117,6 @@ fn error_kind(error: &RequestError) -> &'static str {
     }
 }
 
-/// How long a database success or failure speaks for the database without asking it again.
-const FRESH: Duration = Duration::from_secs(30);
-
 /// What `/healthz` looks at.
 pub struct Health {
     pool: PgPool,
@@ -128,23 +128,38 @@ pub struct Health {
     pub metrics: Metrics,
 }
 
-/// What the bot's own work last learned of the database.
+/// What the bot's own work last learned of the database. However old, it stands until later work says
+/// otherwise: the outbox's rescan refreshes it every few minutes, and any failure is told at once.
 #[derive(Default)]
 struct Database {
     answered: Option<Instant>,
-    failed: Option<(Instant, String)>,
-    /// The outbox's listener holds a connection that is alive as far as anyone knows: its loss is
-    /// reported at once, so while it holds the server is up and lets the tenant in.
-    listening: bool,
+    failed: Option<Failure>,
+}
+
+struct Failure {
+    at: Instant,
+    /// As the failing work told it.
+    error: String,
+    /// The reason a connection of its own was given, when the error did not say (a pool that gave up
+    /// waiting hides the server's refusal); asked once per error.
+    reason: Option<String>,
+}
+
+/// The database's state as far as the bot knows it.
+enum Known {
+    Nothing,
+    Up,
+    Down { error: String, reason: Option<String> },
 }
 
 impl Database {
-    /// `Some` when known without asking: `Ok` for up, `Err` with the last error for down.
-    fn known(&self, now: Instant) -> Option<Result<(), String>> {
-        let recent = |at: Instant| now.duration_since(at) <= FRESH;
+    fn known(&self) -> Known {
         match &self.failed {
-            Some((at, error)) if self.answered.is_none_or(|ok| ok < *at) => recent(*at).then(|| Err(error.clone())),
-            _ => (self.listening || self.answered.is_some_and(recent)).then_some(Ok(())),
+            Some(failure) if self.answered.is_none_or(|ok| ok < failure.at) => {
+                Known::Down { error: failure.error.clone(), reason: failure.reason.clone() }
+            }
+            _ if self.answered.is_some() => Known::Up,
+            _ => Known::Nothing,
         }
     }
 }
@@ -185,23 +200,25 @@ impl Health {
 
     /// The database could not be reached for some work.
     pub fn database_failed(&self, error: &dyn std::fmt::Display) {
-        self.database().failed = Some((Instant::now(), error.to_string()));
-    }
-
-    /// Whether the outbox's listener holds a live connection.
-    pub fn listening(&self, listening: bool) {
-        self.database().listening = listening;
+        let error = error.to_string();
+        let mut database = self.database();
+        // The same error again keeps the reason already found for it.
+        let reason = database.failed.take().filter(|f| f.error == error).and_then(|f| f.reason);
+        let reason = reason.or_else(|| ConnectionLimit::in_message(&error).map(|limit| format!("{limit}: {error}")));
+        database.failed = Some(Failure { at: Instant::now(), error, reason });
     }
 
     pub async fn report(&self) -> Report {
-        let known = if self.pool.is_closed() {
-            Some(Err("the pool is closed".to_string()))
+        let database = if self.pool.is_closed() {
+            Err("the pool is closed".to_string())
         } else {
-            self.database().known(Instant::now())
-        };
-        let database = match known {
-            Some(known) => known,
-            None => self.ask_database().await,
+            let known = self.database().known();
+            match known {
+                Known::Up => Ok(()),
+                Known::Down { reason: Some(reason), .. } => Err(reason),
+                Known::Down { error, reason: None } => Err(self.explain(error).await),
+                Known::Nothing => self.ask_database().await,
+            }
         };
         let database = match database {
             Ok(()) => "ok".to_string(),
@@ -213,24 +230,57 @@ impl Health {
         Report { healthy: database == "ok" && polling, database, last_poll_seconds_ago: ago }
     }
 
-    /// The cheap check, when nothing has said for a while whether the database is there.
+    /// Before the bot's work has said anything about the database: the cheap check.
     async fn ask_database(&self) -> Result<(), String> {
-        let answer = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&self.pool)).await;
+        let answer = tokio::time::timeout(ASK_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await;
         match answer {
             Ok(Ok(_)) => {
                 self.database_answered();
                 Ok(())
             }
             Ok(Err(e)) => {
-                self.database_failed(&e);
-                Err(e.to_string())
+                let error = refusal(&e);
+                self.database_failed(&error);
+                Err(error)
             }
             Err(_) => {
-                let error = "no answer within 2 s";
+                let error = format!("no answer within {} s", ASK_TIMEOUT.as_secs());
                 self.database_failed(&error);
-                Err(error.to_string())
+                Err(error)
             }
         }
+    }
+
+    /// `error`, with the server's own reason when one connection of its own, outside the pool, gets one:
+    /// the pool retries a refusal (a connection limit) until it gives up and then says only that it timed
+    /// out. Asked once per error, so a failing bot probed by Docker does not knock at every probe.
+    async fn explain(&self, error: String) -> String {
+        let options = self.pool.connect_options();
+        let attempt = tokio::time::timeout(ASK_TIMEOUT, sqlx::PgConnection::connect_with(&*options)).await;
+        let reason = match attempt {
+            Ok(Err(refused)) => refusal(&refused),
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                error.clone()
+            }
+            Err(_) => error.clone(),
+        };
+        let mut database = self.database();
+        if let Some(failure) = database.failed.as_mut().filter(|f| f.error == error) {
+            failure.reason = Some(reason.clone());
+        }
+        reason
+    }
+}
+
+/// How long `/healthz` waits for the database when it asks.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A database error as `/healthz` tells it: a connection limit's refusal is named, in the server's words.
+fn refusal(error: &sqlx::Error) -> String {
+    match ConnectionLimit::of(error) {
+        Some(limit) => format!("{limit}: {error}"),
+        None => error.to_string(),
     }
 }
 
@@ -262,10 +312,21 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-/// Asks a running daemon's `/healthz`; `Ok(true)` when it is healthy. For `botctl health` (Docker's
-/// healthcheck), so it must be quick and need nothing but the address.
-pub async fn probe(addr: SocketAddr, timeout: Duration) -> anyhow::Result<bool> {
-    let client = reqwest::Client::builder().timeout(timeout).build()?;
-    let response = client.get(format!("http://{addr}/healthz")).send().await?;
-    Ok(response.status().is_success())
+/// Asks a running daemon's `/healthz`; `Ok(true)` when it is healthy. For `botctl health`, which Docker
+/// runs in every container every few seconds: a blocking HTTP/1.0 GET by hand, because an HTTP client
+/// library would start a runtime and load TLS roots for one plain request on loopback.
+pub fn probe(addr: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+    // HTTP/1.0: the server closes the connection after its answer, whose first line is all that counts.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let status = answer.split(|&b| b == b' ').nth(1).and_then(|code| std::str::from_utf8(code).ok());
+    match status.and_then(|code| code.parse::<u16>().ok()) {
+        Some(code) => Ok((200..300).contains(&code)),
+        None => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer")),
+    }
 }

@@ -4,7 +4,8 @@
 //! of the tick that made it: when that session ends (the process died) or the claim's lease runs out,
 //! the row may be claimed again — so a crash repeats at most the messages in flight and never loses one,
 //! and no connection is held while Telegram answers. `run` wraps the step in a loop that sleeps until
-//! the next due row, or until a writer's notification says a nearer one came.
+//! the next due row, until this process wrote rows, or until a slow rescan looks for other processes'
+//! rows; it holds no connection while it sleeps.
 //!
 //! Broadcast rows (no booking; their text is the broadcast's) are spaced by `broadcast::Pace`, and a
 //! tick that handled any lets `broadcast::Reporter` update their authors. A send refused because the
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use teloxide::types::{ChatId, InlineKeyboardMarkup, ReplyMarkup};
 use teloxide::{ApiError, RequestError};
@@ -57,6 +57,8 @@ pub struct Dispatcher {
     stop: CancellationToken,
     reporter: Reporter,
     pace: Pace,
+    /// How often `run` looks for rows other processes wrote.
+    rescan: Duration,
 }
 
 /// What one tick did, and when the next row is due.
@@ -133,11 +135,22 @@ impl Dispatcher {
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Self {
-        Self { pool, bot, texts, health, stop, reporter: Reporter::default(), pace: Pace::default() }
+        Self { pool, bot, texts, health, stop, reporter: Reporter::default(), pace: Pace::default(), rescan: RESCAN }
+    }
+
+    /// Looks for rows other processes wrote every `every` (give or take a tenth) instead of [`RESCAN`].
+    pub fn with_rescan(mut self, every: Duration) -> Self {
+        self.rescan = every;
+        self
     }
 
     /// Sends every row due at `now`, then says when the next one is due.
     pub async fn tick(&self, now: DateTime<Utc>) -> anyhow::Result<Tick> {
+        self.work(now, false).await
+    }
+
+    /// `tick`; with `lone`, its connection is closed afterwards instead of kept for reuse.
+    async fn work(&self, now: DateTime<Utc>, lone: bool) -> anyhow::Result<Tick> {
         // The claims' owner: this connection's session, alive for as long as the tick.
         let mut session = self.pool.acquire().await?;
         let owner: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *session).await?;
@@ -165,12 +178,18 @@ impl Dispatcher {
                 tick.add(&outcome);
             }
         }
-        drop(session);
+        tick.next_due = sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
+            .fetch_one(&mut *session)
+            .await?;
+        if lone {
+            // A failed close only means the server ends the session itself.
+            let _ = session.close().await;
+        } else {
+            drop(session);
+        }
         if broadcast {
             self.report().await;
         }
-        tick.next_due =
-            sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'").fetch_one(&self.pool).await?;
         Ok(tick)
     }
 
@@ -388,25 +407,24 @@ impl Dispatcher {
     }
 
     /// Ticks until `stop`: after each tick it sleeps until the next row is due, until this process's
-    /// own writes say rows came (`booking::outbox::written`), or until the database notifies that
-    /// another process wrote one. Nothing due, no wake-ups; the listener's connection is the only one
-    /// held meanwhile.
+    /// own writes say rows came (`booking::outbox::written`), or until the rescan (`with_rescan`) looks
+    /// for rows another process wrote. No connection is held meanwhile: an idle tenant costs the server
+    /// no backend, only one short connection per rescan.
     pub async fn run(self) -> anyhow::Result<()> {
         let mut written = crate::booking::outbox::written();
-        let schema: String = sqlx::query_scalar("SELECT current_schema()::text").fetch_one(&self.pool).await?;
-        let mut listener = None;
         // A broadcast the last run left unfinished goes on at its pace, and one it finished without
         // reporting is reported.
         if let Err(e) = broadcast::resume(&self.pool, Utc::now()).await {
             tracing::warn!("the broadcasts under way could not be resumed: {e:#}");
         }
         self.report().await;
+        // Woken by the rescan alone: the tenant is most likely idle, and the tick's connection closes at
+        // once rather than after the pool's idle timeout, so that a fleet's rescans keep hardly any
+        // backend open (500 tenants × 10–20 s lingering every 5 minutes would be 15–35 of them).
+        let mut rescanning = false;
         loop {
-            if listener.is_none() {
-                listener = self.listen(&schema).await;
-            }
             self.health.metrics.outbox_wakeups.inc();
-            let next = match self.tick(Utc::now()).await {
+            let next = match self.work(Utc::now(), rescanning).await {
                 Ok(tick) => {
                     self.health.database_answered();
                     tick.next_due
@@ -417,60 +435,18 @@ impl Dispatcher {
                     Some(Utc::now() + TimeDelta::seconds(5))
                 }
             };
-            // Without a listener, another process's rows are looked for now and then until it is back.
-            let next = match listener {
-                Some(_) => next,
-                None => Some(next.map_or(Utc::now() + RELISTEN, |at| at.min(Utc::now() + RELISTEN))),
-            };
-            let until_due = async {
-                match next {
-                    Some(at) => tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let notified = async {
-                match listener.as_mut() {
-                    Some(listener) => listener.try_recv().await,
-                    None => std::future::pending().await,
-                }
+            let rescan = Utc::now() + jittered(self.rescan);
+            let (at, by_rescan) = match next {
+                Some(due) if due < rescan => (due, false),
+                _ => (rescan, true),
             };
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
-                () = until_due => {}
-                key = written.recv() => self.after_writers(key, &mut written).await,
-                notified = notified => match notified {
-                    Ok(Some(_)) => {}
-                    // The connection is lost (`None`, or an error): notifications sent meanwhile are
-                    // lost, so the loop ticks and listens again.
-                    lost => {
-                        let error = lost.err().map_or_else(|| "the connection was lost".to_string(), |e| e.to_string());
-                        tracing::warn!("the outbox listener failed: {error}");
-                        self.health.listening(false);
-                        self.health.database_failed(&error);
-                        listener = None;
-                    }
-                },
-            }
-        }
-    }
-
-    /// A listener on the tenant's outbox channel, or `None` (said in health) when the database refuses.
-    async fn listen(&self, schema: &str) -> Option<PgListener> {
-        let listening = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(&channel(schema)).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match listening.await {
-            Ok(listener) => {
-                self.health.listening(true);
-                self.health.database_answered();
-                Some(listener)
-            }
-            Err(e) => {
-                tracing::warn!("the outbox cannot listen for other processes' rows: {e}");
-                self.health.database_failed(&e);
-                None
+                () = tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()) => rescanning = by_rescan,
+                key = written.recv() => {
+                    rescanning = false;
+                    self.after_writers(key, &mut written).await;
+                }
             }
         }
     }
@@ -512,8 +488,15 @@ impl Dispatcher {
 
 /// How long the dispatcher waits for its own process's writer to commit before it looks anyway.
 const WRITER_WAIT: Duration = Duration::from_secs(10);
-/// How often, while the listener cannot connect, the outbox is looked at for other processes' rows.
-const RELISTEN: TimeDelta = TimeDelta::seconds(10);
+/// How often the outbox is looked at for rows other processes wrote (a hand-written row; a restore or
+/// an upgrade restarts the bot, which looks at start). 500 idle tenants then connect under twice a second.
+pub const RESCAN: Duration = Duration::from_secs(5 * 60);
+
+/// `every`, give or take a tenth: a fleet started together does not rescan in lockstep.
+fn jittered(every: Duration) -> TimeDelta {
+    let every = every.mul_f64(rand::random_range(0.9..=1.1));
+    TimeDelta::from_std(every).unwrap_or(TimeDelta::MAX)
+}
 
 /// Whether a failed send says the user cannot be written to at all: they blocked the bot, deleted
 /// their account, or never had a chat with it.
@@ -537,11 +520,6 @@ async fn mark_blocked(pool: &PgPool, user: i64) -> Result<(), sqlx::Error> {
 fn old_start(row: &Claimed, catalog: &Catalog, tz: chrono_tz::Tz) -> Option<(String, String)> {
     let old = row.params.get("old_starts_at").and_then(|v| serde_json::from_value(v.clone()).ok())?;
     Some(format::date_time(catalog, tz, old))
-}
-
-/// The notification channel of a tenant schema's outbox (the trigger in migration 0006 sends on it).
-fn channel(schema: &str) -> String {
-    format!("botctl_outbox_{schema}")
 }
 
 #[derive(sqlx::FromRow)]

@@ -39,11 +39,13 @@ pub struct ServeOptions {
     pub rate_limits: bool,
     /// Overrides the tenant's own flood limits (a scripted customer taps faster than people may).
     pub flood: Option<FloodLimits>,
+    /// How often the outbox looks for rows another process wrote (`outbox::RESCAN` unless told).
+    pub outbox_rescan: Duration,
 }
 
-/// The most connections one tenant's bot opens: the outbox's listener (sqlx's `PgListener` holds one
-/// of the pool's), a tick's claiming session, and handlers and sends at work; a burst beyond waits its
-/// turn (the outbox's sends hold no connection while Telegram answers). `botctl doctor` budgets with it.
+/// The most connections one tenant's bot opens: a tick's claiming session, and handlers and sends at
+/// work; a burst beyond waits its turn (the outbox's sends hold no connection while Telegram answers).
+/// `botctl doctor` budgets with it.
 pub const MAX_CONNECTIONS: u32 = 5;
 
 /// Runs until `shutdown` is cancelled. `ready` receives the health listener's address once polling starts.
@@ -52,10 +54,10 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    // An idle tenant holds only the outbox's listener: a fleet's server backends grow with the tenants
-    // at work, not with those running (DESIGN §4a). Connections are opened for work and closed soon
-    // after; sqlx's reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 10–20 s
-    // after its last use — long enough that a conversation's taps reuse one.
+    // An idle tenant holds no connection: a fleet's server backends grow with the tenants at work, not
+    // with those running (DESIGN §4a). Connections are opened for work and closed soon after; sqlx's
+    // reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 10–20 s after its last
+    // use — long enough that a conversation's taps reuse one.
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .min_connections(0)
@@ -81,7 +83,8 @@ pub async fn run(
 
     let texts = LiveCatalog::new(catalog);
     let sender =
-        outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone());
+        outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone())
+            .with_rescan(options.outbox_rescan);
     let outbox_task = tokio::spawn(sender.run());
     let deps = Arc::new(Deps {
         pool: pool.clone(),

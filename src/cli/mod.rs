@@ -239,7 +239,8 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Events(args) => events::exec(args, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
-        Command::Health(args) => serve::health(args, ctx).await,
+        // Run before the settings are loaded (`run_self_describing`).
+        Command::Health(args) => serve::health(&args, &ctx.ui),
         Command::Logs(args) => logs::exec(args, ctx).await,
         Command::Image(command) => image::exec(command, ctx).await,
         Command::Config(command) => config::exec(command, ctx),
@@ -292,11 +293,13 @@ fn all_arguments(command: &clap::Command) -> Box<dyn Iterator<Item = &clap::Arg>
 }
 
 /// Runs the commands that describe the CLI itself, which need no configuration: a broken config
-/// file must not stop `botctl completions` or `botctl man`. `None` for every other command.
+/// file must not stop `botctl completions` or `botctl man`; and `botctl health`, Docker's healthcheck,
+/// which must cost as little as it can. `None` for every other command.
 pub fn run_self_describing(command: &Command, ui: &Ui) -> Option<anyhow::Result<()>> {
     match command {
         Command::Completions(args) => Some(completions::exec(args, ui)),
         Command::Man(args) => Some(man::exec(args, ui)),
+        Command::Health(args) => Some(serve::health(args, ui)),
         _ => None,
     }
 }

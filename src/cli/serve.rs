@@ -12,6 +12,7 @@ use crate::bot::serve::{self, ServeOptions};
 use crate::db::DatabaseUrl;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
+use crate::ui::Ui;
 
 /// Where the daemon's /healthz and /metrics listen unless told otherwise.
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -35,6 +36,18 @@ pub struct ServeArgs {
     /// Where /healthz and /metrics listen.
     #[arg(long, env = "BOTCTL_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR, value_name = "ADDR")]
     http_addr: SocketAddr,
+    /// How often the outbox looks for messages another process queued (the bot's own are sent at once).
+    #[arg(long, env = "BOTCTL_OUTBOX_RESCAN", default_value = "5m", value_parser = rescan, value_name = "DURATION")]
+    outbox_rescan: Duration,
+}
+
+/// A rescan interval: a humantime duration, at least a second (a shorter one would keep the bot busy).
+fn rescan(value: &str) -> Result<Duration, String> {
+    let every = humantime::parse_duration(value).map_err(|e| format!("{e} (for example 30s, 5m, 1h)"))?;
+    if every < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_string());
+    }
+    Ok(every)
 }
 
 /// Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker's healthcheck).
@@ -64,6 +77,7 @@ pub async fn exec(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         http_addr: args.http_addr,
         rate_limits: ctx.settings.telegram.rate_limits,
         flood: None,
+        outbox_rescan: args.outbox_rescan,
     };
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
@@ -75,13 +89,14 @@ pub async fn exec(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     serve::run(options, shutdown, None).await.context("botctl serve stopped")
 }
 
-pub async fn health(args: HealthArgs, ctx: &Context) -> anyhow::Result<()> {
+/// Probes without loading settings, logging or an async runtime: Docker runs this in every container
+/// every few seconds, so its whole cost is the process and one loopback request.
+pub fn health(args: &HealthArgs, ui: &Ui) -> anyhow::Result<()> {
     let healthy = health::probe(args.http_addr, Duration::from_secs(3))
-        .await
         .with_context(|| format!("no answer from {}", args.http_addr))?;
     if !healthy {
         anyhow::bail!("unhealthy (see http://{}/healthz)", args.http_addr);
     }
-    ctx.ui.status("Healthy", args.http_addr);
+    ui.status("Healthy", args.http_addr);
     Ok(())
 }

@@ -53,6 +53,8 @@ impl Running {
             // As against Telegram: the 429 test relies on `Throttle` retrying.
             rate_limits: true,
             flood,
+            // Tests write rows by SQL as another process would; the bot finds them within a second.
+            outbox_rescan: Duration::from_secs(1),
         };
         let (shutdown, task, http) = launch(&options);
         Self { token: token(BOT_A), f, slug, options, shutdown, task: Some(task), http }
@@ -275,7 +277,7 @@ fn a_customer_books_moves_and_cancels_tap_by_tap() {
         block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await.unwrap().text().await.unwrap() });
     assert!(metrics.contains("botctl_bookings_created_total 1"), "{metrics}");
     assert!(metrics.contains("botctl_bookings_cancelled_total 1"), "{metrics}");
-    assert!(block_on(botctl::bot::health::probe(bot.http, Duration::from_secs(5))).unwrap());
+    assert!(botctl::bot::health::probe(bot.http, Duration::from_secs(5)).unwrap());
     bot.stop();
 }
 
@@ -332,9 +334,21 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn spawn(sandbox: &crate::support::Sandbox, slug: &str, database_url: &str, api: &str) -> Self {
+        Self::spawn_rescanning(sandbox, slug, database_url, api, "5m")
+    }
+
+    /// `spawn`, with the outbox looking for other processes' rows every `rescan`.
+    fn spawn_rescanning(
+        sandbox: &crate::support::Sandbox,
+        slug: &str,
+        database_url: &str,
+        api: &str,
+        rescan: &str,
+    ) -> Self {
         let addr = free_addr();
         let mut child = sandbox
             .process()
+            .env("BOTCTL_OUTBOX_RESCAN", rescan)
             .env("BOTCTL_TENANT", slug)
             .env("DATABASE_URL", database_url)
             .env("BOT_TOKEN", token(BOT_A))
@@ -654,6 +668,7 @@ fn serve_recovers_when_postgresql_restarts() {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         rate_limits: true,
         flood: None,
+        outbox_rescan: botctl::bot::outbox::RESCAN,
     };
     let (shutdown, task, _http) = launch(&options);
     own.emulator.send_text(&token(BOT_A), &TgUser::new(8001, "Before"), "/start");
@@ -957,8 +972,43 @@ fn backends(f: &Fixture, slug: &str) -> i64 {
     f.scalar(&format!("SELECT count(*) FROM pg_stat_activity WHERE usename = 'tenant_{slug}'"))
 }
 
+/// Writes, as another process would, a due notice for the owner (1001) about a booking of a new customer
+/// named `name` (user `user`), `days` ahead.
+fn write_elsewhere(f: &Fixture, slug: &str, user: i64, name: &str, days: i32) {
+    let schema = format!("tenant_{slug}");
+    let sql = format!(
+        "INSERT INTO {schema}.customers (user_id, first_name) VALUES ({user}, '{name}'); \
+         INSERT INTO {schema}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
+             SELECT {user}, id, name, price_minor, now() + interval '{days} days', now() + interval '{days} days 1 hour' \
+             FROM {schema}.services ORDER BY id LIMIT 1; \
+         INSERT INTO {schema}.outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key) \
+             SELECT 'admin_booked', 1001, id, now(), now() + interval '1 day', 'elsewhere:{user}' \
+             FROM {schema}.bookings WHERE customer_id = {user}"
+    );
+    block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
+}
+
+/// Whether the owner (1001) was told of `name`'s booking.
+fn owner_told(f: &Fixture, name: &str) -> bool {
+    let news = |chat: &[ChatMessage]| chat.iter().any(|m| m.text.as_deref().is_some_and(|t| t.contains(name)));
+    block_on(f.emulator.wait_until(&token(BOT_A), 1001, news, WAIT)).is_ok()
+}
+
+/// Waits (generously: what is asserted is the count, not how soon it falls) until the tenant's role
+/// holds no backend, probing health as Docker does meanwhile.
+fn settle(f: &Fixture, slug: &str, serve: &ServeProcess) {
+    let mut seen = Vec::new();
+    let settled = (0..180).any(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(serve.healthy(&f.sandbox), "unhealthy while idle: {:?}", serve.healthz());
+        seen.push(backends(f, slug));
+        seen.last() == Some(&0)
+    });
+    assert!(settled, "an idle tenant kept a backend: {seen:?}");
+}
+
 #[test]
-fn an_idle_tenant_holds_at_most_one_connection_and_still_sends_rows_written_elsewhere() {
+fn an_idle_tenant_holds_no_connection_and_still_sends_rows_written_elsewhere() {
     let f = Fixture::new();
     let slug = f.create(BOT_A);
     let url = f.tenant_url(&slug);
@@ -969,33 +1019,64 @@ fn an_idle_tenant_holds_at_most_one_connection_and_still_sends_rows_written_else
     f.emulator.send_text(&token(BOT_A), &owner, "/start");
     block_on(f.emulator.wait_until(&token(BOT_A), owner.id, |chat| chat.iter().any(|m| m.from_bot), WAIT)).unwrap();
 
-    // Settled: probed for health as Docker does, the bot keeps at most one backend. The bound is generous;
-    // what is asserted is the count, not how soon it falls.
-    let mut seen = Vec::new();
-    let settled = (0..180).any(|_| {
-        std::thread::sleep(Duration::from_millis(500));
-        assert!(serve.healthy(&f.sandbox), "unhealthy while idle: {:?}", serve.healthz());
-        seen.push(backends(&f, &slug));
-        seen.last() <= Some(&1)
+    // Settled, the bot keeps no backend, and health probes open none: they answer from what is known.
+    settle(&f, &slug, &serve);
+    for _ in 0..5 {
+        assert_eq!(serve.healthz().unwrap()["database"], "ok");
+        assert!(serve.healthy(&f.sandbox));
+        assert_eq!(backends(&f, &slug), 0, "a health probe opened a connection");
+    }
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+
+    // A row written while the bot is down is sent when it starts, long before its first rescan.
+    write_elsewhere(&f, &slug, 7201, "Иной", 3);
+    let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &f.api);
+    assert!(owner_told(&f, "Иной"), "a row written while the bot was down was not sent at start");
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+
+    // A row another process writes while the bot runs is found by the rescan.
+    let mut serve = ServeProcess::spawn_rescanning(&f.sandbox, &slug, &url, &f.api, "1s");
+    serve.wait_health("healthy", |r| r["healthy"] == true);
+    write_elsewhere(&f, &slug, 7202, "Другой", 4);
+    assert!(owner_told(&f, "Другой"), "a row written by another process was never sent");
+    let (status, stderr) = serve.stop();
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+#[test]
+fn healthz_keeps_the_servers_words_when_a_connection_limit_refuses_the_bot() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let url = f.tenant_url(&slug);
+    let mut serve = ServeProcess::spawn(&f.sandbox, &slug, &url, &f.api);
+    serve.wait_health("healthy", |r| r["healthy"] == true);
+    settle(&f, &slug, &serve);
+
+    // The role may open no connection while the bot holds none; a customer then needs the database.
+    let role = format!("tenant_{slug}");
+    let limit: i32 = f.scalar(&format!("SELECT rolconnlimit FROM pg_roles WHERE rolname = '{role}'"));
+    let alter = |limit: i32| {
+        let sql = format!("ALTER ROLE {role} CONNECTION LIMIT {limit}");
+        block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
+    };
+    alter(0);
+    let ann = TgUser::new(7301, "Анна");
+    f.emulator.send_text(&token(BOT_A), &ann, "/start");
+    let refused = serve.wait_health("refused", |r| {
+        r["database"].as_str().is_some_and(|d| d.contains(&format!("too many connections for role \"{role}\"")))
     });
-    assert!(settled, "an idle tenant kept more than one backend: {seen:?}");
+    alter(limit);
+    assert_eq!(refused["healthy"], false, "{refused}");
+    assert!(refused["database"].as_str().unwrap().starts_with("error: "), "{refused}");
 
-    // Another process (an upgrade's second bot, a restore) writes a due row: it is still sent.
-    let schema = format!("tenant_{slug}");
-    let sql = format!(
-        "INSERT INTO {schema}.customers (user_id, first_name) VALUES (7201, 'Иной'); \
-         INSERT INTO {schema}.bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at) \
-             SELECT 7201, id, name, price_minor, now() + interval '3 days', now() + interval '3 days 1 hour' \
-             FROM {schema}.services ORDER BY id LIMIT 1; \
-         INSERT INTO {schema}.outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key) \
-             SELECT 'admin_booked', 1001, id, now(), now() + interval '1 day', 'elsewhere' \
-             FROM {schema}.bookings WHERE customer_id = 7201"
+    // Let in again, the bot answers the customer who waited and is healthy.
+    assert!(
+        block_on(f.emulator.wait_until(&token(BOT_A), ann.id, |chat| chat.iter().any(|m| m.from_bot), WAIT)).is_ok(),
+        "the waiting customer was never answered"
     );
-    block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut f.db.connect())).unwrap();
-    let news = |chat: &[ChatMessage]| chat.iter().any(|m| m.text.as_deref().is_some_and(|t| t.contains("Иной")));
-    block_on(f.emulator.wait_until(&token(BOT_A), owner.id, news, WAIT))
-        .expect("a row written by another process was never sent");
-
+    serve.wait_health("healthy again", |r| r["healthy"] == true);
     let (status, stderr) = serve.stop();
     assert!(status.success(), "{status}: {stderr}");
 }
@@ -1003,18 +1084,35 @@ fn an_idle_tenant_holds_at_most_one_connection_and_still_sends_rows_written_else
 #[test]
 fn a_booking_wakes_the_outbox_in_process_without_the_database_notification() {
     let mut bot = Running::start();
-    // Only the bot's own wake-up is left to tell the dispatcher of the booking's rows.
-    bot.sql("DROP TRIGGER outbox_wake ON {schema}.outbox");
+    // Only the bot's own wake-up tells the dispatcher of the booking's rows: the database notifies no
+    // one, and the rescan is minutes away.
+    bot.options.outbox_rescan = botctl::bot::outbox::RESCAN;
+    bot.restart();
+    let triggers: i64 =
+        bot.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = '{schema}.outbox'::regclass AND NOT tgisinternal");
+    assert_eq!(triggers, 0, "the outbox has no trigger left to notify anyone");
     let ru = Catalog::defaults(Locale::Ru);
     let owner = TgUser::new(1001, "Владелец");
     bot.text(&owner, "/start");
     bot.bot_says(&owner, |m| m.text.is_some());
 
+    let metrics = || {
+        block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await.unwrap().text().await.unwrap() })
+    };
+    let counter = |text: &str, name: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0)
+    };
+    let before = metrics();
     let vera = TgUser::new(7011, "Вера");
     let ask = bot.book_until_phone(&vera);
     bot.text(&vera, ru.raw(Text::BookingSkipPhone));
     bot.bot_says_after(&vera, ask.message_id, |m| m.text.is_some());
     let news = bot.bot_says(&owner, |m| m.text.as_deref().is_some_and(|t| t.contains("Новая запись")));
     assert!(news.text.unwrap().contains("Вера"));
+    let after = metrics();
+    let woke = counter(&after, "botctl_outbox_wakeups_total") - counter(&before, "botctl_outbox_wakeups_total");
+    assert!(woke >= 1, "the dispatcher never woke for the booking: {after}");
+    let sent = |text: &str| counter(text, "botctl_outbox_messages_total{outcome=\"sent\"}");
+    assert_eq!(sent(&after), sent(&before) + 1, "the admin's notice, and nothing else yet: {after}");
     bot.stop();
 }

@@ -97,6 +97,8 @@ async fn send(cx: &Cx<'_>, at: MessageId, text: &str) -> HandlerResult {
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // The dispatcher sleeps without listening to the database: this process's write wakes it.
+    crate::booking::outbox::announce(&mut tx).await?;
     let after = json!({ "recipients": recipients, "skipped": skipped, "text": text });
     audit::record(&mut tx, &cx.staff, "broadcast.send", &format!("broadcast {id}"), None, Some(after)).await?;
     tx.commit().await?;
