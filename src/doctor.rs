@@ -256,7 +256,7 @@ impl Budget {
     }
 
     /// The verdict; `local` is what botctl's local cluster adds to the message and the fix.
-    pub fn check(&self, local: Option<&LocalCluster>) -> Check {
+    pub fn check(&self, local: Option<&LocalSettings>) -> Check {
         let mut message = self.message();
         if let Some(local) = local {
             message.push_str("; ");
@@ -285,7 +285,7 @@ impl Budget {
 
 /// What botctl's local cluster runs with, against what it was sized for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalCluster {
+pub struct LocalSettings {
     /// What botctl sized for this machine; `None` when the machine would not say.
     pub sizing: Option<Sizing>,
     /// The value of each setting the cluster's next start will use, where it differs from the running
@@ -303,7 +303,7 @@ pub struct NextSetting {
     pub pending: bool,
 }
 
-impl LocalCluster {
+impl LocalSettings {
     /// A larger `max_connections` waiting for a restart is the fix; else raise it with ALTER SYSTEM.
     fn fix(&self, running_max: u64) -> String {
         let waiting = self.next.iter().find(|s| s.name == "max_connections" && s.pending);
@@ -319,7 +319,7 @@ impl LocalCluster {
     }
 }
 
-impl std::fmt::Display for LocalCluster {
+impl std::fmt::Display for LocalSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.sizing {
             Some(s) => write!(
@@ -359,7 +359,7 @@ async fn budget_check(database: &Database, own: u32) -> Check {
         Err(e) => return Check::fail(BUDGET, format!("cannot read the connection limits: {e}"), "check the database"),
     };
     let local = match database.location {
-        Location::Local { .. } => Some(local_cluster(database).await),
+        Location::Local { .. } => Some(local_settings(database).await),
         Location::Server(_) => None,
     };
     let number = |n: i64| u64::try_from(n).unwrap_or_default();
@@ -377,7 +377,7 @@ async fn budget_check(database: &Database, own: u32) -> Check {
 
 /// The local cluster's sizing, and what its configuration files hold now for the settings that need a
 /// restart (`pg_file_settings` reads the files at each query; the operator is the cluster's superuser).
-async fn local_cluster(database: &Database) -> LocalCluster {
+async fn local_settings(database: &Database) -> LocalSettings {
     let sizing = Host::this_machine().map(Sizing::for_host);
     let read = sqlx::query_as::<_, (String, String, bool, bool)>(
         // The last line for a setting wins; shared_buffers compares in bytes, a bare number being blocks.
@@ -403,7 +403,7 @@ async fn local_cluster(database: &Database) -> LocalCluster {
             Vec::new()
         }
     };
-    LocalCluster { sizing, next }
+    LocalSettings { sizing, next }
 }
 
 /// The database checks, and the database when its control schema is current (the fleet checks need it).
@@ -617,8 +617,8 @@ mod tests {
         assert_eq!(budget(0, 0).check(None).status, Status::Fail);
     }
 
-    fn local(next: Vec<NextSetting>) -> LocalCluster {
-        LocalCluster { sizing: Some(Sizing::for_host(Host { memory_mib: 24_105, cpus: 2 })), next }
+    fn local(next: Vec<NextSetting>) -> LocalSettings {
+        LocalSettings { sizing: Some(Sizing::for_host(Host { memory_mib: 24_105, cpus: 2 })), next }
     }
 
     fn next(name: &str, value: &str, altered: bool, pending: bool) -> NextSetting {
@@ -642,7 +642,7 @@ mod tests {
         );
         let altered = local(vec![next("max_connections", "60", true, false)]);
         assert!(altered.to_string().ends_with("; max_connections 60 set by ALTER SYSTEM"), "{altered}");
-        let unknown = LocalCluster { sizing: None, next: Vec::new() };
+        let unknown = LocalSettings { sizing: None, next: Vec::new() };
         assert!(unknown.to_string().contains("not sized"), "{unknown}");
 
         // Short of connections: a larger value waiting for the next start is the fix, else ALTER SYSTEM.
