@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bot::serve;
+use crate::db::cluster::sizing::{self, Host, Sizing};
 use crate::db::{self, Database, DbOptions, Location, control};
 use crate::progress::Progress;
 use crate::runtime::Engine;
@@ -179,6 +180,8 @@ fn running_check(survey: &Survey) -> Check {
 const BUDGET: &str = "connection budget";
 
 /// The connections the running fleet and botctl may hold at once, against what the server allows.
+/// Idle tenants hold none, so the budget counts the tenants busy at the same moment
+/// ([`sizing::busy_at_once`]: one in ten, every one of a fleet of ten or fewer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     /// Tenants marked running.
@@ -191,41 +194,88 @@ pub struct Budget {
     pub reserved: u64,
     /// The server's `max_connections`.
     pub max: u64,
+    /// Client backends open now on the whole server, and how many of them are this installation's tenants'.
+    pub open: u64,
+    pub open_tenants: u64,
 }
 
 impl Budget {
+    /// Tenants planned to be busy at once.
+    pub fn busy(&self) -> u64 {
+        sizing::busy_at_once(self.running)
+    }
+
     pub fn needed(&self) -> u64 {
+        self.busy() * self.per_tenant + self.own + self.reserved
+    }
+
+    /// What every running tenant busy at the same moment would need.
+    pub fn all_at_once(&self) -> u64 {
         self.running * self.per_tenant + self.own + self.reserved
     }
 
-    /// ok under 80 % of `max_connections`, warn from 80 %, fail beyond 100 %.
+    fn at_80_percent(&self, value: u64) -> bool {
+        value * 5 >= self.max * 4
+    }
+
+    /// ok under 80 % of `max_connections`, warn from 80 % (planned or open now), fail beyond 100 %.
     pub fn status(&self) -> Status {
         let needed = self.needed();
         if needed > self.max {
             Status::Fail
-        } else if needed * 5 >= self.max * 4 {
+        } else if self.at_80_percent(needed) || self.at_80_percent(self.open) {
             Status::Warn
         } else {
             Status::Ok
         }
     }
 
-    pub fn check(&self) -> Check {
-        let message = format!(
-            "{} of max_connections {} ({} %): {} × {} for the bots, {} for botctl, {} reserved for superusers",
+    pub fn message(&self) -> String {
+        let running = usize::try_from(self.running).unwrap_or(usize::MAX);
+        let tenants = if self.busy() == self.running {
+            format!("{} × {}", count(running, "running tenant", "running tenants"), self.per_tenant)
+        } else {
+            format!(
+                "{} of {running} running tenants busy at once × {} (all at once: {})",
+                self.busy(),
+                self.per_tenant,
+                self.all_at_once()
+            )
+        };
+        format!(
+            "{} of max_connections {} ({} %): {tenants} for the bots, {} for botctl, {} reserved for superusers; \
+             {} open now, {} of them tenants'",
             self.needed(),
             self.max,
             self.needed() * 100 / self.max.max(1),
-            count(usize::try_from(self.running).unwrap_or(usize::MAX), "running tenant", "running tenants"),
-            self.per_tenant,
             self.own,
-            self.reserved
-        );
-        let fix = "raise max_connections in postgresql.conf and restart PostgreSQL, or put PgBouncer (1.21 or later) \
-                   in front to cap each tenant's connections (see DEPLOYMENT.md)";
+            self.reserved,
+            count(usize::try_from(self.open).unwrap_or(usize::MAX), "backend", "backends"),
+            self.open_tenants
+        )
+    }
+
+    /// The verdict; `local` is what botctl's local cluster adds to the message and the fix.
+    pub fn check(&self, local: Option<&LocalSettings>) -> Check {
+        let mut message = self.message();
+        if let Some(local) = local {
+            message.push_str("; ");
+            message.push_str(&local.to_string());
+        }
+        let fix = match local {
+            Some(local) => local.fix(self.max),
+            None => {
+                "raise max_connections in postgresql.conf and restart PostgreSQL, or put PgBouncer (1.21 or later) \
+                     in front to cap each tenant's connections (see DEPLOYMENT.md)"
+                    .to_string()
+            }
+        };
         match self.status() {
             Status::Ok => Check::ok(BUDGET, message),
-            Status::Warn => Check::warn(BUDGET, format!("{message}: at or over 80 %"), fix),
+            Status::Warn if self.at_80_percent(self.needed()) => {
+                Check::warn(BUDGET, format!("{message}: at or over 80 %"), fix)
+            }
+            Status::Warn => Check::warn(BUDGET, format!("{message}: open backends at or over 80 %"), fix),
             Status::Fail => {
                 Check::fail(BUDGET, format!("{message}: the server will refuse connections before all are open"), fix)
             }
@@ -233,25 +283,127 @@ impl Budget {
     }
 }
 
+/// What botctl's local cluster runs with, against what it was sized for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    /// What botctl sized for this machine; `None` when the machine would not say.
+    pub sizing: Option<Sizing>,
+    /// The value of each setting the cluster's next start will use, where it differs from the running
+    /// one or comes from ALTER SYSTEM.
+    pub next: Vec<NextSetting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextSetting {
+    pub name: String,
+    pub value: String,
+    /// Set in `postgresql.auto.conf`, which wins over botctl's file.
+    pub altered: bool,
+    /// Differs from the running value: it takes effect at the next start.
+    pub pending: bool,
+}
+
+impl LocalSettings {
+    /// A larger `max_connections` waiting for a restart is the fix; else raise it with ALTER SYSTEM.
+    fn fix(&self, running_max: u64) -> String {
+        let waiting = self.next.iter().find(|s| s.name == "max_connections" && s.pending);
+        match waiting.and_then(|s| s.value.parse::<u64>().ok()) {
+            Some(max) if max > running_max => format!(
+                "stop botctl's local cluster when nothing needs it (see DEPLOYMENT.md): the next botctl command starts \
+                 it with max_connections {max}"
+            ),
+            _ => "as the local cluster's superuser, ALTER SYSTEM SET max_connections to more and restart the cluster \
+                  (see DEPLOYMENT.md)"
+                .to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for LocalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sizing {
+            Some(s) => write!(
+                f,
+                "local cluster sized for {}: max_connections {}, shared_buffers {}",
+                s.host,
+                s.max_connections,
+                sizing::mib(s.shared_buffers_mib)
+            )?,
+            None => f.write_str("local cluster not sized: this machine's memory and CPUs are unknown")?,
+        }
+        for setting in &self.next {
+            let from = if setting.altered { " set by ALTER SYSTEM" } else { "" };
+            let when = if setting.pending { " takes effect at the cluster's next start" } else { "" };
+            write!(f, "; {} {}{from}{when}", setting.name, setting.value)?;
+        }
+        Ok(())
+    }
+}
+
 async fn budget_check(database: &Database, own: u32) -> Check {
-    let read = sqlx::query_as::<_, (i64, i64, i64)>(
-        "SELECT (SELECT count(*) FROM botctl.tenants WHERE status = 'running'), \
+    let read = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
+        // Other roles' sessions show no backend_type to a role without pg_read_all_stats; those with a
+        // database and a user are client backends but for the rare parallel worker.
+        "WITH clients AS (SELECT usename FROM pg_stat_activity \
+                          WHERE coalesce(backend_type = 'client backend', datid IS NOT NULL AND usesysid IS NOT NULL)) \
+         SELECT (SELECT count(*) FROM botctl.tenants WHERE status = 'running'), \
                 current_setting('max_connections')::bigint, \
-                current_setting('superuser_reserved_connections')::bigint",
+                current_setting('superuser_reserved_connections')::bigint, \
+                (SELECT count(*) FROM clients), \
+                (SELECT count(*) FROM clients c JOIN botctl.tenants t ON c.usename = 'tenant_' || t.slug)",
     )
     .fetch_one(&database.pool)
     .await;
-    match read {
-        Ok((running, max, reserved)) => Budget {
-            running: running.try_into().unwrap_or_default(),
-            per_tenant: serve::MAX_CONNECTIONS.into(),
-            own: own.into(),
-            reserved: reserved.try_into().unwrap_or_default(),
-            max: max.try_into().unwrap_or_default(),
-        }
-        .check(),
-        Err(e) => Check::fail(BUDGET, format!("cannot read the connection limits: {e}"), "check the database"),
+    let (running, max, reserved, open, open_tenants) = match read {
+        Ok(read) => read,
+        Err(e) => return Check::fail(BUDGET, format!("cannot read the connection limits: {e}"), "check the database"),
+    };
+    let local = match database.location {
+        Location::Local { .. } => Some(local_settings(database).await),
+        Location::Server(_) => None,
+    };
+    let number = |n: i64| u64::try_from(n).unwrap_or_default();
+    Budget {
+        running: number(running),
+        per_tenant: serve::MAX_CONNECTIONS.into(),
+        own: own.into(),
+        reserved: number(reserved),
+        max: number(max),
+        open: number(open),
+        open_tenants: number(open_tenants),
     }
+    .check(local.as_ref())
+}
+
+/// The local cluster's sizing, and what its configuration files hold now for the settings that need a
+/// restart (`pg_file_settings` reads the files at each query; the operator is the cluster's superuser).
+async fn local_settings(database: &Database) -> LocalSettings {
+    let sizing = Host::this_machine().map(Sizing::for_host);
+    let read = sqlx::query_as::<_, (String, String, bool, bool)>(
+        // The last line for a setting wins; shared_buffers compares in bytes, a bare number being blocks.
+        "SELECT DISTINCT ON (name) name, setting, coalesce(sourcefile LIKE '%/postgresql.auto.conf', false), \
+                CASE WHEN name = 'shared_buffers' THEN \
+                     CASE WHEN setting ~ '^[0-9]+$' \
+                          THEN setting::bigint * current_setting('block_size')::bigint \
+                          ELSE pg_size_bytes(setting) END \
+                     <> pg_size_bytes(current_setting(name)) \
+                ELSE setting <> current_setting(name) END \
+         FROM pg_file_settings WHERE name IN ('max_connections', 'shared_buffers') ORDER BY name, seqno DESC",
+    )
+    .fetch_all(&database.pool)
+    .await;
+    let next = match read {
+        Ok(rows) => rows
+            .into_iter()
+            .filter(|(_, _, altered, pending)| *altered || *pending)
+            .map(|(name, value, altered, pending)| NextSetting { name, value, altered, pending })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the local cluster's configuration files");
+            Vec::new()
+        }
+    };
+    LocalSettings { sizing, next }
 }
 
 /// The database checks, and the database when its control schema is current (the fleet checks need it).
@@ -388,43 +540,118 @@ mod tests {
     }
 
     fn budget(running: u64, max: u64) -> Budget {
-        Budget { running, per_tenant: 5, own: 4, reserved: 3, max }
+        Budget { running, per_tenant: 5, own: 4, reserved: 3, max, open: 2, open_tenants: 0 }
+    }
+
+    #[test]
+    fn the_local_cluster_is_sized_for_the_connections_a_bot_opens() {
+        assert_eq!(sizing::TENANT_CONNECTIONS, u64::from(serve::MAX_CONNECTIONS));
     }
 
     #[test]
     fn the_budget_warns_from_80_percent_and_fails_beyond_100() {
-        // 7 + 5 × running against max_connections 100.
+        // 7 + 5 × running against max_connections 100, while every running tenant may be busy at once.
         assert_eq!(budget(0, 100).needed(), 7);
         assert_eq!(budget(0, 100).status(), Status::Ok);
-        assert_eq!(budget(14, 100).needed(), 77);
-        assert_eq!(budget(14, 100).status(), Status::Ok);
-        assert_eq!(budget(15, 100).needed(), 82);
-        assert_eq!(budget(15, 100).status(), Status::Warn);
-        assert_eq!(budget(18, 100).needed(), 97);
-        assert_eq!(budget(18, 100).status(), Status::Warn);
-        assert_eq!(budget(19, 100).needed(), 102);
-        assert_eq!(budget(19, 100).status(), Status::Fail);
+        assert_eq!(budget(10, 100).needed(), 57);
+        assert_eq!(budget(10, 100).status(), Status::Ok);
+        assert_eq!(budget(15, 80).needed(), 57);
+        assert_eq!(budget(15, 72).status(), Status::Ok);
+        assert_eq!(budget(15, 71).status(), Status::Warn);
+        assert_eq!(budget(18, 58).status(), Status::Warn);
+        assert_eq!(budget(19, 56).status(), Status::Fail);
         // Exactly 80 % warns; exactly 100 % still fits.
-        assert_eq!(Budget { running: 1, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Warn);
-        assert_eq!(Budget { running: 2, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Warn);
-        assert_eq!(Budget { running: 0, per_tenant: 1, own: 3, reserved: 0, max: 5 }.status(), Status::Ok);
+        let tiny = Budget { running: 1, per_tenant: 1, own: 3, reserved: 0, max: 5, open: 0, open_tenants: 0 };
+        assert_eq!(tiny.status(), Status::Warn);
+        assert_eq!(Budget { running: 2, ..tiny }.status(), Status::Warn);
+        assert_eq!(Budget { running: 0, ..tiny }.status(), Status::Ok);
+        assert_eq!(Budget { running: 3, ..tiny }.status(), Status::Fail);
+    }
+
+    #[test]
+    fn a_large_fleet_budgets_one_busy_tenant_in_ten() {
+        // 500 running tenants: 50 busy × 5 + 7, not 2507.
+        let fleet = budget(500, 660);
+        assert_eq!(fleet.busy(), 50);
+        assert_eq!(fleet.needed(), 257);
+        assert_eq!(fleet.all_at_once(), 2507);
+        assert_eq!(fleet.status(), Status::Ok);
+        assert_eq!(budget(500, 300).status(), Status::Warn);
+        assert_eq!(budget(500, 256).status(), Status::Fail);
+        assert!(
+            fleet.message().starts_with(
+                "257 of max_connections 660 (38 %): 50 of 500 running tenants busy at once × 5 (all at once: 2507) \
+                 for the bots, 4 for botctl, 3 reserved for superusers; 2 backends open now, 0 of them tenants'"
+            ),
+            "{}",
+            fleet.message()
+        );
+    }
+
+    #[test]
+    fn many_open_backends_warn_even_when_the_plan_fits() {
+        let crowded = Budget { open: 85, open_tenants: 60, ..budget(2, 100) };
+        let check = crowded.check(None);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.message.contains("85 backends open now, 60 of them tenants'"), "{}", check.message);
+        assert!(check.message.ends_with(": open backends at or over 80 %"), "{}", check.message);
     }
 
     #[test]
     fn the_budget_check_says_the_numbers_and_a_fix() {
-        let ok = budget(2, 100).check();
+        let ok = budget(2, 100).check(None);
         assert_eq!(
             ok.message,
-            "17 of max_connections 100 (17 %): 2 running tenants × 5 for the bots, 4 for botctl, 3 reserved for superusers"
+            "17 of max_connections 100 (17 %): 2 running tenants × 5 for the bots, 4 for botctl, 3 reserved for superusers; \
+             2 backends open now, 0 of them tenants'"
         );
         assert!(ok.fix.is_none());
-        let warned = budget(15, 100).check();
+        let warned = budget(15, 70).check(None);
         assert_eq!(warned.status, Status::Warn);
-        assert!(warned.message.starts_with("82 of max_connections 100 (82 %)"), "{}", warned.message);
+        assert!(warned.message.starts_with("57 of max_connections 70 (81 %)"), "{}", warned.message);
+        assert!(warned.message.ends_with(": at or over 80 %"), "{}", warned.message);
         assert!(warned.fix.as_deref().unwrap().contains("max_connections in postgresql.conf"));
         assert!(warned.fix.as_deref().unwrap().contains("PgBouncer"));
-        assert_eq!(budget(19, 100).check().status, Status::Fail);
+        assert_eq!(budget(19, 56).check(None).status, Status::Fail);
         // A server answering nonsense gets a verdict, not a panic.
-        assert_eq!(budget(0, 0).check().status, Status::Fail);
+        assert_eq!(budget(0, 0).check(None).status, Status::Fail);
+    }
+
+    fn local(next: Vec<NextSetting>) -> LocalSettings {
+        LocalSettings { sizing: Some(Sizing::for_host(Host { memory_mib: 24_105, cpus: 2 })), next }
+    }
+
+    fn next(name: &str, value: &str, altered: bool, pending: bool) -> NextSetting {
+        NextSetting { name: name.into(), value: value.into(), altered, pending }
+    }
+
+    #[test]
+    fn the_local_cluster_says_what_it_was_sized_for_and_what_waits_for_a_restart() {
+        assert_eq!(
+            local(Vec::new()).to_string(),
+            "local cluster sized for 23.5 GiB and 2 CPUs: max_connections 660, shared_buffers 3013MB"
+        );
+        let waiting =
+            local(vec![next("max_connections", "660", false, true), next("shared_buffers", "3013MB", false, true)]);
+        assert!(
+            waiting.to_string().ends_with(
+                "; max_connections 660 takes effect at the cluster's next start; \
+                 shared_buffers 3013MB takes effect at the cluster's next start"
+            ),
+            "{waiting}"
+        );
+        let altered = local(vec![next("max_connections", "60", true, false)]);
+        assert!(altered.to_string().ends_with("; max_connections 60 set by ALTER SYSTEM"), "{altered}");
+        let unknown = LocalSettings { sizing: None, next: Vec::new() };
+        assert!(unknown.to_string().contains("not sized"), "{unknown}");
+
+        // Short of connections: a larger value waiting for the next start is the fix, else ALTER SYSTEM.
+        let short = budget(200, 100);
+        let check = short.check(Some(&waiting));
+        assert_eq!(check.status, Status::Fail);
+        assert!(check.message.contains("; local cluster sized for 23.5 GiB"), "{}", check.message);
+        assert!(check.fix.as_deref().unwrap().contains("starts it with max_connections 660"), "{check:?}");
+        let check = short.check(Some(&altered));
+        assert!(check.fix.as_deref().unwrap().contains("ALTER SYSTEM SET max_connections"), "{check:?}");
     }
 }

@@ -7,10 +7,13 @@ use crate::error::{BadInput, SomeFailed};
 use crate::tenant::fleet::{self, Repair};
 use crate::ui::{Render, Table};
 
-/// Checks PostgreSQL, the control schema, Docker, the tenant image, the tenants' containers and the
-/// Telegram Bot API.
+/// Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'
+/// containers and the Telegram Bot API.
 ///
-/// Each check says ok, warn or fail with a one-line fix. Containers of this installation that belong
+/// Each check says ok, warn or fail with a one-line fix. The connection budget weighs what the running
+/// tenants open when busy (one in ten at once, or all of ten or fewer), botctl's pool and the superuser
+/// slots against the server's max_connections, and counts the backends open now; for botctl's local
+/// cluster it shows the settings sized for this machine. Containers of this installation that belong
 /// to no tenant, and tenants marked running whose bot is not, are reported; `--fix` repairs them.
 /// Exits with 1 when any check fails.
 #[derive(Debug, Args)]

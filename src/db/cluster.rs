@@ -6,7 +6,10 @@
 //! and is created and started on demand with the installed server binaries. The operator connects
 //! as the superuser `botctl` through peer authentication (only the OS user who owns the cluster); every
 //! other role must use a password. Run as root, the server runs as an unprivileged user, since
-//! PostgreSQL refuses to run as root.
+//! PostgreSQL refuses to run as root. Its connection budget and memory are sized for the machine
+//! ([`sizing`]) in a file of botctl's own that `postgresql.conf` includes.
+
+pub mod sizing;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -20,6 +23,7 @@ use nix::unistd::{Uid, User};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::progress::Progress;
+use sizing::{Host, Sizing};
 
 /// The superuser and the operator's database inside the local cluster.
 pub const SUPERUSER: &str = "botctl";
@@ -27,6 +31,10 @@ const DATABASE: &str = "botctl";
 const PORT: u16 = 5432;
 /// The server binaries botctl drives; all must sit in one directory.
 const BINARIES: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+/// botctl's settings for the machine, rewritten before every start; `postgresql.conf` includes it and
+/// `postgresql.auto.conf` (ALTER SYSTEM), which PostgreSQL reads last, overrides it.
+pub const SIZING_FILE: &str = "postgresql.botctl.conf";
+const INCLUDE_SIZING: &str = "include_if_exists = 'postgresql.botctl.conf'";
 /// Unix socket paths are limited to 107 bytes by `sockaddr_un`.
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -158,6 +166,8 @@ impl LocalCluster {
             self.create()?;
             true
         };
+        // Written even while the server runs, so that `doctor` can tell what its next start will use.
+        self.write_sizing()?;
         if self.is_running()? {
             return Ok(Started::AlreadyRunning);
         }
@@ -308,6 +318,48 @@ impl LocalCluster {
             append(&conf, &format!("\n# Added by botctl: a second socket, for tenant containers.\n{setting}\n"))?;
         }
         Ok(())
+    }
+
+    /// Writes the settings sized for this machine, and makes `postgresql.conf` of a cluster made by an
+    /// earlier botctl include them. They take effect when the server next starts: a running one is left
+    /// alone, since `max_connections` and `shared_buffers` need a restart.
+    fn write_sizing(&self) -> Result<(), ClusterError> {
+        let pgdata = self.pgdata();
+        let conf = pgdata.join("postgresql.conf");
+        let text = fs::read_to_string(&conf).map_err(io(format!("reading {}", conf.display())))?;
+        if !text.lines().any(|line| line.trim() == INCLUDE_SIZING) {
+            // After initdb's own max_connections and shared_buffers, which a later line overrides.
+            append(
+                &conf,
+                &format!(
+                    "\n# Added by botctl: settings sized for this machine (ALTER SYSTEM still wins).\n{INCLUDE_SIZING}\n"
+                ),
+            )?;
+        }
+        let Some(host) = Host::this_machine() else {
+            tracing::warn!("cannot read this machine's memory and CPUs; the local cluster keeps its settings");
+            return Ok(());
+        };
+        let sizing = Sizing::for_host(host);
+        let path = pgdata.join(SIZING_FILE);
+        let wanted = sizing.conf();
+        if fs::read_to_string(&path).is_ok_and(|current| current == wanted) {
+            return Ok(());
+        }
+        tracing::debug!(?sizing, "sizing the local PostgreSQL cluster");
+        // Written aside and renamed: the server never reads half a file.
+        let staging = pgdata.join(format!("{SIZING_FILE}.new"));
+        fs::write(&staging, wanted).map_err(io(format!("writing {}", staging.display())))?;
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("setting permissions on {}", staging.display())))?;
+        if let Some(user) = &self.server_user {
+            chown(&staging, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io(format!(
+                "handing {} to {}",
+                staging.display(),
+                user.name
+            )))?;
+        }
+        fs::rename(&staging, &path).map_err(io(format!("writing {}", path.display())))
     }
 
     /// Gives a directory the server writes in this mode and, when the server runs as another user, to
