@@ -87,3 +87,51 @@ pub async fn healthy(addr: &str) -> Duration {
     }
     started.elapsed()
 }
+
+/// A Prometheus histogram's buckets in a /metrics text as (upper bound, cumulative count), every
+/// series of it added together bucket by bucket (one per bot when several texts are merged).
+pub fn histogram(metrics: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in metrics.lines().filter(|l| l.starts_with(&prefix)) {
+        let Some(le) = line.split("le=\"").nth(1).and_then(|r| r.split('"').next()) else { continue };
+        let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+        let Some(count) = line.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok()) else { continue };
+        match buckets.iter_mut().find(|(b, _)| *b == bound) {
+            Some(bucket) => bucket.1 += count,
+            None => buckets.push((bound, count)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// `after` less `before`, bucket by bucket (the same bounds in the same order).
+pub fn histogram_delta(after: &[(f64, f64)], before: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    after
+        .iter()
+        .map(|&(bound, count)| (bound, count - before.iter().find(|b| b.0 == bound).map_or(0.0, |b| b.1)))
+        .collect()
+}
+
+/// The upper bound of the bucket holding quantile `q`, as the benchmarks print it.
+pub fn quantile_bound(buckets: &[(f64, f64)], q: f64) -> String {
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    if total == 0.0 {
+        return "-".into();
+    }
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map_or("?".to_string(), |(le, _)| if le.is_finite() { format!("≤ {} ms", le * 1000.0) } else { "∞".into() })
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`), or 0 for a process that is gone.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
