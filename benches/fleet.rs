@@ -95,8 +95,11 @@ fn token(i: usize) -> String {
     format!("{}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ", BOT_ID_BASE + i as i64)
 }
 
+/// A line on stderr, with the time since the start: the phases' lengths at one N predict another's.
 fn progress(what: &str) {
-    eprintln!("[fleet] {what}");
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let since = START.get_or_init(Instant::now).elapsed();
+    eprintln!("[fleet +{:.0} s] {what}", since.as_secs_f64());
 }
 
 fn main() {
@@ -194,12 +197,19 @@ fn main() {
         ),
         format!("{} / {healthy} / {docker_healthy}", bots.len()),
     );
-    row("idle: host CPU, all processes (% of one core)", format!("{:.1} %", cpu.host));
+    row("idle: host CPU, all processes including other work on the host (% of one core)", format!("{:.1} %", cpu.host));
     row(
-        "idle: CPU split (% of one core): containers / their shims / overlay mounts / dockerd / containerd / PostgreSQL / emulator",
+        "idle: CPU (% of one core) of the fleet: containers + their shims + overlay mounts + dockerd + containerd + PostgreSQL + emulator",
         format!(
-            "{:.1} / {:.1} / {:.1} / {:.1} / {:.1} / {:.1} / {:.1}",
-            cpu.containers, cpu.shims, cpu.overlays, cpu.dockerd, cpu.containerd, cpu.postgres, cpu.bench
+            "{:.1} = {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1}",
+            cpu.fleet(),
+            cpu.containers,
+            cpu.shims,
+            cpu.overlays,
+            cpu.dockerd,
+            cpu.containerd,
+            cpu.postgres,
+            cpu.bench
         ),
     );
     row("idle: server backends, all client backends / of tenant roles", format!("{backends} / {tenant_backends}"));
@@ -225,7 +235,9 @@ fn main() {
     // The burst.
     let chosen: Vec<(usize, &Bot)> = bots.iter().filter(|b| b.index % 10 == 0).map(|b| (b.index, b)).collect();
     progress(&format!("burst: {} tenants × {} customers", chosen.len(), args.customers));
+    let before = Snapshot::take(&bots, &cluster);
     let (burst, burst_time) = runtime.block_on(burst(&emulator, &pool, &chosen, args.customers));
+    let cpu = Snapshot::take(&bots, &cluster).cpu_since(&before, burst_time);
     row(
         &format!(
             "burst: {} tenants × {} new customers booking at once: bookings made / wall time",
@@ -235,6 +247,10 @@ fn main() {
         format!("{} of {} / {:.1} s", burst.booked, chosen.len() * args.customers, burst_time.as_secs_f64()),
     );
     row("burst: handler latency p50 / p99 over those bots (bucket bounds)", format!("{} / {}", burst.p50, burst.p99));
+    row(
+        "burst: CPU (% of one core) of the fleet, as at idle / of the host",
+        format!("{:.1} / {:.1}", cpu.fleet(), cpu.host),
+    );
     row("burst: most server backends (all client backends, sampled every 100 ms)", burst.peak_backends.to_string());
 
     // Upgrade to a second tag of the same image.
@@ -527,6 +543,12 @@ struct Cpu {
     containerd: f64,
     postgres: f64,
     bench: f64,
+}
+
+impl Cpu {
+    fn fleet(&self) -> f64 {
+        self.containers + self.shims + self.overlays + self.dockerd + self.containerd + self.postgres + self.bench
+    }
 }
 
 impl Snapshot {
