@@ -199,11 +199,12 @@ fn main() {
     );
     row("idle: host CPU, all processes including other work on the host (% of one core)", format!("{:.1} %", cpu.host));
     row(
-        "idle: CPU (% of one core) of the fleet: containers + their shims + overlay mounts + dockerd + containerd + PostgreSQL + emulator",
+        "idle: CPU (% of one core) of the fleet: bots + healthchecks in their containers + shims (with `runc`) + overlay mounts + dockerd + containerd + PostgreSQL + emulator",
         format!(
-            "{:.1} = {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1}",
+            "{:.1} = {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1} + {:.1}",
             cpu.fleet(),
-            cpu.containers,
+            cpu.bots,
+            cpu.checks,
             cpu.shims,
             cpu.overlays,
             cpu.dockerd,
@@ -489,6 +490,7 @@ fn container_memory(pid: u32) -> u64 {
 /// The processes measured, by group.
 #[derive(Default)]
 struct Groups {
+    bots: HashSet<u32>,
     shims: HashSet<u32>,
     overlays: HashSet<u32>,
     dockerd: HashSet<u32>,
@@ -502,7 +504,11 @@ impl Groups {
         let postmaster: Option<u32> = std::fs::read_to_string(cluster.pgdata().join("postmaster.pid"))
             .ok()
             .and_then(|t| t.lines().next()?.trim().parse().ok());
-        let mut groups = Groups { shims: bots.iter().map(|b| b.shim).collect(), ..Groups::default() };
+        let mut groups = Groups {
+            bots: bots.iter().map(|b| b.pid).collect(),
+            shims: bots.iter().map(|b| b.shim).collect(),
+            ..Groups::default()
+        };
         for pid in pids() {
             let Some(stat) = proc_stat(pid) else { continue };
             match stat.comm.as_str() {
@@ -536,7 +542,11 @@ struct Snapshot {
 
 struct Cpu {
     host: f64,
-    containers: f64,
+    /// The bots' own processes.
+    bots: f64,
+    /// Whatever else ran in their containers: the healthchecks Docker exec'd.
+    checks: f64,
+    /// The shims and what they ran outside the containers (`runc`).
     shims: f64,
     overlays: f64,
     dockerd: f64,
@@ -547,7 +557,14 @@ struct Cpu {
 
 impl Cpu {
     fn fleet(&self) -> f64 {
-        self.containers + self.shims + self.overlays + self.dockerd + self.containerd + self.postgres + self.bench
+        self.bots
+            + self.checks
+            + self.shims
+            + self.overlays
+            + self.dockerd
+            + self.containerd
+            + self.postgres
+            + self.bench
     }
 }
 
@@ -583,11 +600,17 @@ impl Snapshot {
                 pids.iter().filter_map(|p| Some(self.ticks.get(p)?.saturating_sub(*before.ticks.get(p)?))).sum();
             ticks as f64 / hz / elapsed.as_secs_f64() * 100.0
         };
+        let containers =
+            (self.containers_ns.saturating_sub(before.containers_ns)) as f64 / 1e9 / elapsed.as_secs_f64() * 100.0;
+        let bots = group(&self.groups.bots);
+        let checks = (containers - bots).max(0.0);
         Cpu {
             host: busy as f64 / all.max(1) as f64 * cpus * 100.0,
-            containers: (self.containers_ns.saturating_sub(before.containers_ns)) as f64 / 1e9 / elapsed.as_secs_f64()
-                * 100.0,
-            shims: group(&self.groups.shims),
+            bots,
+            checks,
+            // An exec'd process ends as a child of its container's shim, so its time is in the shim's
+            // children's time as well as in the container's cgroup: counted once, as a check.
+            shims: (group(&self.groups.shims) - checks).max(0.0),
             overlays: group(&self.groups.overlays),
             dockerd: group(&self.groups.dockerd),
             containerd: group(&self.groups.containerd),
@@ -601,6 +624,7 @@ impl Groups {
     fn all(&self) -> impl Iterator<Item = u32> + '_ {
         self.shims
             .iter()
+            .chain(&self.bots)
             .chain(&self.overlays)
             .chain(&self.dockerd)
             .chain(&self.containerd)
