@@ -192,7 +192,7 @@ fn main() {
     let memory = Memory::now(&bots, &cluster);
     row(
         &format!(
-            "running after the start / answering `/healthz` after {} s idle / Docker says healthy",
+            "running after the start / answering `/healthz` after {} s idle / Docker says healthy (its first check comes one health interval after a start)",
             args.settle + args.window
         ),
         format!("{} / {healthy} / {docker_healthy}", bots.len()),
