@@ -174,9 +174,12 @@ pub(super) async fn start_locked(
     let image = existing.as_ref().map_or(image, |c| c.image.as_str()).to_string();
     // A stopped container made with another healthcheck interval is made again (its bot is down anyway),
     // so that `tenant restart` brings a changed `runtime.health_interval` to an existing fleet.
+    // So is one whose `/healthz` port something else took while it was stopped (host networking).
     if let Some(c) = &existing
         && c.status != "running"
-        && engine.health_interval(&name).await? != Some(options.health_interval)
+        && (engine.health_interval(&name).await? != Some(options.health_interval)
+            || (options.network == "host"
+                && c.labels.get(HTTP).and_then(|addr| port_of(addr)).is_some_and(|port| !bindable(port))))
     {
         engine.remove_container(&name).await?;
         existing = None;
@@ -185,7 +188,7 @@ pub(super) async fn start_locked(
     if created {
         progress.set_message("creating the container");
         engine.ensure_network(&options.network).await?;
-        let spec = spec(pool, slug, tenant, &image, options).await?;
+        let spec = spec(pool, engine, slug, tenant, &image, options).await?;
         engine.create_container(&spec).await?;
     }
     progress.set_message("starting the container");
@@ -467,9 +470,39 @@ async fn comes_back(engine: &Engine, name: &str) -> anyhow::Result<bool> {
     }
 }
 
+/// A `/healthz` port for a container on the host's network: free now, not another of this
+/// installation's containers' (a stopped one wants its port back), and below the kernel's range of
+/// ephemeral ports, so that no outgoing connection takes it while the bot restarts; picked at random, so
+/// starts at the same moment (another installation's too) do not choose the same one.
+fn health_port(taken: &std::collections::HashSet<u16>) -> anyhow::Result<u16> {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let ports = HEALTH_PORTS_FROM..ephemeral.max(HEALTH_PORTS_FROM + 1000);
+    (0..100)
+        .map(|_| rand::random_range(ports.clone()))
+        .find(|port| !taken.contains(port) && bindable(*port))
+        .with_context(|| format!("no free port for /healthz between {} and {}", ports.start, ports.end))
+}
+
+/// Where containers' `/healthz` ports begin: above the well-known and most services' usual ports.
+const HEALTH_PORTS_FROM: u16 = 10_000;
+
+/// Whether nothing listens on `port` of the loopback address now.
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The port of an address a container's label holds (`127.0.0.1:PORT`).
+fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
 /// The container for `slug` running `image`, with a freshly rotated password for the tenant's role.
 async fn spec(
     pool: &PgPool,
+    engine: &Engine,
     slug: &TenantSlug,
     tenant: &Tenant,
     image: &str,
@@ -492,11 +525,12 @@ async fn spec(
     };
     database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
     database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
-    // Under host networking every container shares the host's ports, so each gets one the kernel has
-    // free now (the container's healthcheck and botctl waiting for it use it); on a bridge each has its own.
+    // Under host networking every container shares the host's ports, so each gets its own (the
+    // container's healthcheck and botctl waiting for it use it); on a bridge each has its own address.
     let http_addr = if options.network == "host" {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port for /healthz")?;
-        format!("127.0.0.1:{}", free.local_addr()?.port())
+        let taken = engine.managed_containers(&options.installation).await?;
+        let taken = taken.iter().filter_map(|c| port_of(c.labels.get(HTTP)?)).collect();
+        format!("127.0.0.1:{}", health_port(&taken)?)
     } else {
         "0.0.0.0:8080".to_string()
     };
@@ -535,6 +569,23 @@ async fn spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_health_port_is_free_below_the_ephemeral_range_and_not_another_containers() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = held.local_addr().unwrap().port();
+        // All but two ports of the range are another container's: the pick must be one of those two.
+        let taken: std::collections::HashSet<u16> = (HEALTH_PORTS_FROM..u16::MAX).filter(|p| p % 5000 != 7).collect();
+        for _ in 0..20 {
+            let port = health_port(&std::collections::HashSet::from([held])).unwrap();
+            assert!(port >= HEALTH_PORTS_FROM && port != held && bindable(port), "{port}");
+        }
+        if let Ok(port) = health_port(&taken) {
+            assert_eq!(port % 5000, 7, "{port}");
+        }
+        assert_eq!(port_of("127.0.0.1:18080"), Some(18080));
+        assert_eq!(port_of("garbage"), None);
+    }
 
     fn budget() -> Budget {
         Budget {
