@@ -313,7 +313,7 @@ pub async fn serve(
 }
 
 /// Asks a running daemon's `/healthz`; `Ok(true)` when it is healthy. For `botctl health`, which Docker
-/// runs in every container every few seconds: a blocking HTTP/1.0 GET by hand, because an HTTP client
+/// runs in every container at each healthcheck interval: a blocking HTTP/1.0 GET by hand, because an HTTP client
 /// library would start a runtime and load TLS roots for one plain request on loopback.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> std::io::Result<bool> {
     use std::io::{Read, Write};

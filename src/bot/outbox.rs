@@ -149,7 +149,8 @@ impl Dispatcher {
         self.work(now, false).await
     }
 
-    /// `tick`; with `lone`, its connection is closed afterwards instead of kept for reuse.
+    /// `tick`; with `lone`, its connection and every other the pool keeps idle are closed afterwards
+    /// instead of kept for reuse.
     async fn work(&self, now: DateTime<Utc>, lone: bool) -> anyhow::Result<Tick> {
         // The claims' owner: this connection's session, alive for as long as the tick.
         let mut session = self.pool.acquire().await?;
@@ -181,14 +182,12 @@ impl Dispatcher {
         tick.next_due = sqlx::query_scalar("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
             .fetch_one(&mut *session)
             .await?;
-        if lone {
-            // A failed close only means the server ends the session itself.
-            let _ = session.close().await;
-        } else {
-            drop(session);
-        }
+        drop(session);
         if broadcast {
             self.report().await;
+        }
+        if lone {
+            close_idle(&self.pool).await;
         }
         Ok(tick)
     }
@@ -418,10 +417,11 @@ impl Dispatcher {
             tracing::warn!("the broadcasts under way could not be resumed: {e:#}");
         }
         self.report().await;
-        // Woken by the rescan alone: the tenant is most likely idle, and the tick's connection closes at
-        // once rather than after the pool's idle timeout, so that a fleet's rescans keep hardly any
-        // backend open (500 tenants × 10–20 s lingering every 5 minutes would be 15–35 of them).
-        let mut rescanning = false;
+        // The first tick, at start, and one woken by the rescan alone: the tenant is most likely idle,
+        // and the pool's connections close at once rather than after its idle timeout, so that a
+        // fleet's starts and rescans keep hardly any backend open (500 tenants × 5–10 s lingering every
+        // 5 minutes would be 8–17 of them; bots started 3 a second, 15–30).
+        let mut rescanning = true;
         loop {
             self.health.metrics.outbox_wakeups.inc();
             let next = match self.work(Utc::now(), rescanning).await {
@@ -491,6 +491,17 @@ const WRITER_WAIT: Duration = Duration::from_secs(10);
 /// How often the outbox is looked at for rows other processes wrote (a hand-written row; a restore or
 /// an upgrade restarts the bot, which looks at start). 500 idle tenants then connect under twice a second.
 pub const RESCAN: Duration = Duration::from_secs(5 * 60);
+
+/// Closes the connections `pool` keeps idle, when the bot expects to be idle: the work just done (a
+/// start's or a rescan's) would otherwise keep them open until the idle timeout, and a fleet's starts and
+/// rescans would add them up. A connection goes back to the pool by a task of its own, hence the pause.
+async fn close_idle(pool: &PgPool) {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while let Some(conn) = pool.try_acquire() {
+        // A failed close only means the server ends the session itself.
+        let _ = conn.close().await;
+    }
+}
 
 /// `every`, give or take a tenth: a fleet started together does not rescan in lockstep.
 fn jittered(every: Duration) -> TimeDelta {

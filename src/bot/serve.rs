@@ -48,6 +48,9 @@ pub struct ServeOptions {
 /// `botctl doctor` budgets with it.
 pub const MAX_CONNECTIONS: u32 = 5;
 
+/// How long an unused connection stays open in a bot's pool (closed by the reaper within twice that).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs until `shutdown` is cancelled. `ready` receives the health listener's address once polling starts.
 pub async fn run(
     options: ServeOptions,
@@ -56,12 +59,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // An idle tenant holds no connection: a fleet's server backends grow with the tenants at work, not
     // with those running (DESIGN §4a). Connections are opened for work and closed soon after; sqlx's
-    // reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 10–20 s after its last
-    // use — long enough that a conversation's taps reuse one.
+    // reaper runs every min(idle_timeout, max_lifetime), so an unused one closes 5–10 s after its last
+    // use — long enough that a conversation's taps reuse one, short enough that bots started one after
+    // another (a fleet's start, `tenant upgrade --all`) do not pile their first connections up.
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .min_connections(0)
-        .idle_timeout(Duration::from_secs(10))
+        .idle_timeout(IDLE_TIMEOUT)
         .max_lifetime(Duration::from_secs(30 * 60))
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.database)
@@ -69,6 +73,7 @@ pub async fn run(
         .context("cannot connect to the tenant's database")?;
     check_schema(&pool).await?;
     let (catalog, flood) = tenant_settings(&pool, options.flood).await?;
+    let admins = admin::commands::started_admins(&pool).await;
     if !options.rate_limits && options.api_url.host_str() == Some("api.telegram.org") {
         tracing::warn!("Telegram's rate limits are off against Telegram itself: expect 429 answers");
     }
@@ -76,6 +81,8 @@ pub async fn run(
     let replies = TgBot::new(bot.clone(), options.rate_limits);
 
     let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
+    // The database has just answered: the first probes of `/healthz` need not ask it on another connection.
+    health.database_answered();
     let (http_addr, http_task) = health::serve(options.http_addr, health.clone(), shutdown.clone())
         .await
         .with_context(|| format!("cannot listen on {}", options.http_addr))?;
@@ -109,7 +116,7 @@ pub async fn run(
             tokio::spawn(async move {
                 updates::retrying("setMyCommands", &health, &stop, || set_commands(&bot)).await;
                 // The admins' command menus are a convenience: polling need not wait for them.
-                admin::commands::offer_all(&replies, &pool, &texts.get()).await;
+                admin::commands::offer_all(&replies, &pool, &texts.get(), admins).await;
             });
             updates.run(me).await;
         }

@@ -42,19 +42,26 @@ pub(crate) async fn refresh(bot: &TgBot, pool: &PgPool, catalog: &Catalog, user:
     Ok(())
 }
 
-/// At start: every admin who has started the bot (Telegram knows no other chat) gets their menu.
-pub(crate) async fn offer_all(bot: &TgBot, pool: &PgPool, catalog: &Catalog) {
-    let admins: Result<Vec<i64>, sqlx::Error> =
-        sqlx::query_scalar("SELECT a.user_id FROM admins a JOIN customers c ON c.user_id = a.user_id")
-            .fetch_all(pool)
-            .await;
-    let refreshed = match admins {
-        Ok(admins) => futures_util::future::try_join_all(admins.into_iter().map(|a| refresh(bot, pool, catalog, a)))
-            .await
-            .map(drop),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = refreshed {
-        tracing::warn!("the admins' command menus could not be set: {e}");
+/// The admins who have started the bot (Telegram knows no other chat): read at start, before the bot's
+/// other work begins, so that a bot just started holds a single connection.
+pub(crate) async fn started_admins(pool: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT a.user_id FROM admins a JOIN customers c ON c.user_id = a.user_id")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("the admins' command menus could not be set: {e}");
+            Vec::new()
+        })
+}
+
+/// At start: each of `admins` gets their menu, one after another — a connection each while it is looked
+/// up, not one per admin at once (a fleet started together must fit the server's max_connections); the
+/// menus are no hurry.
+pub(crate) async fn offer_all(bot: &TgBot, pool: &PgPool, catalog: &Catalog, admins: Vec<i64>) {
+    for admin in admins {
+        if let Err(e) = refresh(bot, pool, catalog, admin).await {
+            tracing::warn!("the admins' command menus could not be set: {e}");
+            return;
+        }
     }
 }
