@@ -81,6 +81,9 @@ pub struct ContainerState {
     pub status: String,
     /// `starting`, `healthy`, `unhealthy`; `None` without a healthcheck.
     pub health: Option<String>,
+    /// How often Docker runs the healthcheck; known from an inspect, `None` in a listing (which does not
+    /// carry it) or without a healthcheck.
+    pub health_interval: Option<Duration>,
     pub labels: HashMap<String, String>,
 }
 
@@ -176,23 +179,14 @@ impl Engine {
                     image_id: c.image.unwrap_or_default(),
                     status: state.status.map(|s| s.to_string()).unwrap_or_default(),
                     health: health.filter(|h| !h.is_empty() && h != "none"),
+                    health_interval: config
+                        .healthcheck
+                        .and_then(|h| h.interval)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .map(Duration::from_nanos),
                     labels: config.labels.unwrap_or_default(),
                 }))
             }
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot inspect container `{name}`")),
-        }
-    }
-
-    /// How often Docker runs the container's healthcheck; `None` without one (or without the container).
-    pub async fn health_interval(&self, name: &str) -> anyhow::Result<Option<Duration>> {
-        match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
-            Ok(c) => Ok(c
-                .config
-                .and_then(|c| c.healthcheck)
-                .and_then(|h| h.interval)
-                .and_then(|n| u64::try_from(n).ok())
-                .map(Duration::from_nanos)),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot inspect container `{name}`")),
         }
@@ -418,6 +412,7 @@ impl Engine {
                 image_id: c.image_id.unwrap_or_default(),
                 status: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 health: c.status.as_deref().and_then(health_in_status),
+                health_interval: None,
                 labels: c.labels.unwrap_or_default(),
             })
             .collect())

@@ -196,6 +196,7 @@ mod tests {
             image_id: "sha256:1".into(),
             status: status.into(),
             health: health.map(str::to_string),
+            health_interval: None,
             labels: HashMap::from([(TENANT.to_string(), tenant.to_string())]),
         }
     }

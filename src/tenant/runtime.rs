@@ -177,7 +177,7 @@ pub(super) async fn start_locked(
     // So is one whose `/healthz` port something else took while it was stopped (host networking).
     if let Some(c) = &existing
         && c.status != "running"
-        && (engine.health_interval(&name).await? != Some(options.health_interval)
+        && (c.health_interval != Some(options.health_interval)
             || (options.network == "host"
                 && c.labels.get(HTTP).and_then(|addr| port_of(addr)).is_some_and(|port| !bindable(port))))
     {
