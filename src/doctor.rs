@@ -341,17 +341,15 @@ impl std::fmt::Display for LocalSettings {
 }
 
 async fn budget_check(database: &Database, own: u32) -> Check {
-    let read = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
-        // Other roles' sessions show no backend_type to a role without pg_read_all_stats; those with a
-        // database and a user are client backends but for the rare parallel worker.
-        "WITH clients AS (SELECT usename FROM pg_stat_activity \
-                          WHERE coalesce(backend_type = 'client backend', datid IS NOT NULL AND usesysid IS NOT NULL)) \
+    let read = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(format!(
+        "WITH clients AS ({}) \
          SELECT (SELECT count(*) FROM botctl.tenants WHERE status = 'running'), \
                 current_setting('max_connections')::bigint, \
                 current_setting('superuser_reserved_connections')::bigint, \
                 (SELECT count(*) FROM clients), \
                 (SELECT count(*) FROM clients c JOIN botctl.tenants t ON c.usename = 'tenant_' || t.slug)",
-    )
+        crate::db::CLIENT_SESSIONS
+    )))
     .fetch_one(&database.pool)
     .await;
     let (running, max, reserved, open, open_tenants) = match read {

@@ -145,6 +145,12 @@ async fn pool(
         .await?)
 }
 
+/// The server's client sessions (`usename`, `datname`), as any role may count them: other roles'
+/// sessions show no `backend_type` to a role without pg_read_all_stats; those with a database and a user
+/// are client backends but for the rare parallel worker. One definition for every count of them.
+pub const CLIENT_SESSIONS: &str = "SELECT usename, datname FROM pg_stat_activity \
+     WHERE coalesce(backend_type = 'client backend', datid IS NOT NULL AND usesysid IS NOT NULL)";
+
 /// Whether a statement gave up waiting for a lock (`lock_timeout`, SQLSTATE 55P03 lock_not_available).
 pub fn is_lock_timeout(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {

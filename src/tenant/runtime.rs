@@ -296,16 +296,17 @@ impl Budget {
     async fn read(pool: &PgPool, role: &str) -> Result<Self, String> {
         let read = async {
             let mut conn = pool.acquire().await?;
-            sqlx::query_as::<_, (i32, i32, i64, i32, i64, i32, i64)>(
-                "SELECT current_setting('max_connections')::int, \
+            sqlx::query_as::<_, (i32, i32, i64, i32, i64, i32, i64)>(sqlx::AssertSqlSafe(format!(
+                "WITH clients AS ({}) \
+                 SELECT current_setting('max_connections')::int, \
                  current_setting('superuser_reserved_connections')::int, \
-                 (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), \
+                 (SELECT count(*) FROM clients), \
                  coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), -1), \
-                 (SELECT count(*) FROM pg_stat_activity WHERE usename = $1), \
+                 (SELECT count(*) FROM clients WHERE usename = $1), \
                  (SELECT datconnlimit FROM pg_database WHERE datname = current_database()), \
-                 (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                  AND backend_type = 'client backend')",
-            )
+                 (SELECT count(*) FROM clients WHERE datname = current_database())",
+                crate::db::CLIENT_SESSIONS
+            )))
             .bind(role)
             .fetch_one(&mut *conn)
             .await
