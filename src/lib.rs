@@ -7,6 +7,7 @@
 //! orchestrates checks across them.
 
 pub mod backup;
+pub mod billing;
 pub mod booking;
 pub mod bot;
 pub mod cli;

@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub tenant_defaults: TenantDefaultsSection,
     #[serde(default)]
     pub backup: BackupSection,
+    #[serde(default)]
+    pub billing: BillingSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +79,14 @@ pub struct BackupSection {
     pub dir: Option<PathBuf>,
     #[serde(default, with = "humantime_serde_opt")]
     pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSection {
+    /// Kept as written, so that the error for a value that is not whole days quotes it.
+    pub trial: Option<String>,
+    pub grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -37,6 +37,9 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(600);
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// The original platform's businesses were in Russia; operators elsewhere set `tenant_defaults.timezone`.
 const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
+/// The original platform advertised "first 7 days free".
+const DEFAULT_TRIAL: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -120,6 +123,7 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub tenant_defaults: TenantDefaults,
     pub backup: BackupSettings,
+    pub billing: BillingSettings,
     /// Problems worth a warning that do not stop botctl, such as a config file others can read.
     pub warnings: Vec<String>,
     entries: Vec<Entry>,
@@ -132,6 +136,14 @@ pub struct BackupSettings {
     /// How long `backup`, `restore`, `migrate` and `tenant delete` wait for a table another session
     /// holds before that tenant fails.
     pub lock_timeout: Duration,
+}
+
+/// The subscription rules an operator sets: how long a trial lasts and how long a bot keeps working
+/// after its period ends.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub trial: Duration,
+    pub grace: Duration,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -315,9 +327,24 @@ impl Settings {
                 parse_duration,
             )?,
         };
+        let billing = BillingSettings {
+            trial: r.pick_env(
+                "billing.trial",
+                r.file_text("billing.trial", file.billing.trial.as_deref(), parse_billing_period)?,
+                builtin(DEFAULT_TRIAL),
+                parse_billing_period,
+            )?,
+            grace: r.pick_env(
+                "billing.grace",
+                r.file_text("billing.grace", file.billing.grace.as_deref(), parse_billing_period)?,
+                builtin(DEFAULT_GRACE),
+                parse_billing_period,
+            )?,
+        };
         Ok(Settings {
             tenant_defaults,
             backup,
+            billing,
             config_file,
             database,
             data_dir,
@@ -388,6 +415,15 @@ fn parse_health_interval(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if (Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&d) => Ok(d),
         _ => Err(format!("expected a duration from 1s to 24h such as `5m`, found `{s}`")),
+    }
+}
+
+/// A trial or grace period: whole days, because notices and periods are counted in days; zero turns it off.
+fn parse_billing_period(s: &str) -> Result<Duration, String> {
+    const DAY: u64 = 24 * 3600;
+    match parse_duration(s)? {
+        d if d.as_secs() % DAY == 0 && d.subsec_nanos() == 0 && d.as_secs() <= 365 * DAY => Ok(d),
+        _ => Err(format!("expected whole days up to a year such as `7days`, found `{s}`")),
     }
 }
 

@@ -206,3 +206,19 @@ fn health_interval_defaults_to_minutes_and_is_bounded_from_the_file_and_the_envi
     let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
     assert!(err.contains("runtime.health_interval") && err.contains("from 1s to 24h"), "{err}");
 }
+
+#[test]
+fn billing_periods_default_to_a_week_of_trial_and_three_days_of_grace_in_whole_days() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert_eq!(settings.billing.trial, Duration::from_secs(7 * 86_400));
+    assert_eq!(settings.billing.grace, Duration::from_secs(3 * 86_400));
+
+    let env = Env::from_pairs([("BOTCTL_BILLING_TRIAL", "14days"), ("BOTCTL_BILLING_GRACE", "0s")]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!((settings.billing.trial, settings.billing.grace), (Duration::from_secs(14 * 86_400), Duration::ZERO));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "billing:\n  grace: 36h\n");
+    let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
+    assert!(err.contains("billing.grace") && err.contains("whole days"), "{err}");
+}

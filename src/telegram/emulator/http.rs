@@ -75,16 +75,18 @@ async fn bot_api(
 async fn long_poll(shared: &Shared, token: &str, p: &Params) -> Result<Value, ApiError> {
     let seconds = params::integer(p, "timeout")?.unwrap_or(0).clamp(0, MAX_POLL_SECONDS);
     let deadline = Instant::now() + Duration::from_secs(seconds.unsigned_abs());
-    let mut changes = shared.changes();
-    let (generation, mut updates) = shared.write(|s| {
+    // Subscribed under the same lock as the look, after this poll's own bump: the next change wakes it.
+    let (generation, mut updates, mut changes) = shared.write(|s| {
         let bot = s.bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
-        methods::get_updates(bot, p)
+        let (generation, updates) = methods::get_updates(bot, p)?;
+        Ok::<_, ApiError>((generation, updates, bot.polls.subscribe()))
     })?;
     loop {
         if updates.as_array().is_some_and(|u| !u.is_empty()) || Instant::now() >= deadline {
             return Ok(updates);
         }
         tokio::select! {
+            // The sender goes with its bot: a bot removed ends its polls.
             changed = changes.changed() => if changed.is_err() { return Ok(updates) },
             () = tokio::time::sleep_until(deadline) => {}
             () = shared.stopped() => return Ok(updates),

@@ -151,6 +151,7 @@ pub(super) fn get_updates(bot: &mut BotState, p: &Params) -> Result<(u64, Value)
         bot.updates.retain(|u| allowed.iter().any(|a| a == u.kind));
     }
     bot.poll_generation += 1;
+    bot.polls.send_replace(());
     let generation = bot.poll_generation;
     Ok((generation, pending(bot, generation, p)?))
 }

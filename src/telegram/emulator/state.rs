@@ -37,6 +37,9 @@ pub(super) struct BotState {
     pub allowed_updates: Option<Vec<String>>,
     /// Raised by every `getUpdates`, so that a long poll learns that a newer one replaced it.
     pub poll_generation: u64,
+    /// Bumped by a new update or a new `getUpdates` of this bot only: a fleet of idle bots long-polling
+    /// at once would otherwise all wake on every other bot's poll.
+    pub polls: tokio::sync::watch::Sender<()>,
     pub sent: Vec<Sent>,
     /// Per lower-case method name, in the order they were injected.
     pub failures: HashMap<String, VecDeque<(Failure, u32)>>,
@@ -101,6 +104,7 @@ impl State {
             next_update_id: 1,
             allowed_updates: None,
             poll_generation: 0,
+            polls: tokio::sync::watch::Sender::new(()),
             sent: Vec::new(),
             failures: HashMap::new(),
             commands: BTreeMap::new(),
@@ -168,6 +172,7 @@ impl BotState {
         let id = self.next_update_id;
         self.next_update_id += 1;
         self.updates.push_back(Update { id, kind, body });
+        self.polls.send_replace(());
     }
 
     /// A message as the Bot API returns it, in the chat with user `chat_id`.
