@@ -77,7 +77,7 @@ pub async fn run(
     if !options.rate_limits && options.api_url.host_str() == Some("api.telegram.org") {
         tracing::warn!("Telegram's rate limits are off against Telegram itself: expect 429 answers");
     }
-    let bot = Bot::new(options.token.expose()).set_api_url(options.api_url);
+    let bot = updates::connect(options.token.expose(), options.api_url)?;
     let replies = TgBot::new(bot.clone(), options.rate_limits);
 
     let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));

@@ -816,10 +816,10 @@ fn telegram_errors_and_timeouts_are_survived_without_a_restart() {
     let refused = |sent: &[botctl::telegram::emulator::Sent]| {
         sent.iter().any(|s| s.method == "sendMessage" && s.params.to_string().contains(&pavel.id.to_string()))
     };
-    block_on(bot.emulator().wait_until_sent(&bot.token, refused, Duration::from_secs(60))).unwrap();
+    // Two failed polls (teloxide waits 10 s after a 5xx) back off 1 s and 2 s; the hung one lasts until
+    // the poller's client timeout (`updates::POLL_CLIENT_TIMEOUT`, 35 s), then backs off 4 s.
+    block_on(bot.emulator().wait_until_sent(&bot.token, refused, Duration::from_secs(120))).unwrap();
     bot.text(&pavel, ru.raw(Text::MenuServices));
-    // Two failed polls back off 1 s and 2 s; the hung one (a 10 s long poll) lasts until the client's
-    // timeout, 27 s, then backs off 4 s.
     let services = bot.bot_says_within(Duration::from_secs(90), &pavel, 0, |m| m.text.is_some());
     assert!(services.text.unwrap().contains("Стрижка"), "the next message is answered");
     assert!(bot.task.as_ref().is_some_and(|t| !t.is_finished()), "serve kept running");
