@@ -749,7 +749,9 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
 async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(name)?;
     let database = ctx.connect().await?;
-    ops::show(&database.pool, &slug).await?;
+    // Refused before the engine and the runtime settings are needed (`runtime::start` refuses it too,
+    // under the lock); a restart would otherwise mark it stopped first.
+    ops::refuse_deleting(&ops::show(&database.pool, &slug).await?)?;
     let engine = ctx.engine().await?;
     let options = ctx.runtime_options(&database).await?;
     let actor = ctx.actor();
