@@ -13,8 +13,8 @@ use anyhow::Context;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecOptions;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, ExecConfig, HealthConfig, HostConfig,
-    HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, EndpointSettings, ExecConfig, HealthConfig,
+    HostConfig, HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
@@ -81,6 +81,13 @@ pub struct ContainerState {
     pub status: String,
     /// `starting`, `healthy`, `unhealthy`; `None` without a healthcheck.
     pub health: Option<String>,
+    /// Whether `health` is what the bot's `/healthz` said ([`Engine::probe_starting`]) rather than
+    /// Docker's own healthcheck.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub health_probed: bool,
+    /// Where botctl asks the bot's `/healthz`, when the container says where it listens.
+    #[serde(skip)]
+    pub healthz: Option<SocketAddr>,
     /// How often Docker runs the healthcheck; known from an inspect, `None` in a listing (which does not
     /// carry it) or without a healthcheck.
     pub health_interval: Option<Duration>,
@@ -105,6 +112,10 @@ pub enum Waited {
     },
 }
 
+/// How long one ask of `/healthz` may take: a bot answers it from what it already knows, at once.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How many bots [`Engine::probe_starting`] asks at once: a fleet just started is `starting` all over.
+const PROBES_AT_ONCE: usize = 16;
 /// How often `/healthz` is asked while waiting: a bot is healthy about a second after its start.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How often the engine is asked whether the container stopped: an inspect costs the engine more.
@@ -128,23 +139,8 @@ impl Observed {
     fn of(c: ContainerInspectResponse) -> Self {
         let state = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();
-        let listen = config
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(HTTP).cloned())
-            .or_else(|| config.env.iter().flatten().find_map(|e| e.strip_prefix(HTTP_ENV).map(str::to_string)))
-            .and_then(|a| a.parse::<SocketAddr>().ok());
-        let ip = |settings: &bollard::models::NetworkSettings| {
-            let networks = settings.networks.as_ref()?;
-            networks.values().find_map(|n| n.ip_address.as_deref().filter(|ip| !ip.is_empty())?.parse::<IpAddr>().ok())
-        };
-        // Listening on every address means a bridge network: botctl reaches it at the container's own.
-        let http = match listen {
-            Some(addr) if addr.ip().is_unspecified() => {
-                c.network_settings.as_ref().and_then(ip).map(|ip| SocketAddr::new(ip, addr.port()))
-            }
-            other => other,
-        };
+        let networks = c.network_settings.as_ref().and_then(|n| n.networks.as_ref());
+        let http = healthz_address(config.labels.as_ref(), config.env.as_ref(), networks);
         let healthcheck = config.healthcheck.and_then(|h| h.test).unwrap_or_default();
         Self {
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
@@ -154,6 +150,26 @@ impl Observed {
             healthcheck,
         }
     }
+}
+
+/// Where botctl asks a container's `/healthz`: where the bot listens (the container's label, or its
+/// environment in containers made before the label); listening on every address means a bridge
+/// network, where botctl reaches it at the container's own address.
+fn healthz_address(
+    labels: Option<&HashMap<String, String>>,
+    env: Option<&Vec<String>>,
+    networks: Option<&HashMap<String, EndpointSettings>>,
+) -> Option<SocketAddr> {
+    let listen = labels
+        .and_then(|l| l.get(HTTP).map(String::as_str))
+        .or_else(|| env.into_iter().flatten().find_map(|e| e.strip_prefix(HTTP_ENV)))
+        .and_then(|a| a.parse::<SocketAddr>().ok())?;
+    if !listen.ip().is_unspecified() {
+        return Some(listen);
+    }
+    let ip =
+        networks?.values().find_map(|n| n.ip_address.as_deref().filter(|ip| !ip.is_empty())?.parse::<IpAddr>().ok())?;
+    Some(SocketAddr::new(ip, listen.port()))
 }
 
 /// What one ask of `/healthz` learned.
@@ -172,6 +188,8 @@ impl Engine {
                 let state = c.state.unwrap_or_default();
                 let health = state.health.and_then(|h| h.status).map(|s| s.to_string());
                 let config = c.config.unwrap_or_default();
+                let networks = c.network_settings.as_ref().and_then(|n| n.networks.as_ref());
+                let healthz = healthz_address(config.labels.as_ref(), config.env.as_ref(), networks);
                 Ok(Some(ContainerState {
                     id: c.id.unwrap_or_default(),
                     name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
@@ -179,6 +197,8 @@ impl Engine {
                     image_id: c.image.unwrap_or_default(),
                     status: state.status.map(|s| s.to_string()).unwrap_or_default(),
                     health: health.filter(|h| !h.is_empty() && h != "none"),
+                    health_probed: false,
+                    healthz,
                     health_interval: config
                         .healthcheck
                         .and_then(|h| h.interval)
@@ -296,11 +316,7 @@ impl Engine {
     ) -> anyhow::Result<Waited> {
         let start = tokio::time::Instant::now();
         let deadline = start + timeout;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
-            .no_proxy()
-            .build()
-            .context("cannot make an HTTP client")?;
+        let client = healthz_client()?;
         let (mut next_inspect, mut next_exec) = (start, start + UNREACHABLE_AFTER);
         let mut observed: Option<Observed> = None;
         // Restarts before this wait (a running bot's past) are not this start's failure.
@@ -401,6 +417,13 @@ impl Engine {
         Ok(listed
             .into_iter()
             .map(|c| ContainerState {
+                // A listing carries the labels, not the environment: a container made before the label
+                // has no address here, and keeps Docker's health.
+                healthz: healthz_address(
+                    c.labels.as_ref(),
+                    None,
+                    c.network_settings.as_ref().and_then(|n| n.networks.as_ref()),
+                ),
                 id: c.id.unwrap_or_default(),
                 name: c
                     .names
@@ -412,10 +435,40 @@ impl Engine {
                 image_id: c.image_id.unwrap_or_default(),
                 status: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 health: c.status.as_deref().and_then(health_in_status),
+                health_probed: false,
                 health_interval: None,
                 labels: c.labels.unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Asks the bots of running containers whose Docker health is still `starting` — Docker's first
+    /// check comes one healthcheck interval (minutes) after the start, although the bot may have been
+    /// healthy for long — and puts what `/healthz` says in their place (`health_probed`). A bot that
+    /// cannot be reached from here, or does not answer yet, stays `starting`. Containers whose health
+    /// Docker already knows cost nothing; the others are asked a few at a time, briefly each.
+    pub async fn probe_starting(&self, containers: &mut [ContainerState]) -> anyhow::Result<()> {
+        let mut asked: Vec<&mut ContainerState> = containers
+            .iter_mut()
+            .filter(|c| c.status == "running" && c.health.as_deref() == Some("starting") && c.healthz.is_some())
+            .collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let client = &healthz_client()?;
+        futures_util::stream::iter(asked.iter_mut())
+            .for_each_concurrent(PROBES_AT_ONCE, |c| async move {
+                let Some(addr) = c.healthz else { return };
+                let health = match ask(client, addr).await {
+                    Answer::Silent => return,
+                    Answer::Healthy => "healthy",
+                    Answer::Unhealthy(_) => "unhealthy",
+                };
+                c.health = Some(health.to_string());
+                c.health_probed = true;
+            })
+            .await;
+        Ok(())
     }
 
     /// Changes a container's memory and CPU limits in place, running or not.
@@ -493,6 +546,11 @@ impl Engine {
     }
 }
 
+/// The client `/healthz` is asked with: never through a proxy (the address is the engine's), briefly.
+fn healthz_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().context("cannot make an HTTP client")
+}
+
 /// Asks the bot's `/healthz` at `addr` once.
 async fn ask(client: &reqwest::Client, addr: SocketAddr) -> Answer {
     let Ok(response) = client.get(format!("http://{addr}/healthz")).send().await else { return Answer::Silent };
@@ -530,6 +588,27 @@ mod tests {
         assert_eq!(database_error(&report).as_deref(), Some("sorry, too many clients already"));
         assert_eq!(database_error(&serde_json::json!({"healthy": false, "database": "ok"})), None);
         assert_eq!(database_error(&serde_json::json!({"healthy": false})), None);
+    }
+
+    #[test]
+    fn healthz_is_asked_where_the_label_says_and_on_a_bridge_at_the_containers_address() {
+        let labels = |addr: &str| HashMap::from([(HTTP.to_string(), addr.to_string())]);
+        let bridge = HashMap::from([(
+            "botctl".to_string(),
+            EndpointSettings { ip_address: Some("172.18.0.5".into()), ..Default::default() },
+        )]);
+        let at = |a: &str| Some(a.parse::<SocketAddr>().unwrap());
+        assert_eq!(healthz_address(Some(&labels("127.0.0.1:18080")), None, None), at("127.0.0.1:18080"));
+        assert_eq!(healthz_address(Some(&labels("0.0.0.0:8080")), None, Some(&bridge)), at("172.18.0.5:8080"));
+        // A bridge address is not known without the container's networks (or with an empty address).
+        assert_eq!(healthz_address(Some(&labels("0.0.0.0:8080")), None, None), None);
+        let unassigned = HashMap::from([("botctl".to_string(), EndpointSettings::default())]);
+        assert_eq!(healthz_address(Some(&labels("0.0.0.0:8080")), None, Some(&unassigned)), None);
+        // Containers made before the label say it in their environment.
+        let env = vec!["BOT_TOKEN=secret".to_string(), "BOTCTL_HTTP_ADDR=127.0.0.1:18081".to_string()];
+        assert_eq!(healthz_address(None, Some(&env), None), at("127.0.0.1:18081"));
+        assert_eq!(healthz_address(Some(&labels("garbage")), None, None), None);
+        assert_eq!(healthz_address(None, None, Some(&bridge)), None);
     }
 
     #[test]

@@ -196,6 +196,8 @@ mod tests {
             image_id: "sha256:1".into(),
             status: status.into(),
             health: health.map(str::to_string),
+            health_probed: false,
+            healthz: None,
             health_interval: None,
             labels: HashMap::from([(TENANT.to_string(), tenant.to_string())]),
         }

@@ -143,7 +143,7 @@ pub(super) async fn explaining_locks<T>(
 }
 
 /// A tenant whose delete began is neither started nor restored: only another delete finishes it.
-pub(super) fn refuse_deleting(tenant: &Tenant) -> anyhow::Result<()> {
+pub fn refuse_deleting(tenant: &Tenant) -> anyhow::Result<()> {
     if tenant.status == "deleting" {
         let slug = &tenant.slug;
         return Err(BadInput::new(format!(

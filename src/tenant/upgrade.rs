@@ -64,6 +64,17 @@ impl UpgradeReport {
     }
 }
 
+/// Refuses, before any engine is asked, tenants named for an upgrade that do not exist or are being
+/// deleted; with `--all`, a tenant being deleted is refused in its own row of the report instead.
+pub async fn refuse_named(pool: &PgPool, targets: &Targets) -> anyhow::Result<()> {
+    if let Targets::Named(slugs) = targets {
+        for slug in slugs {
+            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
+        }
+    }
+    Ok(())
+}
+
 /// Upgrades the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
 pub async fn upgrade(
     pool: &PgPool,
@@ -140,6 +151,8 @@ async fn steps(
 ) -> anyhow::Result<()> {
     let _lock = runtime::lock(pool, slug).await?;
     let tenant = runtime::find(pool, slug).await?;
+    // Neither its schema nor its container is touched: the delete under way finishes the tenant.
+    ops::refuse_deleting(&tenant)?;
     let existing = runtime::inspect(engine, slug, options).await?;
     let running = tenant.status == "running";
     report.from = existing.as_ref().map(|c| c.image.clone()).or_else(|| tenant.image.clone());

@@ -464,6 +464,44 @@ fn delete_needs_yes_off_a_terminal_and_then_drops_everything_but_the_events() {
 }
 
 #[test]
+fn start_restart_and_upgrade_refuse_a_tenant_being_deleted_before_touching_the_engine() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    // As a delete that failed after marking the tenant leaves it.
+    f.scalar::<i32>(&format!(
+        "WITH d AS (UPDATE botctl.tenants SET status = 'deleting' WHERE slug = '{slug}') SELECT 1"
+    ));
+    let events = f.json(&["events", &slug]).as_array().unwrap().len();
+    let refused: [&[&str]; 3] =
+        [&["tenant", "start", &slug], &["tenant", "restart", &slug], &["tenant", "upgrade", &slug]];
+    for args in refused {
+        // No engine to reach, and runtime settings that cannot be used: the refusal must come first.
+        let output = f
+            .botctl()
+            .args(args)
+            .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("BOTCTL_RUNTIME_DATABASE_HOST", "db:not-a-port")
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let said = stderr(&output);
+        assert!(said.contains(&format!("tenant `{slug}` is being deleted")), "{args:?}: {said}");
+        assert!(said.contains(&format!("`botctl tenant delete {slug}` finishes it")), "{args:?}: {said}");
+        assert!(!said.contains("docker") && !said.contains("database_host"), "{args:?}: {said}");
+    }
+    assert_eq!(f.scalar::<String>(&format!("SELECT status FROM botctl.tenants WHERE slug = '{slug}'")), "deleting");
+    assert_eq!(f.json(&["events", &slug]).as_array().unwrap().len(), events, "a refused command left an event");
+    // What the refusal names finishes the tenant.
+    f.botctl()
+        .args(["tenant", "delete", &slug, "--yes"])
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .success();
+    assert!(!f.role_exists(&slug) && !f.schema_exists(&slug));
+}
+
+#[test]
 fn tenant_commands_before_init_say_to_run_init() {
     let sandbox = Sandbox::new();
     let db = TestDb::new();

@@ -425,6 +425,9 @@ struct Listed {
 struct ContainerView {
     status: String,
     health: Option<String>,
+    /// `probe` when the bot's `/healthz` told the health, Docker's first check being still to come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_source: Option<&'static str>,
 }
 
 fn as_text<S: serde::Serializer>(server: &Option<DemoServer>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -455,10 +458,17 @@ impl Listed {
 }
 
 /// Pairs tenants with their containers; without an answer from Docker, says so once and shows `?`.
+/// Bots Docker has not checked yet are asked themselves.
 async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Database) -> Vec<Listed> {
     let states = async {
         let installation = db::control::installation(&database.pool).await?;
-        let containers = ctx.engine().await?.managed_containers(&installation).await?;
+        let engine = ctx.engine().await?;
+        let mut containers = engine.managed_containers(&installation).await?;
+        // Only the tenants shown are asked: `tenant show` asks one bot, not the fleet.
+        let shown: std::collections::HashSet<String> =
+            tenants.iter().map(|t| runtime::container_name(&t.slug)).collect();
+        containers.retain(|c| shown.contains(&c.name));
+        engine.probe_starting(&mut containers).await?;
         anyhow::Ok(containers.into_iter().map(|c| (c.name.clone(), c)).collect::<std::collections::HashMap<_, _>>())
     };
     let slugs: Vec<TenantSlug> = tenants.iter().filter_map(|t| t.slug.parse().ok()).collect();
@@ -478,8 +488,11 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
         .into_iter()
         .map(|mut tenant| {
             let container = states.as_mut().map(|s| {
-                s.remove(&runtime::container_name(&tenant.slug))
-                    .map(|c| ContainerView { status: c.status, health: c.health })
+                s.remove(&runtime::container_name(&tenant.slug)).map(|c| ContainerView {
+                    status: c.status,
+                    health: c.health,
+                    health_source: c.health_probed.then_some("probe"),
+                })
             });
             let served_by = served.remove(&tenant.slug);
             if served_by.is_some() {
@@ -749,7 +762,9 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
 async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(name)?;
     let database = ctx.connect().await?;
-    ops::show(&database.pool, &slug).await?;
+    // Refused before the engine and the runtime settings are needed (`runtime::start` refuses it too,
+    // under the lock); a restart would otherwise mark it stopped first.
+    ops::refuse_deleting(&ops::show(&database.pool, &slug).await?)?;
     let engine = ctx.engine().await?;
     let options = ctx.runtime_options(&database).await?;
     let actor = ctx.actor();

@@ -68,6 +68,7 @@ pub async fn exec(args: UpgradeArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     // Each tenant holds its lock on one connection while it migrates and starts on another.
     let database = ctx.connect_with_pool(2 * u32::from(args.fleet.jobs) + 1).await?;
+    upgrade::refuse_named(&database.pool, &options.targets).await?;
     let engine = ctx.engine().await?;
     let runtime = ctx.runtime_options(&database).await?;
     let report = {
