@@ -112,11 +112,15 @@ pub async fn set_image(conn: &mut PgConnection, slug: &str, image: &str) -> Resu
 }
 
 pub async fn set_status(conn: &mut PgConnection, slug: &str, status: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE botctl.tenants SET status = $2, updated_at = now() WHERE slug = $1 AND deleted_at IS NULL")
-        .bind(slug)
-        .bind(status)
-        .execute(conn)
-        .await?;
+    // A tenant whose delete began stays `deleting` whatever its container does: only the delete ends it.
+    sqlx::query(
+        "UPDATE botctl.tenants SET status = $2, updated_at = now() \
+         WHERE slug = $1 AND deleted_at IS NULL AND status <> 'deleting'",
+    )
+    .bind(slug)
+    .bind(status)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

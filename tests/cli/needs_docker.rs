@@ -385,6 +385,12 @@ docker_test! {
         assert_eq!(inspect().unwrap().id, restarted.id);
         assert_serving(&name);
 
+        // A delete that failed half-way: a stop halts the bot but leaves the tenant to the delete, which
+        // then takes no second final backup.
+        f.scalar::<i32>(&format!("WITH d AS (UPDATE botctl.tenants SET status = 'deleting' WHERE slug = '{slug}') SELECT 1"));
+        botctl().args(["tenant", "stop", &slug]).assert().success();
+        assert_eq!(inspect().unwrap().state.unwrap().running, Some(false));
+        assert_eq!(status(), "deleting");
         botctl().args(["tenant", "delete", &slug, "--yes"]).assert().success();
         assert!(inspect().is_err(), "the container is gone");
         assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
