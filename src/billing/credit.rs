@@ -177,6 +177,7 @@ pub async fn credit_in(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Credited> {
+    let now = period::stored(now);
     let payment = &request.payment;
     check(payment)?;
     let tenant = tenant_id(&mut *conn, &request.tenant).await?;
@@ -347,6 +348,7 @@ pub async fn refund(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Refunded> {
+    let now = period::stored(now);
     let mut tx = pool.begin().await?;
     let found: Option<(i64, i64, String, i64, String, i32, String)> = sqlx::query_as(
         "SELECT p.id, p.tenant_id, t.slug, p.amount, p.currency, p.days, p.state FROM botctl.payments p \

@@ -52,7 +52,7 @@ impl Entry {
             tenant: &self.tenant,
             kind: &self.kind,
             days: self.days,
-            amount: self.amount.map(|m| decimal(m)).unwrap_or_default(),
+            amount: self.amount.map(decimal).unwrap_or_default(),
             currency: self.amount.map_or("", |m| m.currency.code()),
             provider: self.provider.as_deref().unwrap_or_default(),
             reference: self.reference.as_deref().unwrap_or_default(),

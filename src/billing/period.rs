@@ -1,10 +1,15 @@
 //! Period arithmetic: how a credit extends a paid period, how a refund shortens it, and the
 //! operator's spellings of days, spans and dates. Plain functions of their inputs and `now`.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, TimeDelta, Utc};
 
 /// The most days one payment may credit (the schema's bound: about ten years).
 pub const MAX_DAYS: i32 = 3660;
+
+/// `now` as PostgreSQL keeps it (microseconds), so that what a command returns is what it stored.
+pub fn stored(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.trunc_subsecs(6)
+}
 
 /// `days` whole days, as an exact span (a day is 86 400 s: periods are counted in UTC instants, so a
 /// 30-day payment gives 30 × 24 h whatever the tenant's time zone does with its clocks).
@@ -50,10 +55,10 @@ pub fn parse_span(text: &str) -> Result<TimeDelta, String> {
 /// An instant from a date (`2026-12-01`, midnight UTC) or an RFC 3339 time (`--since`).
 pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(midnight) = date.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(midnight.and_utc());
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))

@@ -166,17 +166,20 @@ pub async fn set(conn: &mut PgConnection, options: &PlanOptions, actor: &str) ->
     if existing.is_none() && options.days.is_none() {
         return Err(BadInput::new(format!("plan `{}` is new: give its --days", options.code)).into());
     }
-    sqlx::query(
-        "INSERT INTO botctl.plans (code, name_ru, name_en, days) VALUES ($1, coalesce($2, $1), coalesce($3, $1), $4) \
-         ON CONFLICT (code) DO UPDATE SET name_ru = coalesce($2, plans.name_ru), \
-         name_en = coalesce($3, plans.name_en), days = coalesce($4, plans.days), updated_at = now()",
-    )
-    .bind(&options.code)
-    .bind(&options.name_ru)
-    .bind(&options.name_en)
-    .bind(options.days)
-    .execute(&mut *tx)
-    .await?;
+    // Not an upsert: a NULL `days` would break the new row's NOT NULL before any conflict is seen.
+    let statement = if existing.is_some() {
+        "UPDATE botctl.plans SET name_ru = coalesce($2, name_ru), name_en = coalesce($3, name_en), \
+         days = coalesce($4, days), updated_at = now() WHERE code = $1"
+    } else {
+        "INSERT INTO botctl.plans (code, name_ru, name_en, days) VALUES ($1, coalesce($2, $1), coalesce($3, $1), $4)"
+    };
+    sqlx::query(statement)
+        .bind(&options.code)
+        .bind(&options.name_ru)
+        .bind(&options.name_en)
+        .bind(options.days)
+        .execute(&mut *tx)
+        .await?;
     for price in &options.prices {
         sqlx::query(
             "INSERT INTO botctl.plan_prices (plan, currency, amount) VALUES ($1, $2, $3) \

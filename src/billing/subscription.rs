@@ -108,6 +108,7 @@ pub async fn begin(
     actor: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
+    let now = period::stored(now);
     let id = tenant_id(&mut *conn, slug).await?;
     sqlx::query("INSERT INTO botctl.subscriptions (tenant_id, state) VALUES ($1, 'complimentary')")
         .bind(id)
