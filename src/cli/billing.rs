@@ -15,7 +15,7 @@ use crate::error::BadInput;
 use crate::tenant::runtime;
 use crate::ui::{Render, Table};
 
-/// Subscriptions and money: plans, each tenant's paid period, manual payments, refunds and the ledger.
+/// Manages subscriptions and money: plans, each tenant's paid period, manual payments, refunds and the ledger.
 #[derive(Debug, Subcommand)]
 pub enum BillingCommand {
     Plans(PlansArgs),
