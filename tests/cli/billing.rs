@@ -10,7 +10,7 @@ use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
 const DAY: f64 = 86_400.0;
 
 impl Fixture {
-    fn execute(&self, sql: &str) {
+    pub fn execute_sql(&self, sql: &str) {
         let mut conn = self.db.connect();
         block_on(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn)).unwrap();
     }
@@ -28,7 +28,7 @@ impl Fixture {
 
     /// Makes the tenant's subscription what a test needs, as the clock (or time) would have.
     fn set_subscription(&self, slug: &str, assignments: &str) {
-        self.execute(&format!(
+        self.execute_sql(&format!(
             "UPDATE botctl.subscriptions SET {assignments} WHERE tenant_id = \
              (SELECT id FROM botctl.tenants WHERE slug = '{slug}' AND deleted_at IS NULL)"
         ));
@@ -373,6 +373,18 @@ fn the_ledger_prints_parseable_json_and_csv_for_accounting() {
     );
     assert_eq!(column(&records[0], "reference"), "a,b \"quoted\"");
     assert!(records.iter().all(|r| column(r, "tenant") == slug));
+
+    let text = |args: &[&str]| {
+        String::from_utf8(f.botctl().args(args).assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let table = text(&["billing", "ledger"]);
+    assert!(table.contains("799.50RUB") && table.contains("-150XTR") && table.contains("-10"), "{table}");
+    let show = text(&["billing", "show", &slug]);
+    assert!(show.contains("stars-1") && show.contains("refunded") && show.contains("wire"), "{show}");
+    let list = text(&["billing", "list"]);
+    assert!(list.contains("active") && list.contains("799.50RUB on"), "{list}");
+    let tenants = text(&["tenant", "list"]);
+    assert!(tenants.contains("SUBSCRIPTION") && tenants.contains("active until"), "{tenants}");
 
     // --since filters by time; an empty ledger still names its columns.
     let future = f
