@@ -43,6 +43,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
+            cand billing 'Manages subscriptions and money: plans, each tenant''s paid period, manual payments, refunds and the ledger'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
@@ -134,6 +135,9 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --template 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file'
             cand --memory-mb 'Memory limit of the tenant''s container in MiB (at least 16), or `default` for runtime.memory_mb'
             cand --cpus 'CPU limit of the tenant''s container, e.g. 0.5, or `default` for runtime.cpus'
+            cand --plan 'Begins paid on this plan: needs the payment''s --amount and --reference, credited from now'
+            cand --amount 'The amount received for --plan, e.g. 799RUB (its price in that currency)'
+            cand --reference 'The payment''s reference for --plan (an invoice or transfer number), unique per payment'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
             cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
@@ -142,6 +146,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
             cand --no-start 'Leaves the tenant stopped instead of starting its container (`tenant start` starts it)'
+            cand --trial 'Begins with a free trial of billing.trial (7 days unless configured), ending in grace like a paid period'
+            cand --any-amount 'Records an --amount other than the plan''s price (a discount, a negotiated price); only with --plan'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
             cand -v 'Prints more about what happens; repeat for more detail'
@@ -551,6 +557,303 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;billing'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand plans 'Lists the plans with their days and prices (disabled ones too)'
+            cand plan 'Creates, changes, disables or enables a plan'
+            cand show 'Shows a tenant''s subscription (state, paid period, grace, plan) and its payments'
+            cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+            cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+            cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;billing;plans'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;plan'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand set 'Creates a plan or changes one; what is not given keeps its value. Prices are set per currency: `--price 150XTR` adds or changes the Stars price and keeps the ruble one'
+            cand disable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand enable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;billing;plan;set'= {
+            cand --days 'The days one payment for the plan credits (1-3660); required for a new plan'
+            cand --price 'A price with its currency, e.g. 299RUB, 799.50RUB or 150XTR; repeat for each currency'
+            cand --remove-price 'Stops selling the plan in this currency (RUB or XTR); repeatable'
+            cand --name-ru 'The plan''s name in Russian [a new plan''s default: its code]'
+            cand --name-en 'The plan''s name in English [a new plan''s default: its code]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;plan;disable'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;plan;enable'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;plan;help'= {
+            cand set 'Creates a plan or changes one; what is not given keeps its value. Prices are set per currency: `--price 150XTR` adds or changes the Stars price and keeps the ruble one'
+            cand disable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand enable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;billing;plan;help;set'= {
+        }
+        &'botctl;billing;plan;help;disable'= {
+        }
+        &'botctl;billing;plan;help;enable'= {
+        }
+        &'botctl;billing;plan;help;help'= {
+        }
+        &'botctl;billing;show'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;list'= {
+            cand --state 'Only subscriptions in this state (trial, active, grace, suspended, complimentary, cancelled); repeatable'
+            cand --expiring 'Only those whose trial, paid period or grace ends within this span, e.g. 7d or 36h'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;credit'= {
+            cand --plan 'The plan paid for: its days are credited, and the amount must be its price in that currency'
+            cand --days 'The days paid for, without a plan (1-3660)'
+            cand --amount 'The amount received with its currency, e.g. 799RUB, 799.50RUB or 150XTR'
+            cand --reference 'The payment''s own reference (an invoice or transfer number): a payment is credited once per reference'
+            cand --note 'A note kept with the payment'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --any-amount 'Records an amount other than the plan''s price (a discount, a negotiated price); only with --plan'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;refund'= {
+            cand --provider 'The provider that took the payment'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;ledger'= {
+            cand --since 'Only rows from this date (2026-12-01, UTC midnight) or RFC 3339 time on'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --csv 'Prints CSV with a header (amounts as decimals with their currency) for accounting, instead of -o''s format'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;billing;help'= {
+            cand plans 'Lists the plans with their days and prices (disabled ones too)'
+            cand plan 'Creates, changes, disables or enables a plan'
+            cand show 'Shows a tenant''s subscription (state, paid period, grace, plan) and its payments'
+            cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+            cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+            cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;billing;help;plans'= {
+        }
+        &'botctl;billing;help;plan'= {
+            cand set 'Creates a plan or changes one; what is not given keeps its value. Prices are set per currency: `--price 150XTR` adds or changes the Stars price and keeps the ruble one'
+            cand disable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand enable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+        }
+        &'botctl;billing;help;plan;set'= {
+        }
+        &'botctl;billing;help;plan;disable'= {
+        }
+        &'botctl;billing;help;plan;enable'= {
+        }
+        &'botctl;billing;help;show'= {
+        }
+        &'botctl;billing;help;list'= {
+        }
+        &'botctl;billing;help;credit'= {
+        }
+        &'botctl;billing;help;refund'= {
+        }
+        &'botctl;billing;help;ledger'= {
+        }
+        &'botctl;billing;help;help'= {
+        }
         &'botctl;demo'= {
             cand --locale 'The language of the demo bot'
             cand --template 'The business template of the demo tenant'
@@ -796,6 +1099,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
             cand events 'Shows what operators did (who, when, what; never secrets), oldest first'
+            cand billing 'Manages subscriptions and money: plans, each tenant''s paid period, manual payments, refunds and the ledger'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
@@ -855,6 +1159,38 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;restore'= {
         }
         &'botctl;help;events'= {
+        }
+        &'botctl;help;billing'= {
+            cand plans 'Lists the plans with their days and prices (disabled ones too)'
+            cand plan 'Creates, changes, disables or enables a plan'
+            cand show 'Shows a tenant''s subscription (state, paid period, grace, plan) and its payments'
+            cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+            cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+            cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
+        }
+        &'botctl;help;billing;plans'= {
+        }
+        &'botctl;help;billing;plan'= {
+            cand set 'Creates a plan or changes one; what is not given keeps its value. Prices are set per currency: `--price 150XTR` adds or changes the Stars price and keeps the ruble one'
+            cand disable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+            cand enable 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+        }
+        &'botctl;help;billing;plan;set'= {
+        }
+        &'botctl;help;billing;plan;disable'= {
+        }
+        &'botctl;help;billing;plan;enable'= {
+        }
+        &'botctl;help;billing;show'= {
+        }
+        &'botctl;help;billing;list'= {
+        }
+        &'botctl;help;billing;credit'= {
+        }
+        &'botctl;help;billing;refund'= {
+        }
+        &'botctl;help;billing;ledger'= {
         }
         &'botctl;help;demo'= {
         }

@@ -48,6 +48,7 @@ complete -c botctl -n "__fish_botctl_needs_command" -f -a "migrate" -d 'Applies 
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "backup" -d 'Backs up tenants: each one\'s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "restore" -d 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "billing" -d 'Manages subscriptions and money: plans, each tenant\'s paid period, manual payments, refunds and the ledger'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
@@ -129,6 +130,9 @@ en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l cpus -d 'CPU limit of the tenant\'s container, e.g. 0.5, or `default` for runtime.cpus' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l plan -d 'Begins paid on this plan: needs the payment\'s --amount and --reference, credited from now' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l amount -d 'The amount received for --plan, e.g. 799RUB (its price in that currency)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l reference -d 'The payment\'s reference for --plan (an invoice or transfer number), unique per payment' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
@@ -141,6 +145,8 @@ never\t'Never color'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l no-start -d 'Leaves the tenant stopped instead of starting its container (`tenant start` starts it)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l trial -d 'Begins with a free trial of billing.trial (7 days unless configured), ending in grace like a paid period'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l any-amount -d 'Records an --amount other than the plan\'s price (a discount, a negotiated price); only with --plan'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Prints nothing but results and errors'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
@@ -464,6 +470,175 @@ complete -c botctl -n "__fish_botctl_using_subcommand events" -s y -l yes -d 'An
 complete -c botctl -n "__fish_botctl_using_subcommand events" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand events" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "plans" -d 'Lists the plans with their days and prices (disabled ones too)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "plan" -d 'Creates, changes, disables or enables a plan'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "show" -d 'Shows a tenant\'s subscription (state, paid period, grace, plan) and its payments'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "list" -d 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "credit" -d 'Records a manual payment and credits its days: from the paid period\'s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "refund" -d 'Refunds a payment: takes its days back from the tenant\'s paid period (the platform\'s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "ledger" -d 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and not __fish_seen_subcommand_from plans plan show list credit refund ledger help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plans" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -f -a "set" -d 'Creates a plan or changes one; what is not given keeps its value. Prices are set per currency: `--price 150XTR` adds or changes the Stars price and keeps the ruble one'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -f -a "disable" -d 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -f -a "enable" -d 'A plan by its code. `disable` stops selling it (payments that name it keep their meaning) and confirms on a terminal, needing --yes elsewhere; `enable` sells it again'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from plan" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l state -d 'Only subscriptions in this state (trial, active, grace, suspended, complimentary, cancelled); repeatable' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l expiring -d 'Only those whose trial, paid period or grace ends within this span, e.g. 7d or 36h' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l plan -d 'The plan paid for: its days are credited, and the amount must be its price in that currency' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l days -d 'The days paid for, without a plan (1-3660)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l amount -d 'The amount received with its currency, e.g. 799RUB, 799.50RUB or 150XTR' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l reference -d 'The payment\'s own reference (an invoice or transfer number): a payment is credited once per reference' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l note -d 'A note kept with the payment' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l any-amount -d 'Records an amount other than the plan\'s price (a discount, a negotiated price); only with --plan'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from credit" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l provider -d 'The provider that took the payment' -r -f -a "manual\t'Recorded by an operator (`botctl billing credit`): a bank transfer, cash, an invoice'
+yookassa\t''
+stars\t'Telegram Stars'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from refund" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l since -d 'Only rows from this date (2026-12-01, UTC midnight) or RFC 3339 time on' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l csv -d 'Prints CSV with a header (amounts as decimals with their currency) for accounting, instead of -o\'s format'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from ledger" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "plans" -d 'Lists the plans with their days and prices (disabled ones too)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "plan" -d 'Creates, changes, disables or enables a plan'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "show" -d 'Shows a tenant\'s subscription (state, paid period, grace, plan) and its payments'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "credit" -d 'Records a manual payment and credits its days: from the paid period\'s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "refund" -d 'Refunds a payment: takes its days back from the tenant\'s paid period (the platform\'s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "ledger" -d 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
+complete -c botctl -n "__fish_botctl_using_subcommand billing; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -l locale -d 'The language of the demo bot' -r -f -a "ru\t'Russian'
 en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -l template -d 'The business template of the demo tenant' -r
@@ -658,22 +833,23 @@ complete -c botctl -n "__fish_botctl_using_subcommand man" -s y -l yes -d 'Answe
 complete -c botctl -n "__fish_botctl_using_subcommand man" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "backup" -d 'Backs up tenants: each one\'s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "restore" -d 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "logs" -d 'Prints a tenant\'s bot output (both streams) from its container; with -f, follows it across restarts'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "image" -d 'The tenant image that every tenant\'s container runs'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
-complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events demo serve health logs image config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "backup" -d 'Backs up tenants: each one\'s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "restore" -d 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "billing" -d 'Manages subscriptions and money: plans, each tenant\'s paid period, manual payments, refunds and the ledger'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "logs" -d 'Prints a tenant\'s bot output (both streams) from its container; with -f, follows it across restarts'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "image" -d 'The tenant image that every tenant\'s container runs'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve health logs image config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
@@ -686,5 +862,12 @@ complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subc
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'Lists the archives in the backup directory, newest first'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "plans" -d 'Lists the plans with their days and prices (disabled ones too)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "plan" -d 'Creates, changes, disables or enables a plan'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "show" -d 'Shows a tenant\'s subscription (state, paid period, grace, plan) and its payments'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "list" -d 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "credit" -d 'Records a manual payment and credits its days: from the paid period\'s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "refund" -d 'Refunds a payment: takes its days back from the tenant\'s paid period (the platform\'s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from billing" -f -a "ledger" -d 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "build" -d 'Builds the tenant image from this botctl binary, without pulling anything'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Prints every effective setting, where it came from, and secrets redacted'

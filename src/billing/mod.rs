@@ -1,9 +1,16 @@
 //! Subscriptions and money: plans, a subscription's states, the ledger and the one crediting path.
 //! Amounts are integers in a currency's minor unit; the rules are plain functions, as `booking`'s are.
 
+pub mod credit;
+pub mod ledger;
 mod money;
+pub mod period;
+pub mod plans;
+pub mod subscription;
 
+pub use credit::{CreditRequest, Credited, Payment, Provider, credit, refund};
 pub use money::{Currency, Money, MoneyError};
+pub use subscription::{Start, Subscription};
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,6 +2,7 @@
 //! operation's options, calls the operation and prints the result. Nothing imports `cli`.
 
 mod backup;
+mod billing;
 mod completions;
 mod config;
 mod demo;
@@ -103,6 +104,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     Restore(restore::RestoreArgs),
     Events(events::EventsArgs),
+    #[command(subcommand)]
+    Billing(billing::BillingCommand),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
     Health(serve::HealthArgs),
@@ -237,6 +240,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Backup(args) => backup::exec(args, ctx).await,
         Command::Restore(args) => restore::exec(args, ctx).await,
         Command::Events(args) => events::exec(args, ctx).await,
+        Command::Billing(command) => billing::exec(command, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
         // Run before the settings are loaded (`run_self_describing`).

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use super::TenantSlug;
 use super::business::{self, Identity};
 use super::store::{self, Changes, Event, NewTenant, Tenant};
+use crate::billing;
 use crate::config::template::{Locale, Template};
 use crate::db::migrate::{self, MigrationInfo};
 use crate::db::{self, provision};
@@ -35,12 +36,23 @@ pub struct CreateOptions {
     pub telegram_api_url: url::Url,
 }
 
-/// Creates a tenant: confirms the token with `getMe`, then in one transaction records it, creates its
-/// role and schema, migrates and seeds the schema and records the event. A failure anywhere, or an
-/// interruption, rolls all of it back.
+/// Creates a complimentary tenant (one that never expires): see [`create_subscribed`].
 pub async fn create(
     pool: &PgPool,
     options: &CreateOptions,
+    actor: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Tenant> {
+    create_subscribed(pool, options, &billing::Start::Complimentary, actor, progress).await
+}
+
+/// Creates a tenant: confirms the token with `getMe`, then in one transaction records it and its
+/// subscription (begun as `start` says, at `now`), creates its role and schema, migrates and seeds the
+/// schema and records the event. A failure anywhere, or an interruption, rolls all of it back.
+pub async fn create_subscribed(
+    pool: &PgPool,
+    options: &CreateOptions,
+    start: &billing::Start,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Tenant> {
@@ -91,6 +103,9 @@ pub async fn create(
         "timezone": timezone, "locale": locale, "template": options.template.name,
     });
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.create", details).await?;
+    billing::subscription::begin(&mut tx, slug.as_str(), start, actor, chrono::Utc::now())
+        .await
+        .context("beginning the tenant's subscription")?;
     tx.commit().await.context("committing the new tenant")?;
     show(pool, slug).await
 }
@@ -318,6 +333,8 @@ pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Re
         provision::drop_tenant(&mut tx, slug)
             .await
             .with_context(|| format!("dropping the schemas and role {}", slug.schema()))?;
+        // Its money rows stay; the subscription ends with it.
+        billing::subscription::cancel(&mut tx, slug.as_str(), chrono::Utc::now()).await?;
         store::mark_deleted(&mut tx, slug.as_str()).await?;
         let details = json!({
             "bot_id": tenant.bot_id, "bot_username": tenant.bot_username, "schema": slug.schema(),

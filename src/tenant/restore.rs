@@ -245,6 +245,15 @@ async fn create_tenant(
         }
         _ => anyhow::Error::new(e).context("recording the tenant"),
     })?;
+    // A restored copy is a new tenant to billing: complimentary, as the CLI's creates are.
+    crate::billing::subscription::begin(
+        conn,
+        new.slug.as_str(),
+        &crate::billing::Start::Complimentary,
+        "",
+        chrono::Utc::now(),
+    )
+    .await?;
     provision::create_tenant(conn, &new.slug).await?;
     Ok(())
 }

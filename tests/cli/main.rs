@@ -9,6 +9,7 @@
 
 mod admin;
 mod backup;
+mod billing;
 mod booking;
 mod commands;
 mod config;

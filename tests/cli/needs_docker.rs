@@ -840,3 +840,33 @@ docker_test! {
         assert_serving(&format!("botctl-{refused}"));
     }
 }
+
+docker_test! {
+    fn a_credit_to_a_suspended_tenant_starts_its_bot_through_tenant_starts_path() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        // As the clock leaves it: grace over, the bot stopped (never started here: no container at all).
+        f.execute_sql(&format!(
+            "UPDATE botctl.subscriptions SET state = 'suspended', paid_until = now() - interval '10 days', \
+             grace_until = now() - interval '7 days' WHERE tenant_id = (SELECT id FROM botctl.tenants WHERE slug = '{slug}')"
+        ));
+        let output = runtime_botctl(&f, &image)
+            .args(["billing", "credit", &slug, "--plan", "1m", "--amount", "299RUB", "--reference", "wake-up", "-o", "json"])
+            .assert()
+            .success();
+        let credited: Value = serde_json::from_slice(&output.get_output().stdout).unwrap();
+        assert_eq!((credited["state_before"].as_str(), credited["state"].as_str()), (Some("suspended"), Some("active")));
+        assert_eq!(credited["bot_started"], Value::Bool(true), "{credited}");
+        assert_serving(&name);
+        bot_answers(&f, 4242);
+        assert_eq!(f.json(&["tenant", "show", &slug])["status"], "running");
+        assert!(!f.scalar::<bool>("SELECT start_pending FROM botctl.subscriptions"), "the start is done: nothing to retry");
+        let started: i64 = f.scalar(&format!(
+            "SELECT count(*) FROM botctl.events WHERE tenant = '{slug}' AND action = 'tenant.start'"
+        ));
+        assert_eq!(started, 1, "the same operation as `tenant start`, with its event");
+    }
+}

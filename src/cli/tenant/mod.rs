@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::Context;
 use super::backup::{DestArgs, LockTimeoutArgs};
 use crate::backup::Keep;
+use crate::billing;
+use crate::billing::credit::{self, Payment, Provider};
+use crate::billing::{Money, Start, Subscription, plans};
 use crate::config::template::{self, Locale, Template};
 use crate::db;
 use crate::error::BadInput;
@@ -66,6 +69,33 @@ pub struct CreateArgs {
     /// Leaves the tenant stopped instead of starting its container (`tenant start` starts it).
     #[arg(long)]
     no_start: bool,
+    #[command(flatten)]
+    subscription: SubscriptionArgs,
+}
+
+/// How the new tenant's subscription begins: complimentary (never expires) unless --trial or --plan.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Subscription")]
+pub struct SubscriptionArgs {
+    /// Begins with a free trial of billing.trial (7 days unless configured), ending in grace like a paid period.
+    #[arg(long, conflicts_with = "plan")]
+    trial: bool,
+    /// Begins paid on this plan: needs the payment's --amount and --reference, credited from now.
+    #[arg(long, value_name = "CODE", requires_all = ["amount", "reference"])]
+    plan: Option<String>,
+    /// The amount received for --plan, e.g. 799RUB (its price in that currency).
+    #[arg(long, value_name = "AMOUNT", value_parser = money, requires = "plan")]
+    amount: Option<Money>,
+    /// The payment's reference for --plan (an invoice or transfer number), unique per payment.
+    #[arg(long, value_name = "REF", requires = "plan")]
+    reference: Option<String>,
+    /// Records an --amount other than the plan's price (a discount, a negotiated price); only with --plan.
+    #[arg(long)]
+    any_amount: bool,
+}
+
+fn money(text: &str) -> Result<Money, String> {
+    text.parse().map_err(|e: crate::billing::MoneyError| e.to_string())
 }
 
 /// Who the business is: what `create` sets (with defaults) and `update` changes.
@@ -354,9 +384,10 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         telegram_api_url: ctx.settings.telegram.api_url.clone(),
     };
     let database = ctx.connect().await?;
+    let start = subscription_start(&args.subscription, ctx, &database).await?;
     let mut tenant = {
         let spinner = ui.spinner(format!("creating tenant {}", options.slug));
-        ops::create(&database.pool, &options, &ctx.actor(), &spinner).await?
+        ops::create_subscribed(&database.pool, &options, &start, &ctx.actor(), &spinner).await?
     };
     let slug = &options.slug;
     if !args.no_start {
@@ -394,6 +425,36 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The subscription `--trial` or `--plan` asks for, checked before anything is created.
+async fn subscription_start(args: &SubscriptionArgs, ctx: &Context, database: &db::Database) -> anyhow::Result<Start> {
+    if args.trial {
+        let days = ctx.settings.billing.trial.as_secs() / 86_400;
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
+        if days == 0 {
+            return Err(BadInput::new("--trial: billing.trial is 0, which turns trials off").into());
+        }
+        return Ok(Start::Trial { days });
+    }
+    let (Some(code), Some(amount), Some(reference)) = (&args.plan, args.amount, &args.reference) else {
+        if args.any_amount {
+            return Err(BadInput::new("--any-amount goes with --plan, --amount and --reference").into());
+        }
+        return Ok(Start::Complimentary);
+    };
+    plans::check_code(code)?;
+    let plan = plans::require(&mut *database.pool.acquire().await?, code).await?;
+    let days = credit::plan_payment(&plan, amount, args.any_amount)?;
+    Ok(Start::Paid(Payment {
+        provider: Provider::Manual,
+        reference: reference.trim().to_string(),
+        amount,
+        days,
+        plan: Some(plan.code),
+        note: Some("paid at tenant create".to_string()),
+        raw: serde_json::json!({}),
+    }))
+}
+
 fn admins_from_text(text: &str) -> anyhow::Result<Vec<i64>> {
     let items: Vec<String> = text.split(',').map(str::to_string).collect();
     let ids = admins(&items)?;
@@ -419,6 +480,9 @@ struct Listed {
     /// `null` when there is no container; left out when Docker could not be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     container: Option<Option<ContainerView>>,
+    /// Left out for a deleted tenant (its subscription is cancelled; `billing ledger` keeps its money).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription: Option<Subscription>,
 }
 
 #[derive(Serialize)]
@@ -443,6 +507,10 @@ impl Listed {
             Some(server) => format!("{} ({server})", self.tenant.status),
             None => self.tenant.status.clone(),
         }
+    }
+
+    fn subscription_text(&self) -> String {
+        self.subscription.as_ref().map_or_else(|| "-".to_string(), Subscription::summary)
     }
 
     fn container_text(&self) -> String {
@@ -477,6 +545,11 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
         ctx.ui.warn(format_args!("which tenants `botctl demo` serves is unknown: {e:#}"));
         Default::default()
     });
+    let subscriptions = async { billing::subscription::by_tenant(&mut *database.pool.acquire().await?).await };
+    let mut subscriptions = subscriptions.await.unwrap_or_else(|e| {
+        ctx.ui.warn(format_args!("subscriptions are unknown: {e:#}"));
+        Default::default()
+    });
     let mut states = match states.await {
         Ok(states) => Some(states),
         Err(e) => {
@@ -498,7 +571,8 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
             if served_by.is_some() {
                 tenant.status = "running".to_string();
             }
-            Listed { tenant, served_by, container }
+            let subscription = if tenant.deleted_at.is_none() { subscriptions.remove(&tenant.slug) } else { None };
+            Listed { tenant, served_by, container, subscription }
         })
         .collect()
 }
@@ -509,7 +583,8 @@ struct TenantList(Vec<Listed>);
 
 impl Render for TenantList {
     fn render(&self) -> String {
-        let mut table = Table::new(["slug", "name", "bot", "status", "container", "schema", "timezone", "created"]);
+        let mut table =
+            Table::new(["slug", "name", "bot", "status", "container", "subscription", "schema", "timezone", "created"]);
         for listed in &self.0 {
             let t = &listed.tenant;
             table.row([
@@ -518,6 +593,7 @@ impl Render for TenantList {
                 format!("@{}", t.bot_username),
                 listed.status_text(),
                 listed.container_text(),
+                listed.subscription_text(),
                 t.schema_version.to_string(),
                 t.timezone.clone(),
                 t.created_at.format("%Y-%m-%d %H:%M").to_string(),
@@ -577,6 +653,7 @@ impl Render for TenantDetails {
             ("template", t.template.clone()),
             ("status", self.listed.status_text()),
             ("container", format!("{} ({})", self.listed.container_text(), runtime::container_name(&t.slug))),
+            ("subscription", self.listed.subscription_text()),
             (
                 "image",
                 t.image.clone().unwrap_or_else(|| "none yet (the configured docker.image at first start)".into()),
