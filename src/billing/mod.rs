@@ -1,7 +1,9 @@
 //! Subscriptions and money: plans, a subscription's states, the ledger and the one crediting path.
 //! Amounts are integers in a currency's minor unit; the rules are plain functions, as `booking`'s are.
 
+pub mod clock;
 mod money;
+pub mod notice;
 
 pub use money::{Currency, Money, MoneyError};
 

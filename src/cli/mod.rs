@@ -13,6 +13,7 @@ mod init;
 mod logs;
 mod man;
 mod migrate;
+mod platform;
 mod restore;
 mod serve;
 mod tenant;
@@ -105,6 +106,8 @@ pub enum Command {
     Events(events::EventsArgs),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
+    #[command(subcommand)]
+    Platform(platform::PlatformCommand),
     Health(serve::HealthArgs),
     Logs(logs::LogsArgs),
     #[command(subcommand)]
@@ -239,6 +242,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Events(args) => events::exec(args, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
+        Command::Platform(command) => platform::exec(command, ctx).await,
         // Run before the settings are loaded (`run_self_describing`).
         Command::Health(args) => serve::health(&args, &ctx.ui),
         Command::Logs(args) => logs::exec(args, ctx).await,
@@ -252,7 +256,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
 impl Command {
     /// `serve` and `demo` stop themselves gracefully on a signal; every other command is simply cancelled.
     pub fn handles_signals(&self) -> bool {
-        matches!(self, Command::Serve(_) | Command::Demo(_))
+        matches!(self, Command::Serve(_) | Command::Demo(_) | Command::Platform(_))
     }
 }
 
