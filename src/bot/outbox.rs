@@ -551,8 +551,8 @@ fn billing_notice(
     let common = [("date", shown.as_str()), ("contact", contact), ("renew_url", renew_url)];
     let html = match field("notice") {
         kind @ ("ends_in_7d" | "ends_in_3d" | "ends_in_1d") => {
-            // The days as the notice's kind says them, not as counted now: a row sent late still says
-            // what it was written to say, and its date is exact.
+            // Counted when sent (a row sent late must not promise days that are gone), never more than
+            // the notice's own lead.
             let days = match kind {
                 "ends_in_7d" => 7,
                 "ends_in_3d" => 3,

@@ -37,9 +37,12 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
             notices: NoticeOptions { contact: s.billing.contact.clone(), renew_url: s.billing.renew_url.clone() },
             actor: format!("platform:{}", ctx.actor()),
         },
-        runtime: ctx.runtime_options(&database).await?,
+        runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
         docker_host: s.docker.host.clone(),
     };
+    if let Err(e) = &options.runtime {
+        ctx.ui.warn(format!("bots cannot be started by the clock: {e}"));
+    }
     let shutdown = CancellationToken::new();
     let signals = shutdown.clone();
     tokio::spawn(async move {

@@ -46,8 +46,10 @@ const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub clock: ClockOptions,
-    /// How tenant containers run; the engine is connected to when a stop or start is first needed.
-    pub runtime: RuntimeOptions,
+    /// How tenant containers run; the engine is connected to when a stop or start is first needed. An
+    /// error (the settings do not say how containers reach the database) fails each start with it,
+    /// without keeping the clock, its notices and its stops from running.
+    pub runtime: Result<RuntimeOptions, String>,
     pub docker_host: String,
 }
 
@@ -225,7 +227,8 @@ impl Leader {
                 if state != "running" {
                     let engine = self.engine().await?;
                     let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let (options, actor) = (&self.options.runtime, &self.options.clock.actor);
+                    let options = self.options.runtime.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let actor = &self.options.clock.actor;
                     tenant_runtime::start(&self.pool, &engine, &slug, options, actor, &NoProgress).await?;
                 }
                 sqlx::query(

@@ -21,6 +21,7 @@ mod isolation;
 mod migrate;
 mod needs_docker;
 mod outbox;
+mod platform;
 mod restore;
 mod secrets;
 mod serve;
