@@ -46,6 +46,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand billing 'Manages subscriptions and money: plans, each tenant''s paid period, manual payments, refunds and the ledger'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
+            cand platform 'The platform''s own daemon: the subscription clock, its notices, and the bots it stops and starts'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
             cand logs 'Prints a tenant''s bot output (both streams) from its container; with -f, follows it across restarts'
             cand image 'The tenant image that every tenant''s container runs'
@@ -902,6 +903,56 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;platform'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Runs the platform daemon until SIGTERM or Ctrl-C. One instance acts per installation (a lock in PostgreSQL); others wait as standbys and take over when it dies. /healthz and /metrics listen on `platform.listen`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;platform;serve'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;platform;help'= {
+            cand serve 'Runs the platform daemon until SIGTERM or Ctrl-C. One instance acts per installation (a lock in PostgreSQL); others wait as standbys and take over when it dies. /healthz and /metrics listen on `platform.listen`'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;platform;help;serve'= {
+        }
+        &'botctl;platform;help;help'= {
+        }
         &'botctl;health'= {
             cand --http-addr 'The daemon''s health listener'
             cand --config 'Reads settings from this YAML file instead of the standard places'
@@ -1102,6 +1153,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand billing 'Manages subscriptions and money: plans, each tenant''s paid period, manual payments, refunds and the ledger'
             cand demo 'Shows the whole platform with nothing configured: botctl''s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
             cand serve 'Runs one tenant''s bot until SIGTERM or Ctrl-C (inside the tenant''s container, configured by its environment; the same settings work as flags)'
+            cand platform 'The platform''s own daemon: the subscription clock, its notices, and the bots it stops and starts'
             cand health 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker''s healthcheck)'
             cand logs 'Prints a tenant''s bot output (both streams) from its container; with -f, follows it across restarts'
             cand image 'The tenant image that every tenant''s container runs'
@@ -1195,6 +1247,11 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;demo'= {
         }
         &'botctl;help;serve'= {
+        }
+        &'botctl;help;platform'= {
+            cand serve 'Runs the platform daemon until SIGTERM or Ctrl-C. One instance acts per installation (a lock in PostgreSQL); others wait as standbys and take over when it dies. /healthz and /metrics listen on `platform.listen`'
+        }
+        &'botctl;help;platform;serve'= {
         }
         &'botctl;help;health'= {
         }

@@ -1,9 +1,11 @@
 //! Subscriptions and money: plans, a subscription's states, the ledger and the one crediting path.
 //! Amounts are integers in a currency's minor unit; the rules are plain functions, as `booking`'s are.
 
+pub mod clock;
 pub mod credit;
 pub mod ledger;
 mod money;
+pub mod notice;
 pub mod period;
 pub mod plans;
 pub mod subscription;

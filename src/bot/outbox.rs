@@ -265,7 +265,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Message>> {
         let catalog = &self.texts.get();
-        let Some(id) = row.booking_id else { return self.render_unbooked(conn, row).await };
+        let Some(id) = row.booking_id else { return self.render_unbooked(conn, row, business, now).await };
         let visit: Option<Visit> = sqlx::query_as(
             "SELECT b.service_name, b.starts_at, b.ends_at, b.status, c.first_name, c.phone, b.customer_id, \
                     EXISTS (SELECT 1 FROM ratings r WHERE r.booking_id = b.id) AS rated \
@@ -392,12 +392,20 @@ impl Dispatcher {
     }
 
     /// A row about no booking: a broadcast.
-    async fn render_unbooked(&self, conn: &mut PgConnection, row: &Claimed) -> anyhow::Result<Option<Message>> {
+    async fn render_unbooked(
+        &self,
+        conn: &mut PgConnection,
+        row: &Claimed,
+        business: &Business,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Message>> {
         match row.kind.as_str() {
             "broadcast" => {
                 let html = broadcast::message(conn, row.broadcast_id).await?;
                 Ok(html.map(|html| Message { html, buttons: None }))
             }
+            "billing" => Ok(billing_notice(&self.texts.get(), business.tz, &row.params, now)
+                .map(|html| Message { html, buttons: None })),
             other => {
                 tracing::warn!(kind = other, "an outbox row without a booking is skipped");
                 Ok(None)
@@ -525,6 +533,45 @@ async fn mark_blocked(pool: &PgPool, user: i64) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The platform's notice about the subscription (`billing::notice` writes the row): its kind, the date
+/// it names, and the operator's contact and renewal link when configured. `None` for a kind this binary
+/// does not know.
+fn billing_notice(
+    catalog: &Catalog,
+    tz: chrono_tz::Tz,
+    params: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let field = |name: &str| params.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    let date: DateTime<Utc> = serde_json::from_value(params.get("date")?.clone()).ok()?;
+    let shown = format::date(catalog, tz, date);
+    let (contact, renew_url) = (field("contact"), field("renew_url"));
+    let common = [("date", shown.as_str()), ("contact", contact), ("renew_url", renew_url)];
+    let html = match field("notice") {
+        kind @ ("ends_in_7d" | "ends_in_3d" | "ends_in_1d") => {
+            // Counted when sent (a row sent late must not promise days that are gone), never more than
+            // the notice's own lead.
+            let days = match kind {
+                "ends_in_7d" => 7,
+                "ends_in_3d" => 3,
+                _ => 1,
+            };
+            let left = (date - now).num_hours().div_euclid(24).clamp(0, days) as u64;
+            let when = catalog.render_count(Text::IN_DAYS, left.max(1));
+            let mut all = vec![("when", when.as_str())];
+            all.extend(common);
+            catalog.render(Text::AdminBillingEndsSoon, &all)
+        }
+        "grace" => catalog.render(Text::AdminBillingGrace, &common),
+        "suspended" => catalog.render(Text::AdminBillingSuspended, &common),
+        other => {
+            tracing::warn!(notice = other, "a billing notice of a kind this binary does not know is skipped");
+            return None;
+        }
+    };
+    Some(html)
 }
 
 /// The old date and time of a move, from the row's parameters.

@@ -258,6 +258,10 @@ texts! {
     AdminRoleOwner: Fragment = "admin.role.owner";
     AdminRoleManager: Fragment = "admin.role.manager";
     AdminDenied: Html = "admin.denied";
+    // The platform's notices about the subscription, written by `platform serve`: the operator's words.
+    AdminBillingEndsSoon: Html = "admin.billing.ends_soon" { when, date, contact, renew_url };
+    AdminBillingGrace: Html = "admin.billing.grace" { date, contact, renew_url };
+    AdminBillingSuspended: Html = "admin.billing.suspended" { date, contact, renew_url };
     AdminDeniedAlert: Alert = "admin.denied_alert";
     AdminPromptHint: Fragment = "admin.prompt_hint";
     AdminPromptCancelled: Html = "admin.prompt_cancelled";

@@ -14,6 +14,7 @@ mod init;
 mod logs;
 mod man;
 mod migrate;
+mod platform;
 mod restore;
 mod serve;
 mod tenant;
@@ -108,6 +109,8 @@ pub enum Command {
     Billing(billing::BillingCommand),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
+    #[command(subcommand)]
+    Platform(platform::PlatformCommand),
     Health(serve::HealthArgs),
     Logs(logs::LogsArgs),
     #[command(subcommand)]
@@ -243,6 +246,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Billing(command) => billing::exec(command, ctx).await,
         Command::Demo(args) => demo::exec(args, ctx).await,
         Command::Serve(args) => serve::exec(args, ctx).await,
+        Command::Platform(command) => platform::exec(command, ctx).await,
         // Run before the settings are loaded (`run_self_describing`).
         Command::Health(args) => serve::health(&args, &ctx.ui),
         Command::Logs(args) => logs::exec(args, ctx).await,
@@ -256,7 +260,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
 impl Command {
     /// `serve` and `demo` stop themselves gracefully on a signal; every other command is simply cancelled.
     pub fn handles_signals(&self) -> bool {
-        matches!(self, Command::Serve(_) | Command::Demo(_))
+        matches!(self, Command::Serve(_) | Command::Demo(_) | Command::Platform(_))
     }
 }
 

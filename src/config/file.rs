@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub backup: BackupSection,
     #[serde(default)]
     pub billing: BillingSection,
+    #[serde(default)]
+    pub platform: PlatformSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +89,14 @@ pub struct BillingSection {
     /// Kept as written, so that the error for a value that is not whole days quotes it.
     pub trial: Option<String>,
     pub grace: Option<String>,
+    pub contact: Option<String>,
+    pub renew_url: Option<url::Url>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSection {
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -40,6 +40,9 @@ const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 /// The original platform advertised "first 7 days free".
 const DEFAULT_TRIAL: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 24 * 3600);
+/// Loopback only: /metrics tells revenue, which is the operator's business alone.
+const DEFAULT_PLATFORM_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9180);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -124,6 +127,7 @@ pub struct Settings {
     pub tenant_defaults: TenantDefaults,
     pub backup: BackupSettings,
     pub billing: BillingSettings,
+    pub platform: PlatformSettings,
     /// Problems worth a warning that do not stop botctl, such as a config file others can read.
     pub warnings: Vec<String>,
     entries: Vec<Entry>,
@@ -144,6 +148,17 @@ pub struct BackupSettings {
 pub struct BillingSettings {
     pub trial: Duration,
     pub grace: Duration,
+    /// Who a business writes to about its subscription (an @username, a phone), told in every notice.
+    pub contact: Option<String>,
+    /// Where a business renews, linked from every notice.
+    pub renew_url: Option<url::Url>,
+}
+
+/// `botctl platform serve`, the platform's own daemon.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    /// Where its /healthz and /metrics listen.
+    pub listen: std::net::SocketAddr,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -340,11 +355,22 @@ impl Settings {
                 builtin(DEFAULT_GRACE),
                 parse_billing_period,
             )?,
+            contact: r.pick_env_opt("billing.contact", file.billing.contact)?,
+            renew_url: r.pick_env_opt("billing.renew_url", file.billing.renew_url)?,
+        };
+        let platform = PlatformSettings {
+            listen: r.pick_env(
+                "platform.listen",
+                file.platform.listen,
+                builtin(DEFAULT_PLATFORM_LISTEN),
+                parse_socket_addr,
+            )?,
         };
         Ok(Settings {
             tenant_defaults,
             backup,
             billing,
+            platform,
             config_file,
             database,
             data_dir,
@@ -471,6 +497,10 @@ fn parse_locale(s: &str) -> Result<Locale, String> {
     s.parse().map_err(|e: template::UnknownLocale| e.to_string())
 }
 
+fn parse_socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse().map_err(|e| format!("{e} (expected HOST:PORT, e.g. 127.0.0.1:9180)"))
+}
+
 fn parse_string(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
@@ -579,6 +609,12 @@ impl FromEnv for String {
     }
 }
 
+impl FromEnv for url::Url {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_url(s)
+    }
+}
+
 impl FromEnv for PathBuf {
     fn from_env(s: &str) -> Result<Self, String> {
         parse_path(s)
@@ -595,7 +631,19 @@ pub trait Shown {
 macro_rules! shown_via_display {
     ($($t:ty),*) => { $(impl Shown for $t { fn shown(&self) -> String { self.to_string() } })* };
 }
-shown_via_display!(String, bool, i8, u32, f64, url::Url, OutputFormat, ColorChoice, LogFormat, Locale);
+shown_via_display!(
+    String,
+    bool,
+    i8,
+    u32,
+    f64,
+    url::Url,
+    std::net::SocketAddr,
+    OutputFormat,
+    ColorChoice,
+    LogFormat,
+    Locale
+);
 
 impl Shown for DatabaseUrl {
     const UNSET: &'static str = "(not set: botctl's local cluster under data_dir)";

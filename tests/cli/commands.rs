@@ -37,6 +37,7 @@ fn help_texts_are_stable_and_complete() {
         &["demo", "--help"],
         &["serve", "--help"],
         &["health", "--help"],
+        &["platform", "serve", "--help"],
     ] {
         let help = stdout(sandbox.botctl().args(args));
         let name = format!("help_{}", args[..args.len() - 1].join("_")).trim_end_matches('_').to_string();

@@ -22,6 +22,7 @@ mod isolation;
 mod migrate;
 mod needs_docker;
 mod outbox;
+mod platform;
 mod restore;
 mod secrets;
 mod serve;

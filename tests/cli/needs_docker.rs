@@ -843,6 +843,10 @@ docker_test! {
 
 docker_test! {
     fn a_credit_to_a_suspended_tenant_starts_its_bot_through_tenant_starts_path() {
+    fn the_platform_clock_stops_a_suspended_bot_after_its_notice_and_starts_it_again_once_paid() {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+
         let f = Fixture::new();
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let slug = f.create(BOT_A);
@@ -868,5 +872,70 @@ docker_test! {
             "SELECT count(*) FROM botctl.events WHERE tenant = '{slug}' AND action = 'tenant.start'"
         ));
         assert_eq!(started, 1, "the same operation as `tenant start`, with its event");
+        let _container = ContainerGuard(name.clone());
+        runtime_botctl(&f, &image).args(["tenant", "start", &slug]).assert().success();
+        let status = || f.scalar::<String>(&format!("SELECT status FROM botctl.tenants WHERE slug = '{slug}'"));
+        assert_eq!(status(), "running");
+        // Grace ended a minute ago: the clock suspends the tenant at its first wake.
+        let sql = format!(
+            "INSERT INTO botctl.subscriptions (tenant_id, state, paid_until, grace_until) \
+             SELECT id, 'grace', now() - interval '3 days 1 minute', now() - interval '1 minute' \
+             FROM botctl.tenants WHERE slug = '{slug}' ON CONFLICT (tenant_id) DO UPDATE SET state = 'grace', \
+             paid_until = excluded.paid_until, grace_until = excluded.grace_until"
+        );
+        let mut admin = f.db.connect();
+        block_on(sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin)).unwrap();
+
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut daemon = runtime_process(&f, &image)
+            .args(["platform", "serve"])
+            .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let state = || {
+            f.scalar::<String>(&format!(
+                "SELECT s.state FROM botctl.subscriptions s JOIN botctl.tenants t ON t.id = s.tenant_id WHERE t.slug = '{slug}'"
+            ))
+        };
+        assert!(f.eventually(|| state() == "suspended"), "never suspended");
+        // The bot keeps running while its suspension notice waits in its outbox (the bot finds it at
+        // its rescan, minutes away): the test lets the rows go as sent would, and wakes the clock.
+        let pending = format!("SELECT count(*) FROM tenant_{slug}.outbox WHERE kind = 'billing' AND state = 'pending'");
+        assert_eq!(f.scalar::<i64>(&pending), 2, "one suspension notice per owner");
+        assert_eq!(status(), "running", "not stopped before its notice is out");
+        let sent = format!(
+            "UPDATE tenant_{slug}.outbox SET state = 'sent', sent_at = now() WHERE kind = 'billing'; \
+             SELECT pg_notify('{}', '')",
+            botctl::billing::WAKE_CHANNEL
+        );
+        block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sent)).execute(&mut admin)).unwrap();
+        assert!(f.eventually(|| status() == "stopped"), "the suspended bot was never stopped");
+        let container = block_on(engine().container(&name)).unwrap().expect("the container is kept");
+        assert_ne!(container.status, "running");
+        assert!(f.schema_exists(&slug), "the data is kept");
+
+        // A credit, as `billing credit` commits it for a suspended tenant: the clock starts the bot.
+        let credit = format!(
+            "UPDATE botctl.subscriptions SET state = 'active', paid_until = now() + interval '30 days', \
+             grace_until = NULL, start_pending = true \
+             WHERE tenant_id = (SELECT id FROM botctl.tenants WHERE slug = '{slug}'); SELECT pg_notify('{}', '')",
+            botctl::billing::WAKE_CHANNEL
+        );
+        block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(credit)).execute(&mut admin)).unwrap();
+        let started = || {
+            status() == "running"
+                && !f.scalar::<bool>(&format!(
+                    "SELECT start_pending FROM botctl.subscriptions s JOIN botctl.tenants t ON t.id = s.tenant_id \
+                     WHERE t.slug = '{slug}'"
+                ))
+        };
+        assert!(f.eventually(started), "the paid bot was never started");
+        assert_serving(&name);
+
+        kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(daemon.wait().unwrap().code(), Some(0));
+        runtime_botctl(&f, &image).args(["tenant", "delete", &slug, "--yes"]).assert().success();
     }
 }

@@ -1,0 +1,55 @@
+//! `botctl platform`: the platform's own daemon.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use super::Context;
+use crate::billing::clock::ClockOptions;
+use crate::billing::notice::NoticeOptions;
+use crate::platform::{self, ServeOptions};
+
+/// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
+#[derive(Debug, Subcommand)]
+pub enum PlatformCommand {
+    Serve(PlatformServeArgs),
+}
+
+/// Runs the platform daemon until SIGTERM or Ctrl-C. One instance acts per installation (a lock in
+/// PostgreSQL); others wait as standbys and take over when it dies. /healthz and /metrics listen on
+/// `platform.listen`.
+#[derive(Debug, Args)]
+pub struct PlatformServeArgs {}
+
+pub async fn exec(command: PlatformCommand, ctx: &Context) -> anyhow::Result<()> {
+    match command {
+        PlatformCommand::Serve(PlatformServeArgs {}) => serve(ctx).await,
+    }
+}
+
+async fn serve(ctx: &Context) -> anyhow::Result<()> {
+    let database = ctx.connect().await?;
+    let s = &ctx.settings;
+    let options = ServeOptions {
+        listen: s.platform.listen,
+        clock: ClockOptions {
+            grace: s.billing.grace,
+            notices: NoticeOptions { contact: s.billing.contact.clone(), renew_url: s.billing.renew_url.clone() },
+            actor: format!("platform:{}", ctx.actor()),
+        },
+        runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
+        docker_host: s.docker.host.clone(),
+    };
+    if let Err(e) = &options.runtime {
+        ctx.ui.warn(format!("bots cannot be started by the clock: {e}"));
+    }
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        crate::interrupted().await;
+        tracing::info!("stopping: releasing the platform lease");
+        signals.cancel();
+    });
+    ctx.ui.status("Serving", format!("the platform daemon; /healthz and /metrics on {}", s.platform.listen));
+    platform::run(database.pool.clone(), options, shutdown).await.context("botctl platform serve stopped")
+}
