@@ -843,10 +843,6 @@ docker_test! {
 
 docker_test! {
     fn a_credit_to_a_suspended_tenant_starts_its_bot_through_tenant_starts_path() {
-    fn the_platform_clock_stops_a_suspended_bot_after_its_notice_and_starts_it_again_once_paid() {
-        use nix::sys::signal::{Signal, kill};
-        use nix::unistd::Pid;
-
         let f = Fixture::new();
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let slug = f.create(BOT_A);
@@ -872,6 +868,18 @@ docker_test! {
             "SELECT count(*) FROM botctl.events WHERE tenant = '{slug}' AND action = 'tenant.start'"
         ));
         assert_eq!(started, 1, "the same operation as `tenant start`, with its event");
+    }
+}
+
+docker_test! {
+    fn the_platform_clock_stops_a_suspended_bot_after_its_notice_and_starts_it_again_once_paid() {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let name = format!("botctl-{slug}");
         let _container = ContainerGuard(name.clone());
         runtime_botctl(&f, &image).args(["tenant", "start", &slug]).assert().success();
         let status = || f.scalar::<String>(&format!("SELECT status FROM botctl.tenants WHERE slug = '{slug}'"));
