@@ -15,7 +15,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::plans::Plan;
 use super::subscription::{tenant_id, wake};
-use super::{Money, State, period};
+use super::{Money, State, ledger, period};
 use crate::error::BadInput;
 use crate::tenant::store;
 
@@ -231,20 +231,20 @@ pub async fn credit_in(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO botctl.ledger (at, tenant_id, payment_id, kind, days, amount, currency, period_before, \
-         period_after, actor) VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $8, $9)",
+    ledger::record(
+        &mut *conn,
+        &ledger::Change {
+            tenant_id: tenant,
+            payment_id: Some(payment_id),
+            kind: "credit",
+            days: payment.days,
+            amount: Some((payment.amount.minor, payment.amount.currency.code())),
+            period_before: paid_until,
+            period_after: Some(after),
+            actor,
+            at: now,
+        },
     )
-    .bind(now)
-    .bind(tenant)
-    .bind(payment_id)
-    .bind(payment.days)
-    .bind(payment.amount.minor)
-    .bind(payment.amount.currency.code())
-    .bind(paid_until)
-    .bind(after)
-    .bind(actor)
-    .execute(&mut *conn)
     .await?;
     let details = json!({
         "provider": payment.provider, "reference": payment.reference, "amount": payment.amount.to_string(),
@@ -412,20 +412,20 @@ pub async fn refund(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO botctl.ledger (at, tenant_id, payment_id, kind, days, amount, currency, period_before, \
-         period_after, actor) VALUES ($1, $2, $3, 'revocation', $4, $5, $6, $7, $8, $9)",
+    ledger::record(
+        &mut tx,
+        &ledger::Change {
+            tenant_id: tenant,
+            payment_id: Some(payment_id),
+            kind: "revocation",
+            days: -refunded.days_revoked,
+            amount: Some((-amount.minor, amount.currency.code())),
+            period_before: refunded.period_before,
+            period_after: refunded.paid_until,
+            actor,
+            at: now,
+        },
     )
-    .bind(now)
-    .bind(tenant)
-    .bind(payment_id)
-    .bind(-refunded.days_revoked)
-    .bind(-amount.minor)
-    .bind(amount.currency.code())
-    .bind(refunded.period_before)
-    .bind(refunded.paid_until)
-    .bind(actor)
-    .execute(&mut *tx)
     .await?;
     let details = json!({
         "provider": provider, "reference": reference, "amount": amount.to_string(),

@@ -63,6 +63,42 @@ impl Entry {
     }
 }
 
+/// A change of a tenant's paid period, as the ledger keeps it: the one way a row gets there.
+pub struct Change<'a> {
+    pub tenant_id: i64,
+    pub payment_id: Option<i64>,
+    /// `trial`, `credit` or `revocation`.
+    pub kind: &'static str,
+    /// Signed: a revocation takes days away.
+    pub days: i32,
+    /// Signed like `days`; none for a trial.
+    pub amount: Option<(i64, &'a str)>,
+    pub period_before: Option<DateTime<Utc>>,
+    pub period_after: Option<DateTime<Utc>>,
+    pub actor: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record(conn: &mut PgConnection, change: &Change<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO botctl.ledger (at, tenant_id, payment_id, kind, days, amount, currency, period_before, \
+         period_after, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(change.at)
+    .bind(change.tenant_id)
+    .bind(change.payment_id)
+    .bind(change.kind)
+    .bind(change.days)
+    .bind(change.amount.map(|(minor, _)| minor))
+    .bind(change.amount.map(|(_, currency)| currency))
+    .bind(change.period_before)
+    .bind(change.period_after)
+    .bind(change.actor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// `-799.50` for minus 79 950 kopecks: the amount without its currency code, sign and all.
 pub fn decimal(money: Money) -> String {
     let sign = if money.minor < 0 { "-" } else { "" };

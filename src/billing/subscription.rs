@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::{Money, State, WAKE_CHANNEL, credit, period};
+use super::{Money, State, WAKE_CHANNEL, credit, ledger, period};
 use crate::error::BadInput;
 use crate::tenant::store;
 
@@ -126,17 +126,18 @@ pub async fn begin(
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            sqlx::query(
-                "INSERT INTO botctl.ledger (at, tenant_id, kind, days, period_before, period_after, actor) \
-                 VALUES ($1, $2, 'trial', $3, NULL, $4, $5)",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(days)
-            .bind(until)
-            .bind(actor)
-            .execute(&mut *conn)
-            .await?;
+            let trial = ledger::Change {
+                tenant_id: id,
+                payment_id: None,
+                kind: "trial",
+                days: *days,
+                amount: None,
+                period_before: None,
+                period_after: Some(until),
+                actor,
+                at: now,
+            };
+            ledger::record(&mut *conn, &trial).await?;
             store::record(conn, actor, Some(slug), "billing.trial", json!({ "days": days, "until": until })).await?;
             wake(conn).await?;
         }
