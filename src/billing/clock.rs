@@ -275,13 +275,11 @@ async fn change_once(
     Ok(Some(Outcome { notice }))
 }
 
+/// A subscription and the notices already written for its period.
 #[derive(sqlx::FromRow)]
 struct Pending {
-    tenant_id: i64,
-    slug: String,
-    state: String,
-    paid_until: Option<DateTime<Utc>>,
-    grace_until: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    subscription: Row,
     sent: Vec<String>,
 }
 
@@ -303,12 +301,12 @@ async fn write_notices(pool: &PgPool, now: DateTime<Utc>, options: &NoticeOption
     .fetch_all(pool)
     .await?;
     let (mut written, mut failed) = (0, 0);
-    for row in pending {
+    for Pending { subscription: row, sent } in pending {
         let Ok(state) = row.state.parse::<State>() else { continue };
         let (Some(kind), Some(period_end)) = (notice::due(state, row.paid_until, now), row.paid_until) else {
             continue;
         };
-        if row.sent.iter().any(|k| k == kind.as_str()) {
+        if sent.iter().any(|k| k == kind.as_str()) {
             continue;
         }
         let date = match kind {
