@@ -9,7 +9,6 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::flood::Limits;
 use crate::bot::serve::{self, ServeOptions};
 use crate::bot::texts::{Catalog, Text};
 use crate::config::template;
@@ -18,6 +17,7 @@ use crate::locale::Locale;
 use crate::progress::Progress;
 use crate::telegram::BotToken;
 use crate::telegram::emulator::{ChatMessage, Emulator, TgUser};
+use crate::telegram::runtime::flood::Limits;
 use crate::tenant::TenantSlug;
 use crate::tenant::ops::{self, CreateOptions};
 use crate::tenant::{served, store};

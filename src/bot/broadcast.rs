@@ -13,8 +13,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::{PgConnection, PgPool};
 use teloxide::types::{ChatId, MessageId};
 
-use super::telegram::TgBot;
 use super::texts::{Catalog, Text, escape_html};
+use crate::telegram::runtime::sender::TgBot;
 
 /// The gap between two rows of a broadcast: 25 a second, under Telegram's 30 a second for a bot, with
 /// room for the other messages going out meanwhile.

@@ -18,10 +18,7 @@ pub struct CalendarLabels {
     pub back: String,
 }
 
-/// An inline button carrying typed callback data.
-pub fn button(label: impl Into<String>, callback: Callback) -> InlineKeyboardButton {
-    InlineKeyboardButton::callback(label, callback.to_string())
-}
+pub use crate::telegram::runtime::callback::button;
 
 /// A month grid, Monday first. Only `free` days (of the month shown) are pressable; navigation reaches
 /// only months that overlap `first..=last` (today to the horizon).

@@ -24,10 +24,11 @@ use super::broadcast::{self, Pace, Reporter};
 use super::business::{Business, business};
 use super::callback::Callback;
 use super::handlers::format;
-use super::health::Health;
 use super::keyboards::button;
-use super::telegram::TgBot;
+use super::metrics;
 use super::texts::{Catalog, LiveCatalog, Text};
+use crate::telegram::runtime::health::Health;
+use crate::telegram::runtime::sender::TgBot;
 
 /// Rows claimed and sent at once. Telegram's limits are kept by the throttled bot, which lets queued
 /// messages through four times a second: enough of them must be waiting to use its 30 a second.
@@ -53,6 +54,7 @@ pub struct Dispatcher {
     bot: TgBot,
     texts: Arc<LiveCatalog>,
     health: Arc<Health>,
+    metrics: metrics::Outbox,
     /// Ends a tick between batches when the bot is stopping.
     stop: CancellationToken,
     reporter: Reporter,
@@ -135,7 +137,10 @@ impl Dispatcher {
         health: Arc<Health>,
         stop: CancellationToken,
     ) -> Self {
-        Self { pool, bot, texts, health, stop, reporter: Reporter::default(), pace: Pace::default(), rescan: RESCAN }
+        let metrics = metrics::Outbox::default();
+        health.metrics.extend(|registry| metrics.register(registry));
+        let (reporter, pace) = (Reporter::default(), Pace::default());
+        Self { pool, bot, texts, health, metrics, stop, reporter, pace, rescan: RESCAN }
     }
 
     /// Looks for rows other processes wrote every `every` (give or take a tenth) instead of [`RESCAN`].
@@ -175,7 +180,7 @@ impl Dispatcher {
                 futures_util::future::join_all(claimed.iter().map(|row| self.deliver(row, &business, now))).await;
             for outcome in outcomes {
                 let outcome = outcome?;
-                self.health.metrics.outbox_outcome(outcome.label());
+                self.metrics.outcome(outcome.label());
                 tick.add(&outcome);
             }
         }
@@ -431,7 +436,7 @@ impl Dispatcher {
         // 5 minutes would be 8–17 of them; bots started 3 a second, 15–30).
         let mut rescanning = true;
         loop {
-            self.health.metrics.outbox_wakeups.inc();
+            self.metrics.wakeups.inc();
             let next = match self.work(Utc::now(), rescanning).await {
                 Ok(tick) => {
                     self.health.database_answered();

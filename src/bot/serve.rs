@@ -13,17 +13,17 @@ use teloxide::prelude::*;
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
-use super::flood::{FloodGuard, Limits as FloodLimits};
 use super::handlers::{self, Deps};
-use super::health::{self, Health};
-use super::outbox;
-use super::telegram::TgBot;
+use super::state::State;
 use super::texts::{Catalog, LiveCatalog};
-use super::updates::{self, POLL_SECONDS, Updates};
-use super::{admin, business};
+use super::{admin, business, metrics, outbox};
 use crate::db::migrate;
 use crate::locale::Locale;
 use crate::telegram::BotToken;
+use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
+use crate::telegram::runtime::health::{self, Health};
+use crate::telegram::runtime::sender::TgBot;
+use crate::telegram::runtime::updates::{self, POLL_SECONDS, Updates};
 
 #[derive(Clone)]
 pub struct ServeOptions {
@@ -93,13 +93,16 @@ pub async fn run(
         outbox::Dispatcher::new(pool.clone(), replies.clone(), texts.clone(), health.clone(), shutdown.clone())
             .with_rescan(options.outbox_rescan);
     let outbox_task = tokio::spawn(sender.run());
+    let bookings = metrics::Bookings::default();
+    health.metrics.extend(|registry| bookings.register(registry));
     let deps = Arc::new(Deps {
         pool: pool.clone(),
         texts: texts.clone(),
         flood: FloodGuard::new(flood),
         health: health.clone(),
+        bookings,
     });
-    let updates = Updates::new(
+    let updates = Updates::<State>::new(
         bot.clone(),
         health.clone(),
         pool.clone(),
@@ -111,15 +114,11 @@ pub async fn run(
     // answers; only then does it poll and set the command menus.
     let telegram = tokio::spawn({
         let (health, stop, pool) = (health.clone(), shutdown.clone(), pool.clone());
-        async move {
-            let Some(me) = updates::identify(&bot, &health, &stop).await else { return };
-            tokio::spawn(async move {
-                updates::retrying("setMyCommands", &health, &stop, || set_commands(&bot)).await;
-                // The admins' command menus are a convenience: polling need not wait for them.
-                admin::commands::offer_all(&replies, &pool, &texts.get(), admins).await;
-            });
-            updates.run(me).await;
-        }
+        updates.serve(|_me| async move {
+            updates::retrying("setMyCommands", &health, &stop, || set_commands(&bot)).await;
+            // The admins' command menus are a convenience: polling need not wait for them.
+            admin::commands::offer_all(&replies, &pool, &texts.get(), admins).await;
+        })
     });
     if let Some(ready) = ready {
         let _ = ready.send(http_addr);

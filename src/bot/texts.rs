@@ -1,81 +1,26 @@
-//! The texts catalogue: every text the customer-facing bot shows, as a key with Russian and English
-//! defaults (`templates/texts/{ru,en}.yaml`, compiled in), a tenant's own wording laid over them, and
-//! rendering with placeholders filled and user-supplied values HTML-escaped.
+//! The booking bot's texts: every text customers and the business's admins see, as a key with Russian
+//! and English defaults (`templates/texts/{ru,en}.yaml` and `templates/texts/admin/`, compiled in), and
+//! the tenant's own wording laid over them by the shared catalogue machinery.
 //!
 //! A text is one of five kinds (`Kind`): a message in Telegram HTML, or plain text for a fragment that
 //! code puts into other texts (a date, "tomorrow"), a pop-up alert, a button label or a command
 //! description. Each key declares its placeholders here; both locales and every override must use
 //! exactly those, so a handler never renders a text that expects a value it does not pass.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fmt;
-use std::sync::{Arc, LazyLock};
-
-use arc_swap::ArcSwap;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-
 use crate::locale::Locale;
+use crate::telegram::runtime::texts::{self as machinery};
+pub use crate::telegram::runtime::texts::{Kind, TextError, escape_html};
 
-/// What a text is used for, which decides its format and limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A message: Telegram HTML with only `<b>`, `<i>`, `<u>`, `<s>`, `<code>` and `<a href>`.
-    Html,
-    /// Plain text, one line, that code puts into another text or onto a button: a date, a duration.
-    Fragment,
-    /// A pop-up answer to a pressed button (answerCallbackQuery): plain, no placeholders, ≤ 200 characters.
-    Alert,
-    /// A button label, a day or month name: plain, one line, no placeholders, ≤ 64 bytes.
-    Label,
-    /// A command description for setMyCommands: plain, one line, no placeholders, ≤ 256 characters.
-    Command,
-}
+/// The tenant's catalogue.
+pub type Catalog = machinery::Catalog<Text>;
+/// The catalogue a running bot speaks with.
+pub type LiveCatalog = machinery::LiveCatalog<Text>;
 
-/// Declares every text: its variant, kind, key and placeholders, in catalogue order.
-macro_rules! texts {
-    ($($variant:ident: $kind:ident = $key:literal $({ $($param:ident),+ })?;)+) => {
-        /// One text of the catalogue; `key()` is its name in the YAML files and in tenants' overrides.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Text {
-            $($variant,)+
-        }
+crate::texts! {
+    yaml: embedded_yaml,
+    editable: Text::editable,
+    reply_buttons: &REPLY_BUTTONS;
 
-        impl Text {
-            /// Every text, in declaration order (`ALL[i] as usize == i`).
-            pub const ALL: &'static [Text] = &[$(Text::$variant,)+];
-
-            pub fn key(self) -> &'static str {
-                match self {
-                    $(Text::$variant => $key,)+
-                }
-            }
-
-            pub fn from_key(key: &str) -> Option<Text> {
-                match key {
-                    $($key => Some(Text::$variant),)+
-                    _ => None,
-                }
-            }
-
-            pub fn kind(self) -> Kind {
-                match self {
-                    $(Text::$variant => Kind::$kind,)+
-                }
-            }
-
-            /// The placeholders the text uses (each of them, in every locale and override), which
-            /// `render` expects values for.
-            pub fn params(self) -> &'static [&'static str] {
-                match self {
-                    $(Text::$variant => &[$($(stringify!($param)),+)?],)+
-                }
-            }
-        }
-    };
-}
-
-texts! {
     CommandsStart: Command = "commands.start";
     CommandsBook: Command = "commands.book";
     CommandsMy: Command = "commands.my";
@@ -547,243 +492,6 @@ const REPLY_BUTTONS: [Text; 8] = [
     Text::CommonCancel,
 ];
 
-// Telegram's limits: a message holds 4096 characters, a callback answer 200, a command description 256.
-// Button labels have no documented limit; 64 bytes keeps them readable on a phone.
-const MAX_MESSAGE_CHARS: usize = 4096;
-const MAX_ALERT_CHARS: usize = 200;
-const MAX_COMMAND_CHARS: usize = 256;
-const MAX_LABEL_BYTES: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TextError {
-    #[error("cannot parse the embedded {locale} texts")]
-    Parse {
-        locale: Locale,
-        #[source]
-        source: serde_yaml_ng::Error,
-    },
-    #[error("unknown text key `{key}`")]
-    UnknownKey { key: String },
-    #[error("the {locale} texts lack `{key}`")]
-    MissingKey { locale: Locale, key: &'static str },
-    #[error("text `{key}` is given twice")]
-    DuplicateKey { key: &'static str },
-    #[error("text `{key}` must use the placeholders {expected}, but uses {found}")]
-    Placeholders { key: &'static str, expected: String, found: String },
-    #[error("text `{key}` is not valid Telegram HTML: {detail}")]
-    Html { key: &'static str, detail: String },
-    /// Braces, emptiness, length, line breaks or markup where plain text belongs.
-    #[error("text `{key}` {detail}")]
-    Invalid { key: &'static str, detail: String },
-}
-
-/// One locale's texts, defaults or a tenant's overrides laid over them.
-#[derive(Debug, Clone)]
-pub struct Catalog {
-    locale: Locale,
-    /// Indexed by `Text as usize`; always one entry per `Text::ALL`.
-    entries: Vec<Entry>,
-}
-
-/// A text split into lines of literal text and placeholders, ready to render.
-#[derive(Debug, Clone)]
-struct Entry {
-    /// The text with `{{`/`}}` undone: what a text without placeholders shows.
-    raw: String,
-    lines: Vec<Vec<Piece>>,
-}
-
-#[derive(Debug, Clone)]
-enum Piece {
-    Literal(String),
-    Param(String),
-}
-
-// The defaults are compile-time constants shared by every chat, so they are parsed once per process
-// rather than threaded through as state; nothing about them changes at run time.
-static RU: LazyLock<Catalog> = LazyLock::new(|| Catalog::embedded(Locale::Ru));
-static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::embedded(Locale::En));
-
-impl Catalog {
-    /// The built-in texts of a locale.
-    pub fn defaults(locale: Locale) -> &'static Catalog {
-        match locale {
-            Locale::Ru => &RU,
-            Locale::En => &EN,
-        }
-    }
-
-    /// This catalogue with a tenant's own wording for some keys. Each override must name a known key,
-    /// use the same placeholders as the default and follow its kind's format; the first fault is the
-    /// error and nothing is applied.
-    pub fn with_overrides(&self, overrides: &[(String, String)]) -> Result<Catalog, TextError> {
-        let mut catalog = self.clone();
-        let mut seen = HashSet::new();
-        for (key, source) in overrides {
-            let text = Text::from_key(key)
-                .filter(|t| t.editable())
-                .ok_or_else(|| TextError::UnknownKey { key: key.clone() })?;
-            if !seen.insert(text) {
-                return Err(TextError::DuplicateKey { key: text.key() });
-            }
-            catalog.entries[text as usize] = Entry::compile(text, source)?;
-        }
-        catalog.check_reply_buttons()?;
-        Ok(catalog)
-    }
-
-    pub fn locale(&self) -> Locale {
-        self.locale
-    }
-
-    /// The text as Telegram HTML, with each `{name}` replaced by its HTML-escaped value. A line whose
-    /// placeholders all get empty values is left out (an unset address leaves no bare "📍"), and the
-    /// blank lines around it collapse into one. A placeholder without a value renders as empty and is
-    /// logged: it is a bug in the caller, which tests catch, not a reason to fail a reply.
-    pub fn render(&self, text: Text, params: &[(&str, &str)]) -> String {
-        self.fill(text, params, true)
-    }
-
-    /// The text as plain text with values as given, for the plain kinds: a fragment that goes into
-    /// another text as a value (and is escaped there), or a label with a number. An HTML text's markup
-    /// would come out as written.
-    pub fn render_plain(&self, text: Text, params: &[(&str, &str)]) -> String {
-        self.fill(text, params, false)
-    }
-
-    /// The form of a counted fragment that agrees with `n` in this language ("через 1 час",
-    /// "через 2 часа", "через 5 часов"), as plain text with `{n}` filled in. `forms` are the one, few
-    /// and many variants, such as `Text::IN_HOURS`.
-    pub fn render_count(&self, forms: [Text; 3], n: u64) -> String {
-        let [one, few, many] = forms;
-        let form = match plural(self.locale, n) {
-            Plural::One => one,
-            Plural::Few => few,
-            Plural::Many => many,
-        };
-        self.render_plain(form, &[("n", &n.to_string())])
-    }
-
-    /// The text as written, for button labels and other texts without placeholders or markup.
-    pub fn raw(&self, text: Text) -> &str {
-        &self.entries[text as usize].raw
-    }
-
-    fn embedded(locale: Locale) -> Catalog {
-        Catalog::parse_embedded(locale).unwrap_or_else(|e| {
-            // Unreachable in a tested build (the tests parse both files); the keys at least say what
-            // each reply was meant to be.
-            tracing::error!(error = %e, "the embedded texts are broken; showing text keys instead");
-            Catalog::keys_only(locale)
-        })
-    }
-
-    fn parse_embedded(locale: Locale) -> Result<Catalog, TextError> {
-        Catalog::from_yaml(locale, embedded_yaml(locale))
-    }
-
-    /// A complete catalogue from a YAML map: every key present, none unknown, each valid.
-    fn from_yaml(locale: Locale, yaml: &str) -> Result<Catalog, TextError> {
-        let map = deserialize(yaml).map_err(|source| TextError::Parse { locale, source })?;
-        if let Some(key) = map.keys().find(|key| Text::from_key(key).is_none()) {
-            return Err(TextError::UnknownKey { key: key.clone() });
-        }
-        let entries = Text::ALL
-            .iter()
-            .map(|&text| {
-                let source = map.get(text.key()).ok_or(TextError::MissingKey { locale, key: text.key() })?;
-                Entry::compile(text, source)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let catalog = Catalog { locale, entries };
-        catalog.check_reply_buttons()?;
-        Ok(catalog)
-    }
-
-    /// Whether `source` would be accepted as the business's wording for `text` (by `with_overrides`, with
-    /// this catalogue's other texts as they are): the admin panel checks an edit before saving it.
-    pub fn check(&self, text: Text, source: &str) -> Result<(), TextError> {
-        self.with_overrides(&[(text.key().to_string(), source.to_string())]).map(drop)
-    }
-
-    fn keys_only(locale: Locale) -> Catalog {
-        let entries = Text::ALL
-            .iter()
-            .map(|text| Entry {
-                raw: text.key().to_string(),
-                lines: vec![vec![Piece::Literal(text.key().to_string())]],
-            })
-            .collect();
-        Catalog { locale, entries }
-    }
-
-    fn check_reply_buttons(&self) -> Result<(), TextError> {
-        for (i, &text) in REPLY_BUTTONS.iter().enumerate() {
-            if let Some(&twin) = REPLY_BUTTONS[..i].iter().find(|&&other| self.raw(other) == self.raw(text)) {
-                let detail = format!("reads the same as `{}`, so the bot could not tell the buttons apart", twin.key());
-                return Err(TextError::Invalid { key: text.key(), detail });
-            }
-        }
-        Ok(())
-    }
-
-    fn fill(&self, text: Text, params: &[(&str, &str)], html: bool) -> String {
-        // A plain text's own characters need escaping too once it goes out as HTML.
-        let escape_literals = html && text.kind() != Kind::Html;
-        let push = |out: &mut String, s: &str, escape: bool| {
-            if escape {
-                out.push_str(&escape_html(s));
-            } else {
-                out.push_str(s);
-            }
-        };
-        let mut lines = Vec::new();
-        for line in &self.entries[text as usize].lines {
-            let mut rendered = String::new();
-            let (mut has_param, mut has_value) = (false, false);
-            for piece in line {
-                match piece {
-                    Piece::Literal(s) => push(&mut rendered, s, escape_literals),
-                    Piece::Param(name) => {
-                        has_param = true;
-                        let value = match params.iter().find(|(k, _)| *k == name.as_str()) {
-                            Some((_, value)) => *value,
-                            None => {
-                                tracing::warn!(key = text.key(), placeholder = %name, "no value for a placeholder");
-                                ""
-                            }
-                        };
-                        has_value |= !value.trim().is_empty();
-                        push(&mut rendered, value, html);
-                    }
-                }
-            }
-            if !has_param || has_value {
-                lines.push(rendered);
-            }
-        }
-        join_lines(&lines)
-    }
-}
-
-/// Joins lines, leaving out blank lines at either end and keeping one of each run of blank lines.
-fn join_lines(lines: &[String]) -> String {
-    let mut out = String::new();
-    let mut blank_before = false;
-    for line in lines {
-        if line.trim().is_empty() {
-            blank_before = !out.is_empty();
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(if blank_before { "\n\n" } else { "\n" });
-        }
-        blank_before = false;
-        out.push_str(line);
-    }
-    out
-}
-
 // The bot runs in a container without the repository, so the defaults travel inside the binary. Each
 // locale is one flat map; the admin panel's texts sit in files of their own, one per part of the panel.
 fn embedded_yaml(locale: Locale) -> &'static str {
@@ -808,313 +516,14 @@ fn embedded_yaml(locale: Locale) -> &'static str {
     }
 }
 
-/// The catalogue a running bot speaks with: the tenant's wording over the defaults, replaced whole when
-/// an admin saves or resets a text, so the next message already uses it.
-pub struct LiveCatalog(ArcSwap<Catalog>);
-
-impl LiveCatalog {
-    pub fn new(catalog: Catalog) -> Arc<LiveCatalog> {
-        Arc::new(LiveCatalog(ArcSwap::from_pointee(catalog)))
-    }
-
-    pub fn get(&self) -> Arc<Catalog> {
-        self.0.load_full()
-    }
-
-    pub fn replace(&self, catalog: Catalog) {
-        self.0.store(Arc::new(catalog));
-    }
-}
-
-#[allow(clippy::disallowed_methods)] // the embedded defaults are compiled in, not operator files
-fn deserialize(yaml: &str) -> Result<BTreeMap<String, String>, serde_yaml_ng::Error> {
-    serde_yaml_ng::from_str::<Texts>(yaml).map(|texts| texts.0)
-}
-
-/// A texts file's map. A plain map would keep the last of two equal keys without a word, so that an
-/// edit to the first one would silently change nothing.
-struct Texts(BTreeMap<String, String>);
-
-impl<'de> Deserialize<'de> for Texts {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(TextsVisitor)
-    }
-}
-
-struct TextsVisitor;
-
-impl<'de> Visitor<'de> for TextsVisitor {
-    type Value = Texts;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map from text keys to texts")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Texts, A::Error> {
-        let mut texts = BTreeMap::new();
-        while let Some((key, text)) = map.next_entry::<String, String>()? {
-            if texts.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("`{key}` is given twice")));
-            }
-            texts.insert(key, text);
-        }
-        Ok(Texts(texts))
-    }
-}
-
-impl Entry {
-    /// Checks a text against its key's placeholders and kind, and splits it for rendering. Surrounding
-    /// whitespace is dropped: YAML block scalars and database values often end in a newline.
-    fn compile(text: Text, source: &str) -> Result<Entry, TextError> {
-        let key = text.key();
-        let invalid = |detail: &str| TextError::Invalid { key, detail: detail.to_string() };
-        let source = source.trim();
-        if source.is_empty() {
-            return Err(invalid("is empty"));
-        }
-        let lines = source.lines().map(pieces).collect::<Result<Vec<_>, _>>().map_err(|e| invalid(&e))?;
-
-        let found: BTreeSet<&str> = lines.iter().flatten().filter_map(Piece::param).collect();
-        let expected: BTreeSet<&str> = text.params().iter().copied().collect();
-        if found != expected {
-            return Err(TextError::Placeholders { key, expected: list(&expected), found: list(&found) });
-        }
-
-        let kind = text.kind();
-        if kind == Kind::Html {
-            let html = |detail: String| TextError::Html { key, detail };
-            check_html(source).map_err(html)?;
-            // A line left out for lack of values must not take half of a tag pair with it.
-            let with_params =
-                source.lines().zip(&lines).filter(|(_, pieces)| pieces.iter().any(|p| p.param().is_some()));
-            for (line, _) in with_params {
-                check_html(line).map_err(|detail| {
-                    html(format!(
-                        "{detail} on the line `{line}`: a line with placeholders must close the tags it opens"
-                    ))
-                })?;
-            }
-        } else {
-            if source.contains(['<', '>']) {
-                return Err(invalid("is plain text, so it cannot contain `<` or `>`"));
-            }
-            if kind != Kind::Alert && lines.len() > 1 {
-                return Err(invalid("must be one line"));
-            }
-        }
-        let chars = source.chars().count();
-        let limit = match kind {
-            Kind::Html => Some((chars, MAX_MESSAGE_CHARS, "characters")),
-            Kind::Alert => Some((chars, MAX_ALERT_CHARS, "characters")),
-            Kind::Command => Some((chars, MAX_COMMAND_CHARS, "characters")),
-            Kind::Label => Some((source.len(), MAX_LABEL_BYTES, "bytes")),
-            Kind::Fragment => None,
-        };
-        if let Some((length, max, unit)) = limit
-            && length > max
-        {
-            return Err(invalid(&format!("is longer than Telegram allows here ({max} {unit})")));
-        }
-
-        let raw = lines
-            .iter()
-            .map(|line| {
-                let source = |piece: &Piece| match piece {
-                    Piece::Literal(s) => s.clone(),
-                    Piece::Param(name) => format!("{{{name}}}"),
-                };
-                line.iter().map(source).collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        Ok(Entry { raw, lines })
-    }
-}
-
-impl Piece {
-    fn param(&self) -> Option<&str> {
-        match self {
-            Piece::Param(name) => Some(name),
-            Piece::Literal(_) => None,
-        }
-    }
-}
-
-/// Splits one line into literal text and `{name}` placeholders; `{{` and `}}` are literal braces.
-fn pieces(line: &str) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                literal.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                literal.push('}');
-            }
-            '{' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(c) if c.is_ascii_alphanumeric() || c == '_' => name.push(c),
-                        _ => {
-                            let detail =
-                                "has a `{` that does not start a placeholder such as {name}; write `{{` for a brace";
-                            return Err(detail.to_string());
-                        }
-                    }
-                }
-                if name.is_empty() {
-                    return Err("has an empty placeholder `{}`".to_string());
-                }
-                if !literal.is_empty() {
-                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-                }
-                pieces.push(Piece::Param(name));
-            }
-            '}' => return Err("has a `}` that closes no placeholder; write `}}` for a brace".to_string()),
-            c => literal.push(c),
-        }
-    }
-    if !literal.is_empty() {
-        pieces.push(Piece::Literal(literal));
-    }
-    Ok(pieces)
-}
-
-/// `{a}, {b}` or `none`, for error messages.
-fn list(names: &BTreeSet<&str>) -> String {
-    if names.is_empty() {
-        return "none".to_string();
-    }
-    names.iter().map(|name| format!("{{{name}}}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Checks text against the HTML subset this bot sends: `<b>`, `<i>`, `<u>`, `<s>`, `<code>` and `<a href="…">`,
-/// balanced and nested the way Telegram accepts, and `&`, `<`, `>` only as entities outside tags.
-fn check_html(text: &str) -> Result<(), String> {
-    let mut open: Vec<&str> = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(['<', '>', '&']) {
-        let tail = &rest[at..];
-        if tail.starts_with('>') {
-            return Err("a bare `>`: write &gt;".to_string());
-        }
-        if let Some(after) = tail.strip_prefix('&') {
-            let entity = after.split_once(';').map(|(name, _)| name).filter(|name| is_entity(name));
-            let Some(name) = entity else {
-                return Err(
-                    "a bare `&`: write &amp; (Telegram knows only &amp; &lt; &gt; &quot; and &#NN;)".to_string()
-                );
-            };
-            rest = &tail[name.len() + 2..];
-            continue;
-        }
-        let Some(end) = tail.find('>') else {
-            return Err("a `<` that starts no tag: write &lt;".to_string());
-        };
-        let tag = &tail[1..end];
-        if let Some(name) = tag.strip_prefix('/') {
-            match open.pop() {
-                Some(top) if top == name => {}
-                Some(top) => return Err(format!("</{name}> where </{top}> is due")),
-                None => return Err(format!("</{name}> closes no tag")),
-            }
-        } else {
-            let name = tag_name(tag)?;
-            if open.contains(&"code") {
-                return Err(format!("<{name}> inside <code>, which holds plain text only"));
-            }
-            if name == "a" && open.contains(&"a") {
-                return Err("a link inside a link".to_string());
-            }
-            if name == "code" && open.contains(&"a") {
-                return Err("<code> inside a link".to_string());
-            }
-            open.push(name);
-        }
-        rest = &tail[end + 1..];
-    }
-    match open.last() {
-        Some(top) => Err(format!("<{top}> is not closed")),
-        None => Ok(()),
-    }
-}
-
-/// The name of an allowed opening tag; a link takes exactly one double-quoted, non-empty href.
-fn tag_name(tag: &str) -> Result<&'static str, String> {
-    match tag {
-        "b" => Ok("b"),
-        "i" => Ok("i"),
-        "u" => Ok("u"),
-        "s" => Ok("s"),
-        "code" => Ok("code"),
-        _ if tag.starts_with("a ") => {
-            let href = tag[2..].trim().strip_prefix("href=\"").and_then(|v| v.strip_suffix('"'));
-            match href {
-                Some(url) if !url.is_empty() && !url.contains('"') => Ok("a"),
-                _ => Err(format!("<{tag}>: write a link as <a href=\"…\">")),
-            }
-        }
-        _ => Err(format!("<{tag}> is not allowed: use <b>, <i>, <u>, <s>, <code> or <a href=\"…\">")),
-    }
-}
-
-fn is_entity(name: &str) -> bool {
-    let numeric =
-        |digits: &str, radix: u32| !digits.is_empty() && digits.len() <= 7 && digits.chars().all(|c| c.is_digit(radix));
-    match name.strip_prefix('#') {
-        Some(code) => match code.strip_prefix(['x', 'X']) {
-            Some(hex) => numeric(hex, 16),
-            None => numeric(code, 10),
-        },
-        None => matches!(name, "amp" | "lt" | "gt" | "quot"),
-    }
-}
-
-/// Escapes text for Telegram HTML: `&`, `<` and `>`, and `"` so that the result is also safe inside
-/// an attribute such as a link's href.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-enum Plural {
-    One,
-    Few,
-    Many,
-}
-
-/// CLDR's cardinal rules for integers: Russian 1, 21, 101 → one; 2–4, 22–24 → few; the rest many.
-/// English has only one and other, which the catalogue writes as its `many` form.
-fn plural(locale: Locale, n: u64) -> Plural {
-    match locale {
-        Locale::Ru => match (n % 10, n % 100) {
-            (1, h) if h != 11 => Plural::One,
-            (2..=4, h) if !(12..=14).contains(&h) => Plural::Few,
-            _ => Plural::Many,
-        },
-        Locale::En if n == 1 => Plural::One,
-        Locale::En => Plural::Many,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeSet, HashSet};
+
     use super::*;
+    use crate::telegram::runtime::texts::{
+        MAX_ALERT_CHARS, MAX_COMMAND_CHARS, MAX_LABEL_BYTES, check_html, deserialize,
+    };
 
     const LOCALES: [Locale; 2] = [Locale::Ru, Locale::En];
 
@@ -1127,14 +536,14 @@ mod tests {
     }
 
     fn placeholders(catalog: &Catalog, text: Text) -> BTreeSet<&str> {
-        catalog.entries[text as usize].lines.iter().flatten().filter_map(Piece::param).collect()
+        catalog.placeholders(text)
     }
 
     #[test]
     fn both_default_files_parse_completely() {
         for locale in LOCALES {
             let catalog = Catalog::parse_embedded(locale).unwrap_or_else(|e| panic!("{locale}: {e:?}"));
-            assert_eq!(catalog.entries.len(), Text::ALL.len());
+            assert_eq!(catalog.len(), Text::ALL.len());
             assert_eq!(catalog.locale(), locale);
             // A folded YAML scalar keeps a long paragraph on one line.
             assert!(!catalog.raw(Text::BookingPhoneInvalid).contains('\n'));
@@ -1220,13 +629,6 @@ mod tests {
         let params = [("name", "N"), ("address", "A"), ("phone", "P"), ("map_link", link), ("hours", "H")];
         let out = en.render(Text::AboutText, &params);
         assert!(out.contains(r#"<a href="https://maps.example/?q=&quot;a&quot;&amp;b=&lt;c&gt;">"#), "{out}");
-    }
-
-    #[test]
-    fn escape_html_escapes_the_four_specials() {
-        assert_eq!(escape_html(r#"a<b>&"c"'d"#), "a&lt;b&gt;&amp;&quot;c&quot;'d");
-        assert_eq!(escape_html("Привет 👋"), "Привет 👋");
-        assert_eq!(escape_html("&amp;"), "&amp;amp;");
     }
 
     #[test]
@@ -1427,7 +829,7 @@ mod tests {
         assert!(invalid("menu.book", " \n ").contains("empty"));
         assert!(invalid("stale.button", &"x".repeat(201)).contains("200 characters"));
         assert!(with("stale.button", &format!("Out of date.\n{}", "x".repeat(187))).is_ok());
-        let long_command = Entry::compile(Text::CommandsHelp, &"x".repeat(257)).unwrap_err();
+        let long_command = machinery::compile_check(Text::CommandsHelp, &"x".repeat(257)).unwrap_err();
         assert!(long_command.to_string().contains("256 characters"));
         assert!(invalid("hours.day", "{day}:\n{intervals}").contains("one line"));
         assert!(invalid("start.welcome_new", &format!("{{name}}{}", "x".repeat(4096))).contains("4096"));

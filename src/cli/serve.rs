@@ -7,11 +7,11 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::Context;
-use crate::bot::health;
 use crate::bot::serve::{self, ServeOptions};
 use crate::db::DatabaseUrl;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
+use crate::telegram::runtime::health;
 use crate::ui::Ui;
 
 /// Where the daemon's /healthz and /metrics listen unless told otherwise.

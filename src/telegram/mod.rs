@@ -1,6 +1,9 @@
-//! The Telegram Bot API as seen from the operator's side: reachability, and `getMe` to confirm a token.
+//! The Telegram Bot API: reachability and `getMe` to confirm a token, as the operator's commands need
+//! them; the runtime every bot of ours runs on (`runtime`); and the Bot API emulator tests and demos
+//! talk to.
 
 pub mod emulator;
+pub mod runtime;
 mod token;
 
 use std::time::Duration;

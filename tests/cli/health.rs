@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use botctl::bot::health::{self, Health};
+use botctl::telegram::runtime::health::{self, Health};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{TestDb, block_on};

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botctl::booking::store::{self, Booking, NewCustomer};
-use botctl::bot::health::Health;
 use botctl::bot::outbox::{Dispatcher, Tick};
-use botctl::bot::telegram::TgBot;
 use botctl::bot::texts::{Catalog, LiveCatalog};
 use botctl::locale::Locale;
 use botctl::telegram::emulator::{Failure, Sent, TgUser};
+use botctl::telegram::runtime::health::Health;
+use botctl::telegram::runtime::sender::TgBot;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;

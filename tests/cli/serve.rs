@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use botctl::bot::flood::Limits;
 use botctl::bot::serve::{self, ServeOptions};
 use botctl::bot::texts::{Catalog, Text};
 use botctl::locale::Locale;
 use botctl::telegram::emulator::{ChatMessage, Emulator, Failure, TgUser};
+use botctl::telegram::runtime::flood::Limits;
 use chrono::{LocalResult, NaiveDate, TimeZone};
 use tokio_util::sync::CancellationToken;
 
@@ -277,7 +277,7 @@ fn a_customer_books_moves_and_cancels_tap_by_tap() {
         block_on(async { reqwest::get(format!("http://{}/metrics", bot.http)).await.unwrap().text().await.unwrap() });
     assert!(metrics.contains("botctl_bookings_created_total 1"), "{metrics}");
     assert!(metrics.contains("botctl_bookings_cancelled_total 1"), "{metrics}");
-    assert!(botctl::bot::health::probe(bot.http, Duration::from_secs(5)).unwrap());
+    assert!(botctl::telegram::runtime::health::probe(bot.http, Duration::from_secs(5)).unwrap());
     bot.stop();
 }
 

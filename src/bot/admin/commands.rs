@@ -8,8 +8,8 @@ use teloxide::types::{BotCommand, BotCommandScope, Recipient};
 
 use super::access::{Need, Permission, Staff, authorize};
 use crate::bot::handlers::customer_commands;
-use crate::bot::telegram::TgBot;
 use crate::bot::texts::{Catalog, Text};
+use crate::telegram::runtime::sender::TgBot;
 
 /// Sets the menu of `staff`'s chat. Telegram refuses a chat that never started the bot; the menu is a
 /// convenience, so that is only logged.

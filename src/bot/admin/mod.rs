@@ -34,8 +34,8 @@ use super::callback::admin::{
 use super::handlers::{CustomerDialogue, Deps, HandlerResult};
 use super::keyboards::button;
 use super::state::State;
-use super::telegram::TgBot;
 use super::texts::{Catalog, Text};
+use crate::telegram::runtime::sender::TgBot;
 
 /// What a panel handler answers a button with: `Some(text)` becomes an alert.
 pub(crate) type Reply = anyhow::Result<Option<Text>>;

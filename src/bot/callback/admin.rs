@@ -6,9 +6,10 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{CallbackError, id, instant};
+use super::CallbackError;
 use crate::bot::admin::access::{Need, Permission};
 use crate::bot::texts::Text;
+use crate::telegram::runtime::callback::{id, instant, small};
 
 /// An admin button.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,13 +423,6 @@ fn day(s: &str) -> Result<NaiveDate, CallbackError> {
 
 fn ymd(date: &NaiveDate) -> impl fmt::Display {
     date.format("%Y%m%d")
-}
-
-fn small<T: std::str::FromStr>(s: &str) -> Result<T, CallbackError> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CallbackError);
-    }
-    s.parse().map_err(|_| CallbackError)
 }
 
 impl fmt::Display for Admin {

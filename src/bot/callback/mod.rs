@@ -1,6 +1,7 @@
-//! The one wire format for inline-button data. Telegram gives a button 64 bytes and hands back whatever
-//! a client sends, so parsing is total (never panics) and everything parsed is re-checked against the
-//! database and the rules by the handler that receives it.
+//! The booking bot's one wire format for inline-button data, after the shared runtime's pattern:
+//! Telegram gives a button 64 bytes and hands back whatever a client sends, so parsing is total (never
+//! panics) and everything parsed is re-checked against the database and the rules by the handler that
+//! receives it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,8 +12,8 @@ pub mod admin;
 
 pub use admin::Admin;
 
-/// Telegram's limit on `callback_data`.
-pub const MAX_LEN: usize = 64;
+pub use crate::telegram::runtime::callback::{CallbackError, MAX_LEN};
+use crate::telegram::runtime::callback::{id, instant};
 
 /// What a button asks for. `moving` names the booking being moved when the booking flow is reused
 /// for a move (Move keeps the booking's id).
@@ -46,10 +47,6 @@ pub enum Callback {
     Admin(Admin),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unrecognized button data")]
-pub struct CallbackError;
-
 impl fmt::Display for Callback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let moving = |m: &Option<i64>| m.map(|b| format!(":{b}")).unwrap_or_default();
@@ -79,14 +76,6 @@ impl fmt::Display for Callback {
     }
 }
 
-fn id(s: &str) -> Result<i64, CallbackError> {
-    // Only plain positive decimals: no signs, no leading zeros games, nothing i64 cannot hold.
-    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CallbackError);
-    }
-    s.parse().ok().filter(|v| *v > 0).ok_or(CallbackError)
-}
-
 fn moving(rest: &[&str]) -> Result<Option<i64>, CallbackError> {
     match rest {
         [] => Ok(None),
@@ -95,17 +84,12 @@ fn moving(rest: &[&str]) -> Result<Option<i64>, CallbackError> {
     }
 }
 
-fn instant(s: &str) -> Result<DateTime<Utc>, CallbackError> {
-    DateTime::from_timestamp(id(s)?, 0).ok_or(CallbackError)
-}
-
 impl FromStr for Callback {
     type Err = CallbackError;
 
+    /// Reads data of any length: a button's data comes through `runtime::callback::parse`, which
+    /// refuses what is longer than Telegram allows.
     fn from_str(s: &str) -> Result<Self, CallbackError> {
-        if s.len() > MAX_LEN {
-            return Err(CallbackError);
-        }
         let parts: Vec<&str> = s.split(':').collect();
         Ok(match parts.as_slice() {
             ["_"] => Callback::Noop,
@@ -146,6 +130,7 @@ impl FromStr for Callback {
 mod tests {
     use super::*;
     use crate::bot::texts::Text;
+    use crate::telegram::runtime::callback::parse;
 
     fn all_with(id: i64) -> Vec<Callback> {
         let at = DateTime::from_timestamp(4_102_444_800, 0).unwrap();
@@ -235,7 +220,7 @@ mod tests {
             "a:au:p:999999",
             &long,
         ] {
-            assert_eq!(forged.parse::<Callback>(), Err(CallbackError), "{forged:?}");
+            assert_eq!(parse::<Callback>(forged), Err(CallbackError), "{forged:?}");
         }
     }
 

@@ -18,8 +18,8 @@ use crate::booking::store::{self, Booking, BookingError, Service};
 use crate::bot::callback::Callback;
 use crate::bot::keyboards::{self, Calendar, CalendarLabels, button};
 use crate::bot::state::State;
-use crate::bot::telegram::TgBot;
 use crate::bot::texts::{Catalog, Text};
+use crate::telegram::runtime::sender::TgBot;
 
 /// Where a flow's message lives: the chat and the bot message being edited in place.
 pub(super) type At = (ChatId, MessageId);
@@ -344,7 +344,7 @@ async fn finish(
             if moving.is_some() {
                 (catalog.render(Text::MoveDone, &params), None)
             } else {
-                deps.health.metrics.bookings_created.inc();
+                deps.bookings.created.inc();
                 (catalog.render(Text::BookingConfirmed, &params), None)
             }
         }

@@ -6,8 +6,8 @@ use teloxide::prelude::*;
 use super::format;
 use super::{Deps, HandlerResult, business, menu};
 use crate::booking::store;
-use crate::bot::telegram::TgBot;
 use crate::bot::texts::Text;
+use crate::telegram::runtime::sender::TgBot;
 
 pub(super) async fn services(bot: &TgBot, chat: ChatId, deps: &Deps) -> HandlerResult {
     let catalog = &deps.catalog();

@@ -8,7 +8,6 @@ mod info;
 mod my;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -21,12 +20,14 @@ use teloxide::utils::command::BotCommands;
 use super::admin;
 pub(super) use super::business::{Business, business};
 use super::callback::Callback;
-use super::flood::{FloodGuard, Input, Verdict};
-use super::health::Health;
+use super::metrics;
 use super::state::{DbStorage, State};
-use super::telegram::TgBot;
 use super::texts::{Catalog, LiveCatalog, Text};
 use crate::booking::store::{self, NewCustomer};
+use crate::telegram::runtime::flood::{FloodGuard, Input, Verdict};
+use crate::telegram::runtime::health::Health;
+use crate::telegram::runtime::sender::TgBot;
+use crate::telegram::runtime::{callback, handling};
 
 pub type HandlerResult = anyhow::Result<()>;
 pub(crate) type CustomerDialogue = Dialogue<State, DbStorage>;
@@ -37,6 +38,7 @@ pub struct Deps {
     pub texts: Arc<LiveCatalog>,
     pub flood: FloodGuard,
     pub health: Arc<Health>,
+    pub bookings: metrics::Bookings,
 }
 
 impl Deps {
@@ -119,12 +121,7 @@ fn menu(catalog: &Catalog) -> ReplyMarkup {
 }
 
 async fn on_message(bot: TgBot, msg: Message, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
-    let started = Instant::now();
-    deps.health.metrics.updates.inc();
-    let result = message(&bot, &msg, &deps, &dialogue).await;
-    deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
-    count_telegram_error(&deps, result.as_ref().err());
-    result
+    handling::message(&deps.health.metrics, message(&bot, &msg, &deps, &dialogue)).await
 }
 
 async fn message(bot: &TgBot, msg: &Message, deps: &Deps, dialogue: &CustomerDialogue) -> HandlerResult {
@@ -205,39 +202,10 @@ async fn command_(
 }
 
 async fn on_callback(bot: TgBot, q: CallbackQuery, deps: Arc<Deps>, dialogue: CustomerDialogue) -> HandlerResult {
-    let started = Instant::now();
-    tracing::debug!(user = q.from.id.0, data = q.data.as_deref().unwrap_or_default(), "button pressed");
-    deps.health.metrics.updates.inc();
-    let answer = callback(&bot, &q, &deps, &dialogue).await;
-    // Every query is answered, whatever happened, so the client stops its spinner.
-    let mut reply = bot.direct().answer_callback_query(q.id.clone());
-    let outcome = match answer {
-        Ok(Some(alert)) => {
-            reply = reply.text(deps.catalog().raw(alert)).show_alert(true);
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) => {
-            reply = reply.text(deps.catalog().raw(Text::ErrorGeneric));
-            Err(e)
-        }
-    };
-    let answered = reply.await;
-    deps.health.metrics.handler_seconds.observe(started.elapsed().as_secs_f64());
-    count_telegram_error(&deps, outcome.as_ref().err());
-    if let Err(e) = &answered {
-        deps.health.metrics.telegram_error(e);
-    }
-    outcome?;
-    answered?;
-    Ok(())
-}
-
-/// A handler that failed on a Telegram call shows up in `/metrics` by kind; other failures only in the log.
-fn count_telegram_error(deps: &Deps, error: Option<&anyhow::Error>) {
-    if let Some(e) = error.and_then(|e| e.downcast_ref::<teloxide::RequestError>()) {
-        deps.health.metrics.telegram_error(e);
-    }
+    let catalog = deps.catalog();
+    let answer =
+        async { callback(&bot, &q, &deps, &dialogue).await.map(|alert| alert.map(|t| catalog.raw(t).to_string())) };
+    handling::callback(&bot, &deps.health.metrics, &q, catalog.raw(Text::ErrorGeneric), answer).await
 }
 
 /// Handles a button press; `Some(text)` becomes an alert in the answer.
@@ -257,7 +225,7 @@ async fn callback(
     let (Some(message), Some(data)) = (q.message.as_ref(), q.data.as_deref()) else {
         return Ok(Some(Text::StaleButton));
     };
-    let Ok(callback) = data.parse::<Callback>() else { return Ok(Some(Text::StaleButton)) };
+    let Ok(callback) = callback::parse::<Callback>(data) else { return Ok(Some(Text::StaleButton)) };
     let at = (chat, message.id());
     let customer = i64::try_from(q.from.id.0)?;
     match callback {

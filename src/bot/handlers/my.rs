@@ -12,8 +12,8 @@ use crate::booking::store::{self, BookingError};
 use crate::bot::callback::Callback;
 use crate::bot::keyboards::button;
 use crate::bot::state::State;
-use crate::bot::telegram::TgBot;
 use crate::bot::texts::Text;
+use crate::telegram::runtime::sender::TgBot;
 
 pub(super) async fn list(
     bot: &TgBot,
@@ -99,7 +99,7 @@ pub(super) async fn cancel(
     let business = business(&deps.pool).await?;
     let text = match store::cancel(&deps.pool, booking, customer, deps.now()).await {
         Ok(b) => {
-            deps.health.metrics.bookings_cancelled.inc();
+            deps.bookings.cancelled.inc();
             let (date, time) = format::date_time(catalog, business.tz, b.starts_at);
             catalog.render(Text::CancelDone, &[("service", &b.service_name), ("date", &date), ("time", &time)])
         }

@@ -15,8 +15,8 @@ use teloxide::prelude::*;
 use teloxide::types::{ChatId, Me, Update};
 use tokio_util::sync::CancellationToken;
 
+use super::dialogue::{DbStorage, DialogueState};
 use super::health::Health;
-use super::state::DbStorage;
 
 /// How long one `getUpdates` waits for news. Every idle bot of a fleet asks this often, so it is long
 /// (Telegram allows 50 s): 500 bots at 25 s make 20 requests a second, at 10 s they made 50.
@@ -102,8 +102,8 @@ pub async fn identify(bot: &Bot, health: &Health, stop: &CancellationToken) -> O
     Some(me)
 }
 
-/// The polling loop and what each update's handler is given.
-pub struct Updates {
+/// The polling loop and what each update's handler is given; `S` is the bot's dialogue state.
+pub struct Updates<S> {
     pub bot: Bot,
     pub health: Arc<Health>,
     pub pool: PgPool,
@@ -113,9 +113,10 @@ pub struct Updates {
     pub stop: CancellationToken,
     /// One waiter at a time asks whether the database is back; the others then find out at once.
     probing: tokio::sync::Mutex<()>,
+    state: std::marker::PhantomData<fn() -> S>,
 }
 
-impl Updates {
+impl<S: DialogueState> Updates<S> {
     pub fn new(
         bot: Bot,
         health: Arc<Health>,
@@ -125,10 +126,31 @@ impl Updates {
         stop: CancellationToken,
     ) -> Self {
         deps.insert(bot.clone());
-        let assumed = [dptree::Type::of::<Update>(), dptree::Type::of::<Me>(), dptree::Type::of::<Arc<DbStorage>>()];
+        let assumed = [dptree::Type::of::<Update>(), dptree::Type::of::<Me>(), dptree::Type::of::<Arc<DbStorage<S>>>()];
         // A handler asking for something nobody provides is a programming error: say so at start.
         dptree::type_check(handler.sig(), &deps, &assumed);
-        Self { bot, health, pool, handler, deps, stop, probing: tokio::sync::Mutex::new(()) }
+        Self {
+            bot,
+            health,
+            pool,
+            handler,
+            deps,
+            stop,
+            probing: tokio::sync::Mutex::new(()),
+            state: std::marker::PhantomData,
+        }
+    }
+
+    /// Asks Telegram who the bot is until it answers (a bot whose Telegram is down at start stays up,
+    /// unhealthy, and asks again), then runs `started` beside the polling and polls until `stop`.
+    pub async fn serve<F, Fut>(self, started: F)
+    where
+        F: FnOnce(Me) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(me) = identify(&self.bot, &self.health, &self.stop).await else { return };
+        tokio::spawn(started(me.clone()));
+        self.run(me).await;
     }
 
     /// Polls and handles until `stop`, then confirms what was handled.
@@ -190,7 +212,7 @@ impl Updates {
         loop {
             // A storage of its own per update, to tell whether this update's dialogue met an
             // unreachable database: teloxide's dialogue entry then drops the update without an error.
-            let storage = DbStorage::new(self.pool.clone());
+            let storage = DbStorage::<S>::new(self.pool.clone());
             let mut deps = self.deps.clone();
             deps.insert(Arc::clone(&storage));
             deps.insert(update.clone());

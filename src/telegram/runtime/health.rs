@@ -1,4 +1,4 @@
-//! The daemon's small HTTP listener: `/healthz` for Docker's healthcheck (the database answers and the
+//! A bot's health and its small HTTP listener: `/healthz` for Docker's healthcheck (the database answers and the
 //! last `getUpdates` round-trip is recent) and Prometheus `/metrics`. `/healthz` answers from what the
 //! bot already knows — its last poll, the outcome of its last database work, however old — and asks the
 //! database itself only before anything is known: an idle bot probed by Docker opens no connection.
@@ -31,26 +31,17 @@ pub struct ErrorKind {
     pub kind: String,
 }
 
-/// What became of an outbox row.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutboxOutcome {
-    pub outcome: String,
-}
-
 const HANDLER_BUCKETS: [f64; 14] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-/// The daemon's counters and the handler latency histogram.
+/// What every bot counts: updates, the time to handle one, Telegram's errors; a bot registers its own
+/// counters beside them (`extend`), and `/metrics` shows them all.
 pub struct Metrics {
     pub updates: Counter,
     pub handler_seconds: Histogram,
-    pub bookings_created: Counter,
-    pub bookings_cancelled: Counter,
     pub telegram_errors: Family<ErrorKind, Counter>,
-    pub outbox: Family<OutboxOutcome, Counter>,
-    /// How often the dispatcher woke up to look at the outbox.
-    pub outbox_wakeups: Counter,
-    registry: Registry,
+    /// Behind a lock because a bot's parts register their counters after the health is made.
+    registry: Mutex<Registry>,
 }
 
 impl Default for Metrics {
@@ -59,29 +50,12 @@ impl Default for Metrics {
         // Prometheus' customary 1-2.5-5 steps, from 0.5 ms (a few queries and one Telegram call) to
         // 10 s (a send held back by Telegram's limits); 25 ms is a bound, so a p99 target can be read off.
         let handler_seconds = Histogram::new(HANDLER_BUCKETS);
-        let bookings_created = Counter::default();
-        let bookings_cancelled = Counter::default();
         let telegram_errors = Family::<ErrorKind, Counter>::default();
-        let outbox = Family::<OutboxOutcome, Counter>::default();
-        let outbox_wakeups = Counter::default();
         let mut registry = Registry::with_prefix("botctl");
         registry.register("updates", "Telegram updates received", updates.clone());
         registry.register("handler_seconds", "Time to handle one update", handler_seconds.clone());
-        registry.register("bookings_created", "Bookings made by customers", bookings_created.clone());
-        registry.register("bookings_cancelled", "Bookings cancelled", bookings_cancelled.clone());
         registry.register("telegram_errors", "Telegram API errors by kind", telegram_errors.clone());
-        registry.register("outbox_messages", "Outbox rows worked on, by outcome", outbox.clone());
-        registry.register("outbox_wakeups", "Times the outbox dispatcher woke up", outbox_wakeups.clone());
-        Self {
-            updates,
-            handler_seconds,
-            bookings_created,
-            bookings_cancelled,
-            telegram_errors,
-            outbox,
-            outbox_wakeups,
-            registry,
-        }
+        Self { updates, handler_seconds, telegram_errors, registry: Mutex::new(registry) }
     }
 }
 
@@ -90,15 +64,21 @@ impl Metrics {
         self.telegram_errors.get_or_create(&ErrorKind { kind: error_kind(error).to_string() }).inc();
     }
 
-    pub fn outbox_outcome(&self, outcome: &str) {
-        self.outbox.get_or_create(&OutboxOutcome { outcome: outcome.to_string() }).inc();
+    /// Registers a bot's own metrics beside the runtime's.
+    pub fn extend(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry());
     }
 
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry());
         text
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // Registering is a plain insert, consistent even if a holder panicked.
+        self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The bot's outgoing calls, in one place so that every send obeys the same limits. New messages go
+//! A bot's outgoing calls, in one place so that every send obeys the same limits. New messages go
 //! through teloxide's `Throttle` (Telegram's published limits, `retry_after` honoured) unless the Bot
 //! API in use enforces none (botctl's emulator); edits and callback answers go straight, as `Throttle`
 //! itself sends them.
