@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod lease;
+pub mod operator;
 pub mod serve;
 
 pub use serve::{ServeOptions, run};

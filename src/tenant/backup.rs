@@ -62,26 +62,52 @@ pub async fn backup(
     let slugs = options.targets.resolve(pool).await?;
     progress.set_message("backing up tenants");
     let mut tenants: Vec<TenantBackedUp> = ops::each(&slugs, options.jobs, progress, |slug| async move {
-        backup_one(pool, slug, &options.dest, &options.keep).await.unwrap_or_else(|e| TenantBackedUp {
-            tenant: slug.to_string(),
-            path: None,
-            size_bytes: 0,
-            rows: 0,
-            tables: 0,
-            pruned: Vec::new(),
-            error: Some(format!("{e:#}")),
-        })
+        backup_one(pool, slug, &options.dest, &options.keep).await.unwrap_or_else(|e| failed(slug, &e))
     })
     .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = BackupReport { dest: options.dest.clone(), tenants };
+    record(pool, actor, &report).await?;
+    Ok(report)
+}
+
+/// One tenant's backup as `backup` takes it, event included: for a caller with one tenant in hand (the
+/// operator bot), without the fleet's concurrency.
+pub async fn backup_tenant(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    dest: &Path,
+    keep: &Keep,
+    actor: &str,
+) -> anyhow::Result<TenantBackedUp> {
+    ops::show(pool, slug).await?;
+    let taken = backup_one(pool, slug, dest, keep).await.unwrap_or_else(|e| failed(slug, &e));
+    let report = BackupReport { dest: dest.to_path_buf(), tenants: vec![taken] };
+    record(pool, actor, &report).await?;
+    Ok(report.tenants.into_iter().next().unwrap_or_else(|| failed(slug, &anyhow::anyhow!("no outcome"))))
+}
+
+fn failed(slug: &TenantSlug, error: &anyhow::Error) -> TenantBackedUp {
+    TenantBackedUp {
+        tenant: slug.to_string(),
+        path: None,
+        size_bytes: 0,
+        rows: 0,
+        tables: 0,
+        pruned: Vec::new(),
+        error: Some(format!("{error:#}")),
+    }
+}
+
+/// The operator event of a backup run: who was backed up and who failed.
+async fn record(pool: &PgPool, actor: &str, report: &BackupReport) -> anyhow::Result<()> {
     let details = json!({
         "dest": report.dest,
         "backed_up": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
         "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
     });
     store::record(&mut *pool.acquire().await?, actor, None, "backup", details).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// One tenant: the snapshot, the archive, its record, then retention. A table another session holds

@@ -84,13 +84,7 @@ pub async fn upgrade(
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<UpgradeReport> {
-    let Some(image) = engine.image(&options.image).await? else {
-        return Err(BadInput::new(format!(
-            "image `{}` is not on this engine: build it with `botctl image build --tag {}`",
-            options.image, options.image
-        ))
-        .into());
-    };
+    let image = local_image(engine, &options.image).await?;
     let slugs = options.targets.resolve(pool).await?;
     progress.set_message("upgrading tenants");
     let target = &Target { tag: &options.image, id: &image.id };
@@ -98,6 +92,32 @@ pub async fn upgrade(
         ops::each(&slugs, options.jobs, progress, |slug| upgrade_one(pool, engine, slug, target, runtime, actor)).await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(UpgradeReport { image: options.image.clone(), tenants })
+}
+
+/// One tenant's upgrade to `image`, as `upgrade` does it for each: for a caller with one tenant in hand
+/// (the operator bot), without the fleet's concurrency.
+pub async fn upgrade_tenant(
+    pool: &PgPool,
+    engine: &Engine,
+    slug: &TenantSlug,
+    image: &str,
+    runtime: &RuntimeOptions,
+    actor: &str,
+) -> anyhow::Result<TenantUpgraded> {
+    ops::show(pool, slug).await?;
+    let found = local_image(engine, image).await?;
+    Ok(upgrade_one(pool, engine, slug, &Target { tag: image, id: &found.id }, runtime, actor).await)
+}
+
+/// The image `tag` names on this engine; its absence is the operator's to fix.
+async fn local_image(engine: &Engine, tag: &str) -> anyhow::Result<crate::runtime::ImageInfo> {
+    match engine.image(tag).await? {
+        Some(image) => Ok(image),
+        None => Err(BadInput::new(format!(
+            "image `{tag}` is not on this engine: build it with `botctl image build --tag {tag}`"
+        ))
+        .into()),
+    }
 }
 
 /// The image to move to: its tag for new containers, its id to tell whether a container already runs it.

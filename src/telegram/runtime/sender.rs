@@ -32,11 +32,16 @@ impl TgBot {
 
     /// A new HTML message in `chat`.
     pub async fn send(&self, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> anyhow::Result<()> {
-        match &self.throttled {
+        self.post(chat, html, markup).await.map(drop)
+    }
+
+    /// A new HTML message in `chat`, and its id, for a message edited later (an operation's progress).
+    pub async fn post(&self, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> anyhow::Result<MessageId> {
+        let sent = match &self.throttled {
             Some(bot) => html_message(bot.send_message(chat, html), markup).await?,
             None => html_message(self.direct.send_message(chat, html), markup).await?,
         };
-        Ok(())
+        Ok(sent.id)
     }
 
     /// A file in `chat`, with an HTML caption: through the same limits as a message.

@@ -1,0 +1,194 @@
+//! The operator bot's button data: one enum, written and read here only, within Telegram's 64 bytes.
+//! Whatever a client sends back is re-checked: the gate decides who may press it, and each handler
+//! looks the tenant up again.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::telegram::runtime::callback::{CallbackError, MAX_LEN, small};
+use crate::tenant::TenantSlug;
+
+/// What an owner may do to a tenant from its card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Upgrade,
+    Backup,
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] =
+        [Action::Start, Action::Stop, Action::Restart, Action::Upgrade, Action::Backup, Action::Delete];
+
+    fn code(self) -> &'static str {
+        match self {
+            Action::Start => "st",
+            Action::Stop => "sp",
+            Action::Restart => "rs",
+            Action::Upgrade => "up",
+            Action::Backup => "bk",
+            Action::Delete => "dl",
+        }
+    }
+
+    fn parse(code: &str) -> Result<Action, CallbackError> {
+        Action::ALL.into_iter().find(|a| a.code() == code).ok_or(CallbackError)
+    }
+}
+
+/// The longest search text a page button carries: the rest of 64 bytes after `q:<page>:`.
+pub const MAX_QUERY: usize = MAX_LEN - 8;
+
+/// What a button asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    Menu,
+    /// A page of all tenants, from 1.
+    Tenants {
+        page: u32,
+    },
+    /// Asks for a search text.
+    Search,
+    /// A page of the tenants a search found.
+    Found {
+        page: u32,
+        query: String,
+    },
+    Card {
+        tenant: TenantSlug,
+    },
+    Logs {
+        tenant: TenantSlug,
+    },
+    /// Asks to confirm an action, naming the tenant.
+    Ask {
+        action: Action,
+        tenant: TenantSlug,
+    },
+    /// The confirmed action.
+    Do {
+        action: Action,
+        tenant: TenantSlug,
+    },
+    /// Drops whatever was under way.
+    Cancel,
+}
+
+impl fmt::Display for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Callback::Menu => write!(f, "m"),
+            Callback::Tenants { page } => write!(f, "l:{page}"),
+            Callback::Search => write!(f, "s"),
+            Callback::Found { page, query } => write!(f, "q:{page}:{query}"),
+            Callback::Card { tenant } => write!(f, "c:{tenant}"),
+            Callback::Logs { tenant } => write!(f, "g:{tenant}"),
+            Callback::Ask { action, tenant } => write!(f, "a:{}:{tenant}", action.code()),
+            Callback::Do { action, tenant } => write!(f, "d:{}:{tenant}", action.code()),
+            Callback::Cancel => write!(f, "x"),
+        }
+    }
+}
+
+fn tenant(s: &str) -> Result<TenantSlug, CallbackError> {
+    s.parse().map_err(|_| CallbackError)
+}
+
+/// A page number, from 1.
+fn page(s: &str) -> Result<u32, CallbackError> {
+    small::<u32>(s).ok().filter(|p| *p >= 1).ok_or(CallbackError)
+}
+
+impl FromStr for Callback {
+    type Err = CallbackError;
+
+    fn from_str(s: &str) -> Result<Self, CallbackError> {
+        // A search text may hold colons: it is the rest of the data.
+        if let Some(rest) = s.strip_prefix("q:") {
+            let (number, query) = rest.split_once(':').ok_or(CallbackError)?;
+            if query.is_empty() {
+                return Err(CallbackError);
+            }
+            return Ok(Callback::Found { page: page(number)?, query: query.to_string() });
+        }
+        let parts: Vec<&str> = s.split(':').collect();
+        Ok(match parts.as_slice() {
+            ["m"] => Callback::Menu,
+            ["s"] => Callback::Search,
+            ["x"] => Callback::Cancel,
+            ["l", number] => Callback::Tenants { page: page(number)? },
+            ["c", slug] => Callback::Card { tenant: tenant(slug)? },
+            ["g", slug] => Callback::Logs { tenant: tenant(slug)? },
+            ["a", code, slug] => Callback::Ask { action: Action::parse(code)?, tenant: tenant(slug)? },
+            ["d", code, slug] => Callback::Do { action: Action::parse(code)?, tenant: tenant(slug)? },
+            _ => return Err(CallbackError),
+        })
+    }
+}
+
+/// Cuts a search text to what a page button can carry, at a character boundary.
+pub fn fit_query(query: &str) -> String {
+    let mut end = query.len().min(MAX_QUERY);
+    while !query.is_char_boundary(end) {
+        end -= 1;
+    }
+    query[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telegram::runtime::callback::parse;
+
+    fn longest_slug() -> TenantSlug {
+        "a".repeat(31).parse().unwrap()
+    }
+
+    #[test]
+    fn every_variant_round_trips_within_telegrams_limit() {
+        let t = longest_slug();
+        let mut all = vec![
+            Callback::Menu,
+            Callback::Search,
+            Callback::Cancel,
+            Callback::Tenants { page: 99_999 },
+            Callback::Found { page: 99_999, query: fit_query(&"я:".repeat(40)) },
+            Callback::Card { tenant: t.clone() },
+            Callback::Logs { tenant: t.clone() },
+        ];
+        for action in Action::ALL {
+            all.push(Callback::Ask { action, tenant: t.clone() });
+            all.push(Callback::Do { action, tenant: t.clone() });
+        }
+        for callback in all {
+            let data = callback.to_string();
+            assert!(data.len() <= MAX_LEN, "{data} is {} bytes", data.len());
+            assert_eq!(parse::<Callback>(&data), Ok(callback), "{data}");
+        }
+    }
+
+    #[test]
+    fn forged_data_is_refused() {
+        for forged in [
+            "",
+            "m:1",
+            "l:0",
+            "l:-1",
+            "l:x",
+            "q:1:",
+            "q:x:a",
+            "c:",
+            "c:Bad-Name",
+            "a:zz:abc",
+            "d:st",
+            "a:st:a:b",
+            "\u{0}",
+        ] {
+            assert_eq!(parse::<Callback>(forged), Err(CallbackError), "{forged:?}");
+        }
+        assert_eq!(parse::<Callback>(&format!("q:1:{}", "x".repeat(MAX_LEN))), Err(CallbackError));
+    }
+}

@@ -1,0 +1,122 @@
+//! The operator bot, run by `botctl platform serve`: the platform in Telegram for its operators only.
+//! The fleet at a glance, tenants and their cards, and the CLI's own operations behind a confirmation,
+//! on the shared Telegram runtime. Every update passes the gate (`access`) before any handler runs.
+
+pub mod access;
+pub mod callback;
+mod handlers;
+mod progress;
+mod screens;
+pub mod state;
+pub mod texts;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use teloxide::dptree;
+use teloxide::types::User;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+pub use access::{Operator, Operators, Role};
+use texts::Catalog;
+
+use crate::locale::Locale;
+use crate::runtime::Engine;
+use crate::telegram::BotToken;
+use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
+use crate::telegram::runtime::health::{self, Health};
+use crate::telegram::runtime::sender::TgBot;
+use crate::telegram::runtime::updates::{self, POLL_SECONDS, Updates};
+use crate::tenant::runtime::RuntimeOptions;
+
+/// What the operator bot needs, from the settings.
+#[derive(Clone)]
+pub struct OperatorOptions {
+    pub token: BotToken,
+    pub operators: Operators,
+    pub api_url: url::Url,
+    /// Whether sends keep to Telegram's rate limits (off only against botctl's emulator).
+    pub rate_limits: bool,
+    /// How tenant containers run; an error (the settings do not say how containers reach the
+    /// database) fails each action that needs it, with that error.
+    pub runtime: Result<RuntimeOptions, String>,
+    pub docker_host: String,
+    /// Where "back up now" and a delete's final backup write archives.
+    pub backup_dir: PathBuf,
+    /// Where its own `/healthz` and `/metrics` listen (port 0 picks one).
+    pub http_addr: SocketAddr,
+    /// Overrides the flood limits (a scripted operator taps faster than people may).
+    pub flood: Option<FloodLimits>,
+}
+
+/// What every handler is given.
+pub(crate) struct Deps {
+    pub pool: PgPool,
+    pub options: OperatorOptions,
+    pub flood: FloodGuard,
+    pub health: Arc<Health>,
+    engine: OnceCell<Engine>,
+}
+
+/// How long an action waits for the Docker engine to answer its connection.
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Deps {
+    /// The engine, connected at the first action that needs it.
+    pub async fn engine(&self) -> anyhow::Result<&Engine> {
+        self.engine.get_or_try_init(|| Engine::connect(&self.options.docker_host, ENGINE_TIMEOUT)).await
+    }
+
+    pub fn runtime(&self) -> anyhow::Result<&RuntimeOptions> {
+        self.options.runtime.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The operator's language, as their Telegram client says; English unless Russian.
+pub(crate) fn catalog(user: &User) -> &'static Catalog {
+    let russian = user.language_code.as_deref().is_some_and(|code| code.starts_with("ru"));
+    Catalog::defaults(if russian { Locale::Ru } else { Locale::En })
+}
+
+/// Runs the operator bot until `shutdown`; `ready` is told its health listener's address.
+pub async fn run(
+    pool: PgPool,
+    options: OperatorOptions,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let bot = updates::connect(options.token.expose(), options.api_url.clone())?;
+    let sender = TgBot::new(bot.clone(), options.rate_limits);
+    let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
+    let (http_addr, http_task) = health::serve(options.http_addr, health.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("the operator bot cannot listen on {}", options.http_addr))?;
+    tracing::info!(bot = options.token.bot_id(), %http_addr, "the operator bot serves");
+    let flood = FloodGuard::new(options.flood.unwrap_or_default());
+    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone(), engine: OnceCell::new() });
+    let updates = Updates::<state::State>::new(
+        bot.clone(),
+        health.clone(),
+        pool,
+        handlers::schema(),
+        dptree::deps![deps, sender],
+        shutdown.clone(),
+    );
+    if let Some(ready) = ready {
+        let _ = ready.send(http_addr);
+    }
+    let (health_, stop) = (health.clone(), shutdown.clone());
+    updates
+        .serve(|_me| async move {
+            updates::retrying("setMyCommands", &health_, &stop, || handlers::set_commands(&bot)).await;
+        })
+        .await;
+    shutdown.cancel();
+    http_task.await.context("the operator bot's health listener")?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The operator bot's texts: keys with Russian and English defaults (`templates/texts/operator/`,
+//! compiled in), in the shared catalogue machinery. Only operators read them; none is overridable.
+
+use crate::locale::Locale;
+use crate::telegram::runtime::texts as machinery;
+
+/// The operator bot's catalogue.
+pub type Catalog = machinery::Catalog<Text>;
+
+fn embedded_yaml(locale: Locale) -> &'static str {
+    match locale {
+        Locale::Ru => include_str!("../../../templates/texts/operator/ru.yaml"),
+        Locale::En => include_str!("../../../templates/texts/operator/en.yaml"),
+    }
+}
+
+fn fixed(_: Text) -> bool {
+    false
+}
+
+crate::texts! {
+    yaml: embedded_yaml,
+    editable: fixed,
+    reply_buttons: &[];
+
+    CommandsStart: Command = "operator.commands.start";
+    CommandsCancel: Command = "operator.commands.cancel";
+
+    AccessRefused: Html = "operator.access.refused";
+    AccessViewer: Alert = "operator.access.viewer";
+    Stale: Alert = "operator.common.stale";
+    Failed: Alert = "operator.common.failed";
+    Cancel: Label = "operator.common.cancel";
+    Back: Label = "operator.common.back";
+    Cancelled: Html = "operator.common.cancelled";
+    Unknown: Label = "operator.common.unknown";
+    Dash: Label = "operator.common.none";
+    Flood: Html = "operator.common.flood";
+    NotFound: Html = "operator.common.not_found" { slug };
+
+    MenuTitle: Html = "operator.menu.title" { role };
+    MenuFleet: Label = "operator.menu.fleet";
+    MenuTenants: Label = "operator.menu.tenants";
+    MenuSearch: Label = "operator.menu.search";
+    MenuCreate: Label = "operator.menu.create";
+    RoleOwner: Label = "operator.role.owner";
+    RoleViewer: Label = "operator.role.viewer";
+
+    TenantsTitle: Html = "operator.tenants.title" { page, pages, total };
+    TenantsTitleSearch: Html = "operator.tenants.title_search" { query, page, pages, total };
+    TenantsEmpty: Html = "operator.tenants.empty";
+    TenantsItem: Fragment = "operator.tenants.item" { name, status };
+    TenantsPrev: Label = "operator.tenants.prev";
+    TenantsNext: Label = "operator.tenants.next";
+    TenantsSearchPrompt: Html = "operator.tenants.search_prompt";
+
+    CardText: Html = "operator.card.text" {
+        display_name, slug, bot, owners, container, image, schema, subscription, last_payment, last_backup, outbox
+    };
+    CardLogs: Label = "operator.card.logs";
+    CardLogsText: Html = "operator.card.logs_text" { slug, lines };
+    CardLogsNone: Html = "operator.card.logs_none" { slug };
+
+    ActionStart: Label = "operator.action.start";
+    ActionStop: Label = "operator.action.stop";
+    ActionRestart: Label = "operator.action.restart";
+    ActionUpgrade: Label = "operator.action.upgrade";
+    ActionBackup: Label = "operator.action.backup";
+    ActionPayment: Label = "operator.action.payment";
+    ActionTrial: Label = "operator.action.trial";
+    ActionDelete: Label = "operator.action.delete";
+    VerbStart: Label = "operator.verb.start";
+    VerbStop: Label = "operator.verb.stop";
+    VerbRestart: Label = "operator.verb.restart";
+    VerbUpgrade: Label = "operator.verb.upgrade";
+    VerbBackup: Label = "operator.verb.backup";
+    VerbDelete: Label = "operator.verb.delete";
+    VerbCreate: Label = "operator.verb.create";
+
+    ConfirmText: Html = "operator.confirm.text" { action, slug, name };
+    ConfirmYes: Label = "operator.confirm.yes";
+    ProgressText: Html = "operator.progress.text" { action, slug, step };
+    ProgressBegun: Label = "operator.progress.begun";
+    DoneOk: Html = "operator.done.ok" { action, slug, detail };
+    DoneFailed: Html = "operator.done.failed" { action, slug, error };
+
+    DeletePrompt: Html = "operator.delete.prompt" { slug };
+    DeleteMismatch: Html = "operator.delete.mismatch";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_locales_parse_completely() {
+        for locale in [Locale::Ru, Locale::En] {
+            let catalog = Catalog::parse_embedded(locale).unwrap_or_else(|e| panic!("{locale}: {e}"));
+            assert_eq!(catalog.locale(), locale);
+            assert!(!catalog.raw(Text::Cancel).is_empty());
+        }
+    }
+
+    #[test]
+    fn hostile_values_stay_text() {
+        let en = Catalog::defaults(Locale::En);
+        let out = en.render(Text::NotFound, &[("slug", "<b>x</b>")]);
+        assert_eq!(out, "There is no tenant <b>&lt;b&gt;x&lt;/b&gt;</b> any more.");
+    }
+}
