@@ -21,6 +21,7 @@ mod init;
 mod isolation;
 mod migrate;
 mod needs_docker;
+mod operator;
 mod outbox;
 mod platform;
 mod restore;

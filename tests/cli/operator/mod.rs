@@ -1,0 +1,148 @@
+//! The operator bot through the Bot API emulator: the bot running in-process on a real control plane,
+//! its owner (9001), its viewer (9002) and a stranger (9003) talking to it.
+
+mod access;
+mod screens;
+
+use std::time::Duration;
+
+use botctl::locale::Locale;
+use botctl::platform::operator::texts::{Catalog, Text};
+use botctl::platform::operator::{self, OperatorOptions, Operators, Role};
+use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
+use botctl::telegram::runtime::flood::Limits;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::serve::WAIT;
+use crate::support::{block_on, token};
+use crate::tenant::{BOT_A, Fixture};
+
+pub(crate) const OWNER: i64 = 9001;
+pub(crate) const VIEWER: i64 = 9002;
+pub(crate) const STRANGER: i64 = 9003;
+const OPERATOR_BOT: i64 = 600_000_001;
+
+pub(crate) fn en() -> &'static Catalog {
+    Catalog::defaults(Locale::En)
+}
+
+/// A text's words before its first placeholder or markup: what a check can look for.
+pub(crate) fn words(text: Text) -> String {
+    let raw = en().raw(text);
+    raw.split(['{', '<', '\n']).next().unwrap_or(raw).trim().to_string()
+}
+
+/// The operator bot over a control plane with one tenant.
+pub(crate) struct Desk {
+    pub(crate) f: Fixture,
+    pub(crate) slug: String,
+    pub(crate) token: String,
+    shutdown: CancellationToken,
+}
+
+impl Desk {
+    pub(crate) fn start() -> Self {
+        let f = Fixture::new();
+        let slug = f.create(BOT_A);
+        let token = token(OPERATOR_BOT);
+        f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
+        let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
+        let options = OperatorOptions {
+            token: token.parse().unwrap(),
+            operators: Operators::new([(OWNER, Role::Owner), (VIEWER, Role::Viewer)]),
+            api_url: f.emulator.url(),
+            rate_limits: false,
+            runtime: Err("these tests run no containers".into()),
+            docker_host: "unix:///nonexistent/docker.sock".into(),
+            backup_dir: f.sandbox.path().join("backups"),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            // Tests tap faster than people.
+            flood: Some(Limits {
+                message_every: Duration::from_millis(1),
+                message_burst: 1000,
+                button_every: Duration::from_millis(1),
+                button_burst: 1000,
+            }),
+        };
+        let shutdown = CancellationToken::new();
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let runtime = block_on(async { tokio::runtime::Handle::current() });
+        runtime.spawn(operator::run(pool, options, shutdown.clone(), Some(ready)));
+        block_on(async { tokio::time::timeout(WAIT, listening).await }).expect("the bot starts").unwrap();
+        Self { f, slug, token, shutdown }
+    }
+
+    pub(crate) fn emulator(&self) -> &Emulator {
+        &self.f.emulator
+    }
+
+    pub(crate) fn user(id: i64) -> TgUser {
+        let mut user = TgUser::new(id, "Op");
+        user.language_code = Some("en".into());
+        user
+    }
+
+    pub(crate) fn text(&self, user: &TgUser, text: &str) -> i64 {
+        self.emulator().send_text(&self.token, user, text)
+    }
+
+    pub(crate) fn chat(&self, user: &TgUser) -> Vec<ChatMessage> {
+        self.emulator().chat(&self.token, user.id)
+    }
+
+    /// Waits until the newest bot message in `user`'s chat satisfies `f`.
+    pub(crate) fn says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
+        let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| f(&m));
+        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, WAIT))
+            .unwrap_or_else(|e| panic!("{e}; the bot sent: {:#?}", self.emulator().sent(&self.token)));
+        newest(&chat).unwrap()
+    }
+
+    /// Waits for the newest bot message to contain `needle`.
+    pub(crate) fn says_text(&self, user: &TgUser, needle: &str) -> ChatMessage {
+        self.says(user, |m| m.text.as_deref().is_some_and(|t| t.contains(needle)))
+    }
+
+    /// `/start` and the menu it opens.
+    pub(crate) fn menu(&self, user: &TgUser) -> ChatMessage {
+        let asked = self.text(user, "/start");
+        self.says(user, |m| m.message_id > asked && !m.callbacks("l:").is_empty())
+    }
+
+    /// Presses a button with any data on `message`, waits for the answer, and returns its text, if any.
+    pub(crate) fn press(&self, user: &TgUser, message: &ChatMessage, data: &str) -> Option<String> {
+        let query = self.emulator().press_button(&self.token, user, message.message_id, data);
+        block_on(self.emulator().wait_answered(&self.token, &query, WAIT))
+            .unwrap_or_else(|e| panic!("the press of {data} was never answered: {e}"));
+        self.emulator()
+            .sent(&self.token)
+            .into_iter()
+            .rev()
+            .find(|s| s.method == "answerCallbackQuery" && s.params["callback_query_id"] == query.as_str())
+            .and_then(|s| s.params["text"].as_str().map(str::to_string))
+    }
+
+    /// The tenant's card as `user` opens it from the list.
+    pub(crate) fn card(&self, user: &TgUser) -> ChatMessage {
+        let menu = self.menu(user);
+        self.press(user, &menu, "l:1");
+        let list = self.says(user, |m| !m.callbacks("c:").is_empty());
+        self.press(user, &list, &format!("c:{}", self.slug));
+        self.says_text(user, &self.slug)
+    }
+
+    pub(crate) fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        self.f.scalar(sql)
+    }
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
