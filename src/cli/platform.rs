@@ -39,6 +39,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         },
         runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
         docker_host: s.docker.host.clone(),
+        operator: None,
     };
     if let Err(e) = &options.runtime {
         ctx.ui.warn(format!("bots cannot be started by the clock: {e}"));

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Role, Status};
 use super::lease::{self, Lease};
+use super::operator;
 use crate::billing::clock::{self, ClockOptions};
 use crate::billing::notice::{self, Kind};
 use crate::progress::NoProgress;
@@ -51,6 +52,8 @@ pub struct ServeOptions {
     /// without keeping the clock, its notices and its stops from running.
     pub runtime: Result<RuntimeOptions, String>,
     pub docker_host: String,
+    /// The operator bot, when one is configured.
+    pub operator: Option<operator::OperatorOptions>,
 }
 
 /// Runs until `shutdown`; `ready` is told the bound HTTP address.
@@ -67,7 +70,11 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
         let Some(lease) = lease::acquire(&pool, &shutdown, standby).await? else { break };
         status.set_role(Role::Leader);
         tracing::info!("this instance holds the platform lease and runs the clock");
-        match leader.lead(lease, &status, &shutdown).await {
+        // The bots poll only while this instance leads: one poller per token.
+        let bots = Bots::start(&pool, &leader.options, &shutdown);
+        let ended = leader.lead(lease, &status, &shutdown).await;
+        bots.stop().await;
+        match ended {
             Ended::Shutdown => break,
             Ended::LeaseLost => {
                 status.set_role(Role::Standby);
@@ -85,6 +92,35 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
 enum Ended {
     Shutdown,
     LeaseLost,
+}
+
+/// The platform's own bots, run while this instance leads.
+struct Bots {
+    stop: CancellationToken,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Bots {
+    fn start(pool: &PgPool, options: &ServeOptions, shutdown: &CancellationToken) -> Bots {
+        let stop = shutdown.child_token();
+        let mut tasks = Vec::new();
+        if let Some(operator) = &options.operator {
+            let task = tokio::spawn(operator::run(pool.clone(), operator.clone(), stop.clone(), None));
+            tasks.push(("the operator bot", task));
+        }
+        Bots { stop, tasks }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for (bot, task) in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("{bot} stopped: {e:#}"),
+                Err(e) => tracing::error!("{bot} failed: {e}"),
+            }
+        }
+    }
 }
 
 type When = DateTime<Utc>;

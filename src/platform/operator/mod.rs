@@ -48,8 +48,9 @@ pub struct OperatorOptions {
     pub docker_host: String,
     /// Where "back up now" and a delete's final backup write archives.
     pub backup_dir: PathBuf,
-    /// Where its own `/healthz` and `/metrics` listen (port 0 picks one).
-    pub http_addr: SocketAddr,
+    /// Where its own `/healthz` and `/metrics` listen (port 0 picks one); `None` within the platform
+    /// daemon, whose own listener reports on the platform.
+    pub http_addr: Option<SocketAddr>,
     /// Overrides the flood limits (a scripted operator taps faster than people may).
     pub flood: Option<FloodLimits>,
 }
@@ -83,7 +84,7 @@ pub(crate) fn catalog(user: &User) -> &'static Catalog {
     Catalog::defaults(if russian { Locale::Ru } else { Locale::En })
 }
 
-/// Runs the operator bot until `shutdown`; `ready` is told its health listener's address.
+/// Runs the operator bot until `shutdown`; `ready` is told its health listener's address, once it listens.
 pub async fn run(
     pool: PgPool,
     options: OperatorOptions,
@@ -93,10 +94,15 @@ pub async fn run(
     let bot = updates::connect(options.token.expose(), options.api_url.clone())?;
     let sender = TgBot::new(bot.clone(), options.rate_limits);
     let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
-    let (http_addr, http_task) = health::serve(options.http_addr, health.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("the operator bot cannot listen on {}", options.http_addr))?;
-    tracing::info!(bot = options.token.bot_id(), %http_addr, "the operator bot serves");
+    let listener = match options.http_addr {
+        Some(addr) => Some(
+            health::serve(addr, health.clone(), shutdown.clone())
+                .await
+                .with_context(|| format!("the operator bot cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(bot = options.token.bot_id(), "the operator bot serves");
     let flood = FloodGuard::new(options.flood.unwrap_or_default());
     let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone(), engine: OnceCell::new() });
     let updates = Updates::<state::State>::new(
@@ -107,8 +113,8 @@ pub async fn run(
         dptree::deps![deps, sender],
         shutdown.clone(),
     );
-    if let Some(ready) = ready {
-        let _ = ready.send(http_addr);
+    if let (Some(ready), Some((addr, _))) = (ready, &listener) {
+        let _ = ready.send(*addr);
     }
     let (health_, stop) = (health.clone(), shutdown.clone());
     updates
@@ -117,6 +123,8 @@ pub async fn run(
         })
         .await;
     shutdown.cancel();
-    http_task.await.context("the operator bot's health listener")?;
+    if let Some((_, task)) = listener {
+        task.await.context("the operator bot's health listener")?;
+    }
     Ok(())
 }

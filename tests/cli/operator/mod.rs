@@ -56,7 +56,7 @@ impl Desk {
             runtime: Err("these tests run no containers".into()),
             docker_host: "unix:///nonexistent/docker.sock".into(),
             backup_dir: f.sandbox.path().join("backups"),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: Some("127.0.0.1:0".parse().unwrap()),
             // Tests tap faster than people.
             flood: Some(Limits {
                 message_every: Duration::from_millis(1),
