@@ -10,7 +10,6 @@ use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use teloxide::prelude::*;
-use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 use super::handlers::{self, Deps};
@@ -18,7 +17,6 @@ use super::state::State;
 use super::texts::{Catalog, LiveCatalog};
 use super::{admin, business, metrics, outbox};
 use crate::db::migrate;
-use crate::locale::Locale;
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
 use crate::telegram::runtime::health::{self, Health};
@@ -115,7 +113,8 @@ pub async fn run(
     let telegram = tokio::spawn({
         let (health, stop, pool) = (health.clone(), shutdown.clone(), pool.clone());
         updates.serve(|_me| async move {
-            updates::retrying("setMyCommands", &health, &stop, || set_commands(&bot)).await;
+            let commands = |locale| handlers::customer_commands(Catalog::defaults(locale));
+            updates::retrying("setMyCommands", &health, &stop, || updates::set_commands(&bot, commands)).await;
             // The admins' command menus are a convenience: polling need not wait for them.
             admin::commands::offer_all(&replies, &pool, &texts.get(), admins).await;
         })
@@ -183,21 +182,4 @@ async fn tenant_settings(pool: &PgPool, fixed: Option<FloodLimits>) -> anyhow::R
         ..FloodLimits::default()
     });
     Ok((catalog, flood))
-}
-
-/// The customers' command menu in each language. A refusal is logged and not asked again; an outage
-/// is returned, to be retried.
-async fn set_commands(bot: &Bot) -> Result<(), RequestError> {
-    for locale in [Locale::Ru, Locale::En] {
-        let commands = handlers::customer_commands(Catalog::defaults(locale));
-        match bot.set_my_commands(commands).language_code(locale.to_string()).await {
-            Ok(_) => {}
-            // teloxide reads a 5xx's description as an unknown API error.
-            Err(RequestError::Api(error)) if !matches!(error, ApiError::Unknown(_)) => {
-                tracing::warn!(%error, %locale, "Telegram refused the bot's commands");
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }

@@ -20,6 +20,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::telegram::runtime::health;
+
 use crate::billing::{State, clock};
 
 /// What this instance is doing.
@@ -159,13 +161,6 @@ pub async fn serve(
     status: Arc<Status>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
     let app = axum::Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(status);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
-            tracing::error!(error = %e, "the platform's HTTP listener stopped");
-        }
-    });
-    Ok((bound, task))
+    health::listen(addr, app, "the platform's HTTP listener", shutdown).await
 }

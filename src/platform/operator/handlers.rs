@@ -10,7 +10,6 @@ use teloxide::dispatching::dialogue::{Dialogue, GetChatId};
 use teloxide::prelude::*;
 use teloxide::types::{CallbackQuery, ChatId, MessageId};
 use teloxide::utils::command::BotCommands;
-use teloxide::{ApiError, RequestError};
 
 use super::access::{Need, Operator};
 use super::callback::{Action, Callback};
@@ -78,23 +77,13 @@ async fn gate(update: Update, bot: TgBot, deps: Arc<Deps>) -> Option<Operator> {
     None
 }
 
-/// The command menu Telegram shows, in each language.
-pub(super) async fn set_commands(bot: &Bot) -> Result<(), RequestError> {
-    for locale in [Locale::Ru, Locale::En] {
-        let catalog = Catalog::defaults(locale);
-        let commands = vec![
-            teloxide::types::BotCommand::new("start", catalog.raw(Text::CommandsStart)),
-            teloxide::types::BotCommand::new("cancel", catalog.raw(Text::CommandsCancel)),
-        ];
-        match bot.set_my_commands(commands).language_code(locale.to_string()).await {
-            Ok(_) => {}
-            Err(RequestError::Api(error)) if !matches!(error, ApiError::Unknown(_)) => {
-                tracing::warn!(%error, %locale, "Telegram refused the operator bot's commands");
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
+/// The command menu Telegram shows, in `locale`.
+pub(super) fn commands(locale: Locale) -> Vec<teloxide::types::BotCommand> {
+    let catalog = Catalog::defaults(locale);
+    vec![
+        teloxide::types::BotCommand::new("start", catalog.raw(Text::CommandsStart)),
+        teloxide::types::BotCommand::new("cancel", catalog.raw(Text::CommandsCancel)),
+    ]
 }
 
 async fn on_message(

@@ -119,7 +119,8 @@ pub async fn run(
     let (health_, stop) = (health.clone(), shutdown.clone());
     updates
         .serve(|_me| async move {
-            updates::retrying("setMyCommands", &health_, &stop, || handlers::set_commands(&bot)).await;
+            updates::retrying("setMyCommands", &health_, &stop, || updates::set_commands(&bot, handlers::commands))
+                .await;
         })
         .await;
     shutdown.cancel();

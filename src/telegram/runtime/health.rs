@@ -280,13 +280,23 @@ pub async fn serve(
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let app = axum::Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(health);
+    listen(addr, app, "the health listener", shutdown).await
+}
+
+/// Serves `app` on `addr` until `shutdown`, in a task of its own; returns the bound address. `what`
+/// names the listener in the log if it fails.
+pub async fn listen(
+    addr: SocketAddr,
+    app: axum::Router,
+    what: &'static str,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(health);
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the health listener stopped");
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+            tracing::error!(error = %e, "{what} stopped");
         }
     });
     Ok((bound, task))

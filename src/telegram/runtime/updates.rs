@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dialogue::{DbStorage, DialogueState};
 use super::health::Health;
+use crate::locale::Locale;
 
 /// How long one `getUpdates` waits for news. Every idle bot of a fleet asks this often, so it is long
 /// (Telegram allows 50 s): 500 bots at 25 s make 20 requests a second, at 10 s they made 50.
@@ -100,6 +101,25 @@ pub async fn identify(bot: &Bot, health: &Health, stop: &CancellationToken) -> O
     let me = retrying("getMe", health, stop, || bot.get_me().send()).await?;
     tracing::info!(username = me.username(), "Telegram answers");
     Some(me)
+}
+
+/// Sets the bot's command menu in each language. A refusal is logged and not asked again; an outage is
+/// returned, to be retried (`retrying`).
+pub async fn set_commands(
+    bot: &Bot,
+    commands: impl Fn(Locale) -> Vec<teloxide::types::BotCommand>,
+) -> Result<(), RequestError> {
+    for locale in [Locale::Ru, Locale::En] {
+        match bot.set_my_commands(commands(locale)).language_code(locale.to_string()).await {
+            Ok(_) => {}
+            // teloxide reads a 5xx's description as an unknown API error.
+            Err(RequestError::Api(error)) if !matches!(error, teloxide::ApiError::Unknown(_)) => {
+                tracing::warn!(%error, %locale, "Telegram refused the bot's commands");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// The polling loop and what each update's handler is given; `S` is the bot's dialogue state.
