@@ -190,7 +190,8 @@ mod tests {
         runtime: &RuntimeOptions,
     ) {
         let progress = crate::progress::NoProgress;
-        let deleting = delete(pool, Ok(engine), slug, &DeleteOptions::default(), "t", &progress);
+        let options = DeleteOptions::default();
+        let deleting = delete(pool, Ok(engine), slug, &options, "t", &progress);
         send(&deleting);
         let creating =
             super::create(pool, create, &billing::Start::Complimentary, Some((engine, runtime)), "t", &progress);
