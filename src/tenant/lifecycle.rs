@@ -66,7 +66,7 @@ pub async fn delete(
     } else {
         let taken = match &options.final_backup {
             Some(dest) => {
-                progress.set_message("taking a final backup");
+                progress.set_message(&format!("taking a final backup of tenant {slug}"));
                 let taken = tenant_backup::backup_one(pool, slug, dest, &Keep::default()).await.map_err(|e| {
                     e.context(format!(
                         "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes \
@@ -85,7 +85,7 @@ pub async fn delete(
     let done = async {
         // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never
         // started needs no engine.
-        progress.set_message("removing the container");
+        progress.set_message(&format!("removing the container of tenant {slug}"));
         let warning = match engine {
             Ok(engine) => {
                 runtime::remove(pool, engine, slug).await?;
@@ -96,7 +96,7 @@ pub async fn delete(
                 return Err(e.context(format!("tenant `{slug}` is running; its container must be removed first")));
             }
         };
-        progress.set_message("dropping the schemas and role");
+        progress.set_message(&format!("dropping the schemas and role of tenant {slug}"));
         let tenant = ops::delete(pool, slug, actor).await.with_context(|| {
             format!("deleting tenant `{slug}` (it is marked deleting: `botctl tenant delete {slug}` again finishes it)")
         })?;
@@ -168,7 +168,7 @@ pub async fn start(
 ) -> anyhow::Result<Started> {
     ops::refuse_deleting(&ops::show(pool, slug).await?)?;
     if restart {
-        progress.set_message("stopping the container");
+        progress.set_message(&format!("stopping tenant {slug}"));
         runtime::stop(pool, engine, slug, actor).await?;
     }
     runtime::start(pool, engine, slug, options, actor, progress).await

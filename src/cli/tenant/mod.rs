@@ -791,6 +791,7 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
         // Reached before the final backup, but used only for the container: an unreachable engine
         // fails the delete of a running tenant only, and only once its backup is taken.
         let connected = ctx.engine().await;
+        // The engine lent, or its error handed on whole (with its chain).
         let engine = match connected {
             Ok(ref engine) => Ok(engine),
             Err(e) => Err(e),
