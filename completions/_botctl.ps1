@@ -624,6 +624,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)')
             [CompletionResult]::new('credit', 'credit', [CompletionResultType]::ParameterValue, 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)')
             [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing')
+            [CompletionResult]::new('extend-trial', 'extend-trial', [CompletionResultType]::ParameterValue, 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row')
             [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -854,6 +855,28 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;billing;extend-trial' {
+            [CompletionResult]::new('--days', '--days', [CompletionResultType]::ParameterName, 'The days to add to the trial (1-90)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;billing;ledger' {
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only rows from this date (2026-12-01, UTC midnight) or RFC 3339 time on')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
@@ -884,6 +907,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)')
             [CompletionResult]::new('credit', 'credit', [CompletionResultType]::ParameterValue, 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)')
             [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing')
+            [CompletionResult]::new('extend-trial', 'extend-trial', [CompletionResultType]::ParameterValue, 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row')
             [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -916,6 +940,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;billing;help;refund' {
+            break
+        }
+        'botctl;billing;help;extend-trial' {
             break
         }
         'botctl;billing;help;ledger' {
@@ -1329,6 +1356,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)')
             [CompletionResult]::new('credit', 'credit', [CompletionResultType]::ParameterValue, 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)')
             [CompletionResult]::new('refund', 'refund', [CompletionResultType]::ParameterValue, 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing')
+            [CompletionResult]::new('extend-trial', 'extend-trial', [CompletionResultType]::ParameterValue, 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row')
             [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all')
             break
         }
@@ -1360,6 +1388,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;billing;refund' {
+            break
+        }
+        'botctl;help;billing;extend-trial' {
             break
         }
         'botctl;help;billing;ledger' {

@@ -91,6 +91,9 @@ _botctl() {
             botctl__subcmd__billing,credit)
                 cmd="botctl__subcmd__billing__subcmd__credit"
                 ;;
+            botctl__subcmd__billing,extend-trial)
+                cmd="botctl__subcmd__billing__subcmd__extend__subcmd__trial"
+                ;;
             botctl__subcmd__billing,help)
                 cmd="botctl__subcmd__billing__subcmd__help"
                 ;;
@@ -114,6 +117,9 @@ _botctl() {
                 ;;
             botctl__subcmd__billing__subcmd__help,credit)
                 cmd="botctl__subcmd__billing__subcmd__help__subcmd__credit"
+                ;;
+            botctl__subcmd__billing__subcmd__help,extend-trial)
+                cmd="botctl__subcmd__billing__subcmd__help__subcmd__extend__subcmd__trial"
                 ;;
             botctl__subcmd__billing__subcmd__help,help)
                 cmd="botctl__subcmd__billing__subcmd__help__subcmd__help"
@@ -243,6 +249,9 @@ _botctl() {
                 ;;
             botctl__subcmd__help__subcmd__billing,credit)
                 cmd="botctl__subcmd__help__subcmd__billing__subcmd__credit"
+                ;;
+            botctl__subcmd__help__subcmd__billing,extend-trial)
+                cmd="botctl__subcmd__help__subcmd__billing__subcmd__extend__subcmd__trial"
                 ;;
             botctl__subcmd__help__subcmd__billing,ledger)
                 cmd="botctl__subcmd__help__subcmd__billing__subcmd__ledger"
@@ -669,7 +678,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__billing)
-            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version plans plan show list credit refund ledger help"
+            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version plans plan show list credit refund extend-trial ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,8 +781,54 @@ _botctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        botctl__subcmd__billing__subcmd__extend__subcmd__trial)
+            opts="-o -q -v -y -h -V --days --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         botctl__subcmd__billing__subcmd__help)
-            opts="plans plan show list credit refund ledger help"
+            opts="plans plan show list credit refund extend-trial ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -787,6 +842,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__billing__subcmd__help__subcmd__credit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__billing__subcmd__help__subcmd__extend__subcmd__trial)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1833,7 +1902,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__billing)
-            opts="plans plan show list credit refund ledger"
+            opts="plans plan show list credit refund extend-trial ledger"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1847,6 +1916,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__billing__subcmd__credit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__help__subcmd__billing__subcmd__extend__subcmd__trial)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

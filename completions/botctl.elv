@@ -583,6 +583,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
             cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
             cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand extend-trial 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row'
             cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -798,6 +799,27 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;billing;extend-trial'= {
+            cand --days 'The days to add to the trial (1-90)'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;billing;ledger'= {
             cand --since 'Only rows from this date (2026-12-01, UTC midnight) or RFC 3339 time on'
             cand --config 'Reads settings from this YAML file instead of the standard places'
@@ -827,6 +849,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
             cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
             cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand extend-trial 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row'
             cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -850,6 +873,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;billing;help;credit'= {
         }
         &'botctl;billing;help;refund'= {
+        }
+        &'botctl;billing;help;extend-trial'= {
         }
         &'botctl;billing;help;ledger'= {
         }
@@ -1219,6 +1244,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand list 'Lists subscriptions, those ending first on top (cancelled ones only when asked for by --state)'
             cand credit 'Records a manual payment and credits its days: from the paid period''s end, or from now if it has ended (in grace, suspended) or never began (complimentary, which becomes active)'
             cand refund 'Refunds a payment: takes its days back from the tenant''s paid period (the platform''s clock then decides the state) and records the revocation. Refunding a payment twice changes nothing'
+            cand extend-trial 'Extends a tenant''s trial: its end moves --days later, recorded in the ledger as a `trial` row'
             cand ledger 'Prints the ledger: every trial, credit and revocation with the period before and after, oldest first, for one tenant (live or deleted) or all'
         }
         &'botctl;help;billing;plans'= {
@@ -1241,6 +1267,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;billing;credit'= {
         }
         &'botctl;help;billing;refund'= {
+        }
+        &'botctl;help;billing;extend-trial'= {
         }
         &'botctl;help;billing;ledger'= {
         }

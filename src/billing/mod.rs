@@ -9,10 +9,12 @@ pub mod notice;
 pub mod period;
 pub mod plans;
 pub mod subscription;
+pub mod trial;
 
 pub use credit::{CreditRequest, Credited, Payment, Provider, credit, refund};
 pub use money::{Currency, Money, MoneyError};
 pub use subscription::{Start, Subscription};
+pub use trial::extend_trial;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,5 @@
-//! `botctl billing`: plans, subscriptions, manual credits and refunds, and the ledger for accounting.
+//! `botctl billing`: plans, subscriptions, manual credits, refunds and trial extensions, and the ledger
+//! for accounting.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -10,7 +11,7 @@ use crate::billing::credit::{self, Outcome, Payment, Provider, RefundOutcome};
 use crate::billing::ledger::{self, Entry, PaymentRecord};
 use crate::billing::plans::{self, Plan, PlanOptions};
 use crate::billing::subscription::{self, ListOptions, Listed};
-use crate::billing::{CreditRequest, Credited, Currency, Money, State, Subscription, period};
+use crate::billing::{self, CreditRequest, Credited, Currency, Money, State, Subscription, period};
 use crate::error::BadInput;
 use crate::tenant::runtime;
 use crate::ui::{Render, Table};
@@ -25,6 +26,7 @@ pub enum BillingCommand {
     List(ListArgs),
     Credit(CreditArgs),
     Refund(RefundArgs),
+    ExtendTrial(ExtendTrialArgs),
     Ledger(LedgerArgs),
 }
 
@@ -130,6 +132,18 @@ pub struct RefundArgs {
     provider: Provider,
 }
 
+/// Extends a tenant's trial: its end moves --days later, recorded in the ledger as a `trial` row.
+///
+/// Only a subscription in `trial` is extended, by 1-90 days at a time; `credit` adds paid days.
+#[derive(Debug, Args)]
+pub struct ExtendTrialArgs {
+    /// The tenant's name.
+    tenant: String,
+    /// The days to add to the trial (1-90).
+    #[arg(long, allow_negative_numbers = true)]
+    days: i32,
+}
+
 /// Prints the ledger: every trial, credit and revocation with the period before and after, oldest
 /// first, for one tenant (live or deleted) or all.
 #[derive(Debug, Args)]
@@ -174,6 +188,7 @@ pub async fn exec(command: BillingCommand, ctx: &Context) -> anyhow::Result<()> 
         BillingCommand::List(args) => list(args, ctx).await,
         BillingCommand::Credit(args) => credit(args, ctx).await,
         BillingCommand::Refund(args) => refund(args, ctx).await,
+        BillingCommand::ExtendTrial(args) => extend_trial(args, ctx).await,
         BillingCommand::Ledger(args) => ledger(args, ctx).await,
     }
 }
@@ -501,6 +516,20 @@ async fn refund(args: RefundArgs, ctx: &Context) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+async fn extend_trial(args: ExtendTrialArgs, ctx: &Context) -> anyhow::Result<()> {
+    let slug = slug(&args.tenant)?;
+    let database = ctx.connect().await?;
+    let mut conn = database.pool.acquire().await?;
+    let extended = billing::extend_trial(&mut conn, slug.as_str(), args.days, &ctx.actor(), Utc::now()).await?;
+    if !ctx.ui.structured(&extended)? {
+        ctx.ui.status(
+            "Extended",
+            format_args!("tenant {slug}: trial {} days longer, until {} UTC", args.days, time(extended.paid_until)),
+        );
     }
     Ok(())
 }

@@ -473,3 +473,119 @@ fn tenant_create_trial_or_plan_begin_the_subscription_and_delete_keeps_the_money
     assert!(block_on(sqlx::query("DELETE FROM botctl.payments").execute(&mut conn)).is_err());
     assert!(block_on(sqlx::query("UPDATE botctl.ledger SET days = 0").execute(&mut conn)).is_err());
 }
+
+/// A tenant made on a trial, through the CLI.
+fn trial_tenant(f: &Fixture, bot: i64) -> String {
+    let slug = unique_slug();
+    let token = token(bot);
+    let args = ["tenant", "create", "--no-start", &slug, "--admin", "1001", "--template", "barbershop", "--trial"];
+    f.botctl().args(args).args(["--token", &token]).assert().success();
+    slug
+}
+
+/// The end of the tenant's trial or paid period, as Unix seconds.
+fn paid_until(f: &Fixture, slug: &str) -> f64 {
+    f.scalar(&format!(
+        "SELECT extract(epoch FROM s.paid_until)::float8 FROM botctl.subscriptions s \
+         JOIN botctl.tenants t ON t.id = s.tenant_id WHERE t.slug = '{slug}' AND t.deleted_at IS NULL"
+    ))
+}
+
+#[test]
+fn extend_trial_moves_the_trials_end_with_a_ledger_row_and_an_event() {
+    let f = Fixture::new();
+    let slug = trial_tenant(&f, BOT_A);
+    let before = paid_until(&f, &slug);
+
+    let extended = f.json(&["billing", "extend-trial", &slug, "--days", "5"]);
+    assert_eq!((extended["tenant"].as_str(), extended["state"].as_str()), (Some(slug.as_str()), Some("trial")));
+    assert_eq!(paid_until(&f, &slug) - before, 5.0 * DAY, "exactly five days later");
+    let shown = f.subscription(&slug);
+    assert_eq!(shown["paid_until"], extended["paid_until"], "what it printed is what it stored");
+
+    let ledger = f.json(&["billing", "ledger", &slug]);
+    let rows = ledger.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "the trial's own row and the extension's: {ledger}");
+    let row = &rows[1];
+    assert_eq!((row["kind"].as_str(), row["days"].as_i64()), (Some("trial"), Some(5)));
+    assert_eq!((&row["amount"], &row["reference"]), (&Value::Null, &Value::Null), "a trial moves no money");
+    assert_eq!(row["period_before"], rows[0]["period_after"]);
+    assert_eq!(row["period_after"], extended["paid_until"]);
+    let events = f.json(&["events", &slug]);
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["action"].as_str(), last["details"]["days"].as_i64()), (Some("billing.trial.extend"), Some(5)));
+
+    // People read a line saying what happened.
+    let out = f.botctl().args(["billing", "extend-trial", &slug, "--days", "2"]).assert().success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("Extended") && stderr.contains(&format!("tenant {slug}: trial 2 days longer")), "{stderr}");
+    assert_eq!(paid_until(&f, &slug) - before, 7.0 * DAY);
+    assert_eq!(f.ledger_rows(), 3);
+}
+
+#[test]
+fn extend_trial_refuses_bad_days_and_any_state_but_trial_with_exit_2() {
+    let f = Fixture::new();
+    let trial = trial_tenant(&f, BOT_A);
+    let complimentary = f.create(BOT_B);
+    let active = trial_tenant(&f, BOT_C);
+    f.credit(&active, &["--days", "30", "--amount", "299RUB", "--reference", "paid"]);
+    let rows = f.ledger_rows();
+    let before = paid_until(&f, &trial);
+    let cases: [(&[&str], &str); 9] = [
+        (&[&trial, "--days", "0"], "1 to 90 days"),
+        (&[&trial, "--days", "91"], "1 to 90 days"),
+        (&[&trial, "--days", "-3"], "1 to 90 days"),
+        (&[&trial, "--days", "ten"], "invalid value"),
+        (&[&trial], "--days"),
+        (&[&complimentary, "--days", "5"], "is complimentary, not trial"),
+        (&[&active, "--days", "5"], "is active, not trial"),
+        (&["nosuch", "--days", "5"], "no tenant `nosuch`"),
+        (&["Bad-Name", "--days", "5"], "Bad-Name"),
+    ];
+    for (args, message) in cases {
+        let out = f.botctl().args(["billing", "extend-trial"]).args(args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(stderr.contains(message), "{args:?}: expected `{message}` in {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // For scripts, the refusal is JSON on stdout too.
+    let out = f.botctl().args(["billing", "extend-trial", &active, "--days", "5", "-o", "json"]).assert().code(2);
+    let error: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is active, not trial") && error["error"]["exit_code"] == 2, "{error}");
+    assert_eq!(f.ledger_rows(), rows, "nothing was recorded");
+    assert_eq!(paid_until(&f, &trial), before, "nothing was moved");
+}
+
+#[test]
+fn extend_trial_as_a_library_wakes_the_clock_and_refuses_other_states_as_bad_input() {
+    use botctl::billing::{self, State};
+    use botctl::error::BadInput;
+
+    let f = Fixture::new();
+    let trial = trial_tenant(&f, BOT_A);
+    let complimentary = f.create(BOT_B);
+    let now = chrono::Utc::now();
+    block_on(async {
+        let pool = sqlx::PgPool::connect(&f.db.url()).await.unwrap();
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
+        listener.listen(billing::WAKE_CHANNEL).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+
+        let error = billing::extend_trial(&mut conn, &complimentary, 5, "operator 42", now).await.unwrap_err();
+        assert!(error.is::<BadInput>(), "{error:#}");
+        let error = billing::extend_trial(&mut conn, &trial, 0, "operator 42", now).await.unwrap_err();
+        assert!(error.is::<BadInput>(), "{error:#}");
+
+        let before = billing::subscription::for_tenant(&mut conn, &trial).await.unwrap().paid_until.unwrap();
+        let extended = billing::extend_trial(&mut conn, &trial, 90, "operator 42", now).await.unwrap();
+        assert_eq!((extended.state, extended.paid_until), (State::Trial, Some(before + chrono::TimeDelta::days(90))));
+        // The clock sleeps until the next due change: the commit tells it to look again.
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(60), listener.recv()).await;
+        assert_eq!(woken.unwrap().unwrap().channel(), billing::WAKE_CHANNEL);
+        let entries = billing::ledger::entries(&mut conn, Some(&trial), None).await.unwrap();
+        let actors: Vec<(&str, &str)> = entries.iter().map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
+        assert_eq!(actors.last(), Some(&("trial", "operator 42")));
+    });
+}

@@ -947,3 +947,92 @@ docker_test! {
         runtime_botctl(&f, &image).args(["tenant", "delete", &slug, "--yes"]).assert().success();
     }
 }
+
+/// What `Context::runtime_options` makes from the fixture's settings, for calling the library directly.
+fn runtime_options(f: &Fixture, pool: &sqlx::PgPool, image: &str) -> botctl::tenant::runtime::RuntimeOptions {
+    use botctl::tenant::runtime::DatabaseAccess;
+    let port = crate::support::server_url().port().unwrap_or(5432);
+    let host = containers_database_host();
+    let database = match host.rsplit_once(':') {
+        _ if host.starts_with('/') => {
+            DatabaseAccess::Socket { dir: host.clone().into(), port, database: f.db.name.clone() }
+        }
+        Some((h, p)) => {
+            DatabaseAccess::Tcp { host: h.to_string(), port: p.parse().unwrap(), database: f.db.name.clone() }
+        }
+        None => DatabaseAccess::Tcp { host, port, database: f.db.name.clone() },
+    };
+    botctl::tenant::runtime::RuntimeOptions {
+        installation: block_on(botctl::db::control::installation(pool)).unwrap(),
+        image: image.to_string(),
+        network: "host".to_string(),
+        database,
+        memory_mb: 128,
+        cpus: 1.0,
+        health_timeout: Duration::from_secs(60),
+        health_interval: Duration::from_secs(600),
+        telegram_api_url: f.api.parse().unwrap(),
+        rate_limits: true,
+    }
+}
+
+docker_test! {
+    fn the_lifecycle_library_creates_restarts_and_deletes_a_running_bot_as_the_cli_does() {
+        use botctl::progress::NoProgress;
+        use botctl::tenant::TenantSlug;
+        use botctl::tenant::lifecycle::{self, DeleteOptions};
+
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug: TenantSlug = unique_slug().parse().unwrap();
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        let pool = block_on(sqlx::PgPool::connect(&f.db.url())).unwrap();
+        let engine = engine();
+        let runtime = runtime_options(&f, &pool, &image);
+        let template = botctl::config::template::embedded("clinic", botctl::config::template::Locale::En).unwrap();
+        let create = botctl::tenant::ops::CreateOptions {
+            slug: slug.clone(),
+            token: token(BOT_A).parse().unwrap(),
+            admins: vec![1001],
+            timezone: chrono_tz::Europe::Moscow,
+            locale: template.locale,
+            display_name: None,
+            template,
+            memory_mb: None,
+            cpus: None,
+            telegram_api_url: f.api.parse().unwrap(),
+        };
+        let actor = "operator 42";
+        let start = Some((&engine, &runtime));
+        let complimentary = botctl::billing::Start::Complimentary;
+        let tenant = block_on(lifecycle::create(&pool, &create, &complimentary, start, actor, &NoProgress)).unwrap();
+        assert_eq!(tenant.status, "running");
+        assert_serving(&name);
+        bot_answers(&f, 7001);
+
+        let id = block_on(engine.container(&name)).unwrap().unwrap().id;
+        let restarted = block_on(lifecycle::start(&pool, &engine, &slug, &runtime, true, actor, &NoProgress)).unwrap();
+        assert!(!restarted.created, "a restart keeps the container");
+        assert_eq!(block_on(engine.container(&name)).unwrap().unwrap().id, id);
+        assert_serving(&name);
+
+        let dest = tempfile::tempdir().unwrap();
+        let options = DeleteOptions { final_backup: Some(dest.path().to_path_buf()) };
+        let deleted = block_on(lifecycle::delete(&pool, Ok(&engine), &slug, &options, actor, &NoProgress)).unwrap();
+        assert_eq!((deleted.resumed, deleted.warning.as_deref()), (false, None));
+        let archive = deleted.final_backup.unwrap();
+        assert!(archive.starts_with(dest.path().to_str().unwrap()) && std::path::Path::new(&archive).is_file());
+        assert!(block_on(engine.container(&name)).unwrap().is_none(), "the container is gone");
+        assert!(!f.schema_exists(slug.as_str()) && !f.role_exists(slug.as_str()));
+        let events = f.json(&["events", slug.as_str()]);
+        let done: Vec<(&str, &str)> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+            .collect();
+        let expected = ["tenant.create", "tenant.start", "tenant.stop", "tenant.start", "tenant.delete.begin", "tenant.delete"];
+        assert_eq!(done, expected.map(|action| (action, actor)));
+    }
+}

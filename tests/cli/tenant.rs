@@ -599,3 +599,150 @@ fn delete_fails_on_a_locked_table_naming_it_and_an_interrupt_ends_the_wait() {
     f.botctl().args(["tenant", "delete", &slug, "--yes", "--no-backup"]).assert().success();
     assert!(!f.schema_exists(&slug) && !f.role_exists(&slug));
 }
+
+/// `tenant::lifecycle` called as a library, as the operator bot calls it (no engine here: these
+/// tenants have no container).
+mod lifecycle {
+    use botctl::progress::NoProgress;
+    use botctl::runtime::Engine;
+    use botctl::tenant::TenantSlug;
+    use botctl::tenant::lifecycle::{self, DeleteOptions};
+    use botctl::tenant::runtime::RuntimeOptions;
+    use sqlx::PgPool;
+
+    use super::{BOT_C, Fixture};
+    use crate::backup::Backups;
+    use crate::support::{block_on, token, unique_slug};
+
+    fn pool(f: &Fixture) -> PgPool {
+        block_on(PgPool::connect(&f.db.url())).unwrap()
+    }
+
+    fn no_engine() -> anyhow::Result<&'static Engine> {
+        Err(anyhow::anyhow!("no engine in this test"))
+    }
+
+    fn actions(f: &Fixture, slug: &str) -> Vec<String> {
+        let events = f.json(&["events", slug]);
+        events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn delete_takes_the_final_backup_then_drops_everything_but_the_events() {
+        let t = Backups::new();
+        let slug: TenantSlug = t.a.parse().unwrap();
+        let options = DeleteOptions { final_backup: Some(t.dest.path().to_path_buf()) };
+        let deleted =
+            block_on(lifecycle::delete(&pool(&t.f), no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap();
+
+        let archives = t.archives(&t.a);
+        assert_eq!(archives.len(), 1, "{archives:?}");
+        assert_eq!(deleted.final_backup.as_deref(), archives[0].to_str());
+        let manifest = botctl::backup::read(&archives[0]).unwrap().manifest;
+        assert_eq!(manifest.tables.iter().find(|f| f.table == "bookings").unwrap().rows, 3, "the data is in it");
+        assert!(!deleted.resumed);
+        assert_eq!(deleted.tenant.slug, t.a);
+        let warning = deleted.warning.unwrap_or_default();
+        assert!(
+            warning.contains("not removing a container") && warning.contains("no engine in this test"),
+            "{warning}"
+        );
+
+        assert!(!t.f.role_exists(&t.a) && !t.f.schema_exists(&t.a));
+        assert!(t.f.schema_exists(&t.b), "the other tenant is untouched");
+        assert_eq!(actions(&t.f, &t.a), ["tenant.create", "tenant.delete.begin", "tenant.delete"]);
+        let events = t.f.json(&["events", &t.a]);
+        let last = events.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (last["actor"].as_str(), last["details"]["final_backup"].as_str()),
+            (Some("operator 42"), archives[0].to_str())
+        );
+        assert_eq!(t.f.json(&["tenant", "list", "--status", "deleted"])[0]["slug"], t.a.as_str());
+    }
+
+    #[test]
+    fn an_interrupted_delete_keeps_its_backup_and_the_next_finishes_it_without_another() {
+        let t = Backups::new();
+        let slug: TenantSlug = t.a.parse().unwrap();
+        let pool = pool(&t.f);
+        let options = DeleteOptions { final_backup: Some(t.dest.path().to_path_buf()) };
+        // As if its bot ran: its container must go before its role, and no engine can remove it.
+        t.f.execute_sql(&format!("UPDATE botctl.tenants SET status = 'running' WHERE slug = '{}'", t.a));
+        let error =
+            block_on(lifecycle::delete(&pool, no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap_err();
+        let said = format!("{error:#}");
+        let archives = t.archives(&t.a);
+        assert_eq!(archives.len(), 1, "{archives:?}");
+        let path = archives[0].display().to_string();
+        assert!(said.contains("is running; its container must be removed first"), "{said}");
+        assert!(said.contains(&path), "the error says where the final backup is: {said}");
+        assert!(t.f.role_exists(&t.a) && t.f.schema_exists(&t.a), "nothing is dropped");
+        let marked: (String, Option<String>) = (
+            t.f.scalar(&format!("SELECT status FROM botctl.tenants WHERE slug = '{}'", t.a)),
+            t.f.scalar(&format!("SELECT final_backup FROM botctl.tenants WHERE slug = '{}'", t.a)),
+        );
+        assert_eq!(marked, ("deleting".to_string(), Some(path.clone())));
+
+        // Not running any more (its delete began): the next delete finishes it, from the same backup.
+        let deleted =
+            block_on(lifecycle::delete(&pool, no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap();
+        assert!(deleted.resumed);
+        assert_eq!(deleted.final_backup.as_deref(), Some(path.as_str()));
+        assert_eq!(t.archives(&t.a), archives, "no second final backup");
+        assert!(!t.f.role_exists(&t.a) && !t.f.schema_exists(&t.a));
+        assert_eq!(actions(&t.f, &t.a), ["tenant.create", "tenant.delete.begin", "tenant.delete"]);
+    }
+
+    #[test]
+    fn a_create_whose_start_fails_leaves_the_tenant_created_and_stopped() {
+        let f = Fixture::new();
+        let pool = pool(&f);
+        let slug: TenantSlug = unique_slug().parse().unwrap();
+        let template = botctl::config::template::embedded("clinic", botctl::config::template::Locale::En).unwrap();
+        let options = botctl::tenant::ops::CreateOptions {
+            slug: slug.clone(),
+            token: token(BOT_C).parse().unwrap(),
+            admins: vec![1001],
+            timezone: chrono_tz::Europe::Moscow,
+            locale: template.locale,
+            display_name: None,
+            template,
+            memory_mb: None,
+            cpus: None,
+            telegram_api_url: f.api.parse().unwrap(),
+        };
+        let start = async { Err::<(Engine, RuntimeOptions), _>(anyhow::anyhow!("cannot reach the Docker engine")) };
+        let trial = botctl::billing::Start::Trial { days: 7 };
+        let created = lifecycle::create_then_start(&pool, &options, &trial, Some(start), "operator 42", &NoProgress);
+        let said = format!("{:#}", block_on(created).unwrap_err());
+        assert!(
+            said.contains(&format!("tenant `{slug}` was created, but its bot did not start, so it is stopped")),
+            "{said}"
+        );
+        assert!(said.contains("cannot reach the Docker engine"), "{said}");
+        let shown = f.json(&["tenant", "show", slug.as_str()]);
+        assert_eq!(
+            (shown["status"].as_str(), shown["subscription"]["state"].as_str()),
+            (Some("stopped"), Some("trial"))
+        );
+        assert!(f.role_exists(slug.as_str()) && f.schema_exists(slug.as_str()));
+
+        // Without a start, the tenant is only created.
+        let other: TenantSlug = unique_slug().parse().unwrap();
+        let options = botctl::tenant::ops::CreateOptions {
+            slug: other.clone(),
+            token: token(super::BOT_B).parse().unwrap(),
+            ..options
+        };
+        let tenant = block_on(lifecycle::create(
+            &pool,
+            &options,
+            &botctl::billing::Start::Complimentary,
+            None,
+            "operator 42",
+            &NoProgress,
+        ))
+        .unwrap();
+        assert_eq!((tenant.slug.as_str(), tenant.status.as_str()), (other.as_str(), "stopped"));
+    }
+}

@@ -2,13 +2,11 @@ mod upgrade;
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
 use super::backup::{DestArgs, LockTimeoutArgs};
-use crate::backup::Keep;
 use crate::billing;
 use crate::billing::credit::{self, Payment, Provider};
 use crate::billing::{Money, Start, Subscription, plans};
@@ -17,8 +15,8 @@ use crate::db;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
-use crate::tenant::backup as tenant_backup;
 use crate::tenant::business::{OutboxCounts, Staffing};
+use crate::tenant::lifecycle::{self, DeleteOptions};
 use crate::tenant::ops::{self, CreateOptions, UpdateOptions};
 use crate::tenant::runtime;
 use crate::tenant::served::{self, DemoServer};
@@ -385,26 +383,14 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let database = ctx.connect().await?;
     let start = subscription_start(&args.subscription, ctx, &database).await?;
-    let mut tenant = {
-        let spinner = ui.spinner(format!("creating tenant {}", options.slug));
-        ops::create_subscribed(&database.pool, &options, &start, &ctx.actor(), &spinner).await?
-    };
     let slug = &options.slug;
-    if !args.no_start {
-        let started = async {
-            let engine = ctx.engine().await?;
-            let runtime_options = ctx.runtime_options(&database).await?;
-            let spinner = ui.spinner(format!("starting tenant {slug}"));
-            runtime::start(&database.pool, &engine, slug, &runtime_options, &ctx.actor(), &spinner).await
-        };
-        if let Err(e) = started.await {
-            return Err(e.context(format!(
-                "tenant `{slug}` was created, but its bot did not start, so it is stopped: `botctl tenant start {slug}` \
-                 tries again (`--no-start` creates a tenant without starting it)"
-            )));
-        }
-        tenant = ops::show(&database.pool, slug).await?;
-    }
+    // Awaited only once the tenant exists: an unreachable engine is a failed start of a created tenant.
+    let runtime = async { anyhow::Ok((ctx.engine().await?, ctx.runtime_options(&database).await?)) };
+    let tenant = {
+        let spinner = ui.spinner(format!("creating tenant {slug}"));
+        let runtime = (!args.no_start).then_some(runtime);
+        lifecycle::create_then_start(&database.pool, &options, &start, runtime, &ctx.actor(), &spinner).await?
+    };
     if !ui.structured(&tenant)? {
         ui.status(
             "Created",
@@ -799,37 +785,27 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     if resuming {
         ui.note(format_args!("tenant {slug}: {backup_note}"));
-    } else {
-        let mut final_backup = None;
-        if !args.no_backup {
-            let dest = args.dest.dir(ctx);
-            let taken = {
-                let _spinner = ui.spinner(format!("taking a final backup of tenant {slug}"));
-                tenant_backup::backup_one(&database.pool, &slug, &dest, &Keep::default()).await
-            };
-            let taken = taken.map_err(|e| {
-                e.context(format!(
-                    "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes without one)"
-                ))
-            })?;
-            if let Some(path) = &taken.path {
-                ui.status("Backed up", format_args!("tenant {slug} to {}", path.display()));
-            }
-            final_backup = taken.path.map(|p| p.display().to_string());
-        }
-        ops::begin_delete(&database.pool, &slug, final_backup.as_deref(), &ctx.actor()).await?;
     }
-    // The bot goes first, so nothing runs on a role that no longer exists. A tenant that was never
-    // started needs no engine.
-    match ctx.engine().await {
-        Ok(engine) => runtime::remove(&database.pool, &engine, &slug).await?,
-        Err(e) if tenant.status != "running" => ui.warn(format_args!("not removing a container: {e:#}")),
-        Err(e) => return Err(e.context(format!("tenant `{slug}` is running; its container must be removed first"))),
+    let options = DeleteOptions { final_backup: (!args.no_backup).then(|| args.dest.dir(ctx)) };
+    let deleted = {
+        // Reached before the final backup, but used only for the container: an unreachable engine
+        // fails the delete of a running tenant only, and only once its backup is taken.
+        let connected = ctx.engine().await;
+        // The engine lent, or its error handed on whole (with its chain).
+        let engine = match connected {
+            Ok(ref engine) => Ok(engine),
+            Err(e) => Err(e),
+        };
+        let spinner = ui.spinner(format!("deleting tenant {slug}"));
+        lifecycle::delete(&database.pool, engine, &slug, &options, &ctx.actor(), &spinner).await?
+    };
+    if let Some(path) = deleted.final_backup.as_ref().filter(|_| !deleted.resumed) {
+        ui.status("Backed up", format_args!("tenant {slug} to {path}"));
     }
-    let deleted = ops::delete(&database.pool, &slug, &ctx.actor()).await.with_context(|| {
-        format!("deleting tenant `{slug}` (it is marked deleting: `botctl tenant delete {slug}` again finishes it)")
-    })?;
-    if !ui.structured(&deleted)? {
+    if let Some(warning) = &deleted.warning {
+        ui.warn(warning);
+    }
+    if !ui.structured(&deleted.tenant)? {
         ui.status("Deleted", format_args!("tenant {slug}: schema and role {} dropped", slug.schema()));
     }
     Ok(())
@@ -839,18 +815,14 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
 async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(name)?;
     let database = ctx.connect().await?;
-    // Refused before the engine and the runtime settings are needed (`runtime::start` refuses it too,
-    // under the lock); a restart would otherwise mark it stopped first.
+    // Refused before the engine and the runtime settings are needed (`lifecycle::start` refuses it too,
+    // for callers that have them already).
     ops::refuse_deleting(&ops::show(&database.pool, &slug).await?)?;
     let engine = ctx.engine().await?;
     let options = ctx.runtime_options(&database).await?;
-    let actor = ctx.actor();
-    if restart {
-        runtime::stop(&database.pool, &engine, &slug, &actor).await?;
-    }
     let started = {
         let spinner = ctx.ui.spinner(format!("starting tenant {slug}"));
-        runtime::start(&database.pool, &engine, &slug, &options, &actor, &spinner).await?
+        lifecycle::start(&database.pool, &engine, &slug, &options, restart, &ctx.actor(), &spinner).await?
     };
     if !ctx.ui.structured(&started)? {
         let verb = if restart { "Restarted" } else { "Started" };
