@@ -30,3 +30,4 @@ mod support;
 mod template;
 mod tenant;
 mod terminal;
+mod views;
