@@ -314,20 +314,54 @@ fn engine_that_died() -> Engine {
     let host = format!("tcp://{}", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = stream.read(&mut buf);
-        let body = r#"{"Version":"27.0.0","ApiVersion":"1.47","Os":"linux","Arch":"amd64"}"#;
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body.as_bytes()).unwrap();
+        answer_version(&mut stream);
         // The listener goes with this thread: the port refuses from now on.
     });
     let engine = block_on(Engine::connect(&host, Duration::from_secs(5))).unwrap();
     server.join().unwrap();
     engine
+}
+
+/// An engine that answers the version negotiation, then holds every connection without a word.
+fn engine_that_hangs() -> Engine {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("tcp://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for (n, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            if n == 0 {
+                answer_version(&mut stream);
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    block_on(Engine::connect(&host, Duration::from_secs(600))).unwrap()
+}
+
+fn answer_version(stream: &mut std::net::TcpStream) {
+    let mut buf = [0u8; 4096];
+    let _ = stream.read(&mut buf);
+    let body = r#"{"Version":"27.0.0","ApiVersion":"1.47","Os":"linux","Arch":"amd64"}"#;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+}
+
+#[test]
+fn an_engine_that_hangs_is_given_up_on_and_the_card_comes_back() {
+    let f = Fixture::new();
+    let slug = f.create(BOT_A);
+    let pool = pool(&f);
+    let engine = engine_that_hangs();
+    let card = block_on(views::card(&pool, Some(&engine), &slug)).unwrap();
+    let Observed::Unknown { reason } = &card.container else { panic!("{:?}", card.container) };
+    assert!(reason.contains("did not answer within 10s"), "{reason}");
+    assert_eq!((card.slug.as_str(), card.status.as_str()), (slug.as_str(), "stopped"));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::{BACKUP_ATTEMPTS, Observed, slug};
+use super::{BACKUP_ATTEMPTS, Observed};
 use crate::billing::subscription::Row;
 use crate::billing::{Currency, Money, Subscription};
 use crate::db::snapshot;
@@ -98,13 +98,13 @@ struct CardRow {
 /// schema-qualified on the control plane's connection), one inspect of its container. A tenant that
 /// does not exist is bad input; an engine that cannot be reached leaves the container `Unknown`.
 pub async fn card(pool: &PgPool, engine: Option<&Engine>, name: &str) -> anyhow::Result<Card> {
-    let slug = slug(name)?;
-    let row = control_row(pool, &slug).await?.ok_or_else(|| ops::not_found(&slug))?;
-    let (schema_version, outbox) = schema_facts(pool, &slug).await?;
-    let container = match engine {
-        Some(engine) => Observed::of(container(engine, &slug).await),
-        None => Observed::Unknown { reason: "no Docker engine is configured".into() },
+    let slug = TenantSlug::from_input(name)?;
+    let database = async {
+        let row = control_row(pool, &slug).await?.ok_or_else(|| ops::not_found(&slug))?;
+        anyhow::Ok((row, schema_facts(pool, &slug).await?))
     };
+    let (database, container) = tokio::join!(database, Observed::ask(engine, |e| container(e, &slug)));
+    let (row, (schema_version, outbox)) = database?;
     let last_payment = match (row.paid_amount, row.paid_currency, row.paid_provider, row.paid_at) {
         (Some(minor), Some(code), Some(provider), Some(at)) => code
             .parse::<Currency>()
@@ -189,9 +189,9 @@ async fn container(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<Option<
 /// timestamps), read the way `botctl logs --tail N` reads them. A tenant without a container is an error
 /// that says so.
 pub async fn log_tail(engine: &Engine, name: &str, lines: usize) -> anyhow::Result<Vec<String>> {
-    let slug = slug(name)?;
+    let slug = TenantSlug::from_input(name)?;
     let query = LogQuery { follow: false, since: None, tail: Some(lines) };
-    let mut out = Vec::with_capacity(lines);
+    let mut out = Vec::new();
     runtime::logs(engine, &slug, &query, |_stamp, line| {
         out.push(String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']).to_string());
         Ok(())

@@ -11,10 +11,14 @@ pub use card::{Card, ContainerFacts, LastBackup, LastPayment, OutboxCounts, card
 pub use overview::{BackupNight, ContainerCounts, Overview, StateCounts, overview};
 pub use tenants::{MAX_PER_PAGE, Page, TenantRow, tenants};
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::error::BadInput;
-use crate::tenant::TenantSlug;
+use crate::runtime::Engine;
+
+/// How long a view waits for the engine before it shows container facts as unknown.
+pub const ENGINE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the Docker engine said, or why it could not be asked: an unreachable engine makes a fact
 /// unknown, never a whole view fail.
@@ -26,10 +30,21 @@ pub enum Observed<T> {
 }
 
 impl<T> Observed<T> {
-    fn of(result: anyhow::Result<T>) -> Self {
-        match result {
-            Ok(value) => Observed::Known(value),
-            Err(e) => Observed::Unknown { reason: format!("{e:#}") },
+    /// Asks the engine, if there is one, for at most [`ENGINE_WAIT`]: a hung engine makes the facts
+    /// unknown instead of keeping the operator waiting for its client's own (minutes long) timeout.
+    async fn ask<'e, F>(engine: Option<&'e Engine>, ask: impl FnOnce(&'e Engine) -> F) -> Self
+    where
+        F: Future<Output = anyhow::Result<T>>,
+    {
+        let Some(engine) = engine else {
+            return Observed::Unknown { reason: "no Docker engine is configured".into() };
+        };
+        match tokio::time::timeout(ENGINE_WAIT, ask(engine)).await {
+            Ok(Ok(value)) => Observed::Known(value),
+            Ok(Err(e)) => Observed::Unknown { reason: format!("{e:#}") },
+            Err(_) => Observed::Unknown {
+                reason: format!("the Docker engine at {} did not answer within {ENGINE_WAIT:?}", engine.host()),
+            },
         }
     }
 
@@ -39,12 +54,6 @@ impl<T> Observed<T> {
             Observed::Unknown { .. } => None,
         }
     }
-}
-
-/// A tenant's name as the operator bot hands it over (from callback data or a typed search): checked
-/// like any other input.
-fn slug(name: &str) -> anyhow::Result<TenantSlug> {
-    name.parse().map_err(|e: crate::tenant::SlugError| BadInput::new(e.to_string()).into())
 }
 
 /// Every backup attempt the control plane knows of, one row each (`tenant`, `at`, `ok`, `size_bytes`):

@@ -82,16 +82,22 @@ struct Counts {
 /// The fleet as of `now`. Without an engine, or with one that does not answer, container counts are
 /// `Unknown` and everything else is still there.
 pub async fn overview(pool: &PgPool, engine: Option<&Engine>, now: DateTime<Utc>) -> anyhow::Result<Overview> {
-    let counts = counts(pool, now).await?;
-    let ending = subscription::list(
-        &mut *pool.acquire().await?,
-        &ListOptions { states: Vec::new(), expiring: Some(ENDING_SPAN), now: Some(now) },
-    )
-    .await?;
+    let database = async {
+        let counts = counts(pool, now).await?;
+        let ending = subscription::list(
+            &mut *pool.acquire().await?,
+            &ListOptions { states: Vec::new(), expiring: Some(ENDING_SPAN), now: Some(now) },
+        )
+        .await?;
+        anyhow::Ok((counts, ending))
+    };
+    let (database, containers) = tokio::join!(database, Observed::ask(engine, |e| containers(pool, e)));
+    let (counts, ending) = database?;
     let tenants = u64::try_from(counts.tenants).unwrap_or_default();
-    let containers = match engine {
-        Some(engine) => Observed::of(containers(pool, engine, tenants).await),
-        None => Observed::Unknown { reason: "no Docker engine is configured".into() },
+    // Counted apart from the survey's own snapshot of the tenants, so clamped.
+    let containers = match containers {
+        Observed::Known(survey) => Observed::Known(counted(survey, tenants)),
+        Observed::Unknown { reason } => Observed::Unknown { reason },
     };
     // A currency the ledger allows but botctl does not know is skipped, as `billing ledger` skips it.
     let revenue = counts
@@ -148,20 +154,54 @@ async fn counts(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Counts> {
         .await?)
 }
 
-/// The survey `doctor` makes, counted: it pairs the live tenants marked running with this
-/// installation's containers.
-async fn containers(pool: &PgPool, engine: &Engine, tenants: u64) -> anyhow::Result<ContainerCounts> {
+/// The survey `doctor` makes: it pairs the live tenants marked running with this installation's
+/// containers.
+async fn containers(pool: &PgPool, engine: &Engine) -> anyhow::Result<fleet::Survey> {
     let installation = control::installation(pool).await?;
-    let survey = fleet::survey(pool, engine, &installation).await?;
+    fleet::survey(pool, engine, &installation).await
+}
+
+/// The survey's tenants by container state; `tenants` is every live tenant.
+fn counted(survey: fleet::Survey, tenants: u64) -> ContainerCounts {
     // A tenant marked running that is not running healthy is in `down`: running there means unhealthy.
     let (unhealthy, down): (Vec<_>, Vec<_>) =
         survey.down.into_iter().partition(|d| d.status.as_deref() == Some("running"));
     let running = survey.running as u64;
     let unhealthy = unhealthy.len() as u64;
-    Ok(ContainerCounts {
+    ContainerCounts {
         running,
         unhealthy,
         stopped: tenants.saturating_sub(running + unhealthy),
         down: down.into_iter().map(|d| d.tenant).collect(),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::fleet::{Down, Survey};
+
+    fn down(tenant: &str, status: Option<&str>, health: Option<&str>) -> Down {
+        Down { tenant: tenant.into(), status: status.map(str::to_string), health: health.map(str::to_string) }
+    }
+
+    #[test]
+    fn a_survey_counts_each_live_tenant_once_and_names_those_that_should_run_but_do_not() {
+        let survey = Survey {
+            containers: 5,
+            orphans: Vec::new(),
+            running: 2,
+            down: vec![
+                down("sick", Some("running"), Some("unhealthy")),
+                down("gone", None, None),
+                down("halted", Some("exited"), None),
+            ],
+        };
+        let counts = counted(survey, 6);
+        assert_eq!(
+            counts,
+            ContainerCounts { running: 2, unhealthy: 1, stopped: 3, down: vec!["gone".into(), "halted".into()] }
+        );
+        assert_eq!(counted(Survey { running: 3, ..Survey::default() }, 2).stopped, 0, "never below zero");
+    }
 }
