@@ -362,6 +362,9 @@ fn an_engine_that_hangs_is_given_up_on_and_the_card_comes_back() {
     let Observed::Unknown { reason } = &card.container else { panic!("{:?}", card.container) };
     assert!(reason.contains("did not answer within 10s"), "{reason}");
     assert_eq!((card.slug.as_str(), card.status.as_str()), (slug.as_str(), "stopped"));
+    // A tenant that does not exist is bad input, whatever the engine does meanwhile.
+    let err = block_on(views::card(&pool, Some(&engine), "nobody_here")).unwrap_err();
+    assert!(has::<BadInput>(&err), "{err:#}");
 }
 
 #[test]

@@ -103,8 +103,9 @@ pub async fn card(pool: &PgPool, engine: Option<&Engine>, name: &str) -> anyhow:
         let row = control_row(pool, &slug).await?.ok_or_else(|| ops::not_found(&slug))?;
         anyhow::Ok((row, schema_facts(pool, &slug).await?))
     };
-    let (database, container) = tokio::join!(database, Observed::ask(engine, |e| container(e, &slug)));
-    let (row, (schema_version, outbox)) = database?;
+    // The engine is asked meanwhile; a tenant that does not exist ends the wait at once.
+    let container = async { anyhow::Ok(Observed::ask(engine, |e| container(e, &slug)).await) };
+    let ((row, (schema_version, outbox)), container) = tokio::try_join!(database, container)?;
     let last_payment = match (row.paid_amount, row.paid_currency, row.paid_provider, row.paid_at) {
         (Some(minor), Some(code), Some(provider), Some(at)) => code
             .parse::<Currency>()

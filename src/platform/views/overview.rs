@@ -91,8 +91,8 @@ pub async fn overview(pool: &PgPool, engine: Option<&Engine>, now: DateTime<Utc>
         .await?;
         anyhow::Ok((counts, ending))
     };
-    let (database, containers) = tokio::join!(database, Observed::ask(engine, |e| containers(pool, e)));
-    let (counts, ending) = database?;
+    let containers = async { anyhow::Ok(Observed::ask(engine, |e| containers(pool, e)).await) };
+    let ((counts, ending), containers) = tokio::try_join!(database, containers)?;
     let tenants = u64::try_from(counts.tenants).unwrap_or_default();
     // Counted apart from the survey's own snapshot of the tenants, so clamped.
     let containers = match containers {
