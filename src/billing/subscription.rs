@@ -49,8 +49,10 @@ impl Subscription {
     }
 }
 
+/// A subscription's columns as read (with the tenant's slug as `tenant`); other readers flatten it
+/// into their own rows.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     tenant: String,
     state: String,
     paid_until: Option<DateTime<Utc>>,

@@ -169,7 +169,7 @@ pub fn refuse_deleting(tenant: &Tenant) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn not_found(slug: &TenantSlug) -> anyhow::Error {
+pub(crate) fn not_found(slug: &TenantSlug) -> anyhow::Error {
     BadInput::new(format!("no tenant `{slug}` (see `botctl tenant list`)")).into()
 }
 

@@ -76,6 +76,11 @@ impl FromStr for TenantSlug {
 }
 
 impl TenantSlug {
+    /// A name a caller typed or sent (the command line, the operator bot): refused as bad input.
+    pub fn from_input(name: &str) -> anyhow::Result<Self> {
+        name.parse().map_err(|e: SlugError| crate::error::BadInput::new(e.to_string()).into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -31,3 +31,4 @@ mod support;
 mod template;
 mod tenant;
 mod terminal;
+mod views;

@@ -257,7 +257,7 @@ pub async fn exec(command: TenantCommand, ctx: &Context) -> anyhow::Result<()> {
 }
 
 pub(super) fn slug(name: &str) -> anyhow::Result<TenantSlug> {
-    name.parse().map_err(|e: crate::tenant::SlugError| BadInput::new(e.to_string()).into())
+    TenantSlug::from_input(name)
 }
 
 fn timezone(name: &str) -> anyhow::Result<chrono_tz::Tz> {
