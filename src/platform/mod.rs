@@ -1,6 +1,7 @@
 //! The platform daemon, `botctl platform serve`: one instance per installation acts (the lease), and
 //! runs the subscription clock and the stops and starts it calls for; `/healthz` and `/metrics`.
 
+pub mod alerts;
 pub mod http;
 pub mod lease;
 pub mod serve;

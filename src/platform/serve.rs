@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::alerts::detect::{self, DetectOptions};
 use super::http::{self, Role, Status};
 use super::lease::{self, Lease};
 use crate::billing::clock::{self, ClockOptions};
@@ -42,6 +43,8 @@ const MAX_RETRY: TimeDelta = TimeDelta::minutes(10);
 /// How long a wake that failed waits before the next try.
 const FAILED_WAKE: TimeDelta = TimeDelta::seconds(30);
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the leader runs the alert detectors, beside the clock and never in its way.
+const DETECT_EVERY: Duration = Duration::from_secs(60);
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -51,6 +54,8 @@ pub struct ServeOptions {
     /// without keeping the clock, its notices and its stops from running.
     pub runtime: Result<RuntimeOptions, String>,
     pub docker_host: String,
+    /// The alert detectors' settings (`platform.alerts`).
+    pub alerts: DetectOptions,
 }
 
 /// Runs until `shutdown`; `ready` is told the bound HTTP address.
@@ -67,6 +72,7 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
         let Some(lease) = lease::acquire(&pool, &shutdown, standby).await? else { break };
         status.set_role(Role::Leader);
         tracing::info!("this instance holds the platform lease and runs the clock");
+        leader.took_lease().await;
         match leader.lead(lease, &status, &shutdown).await {
             Ended::Shutdown => break,
             Ended::LeaseLost => {
@@ -107,6 +113,8 @@ impl Leader {
         let mut check = tokio::time::interval(LEASE_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         check.reset();
+        let mut detecting = tokio::time::interval(DETECT_EVERY);
+        detecting.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         status.clock_wakeups.inc();
         let mut next = self.wake().await;
         loop {
@@ -128,6 +136,10 @@ impl Leader {
                         Ok(Ok(())) => {}
                         _ => return Ended::LeaseLost,
                     }
+                    continue;
+                }
+                _ = detecting.tick() => {
+                    self.detect().await;
                     continue;
                 }
             }
@@ -240,6 +252,11 @@ impl Leader {
                 anyhow::Ok(())
             }
             .await;
+            if let Err(e) = &result
+                && let Err(raising) = detect::start_failed(&self.pool, &slug, &format!("{e:#}"), now).await
+            {
+                tracing::warn!(tenant = slug, "the failed start could not be alerted: {raising}");
+            }
             if let Some(at) = self.outcome(&slug, "start", result, now) {
                 later(at);
             }
@@ -274,6 +291,29 @@ impl Leader {
                 self.retries.insert(slug.to_string(), Retry { attempts: attempts + 1, at });
                 Some(at)
             }
+        }
+    }
+
+    /// Records this instance as the lease's holder; a takeover from another host is alerted.
+    async fn took_lease(&self) {
+        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+        if let Err(e) = detect::took_lease(&self.pool, &host, std::process::id(), Utc::now()).await {
+            tracing::warn!("the lease's new holder could not be recorded: {e}");
+        }
+    }
+
+    /// One pass of the alert detectors; a failed one is tried again at the next pass.
+    async fn detect(&mut self) {
+        let engine = match self.engine().await {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                tracing::debug!("no engine for the bot alerts this pass: {e:#}");
+                None
+            }
+        };
+        let scanned = detect::scan(&self.pool, engine.as_ref(), Utc::now(), &self.options.alerts).await;
+        for error in &scanned.errors {
+            tracing::warn!("an alert detector failed: {error}");
         }
     }
 
