@@ -37,7 +37,7 @@ fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| botctl::config::DEFAULT_DOCKER_HOST.to_string())
 }
 
-fn engine() -> Engine {
+pub(crate) fn engine() -> Engine {
     block_on(Engine::connect(&docker_host(), Duration::from_secs(60))).unwrap()
 }
 
@@ -72,7 +72,7 @@ fn on_engine(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
 }
 
 /// botctl for the fixture's tenants, running them from `image` and reaching the test database.
-fn runtime_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
+pub(crate) fn runtime_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
     assert_cmd::Command::from_std(runtime_process(f, image))
 }
 
@@ -117,7 +117,7 @@ docker_test! {
 }
 
 /// Builds a uniquely tagged tenant image with `botctl image build`; the guard removes it.
-fn build_image(sandbox: &Sandbox) -> (String, Value, ImageGuard) {
+pub(crate) fn build_image(sandbox: &Sandbox) -> (String, Value, ImageGuard) {
     let tag = format!("{}:test", unique_name("botctl-image").replace('_', "-"));
     let guard = ImageGuard(tag.clone());
     let output = on_engine(sandbox.botctl()).args(["image", "build", "--tag", &tag, "-o", "json"]).assert().success();
@@ -125,7 +125,7 @@ fn build_image(sandbox: &Sandbox) -> (String, Value, ImageGuard) {
 }
 
 /// Removes the test's image (and any container left from it) however the test ends.
-struct ImageGuard(String);
+pub(crate) struct ImageGuard(String);
 
 impl Drop for ImageGuard {
     fn drop(&mut self) {
@@ -176,7 +176,7 @@ docker_test! {
 }
 
 /// Removes a test container however the test ends.
-struct ContainerGuard(String);
+pub(crate) struct ContainerGuard(pub(crate) String);
 
 impl Drop for ContainerGuard {
     fn drop(&mut self) {

@@ -145,8 +145,8 @@ pub async fn starts(pool: &PgPool, now: When) -> anyhow::Result<u64> {
 /// that tenant.
 pub async fn backups(pool: &PgPool, now: When) -> anyhow::Result<(usize, u64)> {
     let mut conn = pool.acquire().await?;
-    let failed: Vec<(i64, When, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT e.id, e.at, f.slug, e.details->'errors'->>f.slug, e.details->>'dest' FROM botctl.events e \
+    let failed: Vec<FailedBackup> = sqlx::query_as(
+        "SELECT e.id, e.at, f.slug, e.details->'errors'->>f.slug AS error, e.details->>'dest' AS dest FROM botctl.events e \
          CROSS JOIN LATERAL jsonb_array_elements_text( \
              CASE WHEN jsonb_typeof(e.details->'failed') = 'array' THEN e.details->'failed' ELSE '[]' END) AS f(slug) \
          WHERE e.action = 'backup' AND e.at > (SELECT greatest(max(since), $1) FROM botctl.alerts_epoch) \
@@ -156,7 +156,7 @@ pub async fn backups(pool: &PgPool, now: When) -> anyhow::Result<(usize, u64)> {
     .fetch_all(&mut *conn)
     .await?;
     let mut raised = 0;
-    for (event, at, slug, error, dest) in failed {
+    for FailedBackup { id: event, at, slug, error, dest } in failed {
         let mut facts = vec![("at".to_string(), at.to_rfc3339())];
         facts.extend(error.map(|e| ("error".to_string(), short(&e))));
         facts.extend(dest.map(|d| ("dest".to_string(), d)));
@@ -187,8 +187,9 @@ pub async fn backups(pool: &PgPool, now: When) -> anyhow::Result<(usize, u64)> {
 /// subscription has left that state.
 pub async fn billing(pool: &PgPool, now: When) -> anyhow::Result<(usize, u64)> {
     let mut conn = pool.acquire().await?;
-    let changes: Vec<(String, String, When, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT e.action, e.tenant, e.at, e.details->>'paid_until', e.details->>'grace_until' FROM botctl.events e \
+    let changes: Vec<BillingChange> = sqlx::query_as(
+        "SELECT e.action, e.tenant, e.at, e.details->>'paid_until' AS paid_until, e.details->>'grace_until' AS grace_until \
+         FROM botctl.events e \
          WHERE e.action IN ('billing.grace', 'billing.suspend') AND e.tenant IS NOT NULL \
            AND e.at > (SELECT greatest(max(since), $1) FROM botctl.alerts_epoch) ORDER BY e.id",
     )
@@ -196,7 +197,7 @@ pub async fn billing(pool: &PgPool, now: When) -> anyhow::Result<(usize, u64)> {
     .fetch_all(&mut *conn)
     .await?;
     let mut raised = 0;
-    for (action, slug, at, paid_until, grace_until) in changes {
+    for BillingChange { action, tenant: slug, at, paid_until, grace_until } in changes {
         let kind = if action == "billing.grace" { Kind::Grace } else { Kind::Suspended };
         let period_end = paid_until.clone().unwrap_or_else(|| "-".to_string());
         let mut facts = vec![("at".to_string(), at.to_rfc3339())];
@@ -294,7 +295,7 @@ pub async fn took_lease(pool: &PgPool, host: &str, pid: u32, now: When) -> Resul
             ],
             raised_at: now,
         };
-        raised = raise(&mut *tx, &alert).await?;
+        raised = raise(&mut tx, &alert).await?;
     }
     tx.commit().await?;
     Ok(raised)
@@ -333,6 +334,24 @@ async fn end_conditions(
     .execute(conn)
     .await?;
     Ok(resolved.rows_affected())
+}
+
+#[derive(sqlx::FromRow)]
+struct FailedBackup {
+    id: i64,
+    at: When,
+    slug: String,
+    error: Option<String>,
+    dest: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BillingChange {
+    action: String,
+    tenant: String,
+    at: When,
+    paid_until: Option<String>,
+    grace_until: Option<String>,
 }
 
 /// At most `FACT_CHARS` characters.

@@ -210,14 +210,35 @@ pub async fn resolve_condition(conn: &mut PgConnection, condition: &str, now: Wh
     Ok(done.rows_affected())
 }
 
+/// An alert row as read back.
 #[derive(sqlx::FromRow)]
-struct DueRow {
+struct AlertRow {
     id: i64,
     kind: String,
     tenant: Option<String>,
     facts: serde_json::Value,
     raised_at: When,
     resolved_at: Option<When>,
+}
+
+impl AlertRow {
+    /// `None` for a kind this binary does not know (a newer one wrote it): left for that one to show.
+    fn into_raised(self) -> Option<Raised> {
+        Some(Raised {
+            id: self.id,
+            kind: Kind::parse(&self.kind)?,
+            tenant: self.tenant,
+            facts: serde_json::from_value(self.facts).unwrap_or_default(),
+            raised_at: self.raised_at,
+            resolved_at: self.resolved_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    #[sqlx(flatten)]
+    alert: AlertRow,
     chat_id: i64,
     last_sent_at: Option<When>,
 }
@@ -248,18 +269,8 @@ pub async fn due(
     Ok(rows
         .into_iter()
         .filter_map(|row| {
-            // A kind this binary does not know (a newer one wrote it) is left for that one to send.
-            let kind = Kind::parse(&row.kind)?;
-            let send = send_due(row.raised_at, row.resolved_at, row.last_sent_at, now, remind_after)?;
-            let facts = serde_json::from_value(row.facts).unwrap_or_default();
-            let alert = Raised {
-                id: row.id,
-                kind,
-                tenant: row.tenant,
-                facts,
-                raised_at: row.raised_at,
-                resolved_at: row.resolved_at,
-            };
+            let alert = row.alert.into_raised()?;
+            let send = send_due(alert.raised_at, alert.resolved_at, row.last_sent_at, now, remind_after)?;
             Some(Due { alert, chat_id: row.chat_id, send })
         })
         .collect())
@@ -282,26 +293,14 @@ pub async fn delivered(conn: &mut PgConnection, alert: i64, chat: i64, now: When
 
 /// The alerts about one tenant, newest first (the tenant card, tests).
 pub async fn for_tenant(conn: &mut PgConnection, tenant: &str) -> Result<Vec<Raised>, sqlx::Error> {
-    let rows: Vec<(i64, String, Option<String>, serde_json::Value, When, Option<When>)> = sqlx::query_as(
+    let rows: Vec<AlertRow> = sqlx::query_as(
         "SELECT id, kind, tenant, facts, raised_at, resolved_at FROM botctl.alerts WHERE tenant = $1 \
          ORDER BY raised_at DESC, id DESC",
     )
     .bind(tenant)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, kind, tenant, facts, raised_at, resolved_at)| {
-            Some(Raised {
-                id,
-                kind: Kind::parse(&kind)?,
-                tenant,
-                facts: serde_json::from_value(facts).unwrap_or_default(),
-                raised_at,
-                resolved_at,
-            })
-        })
-        .collect())
+    Ok(rows.into_iter().filter_map(AlertRow::into_raised).collect())
 }
 
 #[cfg(test)]
