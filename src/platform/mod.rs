@@ -1,5 +1,6 @@
 //! The platform daemon, `botctl platform serve`: one instance per installation acts (the lease), and
-//! runs the subscription clock and the stops and starts it calls for; `/healthz` and `/metrics`.
+//! runs the subscription clock and the stops and starts it calls for, and the operators' alerts
+//! (`alerts`: raised once per event, due per recipient); `/healthz` and `/metrics`.
 
 pub mod alerts;
 pub mod http;

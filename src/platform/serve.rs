@@ -3,6 +3,8 @@
 //! bot stopped once its suspension notice is out, a paid tenant's bot (`start_pending`) started — and
 //! sleeps until the next due instant (at most an hour), a notification on `WAKE_CHANNEL`, a retry, or
 //! SIGTERM. A leader that loses its lease connection stops acting at once and goes back to standby.
+//! Beside the clock, every minute, the leader runs the alert detectors (`alerts::detect`); taking the
+//! lease records this instance as its holder.
 //!
 //! The suspension notice is written into the bot's outbox by the same transaction as the suspension;
 //! the bot's dispatcher finds rows other processes wrote at its rescan (5 minutes, ± a tenth), so the
@@ -45,6 +47,8 @@ const FAILED_WAKE: TimeDelta = TimeDelta::seconds(30);
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the leader runs the alert detectors, beside the clock and never in its way.
 const DETECT_EVERY: Duration = Duration::from_secs(60);
+/// A pass that takes longer (an engine that hangs) is given up, so that the clock is not kept waiting.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -304,16 +308,26 @@ impl Leader {
 
     /// One pass of the alert detectors; a failed one is tried again at the next pass.
     async fn detect(&mut self) {
-        let engine = match self.engine().await {
-            Ok(engine) => Some(engine),
-            Err(e) => {
-                tracing::debug!("no engine for the bot alerts this pass: {e:#}");
-                None
-            }
+        let pass = async {
+            let engine = match self.engine().await {
+                Ok(engine) => Some(engine),
+                Err(e) => {
+                    tracing::debug!("no engine for the bot alerts this pass: {e:#}");
+                    None
+                }
+            };
+            detect::scan(&self.pool, engine.as_ref(), Utc::now(), &self.options.alerts).await
         };
-        let scanned = detect::scan(&self.pool, engine.as_ref(), Utc::now(), &self.options.alerts).await;
-        for error in &scanned.errors {
-            tracing::warn!("an alert detector failed: {error}");
+        match tokio::time::timeout(DETECT_TIMEOUT, pass).await {
+            Ok(scanned) => {
+                for error in &scanned.errors {
+                    tracing::warn!("an alert detector failed: {error}");
+                }
+            }
+            Err(_) => tracing::warn!(
+                "the alert detectors took over {}s; tried again at the next pass",
+                DETECT_TIMEOUT.as_secs()
+            ),
         }
     }
 

@@ -9,6 +9,8 @@ use botctl::platform::alerts::detect;
 use botctl::platform::alerts::{self, Action, Alert, Kind, Occasion};
 use botctl::tenant::fleet::Down;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use sqlx::PgPool;
 
 use crate::support::block_on;
@@ -166,6 +168,11 @@ fn grace_and_suspension_are_one_alert_each_per_period_and_grace_resolves_when_su
     let grace = a.for_tenant(&slug);
     assert_eq!(grace.len(), 1);
     assert_eq!((grace[0].kind, grace[0].resolved_at), (Kind::Grace, None));
+    a.delivered(grace[0].id, 5, now);
+    a.restart();
+    assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (0, 0));
+    assert!(a.due(&[5], now + TimeDelta::hours(1)).is_empty(), "delivered once, not again after a restart");
+    assert_eq!(a.due(&[5], now + SIX_HOURS).len(), 1, "open: reminded after remind_after");
 
     block_on(clock::advance(&a.pool, now + TimeDelta::days(3), &options)).unwrap();
     assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (1, 1), "suspended raised, grace resolved");
@@ -276,6 +283,48 @@ fn a_bot_down_is_alerted_once_it_lasts_unhealthy_after_across_a_restart_and_reso
     );
     assert!(all[0].facts.contains(&("container".to_string(), "gone".to_string())), "{:?}", all[0].facts);
     assert_eq!(all[0].action(), Some(Action::Restart));
+}
+
+#[test]
+fn the_platform_daemon_records_its_lease_and_raises_each_alert_once_across_its_restart() {
+    let a = Alerts::new();
+    let slug = a.f.create(BOT_A);
+    let credit = |reference: &str| {
+        a.f.botctl()
+            .args(["billing", "credit", &slug, "--plan", "1m", "--amount", "299RUB", "--reference", reference, "-q"])
+            .assert()
+            .success();
+    };
+    credit("daemon-1");
+    a.sql("INSERT INTO botctl.platform_leader (host, pid, since) VALUES ('elsewhere.example', 1, now())");
+    let spawn = || {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        a.f.process()
+            .args(["platform", "serve"])
+            .env("BOTCTL_PLATFORM_LISTEN", addr.to_string())
+            // No engine: the detectors that need none still run.
+            .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let stop = |mut daemon: std::process::Child| {
+        kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    };
+    let daemon = spawn();
+    assert!(a.f.eventually(|| a.count("kind = 'payment'") >= 1 && a.count("kind = 'takeover'") >= 1));
+    assert_eq!(a.f.scalar::<i32>("SELECT pid FROM botctl.platform_leader"), daemon.id() as i32);
+    stop(daemon);
+
+    credit("daemon-2");
+    let daemon = spawn();
+    assert!(a.f.eventually(|| a.count("kind = 'payment'") >= 2), "the restarted daemon's detectors never ran");
+    assert_eq!(a.count("kind = 'payment'"), 2, "one alert per payment across the restart");
+    assert_eq!(a.count("kind = 'takeover'"), 1, "a restart on the same host is no takeover");
+    assert_eq!(a.f.scalar::<i32>("SELECT pid FROM botctl.platform_leader"), daemon.id() as i32);
+    stop(daemon);
 }
 
 mod needs_docker {
