@@ -327,6 +327,50 @@ fn the_platform_daemon_records_its_lease_and_raises_each_alert_once_across_its_r
     stop(daemon);
 }
 
+#[test]
+fn operator_settings_are_shown_without_the_token_and_a_bad_entry_is_a_usage_error_naming_it() {
+    let sandbox = crate::support::Sandbox::new();
+    let secret = crate::support::token(BOT_A);
+    let output = sandbox
+        .botctl()
+        .args(["config", "show", "-o", "json"])
+        .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", &secret)
+        .env("BOTCTL_PLATFORM_OPERATORS", "1001:owner,1002:viewer")
+        .env("BOTCTL_PLATFORM_ALERTS_UNHEALTHY_AFTER", "0s")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    let (_, key) = secret.split_once(':').unwrap();
+    assert!(!shown.contains(key), "the token leaked: {shown}");
+    assert!(shown.contains("1001 owner, 1002 viewer"), "{shown}");
+
+    let output = sandbox
+        .botctl()
+        .args(["config", "show"])
+        .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", &secret)
+        .env("BOTCTL_PLATFORM_OPERATORS", "1001:owner,1001:viewer")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("entry 2 (id 1001)") && stderr.contains("listed twice"), "{stderr}");
+    assert!(!stderr.contains(key), "{stderr}");
+
+    let output = sandbox
+        .botctl()
+        .args(["config", "show"])
+        .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", &secret)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nobody could use the operator bot"), "{stderr}");
+}
+
 mod needs_docker {
     use botctl::platform::alerts::Kind;
     use botctl::platform::alerts::detect;

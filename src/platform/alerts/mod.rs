@@ -112,6 +112,12 @@ pub struct Alert {
     pub raised_at: When,
 }
 
+impl Alert {
+    pub fn action(&self) -> Option<Action> {
+        self.kind.action()
+    }
+}
+
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Raised {
