@@ -361,3 +361,17 @@ fn short(text: &str) -> String {
         None => text.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_facts_are_cut_on_a_character_boundary_and_short_ones_kept() {
+        assert_eq!(short("disk full"), "disk full");
+        let russian = "ошибка ".repeat(100);
+        let cut = short(&russian);
+        assert_eq!(cut.chars().count(), FACT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}
