@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::Context;
 use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
+use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::{self, ServeOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
@@ -39,8 +40,15 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         },
         runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
         docker_host: s.docker.host.clone(),
+        alerts: DetectOptions {
+            unhealthy_after: chrono::TimeDelta::from_std(s.platform.alerts.unhealthy_after)
+                .unwrap_or(chrono::TimeDelta::minutes(5)),
+        },
         operator: None,
     };
+    if s.platform.operator_bot.token.is_none() {
+        tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");
+    }
     if let Err(e) = &options.runtime {
         ctx.ui.warn(format!("bots cannot be started by the clock: {e}"));
     }

@@ -97,6 +97,35 @@ pub struct BillingSection {
 #[serde(deny_unknown_fields)]
 pub struct PlatformSection {
     pub listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub operator_bot: OperatorBotSection,
+    /// Who may use the operator bot; validated in `config::platform`, so that an error names the entry.
+    pub operators: Option<Vec<OperatorEntry>>,
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorBotSection {
+    /// Kept as written until checked, and never echoed.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorEntry {
+    pub id: i64,
+    pub role: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Kept as written, so that the error for a value out of bounds quotes it.
+    pub remind_after: Option<String>,
+    pub unhealthy_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

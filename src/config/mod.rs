@@ -6,6 +6,7 @@
 
 mod env;
 mod file;
+pub mod platform;
 pub mod template;
 
 use std::fmt::{self, Display};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use env::Env;
+pub use platform::{AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole};
 use template::Locale;
 
 use crate::db::DatabaseUrl;
@@ -40,9 +42,6 @@ const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 /// The original platform advertised "first 7 days free".
 const DEFAULT_TRIAL: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_GRACE: Duration = Duration::from_secs(3 * 24 * 3600);
-/// Loopback only: /metrics tells revenue, which is the operator's business alone.
-const DEFAULT_PLATFORM_LISTEN: std::net::SocketAddr =
-    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9180);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +55,8 @@ pub enum ConfigError {
     Env { var: String, message: String },
     #[error("invalid `{key}` in config file `{}`: {message}", path.display())]
     FileValue { path: PathBuf, key: &'static str, message: String },
+    #[error("invalid `{key}`: {message}")]
+    Setting { key: &'static str, message: String },
     #[error("invalid database URL from {origin}")]
     DatabaseUrl { origin: Origin, source: crate::db::DatabaseUrlError },
 }
@@ -152,13 +153,6 @@ pub struct BillingSettings {
     pub contact: Option<String>,
     /// Where a business renews, linked from every notice.
     pub renew_url: Option<url::Url>,
-}
-
-/// `botctl platform serve`, the platform's own daemon.
-#[derive(Debug, Clone)]
-pub struct PlatformSettings {
-    /// Where its /healthz and /metrics listen.
-    pub listen: std::net::SocketAddr,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -358,14 +352,7 @@ impl Settings {
             contact: r.pick_env_opt("billing.contact", file.billing.contact)?,
             renew_url: r.pick_env_opt("billing.renew_url", file.billing.renew_url)?,
         };
-        let platform = PlatformSettings {
-            listen: r.pick_env(
-                "platform.listen",
-                file.platform.listen,
-                builtin(DEFAULT_PLATFORM_LISTEN),
-                parse_socket_addr,
-            )?,
-        };
+        let platform = platform::resolve(&mut r, file.platform)?;
         Ok(Settings {
             tenant_defaults,
             backup,

@@ -222,3 +222,124 @@ fn billing_periods_default_to_a_week_of_trial_and_three_days_of_grace_in_whole_d
     let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
     assert!(err.contains("billing.grace") && err.contains("whole days"), "{err}");
 }
+
+const OPERATOR_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+#[test]
+fn the_operator_bot_is_off_and_alerts_have_their_defaults_with_nothing_configured() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert!(settings.platform.operator_bot.token.is_none());
+    assert!(settings.platform.operator_bot.operators.is_empty());
+    assert_eq!(settings.platform.alerts.remind_after, Duration::from_secs(6 * 3600));
+    assert_eq!(settings.platform.alerts.unhealthy_after, Duration::from_secs(300));
+    assert_eq!(entry(&settings, "platform.operator_bot.token").value, "(not set: the operator bot is off)");
+}
+
+#[test]
+fn operator_bot_token_and_operators_from_the_file_never_show_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "platform:\n  operator_bot:\n    token: \"{OPERATOR_TOKEN}\"\n  operators:\n    - {{ id: 1001, role: owner }}\n    - {{ id: 1002, role: viewer }}\n"
+    );
+    let path = write_config(dir.path(), &text);
+    let settings = Settings::load(with_file(path), &Env::default()).unwrap();
+    let bot = &settings.platform.operator_bot;
+    assert_eq!(bot.token.as_ref().unwrap().expose(), OPERATOR_TOKEN);
+    assert_eq!(
+        bot.operators,
+        vec![Operator { id: 1001, role: OperatorRole::Owner }, Operator { id: 1002, role: OperatorRole::Viewer }]
+    );
+    assert_eq!(entry(&settings, "platform.operators").value, "1001 owner, 1002 viewer");
+    let secret = OPERATOR_TOKEN.split_once(':').unwrap().1;
+    assert!(!format!("{settings:?}").contains(secret));
+    assert!(settings.entries().iter().all(|e| !e.value.contains(secret)));
+}
+
+#[test]
+fn operator_bot_token_file_is_trimmed_and_its_shape_checked_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("operator.token");
+    std::fs::write(&token_file, format!("  {OPERATOR_TOKEN}\n")).unwrap();
+    let env = Env::from_pairs([
+        ("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("BOTCTL_PLATFORM_OPERATORS", "1001:owner, 1002:viewer"),
+    ]);
+    let settings = Settings::load(Overrides::default(), &env).unwrap();
+    assert_eq!(settings.platform.operator_bot.token.unwrap().expose(), OPERATOR_TOKEN);
+    assert_eq!(settings.platform.operator_bot.operators.len(), 2);
+
+    std::fs::write(&token_file, "123456789:not a token at all\n").unwrap();
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("platform.operator_bot.token_file"), "{err}");
+    assert!(!err.contains("not a token"), "{err}");
+    std::fs::write(&token_file, "\n").unwrap();
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("is empty"), "{err}");
+}
+
+#[test]
+fn operator_bot_token_and_token_file_together_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "platform:\n  operator_bot:\n    token: \"{OPERATOR_TOKEN}\"\n    token_file: /run/secrets/op\n  operators:\n    - {{ id: 1, role: owner }}\n"
+    );
+    let err = Settings::load(with_file(write_config(dir.path(), &text)), &Env::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Setting { key: "platform.operator_bot", .. }), "{err}");
+}
+
+#[test]
+fn a_token_with_nobody_to_use_the_bot_is_a_config_error() {
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", OPERATOR_TOKEN)]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("nobody could use the operator bot"), "{err}");
+    assert!(!err.contains(OPERATOR_TOKEN), "{err}");
+}
+
+#[test]
+fn a_malformed_token_is_refused_without_echoing_it() {
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", "123456789:tooshortsecret")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN"), "{err}");
+    assert!(!err.contains("tooshortsecret"), "{err}");
+}
+
+#[test]
+fn operators_with_a_duplicate_a_bad_role_or_a_bad_id_name_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    for (entries, expected) in [
+        ("    - { id: 7, role: owner }\n    - { id: 7, role: viewer }\n", "entry 2 (id 7): this id is listed twice"),
+        ("    - { id: 7, role: owner }\n    - { id: 8, role: admin }\n", "entry 2 (id 8): role `admin`"),
+        ("    - { id: -5, role: owner }\n", "entry 1 (id -5): a Telegram user id is a positive integer"),
+    ] {
+        let path = write_config(dir.path(), &format!("platform:\n  operators:\n{entries}"));
+        let err = Settings::load(with_file(path), &Env::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::FileValue { key: "platform.operators", .. }), "{err}");
+        let text = format!("{err}");
+        assert!(text.contains(expected), "{text}");
+    }
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_OPERATORS", "7:owner,7:viewer")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_PLATFORM_OPERATORS") && err.contains("listed twice"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_OPERATORS", "seven:owner")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("not a Telegram user id"), "{err}");
+}
+
+#[test]
+fn alert_timing_is_set_and_bounded_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "platform:\n  alerts:\n    remind_after: 12h\n    unhealthy_after: 0s\n");
+    let settings = Settings::load(with_file(path.clone()), &Env::default()).unwrap();
+    assert_eq!(settings.platform.alerts.remind_after, Duration::from_secs(12 * 3600));
+    assert_eq!(settings.platform.alerts.unhealthy_after, Duration::ZERO);
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_ALERTS_UNHEALTHY_AFTER", "2m")]);
+    let settings = Settings::load(with_file(path), &env).unwrap();
+    assert_eq!(settings.platform.alerts.unhealthy_after, Duration::from_secs(120));
+
+    let path = write_config(dir.path(), "platform:\n  alerts:\n    remind_after: 10s\n");
+    let err = Settings::load(with_file(path), &Env::default()).unwrap_err().to_string();
+    assert!(err.contains("platform.alerts.remind_after") && err.contains("`10s`"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_ALERTS_UNHEALTHY_AFTER", "3days")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_PLATFORM_ALERTS_UNHEALTHY_AFTER"), "{err}");
+}

@@ -1,7 +1,9 @@
 //! The platform daemon, `botctl platform serve`: one instance per installation acts (the lease), and
-//! runs the subscription clock and the stops and starts it calls for; `/healthz` and `/metrics`; and
-//! `views`, what the operator's bot shows of the fleet.
+//! runs the subscription clock and the stops and starts it calls for; the operators' alerts (`alerts`:
+//! raised once per event, due per recipient); the operator bot (`operator`) and what it shows of the
+//! fleet (`views`); `/healthz` and `/metrics`.
 
+pub mod alerts;
 pub mod http;
 pub mod lease;
 pub mod operator;

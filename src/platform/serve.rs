@@ -3,6 +3,8 @@
 //! bot stopped once its suspension notice is out, a paid tenant's bot (`start_pending`) started — and
 //! sleeps until the next due instant (at most an hour), a notification on `WAKE_CHANNEL`, a retry, or
 //! SIGTERM. A leader that loses its lease connection stops acting at once and goes back to standby.
+//! Beside the clock, every minute, the leader runs the alert detectors (`alerts::detect`); taking the
+//! lease records this instance as its holder.
 //!
 //! The suspension notice is written into the bot's outbox by the same transaction as the suspension;
 //! the bot's dispatcher finds rows other processes wrote at its rescan (5 minutes, ± a tenth), so the
@@ -17,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::alerts::detect::{self, DetectOptions};
 use super::http::{self, Role, Status};
 use super::lease::{self, Lease};
 use super::operator;
@@ -43,6 +46,10 @@ const MAX_RETRY: TimeDelta = TimeDelta::minutes(10);
 /// How long a wake that failed waits before the next try.
 const FAILED_WAKE: TimeDelta = TimeDelta::seconds(30);
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the leader runs the alert detectors, beside the clock and never in its way.
+const DETECT_EVERY: Duration = Duration::from_secs(60);
+/// A pass that takes longer (an engine that hangs) is given up, so that the clock is not kept waiting.
+const DETECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -52,6 +59,8 @@ pub struct ServeOptions {
     /// without keeping the clock, its notices and its stops from running.
     pub runtime: Result<RuntimeOptions, String>,
     pub docker_host: String,
+    /// The alert detectors' settings (`platform.alerts`).
+    pub alerts: DetectOptions,
     /// The operator bot, when one is configured.
     pub operator: Option<operator::OperatorOptions>,
 }
@@ -70,6 +79,7 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
         let Some(lease) = lease::acquire(&pool, &shutdown, standby).await? else { break };
         status.set_role(Role::Leader);
         tracing::info!("this instance holds the platform lease and runs the clock");
+        leader.took_lease().await;
         // The bots poll only while this instance leads: one poller per token.
         let bots = Bots::start(&pool, &leader.options, &shutdown);
         let ended = leader.lead(lease, &status, &shutdown).await;
@@ -143,6 +153,8 @@ impl Leader {
         let mut check = tokio::time::interval(LEASE_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         check.reset();
+        let mut detecting = tokio::time::interval(DETECT_EVERY);
+        detecting.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         status.clock_wakeups.inc();
         let mut next = self.wake().await;
         loop {
@@ -164,6 +176,10 @@ impl Leader {
                         Ok(Ok(())) => {}
                         _ => return Ended::LeaseLost,
                     }
+                    continue;
+                }
+                _ = detecting.tick() => {
+                    self.detect().await;
                     continue;
                 }
             }
@@ -276,6 +292,11 @@ impl Leader {
                 anyhow::Ok(())
             }
             .await;
+            if let Err(e) = &result
+                && let Err(raising) = detect::start_failed(&self.pool, &slug, &format!("{e:#}"), now).await
+            {
+                tracing::warn!(tenant = slug, "the failed start could not be alerted: {raising}");
+            }
             if let Some(at) = self.outcome(&slug, "start", result, now) {
                 later(at);
             }
@@ -310,6 +331,39 @@ impl Leader {
                 self.retries.insert(slug.to_string(), Retry { attempts: attempts + 1, at });
                 Some(at)
             }
+        }
+    }
+
+    /// Records this instance as the lease's holder; a takeover from another host is alerted.
+    async fn took_lease(&self) {
+        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+        if let Err(e) = detect::took_lease(&self.pool, &host, std::process::id(), Utc::now()).await {
+            tracing::warn!("the lease's new holder could not be recorded: {e}");
+        }
+    }
+
+    /// One pass of the alert detectors; a failed one is tried again at the next pass.
+    async fn detect(&mut self) {
+        let pass = async {
+            let engine = match self.engine().await {
+                Ok(engine) => Some(engine),
+                Err(e) => {
+                    tracing::debug!("no engine for the bot alerts this pass: {e:#}");
+                    None
+                }
+            };
+            detect::scan(&self.pool, engine.as_ref(), Utc::now(), &self.options.alerts).await
+        };
+        match tokio::time::timeout(DETECT_TIMEOUT, pass).await {
+            Ok(scanned) => {
+                for error in &scanned.errors {
+                    tracing::warn!("an alert detector failed: {error}");
+                }
+            }
+            Err(_) => tracing::warn!(
+                "the alert detectors took over {}s; tried again at the next pass",
+                DETECT_TIMEOUT.as_secs()
+            ),
         }
     }
 

@@ -105,6 +105,7 @@ async fn record(pool: &PgPool, actor: &str, report: &BackupReport) -> anyhow::Re
         "dest": report.dest,
         "backed_up": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
         "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
+        "errors": report.tenants.iter().filter_map(|t| Some((t.tenant.clone(), t.error.clone()?.into()))).collect::<serde_json::Map<_, _>>(),
     });
     store::record(&mut *pool.acquire().await?, actor, None, "backup", details).await?;
     Ok(())

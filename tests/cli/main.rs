@@ -8,6 +8,7 @@
 )]
 
 mod admin;
+mod alerts;
 mod backup;
 mod billing;
 mod booking;
