@@ -8,6 +8,7 @@ use super::Context;
 use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
 use crate::platform::alerts::detect::DetectOptions;
+use crate::platform::operator::{OperatorOptions, Operators};
 use crate::platform::{self, ServeOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
@@ -31,7 +32,7 @@ pub async fn exec(command: PlatformCommand, ctx: &Context) -> anyhow::Result<()>
 async fn serve(ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let s = &ctx.settings;
-    let options = ServeOptions {
+    let mut options = ServeOptions {
         listen: s.platform.listen,
         clock: ClockOptions {
             grace: s.billing.grace,
@@ -46,7 +47,19 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         },
         operator: None,
     };
-    if s.platform.operator_bot.token.is_none() {
+    let runtime = options.runtime.clone();
+    options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
+        token,
+        operators: Operators::new(&s.platform.operator_bot.operators),
+        api_url: s.telegram.api_url.clone(),
+        rate_limits: s.telegram.rate_limits,
+        runtime,
+        docker_host: s.docker.host.clone(),
+        backup_dir: s.backup.dir.clone(),
+        http_addr: None,
+        flood: None,
+    });
+    if options.operator.is_none() {
         tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");
     }
     if let Err(e) = &options.runtime {

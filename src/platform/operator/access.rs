@@ -4,17 +4,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-/// What an operator may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and acts.
-    Owner,
-    /// Sees only.
-    Viewer,
-}
+pub use crate::config::platform::{Operator, Role};
 
 /// What a command, a button or an answer needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +13,7 @@ pub enum Need {
     Act,
 }
 
-/// An operator, as the gate admits them: handlers take this, so none can run without the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Operator {
-    pub id: i64,
-    pub role: Role,
-}
-
+// An `Operator` is what the gate yields: handlers take one, so none can run without the gate.
 impl Operator {
     pub fn may(&self, need: Need) -> bool {
         need == Need::See || self.role == Role::Owner
@@ -46,8 +30,8 @@ impl Operator {
 pub struct Operators(HashMap<i64, Role>);
 
 impl Operators {
-    pub fn new(operators: impl IntoIterator<Item = (i64, Role)>) -> Self {
-        Self(operators.into_iter().collect())
+    pub fn new(operators: &[Operator]) -> Self {
+        Self(operators.iter().map(|o| (o.id, o.role)).collect())
     }
 
     /// The operator a Telegram user is, if any.
@@ -68,7 +52,8 @@ mod tests {
 
     #[test]
     fn only_configured_operators_are_admitted_and_only_owners_act() {
-        let operators = Operators::new([(1, Role::Owner), (2, Role::Viewer)]);
+        let operators =
+            Operators::new(&[Operator { id: 1, role: Role::Owner }, Operator { id: 2, role: Role::Viewer }]);
         let owner = operators.admit(1).unwrap();
         let viewer = operators.admit(2).unwrap();
         assert!(owner.may(Need::See) && owner.may(Need::Act));

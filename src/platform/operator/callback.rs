@@ -46,6 +46,8 @@ pub const MAX_QUERY: usize = MAX_LEN - 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
     Menu,
+    /// The fleet at a glance.
+    Fleet,
     /// A page of all tenants, from 1.
     Tenants {
         page: u32,
@@ -73,6 +75,15 @@ pub enum Callback {
         action: Action,
         tenant: TenantSlug,
     },
+    /// Asks by how many days to extend a trial, naming the tenant.
+    Trial {
+        tenant: TenantSlug,
+    },
+    /// Extends it.
+    ExtendTrial {
+        days: u32,
+        tenant: TenantSlug,
+    },
     /// Drops whatever was under way.
     Cancel,
 }
@@ -81,6 +92,7 @@ impl fmt::Display for Callback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Callback::Menu => write!(f, "m"),
+            Callback::Fleet => write!(f, "f"),
             Callback::Tenants { page } => write!(f, "l:{page}"),
             Callback::Search => write!(f, "s"),
             Callback::Found { page, query } => write!(f, "q:{page}:{query}"),
@@ -88,6 +100,8 @@ impl fmt::Display for Callback {
             Callback::Logs { tenant } => write!(f, "g:{tenant}"),
             Callback::Ask { action, tenant } => write!(f, "a:{}:{tenant}", action.code()),
             Callback::Do { action, tenant } => write!(f, "d:{}:{tenant}", action.code()),
+            Callback::Trial { tenant } => write!(f, "t:{tenant}"),
+            Callback::ExtendTrial { days, tenant } => write!(f, "e:{days}:{tenant}"),
             Callback::Cancel => write!(f, "x"),
         }
     }
@@ -117,6 +131,7 @@ impl FromStr for Callback {
         let parts: Vec<&str> = s.split(':').collect();
         Ok(match parts.as_slice() {
             ["m"] => Callback::Menu,
+            ["f"] => Callback::Fleet,
             ["s"] => Callback::Search,
             ["x"] => Callback::Cancel,
             ["l", number] => Callback::Tenants { page: page(number)? },
@@ -124,6 +139,8 @@ impl FromStr for Callback {
             ["g", slug] => Callback::Logs { tenant: tenant(slug)? },
             ["a", code, slug] => Callback::Ask { action: Action::parse(code)?, tenant: tenant(slug)? },
             ["d", code, slug] => Callback::Do { action: Action::parse(code)?, tenant: tenant(slug)? },
+            ["t", slug] => Callback::Trial { tenant: tenant(slug)? },
+            ["e", days, slug] => Callback::ExtendTrial { days: page(days)?, tenant: tenant(slug)? },
             _ => return Err(CallbackError),
         })
     }
@@ -152,12 +169,15 @@ mod tests {
         let t = longest_slug();
         let mut all = vec![
             Callback::Menu,
+            Callback::Fleet,
             Callback::Search,
             Callback::Cancel,
             Callback::Tenants { page: 99_999 },
             Callback::Found { page: 99_999, query: fit_query(&"я:".repeat(40)) },
             Callback::Card { tenant: t.clone() },
             Callback::Logs { tenant: t.clone() },
+            Callback::Trial { tenant: t.clone() },
+            Callback::ExtendTrial { days: 90, tenant: t.clone() },
         ];
         for action in Action::ALL {
             all.push(Callback::Ask { action, tenant: t.clone() });
@@ -175,6 +195,9 @@ mod tests {
         for forged in [
             "",
             "m:1",
+            "e:0:abc",
+            "t:",
+            "f:1",
             "l:0",
             "l:-1",
             "l:x",

@@ -18,13 +18,17 @@ use super::screens::{self, Screen, verb};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
 use super::{Deps, catalog};
+use chrono::Utc;
+
 use crate::backup::Keep;
+use crate::billing;
 use crate::locale::Locale;
 use crate::progress::Progress;
 use crate::telegram::runtime::flood::{Input, Verdict};
 use crate::telegram::runtime::sender::TgBot;
 use crate::telegram::runtime::{callback, handling};
 use crate::tenant::backup as tenant_backup;
+use crate::tenant::lifecycle::{self, DeleteOptions};
 use crate::tenant::ops;
 use crate::tenant::upgrade::{self, Outcome};
 use crate::tenant::{TenantSlug, runtime};
@@ -161,8 +165,9 @@ async fn on_callback(
 /// What a button needs of the operator pressing it.
 fn need(callback: &Callback) -> Need {
     match callback {
-        Callback::Ask { .. } | Callback::Do { .. } => Need::Act,
+        Callback::Ask { .. } | Callback::Do { .. } | Callback::Trial { .. } | Callback::ExtendTrial { .. } => Need::Act,
         Callback::Menu
+        | Callback::Fleet
         | Callback::Tenants { .. }
         | Callback::Search
         | Callback::Found { .. }
@@ -197,6 +202,7 @@ async fn callback(
     let at = (chat, message.id());
     let shown = match pressed {
         Callback::Menu => Some(screens::menu(catalog, operator)),
+        Callback::Fleet => Some(screens::fleet(deps, catalog).await?),
         Callback::Tenants { page } => Some(screens::tenants(deps, catalog, None, page).await?),
         Callback::Found { page, query } => Some(screens::tenants(deps, catalog, Some(&query), page).await?),
         Callback::Search => {
@@ -208,7 +214,11 @@ async fn callback(
             dialogue.update(State::Idle).await?;
             Some(screens::menu(catalog, operator))
         }
-        Callback::Card { tenant } | Callback::Logs { tenant } | Callback::Ask { tenant, .. }
+        Callback::Card { tenant }
+        | Callback::Logs { tenant }
+        | Callback::Ask { tenant, .. }
+        | Callback::Trial { tenant }
+        | Callback::ExtendTrial { tenant, .. }
             if !exists(deps, &tenant).await? =>
         {
             bot.send(chat, catalog.render(Text::NotFound, &[("slug", tenant.as_str())]), None).await?;
@@ -222,6 +232,35 @@ async fn callback(
             None
         }
         Callback::Ask { action, tenant } => Some(screens::confirm(deps, catalog, action, &tenant).await?),
+        Callback::Trial { tenant } => Some(screens::trial(deps, catalog, &tenant).await?),
+        Callback::ExtendTrial { days, tenant } => {
+            let days = i32::try_from(days).unwrap_or(i32::MAX);
+            let extended = billing::extend_trial(
+                &mut *deps.pool.acquire().await?,
+                tenant.as_str(),
+                days,
+                &operator.actor(),
+                Utc::now(),
+            )
+            .await;
+            let html = match extended {
+                Ok(subscription) => {
+                    let detail = subscription.summary();
+                    catalog.render(
+                        Text::DoneOk,
+                        &[("action", catalog.raw(Text::ActionTrial)), ("slug", tenant.as_str()), ("detail", &detail)],
+                    )
+                }
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    catalog.render(
+                        Text::DoneFailed,
+                        &[("action", catalog.raw(Text::ActionTrial)), ("slug", tenant.as_str()), ("error", &error)],
+                    )
+                }
+            };
+            Some(Screen { html, buttons: screens::back_to_card(catalog, &tenant) })
+        }
         Callback::Do { action, tenant } => {
             bot.edit(chat, at.1, progress_text(catalog, action, &tenant, None), None).await?;
             perform(bot, deps, catalog, operator, action, &tenant, at).await?;
@@ -292,12 +331,9 @@ async fn act(
     let (pool, actor) = (&deps.pool, operator.actor());
     match action {
         Action::Start | Action::Restart => {
-            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
             let (engine, options) = (deps.engine().await?, deps.runtime()?);
-            if action == Action::Restart {
-                runtime::stop(pool, engine, slug, &actor).await?;
-            }
-            let started = runtime::start(pool, engine, slug, options, &actor, progress).await?;
+            let restart = action == Action::Restart;
+            let started = lifecycle::start(pool, engine, slug, options, restart, &actor, progress).await?;
             Ok(format!("{} ({})", started.container, started.image))
         }
         Action::Stop => {
@@ -328,6 +364,10 @@ async fn act(
                 (None, path) => Ok(path.map(|p| p.display().to_string()).unwrap_or_default()),
             }
         }
-        Action::Delete => anyhow::bail!("deleting from Telegram arrives with the shared delete operation"),
+        Action::Delete => {
+            let options = DeleteOptions { final_backup: Some(deps.options.backup_dir.clone()) };
+            let deleted = lifecycle::delete(pool, deps.engine().await, slug, &options, &actor, progress).await?;
+            Ok(deleted.final_backup.unwrap_or_default())
+        }
     }
 }

@@ -8,10 +8,9 @@ use super::Deps;
 use super::access::{Need, Operator, Role};
 use super::callback::{Action, Callback, fit_query};
 use super::texts::{Catalog, Text};
+use crate::platform::views::{self, Observed};
 use crate::telegram::runtime::callback::button;
-use crate::tenant::TenantSlug;
-use crate::tenant::store::Tenant;
-use crate::tenant::{ops, runtime};
+use crate::tenant::{TenantSlug, ops};
 
 /// A message to send or to edit into place.
 pub(crate) struct Screen {
@@ -20,7 +19,7 @@ pub(crate) struct Screen {
 }
 
 /// Tenants on one page of the list.
-const PER_PAGE: usize = 8;
+const PER_PAGE: u32 = 8;
 /// Log lines a card shows on request.
 const LOG_LINES: usize = 20;
 
@@ -40,56 +39,105 @@ pub(crate) fn menu(catalog: &Catalog, operator: &Operator) -> Screen {
     Screen { html: catalog.render(Text::MenuTitle, &[("role", role)]), buttons: InlineKeyboardMarkup::new(rows) }
 }
 
+/// The fleet at a glance: bots, subscriptions, money, last night's backups, what ends soon.
+pub(crate) async fn fleet(deps: &Deps, catalog: &Catalog) -> anyhow::Result<Screen> {
+    let engine = deps.engine().await.ok();
+    let now = chrono::Utc::now();
+    let seen = views::overview(&deps.pool, engine, now).await?;
+    let unknown = catalog.raw(Text::Unknown);
+    let containers = match seen.containers.known() {
+        Some(c) => catalog.render_plain(
+            Text::FleetContainers,
+            &[
+                ("running", &c.running.to_string()),
+                ("stopped", &c.stopped.to_string()),
+                ("unhealthy", &c.unhealthy.to_string()),
+            ],
+        ),
+        None => unknown.to_string(),
+    };
+    let s = &seen.subscriptions;
+    let subscriptions = catalog.render_plain(
+        Text::FleetSubscriptions,
+        &[
+            ("trial", &s.trial.to_string()),
+            ("active", &s.active.to_string()),
+            ("grace", &s.grace.to_string()),
+            ("suspended", &s.suspended.to_string()),
+            ("complimentary", &s.complimentary.to_string()),
+        ],
+    );
+    let revenue = list_or_dash(catalog, seen.revenue.iter().map(ToString::to_string));
+    let mut backups = catalog.render_plain(
+        Text::FleetBackups,
+        &[("ok", &seen.backups.ok.len().to_string()), ("failed", &seen.backups.failed.len().to_string())],
+    );
+    if !seen.backups.failed.is_empty() {
+        backups = format!("{backups} ({})", seen.backups.failed.join(", "));
+    }
+    let ending = list_or_dash(
+        catalog,
+        seen.ending.iter().map(|l| format!("{} ({})", l.subscription.tenant, l.subscription.summary())),
+    );
+    let html = catalog.render(
+        Text::FleetText,
+        &[
+            ("tenants", &seen.tenants.to_string()),
+            ("containers", &containers),
+            ("subscriptions", &subscriptions),
+            ("revenue", &revenue),
+            ("backups", &backups),
+            ("ending", &ending),
+        ],
+    );
+    let buttons = vec![
+        vec![button(catalog.raw(Text::FleetRefresh), Callback::Fleet)],
+        vec![button(catalog.raw(Text::Back), Callback::Menu)],
+    ];
+    Ok(Screen { html, buttons: InlineKeyboardMarkup::new(buttons) })
+}
+
+fn list_or_dash(catalog: &Catalog, items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() { catalog.raw(Text::Dash).to_string() } else { items.join(", ") }
+}
+
 /// A page of tenants, all or those whose name or display name holds `query`.
 pub(crate) async fn tenants(deps: &Deps, catalog: &Catalog, query: Option<&str>, page: u32) -> anyhow::Result<Screen> {
-    let all = ops::list(&deps.pool, None).await?;
-    let needle = query.map(str::to_lowercase);
-    let found: Vec<&Tenant> = all
+    let mut found = views::tenants(&deps.pool, query, page, PER_PAGE).await?;
+    if found.items.is_empty() && found.page > 1 {
+        // The list shrank since the button was made: its last page.
+        found = views::tenants(&deps.pool, query, found.pages.max(1), PER_PAGE).await?;
+    }
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = found
+        .items
         .iter()
-        .filter(|t| t.deleted_at.is_none())
-        .filter(|t| {
-            needle.as_ref().is_none_or(|n| t.slug.contains(n.as_str()) || t.display_name.to_lowercase().contains(n))
-        })
-        .collect();
-    let pages = found.len().div_ceil(PER_PAGE).max(1);
-    let page = (page as usize).clamp(1, pages);
-    let shown = found.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
-    let mut rows: Vec<Vec<InlineKeyboardButton>> = shown
-        .map(|t| {
+        .filter_map(|t| {
             let label = catalog.render_plain(Text::TenantsItem, &[("name", &t.display_name), ("status", &t.status)]);
-            let Ok(tenant) = t.slug.parse::<TenantSlug>() else { return Vec::new() };
-            vec![button(label, Callback::Card { tenant })]
+            let tenant = t.slug.parse::<TenantSlug>().ok()?;
+            Some(vec![button(label, Callback::Card { tenant })])
         })
-        .filter(|r| !r.is_empty())
         .collect();
-    let to = |page: usize| {
-        let page = u32::try_from(page).unwrap_or(1);
-        match query {
-            Some(q) => Callback::Found { page, query: fit_query(q) },
-            None => Callback::Tenants { page },
-        }
+    let to = |page: u32| match query {
+        Some(q) => Callback::Found { page, query: fit_query(q) },
+        None => Callback::Tenants { page },
     };
     let mut navigation = Vec::new();
-    if page > 1 {
-        navigation.push(button(catalog.raw(Text::TenantsPrev), to(page - 1)));
+    if found.page > 1 {
+        navigation.push(button(catalog.raw(Text::TenantsPrev), to(found.page - 1)));
     }
-    if page < pages {
-        navigation.push(button(catalog.raw(Text::TenantsNext), to(page + 1)));
+    if found.page < found.pages {
+        navigation.push(button(catalog.raw(Text::TenantsNext), to(found.page + 1)));
     }
     rows.push(navigation);
     rows.push(vec![button(catalog.raw(Text::Back), Callback::Menu)]);
     rows.retain(|r| !r.is_empty());
-    let (page_, pages_, total) = (page.to_string(), pages.to_string(), found.len().to_string());
-    let html = if found.is_empty() {
-        catalog.render(Text::TenantsEmpty, &[])
-    } else {
-        match query {
-            Some(q) => catalog.render(
-                Text::TenantsTitleSearch,
-                &[("query", q), ("page", &page_), ("pages", &pages_), ("total", &total)],
-            ),
-            None => catalog.render(Text::TenantsTitle, &[("page", &page_), ("pages", &pages_), ("total", &total)]),
-        }
+    let (page, pages, total) = (found.page.to_string(), found.pages.max(1).to_string(), found.total.to_string());
+    let html = match query {
+        _ if found.total == 0 && query.is_none() => catalog.render(Text::TenantsEmpty, &[]),
+        Some(q) => catalog
+            .render(Text::TenantsTitleSearch, &[("query", q), ("page", &page), ("pages", &pages), ("total", &total)]),
+        None => catalog.render(Text::TenantsTitle, &[("page", &page), ("pages", &pages), ("total", &total)]),
     };
     Ok(Screen { html, buttons: InlineKeyboardMarkup::new(rows) })
 }
@@ -101,40 +149,53 @@ pub(crate) async fn card(
     operator: &Operator,
     slug: &TenantSlug,
 ) -> anyhow::Result<Screen> {
-    let tenant = ops::show(&deps.pool, slug).await?;
-    let dash = catalog.raw(Text::Dash);
-    let unknown = catalog.raw(Text::Unknown);
-    let subscription = crate::billing::subscription::for_tenant(&mut *deps.pool.acquire().await?, slug.as_str())
-        .await
-        .map(|s| s.summary())
-        .unwrap_or_else(|_| unknown.to_string());
-    let container = match deps.engine().await {
-        Ok(engine) => match engine.container(&runtime::container_name(slug.as_str())).await {
-            Ok(Some(c)) => match c.health {
-                Some(health) => format!("{} ({health})", c.status),
-                None => c.status,
-            },
-            Ok(None) => dash.to_string(),
-            Err(_) => unknown.to_string(),
+    let engine = deps.engine().await.ok();
+    let card = views::card(&deps.pool, engine, slug.as_str()).await?;
+    let (dash, unknown) = (catalog.raw(Text::Dash), catalog.raw(Text::Unknown));
+    let container = match &card.container {
+        Observed::Known(Some(c)) => match &c.health {
+            Some(health) => format!("{} ({health})", c.status),
+            None => c.status.clone(),
         },
-        Err(_) => unknown.to_string(),
+        Observed::Known(None) => catalog.raw(Text::CardContainerNone).to_string(),
+        Observed::Unknown { .. } => unknown.to_string(),
     };
-    let owners = tenant.admins.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-    let bot = format!("@{}", tenant.bot_username);
+    let when = |at: &chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let last_payment = card.last_payment.as_ref().map_or(dash.to_string(), |p| {
+        catalog.render_plain(
+            Text::CardPayment,
+            &[("amount", &p.amount.to_string()), ("provider", &p.provider), ("at", &when(&p.at))],
+        )
+    });
+    let last_backup = card.last_backup.as_ref().map_or(dash.to_string(), |b| match b.ok {
+        true => {
+            let size = b.size_bytes.map_or(dash.to_string(), |n| format!("{:.1} MB", n as f64 / 1_048_576.0));
+            catalog.render_plain(Text::CardBackupOk, &[("at", &when(&b.at)), ("size", &size)])
+        }
+        false => catalog.render_plain(Text::CardBackupFailed, &[("at", &when(&b.at))]),
+    });
+    let outbox = card.outbox.as_ref().map_or(unknown.to_string(), |o| {
+        catalog
+            .render_plain(Text::CardOutbox, &[("pending", &o.pending.to_string()), ("failed", &o.failed.to_string())])
+    });
+    let owners = card.owners.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    // Telegram shows an @username as a link to the bot.
+    let bot = format!("@{}", card.bot_username);
+    let schema = card.schema_version.map_or(unknown.to_string(), |v| v.to_string());
     let html = catalog.render(
         Text::CardText,
         &[
-            ("display_name", &tenant.display_name),
-            ("slug", &tenant.slug),
+            ("display_name", &card.display_name),
+            ("slug", &card.slug),
             ("bot", &bot),
             ("owners", &owners),
             ("container", &container),
-            ("image", tenant.image.as_deref().unwrap_or(dash)),
-            ("schema", &tenant.schema_version.to_string()),
-            ("subscription", &subscription),
-            ("last_payment", dash),
-            ("last_backup", dash),
-            ("outbox", dash),
+            ("image", card.image.as_deref().unwrap_or(dash)),
+            ("schema", &schema),
+            ("subscription", &card.subscription.summary()),
+            ("last_payment", &last_payment),
+            ("last_backup", &last_backup),
+            ("outbox", &outbox),
         ],
     );
     let mut rows = vec![vec![button(catalog.raw(Text::CardLogs), Callback::Logs { tenant: slug.clone() })]];
@@ -142,6 +203,9 @@ pub(crate) async fn card(
         let act = |action: Action| button(catalog.raw(label(action)), Callback::Ask { action, tenant: slug.clone() });
         rows.push(vec![act(Action::Start), act(Action::Stop), act(Action::Restart)]);
         rows.push(vec![act(Action::Upgrade), act(Action::Backup)]);
+        if card.subscription.state == crate::billing::State::Trial {
+            rows.push(vec![button(catalog.raw(Text::ActionTrial), Callback::Trial { tenant: slug.clone() })]);
+        }
         rows.push(vec![act(Action::Delete)]);
     }
     rows.push(vec![button(catalog.raw(Text::Back), Callback::Tenants { page: 1 })]);
@@ -150,22 +214,32 @@ pub(crate) async fn card(
 
 /// The last log lines of a tenant's bot.
 pub(crate) async fn logs(deps: &Deps, catalog: &Catalog, slug: &TenantSlug) -> anyhow::Result<Screen> {
-    let engine = deps.engine().await?;
-    let query = runtime::LogQuery { follow: false, since: None, tail: Some(LOG_LINES) };
-    let mut lines = Vec::new();
-    let read = runtime::logs(engine, slug, &query, |_stamp, line| {
-        lines.push(String::from_utf8_lossy(line).trim_end().to_string());
-        Ok(())
-    })
-    .await;
-    let html = match read {
-        Ok(()) if !lines.is_empty() => {
-            catalog.render(Text::CardLogsText, &[("slug", slug.as_str()), ("lines", &lines.join("\n"))])
-        }
-        _ => catalog.render(Text::CardLogsNone, &[("slug", slug.as_str())]),
+    let lines = match deps.engine().await {
+        Ok(engine) => views::log_tail(engine, slug.as_str(), LOG_LINES).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
     };
-    let back = row(vec![button(catalog.raw(Text::Back), Callback::Card { tenant: slug.clone() })]);
-    Ok(Screen { html, buttons: InlineKeyboardMarkup::new(back) })
+    let html = match lines.is_empty() {
+        false => catalog.render(Text::CardLogsText, &[("slug", slug.as_str()), ("lines", &lines.join("\n"))]),
+        true => catalog.render(Text::CardLogsNone, &[("slug", slug.as_str())]),
+    };
+    Ok(Screen { html, buttons: back_to_card(catalog, slug) })
+}
+
+/// By how many days to extend a trial: the choice names the tenant and its end, and is the confirmation.
+pub(crate) async fn trial(deps: &Deps, catalog: &Catalog, slug: &TenantSlug) -> anyhow::Result<Screen> {
+    let card = views::card(&deps.pool, None, slug.as_str()).await?;
+    let ends = card
+        .subscription
+        .ends()
+        .map_or(catalog.raw(Text::Dash).to_string(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+    let html =
+        catalog.render(Text::TrialChoose, &[("slug", slug.as_str()), ("name", &card.display_name), ("ends", &ends)]);
+    let days = [3u32, 7, 14, 30].map(|days| {
+        let label = catalog.render_plain(Text::TrialDays, &[("days", &days.to_string())]);
+        button(label, Callback::ExtendTrial { days, tenant: slug.clone() })
+    });
+    let rows = vec![days.to_vec(), vec![button(catalog.raw(Text::Cancel), Callback::Card { tenant: slug.clone() })]];
+    Ok(Screen { html, buttons: InlineKeyboardMarkup::new(rows) })
 }
 
 /// "Really stop tenant x?", naming it.

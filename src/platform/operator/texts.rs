@@ -86,6 +86,19 @@ crate::texts! {
 
     DeletePrompt: Html = "operator.delete.prompt" { slug };
     DeleteMismatch: Html = "operator.delete.mismatch";
+
+    FleetText: Html = "operator.fleet.text" { tenants, containers, subscriptions, revenue, backups, ending };
+    FleetContainers: Fragment = "operator.fleet.containers" { running, stopped, unhealthy };
+    FleetSubscriptions: Fragment = "operator.fleet.subscriptions" { trial, active, grace, suspended, complimentary };
+    FleetBackups: Fragment = "operator.fleet.backups" { ok, failed };
+    FleetRefresh: Label = "operator.fleet.refresh";
+    CardContainerNone: Label = "operator.card.container_none";
+    CardOutbox: Fragment = "operator.card.outbox" { pending, failed };
+    CardBackupOk: Fragment = "operator.card.backup_ok" { at, size };
+    CardBackupFailed: Fragment = "operator.card.backup_failed" { at };
+    CardPayment: Fragment = "operator.card.payment" { amount, provider, at };
+    TrialChoose: Html = "operator.trial.choose" { slug, name, ends };
+    TrialDays: Fragment = "operator.trial.days" { days };
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use botctl::locale::Locale;
 use botctl::platform::operator::texts::{Catalog, Text};
-use botctl::platform::operator::{self, OperatorOptions, Operators, Role};
+use botctl::platform::operator::{self, Operator, OperatorOptions, Operators, Role};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::telegram::runtime::flood::Limits;
 use sqlx::PgPool;
@@ -50,7 +50,10 @@ impl Desk {
         let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
         let options = OperatorOptions {
             token: token.parse().unwrap(),
-            operators: Operators::new([(OWNER, Role::Owner), (VIEWER, Role::Viewer)]),
+            operators: Operators::new(&[
+                Operator { id: OWNER, role: Role::Owner },
+                Operator { id: VIEWER, role: Role::Viewer },
+            ]),
             api_url: f.emulator.url(),
             rate_limits: false,
             runtime: Err("these tests run no containers".into()),
