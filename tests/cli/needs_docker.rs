@@ -23,6 +23,7 @@ macro_rules! docker_test {
         fn $name() $body
     };
 }
+pub(crate) use docker_test;
 
 /// Waits until the tenant's bot (for `BOT_A`) answers a new customer's /start.
 fn bot_answers(f: &Fixture, user_id: i64) {
@@ -57,7 +58,7 @@ fn healthz(name: &str) -> (u16, Value) {
 
 /// The container runs, and its bot answers its own `/healthz` 200: Docker's own status says only
 /// `starting` until its first check, one healthcheck interval (minutes) after the start.
-fn assert_serving(name: &str) {
+pub(crate) fn assert_serving(name: &str) {
     let state = block_on(engine().container(name)).unwrap().unwrap();
     assert_eq!(state.status, "running", "{name}");
     assert_ne!(state.health.as_deref(), Some("unhealthy"), "{name}");
@@ -77,7 +78,7 @@ pub(crate) fn runtime_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
 }
 
 /// The same, to spawn.
-fn runtime_process(f: &Fixture, image: &str) -> std::process::Command {
+pub(crate) fn runtime_process(f: &Fixture, image: &str) -> std::process::Command {
     let mut cmd = f.process();
     cmd.env("BOTCTL_DOCKER_HOST", docker_host())
         .env("BOTCTL_DOCKER_IMAGE", image)

@@ -64,6 +64,15 @@ pub(crate) struct Deps {
     engine: OnceCell<Engine>,
 }
 
+/// Operators page through lists quickly and are few: limits that stop a stuck client or a stranger's
+/// script, not a person at work.
+const OPERATOR_FLOOD: FloodLimits = FloodLimits {
+    message_every: Duration::from_millis(500),
+    message_burst: 5,
+    button_every: Duration::from_millis(200),
+    button_burst: 10,
+};
+
 /// How long an action waits for the Docker engine to answer its connection.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -103,7 +112,7 @@ pub async fn run(
         None => None,
     };
     tracing::info!(bot = options.token.bot_id(), "the operator bot serves");
-    let flood = FloodGuard::new(options.flood.unwrap_or_default());
+    let flood = FloodGuard::new(options.flood.unwrap_or(OPERATOR_FLOOD));
     let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone(), engine: OnceCell::new() });
     let updates = Updates::<state::State>::new(
         bot.clone(),

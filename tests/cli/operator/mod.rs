@@ -2,6 +2,7 @@
 //! its owner (9001), its viewer (9002) and a stranger (9003) talking to it.
 
 mod access;
+mod docker;
 mod screens;
 
 use std::time::Duration;
@@ -45,20 +46,19 @@ impl Desk {
     pub(crate) fn start() -> Self {
         let f = Fixture::new();
         let slug = f.create(BOT_A);
-        let token = token(OPERATOR_BOT);
-        f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
-        let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
+        let desk = Self::attach(f, slug);
+        let pool = block_on(PgPool::connect(&desk.f.db.url())).unwrap();
         let options = OperatorOptions {
-            token: token.parse().unwrap(),
+            token: desk.token.parse().unwrap(),
             operators: Operators::new(&[
                 Operator { id: OWNER, role: Role::Owner },
                 Operator { id: VIEWER, role: Role::Viewer },
             ]),
-            api_url: f.emulator.url(),
+            api_url: desk.f.emulator.url(),
             rate_limits: false,
             runtime: Err("these tests run no containers".into()),
             docker_host: "unix:///nonexistent/docker.sock".into(),
-            backup_dir: f.sandbox.path().join("backups"),
+            backup_dir: desk.f.sandbox.path().join("backups"),
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             // Tests tap faster than people.
             flood: Some(Limits {
@@ -68,12 +68,19 @@ impl Desk {
                 button_burst: 1000,
             }),
         };
-        let shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
         let runtime = block_on(async { tokio::runtime::Handle::current() });
-        runtime.spawn(operator::run(pool, options, shutdown.clone(), Some(ready)));
+        runtime.spawn(operator::run(pool, options, desk.shutdown.clone(), Some(ready)));
         block_on(async { tokio::time::timeout(WAIT, listening).await }).expect("the bot starts").unwrap();
-        Self { f, slug, token, shutdown }
+        desk
+    }
+
+    /// The operator bot's token known to the fixture's emulator, for a bot run elsewhere (`platform
+    /// serve` as a process).
+    pub(crate) fn attach(f: Fixture, slug: String) -> Self {
+        let token = token(OPERATOR_BOT);
+        f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
+        Self { f, slug, token, shutdown: CancellationToken::new() }
     }
 
     pub(crate) fn emulator(&self) -> &Emulator {

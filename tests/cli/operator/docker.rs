@@ -1,0 +1,69 @@
+//! The operator bot as operators meet it: inside `botctl platform serve`, configured by its settings,
+//! acting on real containers through the Docker engine.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::{Desk, OWNER, words};
+use crate::needs_docker::{
+    ContainerGuard, assert_serving, build_image, docker_test, engine, runtime_botctl, runtime_process,
+};
+use crate::support::block_on;
+use crate::tenant::{BOT_A, Fixture};
+use botctl::platform::operator::texts::Text;
+
+/// `platform serve` with the operator bot, on the fixture's engine and image; killed with SIGTERM on drop.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn start(f: &Fixture, image: &str, token: &str) -> Self {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let child = runtime_process(f, image)
+            .args(["platform", "serve"])
+            .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
+            .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", token)
+            .env("BOTCTL_PLATFORM_OPERATORS", format!("{OWNER}:owner"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+docker_test! {
+    fn an_owner_stops_a_running_bot_from_the_platform_daemons_operator_bot() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let slug = f.create(BOT_A);
+        let container = botctl::tenant::runtime::container_name(&slug);
+        let _container_guard = ContainerGuard(container.clone());
+        runtime_botctl(&f, &image).args(["tenant", "start", &slug]).assert().success();
+        assert_serving(&container);
+
+        let desk = Desk::attach(f, slug.clone());
+        let _daemon = Daemon::start(&desk.f, &image, &desk.token);
+        let owner = Desk::user(OWNER);
+        let card = desk.card(&owner);
+        assert!(card.text.as_deref().is_some_and(|t| t.contains("running")), "{:?}", card.text);
+        desk.press(&owner, &card, &format!("a:sp:{slug}"));
+        let confirm = desk.says_text(&owner, &words(Text::ConfirmText));
+        desk.press(&owner, &confirm, &format!("d:sp:{slug}"));
+        desk.says_text(&owner, "done");
+        let state = block_on(engine().container(&container)).unwrap();
+        assert!(state.as_ref().is_none_or(|c| c.status != "running"), "the container is stopped: {state:?}");
+        let status: String = desk.scalar(&format!("SELECT status FROM botctl.tenants WHERE slug = '{slug}'"));
+        assert_eq!(status, "stopped");
+        let by: i64 = desk.scalar(&format!(
+            "SELECT count(*) FROM botctl.events WHERE actor = 'telegram:{OWNER}' AND tenant = '{slug}' AND action = 'tenant.stop'"
+        ));
+        assert_eq!(by, 1, "the stop is recorded with the operator's Telegram id");
+    }
+}
