@@ -991,19 +991,7 @@ docker_test! {
         let pool = block_on(sqlx::PgPool::connect(&f.db.url())).unwrap();
         let engine = engine();
         let runtime = runtime_options(&f, &pool, &image);
-        let template = botctl::config::template::embedded("clinic", botctl::config::template::Locale::En).unwrap();
-        let create = botctl::tenant::ops::CreateOptions {
-            slug: slug.clone(),
-            token: token(BOT_A).parse().unwrap(),
-            admins: vec![1001],
-            timezone: chrono_tz::Europe::Moscow,
-            locale: template.locale,
-            display_name: None,
-            template,
-            memory_mb: None,
-            cpus: None,
-            telegram_api_url: f.api.parse().unwrap(),
-        };
+        let create = f.create_options(&slug, BOT_A);
         let actor = "operator 42";
         let start = Some((&engine, &runtime));
         let complimentary = botctl::billing::Start::Complimentary;

@@ -18,6 +18,23 @@ pub const BOT_B: i64 = 500_000_002;
 pub const BOT_C: i64 = 500_000_003;
 
 impl Fixture {
+    /// What `tenant create NAME --token … --admin 1001 --template clinic` asks for, for library calls.
+    pub fn create_options(&self, slug: &botctl::tenant::TenantSlug, bot: i64) -> botctl::tenant::ops::CreateOptions {
+        let template = botctl::config::template::embedded("clinic", botctl::config::template::Locale::En).unwrap();
+        botctl::tenant::ops::CreateOptions {
+            slug: slug.clone(),
+            token: token(bot).parse().unwrap(),
+            admins: vec![1001],
+            timezone: chrono_tz::Europe::Moscow,
+            locale: template.locale,
+            display_name: None,
+            template,
+            memory_mb: None,
+            cpus: None,
+            telegram_api_url: self.api.parse().unwrap(),
+        }
+    }
+
     pub fn new() -> Self {
         let sandbox = Sandbox::new();
         let db = TestDb::new();
@@ -698,19 +715,7 @@ mod lifecycle {
         let f = Fixture::new();
         let pool = pool(&f);
         let slug: TenantSlug = unique_slug().parse().unwrap();
-        let template = botctl::config::template::embedded("clinic", botctl::config::template::Locale::En).unwrap();
-        let options = botctl::tenant::ops::CreateOptions {
-            slug: slug.clone(),
-            token: token(BOT_C).parse().unwrap(),
-            admins: vec![1001],
-            timezone: chrono_tz::Europe::Moscow,
-            locale: template.locale,
-            display_name: None,
-            template,
-            memory_mb: None,
-            cpus: None,
-            telegram_api_url: f.api.parse().unwrap(),
-        };
+        let options = f.create_options(&slug, BOT_C);
         let start = async { Err::<(Engine, RuntimeOptions), _>(anyhow::anyhow!("cannot reach the Docker engine")) };
         let trial = botctl::billing::Start::Trial { days: 7 };
         let created = lifecycle::create_then_start(&pool, &options, &trial, Some(start), "operator 42", &NoProgress);
