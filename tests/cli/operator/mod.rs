@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use botctl::locale::Locale;
 use botctl::platform::operator::texts::{Catalog, Text};
-use botctl::platform::operator::{self, OperatorOptions, Operators, Role};
+use botctl::platform::operator::{self, AlertDelivery, OperatorOptions, Operators, Role};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::telegram::runtime::flood::Limits;
 use sqlx::PgPool;
@@ -64,6 +64,7 @@ impl Desk {
                 button_every: Duration::from_millis(1),
                 button_burst: 1000,
             }),
+            alerts: AlertDelivery { remind_after: Duration::from_secs(6 * 3600), every: Duration::from_millis(200) },
         };
         let shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
