@@ -2,6 +2,7 @@
 //! its owner (9001), its viewer (9002) and a stranger (9003) talking to it.
 
 mod access;
+mod alerts;
 mod screens;
 
 use std::time::Duration;
@@ -38,8 +39,15 @@ pub(crate) struct Desk {
     pub(crate) f: Fixture,
     pub(crate) slug: String,
     pub(crate) token: String,
+    pub(crate) pool: PgPool,
     shutdown: CancellationToken,
+    bot: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
+
+/// How often the bot looks for alerts in tests: several wakes fit in any wait.
+pub(crate) const ALERTS_EVERY: Duration = Duration::from_millis(200);
+/// A reminder interval no test reaches unless it moves a send back in time.
+pub(crate) const REMIND_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 impl Desk {
     pub(crate) fn start() -> Self {
@@ -48,8 +56,25 @@ impl Desk {
         let token = token(OPERATOR_BOT);
         f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
         let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
+        let mut desk = Self { f, slug, token, pool, shutdown: CancellationToken::new(), bot: None };
+        desk.spawn(AlertDelivery { remind_after: REMIND_AFTER, every: ALERTS_EVERY });
+        desk
+    }
+
+    /// Stops the running bot, as a daemon's stop would, and starts a new one on the same control plane
+    /// pushing alerts with `alerts`: nothing but the database carries over.
+    pub(crate) fn restart(&mut self, alerts: AlertDelivery) {
+        self.shutdown.cancel();
+        if let Some(bot) = self.bot.take() {
+            block_on(async { tokio::time::timeout(WAIT, bot).await }).expect("the bot stops").unwrap().unwrap();
+        }
+        self.spawn(alerts);
+    }
+
+    fn spawn(&mut self, alerts: AlertDelivery) {
+        let f = &self.f;
         let options = OperatorOptions {
-            token: token.parse().unwrap(),
+            token: self.token.parse().unwrap(),
             operators: Operators::new([(OWNER, Role::Owner), (VIEWER, Role::Viewer)]),
             api_url: f.emulator.url(),
             rate_limits: false,
@@ -64,14 +89,14 @@ impl Desk {
                 button_every: Duration::from_millis(1),
                 button_burst: 1000,
             }),
-            alerts: AlertDelivery { remind_after: Duration::from_secs(6 * 3600), every: Duration::from_millis(200) },
+            alerts,
         };
-        let shutdown = CancellationToken::new();
+        self.shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
         let runtime = block_on(async { tokio::runtime::Handle::current() });
-        runtime.spawn(operator::run(pool, options, shutdown.clone(), Some(ready)));
+        let bot = runtime.spawn(operator::run(self.pool.clone(), options, self.shutdown.clone(), Some(ready)));
         block_on(async { tokio::time::timeout(WAIT, listening).await }).expect("the bot starts").unwrap();
-        Self { f, slug, token, shutdown }
+        self.bot = Some(bot);
     }
 
     pub(crate) fn emulator(&self) -> &Emulator {
