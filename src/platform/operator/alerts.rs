@@ -51,6 +51,16 @@ pub struct Pushed {
     pub failed: usize,
 }
 
+/// What a wake works with; nothing in it outlives a restart but what the database keeps.
+struct Pusher {
+    pool: PgPool,
+    bot: TgBot,
+    operators: Operators,
+    recipients: Vec<i64>,
+    remind_after: TimeDelta,
+    health: Arc<Health>,
+}
+
 /// Pushes alerts every `options.every` until `shutdown`.
 pub(crate) async fn run(
     pool: PgPool,
@@ -62,8 +72,9 @@ pub(crate) async fn run(
 ) {
     let remind_after = TimeDelta::from_std(options.remind_after).unwrap_or(TimeDelta::MAX);
     let recipients: Vec<i64> = operators.ids().collect();
+    let pusher = Pusher { pool, bot, operators, recipients, remind_after, health };
     loop {
-        match push(&pool, &bot, &operators, &recipients, remind_after, Utc::now(), &health, &shutdown).await {
+        match pusher.push(Utc::now(), &shutdown).await {
             Ok(pushed) if pushed != Pushed::default() => tracing::info!(?pushed, "alerts pushed to operators"),
             Ok(_) => {}
             Err(error) => tracing::warn!(error = format!("{error:#}"), "could not push alerts; trying again"),
@@ -75,61 +86,55 @@ pub(crate) async fn run(
     }
 }
 
-/// One wake: what is due at `now`, at most `PER_WAKE` sends, each recorded once Telegram took it. A
-/// shutdown is honoured between sends, never halfway through one, so no send goes unrecorded.
-#[allow(clippy::too_many_arguments)]
-async fn push(
-    pool: &PgPool,
-    bot: &TgBot,
-    operators: &Operators,
-    recipients: &[i64],
-    remind_after: TimeDelta,
-    now: DateTime<Utc>,
-    health: &Health,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Pushed> {
-    let mut conn = pool.acquire().await?;
-    let due = alerts::due(&mut conn, recipients, now, remind_after).await?;
-    let catalog = Catalog::defaults(Locale::En);
-    let mut pushed = Pushed::default();
-    for due in due.iter().take(PER_WAKE) {
-        if shutdown.is_cancelled() {
-            break;
-        }
-        let may_act =
-            u64::try_from(due.chat_id).ok().and_then(|id| operators.admit(id)).is_some_and(|o| o.may(Need::Act));
-        let (html, buttons) = message(catalog, due, may_act);
-        match bot.send(ChatId(due.chat_id), html, buttons.map(Into::into)).await {
-            Ok(()) => pushed.sent += 1,
-            Err(error) => {
-                let request = error.downcast_ref::<RequestError>();
-                if let Some(request) = request {
-                    health.metrics.telegram_error(request);
-                }
-                if !unreachable(request) {
+impl Pusher {
+    /// One wake: what is due at `now`, at most `PER_WAKE` sends, each recorded once Telegram took it. A
+    /// shutdown is honoured between sends, never halfway through one, so no send goes unrecorded.
+    async fn push(&self, now: DateTime<Utc>, shutdown: &CancellationToken) -> anyhow::Result<Pushed> {
+        let Pusher { pool, bot, operators, recipients, remind_after, health } = self;
+        let remind_after = *remind_after;
+        let mut conn = pool.acquire().await?;
+        let due = alerts::due(&mut conn, recipients, now, remind_after).await?;
+        let catalog = Catalog::defaults(Locale::En);
+        let mut pushed = Pushed::default();
+        for due in due.iter().take(PER_WAKE) {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let may_act =
+                u64::try_from(due.chat_id).ok().and_then(|id| operators.admit(id)).is_some_and(|o| o.may(Need::Act));
+            let (html, buttons) = message(catalog, due, may_act);
+            match bot.send(ChatId(due.chat_id), html, buttons.map(Into::into)).await {
+                Ok(()) => pushed.sent += 1,
+                Err(error) => {
+                    let request = error.downcast_ref::<RequestError>();
+                    if let Some(request) = request {
+                        health.metrics.telegram_error(request);
+                    }
+                    if !unreachable(request) {
+                        tracing::warn!(
+                            alert = due.alert.id,
+                            chat = due.chat_id,
+                            error = format!("{error:#}"),
+                            "an alert was not sent; trying again next time"
+                        );
+                        pushed.failed += 1;
+                        continue;
+                    }
+                    // Trying every wake would change nothing and fill the log: this send counts as done,
+                    // logged once; a reminder, if the alert stays open, tries again.
                     tracing::warn!(
                         alert = due.alert.id,
                         chat = due.chat_id,
                         error = format!("{error:#}"),
-                        "an alert was not sent; trying again next time"
+                        "an operator cannot be written to; the alert counts as delivered"
                     );
-                    pushed.failed += 1;
-                    continue;
+                    pushed.unreachable += 1;
                 }
-                // Trying every wake would change nothing and fill the log: this send counts as done,
-                // logged once; a reminder, if the alert stays open, tries again.
-                tracing::warn!(
-                    alert = due.alert.id,
-                    chat = due.chat_id,
-                    error = format!("{error:#}"),
-                    "an operator cannot be written to; the alert counts as delivered"
-                );
-                pushed.unreachable += 1;
             }
+            alerts::delivered(&mut conn, due.alert.id, due.chat_id, now).await?;
         }
-        alerts::delivered(&mut conn, due.alert.id, due.chat_id, now).await?;
+        Ok(pushed)
     }
-    Ok(pushed)
 }
 
 /// Whether Telegram says this chat cannot be written to at all, so that retrying is pointless.
