@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use botctl::platform::alerts::{self, Alert, Kind};
 use botctl::platform::operator::AlertDelivery;
+use botctl::platform::operator::alerts::PER_WAKE;
 use botctl::platform::operator::texts::Text;
 use botctl::telegram::emulator::{ChatMessage, Failure, TgUser};
 use chrono::Utc;
@@ -265,5 +266,37 @@ mod needs_docker {
         sentinel(&desk, "after-the-second-scan");
         let about = |m: &botctl::telegram::emulator::ChatMessage| !m.callbacks("a:rs:").is_empty();
         assert_eq!(messages(&desk, &owner, &desk.slug).into_iter().filter(about).count(), 1);
+    }
+}
+
+#[test]
+fn a_burst_of_alerts_is_paced_per_wake_and_each_reaches_each_operator_once() {
+    let mut desk = desk();
+    desk.stop();
+    let burst = 25;
+    for n in 0..burst {
+        backup_failed(&desk, &format!("backup_failed:burst:{n}"), &format!("burst number {n}."));
+    }
+    // One wake, then none for an hour: the first wake's sends are all there will be.
+    desk.spawn(AlertDelivery { remind_after: REMIND_AFTER, every: Duration::from_secs(3600) });
+    let delivered = |desk: &Desk| -> i64 { desk.scalar("SELECT count(*) FROM botctl.alert_deliveries") };
+    let deadline = std::time::Instant::now() + crate::serve::WAIT;
+    while delivered(&desk) < PER_WAKE as i64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(ALERTS_EVERY);
+    }
+    desk.stop();
+    assert_eq!(delivered(&desk), PER_WAKE as i64, "one wake sends at most {PER_WAKE}");
+    let sends = desk.emulator().sent(&desk.token).into_iter().filter(|s| s.method == "sendMessage").count();
+    assert_eq!(sends, PER_WAKE);
+
+    desk.spawn(AlertDelivery { remind_after: REMIND_AFTER, every: ALERTS_EVERY });
+    for user in users() {
+        desk.says_text(&user, &format!("burst number {}.", burst - 1));
+    }
+    sentinel(&desk, "after-the-burst");
+    for user in users() {
+        for n in 0..burst {
+            assert_eq!(messages(&desk, &user, &format!("burst number {n}.")).len(), 1, "{n} to {}", user.id);
+        }
     }
 }

@@ -64,14 +64,20 @@ impl Desk {
     /// Stops the running bot, as a daemon's stop would, and starts a new one on the same control plane
     /// pushing alerts with `alerts`: nothing but the database carries over.
     pub(crate) fn restart(&mut self, alerts: AlertDelivery) {
+        self.stop();
+        self.spawn(alerts);
+    }
+
+    /// Stops the bot and waits until it has: whatever it was doing is finished.
+    pub(crate) fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(bot) = self.bot.take() {
             block_on(async { tokio::time::timeout(WAIT, bot).await }).expect("the bot stops").unwrap().unwrap();
         }
-        self.spawn(alerts);
     }
 
-    fn spawn(&mut self, alerts: AlertDelivery) {
+    /// Starts a bot again after `stop`.
+    pub(crate) fn spawn(&mut self, alerts: AlertDelivery) {
         let f = &self.f;
         let options = OperatorOptions {
             token: self.token.parse().unwrap(),
