@@ -8,7 +8,7 @@ use super::Context;
 use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
 use crate::platform::alerts::detect::DetectOptions;
-use crate::platform::operator::{OperatorOptions, Operators};
+use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
 use crate::platform::{self, ServeOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
@@ -58,6 +58,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         backup_dir: s.backup.dir.clone(),
         http_addr: None,
         flood: None,
+        alerts: AlertDelivery { remind_after: s.platform.alerts.remind_after, ..AlertDelivery::default() },
     });
     if options.operator.is_none() {
         tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");

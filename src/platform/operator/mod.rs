@@ -3,6 +3,7 @@
 //! on the shared Telegram runtime. Every update passes the gate (`access`) before any handler runs.
 
 pub mod access;
+pub mod alerts;
 pub mod callback;
 mod handlers;
 mod progress;
@@ -23,6 +24,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Operator, Operators, Role};
+pub use alerts::AlertDelivery;
 use texts::Catalog;
 
 use crate::locale::Locale;
@@ -53,6 +55,8 @@ pub struct OperatorOptions {
     pub http_addr: Option<SocketAddr>,
     /// Overrides the flood limits (a scripted operator taps faster than people may).
     pub flood: Option<FloodLimits>,
+    /// When alerts are pushed to the operators.
+    pub alerts: AlertDelivery,
 }
 
 /// What every handler is given.
@@ -113,6 +117,14 @@ pub async fn run(
     };
     tracing::info!(bot = options.token.bot_id(), "the operator bot serves");
     let flood = FloodGuard::new(options.flood.unwrap_or(OPERATOR_FLOOD));
+    let pushing = tokio::spawn(alerts::run(
+        pool.clone(),
+        sender.clone(),
+        options.operators.clone(),
+        options.alerts,
+        health.clone(),
+        shutdown.clone(),
+    ));
     let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone(), engine: OnceCell::new() });
     let updates = Updates::<state::State>::new(
         bot.clone(),
@@ -133,6 +145,7 @@ pub async fn run(
         })
         .await;
     shutdown.cancel();
+    pushing.await.context("the operator bot's alerts")?;
     if let Some((_, task)) = listener {
         task.await.context("the operator bot's health listener")?;
     }

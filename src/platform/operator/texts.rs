@@ -99,6 +99,17 @@ crate::texts! {
     CardPayment: Fragment = "operator.card.payment" { amount, provider, at };
     TrialChoose: Html = "operator.trial.choose" { slug, name, ends };
     TrialDays: Fragment = "operator.trial.days" { days };
+
+    // The alerts the bot pushes (`alerts`); their placeholders are the facts each kind carries.
+    AlertBotDown: Html = "operator.alerts.bot_down" { slug, container, health, since };
+    AlertBackupFailed: Html = "operator.alerts.backup_failed" { slug, error, at, dest };
+    AlertGrace: Html = "operator.alerts.grace" { slug, paid_until, grace_until };
+    AlertSuspended: Html = "operator.alerts.suspended" { slug, paid_until, grace_until };
+    AlertPayment: Html = "operator.alerts.payment" { slug, amount, days, plan, provider };
+    AlertStartFailed: Html = "operator.alerts.start_failed" { slug, error };
+    AlertTakeover: Html = "operator.alerts.takeover" { from, to, leader_since };
+    AlertReminder: Html = "operator.alerts.reminder";
+    AlertOpenCard: Label = "operator.alerts.open_card";
 }
 
 #[cfg(test)]

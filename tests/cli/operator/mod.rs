@@ -2,6 +2,7 @@
 //! its owner (9001), its viewer (9002) and a stranger (9003) talking to it.
 
 mod access;
+mod alerts;
 mod docker;
 mod screens;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use botctl::locale::Locale;
 use botctl::platform::operator::texts::{Catalog, Text};
-use botctl::platform::operator::{self, Operator, OperatorOptions, Operators, Role};
+use botctl::platform::operator::{self, AlertDelivery, Operator, OperatorOptions, Operators, Role};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::telegram::runtime::flood::Limits;
 use sqlx::PgPool;
@@ -39,26 +40,63 @@ pub(crate) struct Desk {
     pub(crate) f: Fixture,
     pub(crate) slug: String,
     pub(crate) token: String,
+    pub(crate) pool: PgPool,
     shutdown: CancellationToken,
+    bot: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
+
+/// How often the bot looks for alerts in tests: several wakes fit in any wait.
+pub(crate) const ALERTS_EVERY: Duration = Duration::from_millis(200);
+/// A reminder interval no test reaches unless it moves a send back in time.
+pub(crate) const REMIND_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 impl Desk {
     pub(crate) fn start() -> Self {
         let f = Fixture::new();
         let slug = f.create(BOT_A);
-        let desk = Self::attach(f, slug);
-        let pool = block_on(PgPool::connect(&desk.f.db.url())).unwrap();
+        let mut desk = Self::attach(f, slug);
+        desk.spawn(AlertDelivery { remind_after: REMIND_AFTER, every: ALERTS_EVERY });
+        desk
+    }
+
+    /// The operator bot's token known to the fixture's emulator, for a bot run elsewhere too (`platform
+    /// serve` as a process).
+    pub(crate) fn attach(f: Fixture, slug: String) -> Self {
+        let token = token(OPERATOR_BOT);
+        f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
+        let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
+        Self { f, slug, token, pool, shutdown: CancellationToken::new(), bot: None }
+    }
+
+    /// Stops the running bot, as a daemon's stop would, and starts a new one on the same control plane
+    /// pushing alerts with `alerts`: nothing but the database carries over.
+    pub(crate) fn restart(&mut self, alerts: AlertDelivery) {
+        self.stop();
+        self.spawn(alerts);
+    }
+
+    /// Stops the bot and waits until it has: whatever it was doing is finished.
+    pub(crate) fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(bot) = self.bot.take() {
+            block_on(async { tokio::time::timeout(WAIT, bot).await }).expect("the bot stops").unwrap().unwrap();
+        }
+    }
+
+    /// Starts a bot again after `stop`.
+    pub(crate) fn spawn(&mut self, alerts: AlertDelivery) {
+        let f = &self.f;
         let options = OperatorOptions {
-            token: desk.token.parse().unwrap(),
+            token: self.token.parse().unwrap(),
             operators: Operators::new(&[
                 Operator { id: OWNER, role: Role::Owner },
                 Operator { id: VIEWER, role: Role::Viewer },
             ]),
-            api_url: desk.f.emulator.url(),
+            api_url: f.emulator.url(),
             rate_limits: false,
             runtime: Err("these tests run no containers".into()),
             docker_host: "unix:///nonexistent/docker.sock".into(),
-            backup_dir: desk.f.sandbox.path().join("backups"),
+            backup_dir: f.sandbox.path().join("backups"),
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             // Tests tap faster than people.
             flood: Some(Limits {
@@ -67,20 +105,14 @@ impl Desk {
                 button_every: Duration::from_millis(1),
                 button_burst: 1000,
             }),
+            alerts,
         };
+        self.shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
         let runtime = block_on(async { tokio::runtime::Handle::current() });
-        runtime.spawn(operator::run(pool, options, desk.shutdown.clone(), Some(ready)));
+        let bot = runtime.spawn(operator::run(self.pool.clone(), options, self.shutdown.clone(), Some(ready)));
         block_on(async { tokio::time::timeout(WAIT, listening).await }).expect("the bot starts").unwrap();
-        desk
-    }
-
-    /// The operator bot's token known to the fixture's emulator, for a bot run elsewhere (`platform
-    /// serve` as a process).
-    pub(crate) fn attach(f: Fixture, slug: String) -> Self {
-        let token = token(OPERATOR_BOT);
-        f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
-        Self { f, slug, token, shutdown: CancellationToken::new() }
+        self.bot = Some(bot);
     }
 
     pub(crate) fn emulator(&self) -> &Emulator {
