@@ -28,7 +28,7 @@ use super::keyboards::button;
 use super::metrics;
 use super::texts::{Catalog, LiveCatalog, Text};
 use crate::telegram::runtime::health::Health;
-use crate::telegram::runtime::sender::TgBot;
+use crate::telegram::runtime::sender::{self, TgBot};
 
 /// Rows claimed and sent at once. Telegram's limits are kept by the throttled bot, which lets queued
 /// messages through four times a second: enough of them must be waiting to use its 30 a second.
@@ -243,13 +243,7 @@ impl Dispatcher {
         self.health.metrics.telegram_error(request);
         match request {
             // The user cannot be reached, and trying again will not change that.
-            RequestError::Api(
-                ApiError::BotBlocked
-                | ApiError::ChatNotFound
-                | ApiError::UserDeactivated
-                | ApiError::CantInitiateConversation
-                | ApiError::BotKicked,
-            ) => Outcome::Failed(text),
+            _ if sender::unreachable(Some(request)) => Outcome::Failed(text),
             _ if attempts + 1 >= MAX_ATTEMPTS => Outcome::Failed(text),
             RequestError::RetryAfter(seconds) => {
                 Outcome::Retry { at: now + TimeDelta::seconds(i64::from(seconds.seconds())), error: text }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
+use teloxide::RequestError;
 use teloxide::types::{ChatId, InlineKeyboardMarkup};
-use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 use super::access::{Need, Operators};
@@ -19,7 +19,7 @@ use crate::locale::Locale;
 use crate::platform::alerts::{self, Due, Kind, Occasion};
 use crate::telegram::runtime::callback::button;
 use crate::telegram::runtime::health::Health;
-use crate::telegram::runtime::sender::TgBot;
+use crate::telegram::runtime::sender::{TgBot, unreachable};
 use crate::tenant::TenantSlug;
 
 /// When alerts are pushed.
@@ -135,20 +135,6 @@ impl Pusher {
         }
         Ok(pushed)
     }
-}
-
-/// Whether Telegram says this chat cannot be written to at all, so that retrying is pointless.
-fn unreachable(error: Option<&RequestError>) -> bool {
-    matches!(
-        error,
-        Some(RequestError::Api(
-            ApiError::BotBlocked
-                | ApiError::ChatNotFound
-                | ApiError::UserDeactivated
-                | ApiError::CantInitiateConversation
-                | ApiError::BotKicked
-        ))
-    )
 }
 
 /// The alert's text for one recipient, and its button: the action for an owner, the tenant's card for a

@@ -87,6 +87,21 @@ impl TgBot {
     }
 }
 
+/// Whether Telegram says a chat cannot be written to at all (the user blocked the bot, left, or never
+/// started it), so that trying again is pointless.
+pub fn unreachable(error: Option<&RequestError>) -> bool {
+    matches!(
+        error,
+        Some(RequestError::Api(
+            ApiError::BotBlocked
+                | ApiError::ChatNotFound
+                | ApiError::UserDeactivated
+                | ApiError::CantInitiateConversation
+                | ApiError::BotKicked
+        ))
+    )
+}
+
 /// The same message settings for a throttled and a direct request, which are different types.
 async fn html_message<R>(request: R, markup: Option<ReplyMarkup>) -> Result<Message, RequestError>
 where
