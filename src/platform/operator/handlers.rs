@@ -18,7 +18,7 @@ use super::progress::MessageProgress;
 use super::screens::{self, Screen, verb};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
-use super::{Deps, catalog};
+use super::{Deps, catalog, create, payment};
 use crate::backup::Keep;
 use crate::locale::Locale;
 use crate::progress::Progress;
@@ -117,6 +117,8 @@ async fn message(
     let Some(user) = msg.from.as_ref() else { return Ok(()) };
     let catalog = catalog(user);
     let chat = msg.chat.id;
+    // A pasted token leaves the chat before anything else happens to its message.
+    create::delete_if_token(bot, msg, dialogue).await?;
     match deps.flood.check(operator.id, Input::Message) {
         Verdict::Allow => {}
         Verdict::DropAndWarn => return bot.send(chat, catalog.render(Text::Flood, &[]), None).await,
@@ -124,7 +126,8 @@ async fn message(
     }
     let text = msg.text().unwrap_or_default().trim();
     if let Ok(command) = Command::parse(text, "") {
-        dialogue.update(State::Idle).await?;
+        // Deleted rather than set to Idle: a flow's row may hold a pasted token.
+        dialogue.exit().await?;
         if matches!(command, Command::Cancel) {
             bot.send(chat, catalog.render(Text::Cancelled, &[]), None).await?;
         }
@@ -149,6 +152,9 @@ async fn message(
                 _ => bot.send(chat, catalog.render(Text::DeleteMismatch, &[]), None).await,
             }
         }
+        State::AwaitingToken => create::answer(bot, deps, dialogue, operator, catalog, msg, None).await,
+        State::Creating(draft) => create::answer(bot, deps, dialogue, operator, catalog, msg, Some(draft)).await,
+        State::Paying(draft) => payment::answer(bot, deps, dialogue, operator, catalog, msg, draft).await,
         State::Idle => send(bot, chat, screens::menu(catalog, operator)).await,
     }
 }
@@ -173,6 +179,14 @@ async fn on_callback(
 fn need(callback: &Callback) -> Need {
     match callback {
         Callback::Ask { .. } | Callback::Do { .. } => Need::Act,
+        Callback::Create
+        | Callback::CreateTemplate { .. }
+        | Callback::CreateZone { .. }
+        | Callback::CreateConfirm
+        | Callback::Pay { .. }
+        | Callback::PayPlan { .. }
+        | Callback::PayDays { .. }
+        | Callback::PayConfirm { .. } => Need::Act,
         Callback::Menu
         | Callback::Tenants { .. }
         | Callback::Search
@@ -216,7 +230,7 @@ async fn callback(
             None
         }
         Callback::Cancel => {
-            dialogue.update(State::Idle).await?;
+            dialogue.exit().await?;
             Some(screens::menu(catalog, operator))
         }
         Callback::Card { tenant } | Callback::Logs { tenant } | Callback::Ask { tenant, .. }
@@ -233,6 +247,12 @@ async fn callback(
             None
         }
         Callback::Ask { action, tenant } => Some(screens::confirm(deps, catalog, action, &tenant).await?),
+        Callback::Create | Callback::CreateTemplate { .. } | Callback::CreateZone { .. } | Callback::CreateConfirm => {
+            return create::press(bot, deps, dialogue, operator, catalog, at, pressed).await;
+        }
+        Callback::Pay { .. } | Callback::PayPlan { .. } | Callback::PayDays { .. } | Callback::PayConfirm { .. } => {
+            return payment::press(bot, deps, dialogue, operator, catalog, at, pressed).await;
+        }
         Callback::Do { action, tenant } => {
             bot.edit(chat, at.1, progress_text(catalog, action, &tenant, None), None).await?;
             perform(bot, deps, catalog, operator, action, &tenant, at).await?;

@@ -4,7 +4,9 @@
 
 pub mod access;
 pub mod callback;
+mod create;
 mod handlers;
+mod payment;
 mod progress;
 mod screens;
 pub mod state;

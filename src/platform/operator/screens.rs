@@ -33,10 +33,13 @@ pub(crate) fn menu(catalog: &Catalog, operator: &Operator) -> Screen {
         Role::Owner => Text::RoleOwner,
         Role::Viewer => Text::RoleViewer,
     });
-    let rows = vec![vec![
+    let mut rows = vec![vec![
         button(catalog.raw(Text::MenuTenants), Callback::Tenants { page: 1 }),
         button(catalog.raw(Text::MenuSearch), Callback::Search),
     ]];
+    if operator.may(Need::Act) {
+        rows.push(vec![button(catalog.raw(Text::MenuCreate), Callback::Create)]);
+    }
     Screen { html: catalog.render(Text::MenuTitle, &[("role", role)]), buttons: InlineKeyboardMarkup::new(rows) }
 }
 
@@ -142,6 +145,7 @@ pub(crate) async fn card(
         let act = |action: Action| button(catalog.raw(label(action)), Callback::Ask { action, tenant: slug.clone() });
         rows.push(vec![act(Action::Start), act(Action::Stop), act(Action::Restart)]);
         rows.push(vec![act(Action::Upgrade), act(Action::Backup)]);
+        rows.push(vec![button(catalog.raw(Text::ActionPayment), Callback::Pay { tenant: slug.clone() })]);
         rows.push(vec![act(Action::Delete)]);
     }
     rows.push(vec![button(catalog.raw(Text::Back), Callback::Tenants { page: 1 })]);
