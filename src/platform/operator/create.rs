@@ -88,10 +88,10 @@ pub struct Draft {
 /// message while a token is awaited, and anything shaped like a token at any time.
 pub(super) async fn delete_if_token(bot: &TgBot, msg: &Message, dialogue: &OperatorDialogue) -> anyhow::Result<()> {
     let looks_like_token = msg.text().is_some_and(|t| t.parse::<BotToken>().is_ok());
-    if looks_like_token || dialogue.get().await? == Some(State::AwaitingToken) {
-        if let Err(error) = bot.direct().delete_message(msg.chat.id, msg.id).await {
-            tracing::warn!(%error, "could not delete a message that may hold a bot token");
-        }
+    if (looks_like_token || dialogue.get().await? == Some(State::AwaitingToken))
+        && let Err(error) = bot.direct().delete_message(msg.chat.id, msg.id).await
+    {
+        tracing::warn!(%error, "could not delete a message that may hold a bot token");
     }
     Ok(())
 }
@@ -189,9 +189,7 @@ async fn token(
 fn templates(catalog: &Catalog) -> InlineKeyboardMarkup {
     let mut rows: Vec<Vec<InlineKeyboardButton>> = template::embedded_names()
         .chunks(2)
-        .map(|names| {
-            names.iter().map(|n| button(*n, Callback::CreateTemplate { template: n.to_string() })).collect()
-        })
+        .map(|names| names.iter().map(|n| button(*n, Callback::CreateTemplate { template: n.to_string() })).collect())
         .collect();
     rows.push(cancel_row(catalog));
     InlineKeyboardMarkup::new(rows)
@@ -365,7 +363,9 @@ pub(crate) async fn provision(
         runtime::start(&deps.pool, engine, slug, runtime_options, actor, progress).await
     };
     started.await.with_context(|| {
-        format!("tenant `{slug}` was created, but its bot did not start, so it is stopped; Start on its card tries again")
+        format!(
+            "tenant `{slug}` was created, but its bot did not start, so it is stopped; Start on its card tries again"
+        )
     })?;
     ops::show(&deps.pool, slug).await
 }

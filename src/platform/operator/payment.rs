@@ -70,7 +70,12 @@ pub(super) async fn press(
             let mut rows: Vec<Vec<InlineKeyboardButton>> = all
                 .iter()
                 .filter(|p| p.active)
-                .map(|p| vec![button(plan_label(catalog, p), Callback::PayPlan { tenant: tenant.clone(), plan: p.code.clone() })])
+                .map(|p| {
+                    vec![button(
+                        plan_label(catalog, p),
+                        Callback::PayPlan { tenant: tenant.clone(), plan: p.code.clone() },
+                    )]
+                })
                 .collect();
             rows.push(vec![button(catalog.raw(Text::PaymentOtherDays), Callback::PayDays { tenant: tenant.clone() })]);
             rows.push(vec![button(catalog.raw(Text::Cancel), Callback::Card { tenant: tenant.clone() })]);
@@ -83,8 +88,12 @@ pub(super) async fn press(
             };
             dialogue.update(State::Paying(draft(Some(plan.code), Some(plan.days)))).await?;
             let days = plan.days.to_string();
-            bot.send(chat, catalog.render(Text::PaymentAmountPrompt, &[("slug", tenant.as_str()), ("days", &days)]), None)
-                .await?;
+            bot.send(
+                chat,
+                catalog.render(Text::PaymentAmountPrompt, &[("slug", tenant.as_str()), ("days", &days)]),
+                None,
+            )
+            .await?;
         }
         Callback::PayDays { .. } => {
             dialogue.update(State::Paying(draft(None, None))).await?;
@@ -114,7 +123,8 @@ fn plan_label(catalog: &Catalog, plan: &Plan) -> String {
         Some(rub) => rub.to_string(),
         None => prices(plan),
     };
-    catalog.render_plain(Text::PaymentPlanButton, &[("name", name), ("days", &plan.days.to_string()), ("price", &price)])
+    catalog
+        .render_plain(Text::PaymentPlanButton, &[("name", name), ("days", &plan.days.to_string()), ("price", &price)])
 }
 
 fn prices(plan: &Plan) -> String {
@@ -155,7 +165,9 @@ pub(super) async fn answer(
         if let Some(code) = &draft.plan {
             let plan = plans::require(&mut *deps.pool.acquire().await?, code).await?;
             if credit::plan_payment(&plan, amount, false).is_err() {
-                return bot.send(chat, say(Text::PaymentAmountPlan, &[("plan", code), ("prices", &prices(&plan))]), None).await;
+                return bot
+                    .send(chat, say(Text::PaymentAmountPlan, &[("plan", code), ("prices", &prices(&plan))]), None)
+                    .await;
             }
         }
         draft.amount = Some(amount.to_string());

@@ -2,6 +2,8 @@
 //! its owner (9001), its viewer (9002) and a stranger (9003) talking to it.
 
 mod access;
+mod create;
+mod payment;
 mod screens;
 
 use std::time::Duration;
