@@ -85,15 +85,17 @@ pub struct Draft {
 }
 
 /// Deletes an operator's message that is, or may be, a bot token, before anything else reads it: every
-/// message while a token is awaited, and anything shaped like a token at any time.
-pub(super) async fn delete_if_token(bot: &TgBot, msg: &Message, dialogue: &OperatorDialogue) -> anyhow::Result<()> {
+/// message while a token is awaited, and anything shaped like a token at any time. `true` when it was
+/// a token out of place, which the caller must neither use nor echo.
+pub(super) async fn delete_if_token(bot: &TgBot, msg: &Message, dialogue: &OperatorDialogue) -> anyhow::Result<bool> {
     let looks_like_token = msg.text().is_some_and(|t| t.parse::<BotToken>().is_ok());
-    if (looks_like_token || dialogue.get().await? == Some(State::AwaitingToken))
+    let awaited = dialogue.get().await? == Some(State::AwaitingToken);
+    if (looks_like_token || awaited)
         && let Err(error) = bot.direct().delete_message(msg.chat.id, msg.id).await
     {
         tracing::warn!(%error, "could not delete a message that may hold a bot token");
     }
-    Ok(())
+    Ok(looks_like_token && !awaited)
 }
 
 fn cancel_row(catalog: &Catalog) -> Vec<InlineKeyboardButton> {
@@ -140,7 +142,7 @@ pub(super) async fn answer(
     }
     if draft.template.is_some() && draft.timezone.is_none() {
         let Ok(zone) = text.parse::<Tz>() else {
-            return bot.send(chat, say(Text::CreateZoneBad, &[("zone", text)]), None).await;
+            return bot.send(chat, say(Text::CreateZoneBad, &[]), None).await;
         };
         draft.timezone = Some(zone.name().to_string());
         dialogue.update(State::Creating(draft.clone())).await?;
@@ -368,4 +370,37 @@ pub(crate) async fn provision(
         )
     })?;
     ops::show(&deps.pool, slug).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+    #[test]
+    fn a_draft_keeps_its_token_through_the_dialogue_row_but_never_shows_it() {
+        let token: BotToken = TOKEN.parse().unwrap();
+        let draft = Draft {
+            token: Pasted(token),
+            bot: "b_bot".into(),
+            name: Some("salon".into()),
+            owner: Some(42),
+            template: None,
+            timezone: None,
+        };
+        let state = State::Creating(draft);
+        assert!(!format!("{state:?}").contains("AAHd"), "{state:?}");
+        let stored = serde_json::to_value(&state).unwrap();
+        assert_eq!(serde_json::from_value::<State>(stored).unwrap(), state);
+    }
+
+    #[test]
+    fn a_stored_token_that_no_longer_parses_restarts_the_dialogue() {
+        let stored = serde_json::json!({"Creating": {
+            "token": "not a token", "bot": "b", "name": null, "owner": null, "template": null, "timezone": null
+        }});
+        let error = serde_json::from_value::<State>(stored).unwrap_err().to_string();
+        assert!(!error.contains("not a token"), "{error}");
+    }
 }

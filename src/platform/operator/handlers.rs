@@ -118,7 +118,9 @@ async fn message(
     let catalog = catalog(user);
     let chat = msg.chat.id;
     // A pasted token leaves the chat before anything else happens to its message.
-    create::delete_if_token(bot, msg, dialogue).await?;
+    if create::delete_if_token(bot, msg, dialogue).await? {
+        return bot.send(chat, catalog.render(Text::CreateTokenOutOfPlace, &[]), None).await;
+    }
     match deps.flood.check(operator.id, Input::Message) {
         Verdict::Allow => {}
         Verdict::DropAndWarn => return bot.send(chat, catalog.render(Text::Flood, &[]), None).await,

@@ -101,7 +101,8 @@ crate::texts! {
     CreateZonePrompt: Html = "operator.create.zone_prompt";
     CreateZoneOther: Label = "operator.create.zone_other";
     CreateZoneTypePrompt: Html = "operator.create.zone_type_prompt";
-    CreateZoneBad: Html = "operator.create.zone_bad" { zone };
+    CreateZoneBad: Html = "operator.create.zone_bad";
+    CreateTokenOutOfPlace: Html = "operator.create.token_out_of_place";
     CreateChooseAbove: Html = "operator.create.choose_above";
     CreateConfirm: Html = "operator.create.confirm" { slug, bot, owner, template, timezone, locale };
     CreateYes: Label = "operator.create.yes";

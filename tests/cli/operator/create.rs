@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{Desk, OWNER, VIEWER, en, words};
 use crate::support::{token, unique_slug};
-use crate::tenant::{BOT_A, BOT_B};
+use crate::tenant::{BOT_A, BOT_B, BOT_C};
 use botctl::platform::operator::texts::Text;
 use botctl::telegram::emulator::TgUser;
 
@@ -135,6 +135,10 @@ fn an_owner_creates_a_tenant_from_a_pasted_token_that_leaves_the_chat_at_once() 
 fn malformed_rejected_and_taken_tokens_are_deleted_and_refused() {
     let desk = Desk::start();
     let owner = Desk::user(OWNER);
+    // Pasted with no flow waiting for it: deleted all the same, and not used.
+    let stray = desk.text(&owner, &token(BOT_C));
+    desk.says_text(&owner, &words(Text::CreateTokenOutOfPlace));
+    assert!(deleted(&desk, &owner, stray));
     let malformed = "123456:this-is-no-token";
     let pasted = paste(&desk, &owner, malformed);
     desk.says_text(&owner, &words(Text::CreateTokenMalformed));
@@ -154,7 +158,7 @@ fn malformed_rejected_and_taken_tokens_are_deleted_and_refused() {
     assert_eq!(flows(&desk, OWNER), 0, "the flow ended");
     for sent in desk.emulator().sent(&desk.token) {
         let params = sent.params.to_string();
-        for secret in [malformed, &unknown, &token(BOT_A)] {
+        for secret in [malformed, &unknown, &token(BOT_A), &token(BOT_C)] {
             assert!(!params.contains(secret), "{} echoed a token: {params}", sent.method);
         }
     }
