@@ -2,6 +2,8 @@
 //! recorded, a bad amount told and nothing recorded, and no viewer's press does anything.
 
 use super::{Desk, OWNER, VIEWER, en, words};
+use crate::serve::WAIT;
+use crate::support::block_on;
 use botctl::platform::operator::texts::Text;
 use botctl::telegram::emulator::{ChatMessage, TgUser};
 
@@ -53,7 +55,11 @@ fn record_month(desk: &Desk, owner: &TgUser, reference: &str) -> String {
         assert!(text.contains(needle), "the confirmation names {needle}: {text}");
     }
     desk.press(owner, &confirm, &format!("py:{}", desk.slug));
-    let outcome = desk.says(owner, |m| m.message_id == confirm.message_id && m.callbacks("py:").is_empty());
+    // The outcome replaces the confirmation; a note on the bot's start may follow it.
+    let replaced = |m: &ChatMessage| m.message_id == confirm.message_id && m.callbacks("py:").is_empty();
+    let chat = block_on(desk.emulator().wait_until(&desk.token, owner.id, |chat| chat.iter().any(replaced), WAIT))
+        .expect("the confirmation is replaced by the outcome");
+    let outcome = chat.into_iter().find(replaced).expect("found just now");
     // A second tap on the same confirmation finds nothing left to record.
     let again = desk.press(owner, &confirm, &format!("py:{}", desk.slug));
     assert_eq!(again.as_deref(), Some(en().raw(Text::Stale)));
@@ -142,4 +148,29 @@ fn a_viewers_presses_are_refused() {
     ));
     assert_eq!(flows, 0, "no flow begun");
     assert_eq!(payments(&desk), 0);
+}
+
+#[test]
+fn paying_for_a_suspended_tenant_credits_and_then_tries_to_start_its_bot() {
+    let desk = Desk::start();
+    let owner = Desk::user(OWNER);
+    let suspended: i64 = desk.scalar(&format!(
+        "UPDATE botctl.subscriptions s SET state = 'suspended', paid_until = now() - interval '20 days', \
+         grace_until = now() - interval '10 days' FROM botctl.tenants t WHERE t.id = s.tenant_id \
+         AND t.slug = '{}' RETURNING s.tenant_id",
+        desk.slug
+    ));
+    assert!(suspended > 0);
+    let outcome = record_month(&desk, &owner, "INV-S1");
+    assert!(outcome.contains("active"), "{outcome}");
+    // These tests run no containers: the start is tried, fails, is told, and is left to the clock.
+    let told = desk.says_text(&owner, &words(Text::PaymentBotNotStarted));
+    assert!(told.text.as_deref().is_some_and(|t| t.contains(&desk.slug)));
+    let pending: bool = desk.scalar(&format!(
+        "SELECT s.start_pending FROM botctl.subscriptions s JOIN botctl.tenants t ON t.id = s.tenant_id \
+         WHERE t.slug = '{}'",
+        desk.slug
+    ));
+    assert!(pending, "the platform's clock retries the start");
+    assert_eq!((payments(&desk), credits(&desk)), (1, 1));
 }
