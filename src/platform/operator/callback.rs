@@ -86,6 +86,35 @@ pub enum Callback {
     },
     /// Drops whatever was under way.
     Cancel,
+    /// Starts creating a tenant: asks for its bot's token.
+    Create,
+    /// The new tenant's template, by its embedded name.
+    CreateTemplate {
+        template: String,
+    },
+    /// The new tenant's time zone; `None` asks to type one.
+    CreateZone {
+        zone: Option<chrono_tz::Tz>,
+    },
+    /// Creates the tenant the dialogue has put together.
+    CreateConfirm,
+    /// Starts recording a manual payment for a tenant: asks for the plan.
+    Pay {
+        tenant: TenantSlug,
+    },
+    /// The plan paid for, by its code.
+    PayPlan {
+        tenant: TenantSlug,
+        plan: String,
+    },
+    /// Days paid for without a plan: asks for their number.
+    PayDays {
+        tenant: TenantSlug,
+    },
+    /// Records the payment the dialogue has put together.
+    PayConfirm {
+        tenant: TenantSlug,
+    },
 }
 
 impl fmt::Display for Callback {
@@ -103,12 +132,28 @@ impl fmt::Display for Callback {
             Callback::Trial { tenant } => write!(f, "t:{tenant}"),
             Callback::ExtendTrial { days, tenant } => write!(f, "e:{days}:{tenant}"),
             Callback::Cancel => write!(f, "x"),
+            Callback::Create => write!(f, "n"),
+            Callback::CreateTemplate { template } => write!(f, "nt:{template}"),
+            Callback::CreateZone { zone: Some(zone) } => write!(f, "nz:{}", zone.name()),
+            Callback::CreateZone { zone: None } => write!(f, "nz"),
+            Callback::CreateConfirm => write!(f, "ny"),
+            Callback::Pay { tenant } => write!(f, "p:{tenant}"),
+            Callback::PayPlan { tenant, plan } => write!(f, "pp:{tenant}:{plan}"),
+            Callback::PayDays { tenant } => write!(f, "pd:{tenant}"),
+            Callback::PayConfirm { tenant } => write!(f, "py:{tenant}"),
         }
     }
 }
 
 fn tenant(s: &str) -> Result<TenantSlug, CallbackError> {
     s.parse().map_err(|_| CallbackError)
+}
+
+/// A template's or a plan's code: short, lower-case letters, digits, `_` or `-` (handlers look it up).
+fn code(s: &str) -> Result<String, CallbackError> {
+    let fits = (1..=32).contains(&s.len());
+    let plain = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if fits && plain { Ok(s.to_string()) } else { Err(CallbackError) }
 }
 
 /// A page number, from 1.
@@ -141,6 +186,15 @@ impl FromStr for Callback {
             ["d", code, slug] => Callback::Do { action: Action::parse(code)?, tenant: tenant(slug)? },
             ["t", slug] => Callback::Trial { tenant: tenant(slug)? },
             ["e", days, slug] => Callback::ExtendTrial { days: page(days)?, tenant: tenant(slug)? },
+            ["n"] => Callback::Create,
+            ["nt", name] => Callback::CreateTemplate { template: code(name)? },
+            ["nz"] => Callback::CreateZone { zone: None },
+            ["nz", zone] => Callback::CreateZone { zone: Some(zone.parse().map_err(|_| CallbackError)?) },
+            ["ny"] => Callback::CreateConfirm,
+            ["p", slug] => Callback::Pay { tenant: tenant(slug)? },
+            ["pp", slug, plan] => Callback::PayPlan { tenant: tenant(slug)?, plan: code(plan)? },
+            ["pd", slug] => Callback::PayDays { tenant: tenant(slug)? },
+            ["py", slug] => Callback::PayConfirm { tenant: tenant(slug)? },
             _ => return Err(CallbackError),
         })
     }
@@ -183,6 +237,18 @@ mod tests {
             all.push(Callback::Ask { action, tenant: t.clone() });
             all.push(Callback::Do { action, tenant: t.clone() });
         }
+        all.extend([
+            Callback::Create,
+            Callback::CreateTemplate { template: "beauty_salon".into() },
+            Callback::CreateZone { zone: Some(chrono_tz::America::Argentina::ComodRivadavia) },
+            Callback::CreateZone { zone: Some(chrono_tz::Etc::GMTPlus12) },
+            Callback::CreateZone { zone: None },
+            Callback::CreateConfirm,
+            Callback::Pay { tenant: t.clone() },
+            Callback::PayPlan { tenant: t.clone(), plan: "p".repeat(16) },
+            Callback::PayDays { tenant: t.clone() },
+            Callback::PayConfirm { tenant: t.clone() },
+        ]);
         for callback in all {
             let data = callback.to_string();
             assert!(data.len() <= MAX_LEN, "{data} is {} bytes", data.len());
@@ -208,6 +274,18 @@ mod tests {
             "a:zz:abc",
             "d:st",
             "a:st:a:b",
+            "n:1",
+            "nt:",
+            "nt:Bad",
+            "nz:Mars/Olympus",
+            "nz:Europe/Moscow:x",
+            "ny:1",
+            "p:",
+            "pp:abc",
+            "pp:abc:1M",
+            "pp:abc:",
+            "pd:Abc",
+            "py:abc:1m",
             "\u{0}",
         ] {
             assert_eq!(parse::<Callback>(forged), Err(CallbackError), "{forged:?}");

@@ -17,7 +17,7 @@ use super::progress::MessageProgress;
 use super::screens::{self, Screen, verb};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
-use super::{Deps, catalog};
+use super::{Deps, catalog, create, payment};
 use chrono::Utc;
 
 use crate::backup::Keep;
@@ -110,6 +110,10 @@ async fn message(
     let Some(user) = msg.from.as_ref() else { return Ok(()) };
     let catalog = catalog(user);
     let chat = msg.chat.id;
+    // A pasted token leaves the chat before anything else happens to its message.
+    if create::delete_if_token(bot, msg, dialogue).await? {
+        return bot.send(chat, catalog.render(Text::CreateTokenOutOfPlace, &[]), None).await;
+    }
     match deps.flood.check(operator.id, Input::Message) {
         Verdict::Allow => {}
         Verdict::DropAndWarn => return bot.send(chat, catalog.render(Text::Flood, &[]), None).await,
@@ -117,7 +121,8 @@ async fn message(
     }
     let text = msg.text().unwrap_or_default().trim();
     if let Ok(command) = Command::parse(text, "") {
-        dialogue.update(State::Idle).await?;
+        // Deleted rather than set to Idle: a flow's row may hold a pasted token.
+        dialogue.exit().await?;
         if matches!(command, Command::Cancel) {
             bot.send(chat, catalog.render(Text::Cancelled, &[]), None).await?;
         }
@@ -142,6 +147,9 @@ async fn message(
                 _ => bot.send(chat, catalog.render(Text::DeleteMismatch, &[]), None).await,
             }
         }
+        State::AwaitingToken => create::answer(bot, deps, dialogue, operator, catalog, msg, None).await,
+        State::Creating(draft) => create::answer(bot, deps, dialogue, operator, catalog, msg, Some(draft)).await,
+        State::Paying(draft) => payment::answer(bot, deps, dialogue, operator, catalog, msg, draft).await,
         State::Idle => send(bot, chat, screens::menu(catalog, operator)).await,
     }
 }
@@ -165,7 +173,18 @@ async fn on_callback(
 /// What a button needs of the operator pressing it.
 fn need(callback: &Callback) -> Need {
     match callback {
-        Callback::Ask { .. } | Callback::Do { .. } | Callback::Trial { .. } | Callback::ExtendTrial { .. } => Need::Act,
+        Callback::Ask { .. }
+        | Callback::Do { .. }
+        | Callback::Trial { .. }
+        | Callback::ExtendTrial { .. }
+        | Callback::Create
+        | Callback::CreateTemplate { .. }
+        | Callback::CreateZone { .. }
+        | Callback::CreateConfirm
+        | Callback::Pay { .. }
+        | Callback::PayPlan { .. }
+        | Callback::PayDays { .. }
+        | Callback::PayConfirm { .. } => Need::Act,
         Callback::Menu
         | Callback::Fleet
         | Callback::Tenants { .. }
@@ -199,6 +218,14 @@ async fn callback(
         tracing::info!(operator = operator.id, data, "a viewer pressed an owner's button");
         return Ok(Some(Text::AccessViewer));
     }
+    let creating = matches!(
+        pressed,
+        Callback::Create | Callback::CreateTemplate { .. } | Callback::CreateZone { .. } | Callback::CreateConfirm
+    );
+    // A create flow left by another button takes the pasted token it holds with it.
+    if !creating && matches!(dialogue.get().await?, Some(State::Creating(_))) {
+        dialogue.exit().await?;
+    }
     let at = (chat, message.id());
     let shown = match pressed {
         Callback::Menu => Some(screens::menu(catalog, operator)),
@@ -211,7 +238,7 @@ async fn callback(
             None
         }
         Callback::Cancel => {
-            dialogue.update(State::Idle).await?;
+            dialogue.exit().await?;
             Some(screens::menu(catalog, operator))
         }
         Callback::Card { tenant }
@@ -260,6 +287,12 @@ async fn callback(
                 }
             };
             Some(Screen { html, buttons: screens::back_to_card(catalog, &tenant) })
+        }
+        Callback::Create | Callback::CreateTemplate { .. } | Callback::CreateZone { .. } | Callback::CreateConfirm => {
+            return create::press(bot, deps, dialogue, operator, catalog, at, pressed).await;
+        }
+        Callback::Pay { .. } | Callback::PayPlan { .. } | Callback::PayDays { .. } | Callback::PayConfirm { .. } => {
+            return payment::press(bot, deps, dialogue, operator, catalog, at, pressed).await;
         }
         Callback::Do { action, tenant } => {
             bot.edit(chat, at.1, progress_text(catalog, action, &tenant, None), None).await?;

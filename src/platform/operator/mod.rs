@@ -5,7 +5,9 @@
 pub mod access;
 pub mod alerts;
 pub mod callback;
+mod create;
 mod handlers;
+mod payment;
 mod progress;
 mod screens;
 pub mod state;

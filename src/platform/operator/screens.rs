@@ -32,10 +32,13 @@ pub(crate) fn menu(catalog: &Catalog, operator: &Operator) -> Screen {
         Role::Owner => Text::RoleOwner,
         Role::Viewer => Text::RoleViewer,
     });
-    let rows = vec![vec![
+    let mut rows = vec![vec![
         button(catalog.raw(Text::MenuTenants), Callback::Tenants { page: 1 }),
         button(catalog.raw(Text::MenuSearch), Callback::Search),
     ]];
+    if operator.may(Need::Act) {
+        rows.push(vec![button(catalog.raw(Text::MenuCreate), Callback::Create)]);
+    }
     Screen { html: catalog.render(Text::MenuTitle, &[("role", role)]), buttons: InlineKeyboardMarkup::new(rows) }
 }
 
@@ -206,6 +209,7 @@ pub(crate) async fn card(
         if card.subscription.state == crate::billing::State::Trial {
             rows.push(vec![button(catalog.raw(Text::ActionTrial), Callback::Trial { tenant: slug.clone() })]);
         }
+        rows.push(vec![button(catalog.raw(Text::ActionPayment), Callback::Pay { tenant: slug.clone() })]);
         rows.push(vec![act(Action::Delete)]);
     }
     rows.push(vec![button(catalog.raw(Text::Back), Callback::Tenants { page: 1 })]);

@@ -13,6 +13,12 @@ pub enum State {
     Searching,
     /// The tenant's name typed out, to delete it.
     Deleting { tenant: String },
+    /// A new tenant's bot token, pasted.
+    AwaitingToken,
+    /// A new tenant put together step by step: what it lacks says what comes next.
+    Creating(super::create::Draft),
+    /// A manual payment put together step by step: what it lacks says what comes next.
+    Paying(super::payment::Draft),
 }
 
 impl DialogueState for State {

@@ -110,6 +110,48 @@ crate::texts! {
     AlertTakeover: Html = "operator.alerts.takeover" { from, to, leader_since };
     AlertReminder: Html = "operator.alerts.reminder";
     AlertOpenCard: Label = "operator.alerts.open_card";
+
+    CreateTokenPrompt: Html = "operator.create.token_prompt";
+    CreateTokenMalformed: Html = "operator.create.token_malformed";
+    CreateTokenRejected: Html = "operator.create.token_rejected" { bot };
+    CreateTokenUnchecked: Html = "operator.create.token_unchecked";
+    CreateBotTaken: Html = "operator.create.bot_taken" { bot, slug };
+    CreateNamePrompt: Html = "operator.create.name_prompt" { bot };
+    CreateNameBad: Html = "operator.create.name_bad";
+    CreateNameTaken: Html = "operator.create.name_taken" { slug };
+    CreateOwnerPrompt: Html = "operator.create.owner_prompt" { slug };
+    CreateOwnerBad: Html = "operator.create.owner_bad";
+    CreateTemplatePrompt: Html = "operator.create.template_prompt";
+    CreateZonePrompt: Html = "operator.create.zone_prompt";
+    CreateZoneOther: Label = "operator.create.zone_other";
+    CreateZoneTypePrompt: Html = "operator.create.zone_type_prompt";
+    CreateZoneBad: Html = "operator.create.zone_bad";
+    CreateTokenOutOfPlace: Html = "operator.create.token_out_of_place";
+    CreateChooseAbove: Html = "operator.create.choose_above";
+    CreateConfirm: Html = "operator.create.confirm" { slug, bot, owner, template, timezone, locale };
+    CreateYes: Label = "operator.create.yes";
+    CreateDone: Html = "operator.create.done" { slug, bot, detail };
+    CreateStarted: Fragment = "operator.create.started" { container };
+    CreateNotStarted: Fragment = "operator.create.not_started" { reason };
+    CreateOpenCard: Label = "operator.create.open_card";
+
+    PaymentPlans: Html = "operator.payment.plans" { slug, name };
+    PaymentPlanButton: Fragment = "operator.payment.plan_button" { name, days, price };
+    PaymentOtherDays: Label = "operator.payment.other_days";
+    PaymentDaysPrompt: Html = "operator.payment.days_prompt" { slug, max };
+    PaymentDaysBad: Html = "operator.payment.days_bad" { max };
+    PaymentAmountPrompt: Html = "operator.payment.amount_prompt" { slug, days };
+    PaymentAmountBad: Html = "operator.payment.amount_bad";
+    PaymentAmountPlan: Html = "operator.payment.amount_plan" { plan, prices };
+    PaymentReferencePrompt: Html = "operator.payment.reference_prompt";
+    PaymentReferenceBad: Html = "operator.payment.reference_bad";
+    PaymentConfirm: Html = "operator.payment.confirm" { slug, name, days, plan, amount, reference };
+    PaymentYes: Label = "operator.payment.yes";
+    PaymentDone: Html = "operator.payment.done" { slug, amount, days, reference, state, until };
+    PaymentUnchanged: Html = "operator.payment.unchanged" { reference, slug, state, until };
+    PaymentFailed: Html = "operator.payment.failed" { slug, error };
+    PaymentBotStarted: Html = "operator.payment.bot_started" { slug };
+    PaymentBotNotStarted: Html = "operator.payment.bot_not_started" { slug, error };
 }
 
 #[cfg(test)]

@@ -17,14 +17,20 @@ struct Daemon(std::process::Child);
 
 impl Daemon {
     fn start(f: &Fixture, image: &str, token: &str) -> Self {
+        Self::logging(f, image, token, std::process::Stdio::null())
+    }
+
+    /// The same, its log at the most verbose level the product allows going to `log`.
+    fn logging(f: &Fixture, image: &str, token: &str, log: impl Into<std::process::Stdio>) -> Self {
         let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let child = runtime_process(f, image)
             .args(["platform", "serve"])
             .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
             .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", token)
             .env("BOTCTL_PLATFORM_OPERATORS", format!("{OWNER}:owner"))
+            .env("BOTCTL_LOG", "trace")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         Daemon(child)
@@ -65,5 +71,53 @@ docker_test! {
             "SELECT count(*) FROM botctl.events WHERE actor = 'telegram:{OWNER}' AND tenant = '{slug}' AND action = 'tenant.stop'"
         ));
         assert_eq!(by, 1, "the stop is recorded with the operator's Telegram id");
+    }
+}
+
+docker_test! {
+    fn an_owner_creates_a_tenant_from_a_pasted_token_and_its_bot_runs_healthy() {
+        let f = Fixture::new();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        let existing = f.create(BOT_A);
+        let desk = Desk::attach(f, existing);
+        let log_path = desk.f.sandbox.path().join("platform.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let daemon = Daemon::logging(&desk.f, &image, &desk.token, log);
+
+        let owner = Desk::user(OWNER);
+        let menu = desk.menu(&owner);
+        desk.press(&owner, &menu, "n");
+        desk.says_text(&owner, &words(Text::CreateTokenPrompt));
+        let secret = crate::support::token(crate::tenant::BOT_B);
+        let pasted = desk.text(&owner, &secret);
+        desk.says_text(&owner, "@b_bot");
+        assert!(desk.chat(&owner).iter().any(|m| m.message_id == pasted && m.deleted), "the token's message is deleted");
+        let slug = crate::support::unique_slug();
+        let container = botctl::tenant::runtime::container_name(&slug);
+        let _container_guard = ContainerGuard(container.clone());
+        desk.text(&owner, &slug);
+        desk.says_text(&owner, &words(Text::CreateOwnerPrompt));
+        desk.text(&owner, "4242");
+        let templates = desk.says(&owner, |m| !m.callbacks("nt:").is_empty());
+        desk.press(&owner, &templates, "nt:barbershop");
+        let zones = desk.says(&owner, |m| !m.callbacks("nz:").is_empty());
+        desk.press(&owner, &zones, "nz:Europe/Samara");
+        let confirm = desk.says(&owner, |m| !m.callbacks("ny").is_empty());
+        desk.press(&owner, &confirm, "ny");
+        let done = desk.says_within(std::time::Duration::from_secs(120), &owner, |m| {
+            m.text.as_deref().is_some_and(|t| t.contains("created"))
+        });
+        assert!(done.text.as_deref().is_some_and(|t| t.contains(&slug)), "{:?}", done.text);
+        assert_serving(&container);
+
+        drop(daemon);
+        let (_, key) = secret.split_once(':').unwrap();
+        for sent in desk.emulator().sent(&desk.token) {
+            assert!(!sent.params.to_string().contains(key), "{} echoed the token", sent.method);
+        }
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(log.contains("TRACE") || log.contains("DEBUG"), "the daemon logged verbosely");
+        let leaks: Vec<&str> = log.lines().filter(|l| l.contains(key)).collect();
+        assert!(leaks.is_empty(), "the token reached the daemon's log: {leaks:#?}");
     }
 }

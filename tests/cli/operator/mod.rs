@@ -3,7 +3,9 @@
 
 mod access;
 mod alerts;
+mod create;
 mod docker;
+mod payment;
 mod screens;
 
 use std::time::Duration;
@@ -135,9 +137,19 @@ impl Desk {
 
     /// Waits until the newest bot message in `user`'s chat satisfies `f`.
     pub(crate) fn says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        self.says_within(WAIT, user, f)
+    }
+
+    /// The same, waiting up to `timeout` (an operation that starts a container takes longer).
+    pub(crate) fn says_within(
+        &self,
+        timeout: Duration,
+        user: &TgUser,
+        f: impl Fn(&ChatMessage) -> bool,
+    ) -> ChatMessage {
         let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
         let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| f(&m));
-        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, WAIT))
+        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, timeout))
             .unwrap_or_else(|e| panic!("{e}; the bot sent: {:#?}", self.emulator().sent(&self.token)));
         newest(&chat).unwrap()
     }
