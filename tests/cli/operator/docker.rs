@@ -45,7 +45,7 @@ impl Drop for Daemon {
 }
 
 docker_test! {
-    fn an_owner_stops_a_running_bot_from_the_platform_daemons_operator_bot() {
+    fn an_owner_stops_and_starts_a_bot_from_the_platform_daemons_operator_bot() {
         let f = Fixture::new();
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let slug = f.create(BOT_A);
@@ -71,6 +71,17 @@ docker_test! {
             "SELECT count(*) FROM botctl.events WHERE actor = 'telegram:{OWNER}' AND tenant = '{slug}' AND action = 'tenant.stop'"
         ));
         assert_eq!(by, 1, "the stop is recorded with the operator's Telegram id");
+
+        // And started again from the same card, as `tenant start` does: healthy before it says done.
+        let card = desk.card(&owner);
+        assert!(card.text.as_deref().is_some_and(|t| t.contains("no container") || t.contains("exited")), "{:?}", card.text);
+        desk.press(&owner, &card, &format!("a:st:{slug}"));
+        let confirm = desk.says_text(&owner, &words(Text::ConfirmText));
+        desk.press(&owner, &confirm, &format!("d:st:{slug}"));
+        desk.says_within(std::time::Duration::from_secs(120), &owner, |m| {
+            m.text.as_deref().is_some_and(|t| t.contains("done"))
+        });
+        assert_serving(&container);
     }
 }
 
