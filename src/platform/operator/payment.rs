@@ -121,15 +121,14 @@ fn plan_label(catalog: &Catalog, plan: &Plan) -> String {
     };
     let price = match plan.price(Currency::Rub) {
         Some(rub) => rub.to_string(),
-        None => prices(plan),
+        None => prices(catalog, plan),
     };
     catalog
         .render_plain(Text::PaymentPlanButton, &[("name", name), ("days", &plan.days.to_string()), ("price", &price)])
 }
 
-fn prices(plan: &Plan) -> String {
-    let all: Vec<String> = plan.prices.iter().map(ToString::to_string).collect();
-    if all.is_empty() { "—".to_string() } else { all.join(", ") }
+fn prices(catalog: &Catalog, plan: &Plan) -> String {
+    super::screens::list_or_dash(catalog, plan.prices.iter().map(ToString::to_string))
 }
 
 /// A typed answer in the flow: the days (without a plan), the amount, then the reference.
@@ -166,7 +165,11 @@ pub(super) async fn answer(
             let plan = plans::require(&mut *deps.pool.acquire().await?, code).await?;
             if credit::plan_payment(&plan, amount, false).is_err() {
                 return bot
-                    .send(chat, say(Text::PaymentAmountPlan, &[("plan", code), ("prices", &prices(&plan))]), None)
+                    .send(
+                        chat,
+                        say(Text::PaymentAmountPlan, &[("plan", code), ("prices", &prices(catalog, &plan))]),
+                        None,
+                    )
                     .await;
             }
         }

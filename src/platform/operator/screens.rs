@@ -100,7 +100,8 @@ pub(crate) async fn fleet(deps: &Deps, catalog: &Catalog) -> anyhow::Result<Scre
     Ok(Screen { html, buttons: InlineKeyboardMarkup::new(buttons) })
 }
 
-fn list_or_dash(catalog: &Catalog, items: impl Iterator<Item = String>) -> String {
+/// Items joined with commas, or the dash for none.
+pub(crate) fn list_or_dash(catalog: &Catalog, items: impl Iterator<Item = String>) -> String {
     let items: Vec<String> = items.collect();
     if items.is_empty() { catalog.raw(Text::Dash).to_string() } else { items.join(", ") }
 }
