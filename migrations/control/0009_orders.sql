@@ -31,7 +31,8 @@ CREATE TABLE botctl.orders (
     -- Why the order failed or was canceled, for the operator's alert and the buyer's message.
     reason           text        CHECK (length(reason) BETWEEN 1 AND 500),
     created_at       timestamptz NOT NULL,
-    -- When the current state was entered: the resumer looks for orders stuck in one.
+    -- When the order last changed (a state entered, a draft's choice): the resumer looks for orders
+    -- stuck since; when each state was entered is in botctl.order_events.
     updated_at       timestamptz NOT NULL,
     CHECK ((amount IS NULL) = (currency IS NULL)),
     CHECK ((bot_id IS NULL) = (bot_username IS NULL)),

@@ -116,11 +116,7 @@ pub async fn advance(conn: &mut PgConnection, step: &Transition) -> anyhow::Resu
     if drops_token(to) {
         sqlx::query("DELETE FROM botctl.order_tokens WHERE order_id = $1").bind(order.id).execute(&mut *tx).await?;
     }
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(WAKE_CHANNEL)
-        .bind(order.id.to_string())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)").bind(WAKE_CHANNEL).bind(order.id.to_string()).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Advanced { outcome: Outcome::Moved, order: Order::try_from(row)? })
 }
@@ -139,11 +135,10 @@ fn check_entering(order: &Order, to: State, facts: &Facts) -> Result<(), BadInpu
     }
     if to == State::AwaitingPayment {
         let plan = facts.plan.as_ref().or(order.plan.as_ref());
-        let (Some(provider), Some(amount), Some(_), Some(_)) = (facts.provider, facts.amount, plan, &facts.idempotence_key)
+        let (Some(provider), Some(amount), Some(_), Some(_)) =
+            (facts.provider, facts.amount, plan, &facts.idempotence_key)
         else {
-            return Err(BadInput::new(
-                "a payment is requested with its provider, amount, plan and idempotence key",
-            ));
+            return Err(BadInput::new("a payment is requested with its provider, amount, plan and idempotence key"));
         };
         let expected = if provider == Provider::Stars { Currency::Xtr } else { Currency::Rub };
         if amount.currency != expected {

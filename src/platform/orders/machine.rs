@@ -198,12 +198,22 @@ fn hint(from: State, event: Event) -> &'static str {
     }
 }
 
+/// Whether a `kind` order can ever be in `state`: a trial takes no payment, a renewal provisions nothing.
+fn reachable(kind: Kind, state: State) -> bool {
+    match state {
+        State::AwaitingPayment | State::Paid => kind != Kind::Trial,
+        State::Provisioned => kind.creates_tenant(),
+        _ => true,
+    }
+}
+
 /// The state `event` moves a `kind` order in `from` to, or why it cannot.
 pub fn next(kind: Kind, from: State, event: Event) -> Result<State, InvalidTransition> {
     use Event as E;
     use State as S;
     let paid = kind != Kind::Trial;
     let to = match (from, event) {
+        _ if !reachable(kind, from) => None,
         (S::Draft, E::PaymentRequested) if paid => Some(S::AwaitingPayment),
         (S::Draft, E::Credited) if !paid => Some(S::Credited),
         (S::AwaitingPayment, E::PaymentSucceeded) => Some(S::Paid),
@@ -246,8 +256,19 @@ mod tests {
                 (S::Credited, E::Delivered, S::Done),
             ],
         };
-        edges.extend([(S::Draft, E::Canceled, S::Canceled), (S::AwaitingPayment, E::Canceled, S::Canceled)]);
-        edges.extend(State::ALL.into_iter().filter(|s| !s.is_final()).map(|s| (s, E::Failed, S::Failed)));
+        let reachable = |s: &State| match kind {
+            Kind::Trial => !matches!(s, S::AwaitingPayment | S::Paid),
+            Kind::Renewal => *s != S::Provisioned,
+            Kind::Purchase => true,
+        };
+        edges.extend(
+            [(S::Draft, E::Canceled, S::Canceled), (S::AwaitingPayment, E::Canceled, S::Canceled)]
+                .into_iter()
+                .filter(|(s, _, _)| reachable(s)),
+        );
+        edges.extend(
+            State::ALL.into_iter().filter(|s| !s.is_final() && reachable(s)).map(|s| (s, E::Failed, S::Failed)),
+        );
         edges
     }
 

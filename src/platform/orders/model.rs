@@ -53,7 +53,7 @@ pub struct Order {
     /// Why it failed or was canceled.
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// When the current state was entered.
+    /// When the order last changed: a state entered, or a draft's choice.
     pub updated_at: DateTime<Utc>,
 }
 

@@ -187,8 +187,9 @@ pub async fn update_draft(
     let row = match updated {
         Err(e) if unique_violation(&e) == Some("orders_open_slug") => {
             let slug = changes.tenant.as_ref().map(|t| t.as_str()).unwrap_or_default();
-            return Err(BadInput::new(format!("the name `{slug}` is being taken by another buyer: choose another"))
-                .into());
+            return Err(
+                BadInput::new(format!("the name `{slug}` is being taken by another buyer: choose another")).into()
+            );
         }
         Err(e) if unique_violation(&e) == Some("orders_open_bot") => {
             let username = changes.bot.as_ref().map(|b| b.username.as_str()).unwrap_or_default();
@@ -225,7 +226,9 @@ pub async fn find(conn: &mut PgConnection, lookup: Lookup<'_>) -> anyhow::Result
     let select = |column: &str| sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM botctl.orders WHERE {column} = $1"));
     let row: Option<OrderRow> = match lookup {
         Lookup::Id(id) => sqlx::query_as(select("id")).bind(id).fetch_optional(conn).await?,
-        Lookup::Reference(reference) => sqlx::query_as(select("reference")).bind(reference).fetch_optional(conn).await?,
+        Lookup::Reference(reference) => {
+            sqlx::query_as(select("reference")).bind(reference).fetch_optional(conn).await?
+        }
     };
     row.map(Order::try_from).transpose()
 }
