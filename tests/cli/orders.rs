@@ -48,7 +48,7 @@ fn payment_terms(order: &Order) -> Facts {
         plan: Some("1m".into()),
         amount: Some(Money::new(29_900, Currency::Rub)),
         provider: Some(Provider::Yookassa),
-        idempotence_key: Some(format!("order-{}-1", order.reference)),
+        idempotence_key: Some(order.payment_idempotence_key()),
         ..Facts::default()
     }
 }
@@ -216,7 +216,11 @@ fn transitions_the_rules_refuse_change_nothing() {
     let invalid = err.downcast_ref::<InvalidTransition>().expect("names the refused transition");
     assert_eq!((invalid.from, invalid.event), (State::Draft, Event::Provisioned));
 
-    let order = o.moved(&order, State::Draft, Event::PaymentRequested, payment_terms(&order), minutes(1));
+    let terms = Facts { payment_id: Some("yk-3".into()), ..payment_terms(&order) };
+    let order = o.moved(&order, State::Draft, Event::PaymentRequested, terms, minutes(1));
+    // A notification naming another payment than the one this order asked for moves nothing.
+    let err = o.advance(&step(&order, State::AwaitingPayment, Event::PaymentSucceeded, paid_with("yk-x"), minutes(2)));
+    assert!(bad_input(&err.unwrap_err()).contains("is paid by payment `yk-3`, not `yk-x`"));
     let order = o.moved(&order, State::AwaitingPayment, Event::PaymentSucceeded, paid_with("yk-3"), minutes(2));
     let cancel = Facts { reason: Some("buyer changed their mind".into()), ..Facts::default() };
     let err = o.advance(&step(&order, State::Paid, Event::Canceled, cancel, minutes(3))).unwrap_err();
@@ -229,6 +233,16 @@ fn transitions_the_rules_refuse_change_nothing() {
     let stars = Facts { provider: Some(Provider::Stars), ..payment_terms(&other) };
     let err = o.advance(&step(&other, State::Draft, Event::PaymentRequested, stars, minutes(1)));
     assert!(bad_input(&err.unwrap_err()).contains("stars takes XTR"));
+    let cheap = Facts { amount: Some(Money::new(100, Currency::Rub)), ..payment_terms(&other) };
+    let err = o.advance(&step(&other, State::Draft, Event::PaymentRequested, cheap, minutes(1)));
+    assert!(bad_input(&err.unwrap_err()).contains("plan `1m` costs 299RUB, not 1RUB"));
+    let stars = Facts {
+        provider: Some(Provider::Stars),
+        amount: Some(Money::new(150, Currency::Xtr)),
+        ..payment_terms(&other)
+    };
+    let err = o.advance(&step(&other, State::Draft, Event::PaymentRequested, stars, minutes(1)));
+    assert!(bad_input(&err.unwrap_err()).contains("not sold in XTR"), "Stars prices are the operator's to set");
     // An unfinished draft cannot ask for money.
     let bare = o.create(Kind::Purchase, 7005, None, t0()).unwrap();
     let err = o.advance(&step(&bare, State::Draft, Event::PaymentRequested, payment_terms(&bare), minutes(1)));

@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 use super::WAKE_CHANNEL;
 use super::machine::{Event, State, next};
 use super::model::{COLUMNS, Facts, Order, OrderRow};
-use super::store::unique_violation;
+use super::store::{sold_plan, unique_violation};
 use crate::billing::{Currency, Provider, period};
 use crate::error::BadInput;
 
@@ -80,6 +80,9 @@ pub async fn advance(conn: &mut PgConnection, step: &Transition) -> anyhow::Resu
         return Ok(Advanced { outcome: Outcome::NotInState, order });
     }
     check_entering(&order, to, &step.facts)?;
+    if to == State::AwaitingPayment {
+        check_price(&mut tx, &order, &step.facts).await?;
+    }
     let facts = &step.facts;
     let updated = sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
         "UPDATE botctl.orders SET state = $3, plan = coalesce($4, plan), amount = coalesce($5, amount), \
@@ -145,10 +148,32 @@ fn check_entering(order: &Order, to: State, facts: &Facts) -> Result<(), BadInpu
             return Err(BadInput::new(format!("{provider} takes {expected}, not {amount}")));
         }
     }
+    if let (Some(known), Some(told)) = (&order.payment_id, &facts.payment_id)
+        && known != told
+    {
+        return Err(BadInput::new(format!(
+            "order {} is paid by payment `{known}`, not `{told}`: nothing changed",
+            order.reference
+        )));
+    }
     if to == State::Paid && facts.payment_id.is_none() && order.payment_id.is_none() {
         return Err(BadInput::new("a paid order needs the provider's payment id"));
     }
     Ok(())
+}
+
+/// The amount asked is the plan's price now, in that currency: what the buyer was shown is what the
+/// order owes, and a price changed later does not change it.
+async fn check_price(conn: &mut PgConnection, order: &Order, facts: &Facts) -> anyhow::Result<()> {
+    let (Some(code), Some(amount)) = (facts.plan.as_ref().or(order.plan.as_ref()), facts.amount) else {
+        return Ok(()); // `check_entering` has refused this already
+    };
+    let plan = sold_plan(conn, code).await?;
+    match plan.price(amount.currency) {
+        Some(price) if price == amount => Ok(()),
+        Some(price) => Err(BadInput::new(format!("plan `{code}` costs {price}, not {amount}")).into()),
+        None => Err(BadInput::new(format!("plan `{code}` is not sold in {}", amount.currency)).into()),
+    }
 }
 
 /// Appends one history row; the table refuses any change after that.

@@ -62,6 +62,12 @@ fn tz_name<S: serde::Serializer>(tz: &Option<Tz>, serializer: S) -> Result<S::Ok
 }
 
 impl Order {
+    /// The `Idempotence-Key` of this order's payment request: derived from the order, so a request
+    /// retried after a timeout (or by a resumed daemon) finds the same payment instead of making a second.
+    pub fn payment_idempotence_key(&self) -> String {
+        format!("botctl-order-{}", self.reference)
+    }
+
     /// What a new business's order still lacks before it can be paid for (or its trial begun).
     pub fn missing(&self) -> Vec<&'static str> {
         if !self.kind.creates_tenant() {
@@ -282,6 +288,15 @@ mod tests {
         assert!(reason.check(Event::Delivered).is_err());
         let blank = Facts { reason: Some(String::new()), ..Facts::default() };
         assert!(blank.check(Event::Failed).is_err());
+    }
+
+    #[test]
+    fn a_checked_bot_never_shows_its_token() {
+        let secret = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+        let bot = CheckedBot { token: format!("123456789:{secret}").parse().unwrap(), username: "a_bot".into() };
+        let changes = DraftChanges { bot: Some(bot), ..DraftChanges::default() };
+        let shown = format!("{changes:?}");
+        assert!(shown.contains("123456789") && !shown.contains(secret), "{shown}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection};
 use super::machine::{Kind, State};
 use super::model::{COLUMNS, DraftChanges, NewOrder, Order, OrderRow};
 use crate::billing::period;
+use crate::billing::plans::{self, Plan};
 use crate::error::BadInput;
 use crate::telegram::BotToken;
 
@@ -51,14 +52,13 @@ async fn tenant_by_bot(conn: &mut PgConnection, bot_id: i64) -> sqlx::Result<Opt
         .await
 }
 
-async fn check_plan(conn: &mut PgConnection, plan: &str) -> anyhow::Result<()> {
-    let active: Option<bool> =
-        sqlx::query_scalar("SELECT active FROM botctl.plans WHERE code = $1").bind(plan).fetch_optional(conn).await?;
-    match active {
-        Some(true) => Ok(()),
-        Some(false) => Err(BadInput::new(format!("plan `{plan}` is no longer sold")).into()),
-        None => Err(BadInput::new(format!("there is no plan `{plan}`")).into()),
+/// A plan that is sold now: an order cannot be for a plan no one can buy.
+pub(super) async fn sold_plan(conn: &mut PgConnection, code: &str) -> anyhow::Result<Plan> {
+    let plan = plans::require(conn, code).await?;
+    if !plan.active {
+        return Err(BadInput::new(format!("plan `{code}` is no longer sold")).into());
     }
+    Ok(plan)
 }
 
 /// Makes a draft order, with its first history row. A second trial for one buyer is refused here (a
@@ -79,7 +79,7 @@ pub async fn create(conn: &mut PgConnection, new: &NewOrder, actor: &str, now: D
         (_, None) => {}
     }
     if let Some(plan) = &new.plan {
-        check_plan(&mut tx, plan).await?;
+        sold_plan(&mut tx, plan).await?;
     }
     let inserted = sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO botctl.orders (reference, buyer_user_id, buyer_chat_id, buyer_language, kind, tenant_slug, \
@@ -164,7 +164,7 @@ pub async fn update_draft(
         .into());
     }
     if let Some(plan) = &changes.plan {
-        check_plan(&mut tx, plan).await?;
+        sold_plan(&mut tx, plan).await?;
     }
     let updated = sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
         "UPDATE botctl.orders SET business_name = coalesce($2, business_name), \
