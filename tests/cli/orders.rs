@@ -338,6 +338,17 @@ fn two_buyers_racing_for_one_name_or_one_bot_one_wins_and_a_live_tenant_keeps_it
     // Its renewal needs no name of its own, and a renewal of nothing is refused.
     let renewal = o.create(Kind::Renewal, 7022, Some(&live), minutes(6)).unwrap();
     assert_eq!(renewal.tenant.as_ref().map(|t| t.as_str()), Some(live.as_str()));
+    let err = o.update(
+        &renewal,
+        DraftChanges { tenant: Some(unique_slug().parse().unwrap()), ..DraftChanges::default() },
+        minutes(6),
+    );
+    assert!(bad_input(&err.unwrap_err()).contains("a renewal keeps its tenant's name"));
+    let renewal = o.moved(&renewal, State::Draft, Event::PaymentRequested, payment_terms(&renewal), minutes(7));
+    let renewal = o.moved(&renewal, State::AwaitingPayment, Event::PaymentSucceeded, paid_with("yk-r"), minutes(8));
+    let renewal = o.moved(&renewal, State::Paid, Event::Credited, Facts::default(), minutes(9));
+    let renewal = o.moved(&renewal, State::Credited, Event::Delivered, Facts::default(), minutes(10));
+    assert_eq!(renewal.state, State::Done, "a renewal provisions nothing: its tenant runs already");
     let err = o.create(Kind::Renewal, 7022, Some("no_such_tenant"), minutes(6)).unwrap_err();
     assert!(bad_input(&err).contains("no tenant `no_such_tenant`"));
 }
