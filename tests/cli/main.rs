@@ -23,6 +23,7 @@ mod isolation;
 mod migrate;
 mod needs_docker;
 mod operator;
+mod orders;
 mod outbox;
 mod platform;
 mod restore;
