@@ -10,6 +10,7 @@ use super::api_error::ApiError;
 use super::html::{self, Formatted};
 use super::params::{self, Params, Uploads};
 use super::state::{BotState, Callback, ChatState, Content, State, StoredFile, StoredMessage, now};
+use super::{managed, payments};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -27,10 +28,14 @@ pub(super) enum Method {
     SendChatAction,
     DeleteWebhook,
     GetWebhookInfo,
+    SendInvoice,
+    AnswerPreCheckoutQuery,
+    RefundStarPayment,
+    GetManagedBotToken,
 }
 
 impl Method {
-    const ALL: [Method; 14] = [
+    const ALL: [Method; 18] = [
         Method::GetMe,
         Method::GetUpdates,
         Method::SendMessage,
@@ -45,6 +50,10 @@ impl Method {
         Method::SendChatAction,
         Method::DeleteWebhook,
         Method::GetWebhookInfo,
+        Method::SendInvoice,
+        Method::AnswerPreCheckoutQuery,
+        Method::RefundStarPayment,
+        Method::GetManagedBotToken,
     ];
 
     /// The Bot API's own spelling, which the request log uses.
@@ -64,6 +73,10 @@ impl Method {
             Method::SendChatAction => "sendChatAction",
             Method::DeleteWebhook => "deleteWebhook",
             Method::GetWebhookInfo => "getWebhookInfo",
+            Method::SendInvoice => "sendInvoice",
+            Method::AnswerPreCheckoutQuery => "answerPreCheckoutQuery",
+            Method::RefundStarPayment => "refundStarPayment",
+            Method::GetManagedBotToken => "getManagedBotToken",
         }
     }
 
@@ -81,6 +94,13 @@ pub(super) fn call(
     p: &Params,
     uploads: &Uploads,
 ) -> Result<Value, ApiError> {
+    // These look past the calling bot: at the payments of all bots, or at the bots it manages.
+    match method {
+        Method::AnswerPreCheckoutQuery => return payments::answer_pre_checkout_query(state, token, p),
+        Method::RefundStarPayment => return payments::refund_star_payment(state, token, p),
+        Method::GetManagedBotToken => return managed::get_managed_bot_token(state, token, p),
+        _ => {}
+    }
     let State { bots, callbacks, .. } = state;
     let bot = bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
     match method {
@@ -113,6 +133,11 @@ pub(super) fn call(
             "has_custom_certificate": false,
             "pending_update_count": bot.updates.len(),
         })),
+        Method::SendInvoice => payments::send_invoice(bot, p),
+        // Answered above.
+        Method::AnswerPreCheckoutQuery | Method::RefundStarPayment | Method::GetManagedBotToken => {
+            Err(ApiError::method_not_found())
+        }
     }
 }
 
@@ -335,7 +360,7 @@ fn formatted(p: &Params, key: &str) -> Result<Option<Formatted>, ApiError> {
 }
 
 /// `reply_markup`, checked as Telegram checks it; an empty inline keyboard is no keyboard.
-fn reply_markup(p: &Params, inline_only: bool) -> Result<Option<Value>, ApiError> {
+pub(super) fn reply_markup(p: &Params, inline_only: bool) -> Result<Option<Value>, ApiError> {
     let Some(markup) = params::object(p, "reply_markup")? else { return Ok(None) };
     let unparsable = || ApiError::bad_request("Bad Request: can't parse reply keyboard markup JSON object");
     let rows = |key: &str| -> Result<Option<Vec<Value>>, ApiError> {
@@ -400,7 +425,7 @@ fn existing_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatSt
 }
 
 /// The chat a bot sends to or edits in: it must exist and the user must not have blocked the bot.
-fn writable_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {
+pub(super) fn writable_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {
     let blocked = params::integer(p, "chat_id").ok().flatten().is_some_and(|id| bot.blocked.contains(&id));
     let chat = existing_chat(bot, p)?;
     if blocked { Err(ApiError::blocked()) } else { Ok(chat) }
@@ -428,7 +453,7 @@ fn not_modified() -> ApiError {
 }
 
 /// The message `message_id` in the chat the call named, as the call's result.
-fn rendered(bot: &BotState, p: &Params, message_id: i64) -> Value {
+pub(super) fn rendered(bot: &BotState, p: &Params, message_id: i64) -> Value {
     let chat_id = params::integer(p, "chat_id").ok().flatten().unwrap_or_default();
     bot.chats
         .get(&chat_id)

@@ -8,8 +8,10 @@ mod api_error;
 mod control;
 mod html;
 mod http;
+mod managed;
 mod methods;
 mod params;
+mod payments;
 mod shared;
 mod state;
 #[cfg(test)]
@@ -24,6 +26,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use tokio::task::JoinHandle;
 
 use self::shared::{Shared, UnknownBot, Watched, token_matches};
+
+pub use self::managed::{ManagedBot, ManagedBotRefused};
+pub use self::payments::{CHECKOUT_TIMEOUT, CheckoutOutcome, Invoice, PaymentRefused, STARS, StarPayment};
 
 /// A running emulator. Clones share it; dropping the last clone stops the server.
 #[derive(Clone)]
@@ -96,6 +101,12 @@ pub struct ChatMessage {
     pub document: Option<Document>,
     /// The phone number of a contact the user shared.
     pub contact: Option<String>,
+    /// An invoice the bot sent; the user can pay it with `Emulator::pay_invoice`.
+    pub invoice: Option<Invoice>,
+    /// The service message of a payment the bot accepted, in the buyer's name.
+    pub successful_payment: Option<StarPayment>,
+    /// The service message of a refund.
+    pub refunded_payment: Option<StarPayment>,
 }
 
 impl ChatMessage {
