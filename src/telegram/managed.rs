@@ -71,7 +71,27 @@ pub fn parse_managed_bot_update(update: &serde_json::Value) -> Result<Option<Man
 /// bot, a manager token Telegram rejects) is bad input (exit 2); an unreachable API is a failure
 /// (exit 1). Neither token appears in any error.
 pub async fn get_managed_bot_token(api_url: &url::Url, manager: &BotToken, bot_id: i64) -> anyhow::Result<BotToken> {
-    let url = format!("{}/bot{}/getManagedBotToken", api_url.as_str().trim_end_matches('/'), manager.expose());
+    managed_token_call(api_url, manager, "getManagedBotToken", bot_id).await
+}
+
+/// `replaceManagedBotToken`: revokes managed bot `bot_id`'s token (for offboarding or a leaked token)
+/// and returns the new one; the old one stops working at once. Errors as `get_managed_bot_token`.
+/// UNCONFIRMED: that Telegram answers the new token here (the libraries supporting 9.6 say so).
+pub async fn replace_managed_bot_token(
+    api_url: &url::Url,
+    manager: &BotToken,
+    bot_id: i64,
+) -> anyhow::Result<BotToken> {
+    managed_token_call(api_url, manager, "replaceManagedBotToken", bot_id).await
+}
+
+async fn managed_token_call(
+    api_url: &url::Url,
+    manager: &BotToken,
+    method: &str,
+    bot_id: i64,
+) -> anyhow::Result<BotToken> {
+    let url = format!("{}/bot{}/{method}", api_url.as_str().trim_end_matches('/'), manager.expose());
     // reqwest puts the URL, and so the manager's token, into its errors: strip it first.
     let response = client(REQUEST_TIMEOUT)?
         .post(url)
@@ -79,28 +99,30 @@ pub async fn get_managed_bot_token(api_url: &url::Url, manager: &BotToken, bot_i
         .send()
         .await
         .map_err(reqwest::Error::without_url)
-        .with_context(|| format!("cannot reach the Telegram Bot API at {api_url} for the token of bot {bot_id}"))?;
+        .with_context(|| format!("cannot reach the Telegram Bot API at {api_url} for {method} of bot {bot_id}"))?;
     let status = response.status();
-    let body: ApiResponse<String> = response.json().await.map_err(reqwest::Error::without_url).with_context(|| {
-        format!("the Bot API at {api_url} answered getManagedBotToken with HTTP {status} and no valid JSON")
-    })?;
+    let body: ApiResponse<String> =
+        response.json().await.map_err(reqwest::Error::without_url).with_context(|| {
+            format!("the Bot API at {api_url} answered {method} with HTTP {status} and no valid JSON")
+        })?;
     let description = body.description.as_deref().unwrap_or("no description");
     match (body.ok, body.result) {
         (true, Some(token)) => {
-            let token: BotToken = token.parse().map_err(|_| {
-                anyhow::anyhow!("getManagedBotToken for bot {bot_id} answered something that is not a bot token")
-            })?;
+            // The answer is not quoted: it is a token, or meant to be one.
+            let token: BotToken = token
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{method} for bot {bot_id} answered something that is not a bot token"))?;
             if token.bot_id() != bot_id {
-                anyhow::bail!("getManagedBotToken for bot {bot_id} answered a token of bot {}", token.bot_id());
+                anyhow::bail!("{method} for bot {bot_id} answered a token of bot {}", token.bot_id());
             }
             Ok(token)
         }
         _ if matches!(body.error_code, Some(400..=499)) => Err(BadInput::new(format!(
-            "Telegram refused bot {} the token of bot {bot_id} ({description}): is it a bot this manager created?",
+            "Telegram refused bot {} {method} for bot {bot_id} ({description}): is it a bot this manager created?",
             manager.bot_id()
         ))
         .into()),
-        _ => anyhow::bail!("getManagedBotToken failed: HTTP {status}: {description}"),
+        _ => anyhow::bail!("{method} failed: HTTP {status}: {description}"),
     }
 }
 

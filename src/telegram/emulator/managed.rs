@@ -23,9 +23,10 @@ pub const REQUEST_BUTTON: &str = "request_managed_bot";
 /// The update kind the manager bot receives (`Update.managed_bot`).
 pub const UPDATE_KIND: &str = "managed_bot";
 
-/// Which bot manages a bot.
+/// Which bot manages a bot, and the user who created it.
 pub(super) struct ManagedBy {
     pub manager_id: i64,
+    pub owner: TgUser,
 }
 
 /// A bot the emulator created for a user through a manager bot. `Debug` leaves the token out.
@@ -90,7 +91,7 @@ impl State {
         let token = new_token(id, username);
         self.add_bot(&token, id, username);
         let Some(created) = self.bots.get_mut(&token) else { return Err(ManagedBotRefused::UnknownBot) };
-        created.managed_by = Some(ManagedBy { manager_id });
+        created.managed_by = Some(ManagedBy { manager_id, owner: user.clone() });
         let body = update_body(user, created);
         let manager = self.bots.get_mut(manager_token).ok_or(ManagedBotRefused::UnknownBot)?;
         manager.chat_for(user);
@@ -101,13 +102,33 @@ impl State {
 
 /// `getManagedBotToken(user_id)`: `user_id` is the managed bot's own id; only its manager is answered.
 pub(super) fn get_managed_bot_token(state: &State, token: &str, p: &Params) -> Result<Value, ApiError> {
+    managed_token(state, token, p).map(|(token, _)| json!(token))
+}
+
+/// `replaceManagedBotToken(user_id)`: the managed bot gets a new token, the old one stops working at
+/// once (its polls end), and the manager is told with a `managed_bot` update. Answers the new token,
+/// as `getManagedBotToken` does: UNCONFIRMED that Telegram returns it here rather than `True`.
+pub(super) fn replace_managed_bot_token(state: &mut State, token: &str, p: &Params) -> Result<Value, ApiError> {
+    let (old, manager_token) = managed_token(state, token, p)?;
+    let bot = state.bots.remove(&old).ok_or_else(not_managed)?;
+    let new = new_token(bot.id, &old);
+    let body = bot.managed_by.as_ref().map(|m| update_body(&m.owner, &bot));
+    state.bots.insert(new.clone(), bot);
+    if let (Some(body), Some(manager)) = (body, state.bots.get_mut(&manager_token)) {
+        manager.push_update(UPDATE_KIND, body);
+    }
+    Ok(json!(new))
+}
+
+/// The managed bot named by `user_id`, if the caller manages it: its token, and the caller's own.
+fn managed_token(state: &State, token: &str, p: &Params) -> Result<(String, String), ApiError> {
     let caller = state.bots.get(token).ok_or_else(ApiError::unauthorized)?;
     let bot_id = params::required_integer(p, "user_id")?;
     state
         .bots
         .iter()
         .find(|(_, bot)| bot.id == bot_id && bot.managed_by.as_ref().is_some_and(|m| m.manager_id == caller.id))
-        .map(|(token, _)| json!(token))
+        .map(|(managed, _)| (managed.clone(), token.to_owned()))
         .ok_or_else(not_managed)
 }
 
@@ -117,9 +138,9 @@ fn has_request_button(markup: &Value) -> bool {
 }
 
 /// `<id>:AA<33 hex digits>`: the shape BotFather's tokens have, which `BotToken` checks.
-fn new_token(id: i64, username: &str) -> String {
+fn new_token(id: i64, salt: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let digest = Sha256::digest(format!("{id}/{username}/{nanos}").as_bytes());
+    let digest = Sha256::digest(format!("{id}/{salt}/{nanos}").as_bytes());
     let secret: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{id}:AA{}", &secret[..33])
 }

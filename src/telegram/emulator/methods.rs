@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::html::{self, Formatted};
+use super::markup::reply_markup;
 use super::params::{self, Params, Uploads};
 use super::state::{BotState, Callback, ChatState, Content, State, StoredFile, StoredMessage, now};
 use super::{managed, payments};
@@ -32,10 +33,11 @@ pub(super) enum Method {
     AnswerPreCheckoutQuery,
     RefundStarPayment,
     GetManagedBotToken,
+    ReplaceManagedBotToken,
 }
 
 impl Method {
-    const ALL: [Method; 18] = [
+    const ALL: [Method; 19] = [
         Method::GetMe,
         Method::GetUpdates,
         Method::SendMessage,
@@ -54,6 +56,7 @@ impl Method {
         Method::AnswerPreCheckoutQuery,
         Method::RefundStarPayment,
         Method::GetManagedBotToken,
+        Method::ReplaceManagedBotToken,
     ];
 
     /// The Bot API's own spelling, which the request log uses.
@@ -77,6 +80,7 @@ impl Method {
             Method::AnswerPreCheckoutQuery => "answerPreCheckoutQuery",
             Method::RefundStarPayment => "refundStarPayment",
             Method::GetManagedBotToken => "getManagedBotToken",
+            Method::ReplaceManagedBotToken => "replaceManagedBotToken",
         }
     }
 
@@ -99,6 +103,7 @@ pub(super) fn call(
         Method::AnswerPreCheckoutQuery => return payments::answer_pre_checkout_query(state, token, p),
         Method::RefundStarPayment => return payments::refund_star_payment(state, token, p),
         Method::GetManagedBotToken => return managed::get_managed_bot_token(state, token, p),
+        Method::ReplaceManagedBotToken => return managed::replace_managed_bot_token(state, token, p),
         _ => {}
     }
     let State { bots, callbacks, .. } = state;
@@ -135,9 +140,10 @@ pub(super) fn call(
         })),
         Method::SendInvoice => payments::send_invoice(bot, p),
         // Answered above.
-        Method::AnswerPreCheckoutQuery | Method::RefundStarPayment | Method::GetManagedBotToken => {
-            Err(ApiError::method_not_found())
-        }
+        Method::AnswerPreCheckoutQuery
+        | Method::RefundStarPayment
+        | Method::GetManagedBotToken
+        | Method::ReplaceManagedBotToken => Err(ApiError::method_not_found()),
     }
 }
 
@@ -357,64 +363,6 @@ fn formatted(p: &Params, key: &str) -> Result<Option<Formatted>, ApiError> {
         "" | "markdown" | "markdownv2" => Ok(Some(Formatted::plain(&raw))),
         _ => Err(ApiError::bad_request("Bad Request: unsupported parse_mode")),
     }
-}
-
-/// `reply_markup`, checked as Telegram checks it; an empty inline keyboard is no keyboard.
-pub(super) fn reply_markup(p: &Params, inline_only: bool) -> Result<Option<Value>, ApiError> {
-    let Some(markup) = params::object(p, "reply_markup")? else { return Ok(None) };
-    let unparsable = || ApiError::bad_request("Bad Request: can't parse reply keyboard markup JSON object");
-    let rows = |key: &str| -> Result<Option<Vec<Value>>, ApiError> {
-        let Some(rows) = markup.get(key) else { return Ok(None) };
-        let rows = rows.as_array().ok_or_else(unparsable)?;
-        let buttons: Option<Vec<Vec<Value>>> = rows.iter().map(|row| row.as_array().cloned()).collect();
-        Ok(Some(buttons.ok_or_else(unparsable)?.into_iter().flatten().collect()))
-    };
-    if let Some(buttons) = rows("inline_keyboard")? {
-        for button in &buttons {
-            check_inline_button(button)?;
-        }
-        return Ok((!buttons.is_empty()).then_some(markup));
-    }
-    if inline_only {
-        return Err(ApiError::bad_request("Bad Request: inline keyboard expected"));
-    }
-    if let Some(buttons) = rows("keyboard")? {
-        let has_text = |b: &Value| b.is_string() || b.get("text").is_some_and(Value::is_string);
-        return if buttons.iter().all(has_text) { Ok(Some(markup)) } else { Err(unparsable()) };
-    }
-    let set = |key: &str| markup.get(key).and_then(Value::as_bool) == Some(true);
-    if set("remove_keyboard") || set("force_reply") { Ok(Some(markup)) } else { Err(unparsable()) }
-}
-
-fn check_inline_button(button: &Value) -> Result<(), ApiError> {
-    const ACTIONS: &[&str] = &[
-        "callback_data",
-        "url",
-        "login_url",
-        "web_app",
-        "switch_inline_query",
-        "switch_inline_query_current_chat",
-        "switch_inline_query_chosen_chat",
-        "copy_text",
-        "callback_game",
-        "pay",
-    ];
-    if !button.get("text").is_some_and(Value::is_string) {
-        return Err(ApiError::bad_request("Bad Request: can't parse inline keyboard button: Text must be a String"));
-    }
-    if let Some(data) = button.get("callback_data") {
-        // Telegram's limit is 1-64 bytes, the reason botctl formats callback data in one place.
-        let len = data.as_str().map_or(0, str::len);
-        if !(1..=64).contains(&len) {
-            return Err(ApiError::bad_request("Bad Request: BUTTON_DATA_INVALID"));
-        }
-    }
-    if !ACTIONS.iter().any(|action| button.get(action).is_some()) {
-        return Err(ApiError::bad_request(
-            "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
-        ));
-    }
-    Ok(())
 }
 
 fn existing_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {

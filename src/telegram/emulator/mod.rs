@@ -9,6 +9,7 @@ mod control;
 mod html;
 mod http;
 mod managed;
+mod markup;
 mod methods;
 mod params;
 mod payments;

@@ -114,7 +114,7 @@ impl Payments {
 
 pub(super) fn send_invoice(bot: &mut BotState, p: &Params) -> Result<Value, ApiError> {
     let invoice = read_invoice(p)?;
-    let markup = super::methods::reply_markup(p, true)?;
+    let markup = super::markup::reply_markup(p, true)?;
     let chat = super::methods::writable_chat(bot, p)?;
     let message_id = chat.push(true, Content::Invoice(invoice), markup);
     Ok(super::methods::rendered(bot, p, message_id))

@@ -84,3 +84,39 @@ async fn a_bot_is_created_only_through_the_managers_button_and_once_per_id() {
     let unknown = emulator.create_managed_bot("1:x", &ann(), message_id, 8_000_000_001, "x_bot");
     assert_eq!(unknown, Err(ManagedBotRefused::UnknownBot));
 }
+
+#[tokio::test]
+async fn a_replaced_token_works_at_once_and_the_old_one_stops() {
+    let (emulator, bot) = start().await;
+    emulator.send_text(TOKEN, &ann(), "/start");
+    let message_id = offer_button(&emulator).await;
+    let created = emulator.create_managed_bot(TOKEN, &ann(), message_id, NEW_BOT_ID, "ann_salon_bot").unwrap();
+    let old: BotToken = created.token.parse().unwrap();
+    let manager: BotToken = TOKEN.parse().unwrap();
+
+    let other_token = "555555555:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    emulator.add_bot(other_token, 555_555_555, "other_bot");
+    let other: BotToken = other_token.parse().unwrap();
+    let refused = managed::replace_managed_bot_token(&emulator.url(), &other, NEW_BOT_ID).await.unwrap_err();
+    assert!(refused.downcast_ref::<BadInput>().is_some(), "{refused:#}");
+    get_me(&emulator.url(), &old).await.expect("a refused replacement changes nothing");
+
+    let new = managed::replace_managed_bot_token(&emulator.url(), &manager, NEW_BOT_ID).await.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(get_me(&emulator.url(), &new).await.unwrap().id, NEW_BOT_ID);
+    let stale = get_me(&emulator.url(), &old).await.unwrap_err();
+    assert!(stale.downcast_ref::<BadInput>().is_some(), "{stale:#}");
+    assert_eq!(managed::get_managed_bot_token(&emulator.url(), &manager, NEW_BOT_ID).await.unwrap(), new);
+
+    // The manager hears of the creation and of the new token alike.
+    let updates = bot.get_updates().offset(2).await.unwrap();
+    let notices: Vec<_> = updates
+        .iter()
+        .filter_map(|u| match &u.kind {
+            UpdateKind::Error(raw) => managed::parse_managed_bot_update(raw).unwrap(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 2);
+    assert!(notices.iter().all(|n| n.bot.id == NEW_BOT_ID && n.owner.id == 42));
+}
