@@ -102,11 +102,15 @@ pub struct ChatMessage {
     pub document: Option<Document>,
     /// The phone number of a contact the user shared.
     pub contact: Option<String>,
-    /// An invoice the bot sent; the user can pay it with `Emulator::pay_invoice`.
+    /// An invoice the bot sent; the user can pay it with `Emulator::pay_invoice`. This and the payments
+    /// are left out of the JSON view when absent, so chats without payments read as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Invoice>,
     /// The service message of a payment the bot accepted, in the buyer's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub successful_payment: Option<StarPayment>,
     /// The service message of a refund.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refunded_payment: Option<StarPayment>,
 }
 

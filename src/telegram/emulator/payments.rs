@@ -62,12 +62,17 @@ pub enum PaymentRefused {
     UnknownBot,
     #[error("message {0} of this chat is not an invoice the bot sent")]
     NoInvoice(i64),
+    /// An invoice message is paid once; a bot that wants more money sends another.
+    #[error("the invoice in message {0} is paid already")]
+    AlreadyPaid(i64),
 }
 
 /// A pre-checkout query the emulator asked; keyed by its id in `State::checkouts`.
 pub(super) struct Checkout {
     pub bot_id: i64,
     pub user: TgUser,
+    /// The invoice's message in the user's chat.
+    pub message_id: i64,
     pub invoice: Invoice,
     pub asked: Instant,
     pub outcome: CheckoutOutcome,
@@ -169,6 +174,14 @@ impl State {
             return Err(PaymentRefused::NoInvoice(message_id));
         };
         let invoice = invoice.clone();
+        let (bot_id, checkouts) = (bot.id, &self.payments.checkouts);
+        let paid = checkouts.values().any(|c| {
+            (c.bot_id, c.user.id, c.message_id) == (bot_id, user.id, message_id)
+                && matches!(c.outcome, CheckoutOutcome::Paid { .. })
+        });
+        if paid {
+            return Err(PaymentRefused::AlreadyPaid(message_id));
+        }
         let query_id = format!("{}", 4_000_000_000_000_000_000u64 + self.payments.next_id());
         bot.blocked.remove(&user.id);
         bot.chat_for(user);
@@ -183,6 +196,7 @@ impl State {
         let checkout = Checkout {
             bot_id: bot.id,
             user: user.clone(),
+            message_id,
             invoice,
             asked: Instant::now(),
             outcome: CheckoutOutcome::Waiting,

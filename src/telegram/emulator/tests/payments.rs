@@ -85,6 +85,8 @@ async fn a_paid_invoice_reaches_a_teloxide_handler_as_typed_query_and_payment() 
     assert!(!paid.from_bot, "the service message stands in the buyer's name");
     assert_eq!(paid.successful_payment.as_ref().unwrap().telegram_payment_charge_id, telegram_payment_charge_id);
     assert_eq!(emulator.charge_refunded(&telegram_payment_charge_id), Some(false));
+    let again = emulator.pay_invoice(TOKEN, &ann(), message_id);
+    assert_eq!(again, Err(crate::telegram::emulator::PaymentRefused::AlreadyPaid(message_id)));
     emulator.shutdown().await;
     dispatching.abort();
 }
