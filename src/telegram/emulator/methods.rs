@@ -34,10 +34,11 @@ pub(super) enum Method {
     RefundStarPayment,
     GetManagedBotToken,
     ReplaceManagedBotToken,
+    GetStarTransactions,
 }
 
 impl Method {
-    const ALL: [Method; 19] = [
+    const ALL: [Method; 20] = [
         Method::GetMe,
         Method::GetUpdates,
         Method::SendMessage,
@@ -57,6 +58,7 @@ impl Method {
         Method::RefundStarPayment,
         Method::GetManagedBotToken,
         Method::ReplaceManagedBotToken,
+        Method::GetStarTransactions,
     ];
 
     /// The Bot API's own spelling, which the request log uses.
@@ -81,6 +83,7 @@ impl Method {
             Method::RefundStarPayment => "refundStarPayment",
             Method::GetManagedBotToken => "getManagedBotToken",
             Method::ReplaceManagedBotToken => "replaceManagedBotToken",
+            Method::GetStarTransactions => "getStarTransactions",
         }
     }
 
@@ -104,6 +107,7 @@ pub(super) fn call(
         Method::RefundStarPayment => return payments::refund_star_payment(state, token, p),
         Method::GetManagedBotToken => return managed::get_managed_bot_token(state, token, p),
         Method::ReplaceManagedBotToken => return managed::replace_managed_bot_token(state, token, p),
+        Method::GetStarTransactions => return payments::get_star_transactions(state, token, p),
         _ => {}
     }
     let State { bots, callbacks, .. } = state;
@@ -143,7 +147,8 @@ pub(super) fn call(
         Method::AnswerPreCheckoutQuery
         | Method::RefundStarPayment
         | Method::GetManagedBotToken
-        | Method::ReplaceManagedBotToken => Err(ApiError::method_not_found()),
+        | Method::ReplaceManagedBotToken
+        | Method::GetStarTransactions => Err(ApiError::method_not_found()),
     }
 }
 

@@ -101,6 +101,8 @@ pub(super) struct Charge {
 pub(super) struct Payments {
     pub checkouts: HashMap<String, Checkout>,
     pub charges: HashMap<String, Charge>,
+    /// Every Stars payment and refund in order, by bot id, as `getStarTransactions` lists them.
+    transactions: Vec<(i64, Value)>,
     next_id: u64,
     /// `None` means Telegram's own 10 s; tests shorten it to see a timeout without waiting that long.
     pub timeout: Option<Duration>,
@@ -109,6 +111,27 @@ pub(super) struct Payments {
 impl Payments {
     pub fn timeout(&self) -> Duration {
         self.timeout.unwrap_or(CHECKOUT_TIMEOUT)
+    }
+
+    /// A Stars payment (`incoming`) or its refund, as a `StarTransaction` of the bot's.
+    fn record(&mut self, bot_id: i64, user: &TgUser, payment: &StarPayment, incoming: bool) {
+        if payment.currency != STARS {
+            return;
+        }
+        let partner = json!({
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": super::state::user_json(user),
+            "invoice_payload": payment.invoice_payload,
+        });
+        let mut transaction = json!({
+            // A refund repeats the id of the payment it returns.
+            "id": payment.telegram_payment_charge_id,
+            "amount": payment.total_amount,
+            "date": super::state::now(),
+        });
+        transaction[if incoming { "source" } else { "receiver" }] = partner;
+        self.transactions.push((bot_id, transaction));
     }
 
     fn next_id(&mut self) -> u64 {
@@ -242,6 +265,7 @@ pub(super) fn answer_pre_checkout_query(state: &mut State, token: &str, p: &Para
     checkout.outcome = CheckoutOutcome::Paid { telegram_payment_charge_id: charge_id.clone() };
     let user = checkout.user.clone();
     bot.user_message(&user, Content::SuccessfulPayment(payment.clone()));
+    payments.record(bot.id, &user, &payment, true);
     payments.charges.insert(charge_id, Charge { bot_id: bot.id, user_id: user.id, payment, refunded: false });
     Ok(json!(true))
 }
@@ -263,10 +287,21 @@ pub(super) fn refund_star_payment(state: &mut State, token: &str, p: &Params) ->
     charge.refunded = true;
     let payment = charge.payment.clone();
     if let Some(user) = bot.chats.get(&user_id).map(|c| c.user.clone()) {
+        payments.record(bot.id, &user, &payment, false);
         // Telegram follows a refund with a `refunded_payment` service message in the buyer's chat.
         bot.user_message(&user, Content::RefundedPayment(payment));
     }
     Ok(json!(true))
+}
+
+/// `getStarTransactions(offset, limit)`: the bot's Stars payments and refunds, oldest first.
+pub(super) fn get_star_transactions(state: &State, token: &str, p: &Params) -> Result<Value, ApiError> {
+    let bot = state.bots.get(token).ok_or_else(ApiError::unauthorized)?;
+    let offset = usize::try_from(params::integer(p, "offset")?.unwrap_or(0).max(0)).unwrap_or(usize::MAX);
+    let limit = usize::try_from(params::integer(p, "limit")?.unwrap_or(100).clamp(1, 100)).unwrap_or(100);
+    let own = state.payments.transactions.iter().filter(|(bot_id, _)| *bot_id == bot.id);
+    let transactions: Vec<Value> = own.skip(offset).take(limit).map(|(_, t)| t.clone()).collect();
+    Ok(json!({ "transactions": transactions }))
 }
 
 /// The fields of a payment content in a rendered `Message`.

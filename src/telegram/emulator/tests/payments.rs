@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use teloxide::prelude::*;
 use teloxide::types::{
-    LabeledPrice, MessageKind, PreCheckoutQuery, SuccessfulPayment, TelegramTransactionId, UpdateKind,
+    LabeledPrice, MessageKind, PreCheckoutQuery, SuccessfulPayment, TelegramTransactionId, TransactionPartner,
+    UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 use tokio::sync::mpsc;
@@ -157,8 +158,18 @@ async fn a_charge_is_refunded_once_and_the_second_refund_is_charge_already_refun
     let Err(RequestError::Api(ApiError::Unknown(description))) = twice else { panic!("{twice:?}") };
     assert_eq!(description, "Bad Request: CHARGE_ALREADY_REFUNDED");
     // Someone else's charge, or one that never was, is not refunded.
-    let stranger = bot.refund_star_payment(UserId(7), charge_id).await;
+    let stranger = bot.refund_star_payment(UserId(7), charge_id.clone()).await;
     assert!(matches!(stranger, Err(RequestError::Api(ApiError::Unknown(_)))), "{stranger:?}");
+
+    // What a reconcile reads: the payment, then its refund under the same id.
+    let listed = bot.get_star_transactions().await.unwrap().transactions;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|t| t.id == charge_id && t.amount == 250));
+    let Some(TransactionPartner::User(buyer)) = &listed[0].source else { panic!("{listed:?}") };
+    assert_eq!(buyer.user.id.0, 42);
+    assert_eq!(buyer.kind.invoice_payment().and_then(|p| p.invoice_payload).as_deref(), Some("order:17"));
+    assert!(matches!(listed[1].receiver, Some(TransactionPartner::User(_))), "{listed:?}");
+    assert_eq!(bot.get_star_transactions().offset(1).limit(5).await.unwrap().transactions[..], listed[1..]);
 }
 
 #[tokio::test]
