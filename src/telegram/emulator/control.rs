@@ -223,7 +223,7 @@ async fn pay(
 }
 
 async fn checkout(State(shared): State<Arc<Shared>>, Path(query_id): Path<String>) -> Answer {
-    let outcome = shared.read(|s| s.payments.checkouts.get(&query_id).map(|c| c.outcome(s.payments.timeout())));
+    let outcome = shared.read(|s| s.payments.checkout(&query_id)).map(|(outcome, _)| outcome);
     let outcome = outcome.ok_or_else(|| ControlError::Refused(format!("no pre-checkout query {query_id}")))?;
     Ok(Json(outcome).into_response())
 }

@@ -113,6 +113,12 @@ impl Payments {
         self.timeout.unwrap_or(CHECKOUT_TIMEOUT)
     }
 
+    /// Where pre-checkout query `query_id` stands now, and when it times out if unanswered.
+    pub fn checkout(&self, query_id: &str) -> Option<(CheckoutOutcome, Instant)> {
+        let checkout = self.checkouts.get(query_id)?;
+        Some((checkout.outcome(self.timeout()), checkout.asked + self.timeout()))
+    }
+
     /// A Stars payment (`incoming`) or its refund, as a `StarTransaction` of the bot's.
     fn record(&mut self, bot_id: i64, user: &TgUser, payment: &StarPayment, incoming: bool) {
         if payment.currency != STARS {
@@ -331,7 +337,7 @@ impl super::Emulator {
 
     /// Where the payment asked with pre-checkout query `query_id` stands; `None` for an unknown query.
     pub fn checkout(&self, query_id: &str) -> Option<CheckoutOutcome> {
-        self.inner.shared.read(|s| s.payments.checkouts.get(query_id).map(|c| c.outcome(s.payments.timeout())))
+        self.inner.shared.read(|s| s.payments.checkout(query_id).map(|(outcome, _)| outcome))
     }
 
     /// Waits until the payment of `query_id` is no longer waiting for the bot: paid, declined or timed
@@ -341,11 +347,7 @@ impl super::Emulator {
         loop {
             // Subscribed before the look, so an answer right after it still wakes this waiter.
             let mut changes = self.inner.shared.changes();
-            let (outcome, due) = self.inner.shared.read(|s| {
-                let checkout = s.payments.checkouts.get(query_id);
-                (checkout.map(|c| c.outcome(s.payments.timeout())), checkout.map(|c| c.asked + s.payments.timeout()))
-            });
-            let (Some(outcome), Some(due)) = (outcome, due) else {
+            let Some((outcome, due)) = self.inner.shared.read(|s| s.payments.checkout(query_id)) else {
                 anyhow::bail!("the emulator asked no pre-checkout query {query_id}");
             };
             if outcome != CheckoutOutcome::Waiting {
