@@ -50,8 +50,9 @@ async fn a_paid_invoice_reaches_a_teloxide_handler_as_typed_query_and_payment() 
     let handler = dptree::entry()
         .branch(Update::filter_pre_checkout_query().endpoint(
             |bot: Bot, query: PreCheckoutQuery, seen: mpsc::UnboundedSender<Seen>| async move {
-                bot.answer_pre_checkout_query(query.id.clone(), true).await?;
-                let _ = seen.send(Seen::Query(query));
+                // Told before the answer, which is what makes the payment: the two arrive in order.
+                let _ = seen.send(Seen::Query(query.clone()));
+                bot.answer_pre_checkout_query(query.id, true).await?;
                 respond(())
             },
         ))
@@ -68,12 +69,12 @@ async fn a_paid_invoice_reaches_a_teloxide_handler_as_typed_query_and_payment() 
     let outcome = emulator.wait_checkout(&query_id, WAIT).await.unwrap();
     let CheckoutOutcome::Paid { telegram_payment_charge_id } = outcome else { panic!("{outcome:?}") };
 
-    let Some(Seen::Query(query)) = saw.recv().await else { panic!("no pre-checkout query") };
+    let Ok(Some(Seen::Query(query))) = tokio::time::timeout(WAIT, saw.recv()).await else { panic!("no query") };
     assert_eq!(query.id.0, query_id);
     assert_eq!(query.from.id.0, 42);
     assert_eq!((query.currency.as_str(), query.total_amount), ("XTR", 250));
     assert_eq!(query.invoice_payload, "order:17");
-    let Some(Seen::Paid(payment)) = saw.recv().await else { panic!("no successful payment") };
+    let Ok(Some(Seen::Paid(payment))) = tokio::time::timeout(WAIT, saw.recv()).await else { panic!("no payment") };
     assert_eq!((payment.currency.as_str(), payment.total_amount), ("XTR", 250));
     assert_eq!(payment.invoice_payload, "order:17");
     assert_eq!(payment.telegram_payment_charge_id.0, telegram_payment_charge_id);
