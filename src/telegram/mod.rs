@@ -3,6 +3,7 @@
 //! talk to.
 
 pub mod emulator;
+pub mod managed;
 pub mod runtime;
 mod token;
 

@@ -13,6 +13,12 @@
 //!                                          or "hang"
 //! GET  /_emulator/{token}/chats/{chat_id}  the chat as the user sees it
 //! GET  /_emulator/{token}/sent             every request the bot made
+//! POST /_emulator/{token}/payments         {"user", "message_id"}: the user pays that invoice; answers
+//!                                          {"pre_checkout_query_id"}
+//! GET  /_emulator/checkouts/{query_id}     {"state": "waiting" | "paid" | "declined" | "timed_out", …}
+//! POST /_emulator/{token}/managed_bots     {"user", "message_id", "id", "username"}: the user created a
+//!                                          bot through that message's request_managed_bot button;
+//!                                          answers {"id", "username", "token"}
 //! ```
 
 use std::sync::Arc;
@@ -27,7 +33,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::shared::{Shared, UnknownBot, token_matches};
-use super::{Failure, TgUser};
+use super::{Failure, ManagedBotRefused, PaymentRefused, TgUser};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -38,10 +44,15 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/_emulator/{token}/failures", post(fail))
         .route("/_emulator/{token}/chats/{chat_id}", get(chat))
         .route("/_emulator/{token}/sent", get(sent))
+        .route("/_emulator/{token}/payments", post(pay))
+        .route("/_emulator/checkouts/{query_id}", get(checkout))
+        .route("/_emulator/{token}/managed_bots", post(managed_bot))
 }
 
 enum ControlError {
     UnknownBot,
+    /// The operation does not apply to what was named (not an invoice, no such query…).
+    Refused(String),
     /// What the body should have looked like. serde's own message is not echoed: it may quote the
     /// body, and a body can hold a token.
     BadBody(&'static str),
@@ -57,6 +68,7 @@ impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             Self::UnknownBot => (StatusCode::NOT_FOUND, UnknownBot.to_string()),
+            Self::Refused(why) => (StatusCode::CONFLICT, why),
             Self::BadBody(expected) => (StatusCode::BAD_REQUEST, format!("expected a JSON body {expected}")),
         };
         (status, Json(json!({ "error": message }))).into_response()
@@ -174,4 +186,64 @@ async fn chat(State(shared): State<Arc<Shared>>, Path((token, chat_id)): Path<(S
 
 async fn sent(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Answer {
     Ok(Json(shared.sent(&token)?).into_response())
+}
+
+impl From<PaymentRefused> for ControlError {
+    fn from(refused: PaymentRefused) -> Self {
+        match refused {
+            PaymentRefused::UnknownBot => Self::UnknownBot,
+            refused => Self::Refused(refused.to_string()),
+        }
+    }
+}
+
+impl From<ManagedBotRefused> for ControlError {
+    fn from(refused: ManagedBotRefused) -> Self {
+        match refused {
+            ManagedBotRefused::UnknownBot => Self::UnknownBot,
+            refused => Self::Refused(refused.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Payment {
+    user: TgUser,
+    message_id: i64,
+}
+
+async fn pay(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    payment: Result<Json<Payment>, JsonRejection>,
+) -> Answer {
+    let payment = body(payment, r#"{"user": {"id", "first_name"}, "message_id": 1}"#)?;
+    let query_id = shared.write(|s| s.pay_invoice(&token, &payment.user, payment.message_id))?;
+    Ok(Json(json!({ "pre_checkout_query_id": query_id })).into_response())
+}
+
+async fn checkout(State(shared): State<Arc<Shared>>, Path(query_id): Path<String>) -> Answer {
+    let outcome = shared.read(|s| s.payments.checkout(&query_id)).map(|(outcome, _)| outcome);
+    let outcome = outcome.ok_or_else(|| ControlError::Refused(format!("no pre-checkout query {query_id}")))?;
+    Ok(Json(outcome).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewManagedBot {
+    user: TgUser,
+    message_id: i64,
+    id: i64,
+    username: String,
+}
+
+async fn managed_bot(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    new: Result<Json<NewManagedBot>, JsonRejection>,
+) -> Answer {
+    let new = body(new, r#"{"user": {"id", "first_name"}, "message_id": 1, "id": 7000000001, "username": "…"}"#)?;
+    let bot = shared.write(|s| s.create_managed_bot(&token, &new.user, new.message_id, new.id, &new.username))?;
+    // The token is the emulator's own make-believe, handed to whoever drives the emulator.
+    let answer = json!({ "id": bot.id, "username": bot.username, "token": bot.token });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

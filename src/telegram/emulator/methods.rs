@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::html::{self, Formatted};
+use super::markup::reply_markup;
 use super::params::{self, Params, Uploads};
 use super::state::{BotState, Callback, ChatState, Content, State, StoredFile, StoredMessage, now};
+use super::{managed, payments};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -27,10 +29,16 @@ pub(super) enum Method {
     SendChatAction,
     DeleteWebhook,
     GetWebhookInfo,
+    SendInvoice,
+    AnswerPreCheckoutQuery,
+    RefundStarPayment,
+    GetManagedBotToken,
+    ReplaceManagedBotToken,
+    GetStarTransactions,
 }
 
 impl Method {
-    const ALL: [Method; 14] = [
+    const ALL: [Method; 20] = [
         Method::GetMe,
         Method::GetUpdates,
         Method::SendMessage,
@@ -45,6 +53,12 @@ impl Method {
         Method::SendChatAction,
         Method::DeleteWebhook,
         Method::GetWebhookInfo,
+        Method::SendInvoice,
+        Method::AnswerPreCheckoutQuery,
+        Method::RefundStarPayment,
+        Method::GetManagedBotToken,
+        Method::ReplaceManagedBotToken,
+        Method::GetStarTransactions,
     ];
 
     /// The Bot API's own spelling, which the request log uses.
@@ -64,6 +78,12 @@ impl Method {
             Method::SendChatAction => "sendChatAction",
             Method::DeleteWebhook => "deleteWebhook",
             Method::GetWebhookInfo => "getWebhookInfo",
+            Method::SendInvoice => "sendInvoice",
+            Method::AnswerPreCheckoutQuery => "answerPreCheckoutQuery",
+            Method::RefundStarPayment => "refundStarPayment",
+            Method::GetManagedBotToken => "getManagedBotToken",
+            Method::ReplaceManagedBotToken => "replaceManagedBotToken",
+            Method::GetStarTransactions => "getStarTransactions",
         }
     }
 
@@ -81,6 +101,15 @@ pub(super) fn call(
     p: &Params,
     uploads: &Uploads,
 ) -> Result<Value, ApiError> {
+    // These look past the calling bot: at the payments of all bots, or at the bots it manages.
+    match method {
+        Method::AnswerPreCheckoutQuery => return payments::answer_pre_checkout_query(state, token, p),
+        Method::RefundStarPayment => return payments::refund_star_payment(state, token, p),
+        Method::GetManagedBotToken => return managed::get_managed_bot_token(state, token, p),
+        Method::ReplaceManagedBotToken => return managed::replace_managed_bot_token(state, token, p),
+        Method::GetStarTransactions => return payments::get_star_transactions(state, token, p),
+        _ => {}
+    }
     let State { bots, callbacks, .. } = state;
     let bot = bots.get_mut(token).ok_or_else(ApiError::unauthorized)?;
     match method {
@@ -113,6 +142,13 @@ pub(super) fn call(
             "has_custom_certificate": false,
             "pending_update_count": bot.updates.len(),
         })),
+        Method::SendInvoice => payments::send_invoice(bot, p),
+        // Answered above.
+        Method::AnswerPreCheckoutQuery
+        | Method::RefundStarPayment
+        | Method::GetManagedBotToken
+        | Method::ReplaceManagedBotToken
+        | Method::GetStarTransactions => Err(ApiError::method_not_found()),
     }
 }
 
@@ -334,64 +370,6 @@ fn formatted(p: &Params, key: &str) -> Result<Option<Formatted>, ApiError> {
     }
 }
 
-/// `reply_markup`, checked as Telegram checks it; an empty inline keyboard is no keyboard.
-fn reply_markup(p: &Params, inline_only: bool) -> Result<Option<Value>, ApiError> {
-    let Some(markup) = params::object(p, "reply_markup")? else { return Ok(None) };
-    let unparsable = || ApiError::bad_request("Bad Request: can't parse reply keyboard markup JSON object");
-    let rows = |key: &str| -> Result<Option<Vec<Value>>, ApiError> {
-        let Some(rows) = markup.get(key) else { return Ok(None) };
-        let rows = rows.as_array().ok_or_else(unparsable)?;
-        let buttons: Option<Vec<Vec<Value>>> = rows.iter().map(|row| row.as_array().cloned()).collect();
-        Ok(Some(buttons.ok_or_else(unparsable)?.into_iter().flatten().collect()))
-    };
-    if let Some(buttons) = rows("inline_keyboard")? {
-        for button in &buttons {
-            check_inline_button(button)?;
-        }
-        return Ok((!buttons.is_empty()).then_some(markup));
-    }
-    if inline_only {
-        return Err(ApiError::bad_request("Bad Request: inline keyboard expected"));
-    }
-    if let Some(buttons) = rows("keyboard")? {
-        let has_text = |b: &Value| b.is_string() || b.get("text").is_some_and(Value::is_string);
-        return if buttons.iter().all(has_text) { Ok(Some(markup)) } else { Err(unparsable()) };
-    }
-    let set = |key: &str| markup.get(key).and_then(Value::as_bool) == Some(true);
-    if set("remove_keyboard") || set("force_reply") { Ok(Some(markup)) } else { Err(unparsable()) }
-}
-
-fn check_inline_button(button: &Value) -> Result<(), ApiError> {
-    const ACTIONS: &[&str] = &[
-        "callback_data",
-        "url",
-        "login_url",
-        "web_app",
-        "switch_inline_query",
-        "switch_inline_query_current_chat",
-        "switch_inline_query_chosen_chat",
-        "copy_text",
-        "callback_game",
-        "pay",
-    ];
-    if !button.get("text").is_some_and(Value::is_string) {
-        return Err(ApiError::bad_request("Bad Request: can't parse inline keyboard button: Text must be a String"));
-    }
-    if let Some(data) = button.get("callback_data") {
-        // Telegram's limit is 1-64 bytes, the reason botctl formats callback data in one place.
-        let len = data.as_str().map_or(0, str::len);
-        if !(1..=64).contains(&len) {
-            return Err(ApiError::bad_request("Bad Request: BUTTON_DATA_INVALID"));
-        }
-    }
-    if !ACTIONS.iter().any(|action| button.get(action).is_some()) {
-        return Err(ApiError::bad_request(
-            "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
-        ));
-    }
-    Ok(())
-}
-
 fn existing_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {
     // Private chats are addressed by the user's id; `@username` only names channels.
     let chat_id = params::integer(p, "chat_id").map_err(|_| ApiError::chat_not_found())?;
@@ -400,7 +378,7 @@ fn existing_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatSt
 }
 
 /// The chat a bot sends to or edits in: it must exist and the user must not have blocked the bot.
-fn writable_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {
+pub(super) fn writable_chat<'a>(bot: &'a mut BotState, p: &Params) -> Result<&'a mut ChatState, ApiError> {
     let blocked = params::integer(p, "chat_id").ok().flatten().is_some_and(|id| bot.blocked.contains(&id));
     let chat = existing_chat(bot, p)?;
     if blocked { Err(ApiError::blocked()) } else { Ok(chat) }
@@ -428,7 +406,7 @@ fn not_modified() -> ApiError {
 }
 
 /// The message `message_id` in the chat the call named, as the call's result.
-fn rendered(bot: &BotState, p: &Params, message_id: i64) -> Value {
+pub(super) fn rendered(bot: &BotState, p: &Params, message_id: i64) -> Value {
     let chat_id = params::integer(p, "chat_id").ok().flatten().unwrap_or_default();
     bot.chats
         .get(&chat_id)

@@ -8,8 +8,11 @@ mod api_error;
 mod control;
 mod html;
 mod http;
+mod managed;
+mod markup;
 mod methods;
 mod params;
+mod payments;
 mod shared;
 mod state;
 #[cfg(test)]
@@ -24,6 +27,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use tokio::task::JoinHandle;
 
 use self::shared::{Shared, UnknownBot, Watched, token_matches};
+
+pub use self::managed::{ManagedBot, ManagedBotRefused};
+pub use self::payments::{CHECKOUT_TIMEOUT, CheckoutOutcome, Invoice, PaymentRefused, STARS, StarPayment};
 
 /// A running emulator. Clones share it; dropping the last clone stops the server.
 #[derive(Clone)]
@@ -96,6 +102,16 @@ pub struct ChatMessage {
     pub document: Option<Document>,
     /// The phone number of a contact the user shared.
     pub contact: Option<String>,
+    /// An invoice the bot sent; the user can pay it with `Emulator::pay_invoice`. This and the payments
+    /// are left out of the JSON view when absent, so chats without payments read as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
+    /// The service message of a payment the bot accepted, in the buyer's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successful_payment: Option<StarPayment>,
+    /// The service message of a refund.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_payment: Option<StarPayment>,
 }
 
 impl ChatMessage {

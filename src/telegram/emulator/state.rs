@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::html::Formatted;
+use super::managed::ManagedBy;
 use super::params::Params;
+use super::payments::{self, Invoice, Payments, StarPayment};
 use super::{ChatMessage, Document, Failure, Sent, TgUser};
 
 #[derive(Default)]
@@ -18,6 +20,8 @@ pub(super) struct State {
     /// Keyed by query id, for all bots: Telegram's query ids are global.
     pub callbacks: HashMap<String, Callback>,
     next_callback: u64,
+    /// Pre-checkout queries and charges, for all bots: their ids are global too.
+    pub payments: Payments,
 }
 
 pub(super) struct Callback {
@@ -48,6 +52,8 @@ pub(super) struct BotState {
     pub blocked: HashSet<i64>,
     /// Files the bot uploaded, by file id, so that it can send them again by id.
     pub files: HashMap<String, StoredFile>,
+    /// Set for a bot a user created through a manager bot's `request_managed_bot` button.
+    pub managed_by: Option<ManagedBy>,
 }
 
 pub(super) struct Update {
@@ -77,8 +83,19 @@ pub(super) struct StoredMessage {
 
 pub(super) enum Content {
     Text(Formatted),
-    Document { file: StoredFile, caption: Option<Formatted> },
-    Contact { phone: String, first_name: String, user_id: i64 },
+    Document {
+        file: StoredFile,
+        caption: Option<Formatted>,
+    },
+    Contact {
+        phone: String,
+        first_name: String,
+        user_id: i64,
+    },
+    Invoice(Invoice),
+    /// Service messages in the buyer's name, as Telegram shows them to the bot.
+    SuccessfulPayment(StarPayment),
+    RefundedPayment(StarPayment),
 }
 
 #[derive(Clone)]
@@ -110,6 +127,7 @@ impl State {
             commands: BTreeMap::new(),
             blocked: HashSet::new(),
             files: HashMap::new(),
+            managed_by: None,
         };
         self.bots.insert(token.to_owned(), bot);
     }
@@ -168,7 +186,7 @@ impl BotState {
         message_id
     }
 
-    fn push_update(&mut self, kind: &'static str, body: Value) {
+    pub fn push_update(&mut self, kind: &'static str, body: Value) {
         let id = self.next_update_id;
         self.next_update_id += 1;
         self.updates.push_back(Update { id, kind, body });
@@ -205,6 +223,7 @@ impl BotState {
             Content::Contact { phone, first_name, user_id } => {
                 body["contact"] = json!({ "phone_number": phone, "first_name": first_name, "user_id": user_id });
             }
+            payment => payments::render(&mut body, payment),
         }
         // A `Message` carries only inline keyboards; reply keyboards live on the client.
         if let Some(markup) = message.reply_markup.as_ref().filter(|m| m.get("inline_keyboard").is_some()) {
@@ -281,6 +300,7 @@ impl StoredMessage {
                 None,
             ),
             Content::Contact { phone, .. } => (None, None, Some(phone.clone())),
+            Content::Invoice(_) | Content::SuccessfulPayment(_) | Content::RefundedPayment(_) => (None, None, None),
         };
         ChatMessage {
             message_id: self.id,
@@ -291,6 +311,18 @@ impl StoredMessage {
             deleted: self.deleted,
             document,
             contact,
+            invoice: match &self.content {
+                Content::Invoice(invoice) => Some(invoice.clone()),
+                _ => None,
+            },
+            successful_payment: match &self.content {
+                Content::SuccessfulPayment(payment) => Some(payment.clone()),
+                _ => None,
+            },
+            refunded_payment: match &self.content {
+                Content::RefundedPayment(payment) => Some(payment.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -95,3 +95,36 @@ async fn control_errors_never_echo_the_token() {
     let neither = json!({"user": {"id": 1, "first_name": "A"}});
     assert_eq!(control.post(&format!("{TOKEN}/messages"), neither).await.0, 400);
 }
+
+#[tokio::test]
+async fn a_payment_and_a_managed_bot_through_the_control_api() {
+    let (emulator, bot) = start().await;
+    let control = Control::new(&emulator);
+    emulator.send_text(TOKEN, &ann(), "/buy");
+    let price = [teloxide::types::LabeledPrice::new("1 month", 250)];
+    let invoice = bot.send_invoice(ANN, "1 month", "30 days", "order:5", "XTR", price).await.unwrap();
+    let user = json!({"id": 42, "first_name": "Ann"});
+
+    let (status, body) = control.post(&format!("{TOKEN}/payments"), json!({"user": user, "message_id": 1})).await;
+    assert_eq!(status, 409, "the user's own message is no invoice: {body}");
+    let payment = json!({"user": user, "message_id": invoice.id.0});
+    let (status, body) = control.post(&format!("{TOKEN}/payments"), payment).await;
+    assert_eq!(status, 200);
+    let query_id = body["pre_checkout_query_id"].as_str().unwrap().to_owned();
+    assert_eq!(control.get(&format!("checkouts/{query_id}")).await, (200, json!({"state": "waiting"})));
+    bot.answer_pre_checkout_query(teloxide::types::PreCheckoutQueryId(query_id.clone()), true).await.unwrap();
+    let (status, body) = control.get(&format!("checkouts/{query_id}")).await;
+    assert_eq!((status, &body["state"]), (200, &json!("paid")));
+    assert!(body["telegram_payment_charge_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(control.get("checkouts/nope").await.0, 409);
+
+    let keyboard = json!({"keyboard": [[{"text": "Create my bot", "request_managed_bot": {"request_id": 1}}]]});
+    let raw = format!("{}bot{TOKEN}/sendMessage", emulator.url());
+    let offer = json!({"chat_id": 42, "text": "Create your bot", "reply_markup": keyboard});
+    let sent: Value = control.client.post(raw).json(&offer).send().await.unwrap().json().await.unwrap();
+    let created = json!({"user": user, "message_id": sent["result"]["message_id"], "id": 7_000_000_001_i64, "username": "ann_bot"});
+    let (status, body) = control.post(&format!("{TOKEN}/managed_bots"), created).await;
+    assert_eq!(status, 201, "{body}");
+    let new_bot = Bot::new(body["token"].as_str().unwrap()).set_api_url(emulator.url());
+    assert_eq!(new_bot.get_me().await.unwrap().username(), "ann_bot");
+}

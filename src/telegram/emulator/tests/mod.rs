@@ -4,6 +4,8 @@
 mod control;
 mod conversation;
 mod faults;
+mod managed;
+mod payments;
 mod updates;
 
 use std::time::Duration;
