@@ -1,0 +1,18 @@
+//! YooKassa API v3: the typed client botctl takes card payments with, and an emulator of the API.
+//!
+//! What we use: one-stage payments with a redirect confirmation (optionally with a 54-FZ receipt),
+//! refunds, and the notifications YooKassa POSTs when they change. Notifications are never trusted:
+//! their object names a payment or refund that is then fetched with `Client::get_payment` /
+//! `Client::get_refund`. Amounts cross the wire as decimal strings and are `billing::Money` here.
+
+mod amount;
+mod client;
+pub mod emulator;
+mod types;
+
+pub use amount::{AmountError, format_value, parse_amount};
+pub use client::{Client, ClientOptions, Error, PRODUCTION_API_URL, SecretKey};
+pub use types::{
+    CancellationDetails, Confirmation, Customer, NewPayment, Notification, Payment, PaymentMode, PaymentStatus,
+    PaymentSubject, Receipt, ReceiptItem, Refund, RefundStatus, VatCode,
+};
