@@ -33,3 +33,4 @@ mod template;
 mod tenant;
 mod terminal;
 mod views;
+mod yookassa;

@@ -103,7 +103,10 @@ mod tests {
             assert_eq!(parse_amount(bad, "RUB"), Err(AmountError::NotDecimal(bad.to_string())), "{bad:?}");
         }
         assert!(matches!(parse_amount("1.001", "RUB"), Err(AmountError::Money(MoneyError::TooPrecise { .. }))));
-        assert!(matches!(parse_amount("99999999999999999999", "RUB"), Err(AmountError::Money(MoneyError::TooLarge(_)))));
+        assert!(matches!(
+            parse_amount("99999999999999999999", "RUB"),
+            Err(AmountError::Money(MoneyError::TooLarge(_)))
+        ));
         assert_eq!(parse_amount("1.00", "USD"), Err(AmountError::Currency("USD".into())));
         assert_eq!(parse_amount("1.00", "rub"), Err(AmountError::Currency("rub".into())));
         assert_eq!(parse_amount("150", "XTR"), Err(AmountError::Currency("XTR".into())));

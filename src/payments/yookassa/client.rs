@@ -189,7 +189,7 @@ fn read_answer<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T
     if status.is_success() {
         return serde_json::from_slice(body).map_err(|e| invalid(e.to_string()));
     }
-    let error = serde_json::from_slice::<ApiErrorBody>(body);
+    let error = error_body(body);
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         let said = error.map(|e| format!(", {}", e.code)).unwrap_or_default();
         return Err(Error::Transport { status: Some(code), reason: format!("HTTP {code}{said}") });
@@ -201,6 +201,15 @@ fn read_answer<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T
         Ok(e) => Err(Error::Api { status: code, code: e.code, description: e.description, parameter: e.parameter }),
         Err(e) => Err(invalid(format!("not a YooKassa error body: {e}"))),
     }
+}
+
+/// Only an object with `"type": "error"` is one (serde would also read a struct from a JSON array).
+fn error_body(body: &[u8]) -> Result<ApiErrorBody, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if value.get("type").and_then(|t| t.as_str()) != Some("error") {
+        return Err("no \"type\": \"error\"".into());
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 /// reqwest's errors name the URL; ours need not, and the causes below it say what went wrong.
@@ -218,7 +227,8 @@ fn transport(error: reqwest::Error) -> Error {
 
 /// Ids go into the path: anything but YooKassa's id alphabet could change which resource is asked for.
 fn check_id(id: &str) -> Result<&str, Error> {
-    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(id) } else { Err(Error::Request(format!("`{id}` is not a YooKassa object id"))) }
 }
 

@@ -359,7 +359,10 @@ mod tests {
         };
         let json = serde_json::to_value(PaymentRequest::from(&new)).unwrap();
         assert_eq!(json["capture"], true);
-        assert_eq!(json["confirmation"], serde_json::json!({"type": "redirect", "return_url": "https://t.me/sales_bot"}));
+        assert_eq!(
+            json["confirmation"],
+            serde_json::json!({"type": "redirect", "return_url": "https://t.me/sales_bot"})
+        );
         assert_eq!(json["receipt"]["items"][0]["vat_code"], 1);
         assert_eq!(json["receipt"]["items"][0]["payment_mode"], "full_prepayment");
         assert_eq!(json["receipt"]["items"][0]["payment_subject"], "service");

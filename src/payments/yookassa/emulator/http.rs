@@ -78,9 +78,10 @@ async fn pay_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> 
     match shared.write(|s| s.pay(&id)) {
         Ok((payment, outgoing)) => {
             shared.dispatch(outgoing);
-            let back = payment.confirmation.and_then(|c| c.return_url).map(|url| {
-                format!(r#"<p><a href="{}">Return to the shop</a></p>"#, escape(url.as_str()))
-            });
+            let back = payment
+                .confirmation
+                .and_then(|c| c.return_url)
+                .map(|url| format!(r#"<p><a href="{}">Return to the shop</a></p>"#, escape(url.as_str())));
             let amount = payment.amount;
             Html(format!("<h1>Paid {}</h1>{}", escape(&amount.to_string()), back.unwrap_or_default())).into_response()
         }
@@ -123,7 +124,8 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<String> {
 fn key_and_body(headers: &HeaderMap, body: &[u8]) -> Result<(String, Value), Refusal> {
     let key = headers.get("Idempotence-Key").and_then(|k| k.to_str().ok()).filter(|k| !k.is_empty());
     let key = key.ok_or_else(|| Refusal::invalid("Idempotence-Key header is missing", Some("Idempotence-Key")))?;
-    let body = serde_json::from_slice(body).map_err(|e| Refusal::invalid(format!("The body is not JSON: {e}"), None))?;
+    let body =
+        serde_json::from_slice(body).map_err(|e| Refusal::invalid(format!("The body is not JSON: {e}"), None))?;
     Ok((key.to_string(), body))
 }
 

@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::{Attempt, EmulatorError, Failure, Operation};
 use crate::billing::{Currency, Money};
 use crate::payments::yookassa::types::{PaymentRequest, RefundRequest};
-use crate::payments::yookassa::{CancellationDetails, Confirmation, Notification, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::payments::yookassa::{
+    CancellationDetails, Confirmation, Notification, Payment, PaymentStatus, Refund, RefundStatus,
+};
 
 /// YooKassa forgets an idempotence key 24 hours after its first use.
 const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -103,9 +105,7 @@ impl State {
             failures: HashMap::new(),
             notify: NotifySettings {
                 // Real YooKassa keeps trying for 24 hours at unpublished intervals; this is a plausible spread.
-                retry_schedule: [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600]
-                    .map(Duration::from_secs)
-                    .to_vec(),
+                retry_schedule: [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600].map(Duration::from_secs).to_vec(),
                 delay: Duration::ZERO,
                 timeout: Duration::from_secs(10),
                 duplicates: 0,
@@ -166,7 +166,8 @@ impl State {
             cancellation_details: None,
             created_at: Utc::now(),
         };
-        self.payments.insert(id.clone(), StoredPayment { shop: shop.to_string(), payment: payment.clone(), refunded: 0 });
+        self.payments
+            .insert(id.clone(), StoredPayment { shop: shop.to_string(), payment: payment.clone(), refunded: 0 });
         self.remember(shop, Operation::CreatePayment, key, body, id);
         Ok(payment)
     }
@@ -266,7 +267,13 @@ impl State {
     }
 
     /// The id this key made before for this very body; a refusal if it came with another body.
-    fn repeated(&mut self, shop: &str, operation: Operation, key: &str, body: &Value) -> Result<Option<String>, Refusal> {
+    fn repeated(
+        &mut self,
+        shop: &str,
+        operation: Operation,
+        key: &str,
+        body: &Value,
+    ) -> Result<Option<String>, Refusal> {
         let slot = (shop.to_string(), operation, key.to_string());
         let expired = self.keys.get(&slot).is_some_and(|k| k.at.elapsed().unwrap_or_default() > KEY_LIFETIME);
         if expired {
@@ -320,7 +327,12 @@ fn check_payment(request: &PaymentRequest) -> Result<(), Refusal> {
         return Err(Refusal::invalid("The amount must be above zero", Some("amount")));
     }
     if !request.capture {
-        return Err(Refusal { status: 400, code: "not_supported", description: "The emulator takes one-stage payments only (capture: true)".into(), parameter: Some("capture") });
+        return Err(Refusal {
+            status: 400,
+            code: "not_supported",
+            description: "The emulator takes one-stage payments only (capture: true)".into(),
+            parameter: Some("capture"),
+        });
     }
     if request.confirmation.kind != "redirect" || request.confirmation.return_url.is_none() {
         return Err(Refusal::invalid("A redirect confirmation needs a return_url", Some("confirmation")));
@@ -336,10 +348,15 @@ fn check_payment(request: &PaymentRequest) -> Result<(), Refusal> {
         let mut total: i64 = 0;
         for item in &receipt.items {
             let line = item.amount.minor.checked_mul(i64::from(item.quantity));
-            total = line.and_then(|l| total.checked_add(l)).ok_or_else(|| Refusal::invalid("The receipt's sum overflows", Some("receipt.items")))?;
+            total = line
+                .and_then(|l| total.checked_add(l))
+                .ok_or_else(|| Refusal::invalid("The receipt's sum overflows", Some("receipt.items")))?;
         }
         if receipt.items.is_empty() || total != request.amount.minor {
-            return Err(Refusal::invalid("The receipt's items do not add up to the payment's amount", Some("receipt.items")));
+            return Err(Refusal::invalid(
+                "The receipt's items do not add up to the payment's amount",
+                Some("receipt.items"),
+            ));
         }
     }
     Ok(())
@@ -348,7 +365,10 @@ fn check_payment(request: &PaymentRequest) -> Result<(), Refusal> {
 fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Refusal> {
     let too_long = metadata.iter().any(|(k, v)| k.chars().count() > 32 || v.chars().count() > 512);
     if metadata.len() > 16 || too_long {
-        return Err(Refusal::invalid("Metadata takes at most 16 keys of 32 characters with values of 512", Some("metadata")));
+        return Err(Refusal::invalid(
+            "Metadata takes at most 16 keys of 32 characters with values of 512",
+            Some("metadata"),
+        ));
     }
     Ok(())
 }
