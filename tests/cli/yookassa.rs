@@ -448,3 +448,27 @@ fn a_receipt_goes_with_the_payment_and_must_add_up() {
         assert_eq!(emulator.payments().len(), 1);
     });
 }
+
+#[test]
+fn a_delayed_notification_is_overtaken_by_a_later_one() {
+    block_on(async {
+        let emulator = emulator().await;
+        let receiver = receiver(&[]).await;
+        emulator.set_notification_url(SHOP, Some(receiver.url.clone())).unwrap();
+        let client = client(&emulator);
+        let slow = client.create_payment(&order("o-18", 100), "order-o-18").await.unwrap();
+        let fast = client.create_payment(&order("o-19", 200), "order-o-19").await.unwrap();
+        // Far longer than the test: the slow one must not arrive while it runs.
+        emulator.delay_notifications(Duration::from_secs(600));
+        emulator.pay(&slow.id).unwrap();
+        emulator.delay_notifications(Duration::ZERO);
+        emulator.pay(&fast.id).unwrap();
+        let attempts = emulator.wait_attempts(|a| !a.is_empty(), WAIT).await.unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].object_id, fast.id);
+        // The server answers at once whatever its notifications are waiting for.
+        assert_eq!(client.get_payment(&slow.id).await.unwrap().status, PaymentStatus::Succeeded);
+        emulator.shutdown().await;
+        assert_eq!(receiver.got.lock().unwrap().len(), 1);
+    });
+}

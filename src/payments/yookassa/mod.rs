@@ -8,10 +8,12 @@
 mod amount;
 mod client;
 pub mod emulator;
+mod source;
 mod types;
 
 pub use amount::{AmountError, format_value, parse_amount};
 pub use client::{Client, ClientOptions, Error, PRODUCTION_API_URL, SecretKey};
+pub use source::is_notification_source;
 pub use types::{
     CancellationDetails, Confirmation, Customer, NewPayment, Notification, Payment, PaymentMode, PaymentStatus,
     PaymentSubject, Receipt, ReceiptItem, Refund, RefundStatus, VatCode,
