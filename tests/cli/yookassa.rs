@@ -472,3 +472,41 @@ fn a_delayed_notification_is_overtaken_by_a_later_one() {
         assert_eq!(receiver.got.lock().unwrap().len(), 1);
     });
 }
+
+#[test]
+fn people_drive_the_emulator_over_http_as_tests_do_through_the_handle() {
+    block_on(async {
+        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let receiver = receiver(&[]).await;
+        let http = reqwest::Client::new();
+        let control = |path: &str| emulator.url().join(&format!("_emulator/{path}")).unwrap();
+        let shop = json!({"shop_id": SHOP, "secret_key": SECRET, "notification_url": receiver.url});
+        assert_eq!(http.post(control("shops")).json(&shop).send().await.unwrap().status().as_u16(), 201);
+        let refused =
+            http.post(control("shops")).json(&json!({"shop_id": SHOP, "secret": SECRET})).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 400);
+        assert!(!refused.text().await.unwrap().contains(SECRET));
+
+        let client = client(&emulator);
+        let payment = client.create_payment(&order("o-20", 29_900), "order-o-20").await.unwrap();
+        let cancel = json!({"reason": "expired_on_confirmation"});
+        let canceled =
+            http.post(control(&format!("payments/{}/cancel", payment.id))).json(&cancel).send().await.unwrap();
+        assert_eq!(canceled.status().as_u16(), 200);
+        let details = client.get_payment(&payment.id).await.unwrap().cancellation_details.unwrap();
+        assert_eq!((details.party.as_str(), details.reason.as_str()), ("yoo_money", "expired_on_confirmation"));
+        let pay = http.post(control(&format!("payments/{}/pay", payment.id))).send().await.unwrap();
+        assert_eq!(pay.status().as_u16(), 409);
+
+        let fail = json!({"operation": "get_payment", "failure": {"server_error": 502}});
+        assert_eq!(http.post(control("failures")).json(&fail).send().await.unwrap().status().as_u16(), 204);
+        let error = client.get_payment(&payment.id).await.unwrap_err();
+        assert!(matches!(error, Error::Transport { status: Some(502), .. }), "{error:?}");
+
+        let listed: Vec<Value> = http.get(control("payments")).send().await.unwrap().json().await.unwrap();
+        assert_eq!((listed.len(), listed[0]["status"].as_str()), (1, Some("canceled")));
+        emulator.wait_attempts(|a| acknowledged(a) == 1, WAIT).await.unwrap();
+        let sent: Vec<Value> = http.get(control("notifications")).send().await.unwrap().json().await.unwrap();
+        assert_eq!((sent[0]["event"].as_str(), sent[0]["status"].as_u64()), (Some("payment.canceled"), Some(200)));
+    });
+}

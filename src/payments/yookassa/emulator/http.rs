@@ -23,6 +23,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v3/refunds", post(create_refund))
         .route("/v3/refunds/{id}", get(get_refund))
         .route("/pay/{id}", get(pay_page))
+        .merge(super::control::routes())
         .fallback(|| async { refuse(Refusal::not_found()) })
         .with_state(shared)
 }
@@ -75,9 +76,8 @@ async fn get_refund(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(
 
 /// The buyer's side: opening the page is paying.
 async fn pay_page(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match shared.write(|s| s.pay(&id)) {
-        Ok((payment, outgoing)) => {
-            shared.dispatch(outgoing);
+    match shared.pay(&id) {
+        Ok(payment) => {
             let back = payment
                 .confirmation
                 .and_then(|c| c.return_url)

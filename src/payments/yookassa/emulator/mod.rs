@@ -3,8 +3,10 @@
 //! notifications are delivered (duplicates, delays, reordering, retries).
 //!
 //! The client reaches it as an API base URL (`api_url()`); buyers reach `/pay/{payment_id}` (the
-//! payments' `confirmation_url`). Nothing here is persisted.
+//! payments' `confirmation_url`); people reach the same controls as this handle through `/_emulator/…`
+//! (see `control`). Nothing here is persisted.
 
+mod control;
 mod http;
 mod notify;
 mod shared;
@@ -150,17 +152,13 @@ impl Emulator {
 
     /// The buyer pays, as opening the confirmation page does; notifies `payment.succeeded`.
     pub fn pay(&self, payment_id: &str) -> Result<Payment, EmulatorError> {
-        let (payment, outgoing) = self.inner.shared.write(|s| s.pay(payment_id))?;
-        self.inner.shared.dispatch(outgoing);
-        Ok(payment)
+        self.inner.shared.pay(payment_id)
     }
 
     /// The payment fails (`party` is `yoo_money`, `payment_network` or `merchant`; `reason` such as
     /// `expired_on_confirmation`, `card_expired`); notifies `payment.canceled`.
     pub fn cancel(&self, payment_id: &str, party: &str, reason: &str) -> Result<Payment, EmulatorError> {
-        let (payment, outgoing) = self.inner.shared.write(|s| s.cancel(payment_id, party, reason))?;
-        self.inner.shared.dispatch(outgoing);
-        Ok(payment)
+        self.inner.shared.cancel(payment_id, party, reason)
     }
 
     pub fn payment(&self, payment_id: &str) -> Option<Payment> {

@@ -4,8 +4,10 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
 
+use super::EmulatorError;
 use super::notify;
 use super::state::{Outgoing, State};
+use crate::payments::yookassa::Payment;
 
 pub(super) struct Shared {
     /// Never held across an await: every operation is a short, synchronous step.
@@ -58,6 +60,24 @@ impl Shared {
         let mut stopping = self.stopping.subscribe();
         // The sender lives as long as `self`, so this only ends when stopping is set.
         let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
+
+    /// The buyer pays; the notification goes out. One operation for the Rust handle and HTTP alike.
+    pub fn pay(self: &std::sync::Arc<Self>, payment_id: &str) -> Result<Payment, EmulatorError> {
+        let (payment, outgoing) = self.write(|s| s.pay(payment_id))?;
+        self.dispatch(outgoing);
+        Ok(payment)
+    }
+
+    pub fn cancel(
+        self: &std::sync::Arc<Self>,
+        payment_id: &str,
+        party: &str,
+        reason: &str,
+    ) -> Result<Payment, EmulatorError> {
+        let (payment, outgoing) = self.write(|s| s.cancel(payment_id, party, reason))?;
+        self.dispatch(outgoing);
+        Ok(payment)
     }
 
     /// Runs `task` on the emulator's runtime, whichever thread the control call came from.
