@@ -181,16 +181,17 @@ impl Emulator {
     }
 
     /// The waits between a notification's failed attempt and the next; after the last, it is dropped.
+    /// Applies to notifications of events from now on.
     pub fn set_retry_schedule(&self, schedule: Vec<Duration>) {
         self.inner.shared.write(|s| s.notify.retry_schedule = schedule);
     }
 
-    /// How long a receiver may take to answer one attempt before it counts as failed.
+    /// How long a receiver may take to answer one attempt before it counts as failed (events from now on).
     pub fn set_notification_timeout(&self, timeout: Duration) {
         self.inner.shared.write(|s| s.notify.timeout = timeout);
     }
 
-    /// Every notification waits this long before its first attempt.
+    /// Notifications of events from now on wait this long before their first attempt.
     pub fn delay_notifications(&self, delay: Duration) {
         self.inner.shared.write(|s| s.notify.delay = delay);
     }

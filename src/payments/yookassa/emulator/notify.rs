@@ -9,17 +9,15 @@ use super::shared::Shared;
 use super::state::Outgoing;
 
 pub(super) async fn deliver(shared: Arc<Shared>, outgoing: Outgoing) {
-    let (schedule, delay, timeout) =
-        shared.read(|s| (s.notify.retry_schedule.clone(), s.notify.delay, s.notify.timeout));
-    if !pause(&shared, delay).await {
+    if !pause(&shared, outgoing.delay).await {
         return;
     }
-    let waits = std::iter::once(Duration::ZERO).chain(schedule);
+    let waits = std::iter::once(Duration::ZERO).chain(outgoing.retry_schedule.clone());
     for (number, wait) in (1..).zip(waits) {
         if !pause(&shared, wait).await {
             return;
         }
-        let sent = shared.http.post(outgoing.url.clone()).timeout(timeout).json(&outgoing.body).send().await;
+        let sent = shared.http.post(outgoing.url.clone()).timeout(outgoing.timeout).json(&outgoing.body).send().await;
         let (status, error) = match sent {
             Ok(response) => (Some(response.status().as_u16()), None),
             Err(error) => (None, Some(error.without_url().to_string())),

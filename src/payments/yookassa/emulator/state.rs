@@ -50,6 +50,10 @@ pub(super) struct Outgoing {
     pub copy: u32,
     pub url: url::Url,
     pub body: Notification,
+    /// The delivery settings when the event happened, so that changing them later affects only later events.
+    pub delay: Duration,
+    pub retry_schedule: Vec<Duration>,
+    pub timeout: Duration,
 }
 
 struct Shop {
@@ -297,8 +301,18 @@ impl State {
         self.next_notification += 1;
         let copies = 1 + std::mem::take(&mut self.notify.duplicates);
         let body = Notification { kind: "notification".into(), event: event.to_string(), object };
-        let outgoing: Vec<Outgoing> =
-            (0..copies).map(|copy| Outgoing { id, copy, url: url.clone(), body: body.clone() }).collect();
+        let settings = &self.notify;
+        let outgoing: Vec<Outgoing> = (0..copies)
+            .map(|copy| Outgoing {
+                id,
+                copy,
+                url: url.clone(),
+                body: body.clone(),
+                delay: settings.delay,
+                retry_schedule: settings.retry_schedule.clone(),
+                timeout: settings.timeout,
+            })
+            .collect();
         match &mut self.notify.held {
             Some(held) => {
                 held.extend(outgoing);
