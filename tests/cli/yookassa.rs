@@ -8,8 +8,8 @@ use std::time::Duration;
 use botctl::billing::{Currency, Money};
 use botctl::payments::yookassa::emulator::{Attempt, Emulator, Failure, Operation, Release};
 use botctl::payments::yookassa::{
-    Client, ClientOptions, Customer, Error, NewPayment, Notification, PaymentMode, PaymentStatus, PaymentSubject,
-    Receipt, ReceiptItem, RefundStatus, SecretKey, VatCode,
+    Client, ClientOptions, Customer, Error, NewPayment, Notification, Notified, PaymentMode, PaymentStatus,
+    PaymentSubject, Receipt, ReceiptItem, RefundStatus, SecretKey, VatCode,
 };
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::types::{NewPayment, Payment, PaymentRequest, Refund, RefundRequest};
+use super::types::{NewPayment, Notification, Notified, Payment, PaymentRequest, Refund, RefundRequest};
 use crate::billing::Money;
 
 /// YooKassa's production API base.
@@ -156,6 +156,22 @@ impl Client {
 
     pub async fn get_refund(&self, refund_id: &str) -> Result<Refund, Error> {
         self.send(self.http.get(self.endpoint("refunds", Some(refund_id))?), None).await
+    }
+
+    /// Fetches what a notification is about: the trusted half of handling one, since anyone can POST
+    /// a notification. An error here should be answered with a 5xx, so that YooKassa delivers it again.
+    pub async fn fetch_notified(&self, notification: &Notification) -> Result<Notified, Error> {
+        let handled = notification.is_payment() || notification.is_refund();
+        if !handled {
+            return Ok(Notified::Unhandled(notification.event.clone()));
+        }
+        let id =
+            notification.object_id().ok_or_else(|| Error::Request("the notification names no object id".into()))?;
+        if notification.is_payment() {
+            self.get_payment(id).await.map(Notified::Payment)
+        } else {
+            self.get_refund(id).await.map(Notified::Refund)
+        }
     }
 
     fn endpoint(&self, collection: &str, id: Option<&str>) -> Result<url::Url, Error> {

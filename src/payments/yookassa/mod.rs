@@ -15,6 +15,6 @@ pub use amount::{AmountError, format_value, parse_amount};
 pub use client::{Client, ClientOptions, Error, PRODUCTION_API_URL, SecretKey};
 pub use source::is_notification_source;
 pub use types::{
-    CancellationDetails, Confirmation, Customer, NewPayment, Notification, Payment, PaymentMode, PaymentStatus,
-    PaymentSubject, Receipt, ReceiptItem, Refund, RefundStatus, VatCode,
+    CancellationDetails, Confirmation, Customer, NewPayment, Notification, Notified, Payment, PaymentMode,
+    PaymentStatus, PaymentSubject, Receipt, ReceiptItem, Refund, RefundStatus, VatCode,
 };

@@ -314,6 +314,15 @@ impl Notification {
     }
 }
 
+/// The object a notification is about, as the API reports it now (not as the notification said).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notified {
+    Payment(Payment),
+    Refund(Refund),
+    /// An event botctl does not act on (`payout.*`, `deal.*`, …), by name.
+    Unhandled(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
