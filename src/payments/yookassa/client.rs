@@ -168,7 +168,7 @@ impl Client {
         let id =
             notification.object_id().ok_or_else(|| Error::Request("the notification names no object id".into()))?;
         if notification.is_payment() {
-            self.get_payment(id).await.map(Notified::Payment)
+            self.get_payment(id).await.map(|p| Notified::Payment(Box::new(p)))
         } else {
             self.get_refund(id).await.map(Notified::Refund)
         }

@@ -317,7 +317,7 @@ impl Notification {
 /// The object a notification is about, as the API reports it now (not as the notification said).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notified {
-    Payment(Payment),
+    Payment(Box<Payment>),
     Refund(Refund),
     /// An event botctl does not act on (`payout.*`, `deal.*`, …), by name.
     Unhandled(String),
