@@ -4,6 +4,16 @@
 //! refunds, and the notifications YooKassa POSTs when they change. Notifications are never trusted:
 //! their object names a payment or refund that is then fetched with `Client::get_payment` /
 //! `Client::get_refund`. Amounts cross the wire as decimal strings and are `billing::Money` here.
+//!
+//! ```text
+//! paying:    key = derived from the order, stored before the call
+//!            client.create_payment(&new_payment, key)  → Payment (pending) → send the buyer to
+//!            payment.confirmation_url(); on an error with is_retryable(), retry with the SAME key
+//! notified:  is_notification_source(peer ip) → serde_json::from_slice::<Notification>(body)
+//!            → client.fetch_notified(&n) → credit idempotently on payment.id → answer 200
+//!            (any error: answer 5xx, YooKassa delivers again)
+//! refunding: client.create_refund(payment_id, amount, key)  → Refund (succeeded)
+//! ```
 
 mod amount;
 mod client;
