@@ -17,6 +17,7 @@ pub mod demo;
 pub mod doctor;
 pub mod error;
 pub mod locale;
+pub mod payments;
 pub mod platform;
 pub mod progress;
 pub mod runtime;

@@ -34,3 +34,4 @@ mod template;
 mod tenant;
 mod terminal;
 mod views;
+mod yookassa;
