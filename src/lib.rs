@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod doctor;
+pub mod emulation;
 pub mod error;
 pub mod locale;
 pub mod payments;

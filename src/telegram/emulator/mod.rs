@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use tokio::task::JoinHandle;
 
 use self::shared::{Shared, UnknownBot, Watched, token_matches};
+use crate::emulation;
 
 pub use self::managed::{ManagedBot, ManagedBotRefused};
 pub use self::payments::{CHECKOUT_TIMEOUT, CheckoutOutcome, Invoice, PaymentRefused, STARS, StarPayment};
@@ -163,22 +164,11 @@ fn rfc3339<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Er
 impl Emulator {
     /// Binds `addr` (`127.0.0.1:0` picks a free port) and serves on a spawned task.
     pub async fn start(addr: SocketAddr) -> anyhow::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for the Bot API emulator"))?;
-        let local = listener.local_addr().context("the emulator's listener has no address")?;
-        let url = url::Url::parse(&format!("http://{local}/")).context("the emulator's address is not a URL")?;
+        let bound = emulation::bind(addr, "Bot API emulator").await?;
+        let url = bound.url.clone();
         let shared = Arc::new(Shared::new());
-        let router = http::router(Arc::clone(&shared));
         let stopping = Arc::clone(&shared);
-        let server = tokio::spawn(async move {
-            let served =
-                axum::serve(listener, router).with_graceful_shutdown(async move { stopping.stopped().await }).await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "the Bot API emulator stopped serving");
-            }
-        });
-        tracing::debug!(%url, "Bot API emulator listening");
+        let server = bound.serve(http::router(Arc::clone(&shared)), async move { stopping.stopped().await });
         Ok(Emulator { inner: Arc::new(Inner { shared, url, server: Mutex::new(Some(server)) }) })
     }
 

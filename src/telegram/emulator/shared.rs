@@ -1,9 +1,9 @@
 //! The state behind both faces of the emulator, its change signal and its shutdown signal. The control
 //! operations live here once, for the Rust handle and the `/_emulator` HTTP API alike.
 
-use std::sync::{Mutex, PoisonError};
-
 use tokio::sync::watch;
+
+use crate::emulation::Guarded;
 
 use super::html::Formatted;
 use super::state::{Content, State, command_entities};
@@ -16,44 +16,20 @@ pub(super) struct UnknownBot;
 /// A value and what signals its next change; `None` means any change to the emulator may matter.
 pub(super) type Watched<T> = (T, Option<watch::Receiver<()>>);
 
-pub(super) struct Shared {
-    /// Never held across an await: every operation is a short, synchronous step.
-    state: Mutex<State>,
-    /// Bumped after every change, so that waiters (long polls, `wait_until`) wake instead of polling.
-    changed: watch::Sender<()>,
-    stopping: watch::Sender<bool>,
+/// The emulator's state and signals (`emulation::Guarded`), with the control operations on top.
+pub(super) struct Shared(Guarded<State>);
+
+impl std::ops::Deref for Shared {
+    type Target = Guarded<State>;
+
+    fn deref(&self) -> &Guarded<State> {
+        &self.0
+    }
 }
 
 impl Shared {
     pub fn new() -> Self {
-        Self { state: Mutex::default(), changed: watch::Sender::new(()), stopping: watch::Sender::new(false) }
-    }
-
-    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        // A panic elsewhere cannot leave the state half-changed in a way worth refusing to serve.
-        f(&self.state.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    pub fn write<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let result = f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
-        self.changed.send_replace(());
-        result
-    }
-
-    /// Subscribe before looking at the state: a change made after the look then still wakes the waiter.
-    pub fn changes(&self) -> watch::Receiver<()> {
-        self.changed.subscribe()
-    }
-
-    pub fn stop(&self) {
-        self.stopping.send_replace(true);
-    }
-
-    /// Resolves once the emulator is shutting down; hung and long-polling requests end here.
-    pub async fn stopped(&self) {
-        let mut stopping = self.stopping.subscribe();
-        // The sender lives as long as `self`, so this only ends when stopping is set.
-        let _ = stopping.wait_for(|stopping| *stopping).await;
+        Self(Guarded::new(State::default()))
     }
 
     pub fn add_bot(&self, token: &str, id: i64, username: &str) {

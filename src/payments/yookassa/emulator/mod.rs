@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use self::shared::Shared;
 use self::state::State;
 use super::{Payment, PaymentStatus, Refund};
+use crate::emulation;
 
 /// The API calls failures can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,26 +106,15 @@ impl Drop for Inner {
 impl Emulator {
     /// Binds `addr` (`127.0.0.1:0` picks a free port) and serves on a spawned task.
     pub async fn start(addr: SocketAddr) -> anyhow::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for the YooKassa emulator"))?;
-        let local = listener.local_addr().context("the emulator's listener has no address")?;
-        let url = url::Url::parse(&format!("http://{local}/")).context("the emulator's address is not a URL")?;
+        let bound = emulation::bind(addr, "YooKassa emulator").await?;
+        let url = bound.url.clone();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the emulator's notification client")?;
         let shared = Arc::new(Shared::new(State::new(url.clone()), tokio::runtime::Handle::current(), http));
-        let router = http::router(Arc::clone(&shared));
         let stopping = Arc::clone(&shared);
-        let server = tokio::spawn(async move {
-            let served =
-                axum::serve(listener, router).with_graceful_shutdown(async move { stopping.stopped().await }).await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "the YooKassa emulator stopped serving");
-            }
-        });
-        tracing::debug!(%url, "YooKassa emulator listening");
+        let server = bound.serve(http::router(Arc::clone(&shared)), async move { stopping.stopped().await });
         Ok(Emulator { inner: Arc::new(Inner { shared, url, server: Mutex::new(Some(server)) }) })
     }
 
