@@ -87,3 +87,45 @@ impl Bound {
         })
     }
 }
+
+/// What stops an emulator: its state's stop signal.
+pub trait Stop: Send + Sync + 'static {
+    fn stop(&self);
+}
+
+/// What an emulator's handle holds: its shared state, its root URL and its server's task. An emulator's
+/// clones share one; when the last is dropped the emulator stops.
+pub struct Running<T: Stop> {
+    pub shared: std::sync::Arc<T>,
+    pub url: url::Url,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    what: &'static str,
+}
+
+impl<T: Stop> Running<T> {
+    pub fn new(
+        shared: std::sync::Arc<T>,
+        bound_url: url::Url,
+        server: tokio::task::JoinHandle<()>,
+        what: &'static str,
+    ) -> Self {
+        Self { shared, url: bound_url, server: Mutex::new(Some(server)), what }
+    }
+
+    /// Stops the emulator and waits for its server to end.
+    pub async fn shutdown(&self) {
+        self.shared.stop();
+        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(server) = server
+            && let Err(error) = server.await
+        {
+            tracing::warn!(%error, "the {}'s task failed", self.what);
+        }
+    }
+}
+
+impl<T: Stop> Drop for Running<T> {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}

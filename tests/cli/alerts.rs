@@ -11,29 +11,33 @@ use botctl::tenant::fleet::Down;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use sqlx::PgPool;
 
 use crate::support::block_on;
-use crate::tenant::{BOT_A, BOT_B, Fixture};
+use crate::tenant::{BOT_A, BOT_B, Plane};
 
 const SIX_HOURS: TimeDelta = TimeDelta::hours(6);
 
 /// An initialized control plane and a pool on it; `restart` replaces the pool, as a new daemon would.
-struct Alerts {
-    f: Fixture,
-    pool: PgPool,
+/// The control plane the test works on.
+struct Alerts(Plane);
+
+impl std::ops::Deref for Alerts {
+    type Target = Plane;
+
+    fn deref(&self) -> &Plane {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Alerts {
+    fn deref_mut(&mut self) -> &mut Plane {
+        &mut self.0
+    }
 }
 
 impl Alerts {
     fn new() -> Self {
-        let f = Fixture::new();
-        let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
-        Self { f, pool }
-    }
-
-    fn restart(&mut self) {
-        let pool = block_on(PgPool::connect(&self.f.db.url())).unwrap();
-        block_on(std::mem::replace(&mut self.pool, pool).close());
+        Self(Plane::new())
     }
 
     fn count(&self, filter: &str) -> i64 {

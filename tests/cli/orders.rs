@@ -11,15 +11,25 @@ use botctl::platform::orders::{
     State, Transition,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use sqlx::PgPool;
 
 use crate::support::{block_on, token, unique_slug};
-use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
+use crate::tenant::{BOT_A, BOT_B, BOT_C, Plane};
 
 /// An initialized control plane and a pool on it; `restart` replaces the pool, as a new daemon would.
-struct Orders {
-    f: Fixture,
-    pool: PgPool,
+struct Orders(Plane);
+
+impl std::ops::Deref for Orders {
+    type Target = Plane;
+
+    fn deref(&self) -> &Plane {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Orders {
+    fn deref_mut(&mut self) -> &mut Plane {
+        &mut self.0
+    }
 }
 
 fn t0() -> DateTime<Utc> {
@@ -59,14 +69,7 @@ fn paid_with(payment_id: &str) -> Facts {
 
 impl Orders {
     fn new() -> Self {
-        let f = Fixture::new();
-        let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
-        Self { f, pool }
-    }
-
-    fn restart(&mut self) {
-        let pool = block_on(PgPool::connect(&self.f.db.url())).unwrap();
-        block_on(std::mem::replace(&mut self.pool, pool).close());
+        Self(Plane::new())
     }
 
     fn create(&self, kind: Kind, user: i64, tenant: Option<&str>, at: DateTime<Utc>) -> anyhow::Result<Order> {

@@ -13,6 +13,26 @@ pub struct Fixture {
     pub emulator: botctl::telegram::emulator::Emulator,
 }
 
+/// A fixture with a pool on its control plane, which a test drops and opens again as a restarted
+/// daemon would: only the database carries over.
+pub struct Plane {
+    pub f: Fixture,
+    pub pool: sqlx::PgPool,
+}
+
+impl Plane {
+    pub fn new() -> Self {
+        let f = Fixture::new();
+        let pool = block_on(sqlx::PgPool::connect(&f.db.url())).unwrap();
+        Self { f, pool }
+    }
+
+    pub fn restart(&mut self) {
+        let pool = block_on(sqlx::PgPool::connect(&self.f.db.url())).unwrap();
+        block_on(std::mem::replace(&mut self.pool, pool).close());
+    }
+}
+
 pub const BOT_A: i64 = 500_000_001;
 pub const BOT_B: i64 = 500_000_002;
 pub const BOT_C: i64 = 500_000_003;

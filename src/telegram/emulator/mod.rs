@@ -19,12 +19,11 @@ mod state;
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize, Serializer};
-use tokio::task::JoinHandle;
 
 use self::shared::{Shared, UnknownBot, Watched, token_matches};
 use crate::emulation;
@@ -35,19 +34,7 @@ pub use self::payments::{CHECKOUT_TIMEOUT, CheckoutOutcome, Invoice, PaymentRefu
 /// A running emulator. Clones share it; dropping the last clone stops the server.
 #[derive(Clone)]
 pub struct Emulator {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    shared: Arc<Shared>,
-    url: url::Url,
-    server: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shared.stop();
-    }
+    inner: Arc<emulation::Running<Shared>>,
 }
 
 /// A Telegram user who talks to a bot.
@@ -169,7 +156,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new());
         let stopping = Arc::clone(&shared);
         let server = bound.serve(http::router(Arc::clone(&shared)), async move { stopping.stopped().await });
-        Ok(Emulator { inner: Arc::new(Inner { shared, url, server: Mutex::new(Some(server)) }) })
+        Ok(Emulator { inner: Arc::new(emulation::Running::new(shared, url, server, "Bot API emulator")) })
     }
 
     /// The Bot API base URL, `http://127.0.0.1:PORT/`, for `Bot::set_api_url`.
@@ -294,13 +281,7 @@ impl Emulator {
 
     /// Stops serving: hung requests and long polls are answered, then the server task ends.
     pub async fn shutdown(self) {
-        self.inner.shared.stop();
-        let server = self.inner.server.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(server) = server
-            && let Err(error) = server.await
-        {
-            tracing::warn!(%error, "the Bot API emulator's task failed");
-        }
+        self.inner.shutdown().await;
     }
 }
 

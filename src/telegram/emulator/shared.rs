@@ -19,6 +19,12 @@ pub(super) type Watched<T> = (T, Option<watch::Receiver<()>>);
 /// The emulator's state and signals (`emulation::Guarded`), with the control operations on top.
 pub(super) struct Shared(Guarded<State>);
 
+impl crate::emulation::Stop for Shared {
+    fn stop(&self) {
+        Guarded::stop(self)
+    }
+}
+
 impl std::ops::Deref for Shared {
     type Target = Guarded<State>;
 

@@ -13,12 +13,11 @@ mod shared;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
 
 use self::shared::Shared;
 use self::state::State;
@@ -88,19 +87,7 @@ pub enum EmulatorError {
 /// A running emulator. Clones share it; dropping the last clone stops the server.
 #[derive(Clone)]
 pub struct Emulator {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    shared: Arc<Shared>,
-    url: url::Url,
-    server: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shared.stop();
-    }
+    inner: Arc<emulation::Running<Shared>>,
 }
 
 impl Emulator {
@@ -115,7 +102,7 @@ impl Emulator {
         let shared = Arc::new(Shared::new(State::new(url.clone()), tokio::runtime::Handle::current(), http));
         let stopping = Arc::clone(&shared);
         let server = bound.serve(http::router(Arc::clone(&shared)), async move { stopping.stopped().await });
-        Ok(Emulator { inner: Arc::new(Inner { shared, url, server: Mutex::new(Some(server)) }) })
+        Ok(Emulator { inner: Arc::new(emulation::Running::new(shared, url, server, "YooKassa emulator")) })
     }
 
     /// The server's root, `http://127.0.0.1:PORT/`.
@@ -249,12 +236,6 @@ impl Emulator {
 
     /// Stops serving: hung requests are answered, pending deliveries dropped, then the server task ends.
     pub async fn shutdown(self) {
-        self.inner.shared.stop();
-        let server = self.inner.server.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(server) = server
-            && let Err(error) = server.await
-        {
-            tracing::warn!(%error, "the YooKassa emulator's task failed");
-        }
+        self.inner.shutdown().await;
     }
 }

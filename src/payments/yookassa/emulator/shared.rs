@@ -14,6 +14,12 @@ pub(super) struct Shared {
     pub http: reqwest::Client,
 }
 
+impl crate::emulation::Stop for Shared {
+    fn stop(&self) {
+        Guarded::stop(self)
+    }
+}
+
 impl std::ops::Deref for Shared {
     type Target = Guarded<State>;
 
