@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use super::Money;
+use super::{Currency, Money};
 
 /// One change of a tenant's paid period.
 #[derive(Debug, Clone, Serialize)]
@@ -228,6 +228,30 @@ pub async fn payments(conn: &mut PgConnection, slug: &str) -> anyhow::Result<Vec
             }
         })
         .collect())
+}
+
+/// How far back the platform sums its revenue (the fleet screen, `/metrics`).
+pub const REVENUE_SPAN: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// Money taken in `(since, until]` by currency, credits less revocations (a revocation's amount is
+/// negative, so it nets out in the window the refund happened in); a currency the ledger allows but
+/// botctl does not know is skipped, as `billing ledger` skips it. The fleet screen and `/metrics` read
+/// revenue here.
+pub async fn revenue(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Money>, sqlx::Error> {
+    let sums: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT currency, sum(amount)::bigint FROM botctl.ledger \
+         WHERE at > $1 AND at <= $2 AND amount IS NOT NULL AND currency IS NOT NULL \
+         GROUP BY currency ORDER BY currency",
+    )
+    .bind(since)
+    .bind(until)
+    .fetch_all(conn)
+    .await?;
+    Ok(sums.into_iter().filter_map(|(code, amount)| Some(Money::new(amount, code.parse::<Currency>().ok()?))).collect())
 }
 
 #[cfg(test)]

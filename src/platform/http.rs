@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::telegram::runtime::health;
 
+use crate::billing::ledger::{self, REVENUE_SPAN};
 use crate::billing::{State, clock};
 
 /// What this instance is doing.
@@ -107,17 +108,11 @@ impl Status {
             let n = counts.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
             self.tenants.get_or_create(&StateLabel { state: state.as_str().to_string() }).set(n);
         }
-        // A revocation takes money back whichever sign it was written with.
-        let revenue: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT currency, sum(CASE WHEN kind = 'revocation' THEN -abs(amount) ELSE amount END)::bigint \
-             FROM botctl.ledger WHERE kind IN ('credit', 'revocation') AND currency IS NOT NULL \
-               AND at > now() - interval '30 days' GROUP BY currency",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let now = Utc::now();
+        let revenue = ledger::revenue(&mut *self.pool.acquire().await?, now - REVENUE_SPAN, now).await?;
         self.revenue.clear();
-        for (currency, amount) in revenue {
-            self.revenue.get_or_create(&CurrencyLabel { currency }).set(amount);
+        for money in revenue {
+            self.revenue.get_or_create(&CurrencyLabel { currency: money.currency.code().to_string() }).set(money.minor);
         }
         self.lag.set(clock::lag(&self.pool, Utc::now()).await?.num_seconds());
         Ok(())

@@ -238,6 +238,17 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 #[test]
 fn two_daemons_one_leads_the_other_takes_over_after_a_kill_and_sigterm_ends_cleanly() {
     let f = Fixture::new();
+    // Money in the ledger, for `/metrics`: two payments, the second refunded.
+    let slug = f.create(BOT_A);
+    let credit = |reference: &str| {
+        f.botctl()
+            .args(["billing", "credit", &slug, "--plan", "1m", "--amount", "299RUB", "--reference", reference])
+            .assert()
+            .success();
+    };
+    credit("metrics-1");
+    credit("metrics-2");
+    f.botctl().args(["billing", "refund", "metrics-2"]).assert().success();
     let spawn = |addr: std::net::SocketAddr| {
         f.process()
             .args(["platform", "serve"])
@@ -260,6 +271,7 @@ fn two_daemons_one_leads_the_other_takes_over_after_a_kill_and_sigterm_ends_clea
     let metrics = http_get(addr_a, "/metrics");
     assert!(metrics.contains("botctl_platform_tenants{state=\"complimentary\"}"), "{metrics}");
     assert!(metrics.contains("botctl_platform_clock_lag_seconds 0"), "{metrics}");
+    assert!(metrics.contains("botctl_platform_revenue_minor{currency=\"RUB\"} 29900"), "{metrics}");
 
     kill(Pid::from_raw(a.id() as i32), Signal::SIGKILL).unwrap();
     a.wait().unwrap();

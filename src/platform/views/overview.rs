@@ -7,13 +7,11 @@ use sqlx::PgPool;
 
 use super::{BACKUP_ATTEMPTS, Observed};
 use crate::billing::subscription::{self, ListOptions, Listed};
-use crate::billing::{Currency, Money};
+use crate::billing::{Money, ledger};
 use crate::db::control;
 use crate::runtime::Engine;
 use crate::tenant::fleet;
 
-/// How far back revenue is summed.
-pub const REVENUE_SPAN: TimeDelta = TimeDelta::days(30);
 /// "Last night": the backups of the 24 hours before `now`, whenever the operator's cron runs them.
 pub const BACKUP_SPAN: TimeDelta = TimeDelta::hours(24);
 /// How soon a subscription must end to be listed as ending.
@@ -73,8 +71,6 @@ struct Counts {
     tenants: i64,
     #[sqlx(flatten)]
     states: StateCounts,
-    revenue_currencies: Vec<String>,
-    revenue_amounts: Vec<i64>,
     backups_ok: Vec<String>,
     backups_failed: Vec<String>,
 }
@@ -84,28 +80,22 @@ struct Counts {
 pub async fn overview(pool: &PgPool, engine: Option<&Engine>, now: DateTime<Utc>) -> anyhow::Result<Overview> {
     let database = async {
         let counts = counts(pool, now).await?;
+        let revenue = ledger::revenue(&mut *pool.acquire().await?, now - ledger::REVENUE_SPAN, now).await?;
         let ending = subscription::list(
             &mut *pool.acquire().await?,
             &ListOptions { states: Vec::new(), expiring: Some(ENDING_SPAN), now: Some(now) },
         )
         .await?;
-        anyhow::Ok((counts, ending))
+        anyhow::Ok((counts, revenue, ending))
     };
     let containers = async { anyhow::Ok(Observed::ask(engine, |e| containers(pool, e)).await) };
-    let ((counts, ending), containers) = tokio::try_join!(database, containers)?;
+    let ((counts, revenue, ending), containers) = tokio::try_join!(database, containers)?;
     let tenants = u64::try_from(counts.tenants).unwrap_or_default();
     // Counted apart from the survey's own snapshot of the tenants, so clamped.
     let containers = match containers {
         Observed::Known(survey) => Observed::Known(counted(survey, tenants)),
         Observed::Unknown { reason } => Observed::Unknown { reason },
     };
-    // A currency the ledger allows but botctl does not know is skipped, as `billing ledger` skips it.
-    let revenue = counts
-        .revenue_currencies
-        .iter()
-        .zip(&counts.revenue_amounts)
-        .filter_map(|(code, amount)| Some(Money::new(*amount, code.parse::<Currency>().ok()?)))
-        .collect();
     Ok(Overview {
         tenants,
         containers,
@@ -127,16 +117,11 @@ async fn counts(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Counts> {
         "WITH live AS (\
             SELECT t.slug, coalesce(s.state, 'complimentary') AS state FROM botctl.tenants t \
             LEFT JOIN botctl.subscriptions s ON s.tenant_id = t.id WHERE t.deleted_at IS NULL), \
-         revenue AS (\
-            SELECT currency, sum(amount)::bigint AS amount FROM botctl.ledger \
-            WHERE at > $1 AND at <= $3 AND amount IS NOT NULL GROUP BY currency), \
          backups AS (\
             SELECT DISTINCT ON (a.tenant) a.tenant, a.ok FROM {BACKUP_ATTEMPTS} a \
-            JOIN live ON live.slug = a.tenant WHERE a.at > $2 AND a.at <= $3 \
+            JOIN live ON live.slug = a.tenant WHERE a.at > $1 AND a.at <= $2 \
             ORDER BY a.tenant, a.at DESC, a.ok) \
          SELECT c.*, \
-            ARRAY(SELECT currency FROM revenue ORDER BY currency) AS revenue_currencies, \
-            ARRAY(SELECT amount FROM revenue ORDER BY currency) AS revenue_amounts, \
             ARRAY(SELECT tenant FROM backups WHERE ok ORDER BY tenant) AS backups_ok, \
             ARRAY(SELECT tenant FROM backups WHERE NOT ok ORDER BY tenant) AS backups_failed \
          FROM (SELECT count(*) AS tenants, \
@@ -146,12 +131,7 @@ async fn counts(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Counts> {
             count(*) FILTER (WHERE state = 'suspended') AS suspended, \
             count(*) FILTER (WHERE state = 'complimentary') AS complimentary FROM live) c"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(now - REVENUE_SPAN)
-        .bind(now - BACKUP_SPAN)
-        .bind(now)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now - BACKUP_SPAN).bind(now).fetch_one(pool).await?)
 }
 
 /// The survey `doctor` makes: it pairs the live tenants marked running with this installation's
