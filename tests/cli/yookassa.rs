@@ -17,6 +17,7 @@ use crate::support::block_on;
 
 mod failures;
 mod notifications;
+mod webhook;
 
 const SHOP: &str = "506751";
 const SECRET: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";

@@ -20,10 +20,11 @@ mod client;
 pub mod emulator;
 mod source;
 mod types;
+pub mod webhook;
 
 pub use amount::{AmountError, format_value, parse_amount};
 pub use client::{Client, ClientOptions, Error, PRODUCTION_API_URL, SecretKey};
-pub use source::is_notification_source;
+pub use source::{is_notification_source, yookassa_networks};
 pub use types::{
     CancellationDetails, Confirmation, Customer, NewPayment, Notification, Notified, Payment, PaymentMode,
     PaymentStatus, PaymentSubject, Receipt, ReceiptItem, Refund, RefundStatus, VatCode,

@@ -1,48 +1,56 @@
 //! Where YooKassa's notifications come from: the addresses its official SDKs accept, as a first filter
 //! before the notified object is fetched from the API (the only check that is trusted).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+use std::sync::LazyLock;
 
-/// IPv4 networks (address, prefix length) from the official PHP SDK's `SecurityHelper`.
-const V4: [(Ipv4Addr, u32); 6] = [
-    (Ipv4Addr::new(185, 71, 76, 0), 27),
-    (Ipv4Addr::new(185, 71, 77, 0), 27),
-    (Ipv4Addr::new(77, 75, 153, 0), 25),
-    (Ipv4Addr::new(77, 75, 154, 128), 25),
-    (Ipv4Addr::new(77, 75, 156, 11), 32),
-    (Ipv4Addr::new(77, 75, 156, 35), 32),
+use ipnet::IpNet;
+
+/// The networks from the official PHP SDK's `SecurityHelper`.
+const NETWORKS: [&str; 10] = [
+    "185.71.76.0/27",
+    "185.71.77.0/27",
+    "77.75.153.0/25",
+    "77.75.154.128/25",
+    "77.75.156.11/32",
+    "77.75.156.35/32",
+    "2a02:5180:0:1509::/64",
+    "2a02:5180:0:2655::/64",
+    "2a02:5180:0:1533::/64",
+    "2a02:5180:0:2669::/64",
 ];
 
-/// IPv6 networks from the same file.
-const V6: [(Ipv6Addr, u32); 4] = [
-    (Ipv6Addr::new(0x2a02, 0x5180, 0, 0x1509, 0, 0, 0, 0), 64),
-    (Ipv6Addr::new(0x2a02, 0x5180, 0, 0x2655, 0, 0, 0, 0), 64),
-    (Ipv6Addr::new(0x2a02, 0x5180, 0, 0x1533, 0, 0, 0, 0), 64),
-    (Ipv6Addr::new(0x2a02, 0x5180, 0, 0x2669, 0, 0, 0, 0), 64),
-];
+// Constants of the code, parsed once; the unit test proves every one parses.
+static YOOKASSA: LazyLock<Vec<IpNet>> = LazyLock::new(|| NETWORKS.iter().filter_map(|n| n.parse().ok()).collect());
 
-/// Whether `ip` (the socket's peer, or the last hop a trusted proxy added, never a client-supplied
-/// header) is one YooKassa sends notifications from. Hand-written: ten fixed networks do not need a crate.
-pub fn is_notification_source(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            V4.iter().any(|&(net, len)| prefix_matches(u32::from(ip).into(), u32::from(net).into(), len, 32))
-        }
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_notification_source(IpAddr::V4(v4)),
-            None => V6.iter().any(|&(net, len)| prefix_matches(u128::from(ip), u128::from(net), len, 128)),
-        },
-    }
+/// The networks YooKassa sends notifications from.
+pub fn yookassa_networks() -> Vec<IpNet> {
+    YOOKASSA.clone()
 }
 
-fn prefix_matches(ip: u128, net: u128, len: u32, bits: u32) -> bool {
-    let shift = bits - len;
-    shift >= bits || (ip >> shift) == (net >> shift)
+/// Whether `ip` (the socket's peer, or the last hop a trusted proxy added, never a client-supplied
+/// header) is one YooKassa sends notifications from.
+pub fn is_notification_source(ip: IpAddr) -> bool {
+    within(&YOOKASSA, ip)
+}
+
+/// Whether `ip` is in one of `networks`; an IPv4-mapped IPv6 address counts as its IPv4 self.
+pub fn within(networks: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    networks.iter().any(|network| network.contains(&ip))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_network_parses() {
+        assert_eq!(yookassa_networks().len(), NETWORKS.len());
+    }
 
     fn allowed(ip: &str) -> bool {
         is_notification_source(ip.parse().unwrap())
