@@ -105,6 +105,35 @@ pub struct Credited {
     pub start_pending: bool,
 }
 
+/// Where a subscription stands after a credit (or a repeat of one).
+struct Standing {
+    state: State,
+    paid_until: Option<DateTime<Utc>>,
+    start_pending: bool,
+}
+
+impl Credited {
+    /// The one answer of both ways a credit ends: the request's payment, the subscription's state and
+    /// period before it, and where the subscription stands now.
+    fn of(request: &CreditRequest, outcome: Outcome, before: (State, Option<DateTime<Utc>>), now: Standing) -> Self {
+        let payment = &request.payment;
+        Credited {
+            outcome,
+            tenant: request.tenant.clone(),
+            provider: payment.provider,
+            reference: payment.reference.clone(),
+            amount: payment.amount,
+            days: payment.days,
+            plan: payment.plan.clone(),
+            state_before: before.0,
+            state: now.state,
+            period_before: before.1,
+            paid_until: now.paid_until,
+            start_pending: now.start_pending,
+        }
+    }
+}
+
 /// What a plan bought with `amount` credits, checked against the plan: it must be sold (active), in
 /// `amount`'s currency, at that price — unless `any_amount` records a different one (a discount or a
 /// negotiated price), which still needs a price in that currency to say the plan is sold in it.
@@ -253,20 +282,8 @@ pub async fn credit_in(
     });
     store::record(&mut *conn, actor, Some(&request.tenant), "billing.credit", details).await?;
     wake(conn).await?;
-    Ok(Credited {
-        outcome: Outcome::Credited,
-        tenant: request.tenant.clone(),
-        provider: payment.provider,
-        reference: payment.reference.clone(),
-        amount: payment.amount,
-        days: payment.days,
-        plan: payment.plan.clone(),
-        state_before: state,
-        state: State::Active,
-        period_before: paid_until,
-        paid_until: Some(after),
-        start_pending,
-    })
+    let subscription = Standing { state: State::Active, paid_until: Some(after), start_pending };
+    Ok(Credited::of(request, Outcome::Credited, (state, paid_until), subscription))
 }
 
 /// The payment's reference is recorded already: the same payment again changes nothing; another
@@ -299,20 +316,8 @@ async fn already(
         ))
         .into());
     }
-    Ok(Credited {
-        outcome: Outcome::AlreadyCredited,
-        tenant: request.tenant.clone(),
-        provider: payment.provider,
-        reference: payment.reference.clone(),
-        amount: payment.amount,
-        days: payment.days,
-        plan: payment.plan.clone(),
-        state_before: state,
-        state,
-        period_before: paid_until,
-        paid_until,
-        start_pending: pending,
-    })
+    let subscription = Standing { state, paid_until, start_pending: pending };
+    Ok(Credited::of(request, Outcome::AlreadyCredited, (state, paid_until), subscription))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
