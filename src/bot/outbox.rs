@@ -243,7 +243,7 @@ impl Dispatcher {
         self.health.metrics.telegram_error(request);
         match request {
             // The user cannot be reached, and trying again will not change that.
-            _ if sender::unreachable(Some(request)) => Outcome::Failed(text),
+            _ if sender::unreachable(request) => Outcome::Failed(text),
             _ if attempts + 1 >= MAX_ATTEMPTS => Outcome::Failed(text),
             RequestError::RetryAfter(seconds) => {
                 Outcome::Retry { at: now + TimeDelta::seconds(i64::from(seconds.seconds())), error: text }

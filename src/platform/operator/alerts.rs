@@ -110,7 +110,7 @@ impl Pusher {
                     if let Some(request) = request {
                         health.metrics.telegram_error(request);
                     }
-                    if !unreachable(request) {
+                    if !request.is_some_and(unreachable) {
                         tracing::warn!(
                             alert = due.alert.id,
                             chat = due.chat_id,

@@ -89,16 +89,16 @@ impl TgBot {
 
 /// Whether Telegram says a chat cannot be written to at all (the user blocked the bot, left, or never
 /// started it), so that trying again is pointless.
-pub fn unreachable(error: Option<&RequestError>) -> bool {
+pub fn unreachable(error: &RequestError) -> bool {
     matches!(
         error,
-        Some(RequestError::Api(
+        RequestError::Api(
             ApiError::BotBlocked
                 | ApiError::ChatNotFound
                 | ApiError::UserDeactivated
                 | ApiError::CantInitiateConversation
                 | ApiError::BotKicked
-        ))
+        )
     )
 }
 
