@@ -8,6 +8,7 @@ use super::Context;
 use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
 use crate::platform::alerts::detect::DetectOptions;
+use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
 use crate::platform::{self, ServeOptions};
 
@@ -39,22 +40,20 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
             notices: NoticeOptions { contact: s.billing.contact.clone(), renew_url: s.billing.renew_url.clone() },
             actor: format!("platform:{}", ctx.actor()),
         },
-        runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
-        docker_host: s.docker.host.clone(),
+        fleet: Fleet::new(ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")), &s.docker.host),
         alerts: DetectOptions {
             unhealthy_after: chrono::TimeDelta::from_std(s.platform.alerts.unhealthy_after)
                 .unwrap_or(chrono::TimeDelta::minutes(5)),
         },
         operator: None,
     };
-    let runtime = options.runtime.clone();
+    let fleet = options.fleet.clone();
     options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
         token,
         operators: Operators::new(&s.platform.operator_bot.operators),
         api_url: s.telegram.api_url.clone(),
         rate_limits: s.telegram.rate_limits,
-        runtime,
-        docker_host: s.docker.host.clone(),
+        fleet,
         backup_dir: s.backup.dir.clone(),
         http_addr: None,
         flood: None,
@@ -63,7 +62,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
     if options.operator.is_none() {
         tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");
     }
-    if let Err(e) = &options.runtime {
+    if let Err(e) = options.fleet.runtime() {
         ctx.ui.warn(format!("bots cannot be started by the clock: {e}"));
     }
     let shutdown = CancellationToken::new();

@@ -4,6 +4,7 @@
 //! fleet (`views`); the sales orders' state machine (`orders`); `/healthz` and `/metrics`.
 
 pub mod alerts;
+pub mod fleet;
 pub mod http;
 pub mod lease;
 pub mod operator;

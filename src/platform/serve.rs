@@ -20,15 +20,15 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::alerts::detect::{self, DetectOptions};
+use super::fleet::Fleet;
 use super::http::{self, Role, Status};
 use super::lease::{self, Lease};
 use super::operator;
 use crate::billing::clock::{self, ClockOptions};
 use crate::billing::notice::{self, Kind};
 use crate::progress::NoProgress;
-use crate::runtime::Engine;
 use crate::tenant::TenantSlug;
-use crate::tenant::runtime::{self as tenant_runtime, RuntimeOptions};
+use crate::tenant::runtime as tenant_runtime;
 
 /// The longest the clock sleeps whatever is due: a safety net, not the schedule.
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
@@ -45,7 +45,6 @@ const FIRST_RETRY: TimeDelta = TimeDelta::seconds(10);
 const MAX_RETRY: TimeDelta = TimeDelta::minutes(10);
 /// How long a wake that failed waits before the next try.
 const FAILED_WAKE: TimeDelta = TimeDelta::seconds(30);
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the leader runs the alert detectors, beside the clock and never in its way.
 const DETECT_EVERY: Duration = Duration::from_secs(60);
 /// A pass that takes longer (an engine that hangs) is given up, so that the clock is not kept waiting.
@@ -54,11 +53,9 @@ const DETECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub clock: ClockOptions,
-    /// How tenant containers run; the engine is connected to when a stop or start is first needed. An
-    /// error (the settings do not say how containers reach the database) fails each start with it,
-    /// without keeping the clock, its notices and its stops from running.
-    pub runtime: Result<RuntimeOptions, String>,
-    pub docker_host: String,
+    /// The tenants' containers, shared with the bots: the engine is connected to when a stop or start
+    /// is first needed.
+    pub fleet: Fleet,
     /// The alert detectors' settings (`platform.alerts`).
     pub alerts: DetectOptions,
     /// The operator bot, when one is configured.
@@ -70,7 +67,7 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
     let status = Status::new(pool.clone());
     let (bound, http_task) = http::serve(options.listen, Arc::clone(&status), shutdown.clone()).await?;
     tracing::info!(listen = %bound, "the platform daemon listens");
-    let mut leader = Leader { pool: pool.clone(), options, engine: None, retries: HashMap::new() };
+    let mut leader = Leader { pool: pool.clone(), options, retries: HashMap::new() };
     loop {
         let standby = || {
             status.set_role(Role::Standby);
@@ -144,7 +141,6 @@ struct Retry {
 struct Leader {
     pool: PgPool,
     options: ServeOptions,
-    engine: Option<Engine>,
     retries: HashMap<String, Retry>,
 }
 
@@ -254,9 +250,9 @@ impl Leader {
                 continue;
             }
             let result = async {
-                let engine = self.engine().await?;
+                let engine = self.options.fleet.engine().await?;
                 let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                tenant_runtime::stop(&self.pool, &engine, &slug, &self.options.clock.actor).await
+                tenant_runtime::stop(&self.pool, engine, &slug, &self.options.clock.actor).await
             }
             .await;
             if let Some(at) = self.outcome(&slug, "stop", result.map(|_| ()), now) {
@@ -277,11 +273,11 @@ impl Leader {
             }
             let result = async {
                 if state != "running" {
-                    let engine = self.engine().await?;
+                    let engine = self.options.fleet.engine().await?;
                     let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let options = self.options.runtime.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let options = self.options.fleet.runtime()?;
                     let actor = &self.options.clock.actor;
-                    tenant_runtime::start(&self.pool, &engine, &slug, options, actor, &NoProgress).await?;
+                    tenant_runtime::start(&self.pool, engine, &slug, options, actor, &NoProgress).await?;
                 }
                 sqlx::query(
                     "UPDATE botctl.subscriptions SET start_pending = false WHERE tenant_id = $1 AND start_pending",
@@ -345,14 +341,14 @@ impl Leader {
     /// One pass of the alert detectors; a failed one is tried again at the next pass.
     async fn detect(&mut self) {
         let pass = async {
-            let engine = match self.engine().await {
+            let engine = match self.options.fleet.engine().await {
                 Ok(engine) => Some(engine),
                 Err(e) => {
                     tracing::debug!("no engine for the bot alerts this pass: {e:#}");
                     None
                 }
             };
-            detect::scan(&self.pool, engine.as_ref(), Utc::now(), &self.options.alerts).await
+            detect::scan(&self.pool, engine, Utc::now(), &self.options.alerts).await
         };
         match tokio::time::timeout(DETECT_TIMEOUT, pass).await {
             Ok(scanned) => {
@@ -365,15 +361,6 @@ impl Leader {
                 DETECT_TIMEOUT.as_secs()
             ),
         }
-    }
-
-    async fn engine(&mut self) -> anyhow::Result<Engine> {
-        if let Some(engine) = &self.engine {
-            return Ok(engine.clone());
-        }
-        let engine = Engine::connect(&self.options.docker_host, ENGINE_TIMEOUT).await?;
-        self.engine = Some(engine.clone());
-        Ok(engine)
     }
 }
 

@@ -22,7 +22,6 @@ use anyhow::Context;
 use sqlx::PgPool;
 use teloxide::dptree;
 use teloxide::types::User;
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Operator, Operators, Role};
@@ -30,6 +29,7 @@ pub use alerts::AlertDelivery;
 use texts::Catalog;
 
 use crate::locale::Locale;
+use crate::platform::fleet::Fleet;
 use crate::runtime::Engine;
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
@@ -46,10 +46,8 @@ pub struct OperatorOptions {
     pub api_url: url::Url,
     /// Whether sends keep to Telegram's rate limits (off only against botctl's emulator).
     pub rate_limits: bool,
-    /// How tenant containers run; an error (the settings do not say how containers reach the
-    /// database) fails each action that needs it, with that error.
-    pub runtime: Result<RuntimeOptions, String>,
-    pub docker_host: String,
+    /// The tenants' containers; an action that needs them and cannot have them fails with the reason.
+    pub fleet: Fleet,
     /// Where "back up now" and a delete's final backup write archives.
     pub backup_dir: PathBuf,
     /// Where its own `/healthz` and `/metrics` listen (port 0 picks one); `None` within the platform
@@ -67,7 +65,6 @@ pub(crate) struct Deps {
     pub options: OperatorOptions,
     pub flood: FloodGuard,
     pub health: Arc<Health>,
-    engine: OnceCell<Engine>,
 }
 
 /// Operators page through lists quickly and are few: limits that stop a stuck client or a stranger's
@@ -79,17 +76,13 @@ const OPERATOR_FLOOD: FloodLimits = FloodLimits {
     button_burst: 10,
 };
 
-/// How long an action waits for the Docker engine to answer its connection.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
-
 impl Deps {
-    /// The engine, connected at the first action that needs it.
     pub async fn engine(&self) -> anyhow::Result<&Engine> {
-        self.engine.get_or_try_init(|| Engine::connect(&self.options.docker_host, ENGINE_TIMEOUT)).await
+        self.options.fleet.engine().await
     }
 
     pub fn runtime(&self) -> anyhow::Result<&RuntimeOptions> {
-        self.options.runtime.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+        self.options.fleet.runtime()
     }
 }
 
@@ -127,7 +120,7 @@ pub async fn run(
         health.clone(),
         shutdown.clone(),
     ));
-    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone(), engine: OnceCell::new() });
+    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone() });
     let updates = Updates::<state::State>::new(
         bot.clone(),
         health.clone(),

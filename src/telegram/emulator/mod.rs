@@ -206,6 +206,12 @@ impl Emulator {
         known(self.inner.shared.fail(token, method, failure, times));
     }
 
+    /// Drops the failures still queued for `method`: a test whose process died mid-failure starts the
+    /// next one against a healthy API.
+    pub fn heal(&self, token: &str, method: &str) {
+        known(self.inner.shared.heal(token, method));
+    }
+
     pub fn sent(&self, token: &str) -> Vec<Sent> {
         known(self.inner.shared.sent(token))
     }

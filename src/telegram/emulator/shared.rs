@@ -85,6 +85,13 @@ impl Shared {
         })
     }
 
+    pub fn heal(&self, token: &str, method: &str) -> Result<(), UnknownBot> {
+        self.write(|s| {
+            s.bots.get_mut(token).ok_or(UnknownBot)?.failures.remove(&method.to_ascii_lowercase());
+            Ok(())
+        })
+    }
+
     pub fn sent(&self, token: &str) -> Result<Vec<Sent>, UnknownBot> {
         self.read(|s| Ok(s.bots.get(token).ok_or(UnknownBot)?.sent.clone()))
     }

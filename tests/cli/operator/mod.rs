@@ -11,6 +11,7 @@ mod screens;
 use std::time::Duration;
 
 use botctl::locale::Locale;
+use botctl::platform::fleet::Fleet;
 use botctl::platform::operator::texts::{Catalog, Text};
 use botctl::platform::operator::{self, AlertDelivery, Operator, OperatorOptions, Operators, Role};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
@@ -96,8 +97,7 @@ impl Desk {
             ]),
             api_url: f.emulator.url(),
             rate_limits: false,
-            runtime: Err("these tests run no containers".into()),
-            docker_host: "unix:///nonexistent/docker.sock".into(),
+            fleet: Fleet::new(Err("these tests run no containers".into()), "unix:///nonexistent/docker.sock"),
             backup_dir: f.sandbox.path().join("backups"),
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             // Tests tap faster than people.
