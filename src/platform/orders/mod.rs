@@ -7,11 +7,13 @@
 mod advance;
 pub mod machine;
 mod model;
+pub mod pay;
 mod store;
 
 pub use advance::{Advanced, HistoryRow, Outcome, Transition, advance, history};
 pub use machine::{Event, InvalidTransition, Kind, State, next};
 pub use model::{Buyer, CheckedBot, DraftChanges, Facts, NewOrder, Order, OrderBot};
+pub use pay::{ProviderPayment, Unmatched, confirm};
 pub use store::{Lookup, by_buyer, create, find, pending, token, update_draft};
 
 /// The notification channel a transition's commit sends the order's id on, so that whatever waits for
