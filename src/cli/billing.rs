@@ -124,15 +124,16 @@ pub struct CreditArgs {
     any_amount: bool,
 }
 
-/// Refunds a payment: at its provider first (Telegram Stars through the sales bot, YooKassa through the
-/// shop), then takes its days back from the tenant's paid period (the platform's clock then decides the
-/// state) and records the revocation. Refunding a payment twice changes nothing.
+/// Refunds a payment: takes its days back from the tenant's paid period (the platform's clock then
+/// decides the state) and records the revocation. Refunding a payment twice changes nothing.
 ///
-/// Confirms on a terminal, needing --yes elsewhere. A YooKassa refund YooKassa has not finished is
-/// recorded when its `refund.succeeded` notification arrives.
+/// A payment that came through a provider is refunded there first: Telegram Stars by the sales bot (the
+/// reference is the telegram_payment_charge_id), YooKassa through the shop (the reference is the payment
+/// id); a YooKassa refund YooKassa has not finished is recorded when its `refund.succeeded` notification
+/// arrives. Confirms on a terminal, needing --yes elsewhere.
 #[derive(Debug, Args)]
 pub struct RefundArgs {
-    /// The payment's reference (for Stars its telegram_payment_charge_id, for YooKassa its payment id).
+    /// The payment's reference.
     reference: String,
     /// The provider that took the payment.
     #[arg(long, default_value = "manual")]
@@ -509,7 +510,7 @@ enum RefundReport<'a> {
 /// `platform.sales_bot.token` and the `yookassa` branch's `billing.yookassa.*` settings also read, until
 /// those branches are merged; then this body becomes `ctx.settings.platform.sales_bot.token` (with
 /// `ctx.settings.telegram.api_url`) and the client of `ctx.settings.billing.yookassa`.
-fn refund_providers(ctx: &Context) -> anyhow::Result<Providers> {
+pub(super) fn refund_providers(ctx: &Context) -> anyhow::Result<Providers> {
     let env = crate::config::Env::from_process();
     let var = |key: &str| env.get(&crate::config::env_var_for(key)).map(str::to_string);
     let stars = match var("platform.sales_bot.token") {

@@ -48,6 +48,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         operator: None,
     };
     let fleet = options.fleet.clone();
+    let refunds = super::billing::refund_providers(ctx)?;
     options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
         token,
         operators: Operators::new(&s.platform.operator_bot.operators),
@@ -58,6 +59,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         http_addr: None,
         flood: None,
         alerts: AlertDelivery { remind_after: s.platform.alerts.remind_after, ..AlertDelivery::default() },
+        refunds: refunds.clone(),
     });
     if options.operator.is_none() {
         tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");

@@ -1,7 +1,8 @@
-//! `botctl billing refund` for payments that came through a provider: Stars refunded by the sales bot
-//! in the Bot API emulator (once; a second refund says so and changes nothing; Telegram's
-//! `CHARGE_ALREADY_REFUNDED` counts as done), YooKassa refunded through its emulator, and the
-//! confirmation that a script must give with --yes.
+//! Refunds of payments that came through a provider, by `botctl billing refund` and by the operator
+//! bot's "Refund last payment": Stars refunded by the sales bot in the Bot API emulator (once; a second
+//! refund says so and changes nothing; Telegram's `CHARGE_ALREADY_REFUNDED` counts as done), YooKassa
+//! refunded through its emulator, the confirmation a script must give with --yes, and a viewer who
+//! cannot refund.
 
 use std::time::Duration;
 
@@ -13,8 +14,14 @@ use botctl::telegram::emulator::TgUser;
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use botctl::payments::refund::{Providers, StarsBot};
+use botctl::platform::operator::AlertDelivery;
+use botctl::platform::operator::texts::Text;
+
+use crate::operator::{ALERTS_EVERY, Desk, OWNER, REMIND_AFTER, VIEWER, en, words};
 use crate::stars::Shop;
 use crate::support::block_on;
+use crate::tenant::Plane;
 
 const SHOP: &str = "506751";
 const SECRET: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";
@@ -202,4 +209,59 @@ fn a_yookassa_payment_is_refunded_through_the_shop_and_recorded_once() {
     let again = run(&[]);
     assert_eq!(again["outcome"], "already_refunded");
     assert_eq!((yookassa.refunds().len(), revocations(&shop, &created.id)), (1, 1));
+}
+
+#[test]
+fn an_owner_refunds_the_last_payment_from_the_card_and_a_viewer_cannot() {
+    let shop = Shop::new();
+    let buyer = TgUser::new(7103, "Dan");
+    let (_, payment) = shop.bought(&buyer);
+    credit(&shop, Provider::Stars, &payment.charge_id, Money::new(150, Currency::Xtr));
+    let (sales_token, api_url) = (shop.sales_token.clone(), shop.plane.f.emulator.url());
+    let Shop { plane, tenant, .. } = shop;
+    let Plane { f, .. } = plane;
+    let mut desk = Desk::attach(f, tenant);
+    desk.refunds = Providers { stars: Some(StarsBot { api_url, token: sales_token.parse().unwrap() }), yookassa: None };
+    desk.spawn(AlertDelivery { remind_after: REMIND_AFTER, every: ALERTS_EVERY });
+    let refunds_sent =
+        |desk: &Desk| desk.emulator().sent(&sales_token).iter().filter(|s| s.method == "refundStarPayment").count();
+    let revoked = |desk: &Desk| -> i64 { desk.scalar("SELECT count(*) FROM botctl.ledger WHERE kind = 'revocation'") };
+
+    // A viewer's card has no refund button, and pressing one anyway (old or forged) does nothing.
+    let viewer = Desk::user(VIEWER);
+    let card = desk.card(&viewer);
+    assert!(card.callbacks("rf:").is_empty(), "{card:?}");
+    let payment_id: i64 = desk.scalar("SELECT id FROM botctl.payments");
+    for data in [format!("rf:{}", desk.slug), format!("ry:{payment_id}:{}", desk.slug)] {
+        assert_eq!(desk.press(&viewer, &card, &data).as_deref(), Some(en().raw(Text::AccessViewer)), "{data}");
+    }
+    assert_eq!((refunds_sent(&desk), revoked(&desk)), (0, 0));
+
+    // The owner: the confirmation names tenant, amount, provider and reference.
+    let owner = Desk::user(OWNER);
+    let card = desk.card(&owner);
+    desk.press(&owner, &card, &format!("rf:{}", desk.slug));
+    let confirm = desk.says(&owner, |m| !m.callbacks("ry:").is_empty());
+    let text = confirm.text.clone().unwrap_or_default();
+    for needle in [desk.slug.as_str(), "150XTR", "stars", payment.charge_id.as_str()] {
+        assert!(text.contains(needle), "the confirmation names {needle}: {text}");
+    }
+    let confirm_data = format!("ry:{payment_id}:{}", desk.slug);
+    assert_eq!(confirm.callbacks("ry:"), vec![confirm_data.clone()]);
+    desk.press(&owner, &confirm, &confirm_data);
+    let done = desk.says_text(&owner, &words(Text::RefundDone));
+    assert!(done.text.as_deref().is_some_and(|t| t.contains("30")), "{done:?}");
+    assert_eq!((refunds_sent(&desk), revoked(&desk)), (1, 1));
+    let chat = desk.emulator().chat(&sales_token, buyer.id);
+    assert!(chat.iter().any(|m| m.refunded_payment.is_some()), "the buyer sees the refund");
+
+    // The same confirmation pressed again: refunded already, Telegram not asked again.
+    desk.press(&owner, &done, &confirm_data);
+    desk.says_text(&owner, "refunded already");
+    assert_eq!((refunds_sent(&desk), revoked(&desk)), (1, 1));
+    // No succeeded payment is left: the card offers no refund, and an old button says so.
+    let card = desk.card(&owner);
+    assert!(card.callbacks("rf:").is_empty(), "{card:?}");
+    desk.press(&owner, &card, &format!("rf:{}", desk.slug));
+    desk.says_text(&owner, "has no payment to refund");
 }
