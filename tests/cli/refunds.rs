@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use botctl::billing::credit::{self, Payment, Provider};
 use botctl::billing::{CreditRequest, Currency, Money};
+use botctl::error::BadInput;
 use botctl::payments::yookassa::emulator::Emulator as Yookassa;
 use botctl::payments::yookassa::{Client, ClientOptions, NewPayment, SecretKey};
+use botctl::telegram::BotToken;
 use botctl::telegram::emulator::TgUser;
+use botctl::telegram::stars::refund_star_payment;
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -151,6 +154,20 @@ fn a_stars_refund_needs_the_sales_bot_and_the_order_that_names_the_buyer() {
     assert!(stderr.contains("platform.sales_bot.token"), "{stderr}");
     assert!(!stderr.contains(&shop.sales_token), "{stderr}");
     assert_eq!((refunds_sent(&shop), revocations(&shop, "stxNoOrder000001")), (0, 0));
+
+    // Telegram's refusal is bad input naming its reason; an unreachable API a failure. Neither shows the token.
+    let bot: BotToken = shop.sales_token.parse().unwrap();
+    let secret = shop.sales_token.split_once(':').unwrap().1;
+    let api: url::Url = shop.plane.f.api.parse().unwrap();
+    let refused = block_on(refund_star_payment(&api, &bot, 7199, "stxNoSuchCharge01")).unwrap_err();
+    assert!(botctl::error::has::<BadInput>(&refused), "{refused:#}");
+    assert!(format!("{refused:#}").contains("CHARGE_NOT_FOUND"), "{refused:#}");
+    let down: url::Url = crate::support::http::refused().parse().unwrap();
+    let unreachable = block_on(refund_star_payment(&down, &bot, 7199, "stxNoSuchCharge01")).unwrap_err();
+    assert!(!botctl::error::has::<BadInput>(&unreachable), "{unreachable:#}");
+    for error in [refused, unreachable] {
+        assert!(!format!("{error:#} {error:?}").contains(secret), "{error:#}");
+    }
 }
 
 #[test]
