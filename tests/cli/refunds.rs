@@ -1,7 +1,8 @@
 //! Refunds of payments that came through a provider, by `botctl billing refund` and by the operator
 //! bot's "Refund last payment": Stars refunded by the sales bot in the Bot API emulator (once; a second
 //! refund says so and changes nothing; Telegram's `CHARGE_ALREADY_REFUNDED` counts as done), YooKassa
-//! refunded through its emulator, the confirmation a script must give with --yes, and a viewer who
+//! refunded through its emulator (and a refund YooKassa leaves pending, reported and not recorded), the
+//! confirmation a script must give with --yes, and a viewer who
 //! cannot refund.
 
 use std::time::Duration;
@@ -281,4 +282,52 @@ fn an_owner_refunds_the_last_payment_from_the_card_and_a_viewer_cannot() {
     assert!(card.callbacks("rf:").is_empty(), "{card:?}");
     desk.press(&owner, &card, &format!("rf:{}", desk.slug));
     desk.says_text(&owner, "has no payment to refund");
+}
+
+/// A YooKassa API whose refunds stay `pending`, as a bank's can for a while: the one answer the
+/// emulator does not give.
+fn pending_yookassa() -> url::Url {
+    let app = axum::Router::new().route(
+        "/v3/refunds",
+        axum::routing::post(|body: axum::Json<Value>| async move {
+            axum::Json(json!({
+                "id": "rf-pending-0001",
+                "payment_id": body["payment_id"],
+                "status": "pending",
+                "amount": body["amount"],
+            }))
+        }),
+    );
+    let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/v3/", listener.local_addr().unwrap());
+    block_on(async { tokio::spawn(async move { axum::serve(listener, app).await }) });
+    url.parse().unwrap()
+}
+
+#[test]
+fn a_pending_yookassa_refund_is_reported_and_left_to_its_notification() {
+    let shop = Shop::new();
+    let payment_id = "2f8a3c1e-000f-5000-9000-1b2c3d4e5f60";
+    credit(&shop, Provider::Yookassa, payment_id, Money::new(29_900, Currency::Rub));
+    let api = pending_yookassa();
+    let out = shop
+        .plane
+        .f
+        .botctl()
+        .env("BOTCTL_BILLING_YOOKASSA_SHOP_ID", SHOP)
+        .env("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", SECRET)
+        .env("BOTCTL_BILLING_YOOKASSA_API_URL", api.as_str())
+        .args(["billing", "refund", payment_id, "--provider", "yookassa", "--yes", "-o", "json"])
+        .assert()
+        .success();
+    let pending: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(pending["outcome"], "pending");
+    assert_eq!(pending["at_provider"], json!({"state": "pending", "refund_id": "rf-pending-0001"}));
+    assert_eq!(pending["tenant"], shop.tenant.as_str());
+    // Nothing recorded until YooKassa says the refund succeeded.
+    assert_eq!(revocations(&shop, payment_id), 0);
+    assert_eq!(
+        shop.plane.f.scalar::<String>(&format!("SELECT state FROM botctl.payments WHERE reference = '{payment_id}'")),
+        "succeeded"
+    );
 }
