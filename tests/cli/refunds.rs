@@ -2,8 +2,7 @@
 //! bot's "Refund last payment": Stars refunded by the sales bot in the Bot API emulator (once; a second
 //! refund says so and changes nothing; Telegram's `CHARGE_ALREADY_REFUNDED` counts as done), YooKassa
 //! refunded through its emulator (and a refund YooKassa leaves pending, reported and not recorded), the
-//! confirmation a script must give with --yes, and a viewer who
-//! cannot refund.
+//! confirmation a script must give with --yes, and a viewer who cannot refund.
 
 use std::time::Duration;
 
@@ -300,7 +299,10 @@ fn pending_yookassa() -> url::Url {
     );
     let listener = block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}/v3/", listener.local_addr().unwrap());
-    block_on(async { tokio::spawn(async move { axum::serve(listener, app).await }) });
+    // Serves until the test process ends.
+    block_on(async {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    });
     url.parse().unwrap()
 }
 
