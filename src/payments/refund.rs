@@ -191,6 +191,7 @@ pub async fn refund(
     }
     let recorded = match record().await {
         Ok(recorded) => recorded,
+        Err(error) if provider == Provider::Manual => return Err(error),
         Err(error) => {
             // The money is back at the provider: the revocation must not be lost quietly. Repeating the
             // refund records it (the provider answers "already refunded").
