@@ -218,8 +218,8 @@ impl Fulfiller {
         let slug = order.tenant.clone().ok_or_else(|| permanent("the order names no tenant"))?;
         let tenant = self.tenant(&slug).await?;
         if tenant.status != "running" {
-            let engine = self.fleet.engine().await.map_err(Failure::Retry)?;
             let options = self.fleet.runtime().map_err(Failure::Retry)?;
+            let engine = self.fleet.engine().await.map_err(Failure::Retry)?;
             runtime::start(&self.pool, engine, &slug, options, &self.actor, progress).await?;
         }
         self.advance(order, Event::Provisioned, Facts::default()).await
