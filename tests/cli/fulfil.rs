@@ -2,7 +2,7 @@
 //! tenants exactly once (also after a crash between the tenant's commit and the order's), a renewal's
 //! days credited, permanent failures failing the order with one operator alert, and the resumer telling
 //! buyers once across restarts and asking the provider about payments it has not heard of. The
-//! container step runs in `docker`, on a real engine.
+//! container step runs in `needs_docker`, on a real engine.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -159,6 +159,22 @@ fn a_trial_becomes_a_tenant_on_trial_with_the_buyer_as_admin_once_and_waits_for_
     let credited: Vec<_> = history.iter().filter(|h| h.to_state == "credited").collect();
     assert_eq!(credited.len(), 1);
     assert_eq!(credited[0].actor, "platform:sales");
+}
+
+#[test]
+fn two_carries_of_one_order_at_once_make_one_tenant_and_neither_fails_it() {
+    let shop = Shop::new();
+    let (one, two) = (shop.fulfiller(no_engine()), shop.fulfiller(no_engine()));
+    let order = shop.paid(&shop.draft(Kind::Purchase, BUYER, BOT_A), "pay-race-1");
+    let (a, b) = block_on(async { tokio::join!(one.carry(order.id, &NoProgress), two.carry(order.id, &NoProgress)) });
+    for carried in [a, b] {
+        let err = carried.unwrap_err();
+        assert!(format!("{err:#}").contains("run no containers"), "only the engine is missing: {err:#}");
+    }
+    assert_eq!(shop.find(&order).state, State::Credited);
+    assert_eq!(shop.count("SELECT count(*) FROM botctl.tenants"), 1);
+    assert_eq!(shop.count("SELECT count(*) FROM botctl.payments WHERE reference = 'pay-race-1'"), 1);
+    assert_eq!(order_alerts(&shop, &order), 0);
 }
 
 #[test]
@@ -464,7 +480,7 @@ fn the_resumer_asks_the_provider_about_a_quiet_payment_and_gives_up_after_a_day(
     assert_eq!(shop.find(&fresh).state, State::AwaitingPayment);
 }
 
-mod docker {
+mod needs_docker {
     use super::*;
     use crate::needs_docker::{ContainerGuard, assert_serving, build_image, docker_test, engine, runtime_options};
 

@@ -257,11 +257,20 @@ impl Work {
         });
     }
 
-    async fn job(&self, order: Order, job: Job) -> anyhow::Result<()> {
+    /// `seen` is as the scan read it, perhaps before a task that has just ended moved it: the order is
+    /// read again, now that this task alone works on it, and the job done only if still due.
+    async fn job(&self, seen: Order, job: Job) -> anyhow::Result<()> {
+        let order = self.reload(seen.id).await?;
+        let now = Utc::now();
         let order = match job {
             Job::Drive => order,
-            Job::Check => self.check(order).await?,
-            Job::Expire => self.cancel(&order, DRAFT_EXPIRED).await?,
+            Job::Check if order.state == State::AwaitingPayment && now - order.updated_at >= CHECK_AFTER => {
+                self.check(order).await?
+            }
+            Job::Expire if order.state == State::Draft && now - order.updated_at >= DRAFT_EXPIRES => {
+                self.cancel(&order, DRAFT_EXPIRED).await?
+            }
+            Job::Check | Job::Expire => return Ok(()),
         };
         self.drive(order).await
     }
