@@ -35,10 +35,13 @@ pub enum Kind {
     StartFailed,
     /// This instance took the platform lease over from one on another host.
     Takeover,
+    /// A provider confirmed a payment that no order takes (another amount, an order over or unknown):
+    /// money received that the operator refunds or settles by hand.
+    PaymentUnmatched,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BotDown,
         Kind::BackupFailed,
         Kind::Grace,
@@ -46,6 +49,7 @@ impl Kind {
         Kind::PaymentReceived,
         Kind::StartFailed,
         Kind::Takeover,
+        Kind::PaymentUnmatched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Kind {
             Kind::PaymentReceived => "payment",
             Kind::StartFailed => "start_failed",
             Kind::Takeover => "takeover",
+            Kind::PaymentUnmatched => "payment_unmatched",
         }
     }
 
@@ -71,13 +76,15 @@ impl Kind {
             Kind::BackupFailed => Some(Action::BackupNow),
             Kind::Grace | Kind::Suspended | Kind::PaymentReceived => Some(Action::OpenCard),
             Kind::StartFailed => Some(Action::Start),
-            Kind::Takeover => None,
+            Kind::Takeover | Kind::PaymentUnmatched => None,
         }
     }
 
     /// Notices that ask nothing more of anyone: raised already resolved, so sent once and never reminded.
+    /// An unmatched payment is one too: it is settled outside botctl's sight (a refund at YooKassa, an
+    /// order finished by hand), so no condition could ever end its reminders.
     pub fn is_notice(self) -> bool {
-        matches!(self, Kind::PaymentReceived | Kind::Takeover)
+        matches!(self, Kind::PaymentReceived | Kind::Takeover | Kind::PaymentUnmatched)
     }
 }
 
