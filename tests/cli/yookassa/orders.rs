@@ -459,3 +459,62 @@ fn confirm_refuses_a_payment_for_no_order_another_amount_another_provider_or_an_
     assert!(matches!(over, Unmatched::Over { state: State::Canceled, .. }), "{over}");
     assert!(over.to_string().contains("buyer gave up"), "{over}");
 }
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+#[test]
+fn platform_serve_hears_notifications_on_a_standby_too_and_a_busy_port_stops_it_at_startup() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let shop = shop();
+    let f = &shop.plane.f;
+    let api = shop.emulator.api_url().to_string();
+    let log = |name: &str| f.sandbox.path().join(format!("{name}.log"));
+    let daemon = |name: &str, listen: SocketAddr| {
+        let mut command = f.process();
+        command
+            .args(["platform", "serve"])
+            .env("BOTCTL_PLATFORM_LISTEN", free_port().to_string())
+            .env("BOTCTL_BILLING_YOOKASSA_SHOP_ID", SHOP)
+            .env("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", SECRET)
+            .env("BOTCTL_BILLING_YOOKASSA_API_URL", &api)
+            .env("BOTCTL_BILLING_YOOKASSA_RETURN_URL", RETURN_URL)
+            .env("BOTCTL_BILLING_YOOKASSA_LISTEN", listen.to_string())
+            .env("BOTCTL_BILLING_YOOKASSA_ALLOWED_NETWORKS", "127.0.0.1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log(name)).unwrap());
+        command
+    };
+    let listening = |addr: SocketAddr| std::net::TcpStream::connect(addr).is_ok();
+    let (leader_hook, standby_hook) = (free_port(), free_port());
+    let mut leader = daemon("leader", leader_hook).spawn().unwrap();
+    assert!(f.eventually(|| listening(leader_hook)), "{}", std::fs::read_to_string(log("leader")).unwrap());
+    let mut standby = daemon("standby", standby_hook).spawn().unwrap();
+    assert!(f.eventually(|| listening(standby_hook)), "{}", std::fs::read_to_string(log("standby")).unwrap());
+
+    // YooKassa's notifications reach the standby: it only writes what YooKassa confirms.
+    shop.emulator.set_notification_url(SHOP, Some(format!("http://{standby_hook}/").parse().unwrap())).unwrap();
+    let order = shop.draft(8191, BOT_A);
+    shop.request(&order).unwrap();
+    shop.emulator.pay(&payment_of(&shop, &order).id).unwrap();
+    shop.wait(|a| acknowledged(a) == 1);
+    assert_eq!(shop.order(&order).state, State::Paid);
+
+    // A port taken by another process is a startup error that names it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    let status = daemon("busy", busy).status().unwrap();
+    assert!(!status.success());
+    let said = std::fs::read_to_string(log("busy")).unwrap();
+    assert!(said.contains(&format!("cannot listen for YooKassa notifications on {busy}")), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+
+    for child in [&mut leader, &mut standby] {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "SIGTERM stops the daemon and its listener");
+    }
+    assert!(!listening(standby_hook), "the listener stopped with its daemon");
+}
