@@ -197,6 +197,22 @@ fn a_request_asks_one_payment_for_the_plan_and_a_retry_after_a_lost_answer_finds
 }
 
 #[test]
+fn a_payment_paid_before_its_answer_reached_botctl_pays_the_order_on_the_retry() {
+    let shop = shop();
+    let order = shop.draft(8105, BOT_A);
+    shop.emulator.fail(Operation::CreatePayment, Failure::LostAnswer, 1);
+    assert!(shop.request(&order).is_err());
+    // The buyer somehow paid meanwhile (the page was reached another way); nobody told botctl.
+    let made = shop.emulator.payments();
+    shop.emulator.pay(&made[0].id).unwrap();
+    let err = shop.request(&order).unwrap_err();
+    assert!(bad_input(&err).contains("is succeeded already"), "{err:#}");
+    let paid = shop.order(&order);
+    assert_eq!((paid.state, paid.payment_id.as_deref()), (State::Paid, Some(made[0].id.as_str())));
+    assert_eq!(shop.emulator.payments().len(), 1);
+}
+
+#[test]
 fn a_plan_without_a_ruble_price_or_an_order_not_ready_asks_nothing_of_yookassa() {
     let shop = shop();
     block_on(async {
