@@ -10,7 +10,9 @@ use botctl::billing::{CreditRequest, Provider, credit};
 use botctl::error::BadInput;
 use botctl::locale::Locale;
 use botctl::payments::yookassa::webhook::{self, Consumer, Sources};
-use botctl::payments::yookassa::{Checkout, OrderPayments, Payment};
+use botctl::payments::yookassa::{
+    Checkout, DEFAULT_RECEIPT_DESCRIPTION, OrderPayments, Payment, ReceiptSettings, new_payment,
+};
 use botctl::platform::alerts::Kind as AlertKind;
 use botctl::platform::orders::{
     self, Buyer, CheckedBot, DraftChanges, Event, Facts, Kind, Lookup, NewOrder, Order, ProviderPayment, State,
@@ -194,6 +196,30 @@ fn a_request_asks_one_payment_for_the_plan_and_a_retry_after_a_lost_answer_finds
     assert_eq!(shop.events(&order, "payment_requested"), 1);
     let other_plan = block_on(shop.checkout.request(&shop.plane.pool, order.id, "3m", Utc::now())).unwrap_err();
     assert!(bad_input(&other_plan).contains("already awaits the payment for plan `1m`"));
+}
+
+#[test]
+fn a_request_sends_the_configured_receipt_which_yookassa_takes() {
+    let mut shop = shop();
+    shop.checkout.receipt = Some(ReceiptSettings {
+        vat_code: VatCode::NO_VAT,
+        tax_system_code: Some(2),
+        description: DEFAULT_RECEIPT_DESCRIPTION.into(),
+        customer: Customer { email: Some("receipts@example.com".into()), phone: None },
+    });
+    let order = shop.draft(8104, BOT_A);
+    // The emulator refuses a receipt without a customer or whose lines do not add up to the amount.
+    shop.request(&order).unwrap();
+    assert_eq!(shop.emulator.payments().len(), 1);
+    assert_eq!(shop.order(&order).state, State::AwaitingPayment);
+
+    let plan = block_on(async { plans::require(&mut *shop.plane.pool.acquire().await?, "1m").await }).unwrap();
+    let url = RETURN_URL.parse().unwrap();
+    let sent = new_payment(&order, &plan, rub(29_900), &url, shop.checkout.receipt.as_ref()).unwrap();
+    let receipt = sent.receipt.unwrap();
+    assert_eq!(receipt.items[0].description, "Подписка на бота записи: 1 месяц, 30 дн.");
+    assert_eq!((receipt.items[0].amount, receipt.items[0].quantity), (rub(29_900), 1));
+    assert_eq!(receipt.tax_system_code, Some(2));
 }
 
 #[test]
