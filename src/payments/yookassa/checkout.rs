@@ -13,7 +13,7 @@ use crate::billing::plans::{self, Plan};
 use crate::billing::{Currency, Money, Provider};
 use crate::error::BadInput;
 use crate::locale::Locale;
-use crate::platform::orders::{Event, Facts, Lookup, Order, Outcome, State, Transition, advance, find};
+use crate::platform::orders::{Event, Facts, Kind, Lookup, Order, Outcome, State, Transition, advance, find};
 
 /// The metadata key a payment names its order by (`orders::ProviderPayment::reference`).
 pub const ORDER_KEY: &str = "order";
@@ -66,6 +66,9 @@ impl Checkout {
                 ))
                 .into());
             }
+        }
+        if order.kind == Kind::Trial {
+            return Err(BadInput::new(format!("order {} is a free trial: it takes no payment", order.reference)).into());
         }
         let missing = order.missing();
         if !missing.is_empty() {
@@ -256,7 +259,7 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::orders::{Buyer, Kind};
+    use crate::platform::orders::Buyer;
 
     fn order() -> Order {
         let at = DateTime::<Utc>::UNIX_EPOCH;

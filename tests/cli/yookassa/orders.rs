@@ -269,6 +269,18 @@ fn a_plan_without_a_ruble_price_or_an_order_not_ready_asks_nothing_of_yookassa()
     .unwrap();
     let err = shop.request(&bare).unwrap_err();
     assert!(bad_input(&err).contains("has no business name"), "{err:#}");
+    let trial = block_on(async {
+        let new = NewOrder {
+            buyer: Buyer { user_id: 8106, chat_id: 8106, language: Locale::En },
+            kind: Kind::Trial,
+            tenant: None,
+            plan: None,
+        };
+        orders::create(&mut *shop.plane.pool.acquire().await?, &new, "test", Utc::now()).await
+    })
+    .unwrap();
+    let err = shop.request(&trial).unwrap_err();
+    assert!(bad_input(&err).contains("free trial: it takes no payment"), "{err:#}");
     let err = block_on(shop.checkout.request(&shop.plane.pool, 999_999, "1m", Utc::now())).unwrap_err();
     assert!(bad_input(&err).contains("there is no order 999999"));
     assert!(shop.emulator.payments().is_empty());
