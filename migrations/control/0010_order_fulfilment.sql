@@ -1,5 +1,6 @@
 -- Carrying orders out (issue 18): when the buyer was told how a failed or canceled order ended, so the
--- resumer tells them once whatever restarts it; and the operator's alert for a paid order that failed.
+-- resumer tells them once whatever restarts it; and the operator's alerts for a paid order that failed and
+-- for a provider's payment that no order takes.
 
 ALTER TABLE botctl.orders ADD COLUMN buyer_told_at timestamptz;
 -- Orders that ended before the resumer existed are not told of now.
@@ -11,4 +12,4 @@ CREATE INDEX orders_untold ON botctl.orders (updated_at)
 ALTER TABLE botctl.alerts DROP CONSTRAINT alerts_kind_check;
 ALTER TABLE botctl.alerts ADD CONSTRAINT alerts_kind_check
     CHECK (kind IN ('bot_down', 'backup_failed', 'grace', 'suspended', 'payment', 'start_failed', 'takeover',
-                    'order_failed'));
+                    'order_failed', 'payment_unmatched'));

@@ -12,4 +12,4 @@ pub mod orders;
 pub mod serve;
 pub mod views;
 
-pub use serve::{ServeOptions, run};
+pub use serve::{ServeOptions, YookassaOptions, run};
