@@ -13,7 +13,7 @@ use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Messag
 use super::Deps;
 use super::access::{Need, Operator};
 use super::callback::Callback;
-use super::progress::MessageProgress;
+use crate::telegram::runtime::progress::MessageProgress;
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
 use crate::billing;

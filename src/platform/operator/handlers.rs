@@ -13,7 +13,7 @@ use teloxide::utils::command::BotCommands;
 
 use super::access::{Need, Operator};
 use super::callback::{Action, Callback};
-use super::progress::MessageProgress;
+use crate::telegram::runtime::progress::MessageProgress;
 use super::screens::{self, Screen, verb};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
