@@ -10,6 +10,7 @@ use crate::billing::notice::NoticeOptions;
 use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
+use crate::platform::sales::{Fulfiller, SalesOptions};
 use crate::platform::{self, ServeOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
@@ -46,8 +47,33 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
                 .unwrap_or(chrono::TimeDelta::minutes(5)),
         },
         operator: None,
+        sales: None,
     };
     let fleet = options.fleet.clone();
+    let sales = &s.platform.sales_bot;
+    options.sales = sales.token.clone().map(|token| SalesOptions {
+        token,
+        api_url: s.telegram.api_url.clone(),
+        rate_limits: s.telegram.rate_limits,
+        support: sales.support.clone(),
+        demo_bot: sales.demo_bot.clone(),
+        managed_bots: sales.managed_bots,
+        stars: sales.stars,
+        checkout: None,
+        fulfiller: std::sync::Arc::new(Fulfiller {
+            pool: database.pool.clone(),
+            fleet: fleet.clone(),
+            telegram_api_url: s.telegram.api_url.clone(),
+            trial_days: i32::try_from(s.billing.trial.as_secs() / 86_400).unwrap_or(i32::MAX),
+            actor: format!("platform:{}", ctx.actor()),
+        }),
+        payments: None,
+        http_addr: None,
+        flood: None,
+    });
+    if options.sales.is_none() {
+        tracing::info!("the sales bot is off: set platform.sales_bot.token or token_file to turn it on");
+    }
     options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
         token,
         operators: Operators::new(&s.platform.operator_bot.operators),

@@ -17,7 +17,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use env::Env;
-pub use platform::{AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole};
+pub use platform::{
+    AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole, SalesBotSettings,
+};
 use template::Locale;
 
 use crate::db::DatabaseUrl;
