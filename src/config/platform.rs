@@ -153,20 +153,15 @@ fn sales_bot(r: &mut Resolver<'_>, file: SalesBotSection) -> Result<SalesBotSett
     let token = r.file_text("platform.sales_bot.token", file.token.as_deref(), parse_sales_token)?;
     let token = r.pick_env_opt("platform.sales_bot.token", token)?;
     let token_file = r.pick_env_opt("platform.sales_bot.token_file", file.token_file)?;
-    let token = one_token("platform.sales_bot", token.map(|t: SalesToken| t.0), token_file, "platform.sales_bot.token_file")?;
+    let token =
+        one_token("platform.sales_bot", token.map(|t: SalesToken| t.0), token_file, "platform.sales_bot.token_file")?;
     let support = r.file_text("platform.sales_bot.support", file.support.as_deref(), parse_contact)?;
     let support = r.pick_env_opt::<Contact>("platform.sales_bot.support", support.map(Contact))?;
     let demo_bot = r.file_text("platform.sales_bot.demo_bot", file.demo_bot.as_deref(), parse_demo_bot)?;
     let demo_bot = r.pick_env_opt::<DemoBot>("platform.sales_bot.demo_bot", demo_bot.map(DemoBot))?;
     let managed_bots = r.pick_env("platform.sales_bot.managed_bots", file.managed_bots, builtin(false), parse_bool)?;
     let stars = r.pick_env("platform.sales_bot.stars", file.stars, builtin(false), parse_bool)?;
-    Ok(SalesBotSettings {
-        token,
-        support: support.map(|c| c.0),
-        demo_bot: demo_bot.map(|d| d.0),
-        managed_bots,
-        stars,
-    })
+    Ok(SalesBotSettings { token, support: support.map(|c| c.0), demo_bot: demo_bot.map(|d| d.0), managed_bots, stars })
 }
 
 /// The sales bot's token, as `config show` names it when unset.
@@ -232,9 +227,9 @@ impl FromEnv for DemoBot {
 
 fn parse_demo_bot(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let username = s.strip_prefix('@').is_some_and(|u| {
-        (5..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    });
+    let username = s
+        .strip_prefix('@')
+        .is_some_and(|u| (5..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
     let link = url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if username || link {
         Ok(s.to_string())

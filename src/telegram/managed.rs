@@ -161,7 +161,10 @@ pub async fn send_request_button(bot: &teloxide::Bot, chat_id: i64, html: &str, 
         .map_err(reqwest::Error::without_url)
         .with_context(|| format!("the Bot API answered sendMessage with HTTP {status} and no valid JSON"))?;
     if !answer.ok {
-        anyhow::bail!("sendMessage failed: HTTP {status}: {}", answer.description.as_deref().unwrap_or("no description"));
+        anyhow::bail!(
+            "sendMessage failed: HTTP {status}: {}",
+            answer.description.as_deref().unwrap_or("no description")
+        );
     }
     Ok(())
 }

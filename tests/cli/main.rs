@@ -27,6 +27,7 @@ mod orders;
 mod outbox;
 mod platform;
 mod restore;
+mod sales;
 mod secrets;
 mod serve;
 mod support;

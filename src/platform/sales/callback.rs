@@ -19,27 +19,50 @@ pub enum Callback {
     /// The plans to buy.
     Plans,
     /// Starts a purchase of a plan, by its code.
-    Buy { plan: String },
+    Buy {
+        plan: String,
+    },
     /// The buyer's tenants, their subscriptions and payments.
     Mine,
     /// Starts a renewal of one of the buyer's tenants: asks for the plan.
-    Renew { tenant: TenantSlug },
+    Renew {
+        tenant: TenantSlug,
+    },
     /// The renewal's plan.
-    RenewPlan { order: i64, plan: String },
+    RenewPlan {
+        order: i64,
+        plan: String,
+    },
     /// The new business's kind, by the template's embedded name.
-    Template { order: i64, template: String },
+    Template {
+        order: i64,
+        template: String,
+    },
     /// The new business's time zone.
-    Zone { order: i64, zone: chrono_tz::Tz },
+    Zone {
+        order: i64,
+        zone: chrono_tz::Tz,
+    },
     /// Everything chosen: a trial begins, a purchase goes on to the payment.
-    Confirm { order: i64 },
+    Confirm {
+        order: i64,
+    },
     /// Pays through YooKassa.
-    PayYookassa { order: i64 },
+    PayYookassa {
+        order: i64,
+    },
     /// Pays in Telegram Stars.
-    PayStars { order: i64 },
+    PayStars {
+        order: i64,
+    },
     /// "I have paid": asks YooKassa at once.
-    Paid { order: i64 },
+    Paid {
+        order: i64,
+    },
     /// Drops the order (while nothing is paid).
-    Cancel { order: i64 },
+    Cancel {
+        order: i64,
+    },
 }
 
 impl fmt::Display for Callback {
@@ -86,9 +109,7 @@ impl FromStr for Callback {
             ["r", slug] => Callback::Renew { tenant: slug.parse().map_err(|_| CallbackError)? },
             ["rp", order, plan] => Callback::RenewPlan { order: id(order)?, plan: code(plan)? },
             ["nt", order, name] => Callback::Template { order: id(order)?, template: code(name)? },
-            ["nz", order, zone] => {
-                Callback::Zone { order: id(order)?, zone: zone.parse().map_err(|_| CallbackError)? }
-            }
+            ["nz", order, zone] => Callback::Zone { order: id(order)?, zone: zone.parse().map_err(|_| CallbackError)? },
             ["ny", order] => Callback::Confirm { order: id(order)? },
             ["py", order] => Callback::PayYookassa { order: id(order)? },
             ["ps", order] => Callback::PayStars { order: id(order)? },
@@ -152,8 +173,25 @@ mod tests {
     #[test]
     fn forged_data_is_refused() {
         for forged in [
-            "", "m:1", "b:", "b:1M", "r:", "r:Bad", "rp:0:1m", "rp:-1:1m", "rp:1", "nt:1:", "nt:x:clinic",
-            "nz:1:Mars/Olympus", "ny:", "ny:01x", "py:1:2", "ps:+1", "pc:1e3", "x:", "\u{0}",
+            "",
+            "m:1",
+            "b:",
+            "b:1M",
+            "r:",
+            "r:Bad",
+            "rp:0:1m",
+            "rp:-1:1m",
+            "rp:1",
+            "nt:1:",
+            "nt:x:clinic",
+            "nz:1:Mars/Olympus",
+            "ny:",
+            "ny:01x",
+            "py:1:2",
+            "ps:+1",
+            "pc:1e3",
+            "x:",
+            "\u{0}",
         ] {
             assert_eq!(parse::<Callback>(forged), Err(CallbackError), "{forged:?}");
         }

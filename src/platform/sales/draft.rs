@@ -145,10 +145,9 @@ pub(super) async fn name(
         dialogue.exit().await?;
         return bot.send(chat, catalog.render(Text::Cancelled, &[]), None).await;
     };
-    let (Some(name), Some(slug)) = (
-        msg.text().and_then(business_name),
-        msg.text().and_then(business_name).as_deref().and_then(slug_for),
-    ) else {
+    let (Some(name), Some(slug)) =
+        (msg.text().and_then(business_name), msg.text().and_then(business_name).as_deref().and_then(slug_for))
+    else {
         return bot.send(chat, catalog.render(Text::NameBad, &[]), None).await;
     };
     let changes = DraftChanges { business_name: Some(name.clone()), tenant: Some(slug), ..DraftChanges::default() };

@@ -419,9 +419,7 @@ async fn pay_stars(
         }
     };
     let prices = vec![LabeledPrice::new(invoice.label, invoice.stars)];
-    bot.direct()
-        .send_invoice(chat, invoice.title, invoice.description, invoice.payload, "XTR", prices)
-        .await?;
+    bot.direct().send_invoice(chat, invoice.title, invoice.description, invoice.payload, "XTR", prices).await?;
     Ok(None)
 }
 
@@ -514,12 +512,7 @@ async fn on_pre_checkout(bot: TgBot, q: PreCheckoutQuery, deps: Arc<Deps>) -> an
 }
 
 /// An update teloxide could not read: a `managed_bot` one is the bot a buyer created through us.
-async fn on_raw(
-    bot: TgBot,
-    json: serde_json::Value,
-    deps: Arc<Deps>,
-    storage: Arc<DbStorage>,
-) -> anyhow::Result<()> {
+async fn on_raw(bot: TgBot, json: serde_json::Value, deps: Arc<Deps>, storage: Arc<DbStorage>) -> anyhow::Result<()> {
     let update = match parse_managed_bot_update(&json) {
         Ok(Some(update)) => update,
         Ok(None) => return Ok(()),

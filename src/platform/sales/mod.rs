@@ -5,9 +5,9 @@
 //! Stars); the order resumer beside it carries paid orders on and tells buyers through `BuyerNotices`.
 //! Built on the shared Telegram runtime like the operator bot, and importing nothing of it.
 
-mod draft;
 mod buyers;
 pub mod callback;
+mod draft;
 mod handlers;
 mod screens;
 mod shim;

@@ -52,14 +52,9 @@ pub(crate) fn plan_name(plan: &Plan, locale: Locale) -> &str {
     }
 }
 
-/// A plan's prices a buyer may pay: RUB when YooKassa takes payments, Stars when they are on.
+/// A plan's prices as buyers see them: in rubles, and in Stars when Stars are on.
 pub(crate) fn prices(deps: &Deps, plan: &Plan) -> Vec<Money> {
-    let mut prices = Vec::new();
-    if deps.options.checkout.is_some()
-        && let Some(rub) = plan.price(Currency::Rub)
-    {
-        prices.push(rub);
-    }
+    let mut prices: Vec<Money> = plan.price(Currency::Rub).into_iter().collect();
     if deps.options.stars
         && let Some(stars) = plan.price(Currency::Xtr)
     {
@@ -68,7 +63,7 @@ pub(crate) fn prices(deps: &Deps, plan: &Plan) -> Vec<Money> {
     prices
 }
 
-/// The plans sold now that a buyer can pay for here.
+/// The plans sold now, with a price to show.
 pub(crate) async fn sold(deps: &Deps) -> anyhow::Result<Vec<Plan>> {
     let plans = plans::list(&mut *deps.pool.acquire().await?).await?;
     Ok(plans.into_iter().filter(|p| p.active && !prices(deps, p).is_empty()).collect())
@@ -259,7 +254,8 @@ pub(crate) async fn buyers_tenants(deps: &Deps, user_id: i64) -> anyhow::Result<
     let mut seen: Vec<Order> = Vec::new();
     for order in orders {
         let made = order.kind.creates_tenant() && matches!(order.state, State::Provisioned | State::Done);
-        if made && let Some(slug) = &order.tenant
+        if made
+            && let Some(slug) = &order.tenant
             && !seen.iter().any(|o| o.tenant.as_ref() == Some(slug))
         {
             seen.push(order);

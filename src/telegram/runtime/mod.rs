@@ -11,7 +11,7 @@ pub mod dialogue;
 pub mod flood;
 pub mod handling;
 pub mod health;
-pub mod sender;
 pub mod progress;
+pub mod sender;
 pub mod texts;
 pub mod updates;
