@@ -13,6 +13,9 @@ use crate::billing::plans::{self, Plan, PlanOptions};
 use crate::billing::subscription::{self, ListOptions, Listed};
 use crate::billing::{self, CreditRequest, Credited, Currency, Money, State, Subscription, period};
 use crate::error::BadInput;
+use crate::payments::refund::{self, AtProvider, Providers, StarsBot};
+use crate::payments::yookassa;
+use crate::telegram::BotToken;
 use crate::tenant::runtime;
 use crate::ui::{Render, Table};
 
@@ -121,11 +124,15 @@ pub struct CreditArgs {
     any_amount: bool,
 }
 
-/// Refunds a payment: takes its days back from the tenant's paid period (the platform's clock then
-/// decides the state) and records the revocation. Refunding a payment twice changes nothing.
+/// Refunds a payment: at its provider first (Telegram Stars through the sales bot, YooKassa through the
+/// shop), then takes its days back from the tenant's paid period (the platform's clock then decides the
+/// state) and records the revocation. Refunding a payment twice changes nothing.
+///
+/// Confirms on a terminal, needing --yes elsewhere. A YooKassa refund YooKassa has not finished is
+/// recorded when its `refund.succeeded` notification arrives.
 #[derive(Debug, Args)]
 pub struct RefundArgs {
-    /// The payment's reference.
+    /// The payment's reference (for Stars its telegram_payment_charge_id, for YooKassa its payment id).
     reference: String,
     /// The provider that took the payment.
     #[arg(long, default_value = "manual")]
@@ -478,42 +485,153 @@ async fn credit(args: CreditArgs, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A refund as `-o json` prints it: the revocation's fields as before, and what the provider said.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RefundReport<'a> {
+    Recorded {
+        #[serde(flatten)]
+        recorded: &'a credit::Refunded,
+        at_provider: &'a AtProvider,
+    },
+    /// YooKassa has not finished the refund: nothing is recorded yet.
+    Pending {
+        outcome: &'static str,
+        #[serde(flatten)]
+        target: &'a refund::Target,
+        at_provider: &'a AtProvider,
+    },
+}
+
+/// The providers a refund asks, from the settings.
+///
+/// MERGE (lead): read here from the environment variables that the `sales` branch's
+/// `platform.sales_bot.token` and the `yookassa` branch's `billing.yookassa.*` settings also read, until
+/// those branches are merged; then this body becomes `ctx.settings.platform.sales_bot.token` (with
+/// `ctx.settings.telegram.api_url`) and the client of `ctx.settings.billing.yookassa`.
+fn refund_providers(ctx: &Context) -> anyhow::Result<Providers> {
+    let env = crate::config::Env::from_process();
+    let var = |key: &str| env.get(&crate::config::env_var_for(key)).map(str::to_string);
+    let stars = match var("platform.sales_bot.token") {
+        Some(token) => {
+            let token: BotToken = token.parse().map_err(|e: crate::telegram::TokenShapeError| {
+                BadInput::new(format!("{}: {e}", crate::config::env_var_for("platform.sales_bot.token")))
+            })?;
+            Some(StarsBot { api_url: ctx.settings.telegram.api_url.clone(), token })
+        }
+        None => None,
+    };
+    let yookassa = match (var("billing.yookassa.shop_id"), var("billing.yookassa.secret_key")) {
+        (Some(shop_id), Some(secret)) => {
+            let base_url = match var("billing.yookassa.api_url") {
+                Some(url) => url.parse::<url::Url>().map_err(|e| {
+                    BadInput::new(format!("{}: {e}", crate::config::env_var_for("billing.yookassa.api_url")))
+                })?,
+                None => yookassa::PRODUCTION_API_URL.parse()?,
+            };
+            let options = yookassa::ClientOptions {
+                base_url,
+                shop_id,
+                secret_key: yookassa::SecretKey::new(secret),
+                timeout: std::time::Duration::from_secs(35),
+            };
+            Some(yookassa::Client::new(options)?)
+        }
+        _ => None,
+    };
+    Ok(Providers { stars, yookassa })
+}
+
 async fn refund(args: RefundArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let reference = args.reference.trim();
     if reference.is_empty() {
         return Err(BadInput::new("give the payment's reference").into());
     }
+    let provider = args.provider;
     let database = ctx.connect().await?;
+    let target = refund::find(&mut *database.pool.acquire().await?, provider, reference).await?;
+    let Some(target) = target else {
+        return Err(BadInput::new(format!(
+            "no {provider} payment with reference `{reference}` (see `botctl billing ledger`)"
+        ))
+        .into());
+    };
+    if !target.refunded() && !ctx.settings.yes {
+        let at = match provider {
+            Provider::Manual => "recorded only (a manual payment is returned by hand)",
+            Provider::Stars => "returned to the buyer in Telegram Stars by the sales bot",
+            Provider::Yookassa => "returned to the buyer's card through YooKassa",
+        };
+        let summary = format!(
+            "refunding {provider} payment {reference} of tenant {} ({}, {} days): the money is {at}, and its days \
+             are taken back from the paid period",
+            target.tenant, target.amount, target.days
+        );
+        if !ui.interactive() {
+            return Err(BadInput::new(format!("refusing to refund without --yes (not a terminal): {summary}")).into());
+        }
+        ui.warn(summary);
+        if !ui.confirm(&format!("Refund {} to tenant {}?", target.amount, target.tenant), false).await? {
+            anyhow::bail!("aborted: {provider} payment {reference} is not refunded");
+        }
+    }
+    let providers = refund_providers(ctx)?;
     let now = Utc::now();
-    let refunded = credit::refund(&database.pool, args.provider, reference, &ctx.actor(), now).await?;
-    if !ui.structured(&refunded)? {
-        let r = &refunded;
-        match r.outcome {
-            RefundOutcome::AlreadyRefunded => ui.status(
-                "Unchanged",
-                format_args!("{} payment {} was refunded already; nothing changed", r.provider, r.reference),
+    let refunded = refund::refund(&database.pool, &providers, provider, reference, &ctx.actor(), now).await?;
+    let report = match &refunded.recorded {
+        Some(recorded) => RefundReport::Recorded { recorded, at_provider: &refunded.at_provider },
+        None => {
+            RefundReport::Pending { outcome: "pending", target: &refunded.target, at_provider: &refunded.at_provider }
+        }
+    };
+    if ui.structured(&report)? {
+        return Ok(());
+    }
+    let t = &refunded.target;
+    let Some(r) = &refunded.recorded else {
+        let id = match &refunded.at_provider {
+            AtProvider::Pending { refund_id } => refund_id.as_str(),
+            _ => "-",
+        };
+        ui.status(
+            "Pending",
+            format_args!(
+                "YooKassa is refunding payment {} ({}) of tenant {} (refund {id}): its days are taken back when \
+                 YooKassa reports the refund succeeded",
+                t.reference, t.amount, t.tenant
             ),
-            RefundOutcome::Refunded => {
-                ui.status(
-                    "Refunded",
-                    format_args!(
-                        "{} payment {} ({}) of tenant {}: {} days revoked, paid until {} UTC (was {})",
-                        r.provider,
-                        r.reference,
-                        r.amount,
-                        r.tenant,
-                        r.days_revoked,
-                        time(r.paid_until),
-                        time(r.period_before)
-                    ),
-                );
-                if r.paid_until.is_some_and(|end| end <= now) && matches!(r.state, State::Active | State::Trial) {
-                    ui.note(format_args!(
-                        "the paid period has ended: the platform's clock moves tenant {} to grace, then suspends it",
-                        r.tenant
-                    ));
-                }
+        );
+        return Ok(());
+    };
+    match r.outcome {
+        RefundOutcome::AlreadyRefunded => ui.status(
+            "Unchanged",
+            format_args!("{} payment {} was refunded already; nothing changed", r.provider, r.reference),
+        ),
+        RefundOutcome::Refunded => {
+            let provider_said = match refunded.at_provider {
+                AtProvider::AlreadyRefunded => " (the provider had returned the money already)",
+                _ => "",
+            };
+            ui.status(
+                "Refunded",
+                format_args!(
+                    "{} payment {} ({}) of tenant {}{provider_said}: {} days revoked, paid until {} UTC (was {})",
+                    r.provider,
+                    r.reference,
+                    r.amount,
+                    r.tenant,
+                    r.days_revoked,
+                    time(r.paid_until),
+                    time(r.period_before)
+                ),
+            );
+            if r.paid_until.is_some_and(|end| end <= now) && matches!(r.state, State::Active | State::Trial) {
+                ui.note(format_args!(
+                    "the paid period has ended: the platform's clock moves tenant {} to grace, then suspends it",
+                    r.tenant
+                ));
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod emulator;
 pub mod managed;
 pub mod runtime;
+pub mod stars;
 mod token;
 
 use std::time::Duration;

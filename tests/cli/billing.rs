@@ -264,7 +264,7 @@ fn a_refund_revokes_the_days_once_and_leaves_the_state_to_the_clock() {
     f.set_subscription(&slug, "state = 'active', paid_until = now() + interval '10 days'");
     let before = f.subscription(&slug)["paid_until"].clone();
     let credited = f.credit(&slug, &["--plan", "3m", "--amount", "799RUB", "--reference", "R-90"]);
-    let refunded = f.json(&["billing", "refund", "R-90"]);
+    let refunded = f.json(&["billing", "refund", "R-90", "--yes"]);
     assert_eq!((refunded["outcome"].as_str(), refunded["days_revoked"].as_i64()), (Some("refunded"), Some(90)));
     assert_eq!(refunded["period_before"], credited["paid_until"]);
     assert_eq!(refunded["paid_until"], before, "exactly the credited days are taken back");
@@ -288,7 +288,7 @@ fn a_refund_revokes_the_days_once_and_leaves_the_state_to_the_clock() {
     // A refund that ends the period leaves the state as it is: the clock moves it to grace.
     f.credit(&slug, &["--days", "30", "--amount", "299RUB", "--reference", "R-30"]);
     f.set_subscription(&slug, "paid_until = now() + interval '5 days'");
-    let out = f.botctl().args(["billing", "refund", "R-30"]).assert().success();
+    let out = f.botctl().args(["billing", "refund", "R-30", "--yes"]).assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("clock moves"), "{stderr}");
     let show = f.subscription(&slug);
@@ -349,7 +349,7 @@ fn the_ledger_prints_parseable_json_and_csv_for_accounting() {
     let slug = f.create(BOT_A);
     f.credit(&slug, &["--days", "30", "--amount", "799.50RUB", "--reference", "a,b \"quoted\"", "--note", "wire"]);
     f.credit(&slug, &["--days", "10", "--amount", "150XTR", "--reference", "stars-1"]);
-    f.botctl().args(["billing", "refund", "stars-1"]).assert().success();
+    f.botctl().args(["billing", "refund", "stars-1", "--yes"]).assert().success();
 
     let json = f.json(&["billing", "ledger", &slug]);
     let rows = json.as_array().unwrap();

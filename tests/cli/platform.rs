@@ -248,7 +248,7 @@ fn two_daemons_one_leads_the_other_takes_over_after_a_kill_and_sigterm_ends_clea
     };
     credit("metrics-1");
     credit("metrics-2");
-    f.botctl().args(["billing", "refund", "metrics-2"]).assert().success();
+    f.botctl().args(["billing", "refund", "metrics-2", "--yes"]).assert().success();
     let spawn = |addr: std::net::SocketAddr| {
         f.process()
             .args(["platform", "serve"])

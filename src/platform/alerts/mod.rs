@@ -35,10 +35,12 @@ pub enum Kind {
     StartFailed,
     /// This instance took the platform lease over from one on another host.
     Takeover,
+    /// A buyer's paid order failed for good: the money is taken, the bot is not there.
+    OrderFailed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BotDown,
         Kind::BackupFailed,
         Kind::Grace,
@@ -46,6 +48,7 @@ impl Kind {
         Kind::PaymentReceived,
         Kind::StartFailed,
         Kind::Takeover,
+        Kind::OrderFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Kind {
             Kind::PaymentReceived => "payment",
             Kind::StartFailed => "start_failed",
             Kind::Takeover => "takeover",
+            Kind::OrderFailed => "order_failed",
         }
     }
 
@@ -71,13 +75,15 @@ impl Kind {
             Kind::BackupFailed => Some(Action::BackupNow),
             Kind::Grace | Kind::Suspended | Kind::PaymentReceived => Some(Action::OpenCard),
             Kind::StartFailed => Some(Action::Start),
-            Kind::Takeover => None,
+            Kind::Takeover | Kind::OrderFailed => None,
         }
     }
 
     /// Notices that ask nothing more of anyone: raised already resolved, so sent once and never reminded.
+    /// A failed order asks a refund or a hand-made tenant, but nothing here would see it done and resolve
+    /// it, so it is sent once rather than reminded of forever.
     pub fn is_notice(self) -> bool {
-        matches!(self, Kind::PaymentReceived | Kind::Takeover)
+        matches!(self, Kind::PaymentReceived | Kind::Takeover | Kind::OrderFailed)
     }
 }
 

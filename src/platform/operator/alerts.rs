@@ -187,6 +187,7 @@ fn text(kind: Kind) -> Text {
         Kind::PaymentReceived => Text::AlertPayment,
         Kind::StartFailed => Text::AlertStartFailed,
         Kind::Takeover => Text::AlertTakeover,
+        Kind::OrderFailed => Text::AlertOrderFailed,
     }
 }
 

@@ -108,6 +108,7 @@ crate::texts! {
     AlertPayment: Html = "operator.alerts.payment" { slug, amount, days, plan, provider };
     AlertStartFailed: Html = "operator.alerts.start_failed" { slug, error };
     AlertTakeover: Html = "operator.alerts.takeover" { from, to, leader_since };
+    AlertOrderFailed: Html = "operator.alerts.order_failed" { slug, order, buyer, amount, provider, payment, reason };
     AlertReminder: Html = "operator.alerts.reminder";
     AlertOpenCard: Label = "operator.alerts.open_card";
 

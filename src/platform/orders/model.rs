@@ -55,6 +55,8 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     /// When the order last changed: a state entered, or a draft's choice.
     pub updated_at: DateTime<Utc>,
+    /// When the buyer was told how a failed or canceled order ended.
+    pub buyer_told_at: Option<DateTime<Utc>>,
 }
 
 fn tz_name<S: serde::Serializer>(tz: &Option<Tz>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -179,7 +181,7 @@ impl Facts {
 /// The columns an [`OrderRow`] reads, named (never `*`: a later column must not break a cached plan).
 pub(super) const COLUMNS: &str = "id, reference, buyer_user_id, buyer_chat_id, buyer_language, kind, state, \
      business_name, tenant_slug, bot_id, bot_username, template, timezone, plan, amount, currency, provider, \
-     payment_id, idempotence_key, reason, created_at, updated_at";
+     payment_id, idempotence_key, reason, created_at, updated_at, buyer_told_at";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct OrderRow {
@@ -205,6 +207,7 @@ pub(super) struct OrderRow {
     reason: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    buyer_told_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -249,6 +252,7 @@ impl TryFrom<OrderRow> for Order {
             reason: row.reason,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            buyer_told_at: row.buyer_told_at,
         })
     }
 }
