@@ -10,7 +10,8 @@ use crate::billing::notice::NoticeOptions;
 use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
-use crate::platform::sales::{Fulfiller, SalesOptions};
+use crate::platform::orders::Fulfiller;
+use crate::platform::sales::SalesOptions;
 use crate::platform::{self, ServeOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.

@@ -6,9 +6,9 @@ use futures_util::future::BoxFuture;
 use sqlx::PgPool;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup};
 
-use super::shim::Buyers;
 use super::texts::{Catalog, Text};
 use crate::billing;
+use crate::platform::orders::resume::Buyers;
 use crate::platform::orders::{Kind, Order, State};
 use crate::telegram::runtime::sender::TgBot;
 

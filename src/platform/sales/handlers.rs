@@ -19,13 +19,13 @@ use teloxide::utils::command::BotCommands;
 use super::callback::Callback;
 use super::draft::{self, SalesDialogue, open_draft, send};
 use super::screens::{self, cancel_row};
-use super::shim::stars::{self, StarsPayment};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
 use super::{ACTOR, Deps, catalog};
 use crate::config::template;
 use crate::error::BadInput;
 use crate::locale::Locale;
+use crate::payments::stars::{self, StarsPayment};
 use crate::platform::orders::{self, DraftChanges, Event, Facts, Kind, Lookup, NewOrder, Order, Transition};
 use crate::telegram::managed::parse_managed_bot_update;
 use crate::telegram::runtime::flood::{Input, Verdict};
@@ -140,7 +140,12 @@ async fn cancel(deps: &Deps, order: &Order, reason: &str) -> anyhow::Result<()> 
         actor: ACTOR.to_string(),
         at: Utc::now(),
     };
-    orders::advance(&mut *deps.pool.acquire().await?, &step).await?;
+    let conn = &mut *deps.pool.acquire().await?;
+    let advanced = orders::advance(conn, &step).await?;
+    // The buyer canceled it themselves: the resumer need not tell them.
+    if advanced.outcome == orders::Outcome::Moved {
+        orders::resume::told(conn, order.id, step.at).await?;
+    }
     Ok(())
 }
 

@@ -25,10 +25,12 @@ use teloxide::types::User;
 use tokio_util::sync::CancellationToken;
 
 pub use buyers::BuyerNotices;
-pub use shim::{Checkout, Fulfiller, PaymentCheck, Resumer};
+pub use shim::Checkout;
 use texts::Catalog;
 
 use crate::locale::Locale;
+use crate::platform::orders::resume::{self, Buyers, PaymentCheck, Resumer};
+use crate::platform::orders::Fulfiller;
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
 use crate::telegram::runtime::health::{self, Health};
@@ -124,9 +126,9 @@ pub async fn run(
     let resumer = Resumer {
         fulfiller: options.fulfiller.clone(),
         payments: options.payments.clone(),
-        buyers: buyers as Arc<dyn shim::Buyers>,
+        buyers: buyers as Arc<dyn Buyers>,
     };
-    let resuming = tokio::spawn(shim::run(resumer, shutdown.clone()));
+    let resuming = tokio::spawn(resume::run(resumer, shutdown.clone()));
     let flood = FloodGuard::new(options.flood.unwrap_or(BUYER_FLOOD));
     let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone() });
     let updates = Updates::<state::State>::new(

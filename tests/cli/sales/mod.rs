@@ -1,6 +1,7 @@
 //! The sales bot through the Bot API emulator: the bot running in-process on a real control plane,
 //! buyers (7001, 7002, …) talking to it in Russian or English.
 
+mod docker;
 mod flow;
 
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use botctl::locale::Locale;
 use botctl::platform::fleet::Fleet;
 use botctl::platform::sales::texts::{Catalog, Text};
-use botctl::platform::sales::{self, Fulfiller, SalesOptions};
+use botctl::platform::orders::Fulfiller;
+use botctl::platform::sales::{self, SalesOptions};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::telegram::runtime::flood::Limits;
 use sqlx::PgPool;
@@ -49,13 +51,18 @@ pub(crate) struct Shop {
 
 impl Shop {
     pub(crate) fn start(offer: Offer) -> Self {
-        let f = Fixture::new();
+        let mut shop = Self::attach(Fixture::new());
+        shop.spawn(offer);
+        shop
+    }
+
+    /// The sales bot's token known to the fixture's emulator, for a bot run elsewhere (`platform serve`
+    /// as a process).
+    pub(crate) fn attach(f: Fixture) -> Self {
         let token = token(SALES_BOT);
         f.emulator.add_bot(&token, SALES_BOT, "platform_sales_bot");
         let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
-        let mut shop = Self { f, token, pool, shutdown: CancellationToken::new(), bot: None };
-        shop.spawn(offer);
-        shop
+        Self { f, token, pool, shutdown: CancellationToken::new(), bot: None }
     }
 
     fn spawn(&mut self, offer: Offer) {
@@ -115,9 +122,19 @@ impl Shop {
 
     /// Waits until the newest bot message in `user`'s chat satisfies `f`.
     pub(crate) fn says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+        self.says_within(WAIT, user, f)
+    }
+
+    /// The same, waiting up to `timeout` (an order that starts a container takes longer).
+    pub(crate) fn says_within(
+        &self,
+        timeout: Duration,
+        user: &TgUser,
+        f: impl Fn(&ChatMessage) -> bool,
+    ) -> ChatMessage {
         let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
         let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| f(&m));
-        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, WAIT))
+        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, timeout))
             .unwrap_or_else(|e| panic!("{e}; the bot sent: {:#?}", self.emulator().sent(&self.token)));
         newest(&chat).unwrap()
     }
