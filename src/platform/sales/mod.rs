@@ -29,8 +29,8 @@ pub use shim::Checkout;
 use texts::Catalog;
 
 use crate::locale::Locale;
-use crate::platform::orders::resume::{self, Buyers, PaymentCheck, Resumer};
 use crate::platform::orders::Fulfiller;
+use crate::platform::orders::resume::{self, Buyers, PaymentCheck, Resumer};
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
 use crate::telegram::runtime::health::{self, Health};

@@ -3,14 +3,15 @@
 
 mod docker;
 mod flow;
+mod renewal;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use botctl::locale::Locale;
 use botctl::platform::fleet::Fleet;
-use botctl::platform::sales::texts::{Catalog, Text};
 use botctl::platform::orders::Fulfiller;
+use botctl::platform::sales::texts::{Catalog, Text};
 use botctl::platform::sales::{self, SalesOptions};
 use botctl::telegram::emulator::{ChatMessage, Emulator, TgUser};
 use botctl::telegram::runtime::flood::Limits;
