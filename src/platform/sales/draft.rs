@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(slug("Admin").as_deref(), Some("admin_biz"));
         assert_eq!(slug("Щ").as_deref(), Some("shch"));
         assert_eq!(slug("😀😀"), None);
-        let long = slug(&"Очень длинное название салона красоты").unwrap();
+        let long = slug("Очень длинное название салона красоты").unwrap();
         assert!(long.len() <= 31 && !long.ends_with('_'), "{long}");
     }
 

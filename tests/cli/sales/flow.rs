@@ -184,7 +184,7 @@ fn a_buyer_gets_one_free_trial() {
         tenant: None,
         plan: None,
     };
-    block_on(async { orders::create(&mut *shop.pool.acquire().await.unwrap(), &new, "test", Utc::now()).await })
+    block_on(async { orders::create(&mut shop.pool.acquire().await.unwrap(), &new, "test", Utc::now()).await })
         .unwrap();
     let welcome = shop.welcome(&ann);
     shop.press(&ann, &welcome, "t");
