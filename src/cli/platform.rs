@@ -7,12 +7,15 @@ use tokio_util::sync::CancellationToken;
 use super::Context;
 use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
+use crate::config::Settings;
+use crate::payments::yookassa::webhook::Sources;
+use crate::payments::yookassa::{Checkout, Client, ClientOptions};
 use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
 use crate::platform::orders::Fulfiller;
 use crate::platform::sales::SalesOptions;
-use crate::platform::{self, ServeOptions};
+use crate::platform::{self, ServeOptions, YookassaOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
 #[derive(Debug, Subcommand)]
@@ -35,6 +38,7 @@ pub async fn exec(command: PlatformCommand, ctx: &Context) -> anyhow::Result<()>
 async fn serve(ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let s = &ctx.settings;
+    let checkout = checkout(s)?;
     let mut options = ServeOptions {
         listen: s.platform.listen,
         clock: ClockOptions {
@@ -49,6 +53,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         },
         operator: None,
         sales: None,
+        yookassa: yookassa(s, checkout.as_ref()),
     };
     let fleet = options.fleet.clone();
     let sales = &s.platform.sales_bot;
@@ -60,7 +65,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         demo_bot: sales.demo_bot.clone(),
         managed_bots: sales.managed_bots,
         stars: sales.stars,
-        checkout: None,
+        checkout: checkout.clone(),
         fulfiller: std::sync::Arc::new(Fulfiller {
             pool: database.pool.clone(),
             fleet: fleet.clone(),
@@ -102,3 +107,31 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
     ctx.ui.status("Serving", format!("the platform daemon; /healthz and /metrics on {}", s.platform.listen));
     platform::run(database.pool.clone(), options, shutdown).await.context("botctl platform serve stopped")
 }
+
+/// The shop's checkout (what the sales bot and the poller ask YooKassa with), when a shop is configured.
+fn checkout(s: &Settings) -> anyhow::Result<Option<Checkout>> {
+    let Some(shop) = &s.billing.yookassa else { return Ok(None) };
+    let client = Client::new(ClientOptions {
+        base_url: shop.api_url.clone(),
+        shop_id: shop.shop_id.clone(),
+        secret_key: shop.secret_key.clone(),
+        timeout: YOOKASSA_TIMEOUT,
+    })
+    .context("billing.yookassa")?;
+    Ok(Some(Checkout { client, return_url: shop.return_url.clone(), receipt: shop.receipt.clone() }))
+}
+
+/// The notification listener, when a shop and its `listen` are configured; without `listen` payments are
+/// still confirmed by "I have paid" and the poller.
+fn yookassa(s: &Settings, checkout: Option<&Checkout>) -> Option<YookassaOptions> {
+    let (Some(shop), Some(checkout)) = (&s.billing.yookassa, checkout) else { return None };
+    let Some(listen) = shop.listen else {
+        tracing::info!("no YooKassa notification listener: set billing.yookassa.listen to hear payments at once");
+        return None;
+    };
+    let sources = Sources { allowed: shop.allowed_networks.clone(), trusted_proxies: shop.trusted_proxies.clone() };
+    Some(YookassaOptions { listen, sources, checkout: checkout.clone() })
+}
+
+/// YooKassa answers 500 itself after 30 s; a little more than that.
+const YOOKASSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(35);

@@ -91,6 +91,36 @@ pub struct BillingSection {
     pub grace: Option<String>,
     pub contact: Option<String>,
     pub renew_url: Option<url::Url>,
+    #[serde(default)]
+    pub yookassa: YookassaSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YookassaSection {
+    /// Quoted in YAML if it is all digits, as YooKassa's shop ids are.
+    pub shop_id: Option<String>,
+    /// Read only to refuse it with a message saying where the key goes instead; never echoed.
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    pub api_url: Option<url::Url>,
+    pub return_url: Option<url::Url>,
+    pub listen: Option<std::net::SocketAddr>,
+    /// Kept as written (networks or addresses), parsed by the environment twin's rule.
+    pub allowed_networks: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<String>>,
+    #[serde(default)]
+    pub receipt: ReceiptSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptSection {
+    pub vat_code: Option<crate::payments::yookassa::VatCode>,
+    pub tax_system_code: Option<u8>,
+    pub description: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@ mod env;
 mod file;
 pub mod platform;
 pub mod template;
+mod yookassa;
 
 use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use platform::{
     AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole, SalesBotSettings,
 };
 use template::Locale;
+pub use yookassa::YookassaSettings;
 
 use crate::db::DatabaseUrl;
 use crate::telemetry::LogFormat;
@@ -155,6 +157,8 @@ pub struct BillingSettings {
     pub contact: Option<String>,
     /// Where a business renews, linked from every notice.
     pub renew_url: Option<url::Url>,
+    /// The YooKassa shop buyers pay; `None` when no `shop_id` is set.
+    pub yookassa: Option<YookassaSettings>,
 }
 
 /// What `tenant create` uses when its flags leave something out.
@@ -353,6 +357,7 @@ impl Settings {
             )?,
             contact: r.pick_env_opt("billing.contact", file.billing.contact)?,
             renew_url: r.pick_env_opt("billing.renew_url", file.billing.renew_url)?,
+            yookassa: yookassa::resolve(&mut r, file.billing.yookassa)?,
         };
         let platform = platform::resolve(&mut r, file.platform)?;
         Ok(Settings {

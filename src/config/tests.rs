@@ -384,3 +384,110 @@ fn alert_timing_is_set_and_bounded_from_the_file_and_the_environment() {
     let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
     assert!(err.contains("BOTCTL_PLATFORM_ALERTS_UNHEALTHY_AFTER"), "{err}");
 }
+
+const YOOKASSA_KEY: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";
+
+#[test]
+fn yookassa_is_off_without_a_shop_and_its_defaults_are_yookassas() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert!(settings.billing.yookassa.is_none());
+    assert_eq!(entry(&settings, "billing.yookassa.api_url").value, "https://api.yookassa.ru/v3/");
+    assert!(entry(&settings, "billing.yookassa.allowed_networks").value.starts_with("185.71.76.0/27, "));
+    assert_eq!(entry(&settings, "billing.yookassa.trusted_proxies").value, "(none)");
+
+    let env = Env::from_pairs([
+        ("BOTCTL_BILLING_YOOKASSA_SHOP_ID", "506751"),
+        ("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", YOOKASSA_KEY),
+        ("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/sales_bot"),
+    ]);
+    let shop = Settings::load(Overrides::default(), &env).unwrap().billing.yookassa.unwrap();
+    assert_eq!(shop.api_url.as_str(), "https://api.yookassa.ru/v3/");
+    assert_eq!(shop.allowed_networks, crate::payments::yookassa::yookassa_networks());
+    assert!(shop.trusted_proxies.is_empty() && shop.listen.is_none() && shop.receipt.is_none());
+    assert_eq!(shop.secret_key.expose(), YOOKASSA_KEY);
+}
+
+#[test]
+fn the_yookassa_secret_key_comes_from_a_file_or_the_environment_and_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("yookassa.key");
+    std::fs::write(&key_file, format!("{YOOKASSA_KEY}\n")).unwrap();
+    let text = format!(
+        "billing:\n  yookassa:\n    shop_id: \"506751\"\n    secret_key_file: {}\n    return_url: https://t.me/sales_bot\n    \
+         listen: 0.0.0.0:8443\n    allowed_networks: [185.71.76.0/27, 77.75.156.11]\n    trusted_proxies: [10.0.0.0/8]\n",
+        key_file.display()
+    );
+    let path = write_config(dir.path(), &text);
+    let settings = Settings::load(with_file(path.clone()), &Env::default()).unwrap();
+    let shop = settings.billing.yookassa.as_ref().unwrap();
+    assert_eq!(shop.shop_id, "506751");
+    assert_eq!(shop.secret_key.expose(), YOOKASSA_KEY);
+    assert_eq!(shop.listen, Some("0.0.0.0:8443".parse().unwrap()));
+    assert_eq!(entry(&settings, "billing.yookassa.allowed_networks").value, "185.71.76.0/27, 77.75.156.11/32");
+    assert_eq!(shop.trusted_proxies.len(), 1);
+    assert!(!format!("{settings:?}").contains(YOOKASSA_KEY));
+    assert!(settings.entries().iter().all(|e| !e.value.contains(YOOKASSA_KEY)));
+
+    // Both ways at once is a mistake; so is the key written into the config file itself.
+    let env = Env::from_pairs([("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", YOOKASSA_KEY)]);
+    let err = Settings::load(with_file(path), &env).unwrap_err().to_string();
+    assert!(err.contains("not both") && !err.contains(YOOKASSA_KEY), "{err}");
+    let inline = write_config(
+        dir.path(),
+        &format!("billing:\n  yookassa:\n    shop_id: \"1\"\n    secret_key: {YOOKASSA_KEY}\n"),
+    );
+    let err = Settings::load(with_file(inline), &Env::default()).unwrap_err().to_string();
+    assert!(err.contains("secret_key_file") && !err.contains(YOOKASSA_KEY), "{err}");
+}
+
+#[test]
+fn a_yookassa_shop_needs_its_key_and_a_return_url() {
+    let env = Env::from_pairs([("BOTCTL_BILLING_YOOKASSA_SHOP_ID", "506751")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("no secret key"), "{err}");
+    let env = Env::from_pairs([
+        ("BOTCTL_BILLING_YOOKASSA_SHOP_ID", "506751"),
+        ("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", YOOKASSA_KEY),
+    ]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("billing.yookassa.return_url"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_BILLING_YOOKASSA_ALLOWED_NETWORKS", "185.71.76.0/27, yookassa.ru")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("BOTCTL_BILLING_YOOKASSA_ALLOWED_NETWORKS") && err.contains("`yookassa.ru`"), "{err}");
+}
+
+#[test]
+fn a_receipt_needs_somewhere_to_go_and_a_vat_code() {
+    let shop = [
+        ("BOTCTL_BILLING_YOOKASSA_SHOP_ID", "506751"),
+        ("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", YOOKASSA_KEY),
+        ("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/sales_bot"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        Settings::load(Overrides::default(), &Env::from_pairs(shop.iter().chain(extra).copied()))
+    };
+    let receipt = with(&[
+        ("BOTCTL_BILLING_YOOKASSA_RECEIPT_EMAIL", "receipts@example.com"),
+        ("BOTCTL_BILLING_YOOKASSA_RECEIPT_VAT_CODE", "1"),
+        ("BOTCTL_BILLING_YOOKASSA_RECEIPT_TAX_SYSTEM_CODE", "2"),
+    ])
+    .unwrap()
+    .billing
+    .yookassa
+    .unwrap()
+    .receipt
+    .unwrap();
+    assert_eq!(receipt.vat_code, crate::payments::yookassa::VatCode::NO_VAT);
+    assert_eq!(receipt.tax_system_code, Some(2));
+    assert_eq!(receipt.customer.email.as_deref(), Some("receipts@example.com"));
+    assert_eq!(receipt.description, crate::payments::yookassa::DEFAULT_RECEIPT_DESCRIPTION);
+
+    let err = with(&[("BOTCTL_BILLING_YOOKASSA_RECEIPT_VAT_CODE", "1")]).unwrap_err().to_string();
+    assert!(err.contains("receipt.email"), "{err}");
+    let err = with(&[("BOTCTL_BILLING_YOOKASSA_RECEIPT_PHONE", "79001234567")]).unwrap_err().to_string();
+    assert!(err.contains("vat_code"), "{err}");
+    let err = with(&[("BOTCTL_BILLING_YOOKASSA_RECEIPT_VAT_CODE", "9")]).unwrap_err().to_string();
+    assert!(err.contains("1 to 6"), "{err}");
+    let err = with(&[("BOTCTL_BILLING_YOOKASSA_RECEIPT_PHONE", "+7 900")]).unwrap_err().to_string();
+    assert!(err.contains("not a phone"), "{err}");
+}

@@ -13,4 +13,4 @@ pub mod sales;
 pub mod serve;
 pub mod views;
 
-pub use serve::{ServeOptions, run};
+pub use serve::{ServeOptions, YookassaOptions, run};

@@ -4,7 +4,9 @@
 //! sleeps until the next due instant (at most an hour), a notification on `WAKE_CHANNEL`, a retry, or
 //! SIGTERM. A leader that loses its lease connection stops acting at once and goes back to standby.
 //! Beside the clock, every minute, the leader runs the alert detectors (`alerts::detect`); taking the
-//! lease records this instance as its holder.
+//! lease records this instance as its holder. The YooKassa notification listener runs on every
+//! instance, standbys too: it only writes what YooKassa confirms to the database, and the leader carries
+//! the orders on from there.
 //!
 //! The suspension notice is written into the bot's outbox by the same transaction as the suspension;
 //! the bot's dispatcher finds rows other processes wrote at its rescan (5 minutes, ± a tenth), so the
@@ -27,6 +29,8 @@ use super::operator;
 use super::sales;
 use crate::billing::clock::{self, ClockOptions};
 use crate::billing::notice::{self, Kind};
+use crate::payments::yookassa::webhook::{self, Sources};
+use crate::payments::yookassa::{Checkout, OrderPayments};
 use crate::progress::NoProgress;
 use crate::tenant::TenantSlug;
 use crate::tenant::runtime as tenant_runtime;
@@ -63,6 +67,16 @@ pub struct ServeOptions {
     pub operator: Option<operator::OperatorOptions>,
     /// The sales bot (and the order resumer beside it), when one is configured.
     pub sales: Option<sales::SalesOptions>,
+    /// The YooKassa notification listener, when a shop with `billing.yookassa.listen` is configured.
+    pub yookassa: Option<YookassaOptions>,
+}
+
+/// Where YooKassa's notifications are heard, from whom, and the shop they are checked with.
+#[derive(Clone)]
+pub struct YookassaOptions {
+    pub listen: SocketAddr,
+    pub sources: Sources,
+    pub checkout: Checkout,
 }
 
 /// Runs until `shutdown`; `ready` is told the bound HTTP address.
@@ -70,6 +84,21 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
     let status = Status::new(pool.clone());
     let (bound, http_task) = http::serve(options.listen, Arc::clone(&status), shutdown.clone()).await?;
     tracing::info!(listen = %bound, "the platform daemon listens");
+    let yookassa_task = match &options.yookassa {
+        Some(yookassa) => {
+            let consumer = Arc::new(OrderPayments::new(yookassa.checkout.clone(), pool.clone()));
+            let client = yookassa.checkout.client.clone();
+            let listened =
+                webhook::listen(yookassa.listen, client, yookassa.sources.clone(), consumer, shutdown.clone());
+            let (bound, task) = listened.await.map_err(|e| {
+                shutdown.cancel();
+                anyhow::anyhow!("cannot listen for YooKassa notifications on {}: {e}", yookassa.listen)
+            })?;
+            tracing::info!(listen = %bound, "the YooKassa notification listener listens");
+            Some(task)
+        }
+        None => None,
+    };
     let mut leader = Leader { pool: pool.clone(), options, retries: HashMap::new() };
     loop {
         let standby = || {
@@ -96,6 +125,9 @@ pub async fn run(pool: PgPool, options: ServeOptions, shutdown: CancellationToke
     }
     shutdown.cancel();
     let _ = http_task.await;
+    if let Some(task) = yookassa_task {
+        let _ = task.await;
+    }
     Ok(())
 }
 

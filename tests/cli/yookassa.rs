@@ -246,12 +246,13 @@ fn a_receipt_goes_with_the_payment_and_must_add_up() {
         };
         let customer = Customer { email: Some("owner@example.com".into()), phone: None };
         let mut with_receipt = order("o-15", 29_900);
-        with_receipt.receipt = Some(Receipt { customer: customer.clone(), items: vec![item(29_900)] });
+        with_receipt.receipt =
+            Some(Receipt { customer: customer.clone(), items: vec![item(29_900)], tax_system_code: None });
         let created = client.create_payment(&with_receipt, "order-o-15").await.unwrap();
         assert_eq!(created.status, PaymentStatus::Pending);
 
         let mut wrong = order("o-16", 29_900);
-        wrong.receipt = Some(Receipt { customer, items: vec![item(10_000)] });
+        wrong.receipt = Some(Receipt { customer, items: vec![item(10_000)], tax_system_code: None });
         let error = client.create_payment(&wrong, "order-o-16").await.unwrap_err();
         assert!(
             matches!(&error, Error::Api { status: 400, parameter: Some(p), .. } if p == "receipt.items"),

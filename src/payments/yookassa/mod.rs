@@ -13,17 +13,24 @@
 //!            → client.fetch_notified(&n) → credit idempotently on payment.id → answer 200
 //!            (any error: answer 5xx, YooKassa delivers again)
 //! refunding: client.create_refund(payment_id, amount, key)  → Refund (succeeded)
+//! orders:    Checkout::request (draft → awaiting_payment, key = the order's) → the buyer pays →
+//!            OrderPayments (the listener's consumer) or Checkout::check_now / OrderPayments::check
+//!            → orders::confirm (paid) | canceled with YooKassa's reason | the ledger's refund
 //! ```
 
 mod amount;
+mod checkout;
 mod client;
 pub mod emulator;
+mod orders;
 mod source;
 mod types;
 pub mod webhook;
 
 pub use amount::{AmountError, format_value, parse_amount};
+pub use checkout::{Checkout, DEFAULT_RECEIPT_DESCRIPTION, ORDER_KEY, ReceiptSettings, new_payment};
 pub use client::{Client, ClientOptions, Error, PRODUCTION_API_URL, SecretKey};
+pub use orders::OrderPayments;
 pub use source::{is_notification_source, yookassa_networks};
 pub use types::{
     CancellationDetails, Confirmation, Customer, NewPayment, Notification, Notified, Payment, PaymentMode,

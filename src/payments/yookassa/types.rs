@@ -176,6 +176,9 @@ pub struct NewPayment {
 pub struct Receipt {
     pub customer: Customer,
     pub items: Vec<ReceiptItem>,
+    /// The seller's tax system (1-6), which some online tills need on every receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_system_code: Option<u8>,
 }
 
 /// Where the receipt goes: an email or a phone (in international form, digits only) is required.
@@ -364,6 +367,7 @@ mod tests {
                     payment_mode: PaymentMode::FullPrepayment,
                     payment_subject: PaymentSubject::Service,
                 }],
+                tax_system_code: None,
             }),
         };
         let json = serde_json::to_value(PaymentRequest::from(&new)).unwrap();

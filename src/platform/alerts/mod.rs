@@ -37,10 +37,13 @@ pub enum Kind {
     Takeover,
     /// A buyer's paid order failed for good: the money is taken, the bot is not there.
     OrderFailed,
+    /// A provider confirmed a payment that no order takes (another amount, an order over or unknown):
+    /// money received that the operator refunds or settles by hand.
+    PaymentUnmatched,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::BotDown,
         Kind::BackupFailed,
         Kind::Grace,
@@ -49,6 +52,7 @@ impl Kind {
         Kind::StartFailed,
         Kind::Takeover,
         Kind::OrderFailed,
+        Kind::PaymentUnmatched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Kind {
             Kind::StartFailed => "start_failed",
             Kind::Takeover => "takeover",
             Kind::OrderFailed => "order_failed",
+            Kind::PaymentUnmatched => "payment_unmatched",
         }
     }
 
@@ -75,15 +80,16 @@ impl Kind {
             Kind::BackupFailed => Some(Action::BackupNow),
             Kind::Grace | Kind::Suspended | Kind::PaymentReceived => Some(Action::OpenCard),
             Kind::StartFailed => Some(Action::Start),
-            Kind::Takeover | Kind::OrderFailed => None,
+            Kind::Takeover | Kind::OrderFailed | Kind::PaymentUnmatched => None,
         }
     }
 
     /// Notices that ask nothing more of anyone: raised already resolved, so sent once and never reminded.
-    /// A failed order asks a refund or a hand-made tenant, but nothing here would see it done and resolve
-    /// it, so it is sent once rather than reminded of forever.
+    /// A failed order asks a refund or a hand-made tenant, and an unmatched payment is settled outside
+    /// botctl's sight (a refund at YooKassa, an order finished by hand): nothing here would see either
+    /// done and resolve it, so each is sent once rather than reminded of forever.
     pub fn is_notice(self) -> bool {
-        matches!(self, Kind::PaymentReceived | Kind::Takeover | Kind::OrderFailed)
+        matches!(self, Kind::PaymentReceived | Kind::Takeover | Kind::OrderFailed | Kind::PaymentUnmatched)
     }
 }
 

@@ -188,6 +188,7 @@ fn text(kind: Kind) -> Text {
         Kind::StartFailed => Text::AlertStartFailed,
         Kind::Takeover => Text::AlertTakeover,
         Kind::OrderFailed => Text::AlertOrderFailed,
+        Kind::PaymentUnmatched => Text::AlertPaymentUnmatched,
     }
 }
 

@@ -109,6 +109,7 @@ crate::texts! {
     AlertStartFailed: Html = "operator.alerts.start_failed" { slug, error };
     AlertTakeover: Html = "operator.alerts.takeover" { from, to, leader_since };
     AlertOrderFailed: Html = "operator.alerts.order_failed" { slug, order, buyer, amount, provider, payment, reason };
+    AlertPaymentUnmatched: Html = "operator.alerts.payment_unmatched" { provider, payment, order, amount, problem };
     AlertReminder: Html = "operator.alerts.reminder";
     AlertOpenCard: Label = "operator.alerts.open_card";
 

@@ -10,7 +10,6 @@ pub mod callback;
 mod draft;
 mod handlers;
 mod screens;
-mod shim;
 pub mod state;
 pub mod texts;
 
@@ -25,10 +24,10 @@ use teloxide::types::User;
 use tokio_util::sync::CancellationToken;
 
 pub use buyers::BuyerNotices;
-pub use shim::Checkout;
 use texts::Catalog;
 
 use crate::locale::Locale;
+use crate::payments::yookassa::Checkout;
 use crate::platform::orders::Fulfiller;
 use crate::platform::orders::resume::{self, Buyers, PaymentCheck, Resumer};
 use crate::telegram::BotToken;
