@@ -4,11 +4,14 @@
 mod docker;
 mod flow;
 mod renewal;
+mod yookassa;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use botctl::locale::Locale;
+use botctl::payments::yookassa::emulator::Emulator as YookassaEmulator;
+use botctl::payments::yookassa::{Checkout, Client, ClientOptions, SecretKey};
 use botctl::platform::fleet::Fleet;
 use botctl::platform::orders::Fulfiller;
 use botctl::platform::sales::texts::{Catalog, Text};
@@ -39,13 +42,20 @@ pub(crate) fn words(locale: Locale, text: Text) -> String {
 pub(crate) struct Offer {
     pub managed_bots: bool,
     pub stars: bool,
+    /// YooKassa payments, through the YooKassa emulator.
+    pub yookassa: bool,
 }
+
+/// The YooKassa shop the tests pay into.
+const SHOP_ID: &str = "506751";
+const SHOP_SECRET: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";
 
 /// The sales bot over a control plane.
 pub(crate) struct Shop {
     pub(crate) f: Fixture,
     pub(crate) token: String,
     pub(crate) pool: PgPool,
+    pub(crate) yookassa: Option<YookassaEmulator>,
     shutdown: CancellationToken,
     bot: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -63,10 +73,26 @@ impl Shop {
         let token = token(SALES_BOT);
         f.emulator.add_bot(&token, SALES_BOT, "platform_sales_bot");
         let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
-        Self { f, token, pool, shutdown: CancellationToken::new(), bot: None }
+        Self { f, token, pool, yookassa: None, shutdown: CancellationToken::new(), bot: None }
     }
 
     fn spawn(&mut self, offer: Offer) {
+        if offer.yookassa && self.yookassa.is_none() {
+            let emulator = block_on(YookassaEmulator::start("127.0.0.1:0".parse().unwrap())).unwrap();
+            emulator.add_shop(SHOP_ID, SHOP_SECRET);
+            self.yookassa = Some(emulator);
+        }
+        let checkout = self.yookassa.as_ref().map(|emulator| Checkout {
+            client: Client::new(ClientOptions {
+                base_url: emulator.api_url(),
+                shop_id: SHOP_ID.into(),
+                secret_key: SecretKey::new(SHOP_SECRET),
+                timeout: WAIT,
+            })
+            .unwrap(),
+            return_url: "https://t.me/platform_sales_bot".parse().unwrap(),
+            receipt: None,
+        });
         let f = &self.f;
         let fleet = Fleet::new(Err("these tests run no containers".into()), "unix:///nonexistent/docker.sock");
         let options = SalesOptions {
@@ -77,7 +103,7 @@ impl Shop {
             demo_bot: Some("@demo_salon_bot".into()),
             managed_bots: offer.managed_bots,
             stars: offer.stars,
-            checkout: None,
+            checkout,
             fulfiller: Arc::new(Fulfiller {
                 pool: self.pool.clone(),
                 fleet,

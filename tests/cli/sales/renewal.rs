@@ -12,10 +12,10 @@ use crate::serve::WAIT;
 use crate::support::{block_on, token, unique_slug};
 use crate::tenant::BOT_A;
 
-const CAROL: i64 = 7201;
+pub(crate) const CAROL: i64 = 7201;
 
 /// A tenant on a trial whose order the buyer `CAROL` completed; returns its name.
-fn customer(shop: &Shop) -> String {
+pub(crate) fn customer(shop: &Shop) -> String {
     let slug = unique_slug();
     let bot = token(BOT_A);
     let args = ["tenant", "create", "--no-start", &slug, "--token", &bot, "--admin", "7201", "--trial"];
@@ -30,7 +30,7 @@ fn customer(shop: &Shop) -> String {
     slug
 }
 
-fn paid_until(shop: &Shop, slug: &str) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn paid_until(shop: &Shop, slug: &str) -> chrono::DateTime<chrono::Utc> {
     shop.scalar(&format!(
         "SELECT s.paid_until FROM botctl.subscriptions s JOIN botctl.tenants t ON t.id = s.tenant_id \
          WHERE t.slug = '{slug}'"
