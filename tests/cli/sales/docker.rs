@@ -19,11 +19,12 @@ use crate::tenant::{BOT_B, BOT_C, Fixture};
 struct Daemon(std::process::Child);
 
 impl Daemon {
-    fn start(f: &Fixture, image: &str, token: &str) -> Self {
-        Self::with(f, image, token, &[])
+    /// The daemon, its log at the most verbose level the product allows going to `log`.
+    fn logging(f: &Fixture, image: &str, token: &str, log: std::fs::File) -> Self {
+        Self::with(f, image, token, &[("BOTCTL_LOG", "trace".to_string())], log.into())
     }
 
-    fn with(f: &Fixture, image: &str, token: &str, env: &[(&str, String)]) -> Self {
+    fn with(f: &Fixture, image: &str, token: &str, env: &[(&str, String)], log: std::process::Stdio) -> Self {
         let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let child = runtime_process(f, image)
             .args(["platform", "serve"])
@@ -32,7 +33,7 @@ impl Daemon {
             .env("BOTCTL_PLATFORM_SALES_BOT_TOKEN", token)
             .env("BOTCTL_PLATFORM_SALES_BOT_SUPPORT", "@shop_support")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         Daemon(child)
@@ -51,7 +52,8 @@ docker_test! {
         let f = Fixture::new();
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let shop = Shop::attach(f);
-        let _daemon = Daemon::start(&shop.f, &image, &shop.token);
+        let log_path = shop.f.sandbox.path().join("platform.log");
+        let daemon = Daemon::logging(&shop.f, &image, &shop.token, std::fs::File::create(&log_path).unwrap());
         // A name that is its own tenant name, unique on the shared engine.
         let name = unique_slug();
         let _container_guard = ContainerGuard(botctl::tenant::runtime::container_name(&name));
@@ -97,6 +99,14 @@ docker_test! {
         let shown = mine.text.clone().unwrap_or_default();
         assert!(shown.contains("free trial") && shown.contains("none yet"), "{shown}");
         assert_eq!(mine.callbacks("r:"), vec![format!("r:{name}")]);
+
+        drop(daemon);
+        let secret = token(BOT_B);
+        let key = secret.split_once(':').unwrap().1;
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(log.contains("TRACE") || log.contains("DEBUG"), "the daemon logged verbosely");
+        let leaks: Vec<&str> = log.lines().filter(|l| l.contains(key)).collect();
+        assert!(leaks.is_empty(), "the pasted token reached the daemon's log: {leaks:#?}");
     }
 }
 
@@ -114,7 +124,7 @@ docker_test! {
             ("BOTCTL_BILLING_YOOKASSA_API_URL", yookassa.api_url().to_string()),
             ("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/platform_sales_bot".to_string()),
         ];
-        let _daemon = Daemon::with(&shop.f, &image, &shop.token, &env);
+        let _daemon = Daemon::with(&shop.f, &image, &shop.token, &env, std::process::Stdio::null());
         let name = unique_slug();
         let _container_guard = ContainerGuard(botctl::tenant::runtime::container_name(&name));
 
