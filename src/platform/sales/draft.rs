@@ -175,7 +175,7 @@ async fn ask_for_bot(
         managed::send_request_button(bot.direct(), chat.0, &html, label).await?;
         let cancel = InlineKeyboardMarkup::new(vec![cancel_row(catalog, order)]);
         // The reply keyboard cannot carry the inline Cancel: it comes on a message of its own.
-        return bot.send(chat, catalog.render(Text::ChooseAbove, &[]), Some(cancel.into())).await;
+        return bot.send(chat, catalog.render(Text::BotManagedCancel, &[]), Some(cancel.into())).await;
     }
     let buttons = InlineKeyboardMarkup::new(vec![cancel_row(catalog, order)]);
     bot.send(chat, catalog.render(Text::BotPrompt, &[("name", name)]), Some(buttons.into())).await

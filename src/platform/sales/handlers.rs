@@ -226,6 +226,10 @@ async fn callback(
         }
         (Callback::Confirm { .. }, Some(order)) if order.missing().is_empty() => match order.kind {
             Kind::Trial => {
+                // A second press while the first carries the order out finds the flow over.
+                if dialogue.get().await? != Some(State::Choosing { order: order.id }) {
+                    return Ok(Some(Text::Stale));
+                }
                 dialogue.exit().await?;
                 carry(bot, deps, catalog, at, order.id).await?;
                 None

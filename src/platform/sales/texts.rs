@@ -64,6 +64,7 @@ crate::texts! {
     BotPrompt: Html = "sales.bot.prompt" { name };
     BotManagedPrompt: Html = "sales.bot.managed_prompt" { name };
     BotManagedButton: Label = "sales.bot.managed_button";
+    BotManagedCancel: Html = "sales.bot.managed_cancel";
     BotTokenMalformed: Html = "sales.bot.token_malformed";
     BotTokenRejected: Html = "sales.bot.token_rejected" { bot };
     BotTokenUnchecked: Html = "sales.bot.token_unchecked";

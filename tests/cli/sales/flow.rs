@@ -59,6 +59,12 @@ fn start_shows_the_control_planes_plans_and_prices_in_the_buyers_language() {
     for data in ["t", "p", "s", "f"] {
         assert_eq!(shown.callbacks(data).first().map(String::as_str), Some(data), "a button {data}");
     }
+    shop.press(&bob, &shown, "f");
+    let faq = shop.says_text(&bob, "Вопросы и ответы");
+    assert!(text(&faq).contains("7 дн.") && text(&faq).contains("@shop_support"), "{}", text(&faq));
+    shop.text(&bob, "/paysupport");
+    let support = shop.says_text(&bob, "По любому вопросу об оплате");
+    assert!(text(&support).contains("@shop_support"), "{}", text(&support));
 
     // The prices are the control plane's as they stand.
     sqlx_exec(&shop, "UPDATE botctl.plan_prices SET amount = 39900 WHERE plan = '1m' AND currency = 'RUB'");
@@ -199,7 +205,7 @@ fn create_my_bot_takes_the_managed_bots_token_from_telegram_without_a_paste() {
     let ann = Shop::buyer(ANN, Locale::En);
     let order = begin_trial(&shop, &ann, Locale::En);
     shop.text(&ann, "Managed Salon");
-    shop.says_text(&ann, &words(Locale::En, Text::ChooseAbove));
+    shop.says_text(&ann, &words(Locale::En, Text::BotManagedCancel));
     let asked = shop
         .chat(&ann)
         .into_iter()

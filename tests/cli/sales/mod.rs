@@ -34,7 +34,9 @@ pub(crate) fn catalog(locale: Locale) -> &'static Catalog {
 /// A text's words before its first placeholder or markup: what a check can look for.
 pub(crate) fn words(locale: Locale, text: Text) -> String {
     let raw = catalog(locale).raw(text);
-    raw.split(['{', '<', '\n']).next().unwrap_or(raw).trim().to_string()
+    let words = raw.split(['{', '<', '\n']).next().unwrap_or(raw).trim().to_string();
+    assert!(!words.is_empty(), "{text:?} begins with markup: look for other words");
+    words
 }
 
 /// What a test turns on.
