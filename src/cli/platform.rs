@@ -80,6 +80,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
     if options.sales.is_none() {
         tracing::info!("the sales bot is off: set platform.sales_bot.token or token_file to turn it on");
     }
+    let refunds = super::billing::refund_providers(ctx)?;
     options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
         token,
         operators: Operators::new(&s.platform.operator_bot.operators),
@@ -90,6 +91,7 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
         http_addr: None,
         flood: None,
         alerts: AlertDelivery { remind_after: s.platform.alerts.remind_after, ..AlertDelivery::default() },
+        refunds: refunds.clone(),
     });
     if options.operator.is_none() {
         tracing::info!("the operator bot is off: set platform.operator_bot.token or token_file to turn it on");

@@ -47,6 +47,9 @@ impl fmt::Debug for Providers {
 /// A recorded payment, as a refund is asked about it (the confirmation names these).
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
+    /// The payment's row in `botctl.payments`.
+    #[serde(skip)]
+    pub id: i64,
     pub tenant: String,
     pub provider: Provider,
     pub reference: String,
@@ -92,41 +95,46 @@ impl Refund {
     }
 }
 
-/// The payment `reference` of `provider`, if one is recorded.
-pub async fn find(conn: &mut PgConnection, provider: Provider, reference: &str) -> anyhow::Result<Option<Target>> {
-    let row: Option<(String, i64, String, i32, String)> = sqlx::query_as(
-        "SELECT t.slug, p.amount, p.currency, p.days, p.state FROM botctl.payments p \
-         JOIN botctl.tenants t ON t.id = p.tenant_id WHERE p.provider = $1 AND p.reference = $2",
-    )
-    .bind(provider.as_str())
-    .bind(reference)
-    .fetch_optional(conn)
-    .await?;
-    let Some((tenant, amount, currency, days, state)) = row else { return Ok(None) };
+const TARGET_COLUMNS: &str = "p.id, t.slug, p.provider, p.reference, p.amount, p.currency, p.days, p.state";
+
+type TargetRow = (i64, String, String, String, i64, String, i32, String);
+
+fn target(row: TargetRow) -> anyhow::Result<Target> {
+    let (id, tenant, provider, reference, amount, currency, days, state) = row;
+    let provider: Provider = provider.parse().map_err(anyhow::Error::msg)?;
     let currency: Currency = currency.parse()?;
-    Ok(Some(Target {
-        tenant,
-        provider,
-        reference: reference.to_string(),
-        amount: Money::new(amount, currency),
-        days,
-        state,
-    }))
+    Ok(Target { id, tenant, provider, reference, amount: Money::new(amount, currency), days, state })
 }
 
-/// The tenant's newest payment that came in (succeeded or refunded since), for "Refund last payment".
+/// The payment `reference` of `provider`, if one is recorded.
+pub async fn find(conn: &mut PgConnection, provider: Provider, reference: &str) -> anyhow::Result<Option<Target>> {
+    let sql = format!(
+        "SELECT {TARGET_COLUMNS} FROM botctl.payments p JOIN botctl.tenants t ON t.id = p.tenant_id \
+         WHERE p.provider = $1 AND p.reference = $2"
+    );
+    let row: Option<TargetRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(provider.as_str()).bind(reference).fetch_optional(conn).await?;
+    row.map(target).transpose()
+}
+
+/// The payment with row id `id` (what a confirmation button carries), if one is recorded.
+pub async fn by_id(conn: &mut PgConnection, id: i64) -> anyhow::Result<Option<Target>> {
+    let sql = format!(
+        "SELECT {TARGET_COLUMNS} FROM botctl.payments p JOIN botctl.tenants t ON t.id = p.tenant_id WHERE p.id = $1"
+    );
+    let row: Option<TargetRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(target).transpose()
+}
+
+/// The live tenant's newest succeeded payment (the card's "last payment"), for "Refund last payment".
 pub async fn last_payment(conn: &mut PgConnection, tenant: &str) -> anyhow::Result<Option<Target>> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT p.provider, p.reference FROM botctl.payments p JOIN botctl.tenants t ON t.id = p.tenant_id \
-         WHERE t.slug = $1 AND t.deleted_at IS NULL AND p.state IN ('succeeded', 'refunded') \
-         ORDER BY p.created_at DESC, p.id DESC LIMIT 1",
-    )
-    .bind(tenant)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((provider, reference)) = row else { return Ok(None) };
-    let provider: Provider = provider.parse().map_err(anyhow::Error::msg)?;
-    find(conn, provider, &reference).await
+    let sql = format!(
+        "SELECT {TARGET_COLUMNS} FROM botctl.payments p JOIN botctl.tenants t ON t.id = p.tenant_id \
+         WHERE t.slug = $1 AND t.deleted_at IS NULL AND p.state = 'succeeded' \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT 1"
+    );
+    let row: Option<TargetRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_optional(conn).await?;
+    row.map(target).transpose()
 }
 
 /// The payment, or a bad-input error naming where to look.
@@ -183,6 +191,7 @@ pub async fn refund(
     }
     let recorded = match record().await {
         Ok(recorded) => recorded,
+        Err(error) if provider == Provider::Manual => return Err(error),
         Err(error) => {
             // The money is back at the provider: the revocation must not be lost quietly. Repeating the
             // refund records it (the provider answers "already refunded").

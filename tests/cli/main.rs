@@ -17,6 +17,7 @@ mod config;
 mod demo;
 mod doctor;
 mod errors;
+mod fulfil;
 mod health;
 mod init;
 mod isolation;

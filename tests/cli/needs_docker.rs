@@ -34,7 +34,7 @@ fn bot_answers(f: &Fixture, user_id: i64) {
 }
 
 /// The engine this test process reaches (as bollard finds it), for botctl too.
-fn docker_host() -> String {
+pub(crate) fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| botctl::config::DEFAULT_DOCKER_HOST.to_string())
 }
 
@@ -950,7 +950,11 @@ docker_test! {
 }
 
 /// What `Context::runtime_options` makes from the fixture's settings, for calling the library directly.
-fn runtime_options(f: &Fixture, pool: &sqlx::PgPool, image: &str) -> botctl::tenant::runtime::RuntimeOptions {
+pub(crate) fn runtime_options(
+    f: &Fixture,
+    pool: &sqlx::PgPool,
+    image: &str,
+) -> botctl::tenant::runtime::RuntimeOptions {
     use botctl::tenant::runtime::DatabaseAccess;
     let port = crate::support::server_url().port().unwrap_or(5432);
     let host = containers_database_host();

@@ -17,6 +17,7 @@ use crate::support::block_on;
 
 mod failures;
 mod notifications;
+mod orders;
 mod webhook;
 
 const SHOP: &str = "506751";

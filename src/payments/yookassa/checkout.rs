@@ -7,13 +7,13 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{Client, Customer, NewPayment, Payment, PaymentMode, PaymentStatus, PaymentSubject, Receipt, ReceiptItem};
+use super::{Client, Customer, NewPayment, Payment, PaymentMode, PaymentSubject, Receipt, ReceiptItem};
 use super::{VatCode, orders};
 use crate::billing::plans::{self, Plan};
 use crate::billing::{Currency, Money, Provider};
 use crate::error::BadInput;
 use crate::locale::Locale;
-use crate::platform::orders::{Event, Facts, Lookup, Order, Outcome, State, Transition, advance, find};
+use crate::platform::orders::{Event, Facts, Kind, Lookup, Order, Outcome, State, Transition, advance, find};
 
 /// The metadata key a payment names its order by (`orders::ProviderPayment::reference`).
 pub const ORDER_KEY: &str = "order";
@@ -67,6 +67,9 @@ impl Checkout {
                 .into());
             }
         }
+        if order.kind == Kind::Trial {
+            return Err(BadInput::new(format!("order {} is a free trial: it takes no payment", order.reference)).into());
+        }
         let missing = order.missing();
         if !missing.is_empty() {
             return Err(BadInput::new(format!(
@@ -92,7 +95,7 @@ impl Checkout {
             .create_payment(&new, &key)
             .await
             .with_context(|| format!("asking YooKassa for the payment of order {}", order.reference))?;
-        let url = confirmation_url(&order, &payment, price)?;
+        check_answer(&order, &payment, price)?;
         let step = Transition {
             order: order.id,
             from: State::Draft,
@@ -110,8 +113,7 @@ impl Checkout {
         };
         let advanced = advance(&mut *pool.acquire().await?, &step).await?;
         let now = advanced.order;
-        let same = now.state == State::AwaitingPayment && now.payment_id.as_deref() == Some(payment.id.as_str());
-        if advanced.outcome == Outcome::NotInState && !same {
+        if advanced.outcome == Outcome::NotInState && now.payment_id.as_deref() != Some(payment.id.as_str()) {
             // Another request (a second tap) moved it first: only its own payment is the order's.
             return Err(BadInput::new(format!(
                 "order {} changed while its payment was asked for (it is {} now)",
@@ -119,7 +121,13 @@ impl Checkout {
             ))
             .into());
         }
-        Ok(url)
+        if payment.status.is_final() {
+            // Paid (or canceled) before its first answer reached botctl: what it means is taken in now,
+            // and there is no page left to send the buyer to.
+            orders::settle(pool, &payment, ACTOR, at).await?;
+            return Err(already(&order, &payment).into());
+        }
+        confirmation_url(&order, &payment)
     }
 
     /// "I have paid": re-fetches the order's payment now and moves the order (paid / canceled); returns the order.
@@ -161,15 +169,12 @@ impl Checkout {
             .get_payment(payment_id)
             .await
             .with_context(|| format!("asking YooKassa about the payment of order {}", order.reference))?;
-        if payment.status != PaymentStatus::Pending {
-            return Err(BadInput::new(format!(
-                "the payment of order {} is {} already: there is nothing left to pay",
-                order.reference, payment.status
-            ))
-            .into());
+        if payment.status.is_final() {
+            return Err(already(order, &payment).into());
         }
         let asked = order.amount.ok_or_else(|| anyhow::anyhow!("order {} has no amount", order.reference))?;
-        confirmation_url(order, &payment, asked)
+        check_answer(order, &payment, asked)?;
+        confirmation_url(order, &payment)
     }
 }
 
@@ -178,8 +183,15 @@ fn yookassa_payment(order: &Order) -> Option<&str> {
     order.payment_id.as_deref().filter(|_| order.provider == Some(Provider::Yookassa))
 }
 
-/// Where the buyer pays, once the answer is checked to be the payment botctl asked for.
-fn confirmation_url(order: &Order, payment: &Payment, asked: Money) -> anyhow::Result<url::Url> {
+fn already(order: &Order, payment: &Payment) -> BadInput {
+    BadInput::new(format!(
+        "the payment of order {} is {} already: there is nothing left to pay",
+        order.reference, payment.status
+    ))
+}
+
+/// Whether YooKassa's answer is the payment botctl asked for: its amount and its order.
+fn check_answer(order: &Order, payment: &Payment, asked: Money) -> anyhow::Result<()> {
     if payment.amount != asked || payment.metadata.get(ORDER_KEY) != Some(&order.reference) {
         anyhow::bail!(
             "YooKassa answered with payment `{}` of {} for `{}`, not order {}'s payment of {asked}",
@@ -189,6 +201,11 @@ fn confirmation_url(order: &Order, payment: &Payment, asked: Money) -> anyhow::R
             order.reference
         );
     }
+    Ok(())
+}
+
+/// Where the buyer pays.
+fn confirmation_url(order: &Order, payment: &Payment) -> anyhow::Result<url::Url> {
     payment.confirmation_url().cloned().ok_or_else(|| {
         anyhow::anyhow!("YooKassa's payment `{}` for order {} has no confirmation URL", payment.id, order.reference)
     })
@@ -242,7 +259,7 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::orders::{Buyer, Kind};
+    use crate::platform::orders::Buyer;
 
     fn order() -> Order {
         let at = DateTime::<Utc>::UNIX_EPOCH;

@@ -115,6 +115,15 @@ pub enum Callback {
     PayConfirm {
         tenant: TenantSlug,
     },
+    /// Asks to confirm refunding the tenant's last payment, naming it.
+    Refund {
+        tenant: TenantSlug,
+    },
+    /// Refunds the payment the confirmation named, by its row id (a newer payment since is not it).
+    RefundConfirm {
+        payment: i64,
+        tenant: TenantSlug,
+    },
 }
 
 impl fmt::Display for Callback {
@@ -141,6 +150,8 @@ impl fmt::Display for Callback {
             Callback::PayPlan { tenant, plan } => write!(f, "pp:{tenant}:{plan}"),
             Callback::PayDays { tenant } => write!(f, "pd:{tenant}"),
             Callback::PayConfirm { tenant } => write!(f, "py:{tenant}"),
+            Callback::Refund { tenant } => write!(f, "rf:{tenant}"),
+            Callback::RefundConfirm { payment, tenant } => write!(f, "ry:{payment}:{tenant}"),
         }
     }
 }
@@ -154,6 +165,14 @@ fn code(s: &str) -> Result<String, CallbackError> {
     let fits = (1..=32).contains(&s.len());
     let plain = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if fits && plain { Ok(s.to_string()) } else { Err(CallbackError) }
+}
+
+/// A row id: positive, at most 19 digits (an i64).
+fn row_id(s: &str) -> Result<i64, CallbackError> {
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CallbackError);
+    }
+    s.parse::<i64>().ok().filter(|id| *id >= 1).ok_or(CallbackError)
 }
 
 /// A page number, from 1.
@@ -195,6 +214,8 @@ impl FromStr for Callback {
             ["pp", slug, plan] => Callback::PayPlan { tenant: tenant(slug)?, plan: code(plan)? },
             ["pd", slug] => Callback::PayDays { tenant: tenant(slug)? },
             ["py", slug] => Callback::PayConfirm { tenant: tenant(slug)? },
+            ["rf", slug] => Callback::Refund { tenant: tenant(slug)? },
+            ["ry", id, slug] => Callback::RefundConfirm { payment: row_id(id)?, tenant: tenant(slug)? },
             _ => return Err(CallbackError),
         })
     }
@@ -248,6 +269,8 @@ mod tests {
             Callback::PayPlan { tenant: t.clone(), plan: "p".repeat(16) },
             Callback::PayDays { tenant: t.clone() },
             Callback::PayConfirm { tenant: t.clone() },
+            Callback::Refund { tenant: t.clone() },
+            Callback::RefundConfirm { payment: i64::MAX, tenant: t.clone() },
         ]);
         for callback in all {
             let data = callback.to_string();
@@ -286,6 +309,12 @@ mod tests {
             "pp:abc:",
             "pd:Abc",
             "py:abc:1m",
+            "rf:",
+            "ry:abc",
+            "ry:0:abc",
+            "ry:-1:abc",
+            "ry:x:abc",
+            "ry:99999999999999999999:abc",
             "\u{0}",
         ] {
             assert_eq!(parse::<Callback>(forged), Err(CallbackError), "{forged:?}");

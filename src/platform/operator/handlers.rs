@@ -184,7 +184,9 @@ fn need(callback: &Callback) -> Need {
         | Callback::Pay { .. }
         | Callback::PayPlan { .. }
         | Callback::PayDays { .. }
-        | Callback::PayConfirm { .. } => Need::Act,
+        | Callback::PayConfirm { .. }
+        | Callback::Refund { .. }
+        | Callback::RefundConfirm { .. } => Need::Act,
         Callback::Menu
         | Callback::Fleet
         | Callback::Tenants { .. }
@@ -246,6 +248,8 @@ async fn callback(
         | Callback::Ask { tenant, .. }
         | Callback::Trial { tenant }
         | Callback::ExtendTrial { tenant, .. }
+        | Callback::Refund { tenant }
+        | Callback::RefundConfirm { tenant, .. }
             if !exists(deps, &tenant).await? =>
         {
             bot.send(chat, catalog.render(Text::NotFound, &[("slug", tenant.as_str())]), None).await?;
@@ -293,6 +297,11 @@ async fn callback(
         }
         Callback::Pay { .. } | Callback::PayPlan { .. } | Callback::PayDays { .. } | Callback::PayConfirm { .. } => {
             return payment::press(bot, deps, dialogue, operator, catalog, at, pressed).await;
+        }
+        Callback::Refund { tenant } => Some(payment::ask_refund(deps, catalog, &tenant).await?),
+        Callback::RefundConfirm { payment, tenant } => {
+            payment::refund(bot, deps, operator, catalog, at, payment, &tenant).await?;
+            None
         }
         Callback::Do { action, tenant } => {
             bot.edit(chat, at.1, progress_text(catalog, action, &tenant, None), None).await?;

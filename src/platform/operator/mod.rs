@@ -28,6 +28,7 @@ pub use alerts::AlertDelivery;
 use texts::Catalog;
 
 use crate::locale::Locale;
+use crate::payments::refund::Providers;
 use crate::platform::fleet::Fleet;
 use crate::runtime::Engine;
 use crate::telegram::BotToken;
@@ -56,6 +57,8 @@ pub struct OperatorOptions {
     pub flood: Option<FloodLimits>,
     /// When alerts are pushed to the operators.
     pub alerts: AlertDelivery,
+    /// The providers "Refund last payment" returns money through; one left out refuses its payments.
+    pub refunds: Providers,
 }
 
 /// What every handler is given.

@@ -1,6 +1,8 @@
 //! Recording a manual payment from a tenant's card (owners only): the plan or a number of days, the
 //! amount, the reference, a confirmation naming them, then one call to the billing core's crediting,
-//! as `botctl billing credit` makes it; a suspended tenant's bot is started after the credit.
+//! as `botctl billing credit` makes it; a suspended tenant's bot is started after the credit. And
+//! refunding the tenant's last payment: a confirmation naming it, then `payments::refund`, the same
+//! operation as `botctl billing refund`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,9 +16,11 @@ use super::callback::Callback;
 use super::screens;
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
+use crate::billing::credit::RefundOutcome;
 use crate::billing::credit::{self, Outcome, Payment, Provider};
 use crate::billing::plans::{self, Plan};
 use crate::billing::{CreditRequest, Credited, Currency, Money, period, subscription};
+use crate::payments::refund::{self, AtProvider, Target};
 use crate::progress::NoProgress;
 use crate::telegram::runtime::callback::button;
 use crate::telegram::runtime::sender::TgBot;
@@ -295,4 +299,122 @@ async fn record_and_tell(
         }
     };
     bot.send(chat, html, None).await
+}
+
+/// "Refund this payment?", naming the tenant's last payment: its amount, provider and reference.
+pub(super) async fn ask_refund(deps: &Deps, catalog: &Catalog, slug: &TenantSlug) -> anyhow::Result<screens::Screen> {
+    let last = refund::last_payment(&mut *deps.pool.acquire().await?, slug.as_str()).await?;
+    let Some(target) = last else {
+        let html = catalog.render(Text::RefundNone, &[("slug", slug.as_str())]);
+        return Ok(screens::Screen { html, buttons: screens::back_to_card(catalog, slug) });
+    };
+    let tenant = ops::show(&deps.pool, slug).await?;
+    let how = catalog.render_plain(
+        match target.provider {
+            Provider::Manual => Text::RefundHowManual,
+            Provider::Stars => Text::RefundHowStars,
+            Provider::Yookassa => Text::RefundHowYookassa,
+        },
+        &[],
+    );
+    let html = catalog.render(
+        Text::RefundConfirm,
+        &[
+            ("slug", slug.as_str()),
+            ("name", &tenant.display_name),
+            ("amount", &target.amount.to_string()),
+            ("provider", target.provider.as_str()),
+            ("reference", &target.reference),
+            ("how", &how),
+            ("days", &target.days.to_string()),
+        ],
+    );
+    let buttons = vec![
+        vec![button(
+            catalog.raw(Text::RefundYes),
+            Callback::RefundConfirm { payment: target.id, tenant: slug.clone() },
+        )],
+        vec![button(catalog.raw(Text::Cancel), Callback::Card { tenant: slug.clone() })],
+    ];
+    Ok(screens::Screen { html, buttons: InlineKeyboardMarkup::new(buttons) })
+}
+
+/// The confirmed refund of payment `payment`, through the operation `botctl billing refund` runs; its
+/// outcome replaces the confirmation.
+pub(super) async fn refund(
+    bot: &TgBot,
+    deps: &Deps,
+    operator: &Operator,
+    catalog: &Catalog,
+    at: (ChatId, MessageId),
+    payment: i64,
+    slug: &TenantSlug,
+) -> anyhow::Result<()> {
+    let (chat, message) = at;
+    let found = refund::by_id(&mut *deps.pool.acquire().await?, payment).await?;
+    // The button names the payment and its tenant; a forged pair refunds nothing.
+    let Some(target) = found.filter(|t| t.tenant == slug.as_str()) else {
+        let html = catalog.render(Text::RefundNone, &[("slug", slug.as_str())]);
+        return bot.edit(chat, message, html, Some(screens::back_to_card(catalog, slug))).await;
+    };
+    let working =
+        catalog.render(Text::RefundWorking, &[("amount", &target.amount.to_string()), ("slug", slug.as_str())]);
+    // The buttons go with this edit, so a second tap finds nothing to press.
+    bot.edit(chat, message, working, None).await?;
+    tracing::info!(operator = operator.id, tenant = %slug, provider = %target.provider, payment = target.reference, "an operator refunds a payment");
+    let refunded = refund::refund(
+        &deps.pool,
+        &deps.options.refunds,
+        target.provider,
+        &target.reference,
+        &operator.actor(),
+        Utc::now(),
+    )
+    .await;
+    let html = match refunded {
+        Ok(done) => refund_outcome(catalog, slug, &target, &done),
+        Err(error) => {
+            tracing::warn!(operator = operator.id, tenant = %slug, error = format!("{error:#}"), "a refund failed");
+            let error = format!("{error:#}");
+            catalog.render(Text::RefundFailed, &[("slug", slug.as_str()), ("error", &error)])
+        }
+    };
+    bot.edit(chat, message, html, Some(screens::back_to_card(catalog, slug))).await
+}
+
+fn refund_outcome(catalog: &Catalog, slug: &TenantSlug, target: &Target, done: &refund::Refund) -> String {
+    let (amount, reference) = (target.amount.to_string(), target.reference.as_str());
+    let Some(recorded) = &done.recorded else {
+        let id = match &done.at_provider {
+            AtProvider::Pending { refund_id } => refund_id.as_str(),
+            _ => "",
+        };
+        return catalog.render(
+            Text::RefundPending,
+            &[("amount", &amount), ("slug", slug.as_str()), ("reference", reference), ("refund", id)],
+        );
+    };
+    match recorded.outcome {
+        RefundOutcome::AlreadyRefunded => {
+            catalog.render(Text::RefundUnchanged, &[("reference", reference), ("slug", slug.as_str())])
+        }
+        RefundOutcome::Refunded => {
+            let note = match done.at_provider {
+                AtProvider::AlreadyRefunded => catalog.render_plain(Text::RefundProviderHad, &[]),
+                _ => String::new(),
+            };
+            catalog.render(
+                Text::RefundDone,
+                &[
+                    ("amount", &amount),
+                    ("provider", target.provider.as_str()),
+                    ("reference", reference),
+                    ("slug", slug.as_str()),
+                    ("note", &note),
+                    ("days", &recorded.days_revoked.to_string()),
+                    ("until", &until(recorded.paid_until)),
+                ],
+            )
+        }
+    }
 }

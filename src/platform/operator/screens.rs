@@ -211,6 +211,9 @@ pub(crate) async fn card(
             rows.push(vec![button(catalog.raw(Text::ActionTrial), Callback::Trial { tenant: slug.clone() })]);
         }
         rows.push(vec![button(catalog.raw(Text::ActionPayment), Callback::Pay { tenant: slug.clone() })]);
+        if card.last_payment.is_some() {
+            rows.push(vec![button(catalog.raw(Text::ActionRefund), Callback::Refund { tenant: slug.clone() })]);
+        }
         rows.push(vec![act(Action::Delete)]);
     }
     rows.push(vec![button(catalog.raw(Text::Back), Callback::Tenants { page: 1 })]);

@@ -67,6 +67,7 @@ crate::texts! {
     ActionUpgrade: Label = "operator.action.upgrade";
     ActionBackup: Label = "operator.action.backup";
     ActionPayment: Label = "operator.action.payment";
+    ActionRefund: Label = "operator.action.refund";
     ActionTrial: Label = "operator.action.trial";
     ActionDelete: Label = "operator.action.delete";
     VerbStart: Label = "operator.verb.start";
@@ -154,6 +155,19 @@ crate::texts! {
     PaymentFailed: Html = "operator.payment.failed" { slug, error };
     PaymentBotStarted: Html = "operator.payment.bot_started" { slug };
     PaymentBotNotStarted: Html = "operator.payment.bot_not_started" { slug, error };
+
+    RefundNone: Html = "operator.refund.none" { slug };
+    RefundConfirm: Html = "operator.refund.confirm" { slug, name, amount, provider, reference, how, days };
+    RefundHowManual: Fragment = "operator.refund.how_manual";
+    RefundHowStars: Fragment = "operator.refund.how_stars";
+    RefundHowYookassa: Fragment = "operator.refund.how_yookassa";
+    RefundYes: Label = "operator.refund.yes";
+    RefundWorking: Html = "operator.refund.working" { amount, slug };
+    RefundDone: Html = "operator.refund.done" { amount, provider, reference, slug, note, days, until };
+    RefundProviderHad: Fragment = "operator.refund.provider_had";
+    RefundUnchanged: Html = "operator.refund.unchanged" { reference, slug };
+    RefundPending: Html = "operator.refund.pending" { amount, slug, reference, refund };
+    RefundFailed: Html = "operator.refund.failed" { slug, error };
 }
 
 #[cfg(test)]

@@ -128,26 +128,40 @@ impl Fulfiller {
             Kind::Purchase => billing::Start::Paid(self.payment(order).await?),
             _ => billing::Start::Trial { days: self.trial_days },
         };
-        let existing = tenants::find(&mut *self.pool.acquire().await?, slug.as_str()).await?;
-        match existing {
-            Some(tenant) if tenant.bot_id == bot.id => {
-                if let billing::Start::Paid(payment) = start {
-                    // Made with its payment in the one commit, so this finds it credited; a tenant made
-                    // without it (by hand) gets it now, once.
-                    let request = CreditRequest { tenant: slug.to_string(), payment };
-                    billing::credit(&self.pool, &request, &self.actor, Utc::now()).await?;
-                }
-                tracing::info!(order = %order.reference, tenant = %slug, "the order's tenant exists already");
-            }
-            Some(_) => {
-                return Err(permanent(format!("the name `{slug}` was taken by another tenant meanwhile")));
-            }
-            None => {
-                let options = self.options(order, &slug).await?;
-                lifecycle::create(&self.pool, &options, &start, None, &self.actor, progress).await?;
+        if !self.made(order, &slug, bot.id, &start).await? {
+            let options = self.options(order, &slug).await?;
+            let created = lifecycle::create(&self.pool, &options, &start, None, &self.actor, progress).await;
+            // Another carry of this order (the sales bot's and the resumer's, two daemons) may have made
+            // it first: then the refusal of a second one is this order's success, not its failure.
+            if let Err(error) = created
+                && !self.made(order, &slug, bot.id, &start).await?
+            {
+                return Err(error.into());
             }
         }
         self.advance(order, Event::Credited, Facts::default()).await
+    }
+
+    /// Whether the order's tenant exists already, made by this order (its name with its bot); a paid
+    /// one then has its payment, credited now if whoever made the tenant did not.
+    async fn made(&self, order: &Order, slug: &TenantSlug, bot: i64, start: &billing::Start) -> Result<bool, Failure> {
+        let existing = tenants::find(&mut *self.pool.acquire().await?, slug.as_str()).await?;
+        match existing {
+            None => Ok(false),
+            Some(tenant) if tenant.bot_id != bot => {
+                Err(permanent(format!("the name `{slug}` was taken by another tenant meanwhile")))
+            }
+            Some(_) => {
+                if let billing::Start::Paid(payment) = start {
+                    // Made with its payment in the one commit, so this finds it credited; a tenant made
+                    // without it (by hand) gets it now, once.
+                    let request = CreditRequest { tenant: slug.to_string(), payment: payment.clone() };
+                    billing::credit(&self.pool, &request, &self.actor, Utc::now()).await?;
+                }
+                tracing::info!(order = %order.reference, tenant = %slug, "the order's tenant exists already");
+                Ok(true)
+            }
+        }
     }
 
     /// The tenant's settings from the order, as `tenant create` takes them.
@@ -218,8 +232,8 @@ impl Fulfiller {
         let slug = order.tenant.clone().ok_or_else(|| permanent("the order names no tenant"))?;
         let tenant = self.tenant(&slug).await?;
         if tenant.status != "running" {
-            let engine = self.fleet.engine().await.map_err(Failure::Retry)?;
             let options = self.fleet.runtime().map_err(Failure::Retry)?;
+            let engine = self.fleet.engine().await.map_err(Failure::Retry)?;
             runtime::start(&self.pool, engine, &slug, options, &self.actor, progress).await?;
         }
         self.advance(order, Event::Provisioned, Facts::default()).await

@@ -208,6 +208,10 @@ impl Work {
         let drafts = pending(&mut conn, &[State::Draft], now - DRAFT_EXPIRES).await?;
         let ended = untold(&mut conn).await?;
         drop(conn);
+        // What is remembered of orders no longer open is forgotten, so the maps hold open orders only.
+        let seen: HashSet<i64> = open.iter().chain(&awaiting).chain(&drafts).chain(&ended).map(|o| o.id).collect();
+        lock(&self.retries).retain(|id, _| seen.contains(id));
+        lock(&self.checked).retain(|id, _| seen.contains(id));
         let jobs = open
             .into_iter()
             .chain(ended)
@@ -225,16 +229,15 @@ impl Work {
         if lock(&self.retries).get(&id).is_some_and(|retry| retry.not_before > Instant::now()) {
             return;
         }
-        if job == Job::Check {
-            let mut checked = lock(&self.checked);
-            let every = CHECK_AFTER.to_std().unwrap_or(Duration::from_secs(60));
-            if checked.get(&id).is_some_and(|at| at.elapsed() < every) {
-                return;
-            }
-            checked.insert(id, Instant::now());
+        let every = CHECK_AFTER.to_std().unwrap_or(Duration::from_secs(60));
+        if job == Job::Check && lock(&self.checked).get(&id).is_some_and(|at| at.elapsed() < every) {
+            return;
         }
         if !lock(&self.in_flight).insert(id) {
             return;
+        }
+        if job == Job::Check {
+            lock(&self.checked).insert(id, Instant::now());
         }
         let guard = InFlight { work: Arc::clone(self), order: id };
         let work = Arc::clone(self);
@@ -257,11 +260,20 @@ impl Work {
         });
     }
 
-    async fn job(&self, order: Order, job: Job) -> anyhow::Result<()> {
+    /// `seen` is as the scan read it, perhaps before a task that has just ended moved it: the order is
+    /// read again, now that this task alone works on it, and the job done only if still due.
+    async fn job(&self, seen: Order, job: Job) -> anyhow::Result<()> {
+        let order = self.reload(seen.id).await?;
+        let now = Utc::now();
         let order = match job {
             Job::Drive => order,
-            Job::Check => self.check(order).await?,
-            Job::Expire => self.cancel(&order, DRAFT_EXPIRED).await?,
+            Job::Check if order.state == State::AwaitingPayment && now - order.updated_at >= CHECK_AFTER => {
+                self.check(order).await?
+            }
+            Job::Expire if order.state == State::Draft && now - order.updated_at >= DRAFT_EXPIRES => {
+                self.cancel(&order, DRAFT_EXPIRED).await?
+            }
+            Job::Check | Job::Expire => return Ok(()),
         };
         self.drive(order).await
     }

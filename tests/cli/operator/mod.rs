@@ -11,6 +11,7 @@ mod screens;
 use std::time::Duration;
 
 use botctl::locale::Locale;
+use botctl::payments::refund::Providers;
 use botctl::platform::fleet::Fleet;
 use botctl::platform::operator::texts::{Catalog, Text};
 use botctl::platform::operator::{self, AlertDelivery, Operator, OperatorOptions, Operators, Role};
@@ -44,6 +45,8 @@ pub(crate) struct Desk {
     pub(crate) slug: String,
     pub(crate) token: String,
     pub(crate) pool: PgPool,
+    /// The providers the bot refunds through; set before a `restart` to refund through them.
+    pub(crate) refunds: Providers,
     shutdown: CancellationToken,
     bot: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -68,7 +71,7 @@ impl Desk {
         let token = token(OPERATOR_BOT);
         f.emulator.add_bot(&token, OPERATOR_BOT, "platform_ops_bot");
         let pool = block_on(PgPool::connect(&f.db.url())).unwrap();
-        Self { f, slug, token, pool, shutdown: CancellationToken::new(), bot: None }
+        Self { f, slug, token, pool, refunds: Providers::default(), shutdown: CancellationToken::new(), bot: None }
     }
 
     /// Stops the running bot, as a daemon's stop would, and starts a new one on the same control plane
@@ -108,6 +111,7 @@ impl Desk {
                 button_burst: 1000,
             }),
             alerts,
+            refunds: self.refunds.clone(),
         };
         self.shutdown = CancellationToken::new();
         let (ready, listening) = tokio::sync::oneshot::channel();
