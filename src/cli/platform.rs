@@ -9,11 +9,11 @@ use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
 use crate::config::Settings;
 use crate::payments::yookassa::webhook::Sources;
-use crate::payments::yookassa::{Checkout, Client, ClientOptions};
+use crate::payments::yookassa::{Checkout, Client, ClientOptions, OrderPayments};
 use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
-use crate::platform::orders::Fulfiller;
+use crate::platform::orders::{Fulfiller, PaymentCheck};
 use crate::platform::sales::SalesOptions;
 use crate::platform::{self, ServeOptions, YookassaOptions};
 
@@ -73,7 +73,9 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
             trial_days: i32::try_from(s.billing.trial.as_secs() / 86_400).unwrap_or(i32::MAX),
             actor: format!("platform:{}", ctx.actor()),
         }),
-        payments: None,
+        payments: checkout.clone().map(|checkout| {
+            std::sync::Arc::new(OrderPayments::new(checkout, database.pool.clone())) as std::sync::Arc<dyn PaymentCheck>
+        }),
         http_addr: None,
         flood: None,
     });
