@@ -145,9 +145,8 @@ pub(super) async fn name(
         dialogue.exit().await?;
         return bot.send(chat, catalog.render(Text::Cancelled, &[]), None).await;
     };
-    let (Some(name), Some(slug)) =
-        (msg.text().and_then(business_name), msg.text().and_then(business_name).as_deref().and_then(slug_for))
-    else {
+    let name = msg.text().and_then(business_name);
+    let (Some(slug), Some(name)) = (name.as_deref().and_then(slug_for), name) else {
         return bot.send(chat, catalog.render(Text::NameBad, &[]), None).await;
     };
     let changes = DraftChanges { business_name: Some(name.clone()), tenant: Some(slug), ..DraftChanges::default() };
@@ -222,11 +221,7 @@ pub(super) async fn managed(
     dialogue: &SalesDialogue,
     update: ManagedBotUpdate,
 ) -> anyhow::Result<()> {
-    let catalog = Catalog::defaults(if update.owner.language_code.as_deref().is_some_and(|c| c.starts_with("ru")) {
-        crate::locale::Locale::Ru
-    } else {
-        crate::locale::Locale::En
-    });
+    let catalog = Catalog::defaults(super::locale(update.owner.language_code.as_deref()));
     let chat = ChatId(update.owner.id);
     let Some(State::AwaitingBot { order }) = dialogue.get().await? else {
         tracing::info!(user = update.owner.id, bot = update.bot.id, "a managed bot arrived for no order awaiting one");

@@ -84,14 +84,13 @@ const BUYER_FLOOD: FloodLimits = FloodLimits {
     button_burst: 8,
 };
 
-/// The buyer's language, as their Telegram client says; English unless Russian.
-pub(crate) fn locale(user: &User) -> Locale {
-    let russian = user.language_code.as_deref().is_some_and(|code| code.starts_with("ru"));
-    if russian { Locale::Ru } else { Locale::En }
+/// The buyer's language, as their Telegram client's `language_code` says; English unless Russian.
+pub(crate) fn locale(language_code: Option<&str>) -> Locale {
+    if language_code.is_some_and(|code| code.starts_with("ru")) { Locale::Ru } else { Locale::En }
 }
 
 pub(crate) fn catalog(user: &User) -> &'static Catalog {
-    Catalog::defaults(locale(user))
+    Catalog::defaults(locale(user.language_code.as_deref()))
 }
 
 impl Deps {
