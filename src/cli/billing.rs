@@ -15,7 +15,6 @@ use crate::billing::{self, CreditRequest, Credited, Currency, Money, State, Subs
 use crate::error::BadInput;
 use crate::payments::refund::{self, AtProvider, Providers, StarsBot};
 use crate::payments::yookassa;
-use crate::telegram::BotToken;
 use crate::tenant::runtime;
 use crate::ui::{Render, Table};
 
@@ -504,41 +503,19 @@ enum RefundReport<'a> {
     },
 }
 
-/// The providers a refund asks, from the settings.
-///
-/// MERGE (lead): read here from the environment variables that the `sales` branch's
-/// `platform.sales_bot.token` and the `yookassa` branch's `billing.yookassa.*` settings also read, until
-/// those branches are merged; then this body becomes `ctx.settings.platform.sales_bot.token` (with
-/// `ctx.settings.telegram.api_url`) and the client of `ctx.settings.billing.yookassa`.
+/// The providers a refund asks, from the settings: the sales bot's token for Stars (a refund is the
+/// bot's the buyer paid), the shop of `billing.yookassa` for YooKassa.
 pub(super) fn refund_providers(ctx: &Context) -> anyhow::Result<Providers> {
-    let env = crate::config::Env::from_process();
-    let var = |key: &str| env.get(&crate::config::env_var_for(key)).map(str::to_string);
-    let stars = match var("platform.sales_bot.token") {
-        Some(token) => {
-            let token: BotToken = token.parse().map_err(|e: crate::telegram::TokenShapeError| {
-                BadInput::new(format!("{}: {e}", crate::config::env_var_for("platform.sales_bot.token")))
-            })?;
-            Some(StarsBot { api_url: ctx.settings.telegram.api_url.clone(), token })
-        }
+    let s = &ctx.settings;
+    let stars = s.platform.sales_bot.token.clone().map(|token| StarsBot { api_url: s.telegram.api_url.clone(), token });
+    let yookassa = match &s.billing.yookassa {
+        Some(shop) => Some(yookassa::Client::new(yookassa::ClientOptions {
+            base_url: shop.api_url.clone(),
+            shop_id: shop.shop_id.clone(),
+            secret_key: shop.secret_key.clone(),
+            timeout: std::time::Duration::from_secs(35),
+        })?),
         None => None,
-    };
-    let yookassa = match (var("billing.yookassa.shop_id"), var("billing.yookassa.secret_key")) {
-        (Some(shop_id), Some(secret)) => {
-            let base_url = match var("billing.yookassa.api_url") {
-                Some(url) => url.parse::<url::Url>().map_err(|e| {
-                    BadInput::new(format!("{}: {e}", crate::config::env_var_for("billing.yookassa.api_url")))
-                })?,
-                None => yookassa::PRODUCTION_API_URL.parse()?,
-            };
-            let options = yookassa::ClientOptions {
-                base_url,
-                shop_id,
-                secret_key: yookassa::SecretKey::new(secret),
-                timeout: std::time::Duration::from_secs(35),
-            };
-            Some(yookassa::Client::new(options)?)
-        }
-        _ => None,
     };
     Ok(Providers { stars, yookassa })
 }

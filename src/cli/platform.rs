@@ -9,10 +9,12 @@ use crate::billing::clock::ClockOptions;
 use crate::billing::notice::NoticeOptions;
 use crate::config::Settings;
 use crate::payments::yookassa::webhook::Sources;
-use crate::payments::yookassa::{Checkout, Client, ClientOptions};
+use crate::payments::yookassa::{Checkout, Client, ClientOptions, OrderPayments};
 use crate::platform::alerts::detect::DetectOptions;
 use crate::platform::fleet::Fleet;
 use crate::platform::operator::{AlertDelivery, OperatorOptions, Operators};
+use crate::platform::orders::{Fulfiller, PaymentCheck};
+use crate::platform::sales::SalesOptions;
 use crate::platform::{self, ServeOptions, YookassaOptions};
 
 /// The platform's own daemon: the subscription clock, its notices, and the bots it stops and starts.
@@ -50,9 +52,36 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
                 .unwrap_or(chrono::TimeDelta::minutes(5)),
         },
         operator: None,
+        sales: None,
         yookassa: yookassa(s, checkout.as_ref()),
     };
     let fleet = options.fleet.clone();
+    let sales = &s.platform.sales_bot;
+    options.sales = sales.token.clone().map(|token| SalesOptions {
+        token,
+        api_url: s.telegram.api_url.clone(),
+        rate_limits: s.telegram.rate_limits,
+        support: sales.support.clone(),
+        demo_bot: sales.demo_bot.clone(),
+        managed_bots: sales.managed_bots,
+        stars: sales.stars,
+        checkout: checkout.clone(),
+        fulfiller: std::sync::Arc::new(Fulfiller {
+            pool: database.pool.clone(),
+            fleet: fleet.clone(),
+            telegram_api_url: s.telegram.api_url.clone(),
+            trial_days: i32::try_from(s.billing.trial.as_secs() / 86_400).unwrap_or(i32::MAX),
+            actor: format!("platform:{}", ctx.actor()),
+        }),
+        payments: checkout.clone().map(|checkout| {
+            std::sync::Arc::new(OrderPayments::new(checkout, database.pool.clone())) as std::sync::Arc<dyn PaymentCheck>
+        }),
+        http_addr: None,
+        flood: None,
+    });
+    if options.sales.is_none() {
+        tracing::info!("the sales bot is off: set platform.sales_bot.token or token_file to turn it on");
+    }
     let refunds = super::billing::refund_providers(ctx)?;
     options.operator = s.platform.operator_bot.token.clone().map(|token| OperatorOptions {
         token,

@@ -129,6 +129,8 @@ pub struct PlatformSection {
     pub listen: Option<std::net::SocketAddr>,
     #[serde(default)]
     pub operator_bot: OperatorBotSection,
+    #[serde(default)]
+    pub sales_bot: SalesBotSection,
     /// Who may use the operator bot; validated in `config::platform`, so that an error names the entry.
     pub operators: Option<Vec<OperatorEntry>>,
     #[serde(default)]
@@ -141,6 +143,18 @@ pub struct OperatorBotSection {
     /// Kept as written until checked, and never echoed.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesBotSection {
+    /// Kept as written until checked, and never echoed.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub support: Option<String>,
+    pub demo_bot: Option<String>,
+    pub managed_bots: Option<bool>,
+    pub stars: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,7 +18,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use env::Env;
-pub use platform::{AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole};
+pub use platform::{
+    AlertSettings, Operator, OperatorBotSettings, PlatformSettings, Role as OperatorRole, SalesBotSettings,
+};
 use template::Locale;
 pub use yookassa::YookassaSettings;
 

@@ -1,12 +1,13 @@
 //! The platform daemon's settings (`platform.*`): where it listens, the operator bot (its token, from
-//! the config, the environment or a file, and who may use it) and the alerts' timing.
+//! the config, the environment or a file, and who may use it), the sales bot (its token the same way,
+//! what it shows buyers and which ways to a bot and to a payment it offers) and the alerts' timing.
 
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::file::{OperatorEntry, PlatformSection};
-use super::{ConfigError, FromEnv, Resolver, Shown, builtin, parse_duration, parse_socket_addr};
+use super::file::{OperatorEntry, PlatformSection, SalesBotSection};
+use super::{ConfigError, FromEnv, Resolver, Shown, builtin, parse_bool, parse_duration, parse_socket_addr};
 use crate::telegram::BotToken;
 
 /// Loopback only: /metrics tells revenue, which is the operator's business alone.
@@ -23,7 +24,23 @@ pub struct PlatformSettings {
     /// Where its /healthz and /metrics listen.
     pub listen: std::net::SocketAddr,
     pub operator_bot: OperatorBotSettings,
+    pub sales_bot: SalesBotSettings,
     pub alerts: AlertSettings,
+}
+
+/// The sales bot: off when no token is configured.
+#[derive(Debug, Clone, Default)]
+pub struct SalesBotSettings {
+    pub token: Option<BotToken>,
+    /// A contact shown to buyers: an @username, a URL or a line of text.
+    pub support: Option<String>,
+    /// A demo bot shown to buyers: an @username or a link.
+    pub demo_bot: Option<String>,
+    /// Whether "Create my bot" through Telegram's Managed Bots is offered (the bot must be allowed to
+    /// manage bots in BotFather).
+    pub managed_bots: bool,
+    /// Whether Telegram Stars are offered as a payment.
+    pub stars: bool,
 }
 
 /// The operator bot: off when no token is configured.
@@ -73,17 +90,7 @@ pub(super) fn resolve(r: &mut Resolver<'_>, file: PlatformSection) -> Result<Pla
     let token = r.file_text("platform.operator_bot.token", bot.token.as_deref(), parse_token)?;
     let token = r.pick_env_opt("platform.operator_bot.token", token)?;
     let token_file = r.pick_env_opt("platform.operator_bot.token_file", bot.token_file)?;
-    let token = match (token, token_file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Setting {
-                key: "platform.operator_bot",
-                message: "set either `token` or `token_file`, not both".into(),
-            });
-        }
-        (Some(token), None) => Some(token),
-        (None, Some(path)) => Some(read_token_file(&path)?),
-        (None, None) => None,
-    };
+    let token = one_token("platform.operator_bot", token, token_file, "platform.operator_bot.token_file")?;
     let operators =
         match (file.operators, &r.file_path) {
             (Some(entries), Some(path)) => Some(check_operators(&entries).map_err(|message| {
@@ -116,7 +123,119 @@ pub(super) fn resolve(r: &mut Resolver<'_>, file: PlatformSection) -> Result<Pla
             parse_unhealthy_after,
         )?,
     };
-    Ok(PlatformSettings { listen, operator_bot: OperatorBotSettings { token, operators: operators.0 }, alerts })
+    let sales_bot = sales_bot(r, file.sales_bot)?;
+    Ok(PlatformSettings {
+        listen,
+        operator_bot: OperatorBotSettings { token, operators: operators.0 },
+        sales_bot,
+        alerts,
+    })
+}
+
+/// A bot's token from `token` or `token_file`, never both.
+fn one_token(
+    section: &'static str,
+    token: Option<BotToken>,
+    token_file: Option<std::path::PathBuf>,
+    file_key: &'static str,
+) -> Result<Option<BotToken>, ConfigError> {
+    match (token, token_file) {
+        (Some(_), Some(_)) => {
+            Err(ConfigError::Setting { key: section, message: "set either `token` or `token_file`, not both".into() })
+        }
+        (Some(token), None) => Ok(Some(token)),
+        (None, Some(path)) => Ok(Some(read_token_file(file_key, &path)?)),
+        (None, None) => Ok(None),
+    }
+}
+
+fn sales_bot(r: &mut Resolver<'_>, file: SalesBotSection) -> Result<SalesBotSettings, ConfigError> {
+    let token = r.file_text("platform.sales_bot.token", file.token.as_deref(), parse_sales_token)?;
+    let token = r.pick_env_opt("platform.sales_bot.token", token)?;
+    let token_file = r.pick_env_opt("platform.sales_bot.token_file", file.token_file)?;
+    let token =
+        one_token("platform.sales_bot", token.map(|t: SalesToken| t.0), token_file, "platform.sales_bot.token_file")?;
+    let support = r.file_text("platform.sales_bot.support", file.support.as_deref(), parse_contact)?;
+    let support = r.pick_env_opt::<Contact>("platform.sales_bot.support", support.map(Contact))?;
+    let demo_bot = r.file_text("platform.sales_bot.demo_bot", file.demo_bot.as_deref(), parse_demo_bot)?;
+    let demo_bot = r.pick_env_opt::<DemoBot>("platform.sales_bot.demo_bot", demo_bot.map(DemoBot))?;
+    let managed_bots = r.pick_env("platform.sales_bot.managed_bots", file.managed_bots, builtin(false), parse_bool)?;
+    let stars = r.pick_env("platform.sales_bot.stars", file.stars, builtin(false), parse_bool)?;
+    Ok(SalesBotSettings { token, support: support.map(|c| c.0), demo_bot: demo_bot.map(|d| d.0), managed_bots, stars })
+}
+
+/// The sales bot's token, as `config show` names it when unset.
+#[derive(Debug, Clone)]
+struct SalesToken(BotToken);
+
+impl Shown for SalesToken {
+    const UNSET: &'static str = "(not set: the sales bot is off)";
+    fn shown(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl FromEnv for SalesToken {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_sales_token(s)
+    }
+}
+
+fn parse_sales_token(s: &str) -> Result<SalesToken, String> {
+    parse_token(s).map(SalesToken)
+}
+
+/// What buyers are told to write to: one line of text, an @username or a URL.
+#[derive(Debug, Clone)]
+struct Contact(String);
+
+impl Shown for Contact {
+    fn shown(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl FromEnv for Contact {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_contact(s).map(Contact)
+    }
+}
+
+fn parse_contact(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
+        return Err("expected one line of up to 200 characters: an @username, a URL or a short text".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A demo bot: `@name_bot` or an http(s) link (`https://t.me/name_bot`).
+#[derive(Debug, Clone)]
+struct DemoBot(String);
+
+impl Shown for DemoBot {
+    fn shown(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl FromEnv for DemoBot {
+    fn from_env(s: &str) -> Result<Self, String> {
+        parse_demo_bot(s).map(DemoBot)
+    }
+}
+
+fn parse_demo_bot(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let username = s
+        .strip_prefix('@')
+        .is_some_and(|u| (5..=32).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let link = url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if username || link {
+        Ok(s.to_string())
+    } else {
+        Err(format!("expected a bot's @username or an http(s) link such as https://t.me/demo_bot, found `{s}`"))
+    }
 }
 
 fn parse_token(s: &str) -> Result<BotToken, String> {
@@ -124,8 +243,7 @@ fn parse_token(s: &str) -> Result<BotToken, String> {
 }
 
 /// The file's content, trimmed, must be a token; neither it nor the file's text is ever echoed.
-fn read_token_file(path: &Path) -> Result<BotToken, ConfigError> {
-    let key = "platform.operator_bot.token_file";
+fn read_token_file(key: &'static str, path: &Path) -> Result<BotToken, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Setting {
         key,
         message: format!("cannot read the token file {}: {e}", path.display()),

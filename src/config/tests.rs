@@ -288,6 +288,47 @@ fn operator_bot_token_and_token_file_together_are_refused() {
 }
 
 #[test]
+fn the_sales_bot_is_off_with_nothing_configured_and_on_with_its_settings() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    let sales = &settings.platform.sales_bot;
+    assert!(sales.token.is_none() && sales.support.is_none() && sales.demo_bot.is_none());
+    assert!(!sales.managed_bots && !sales.stars);
+    assert_eq!(entry(&settings, "platform.sales_bot.token").value, "(not set: the sales bot is off)");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "platform:\n  sales_bot:\n    token: \"{OPERATOR_TOKEN}\"\n    support: \"@help_desk\"\n    demo_bot: \"@demo_salon_bot\"\n    managed_bots: true\n    stars: true\n"
+    );
+    let settings = Settings::load(with_file(write_config(dir.path(), &text)), &Env::default()).unwrap();
+    let sales = &settings.platform.sales_bot;
+    assert_eq!(sales.token.as_ref().unwrap().expose(), OPERATOR_TOKEN);
+    assert_eq!((sales.support.as_deref(), sales.demo_bot.as_deref()), (Some("@help_desk"), Some("@demo_salon_bot")));
+    assert!(sales.managed_bots && sales.stars);
+    let secret = OPERATOR_TOKEN.split_once(':').unwrap().1;
+    assert!(settings.entries().iter().all(|e| !e.value.contains(secret)));
+
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_SALES_BOT_STARS", "off")]);
+    let settings = Settings::load(with_file(write_config(dir.path(), &text)), &env).unwrap();
+    assert!(!settings.platform.sales_bot.stars);
+}
+
+#[test]
+fn the_sales_bot_refuses_a_bad_demo_bot_two_tokens_and_a_multiline_contact() {
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_SALES_BOT_DEMO_BOT", "demo")]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();
+    assert!(err.contains("@username or an http(s) link"), "{err}");
+    let env = Env::from_pairs([("BOTCTL_PLATFORM_SALES_BOT_SUPPORT", "a\nb")]);
+    assert!(Settings::load(Overrides::default(), &env).is_err());
+    let env = Env::from_pairs([
+        ("BOTCTL_PLATFORM_SALES_BOT_TOKEN", OPERATOR_TOKEN),
+        ("BOTCTL_PLATFORM_SALES_BOT_TOKEN_FILE", "/run/secrets/sales"),
+    ]);
+    let err = Settings::load(Overrides::default(), &env).unwrap_err();
+    assert!(matches!(err, ConfigError::Setting { key: "platform.sales_bot", .. }), "{err}");
+    assert!(!err.to_string().contains(OPERATOR_TOKEN), "{err}");
+}
+
+#[test]
 fn a_token_with_nobody_to_use_the_bot_is_a_config_error() {
     let env = Env::from_pairs([("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", OPERATOR_TOKEN)]);
     let err = Settings::load(Overrides::default(), &env).unwrap_err().to_string();

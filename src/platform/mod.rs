@@ -9,6 +9,7 @@ pub mod http;
 pub mod lease;
 pub mod operator;
 pub mod orders;
+pub mod sales;
 pub mod serve;
 pub mod views;
 

@@ -26,6 +26,7 @@ use super::fleet::Fleet;
 use super::http::{self, Role, Status};
 use super::lease::{self, Lease};
 use super::operator;
+use super::sales;
 use crate::billing::clock::{self, ClockOptions};
 use crate::billing::notice::{self, Kind};
 use crate::payments::yookassa::webhook::{self, Sources};
@@ -64,6 +65,8 @@ pub struct ServeOptions {
     pub alerts: DetectOptions,
     /// The operator bot, when one is configured.
     pub operator: Option<operator::OperatorOptions>,
+    /// The sales bot (and the order resumer beside it), when one is configured.
+    pub sales: Option<sales::SalesOptions>,
     /// The YooKassa notification listener, when a shop with `billing.yookassa.listen` is configured.
     pub yookassa: Option<YookassaOptions>,
 }
@@ -146,6 +149,10 @@ impl Bots {
         if let Some(operator) = &options.operator {
             let task = tokio::spawn(operator::run(pool.clone(), operator.clone(), stop.clone(), None));
             tasks.push(("the operator bot", task));
+        }
+        if let Some(sales) = &options.sales {
+            let task = tokio::spawn(sales::run(pool.clone(), sales.clone(), stop.clone(), None));
+            tasks.push(("the sales bot", task));
         }
         Bots { stop, tasks }
     }

@@ -15,6 +15,9 @@ use crate::error::BadInput;
 /// The `Update` field and `allowed_updates` name of the update a manager bot receives.
 pub const MANAGED_BOT_UPDATE: &str = "managed_bot";
 
+/// The reply keyboard button's field that asks the user to create a managed bot.
+pub const MANAGED_BOT_REQUEST: &str = "request_managed_bot";
+
 /// A bot a user created (or whose token changed) through our manager bot: `ManagedBotUpdated`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedBotUpdate {
@@ -124,6 +127,46 @@ async fn managed_token_call(
         .into()),
         _ => anyhow::bail!("{method} failed: HTTP {status}: {description}"),
     }
+}
+
+/// Sends `html` to `chat_id` as `bot`, with a one-button reply keyboard: `label`, which asks Telegram to
+/// create a bot the user will own and this bot will manage (`KeyboardButtonRequestManagedBot`, which
+/// teloxide's types cannot carry). Telegram's refusal is an error naming its description only.
+pub async fn send_request_button(bot: &teloxide::Bot, chat_id: i64, html: &str, label: &str) -> anyhow::Result<()> {
+    let api_url = bot.api_url();
+    let url = format!("{}/bot{}/sendMessage", api_url.as_str().trim_end_matches('/'), bot.token());
+    let body = serde_json::json!({
+        "chat_id": chat_id,
+        "text": html,
+        "parse_mode": "HTML",
+        "reply_markup": {
+            "keyboard": [[{ "text": label, (MANAGED_BOT_REQUEST): { "request_id": 1 } }]],
+            "resize_keyboard": true,
+            "one_time_keyboard": true,
+        },
+    });
+    // reqwest puts the URL, and so the bot's token, into its errors: strip it first.
+    let response = bot
+        .client()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("cannot reach the Telegram Bot API at {api_url} to send a message"))?;
+    let status = response.status();
+    let answer: ApiResponse<serde_json::Value> = response
+        .json()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("the Bot API answered sendMessage with HTTP {status} and no valid JSON"))?;
+    if !answer.ok {
+        anyhow::bail!(
+            "sendMessage failed: HTTP {status}: {}",
+            answer.description.as_deref().unwrap_or("no description")
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ mod outbox;
 mod platform;
 mod refunds;
 mod restore;
+mod sales;
 mod secrets;
 mod serve;
 mod stars;

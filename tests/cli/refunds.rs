@@ -204,6 +204,7 @@ fn a_yookassa_payment_is_refunded_through_the_shop_and_recorded_once() {
             .env("BOTCTL_BILLING_YOOKASSA_SHOP_ID", SHOP)
             .env("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", SECRET)
             .env("BOTCTL_BILLING_YOOKASSA_API_URL", yookassa.api_url().as_str())
+            .env("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/botctl_sales_bot")
             .args(["billing", "refund", &created.id, "--provider", "yookassa", "-o", "json"])
             .args(extra)
             .output()
@@ -319,6 +320,7 @@ fn a_pending_yookassa_refund_is_reported_and_left_to_its_notification() {
         .env("BOTCTL_BILLING_YOOKASSA_SHOP_ID", SHOP)
         .env("BOTCTL_BILLING_YOOKASSA_SECRET_KEY", SECRET)
         .env("BOTCTL_BILLING_YOOKASSA_API_URL", api.as_str())
+        .env("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/botctl_sales_bot")
         .args(["billing", "refund", payment_id, "--provider", "yookassa", "--yes", "-o", "json"])
         .assert()
         .success();

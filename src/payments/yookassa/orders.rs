@@ -12,6 +12,7 @@ use super::{Notified, Payment, PaymentStatus, Refund, RefundStatus};
 use crate::billing::{Provider, credit};
 use crate::error::{BadInput, has};
 use crate::platform::alerts::{self, Alert, Kind};
+use crate::platform::orders::resume::PaymentCheck;
 use crate::platform::orders::{
     Event, Facts, Lookup, Order, Outcome, ProviderPayment, State, Transition, Unmatched, advance, confirm, find,
 };
@@ -90,6 +91,14 @@ impl OrderPayments {
             }
             Err(error) => Err(error),
         }
+    }
+}
+
+/// The resumer's poll of a payment not heard of.
+impl PaymentCheck for OrderPayments {
+    fn check(&self, order: Order) -> BoxFuture<'static, anyhow::Result<()>> {
+        let this = self.clone();
+        Box::pin(async move { OrderPayments::check(&this, &order).await })
     }
 }
 

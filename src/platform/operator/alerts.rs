@@ -187,8 +187,8 @@ fn text(kind: Kind) -> Text {
         Kind::PaymentReceived => Text::AlertPayment,
         Kind::StartFailed => Text::AlertStartFailed,
         Kind::Takeover => Text::AlertTakeover,
-        Kind::PaymentUnmatched => Text::AlertPaymentUnmatched,
         Kind::OrderFailed => Text::AlertOrderFailed,
+        Kind::PaymentUnmatched => Text::AlertPaymentUnmatched,
     }
 }
 

@@ -13,7 +13,6 @@ use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Messag
 use super::Deps;
 use super::access::{Need, Operator};
 use super::callback::Callback;
-use super::progress::MessageProgress;
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
 use crate::billing;
@@ -21,6 +20,7 @@ use crate::config::template;
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::telegram::runtime::callback::button;
+use crate::telegram::runtime::progress::MessageProgress;
 use crate::telegram::runtime::sender::TgBot;
 use crate::telegram::{self, BotToken, TokenShapeError};
 use crate::tenant::lifecycle;

@@ -13,11 +13,11 @@ use teloxide::utils::command::BotCommands;
 
 use super::access::{Need, Operator};
 use super::callback::{Action, Callback};
-use super::progress::MessageProgress;
 use super::screens::{self, Screen, verb};
 use super::state::{DbStorage, State};
 use super::texts::{Catalog, Text};
 use super::{Deps, catalog, create, payment};
+use crate::telegram::runtime::progress::MessageProgress;
 use chrono::Utc;
 
 use crate::backup::Keep;

@@ -8,7 +8,6 @@ pub mod callback;
 mod create;
 mod handlers;
 mod payment;
-mod progress;
 mod screens;
 pub mod state;
 pub mod texts;

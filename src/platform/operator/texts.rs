@@ -109,8 +109,8 @@ crate::texts! {
     AlertPayment: Html = "operator.alerts.payment" { slug, amount, days, plan, provider };
     AlertStartFailed: Html = "operator.alerts.start_failed" { slug, error };
     AlertTakeover: Html = "operator.alerts.takeover" { from, to, leader_since };
-    AlertPaymentUnmatched: Html = "operator.alerts.payment_unmatched" { provider, payment, order, amount, problem };
     AlertOrderFailed: Html = "operator.alerts.order_failed" { slug, order, buyer, amount, provider, payment, reason };
+    AlertPaymentUnmatched: Html = "operator.alerts.payment_unmatched" { provider, payment, order, amount, problem };
     AlertReminder: Html = "operator.alerts.reminder";
     AlertOpenCard: Label = "operator.alerts.open_card";
 

@@ -1,6 +1,7 @@
-//! A long operation's progress shown by editing its message: the library's `Progress` steps become a
-//! watch value, and a task edits the message with the newest at most once a second (Telegram limits
-//! edits too), so a fast operation makes one edit and a slow one keeps the operator informed.
+//! A long operation's progress shown by editing its message, for any bot of the runtime: the library's
+//! `Progress` steps become a watch value, and a task edits the message with the newest at most once a
+//! second (Telegram limits edits too), so a fast operation makes one edit and a slow one keeps the
+//! reader informed.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::telegram::runtime::sender::TgBot;
 
 const EVERY: Duration = Duration::from_secs(1);
 
-pub(crate) struct MessageProgress {
+pub struct MessageProgress {
     step: watch::Sender<String>,
 }
 
