@@ -86,6 +86,33 @@ pub(crate) fn runtime_process(f: &Fixture, image: &str) -> std::process::Command
     cmd
 }
 
+/// `botctl platform serve` as a process on the fixture's engine and `image`, configured by `env`, its
+/// log going to `log`; stopped with SIGTERM (as systemd would) when dropped.
+pub(crate) struct PlatformDaemon(std::process::Child);
+
+impl PlatformDaemon {
+    pub(crate) fn start(f: &Fixture, image: &str, env: &[(&str, String)], log: std::process::Stdio) -> Self {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let child = runtime_process(f, image)
+            .args(["platform", "serve"])
+            .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        PlatformDaemon(child)
+    }
+}
+
+impl Drop for PlatformDaemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
 /// How containers on the host network reach the test server: the throwaway cluster's shared socket
 /// directory, or an external server's HOST:PORT.
 fn containers_database_host() -> String {

@@ -24,6 +24,7 @@ use botctl::platform::operator::texts::Text;
 use crate::operator::{ALERTS_EVERY, Desk, OWNER, REMIND_AFTER, VIEWER, en, words};
 use crate::stars::Shop;
 use crate::support::block_on;
+use crate::support::chat::Chat;
 use crate::tenant::Plane;
 
 const SHOP: &str = "506751";

@@ -33,9 +33,8 @@ use crate::platform::fleet::Fleet;
 use crate::runtime::Engine;
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
-use crate::telegram::runtime::health::{self, Health};
-use crate::telegram::runtime::sender::TgBot;
-use crate::telegram::runtime::updates::{self, POLL_SECONDS, Updates};
+use crate::telegram::runtime::health::Health;
+use crate::telegram::runtime::launch::Launch;
 use crate::tenant::runtime::RuntimeOptions;
 
 /// What the operator bot needs, from the settings.
@@ -101,18 +100,15 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    let bot = updates::connect(options.token.expose(), options.api_url.clone())?;
-    let sender = TgBot::new(bot.clone(), options.rate_limits);
-    let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
-    let listener = match options.http_addr {
-        Some(addr) => Some(
-            health::serve(addr, health.clone(), shutdown.clone())
-                .await
-                .with_context(|| format!("the operator bot cannot listen on {addr}"))?,
-        ),
-        None => None,
+    let launch = Launch {
+        name: "the operator bot",
+        token: &options.token,
+        api_url: options.api_url.clone(),
+        rate_limits: options.rate_limits,
+        http_addr: options.http_addr,
     };
-    tracing::info!(bot = options.token.bot_id(), "the operator bot serves");
+    let launched = launch.start(&pool, &shutdown).await?;
+    let (sender, health) = (launched.sender.clone(), launched.health.clone());
     let flood = FloodGuard::new(options.flood.unwrap_or(OPERATOR_FLOOD));
     let pushing = tokio::spawn(alerts::run(
         pool.clone(),
@@ -122,29 +118,17 @@ pub async fn run(
         health.clone(),
         shutdown.clone(),
     ));
-    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone() });
-    let updates = Updates::<state::State>::new(
-        bot.clone(),
-        health.clone(),
-        pool,
-        handlers::schema(),
-        dptree::deps![deps, sender],
-        shutdown.clone(),
-    );
-    if let (Some(ready), Some((addr, _))) = (ready, &listener) {
-        let _ = ready.send(*addr);
-    }
-    let (health_, stop) = (health.clone(), shutdown.clone());
-    updates
-        .serve(|_me| async move {
-            updates::retrying("setMyCommands", &health_, &stop, || updates::set_commands(&bot, handlers::commands))
-                .await;
-        })
+    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health });
+    let served = launched
+        .serve::<state::State>(
+            pool,
+            handlers::schema(),
+            dptree::deps![deps, sender],
+            handlers::commands,
+            ready,
+            shutdown,
+        )
         .await;
-    shutdown.cancel();
     pushing.await.context("the operator bot's alerts")?;
-    if let Some((_, task)) = listener {
-        task.await.context("the operator bot's health listener")?;
-    }
-    Ok(())
+    served
 }

@@ -32,9 +32,8 @@ use crate::platform::orders::Fulfiller;
 use crate::platform::orders::resume::{self, Buyers, PaymentCheck, Resumer};
 use crate::telegram::BotToken;
 use crate::telegram::runtime::flood::{FloodGuard, Limits as FloodLimits};
-use crate::telegram::runtime::health::{self, Health};
-use crate::telegram::runtime::sender::TgBot;
-use crate::telegram::runtime::updates::{self, POLL_SECONDS, Updates};
+use crate::telegram::runtime::health::Health;
+use crate::telegram::runtime::launch::Launch;
 
 /// Who moves an order from the sales bot, in the order's history.
 pub const ACTOR: &str = "sales-bot";
@@ -108,18 +107,15 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    let bot = updates::connect(options.token.expose(), options.api_url.clone())?;
-    let sender = TgBot::new(bot.clone(), options.rate_limits);
-    let health = Health::new(pool.clone(), Duration::from_secs(u64::from(POLL_SECONDS) * 2 + 10));
-    let listener = match options.http_addr {
-        Some(addr) => Some(
-            health::serve(addr, health.clone(), shutdown.clone())
-                .await
-                .with_context(|| format!("the sales bot cannot listen on {addr}"))?,
-        ),
-        None => None,
+    let launch = Launch {
+        name: "the sales bot",
+        token: &options.token,
+        api_url: options.api_url.clone(),
+        rate_limits: options.rate_limits,
+        http_addr: options.http_addr,
     };
-    tracing::info!(bot = options.token.bot_id(), "the sales bot serves");
+    let launched = launch.start(&pool, &shutdown).await?;
+    let (sender, health) = (launched.sender.clone(), launched.health.clone());
     let buyers = Arc::new(BuyerNotices::new(pool.clone(), sender.clone(), options.support.clone()));
     let resumer = Resumer {
         fulfiller: options.fulfiller.clone(),
@@ -128,29 +124,18 @@ pub async fn run(
     };
     let resuming = tokio::spawn(resume::run(resumer, shutdown.clone()));
     let flood = FloodGuard::new(options.flood.unwrap_or(BUYER_FLOOD));
-    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health: health.clone() });
-    let updates = Updates::<state::State>::new(
-        bot.clone(),
-        health.clone(),
-        pool,
-        handlers::schema(),
-        dptree::deps![deps, sender],
-        shutdown.clone(),
-    );
-    if let (Some(ready), Some((addr, _))) = (ready, &listener) {
-        let _ = ready.send(*addr);
-    }
-    let (health_, stop) = (health.clone(), shutdown.clone());
-    updates
-        .serve(|_me| async move {
-            updates::retrying("setMyCommands", &health_, &stop, || updates::set_commands(&bot, handlers::commands))
-                .await;
-        })
+    let deps = Arc::new(Deps { pool: pool.clone(), options, flood, health });
+    let served = launched
+        .serve::<state::State>(
+            pool,
+            handlers::schema(),
+            dptree::deps![deps, sender],
+            handlers::commands,
+            ready,
+            shutdown,
+        )
         .await;
-    shutdown.cancel();
     let resumed = resuming.await.context("the order resumer")?;
-    if let Some((_, task)) = listener {
-        task.await.context("the sales bot's health listener")?;
-    }
+    served?;
     resumed.context("the order resumer stopped")
 }

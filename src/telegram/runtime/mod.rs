@@ -2,7 +2,7 @@
 //! botctl's own long polling with its offset handling (`updates`), the throttled sender (`sender`),
 //! health and metrics (`health`), dialogue storage on our own pool (`dialogue`), the flood guard
 //! (`flood`), the texts catalogue machinery (`texts`), typed callback data (`callback`), the wrappers
-//! every handler runs in (`handling`) and a long operation's progress in one edited message
+//! every handler runs in (`handling`), how a platform bot starts and stops (`launch`) and a long operation's progress in one edited message
 //! (`progress`). Each bot is a module of its own with its own handler tree, states, callbacks and
 //! texts; none of them imports another.
 
@@ -11,6 +11,7 @@ pub mod dialogue;
 pub mod flood;
 pub mod handling;
 pub mod health;
+pub mod launch;
 pub mod progress;
 pub mod sender;
 pub mod texts;

@@ -2,6 +2,7 @@
 //! refused with one polite line and changes nothing; a viewer sees but cannot act.
 
 use super::{Desk, OWNER, STRANGER, VIEWER, en, words};
+use crate::support::chat::Chat;
 use botctl::platform::operator::texts::Text;
 
 /// Every button data the owner meets on the way to the tenant's card and its confirmations.

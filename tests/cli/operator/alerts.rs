@@ -16,6 +16,7 @@ use chrono::Utc;
 
 use super::{ALERTS_EVERY, Desk, OWNER, REMIND_AFTER, VIEWER, en, words};
 use crate::support::block_on;
+use crate::support::chat::Chat;
 
 fn alert(kind: Kind, tenant: Option<&str>, key: &str, facts: &[(&str, &str)]) -> Alert {
     Alert {
@@ -238,6 +239,7 @@ mod needs_docker {
     use super::{Desk, OWNER, desk, messages, sentinel};
     use crate::needs_docker::{ContainerGuard, build_image, engine, runtime_botctl};
     use crate::support::block_on;
+    use crate::support::chat::Chat;
 
     #[test]
     #[cfg_attr(

@@ -3,6 +3,7 @@
 //! token is refused; viewers cannot start the flow; /cancel, or any other button, leaves nothing behind.
 
 use super::{Desk, OWNER, VIEWER, en, words};
+use crate::support::chat::Chat;
 use crate::support::{token, unique_slug};
 use crate::tenant::{BOT_A, BOT_B, BOT_C};
 use botctl::platform::operator::texts::Text;

@@ -1,47 +1,24 @@
 //! The operator bot as operators meet it: inside `botctl platform serve`, configured by its settings,
 //! acting on real containers through the Docker engine.
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
 use super::{Desk, OWNER, words};
 use crate::needs_docker::{
-    ContainerGuard, assert_serving, build_image, docker_test, engine, runtime_botctl, runtime_process,
+    ContainerGuard, PlatformDaemon, assert_serving, build_image, docker_test, engine, runtime_botctl,
 };
 use crate::support::block_on;
+use crate::support::chat::Chat;
 use crate::tenant::{BOT_A, Fixture};
 use botctl::platform::operator::texts::Text;
 
-/// `platform serve` with the operator bot, on the fixture's engine and image; killed with SIGTERM on drop.
-struct Daemon(std::process::Child);
-
-impl Daemon {
-    fn start(f: &Fixture, image: &str, token: &str) -> Self {
-        Self::logging(f, image, token, std::process::Stdio::null())
-    }
-
-    /// The same, its log at the most verbose level the product allows going to `log`.
-    fn logging(f: &Fixture, image: &str, token: &str, log: impl Into<std::process::Stdio>) -> Self {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = runtime_process(f, image)
-            .args(["platform", "serve"])
-            .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
-            .env("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", token)
-            .env("BOTCTL_PLATFORM_OPERATORS", format!("{OWNER}:owner"))
-            .env("BOTCTL_LOG", "trace")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
+/// `platform serve` with the operator bot on the fixture's engine and image, its log (at the most
+/// verbose level the product allows) going to `log`.
+fn daemon(f: &Fixture, image: &str, token: &str, log: impl Into<std::process::Stdio>) -> PlatformDaemon {
+    let env = [
+        ("BOTCTL_PLATFORM_OPERATOR_BOT_TOKEN", token.to_string()),
+        ("BOTCTL_PLATFORM_OPERATORS", format!("{OWNER}:owner")),
+        ("BOTCTL_LOG", "trace".to_string()),
+    ];
+    PlatformDaemon::start(f, image, &env, log.into())
 }
 
 docker_test! {
@@ -55,7 +32,7 @@ docker_test! {
         assert_serving(&container);
 
         let desk = Desk::attach(f, slug.clone());
-        let _daemon = Daemon::start(&desk.f, &image, &desk.token);
+        let _daemon = daemon(&desk.f, &image, &desk.token, std::process::Stdio::null());
         let owner = Desk::user(OWNER);
         let card = desk.card(&owner);
         assert!(card.text.as_deref().is_some_and(|t| t.contains("running")), "{:?}", card.text);
@@ -93,7 +70,7 @@ docker_test! {
         let desk = Desk::attach(f, existing);
         let log_path = desk.f.sandbox.path().join("platform.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let daemon = Daemon::logging(&desk.f, &image, &desk.token, log);
+        let daemon = daemon(&desk.f, &image, &desk.token, log);
 
         let owner = Desk::user(OWNER);
         let menu = desk.menu(&owner);

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::WAIT;
+use crate::support::chat::Chat;
 use crate::support::{block_on, token};
 use crate::tenant::{BOT_A, Fixture};
 
@@ -121,65 +122,16 @@ impl Desk {
         self.bot = Some(bot);
     }
 
-    pub(crate) fn emulator(&self) -> &Emulator {
-        &self.f.emulator
-    }
-
     pub(crate) fn user(id: i64) -> TgUser {
         let mut user = TgUser::new(id, "Op");
         user.language_code = Some("en".into());
         user
     }
 
-    pub(crate) fn text(&self, user: &TgUser, text: &str) -> i64 {
-        self.emulator().send_text(&self.token, user, text)
-    }
-
-    pub(crate) fn chat(&self, user: &TgUser) -> Vec<ChatMessage> {
-        self.emulator().chat(&self.token, user.id)
-    }
-
-    /// Waits until the newest bot message in `user`'s chat satisfies `f`.
-    pub(crate) fn says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
-        self.says_within(WAIT, user, f)
-    }
-
-    /// The same, waiting up to `timeout` (an operation that starts a container takes longer).
-    pub(crate) fn says_within(
-        &self,
-        timeout: Duration,
-        user: &TgUser,
-        f: impl Fn(&ChatMessage) -> bool,
-    ) -> ChatMessage {
-        let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
-        let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| f(&m));
-        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, timeout))
-            .unwrap_or_else(|e| panic!("{e}; the bot sent: {:#?}", self.emulator().sent(&self.token)));
-        newest(&chat).unwrap()
-    }
-
-    /// Waits for the newest bot message to contain `needle`.
-    pub(crate) fn says_text(&self, user: &TgUser, needle: &str) -> ChatMessage {
-        self.says(user, |m| m.text.as_deref().is_some_and(|t| t.contains(needle)))
-    }
-
     /// `/start` and the menu it opens.
     pub(crate) fn menu(&self, user: &TgUser) -> ChatMessage {
         let asked = self.text(user, "/start");
         self.says(user, |m| m.message_id > asked && !m.callbacks("l:").is_empty())
-    }
-
-    /// Presses a button with any data on `message`, waits for the answer, and returns its text, if any.
-    pub(crate) fn press(&self, user: &TgUser, message: &ChatMessage, data: &str) -> Option<String> {
-        let query = self.emulator().press_button(&self.token, user, message.message_id, data);
-        block_on(self.emulator().wait_answered(&self.token, &query, WAIT))
-            .unwrap_or_else(|e| panic!("the press of {data} was never answered: {e}"));
-        self.emulator()
-            .sent(&self.token)
-            .into_iter()
-            .rev()
-            .find(|s| s.method == "answerCallbackQuery" && s.params["callback_query_id"] == query.as_str())
-            .and_then(|s| s.params["text"].as_str().map(str::to_string))
     }
 
     /// The tenant's card as `user` opens it from the list.
@@ -196,6 +148,16 @@ impl Desk {
         T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
     {
         self.f.scalar(sql)
+    }
+}
+
+impl Chat for Desk {
+    fn emulator(&self) -> &Emulator {
+        &self.f.emulator
+    }
+
+    fn bot_token(&self) -> &str {
+        &self.token
     }
 }
 

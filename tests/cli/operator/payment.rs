@@ -4,6 +4,7 @@
 use super::{Desk, OWNER, VIEWER, en, words};
 use crate::serve::WAIT;
 use crate::support::block_on;
+use crate::support::chat::Chat;
 use botctl::platform::operator::texts::Text;
 use botctl::telegram::emulator::{ChatMessage, TgUser};
 

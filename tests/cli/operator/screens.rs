@@ -2,6 +2,7 @@
 //! carried out from its confirmation to its outcome.
 
 use super::{Desk, OWNER, words};
+use crate::support::chat::Chat;
 use botctl::platform::operator::texts::Text;
 
 #[test]

@@ -6,45 +6,22 @@ use std::time::Duration;
 
 use botctl::locale::Locale;
 use botctl::platform::sales::texts::Text;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 use super::{Shop, words};
-use crate::needs_docker::{ContainerGuard, assert_serving, build_image, docker_test, runtime_process};
+use crate::needs_docker::{ContainerGuard, PlatformDaemon, assert_serving, build_image, docker_test};
 use crate::support::block_on;
+use crate::support::chat::Chat;
 use crate::support::{token, unique_slug};
 use crate::tenant::{BOT_B, BOT_C, Fixture};
 
-/// `platform serve` with the sales bot, on the fixture's engine and image; killed with SIGTERM on drop.
-struct Daemon(std::process::Child);
-
-impl Daemon {
-    /// The daemon, its log at the most verbose level the product allows going to `log`.
-    fn logging(f: &Fixture, image: &str, token: &str, log: std::fs::File) -> Self {
-        Self::with(f, image, token, &[("BOTCTL_LOG", "trace".to_string())], log.into())
-    }
-
-    fn with(f: &Fixture, image: &str, token: &str, env: &[(&str, String)], log: std::process::Stdio) -> Self {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let child = runtime_process(f, image)
-            .args(["platform", "serve"])
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("BOTCTL_PLATFORM_LISTEN", listen.to_string())
-            .env("BOTCTL_PLATFORM_SALES_BOT_TOKEN", token)
-            .env("BOTCTL_PLATFORM_SALES_BOT_SUPPORT", "@shop_support")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
+/// `platform serve` with the sales bot (and `env`) on the fixture's engine and image.
+fn daemon(f: &Fixture, image: &str, token: &str, env: &[(&str, String)], log: std::process::Stdio) -> PlatformDaemon {
+    let mut all = vec![
+        ("BOTCTL_PLATFORM_SALES_BOT_TOKEN", token.to_string()),
+        ("BOTCTL_PLATFORM_SALES_BOT_SUPPORT", "@shop_support".to_string()),
+    ];
+    all.extend(env.iter().cloned());
+    PlatformDaemon::start(f, image, &all, log)
 }
 
 docker_test! {
@@ -53,7 +30,8 @@ docker_test! {
         let (image, _, _image_guard) = build_image(&f.sandbox);
         let shop = Shop::attach(f);
         let log_path = shop.f.sandbox.path().join("platform.log");
-        let daemon = Daemon::logging(&shop.f, &image, &shop.token, std::fs::File::create(&log_path).unwrap());
+        let log = std::fs::File::create(&log_path).unwrap().into();
+        let daemon = daemon(&shop.f, &image, &shop.token, &[("BOTCTL_LOG", "trace".to_string())], log);
         // A name that is its own tenant name, unique on the shared engine.
         let name = unique_slug();
         let _container_guard = ContainerGuard(botctl::tenant::runtime::container_name(&name));
@@ -124,7 +102,7 @@ docker_test! {
             ("BOTCTL_BILLING_YOOKASSA_API_URL", yookassa.api_url().to_string()),
             ("BOTCTL_BILLING_YOOKASSA_RETURN_URL", "https://t.me/platform_sales_bot".to_string()),
         ];
-        let _daemon = Daemon::with(&shop.f, &image, &shop.token, &env, std::process::Stdio::null());
+        let _daemon = daemon(&shop.f, &image, &shop.token, &env, std::process::Stdio::null());
         let name = unique_slug();
         let _container_guard = ContainerGuard(botctl::tenant::runtime::container_name(&name));
 

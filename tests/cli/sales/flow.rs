@@ -11,6 +11,7 @@ use botctl::telegram::emulator::{ChatMessage, TgUser};
 use chrono::Utc;
 
 use super::{Offer, Shop, words};
+use crate::support::chat::Chat;
 use crate::support::{block_on, token};
 use crate::tenant::{BOT_A, BOT_B};
 

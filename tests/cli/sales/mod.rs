@@ -22,6 +22,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::WAIT;
+use crate::support::chat::Chat;
 use crate::support::{block_on, token};
 use crate::tenant::Fixture;
 
@@ -131,46 +132,10 @@ impl Shop {
         self.bot = Some(bot);
     }
 
-    pub(crate) fn emulator(&self) -> &Emulator {
-        &self.f.emulator
-    }
-
     pub(crate) fn buyer(id: i64, locale: Locale) -> TgUser {
         let mut user = TgUser::new(id, "Ann");
         user.language_code = Some(locale.to_string());
         user
-    }
-
-    pub(crate) fn text(&self, user: &TgUser, text: &str) -> i64 {
-        self.emulator().send_text(&self.token, user, text)
-    }
-
-    pub(crate) fn chat(&self, user: &TgUser) -> Vec<ChatMessage> {
-        self.emulator().chat(&self.token, user.id)
-    }
-
-    /// Waits until the newest bot message in `user`'s chat satisfies `f`.
-    pub(crate) fn says(&self, user: &TgUser, f: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
-        self.says_within(WAIT, user, f)
-    }
-
-    /// The same, waiting up to `timeout` (an order that starts a container takes longer).
-    pub(crate) fn says_within(
-        &self,
-        timeout: Duration,
-        user: &TgUser,
-        f: impl Fn(&ChatMessage) -> bool,
-    ) -> ChatMessage {
-        let newest = |chat: &[ChatMessage]| chat.iter().rev().find(|m| m.from_bot && !m.deleted).cloned();
-        let check = |chat: &[ChatMessage]| newest(chat).is_some_and(|m| f(&m));
-        let chat = block_on(self.emulator().wait_until(&self.token, user.id, check, timeout))
-            .unwrap_or_else(|e| panic!("{e}; the bot sent: {:#?}", self.emulator().sent(&self.token)));
-        newest(&chat).unwrap()
-    }
-
-    /// Waits for the newest bot message to contain `needle`.
-    pub(crate) fn says_text(&self, user: &TgUser, needle: &str) -> ChatMessage {
-        self.says(user, |m| m.text.as_deref().is_some_and(|t| t.contains(needle)))
     }
 
     /// `/start` and the welcome screen it opens.
@@ -179,24 +144,21 @@ impl Shop {
         self.says(user, |m| m.message_id > asked && !m.callbacks("p").is_empty())
     }
 
-    /// Presses a button with any data on `message`, waits for the answer, and returns its text, if any.
-    pub(crate) fn press(&self, user: &TgUser, message: &ChatMessage, data: &str) -> Option<String> {
-        let query = self.emulator().press_button(&self.token, user, message.message_id, data);
-        block_on(self.emulator().wait_answered(&self.token, &query, WAIT))
-            .unwrap_or_else(|e| panic!("the press of {data} was never answered: {e}"));
-        self.emulator()
-            .sent(&self.token)
-            .into_iter()
-            .rev()
-            .find(|s| s.method == "answerCallbackQuery" && s.params["callback_query_id"] == query.as_str())
-            .and_then(|s| s.params["text"].as_str().map(str::to_string))
-    }
-
     pub(crate) fn scalar<T>(&self, sql: &str) -> T
     where
         T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
     {
         self.f.scalar(sql)
+    }
+}
+
+impl Chat for Shop {
+    fn emulator(&self) -> &Emulator {
+        &self.f.emulator
+    }
+
+    fn bot_token(&self) -> &str {
+        &self.token
     }
 }
 

@@ -9,6 +9,7 @@ use botctl::telegram::emulator::CheckoutOutcome;
 
 use super::{Offer, Shop};
 use crate::serve::WAIT;
+use crate::support::chat::Chat;
 use crate::support::{block_on, token, unique_slug};
 use crate::tenant::BOT_A;
 

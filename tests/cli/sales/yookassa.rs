@@ -8,6 +8,7 @@ use botctl::locale::Locale;
 use super::renewal::{CAROL, customer, paid_until};
 use super::{Offer, Shop, catalog};
 use crate::support::block_on;
+use crate::support::chat::Chat;
 use botctl::platform::sales::texts::Text;
 
 #[test]

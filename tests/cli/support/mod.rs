@@ -4,6 +4,7 @@
 //! cluster with botctl's own `db::cluster` code; it is stopped and deleted when the test process exits.
 //! Every test gets its own database and unique role names, and drops them when done.
 
+pub mod chat;
 pub mod http;
 
 use std::path::{Path, PathBuf};
