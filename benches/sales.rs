@@ -363,7 +363,8 @@ async fn awaiting(pool: &PgPool, checkout: &Checkout, telegram: &Telegram, i: us
         tenant: None,
         plan: Some("1m".into()),
     };
-    let order = orders::create(&mut *pool.acquire().await.unwrap(), &new, "bench", Utc::now()).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let order = orders::create(&mut conn, &new, "bench", Utc::now()).await.unwrap();
     let changes = DraftChanges {
         business_name: Some(format!("Barbershop {i}")),
         tenant: Some(format!("{prefix}{i}").parse().unwrap()),
@@ -372,9 +373,11 @@ async fn awaiting(pool: &PgPool, checkout: &Checkout, telegram: &Telegram, i: us
         timezone: Some(chrono_tz::Europe::Moscow),
         plan: None,
     };
-    orders::update_draft(&mut *pool.acquire().await.unwrap(), order.id, &changes, Utc::now()).await.unwrap();
+    orders::update_draft(&mut conn, order.id, &changes, Utc::now()).await.unwrap();
+    // Released while YooKassa is asked, as the sales bot's checkout does.
+    drop(conn);
     checkout.request(pool, order.id, "1m", Utc::now()).await.unwrap();
-    orders::find(&mut *pool.acquire().await.unwrap(), orders::Lookup::Id(order.id)).await.unwrap().unwrap()
+    orders::find(&mut pool.acquire().await.unwrap(), orders::Lookup::Id(order.id)).await.unwrap().unwrap()
 }
 
 /// The buyer's confirmation page of the order's payment, as YooKassa gave it.

@@ -280,6 +280,7 @@ mod tests {
             payment_id: None,
             idempotence_key: None,
             reason: None,
+            buyer_told_at: None,
             created_at: at,
             updated_at: at,
         }
