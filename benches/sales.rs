@@ -1,8 +1,9 @@
 //! The sales loop (issue 18) on one host, through the real parts in this process — the YooKassa
 //! notification listener with `OrderPayments`, the order resumer with its `Fulfiller` (tenant create
 //! with the paid start, container start from the locally built tenant image, host networking) — against
-//! a throwaway local cluster, the real engine, and botctl's YooKassa and Bot API emulators. The platform
-//! daemon does not run the resumer yet (the sales bot wires it), so the parts are run here as it will.
+//! a throwaway local cluster, the real engine, and botctl's YooKassa and Bot API emulators. The parts
+//! run here as `platform serve` runs them, in this process so that each split is read at the parts'
+//! own boundaries; only the sales bot's side of the resumer (`Buyers`) is a double.
 //! Measured:
 //! - payment confirmed → the buyer's bot healthy: an order paid on the emulator's `/pay` page, which
 //!   posts the notification to the listener; from the page's request until the new container's own
