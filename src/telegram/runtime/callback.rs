@@ -22,6 +22,23 @@ pub trait CallbackData: fmt::Display + FromStr<Err = CallbackError> {}
 
 impl<C: fmt::Display + FromStr<Err = CallbackError>> CallbackData for C {}
 
+/// A bot's own test of its callbacks: each of `all` (built with its largest values) fits Telegram's
+/// limit and reads back as itself, and each of `forged` is refused, unread, without a panic.
+#[cfg(test)]
+pub(crate) fn check<C>(all: impl IntoIterator<Item = C>, forged: &[&str])
+where
+    C: CallbackData + PartialEq + fmt::Debug,
+{
+    for callback in all {
+        let data = callback.to_string();
+        assert!(data.len() <= MAX_LEN, "{data} is {} bytes", data.len());
+        assert_eq!(parse::<C>(&data), Ok(callback), "{data}");
+    }
+    for data in forged {
+        assert_eq!(parse::<C>(data), Err(CallbackError), "{data:?}");
+    }
+}
+
 /// Reads data a button came back with; anything longer than Telegram allows is refused unread.
 pub fn parse<C: CallbackData>(data: &str) -> Result<C, CallbackError> {
     if data.len() > MAX_LEN {

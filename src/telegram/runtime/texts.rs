@@ -149,6 +149,18 @@ macro_rules! texts {
                 }
             }
         }
+
+        /// Every bot's catalogue is checked alike: both embedded files parse, with every key declared
+        /// here and nothing else.
+        #[cfg(test)]
+        #[test]
+        fn embedded_texts_parse_completely_in_both_locales() {
+            for locale in [$crate::locale::Locale::Ru, $crate::locale::Locale::En] {
+                let catalog = $crate::telegram::runtime::texts::Catalog::<Text>::parse_embedded(locale)
+                    .unwrap_or_else(|e| panic!("{locale}: {e:?}"));
+                assert_eq!(catalog.locale(), locale);
+            }
+        }
     };
 }
 
