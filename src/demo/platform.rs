@@ -252,7 +252,10 @@ async fn play(
         text: format!("makes @{SHOP_USERNAME} with @BotFather (in the emulator) and pastes its token"),
         buttons: Vec::new(),
     });
+    let pasted = buyer.lines.len();
     buyer.say(SHOP_TOKEN).await?;
+    // A token is never printed, not even the emulator's.
+    buyer.lines[pasted].text = "[the token, deleted from the chat at once]".into();
     buyer.press_where("[barbershop]", |d| d.starts_with("nt:") && d.ends_with(":barbershop"), false).await?;
     buyer.press_where("[Europe/Moscow]", |d| d.starts_with("nz:") && d.ends_with(":Europe/Moscow"), false).await?;
     buyer.press("ny:", false).await?;
