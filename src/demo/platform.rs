@@ -218,7 +218,7 @@ pub async fn run(
             return Err(e);
         }
     };
-    let summary = summarize(&database, conversation, order, options.keep.then(|| (&emulator, &yookassa))).await?;
+    let summary = summarize(&database, conversation, order, options.keep.then_some((&emulator, &yookassa))).await?;
     Ok(PlatformDemo { summary, emulator, yookassa, shutdown, daemon, engine, database, keep: options.keep })
 }
 
