@@ -5,6 +5,9 @@ use console::Alignment;
 use serde::Serialize;
 
 use super::Context;
+use crate::billing::clock::ClockOptions;
+use crate::billing::notice::NoticeOptions;
+use crate::demo::platform::{self, PlatformOptions, Summary};
 use crate::demo::{self, DemoOptions, Transcript};
 use crate::error::Interrupted;
 use crate::locale::Locale;
@@ -23,6 +26,11 @@ pub struct DemoArgs {
     /// The business template of the demo tenant.
     #[arg(long, default_value = "barbershop", value_name = "NAME|FILE")]
     template: String,
+    /// Plays the whole business instead: the platform daemon and its sales bot, a buyer paying through
+    /// the YooKassa emulator for a bot that then runs in its own container (needs Docker), and a
+    /// customer booking through it.
+    #[arg(long, conflicts_with = "template")]
+    platform: bool,
 }
 
 /// Where the transcript goes under each line's text.
@@ -92,6 +100,9 @@ fn keyboard(rows: &[Vec<String>]) -> String {
 }
 
 pub async fn exec(args: DemoArgs, ctx: &Context) -> anyhow::Result<()> {
+    if args.platform {
+        return whole_business(args, ctx).await;
+    }
     let database = ctx.open(ctx.db_options()).await?;
     let running = {
         let spinner = ctx.ui.spinner("starting the demo");
@@ -130,4 +141,99 @@ fn how_to_talk(api: &url::Url, health: &str) -> String {
          '{{\"token\":\"123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789\",\"id\":123456,\"username\":\"my_test_bot\"}}'\n  \
          health: {health}"
     )
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Business<'a>(&'a Summary);
+
+impl Render for Business<'_> {
+    fn render(&self) -> String {
+        let s = self.0;
+        let mut out = format!("The whole business in {}\n\n", s.database);
+        for line in &s.conversation {
+            let who = match line.who {
+                "sales bot" => "🏪 sales bot",
+                "bot" => "🤖 bot",
+                "buyer" => "💼 buyer",
+                _ => "👤 customer",
+            };
+            let mut text = line.text.replace('\n', &format!("\n{INDENT}"));
+            text.push_str(&keyboard(&line.buttons));
+            out.push_str(&format!("{who}: {text}\n\n"));
+        }
+        let field =
+            |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_string).unwrap_or_else(|| v[k].to_string());
+        out.push_str("Summary:\n");
+        out.push_str(&format!(
+            "  order      {} ({}): {}\n",
+            field(&s.order, "reference"),
+            field(&s.order, "state"),
+            s.history.join(" → ")
+        ));
+        out.push_str(&format!("  payment    YooKassa {}\n", s.payment.as_str().unwrap_or("none")));
+        for row in s.ledger.as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  ledger     {} {} {} minor units, {} days (botctl.payments)\n",
+                field(row, "provider"),
+                field(row, "currency"),
+                field(row, "amount"),
+                field(row, "days")
+            ));
+        }
+        out.push_str(&format!("  tenant     {}\n  container  {}\n", s.tenant, s.container));
+        match &s.booking {
+            Some(b) => out.push_str(&format!(
+                "  booking    #{} {} at {} is {} (tenant_{}.bookings)\n",
+                b.id, b.service_name, b.starts_at, b.status, s.tenant
+            )),
+            None => out.push_str("  booking    none\n"),
+        }
+        out
+    }
+}
+
+/// `--platform`: the whole business, and with `--keep` the daemon, the emulators and the container
+/// until Ctrl-C, which removes the demo tenant and its container like a run without `--keep`.
+async fn whole_business(args: DemoArgs, ctx: &Context) -> anyhow::Result<()> {
+    let database = ctx.open(ctx.db_options()).await?;
+    // The runtime's options name the installation, which the control schema holds.
+    crate::db::control::init(&database.pool).await?;
+    let s = &ctx.settings;
+    let options = PlatformOptions {
+        locale: args.locale,
+        runtime: ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
+        docker_host: s.docker.host.clone(),
+        clock: ClockOptions {
+            grace: s.billing.grace,
+            notices: NoticeOptions { contact: s.billing.contact.clone(), renew_url: s.billing.renew_url.clone() },
+            actor: "botctl demo".into(),
+        },
+        keep: args.keep,
+    };
+    let running = {
+        let spinner = ctx.ui.spinner("starting the whole-business demo");
+        tokio::select! {
+            running = platform::run(database, options, &spinner) => running?,
+            () = crate::interrupted() => return Err(Interrupted.into()),
+        }
+    };
+    ctx.ui.data(&Business(&running.summary))?;
+    if args.keep {
+        let api = running.emulator.url();
+        ctx.ui.note(format!(
+            "the platform daemon, the emulators and the container {} keep running until Ctrl-C, which stops them \
+             and removes the demo tenant. Bot API emulator: {api} (docs/EMULATOR.md); YooKassa emulator: {}. \
+             Talk to the new bot as user 1:\n    curl -s {api}_emulator/{}/messages -H 'content-type: application/json' \
+             -d '{{\"user\":{{\"id\":1,\"first_name\":\"You\"}},\"text\":\"/start\"}}'\n  \
+             read the chat: curl -s {api}_emulator/{}/chats/1",
+            running.summary.container,
+            running.summary.yookassa.as_deref().unwrap_or_default(),
+            platform::SHOP_TOKEN,
+            platform::SHOP_TOKEN,
+        ));
+        crate::interrupted().await;
+        return running.stop_all().await;
+    }
+    running.stop().await
 }

@@ -199,3 +199,56 @@ fn listed_demo(sandbox: &Sandbox) -> Value {
     let listed: Value = serde_json::from_slice(&listed).unwrap();
     listed.as_array().unwrap().iter().find(|t| t["slug"] == "demo").expect("the demo tenant is listed").clone()
 }
+
+mod needs_docker {
+    use serde_json::Value;
+
+    use crate::needs_docker::{docker_host, docker_test};
+    use crate::support::{ClusterGuard, Sandbox};
+
+    docker_test! {
+        fn demo_platform_sells_a_bot_that_goes_live_in_its_container_and_a_customer_books() {
+            let sandbox = Sandbox::new();
+            let _stop = ClusterGuard(sandbox.path().join("data/botctl"));
+            for run in 1..=2 {
+                let output = sandbox
+                    .botctl()
+                    .env("BOTCTL_DOCKER_HOST", docker_host())
+                    .args(["demo", "--platform", "-o", "json"])
+                    .timeout(std::time::Duration::from_secs(600))
+                    .assert()
+                    .success()
+                    .get_output()
+                    .clone();
+                let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+                let lines = summary["conversation"].as_array().unwrap();
+                let said = |who: &str, what: &str| {
+                    lines.iter().any(|l| l["who"] == who && l["text"].as_str().unwrap().contains(what))
+                };
+                assert!(said("buyer", "/start") && said("buyer", "Demo Salon"), "run {run}: {summary}");
+                assert!(said("buyer", "opens the payment page"), "run {run}: {summary}");
+                assert!(said("sales bot", "@demo_salon_bot is live"), "run {run}: {summary}");
+                assert!(said("bot", "booked"), "run {run}: the customer booked through the new bot: {summary}");
+                assert!(!said("buyer", "DEMOshop"), "the pasted token is not printed: {summary}");
+                assert_eq!(summary["order"]["state"], "done", "{summary}");
+                let history: Vec<&str> = summary["history"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+                assert!(history.contains(&"paid") && history.last() == Some(&"done"), "{history:?}");
+                assert_eq!(summary["ledger"][0]["provider"], "yookassa", "{summary}");
+                assert_eq!(summary["ledger"][0]["amount"], 29900, "{summary}");
+                assert_eq!(summary["tenant"], "demo_salon");
+                assert_eq!(summary["container"], "botctl-demo_salon");
+                // The booking was read from the tenant's schema while its container served it.
+                assert_eq!(summary["booking"]["status"], "active", "{summary}");
+
+                // Without --keep the demo tenant and its container are gone, so the next run starts alike.
+                let listed =
+                    sandbox.botctl().args(["tenant", "list", "-o", "json"]).assert().success().get_output().stdout.clone();
+                let listed: Value = serde_json::from_slice(&listed).unwrap();
+                assert!(!listed.as_array().unwrap().iter().any(|t| t["slug"] == "demo_salon"), "{listed}");
+                let docker = bollard::Docker::connect_with_defaults().unwrap();
+                let container = crate::support::block_on(docker.inspect_container("botctl-demo_salon", None));
+                assert!(container.is_err(), "the demo's container was left behind");
+            }
+        }
+    }
+}

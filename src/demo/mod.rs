@@ -22,6 +22,8 @@ use crate::tenant::TenantSlug;
 use crate::tenant::ops::{self, CreateOptions};
 use crate::tenant::{served, store};
 
+pub mod platform;
+
 /// The demo's own bot; a tenant called `demo` with another bot is an operator's, and is left alone.
 const DEMO_BOT: i64 = 100_000_001;
 /// Not a secret: the demo bot exists only inside the emulator.
@@ -205,6 +207,9 @@ fn mark(m: &ChatMessage) -> Mark {
 /// later cancel) or the owner (the admin panel's figures).
 struct Script<'a> {
     emulator: &'a Emulator,
+    /// The bot talked to, and how the transcript names it.
+    token: &'a str,
+    bot: &'static str,
     catalog: &'static Catalog,
     /// How the transcript names them.
     who: &'static str,
@@ -214,23 +219,28 @@ struct Script<'a> {
 
 impl<'a> Script<'a> {
     fn new(emulator: &'a Emulator, catalog: &'static Catalog, who: &'static str, user: TgUser) -> Self {
-        Script { emulator, catalog, who, user, lines: Vec::new() }
+        Script { emulator, token: DEMO_TOKEN, bot: "bot", catalog, who, user, lines: Vec::new() }
     }
 
     async fn book_and_move(&mut self) -> anyhow::Result<()> {
-        self.say("/start").await?;
-        self.say(self.catalog.raw(Text::MenuBook)).await?;
-        self.tap("s:").await?;
-        self.later_day().await?;
-        self.tap("t:").await?;
-        self.tap("c:").await?;
-        self.share_contact("+7 900 000-00-00").await?;
+        self.book().await?;
         self.say(self.catalog.raw(Text::MenuMy)).await?;
         self.tap("v:").await?;
         self.later_day().await?;
         // The evening instead of the morning: a move the transcript shows as one.
         self.press("t:", true).await?;
         self.tap("c:").await
+    }
+
+    /// start → service → day → time → confirm → the phone number.
+    async fn book(&mut self) -> anyhow::Result<()> {
+        self.say("/start").await?;
+        self.say(self.catalog.raw(Text::MenuBook)).await?;
+        self.tap("s:").await?;
+        self.later_day().await?;
+        self.tap("t:").await?;
+        self.tap("c:").await?;
+        self.share_contact("+7 900 000-00-00").await
     }
 
     async fn cancel(&mut self) -> anyhow::Result<()> {
@@ -247,7 +257,7 @@ impl<'a> Script<'a> {
     }
 
     fn newest(&self) -> Option<ChatMessage> {
-        self.emulator.chat(DEMO_TOKEN, self.user.id).into_iter().rev().find(|m| m.from_bot && !m.deleted)
+        self.emulator.chat(self.token, self.user.id).into_iter().rev().find(|m| m.from_bot && !m.deleted)
     }
 
     /// Waits for the bot to answer (a new or edited message) and records what it shows.
@@ -256,7 +266,7 @@ impl<'a> Script<'a> {
             let newest = chat.iter().rev().find(|m| m.from_bot && !m.deleted);
             newest.is_some_and(|m| before.as_ref().is_none_or(|b| *b != mark(m)))
         };
-        self.emulator.wait_until(DEMO_TOKEN, self.user.id, changed, STEP).await.context("the bot did not answer")?;
+        self.emulator.wait_until(self.token, self.user.id, changed, STEP).await.context("the bot did not answer")?;
         // One answer may be several steps (remove a card's buttons, then ask): wait until the chat is quiet.
         let mut seen = self.mark();
         loop {
@@ -270,7 +280,7 @@ impl<'a> Script<'a> {
         let message = self.newest().context("the bot said nothing")?;
         let rows =
             message.keyboard().into_iter().map(|row| row.into_iter().map(|(label, _)| label).collect()).collect();
-        self.lines.push(Line { who: "bot", text: message.text.clone().unwrap_or_default(), buttons: rows });
+        self.lines.push(Line { who: self.bot, text: message.text.clone().unwrap_or_default(), buttons: rows });
         Ok(message)
     }
 
@@ -281,14 +291,14 @@ impl<'a> Script<'a> {
     async fn say(&mut self, text: &str) -> anyhow::Result<()> {
         let before = self.mark();
         self.lines.push(Line { who: self.who, text: text.to_string(), buttons: Vec::new() });
-        self.emulator.send_text(DEMO_TOKEN, &self.user, text);
+        self.emulator.send_text(self.token, &self.user, text);
         self.answer(before).await.map(drop)
     }
 
     async fn share_contact(&mut self, phone: &str) -> anyhow::Result<()> {
         let before = self.mark();
         self.lines.push(Line { who: self.who, text: format!("shares the phone number {phone}"), buttons: Vec::new() });
-        self.emulator.send_contact(DEMO_TOKEN, &self.user, phone);
+        self.emulator.send_contact(self.token, &self.user, phone);
         self.answer(before).await.map(drop)
     }
 
@@ -307,12 +317,18 @@ impl<'a> Script<'a> {
     }
 
     async fn press(&mut self, prefix: &str, last: bool) -> anyhow::Result<()> {
+        self.press_where(prefix, |data| data.starts_with(prefix), last).await
+    }
+
+    /// Presses the first (or last) button whose data `fits`; `what` names it in an error.
+    async fn press_where(&mut self, what: &str, fits: impl Fn(&str) -> bool, last: bool) -> anyhow::Result<()> {
+        let prefix = what;
         let message = self.newest().context("no message to press a button on")?;
-        let mut offered = message.buttons().into_iter().filter(|(_, data)| data.starts_with(prefix));
+        let mut offered = message.buttons().into_iter().filter(|(_, data)| fits(data));
         let (label, data) = if last { offered.next_back() } else { offered.next() }.with_context(|| {
             let chat: Vec<_> = self
                 .emulator
-                .chat(DEMO_TOKEN, self.user.id)
+                .chat(self.token, self.user.id)
                 .into_iter()
                 .map(|m| (m.message_id, m.from_bot, m.text))
                 .collect();
@@ -320,7 +336,7 @@ impl<'a> Script<'a> {
         })?;
         let before = self.mark();
         self.lines.push(Line { who: self.who, text: format!("taps [{label}]"), buttons: Vec::new() });
-        self.emulator.press_button(DEMO_TOKEN, &self.user, message.message_id, &data);
+        self.emulator.press_button(self.token, &self.user, message.message_id, &data);
         self.answer(before).await.map(drop)
     }
 }
