@@ -962,6 +962,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
             [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keeps the bot and the emulator running afterwards, and says how to talk to them')
+            [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Plays the whole business instead: the platform daemon and its sales bot, a buyer paying through the YooKassa emulator for a bot that then runs in its own container (needs Docker), and a customer booking through it')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')

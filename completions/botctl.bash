@@ -1662,7 +1662,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__demo)
-            opts="-o -q -v -y -h -V --keep --locale --template --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --keep --locale --template --platform --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -891,6 +891,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
             cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
             cand --keep 'Keeps the bot and the emulator running afterwards, and says how to talk to them'
+            cand --platform 'Plays the whole business instead: the platform daemon and its sales bot, a buyer paying through the YooKassa emulator for a bot that then runs in its own container (needs Docker), and a customer booking through it'
             cand -q 'Prints nothing but results and errors'
             cand --quiet 'Prints nothing but results and errors'
             cand -v 'Prints more about what happens; repeat for more detail'

@@ -675,6 +675,7 @@ never\t'Never color'"
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -l keep -d 'Keeps the bot and the emulator running afterwards, and says how to talk to them'
+complete -c botctl -n "__fish_botctl_using_subcommand demo" -l platform -d 'Plays the whole business instead: the platform daemon and its sales bot, a buyer paying through the YooKassa emulator for a bot that then runs in its own container (needs Docker), and a customer booking through it'
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -s q -l quiet -d 'Prints nothing but results and errors'
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
