@@ -85,17 +85,11 @@ pub struct Draft {
 }
 
 /// Deletes an operator's message that is, or may be, a bot token, before anything else reads it: every
-/// message while a token is awaited, and anything shaped like a token at any time. `true` when it was
-/// a token out of place, which the caller must neither use nor echo.
+/// message while a token is awaited, and a message that is a token at any time.
 pub(super) async fn delete_if_token(bot: &TgBot, msg: &Message, dialogue: &OperatorDialogue) -> anyhow::Result<bool> {
-    let looks_like_token = msg.text().is_some_and(|t| t.parse::<BotToken>().is_ok());
+    let token_shaped = msg.text().is_some_and(|t| t.parse::<BotToken>().is_ok());
     let awaited = dialogue.get().await? == Some(State::AwaitingToken);
-    if (looks_like_token || awaited)
-        && let Err(error) = bot.direct().delete_message(msg.chat.id, msg.id).await
-    {
-        tracing::warn!(%error, "could not delete a message that may hold a bot token");
-    }
-    Ok(looks_like_token && !awaited)
+    Ok(bot.delete_if_token(msg, token_shaped, awaited).await)
 }
 
 fn cancel_row(catalog: &Catalog) -> Vec<InlineKeyboardButton> {

@@ -28,17 +28,11 @@ const MAX_NAME: usize = 64;
 const MAX_SLUG: usize = 31;
 
 /// Deletes a buyer's message that is, or may be, a bot token, before anything else reads it: every
-/// message while a bot is awaited, and anything shaped like a token at any time. `true` when it was a
-/// token out of place, which the caller must neither use nor echo.
+/// message while a bot is awaited, and anything with a token-shaped word at any time.
 pub(super) async fn delete_if_token(bot: &TgBot, msg: &Message, dialogue: &SalesDialogue) -> anyhow::Result<bool> {
-    let looks_like_token = msg.text().is_some_and(|t| t.split_whitespace().any(|w| w.parse::<BotToken>().is_ok()));
+    let token_shaped = msg.text().is_some_and(|t| t.split_whitespace().any(|w| w.parse::<BotToken>().is_ok()));
     let awaited = matches!(dialogue.get().await?, Some(State::AwaitingBot { .. }));
-    if (looks_like_token || awaited)
-        && let Err(error) = bot.direct().delete_message(msg.chat.id, msg.id).await
-    {
-        tracing::warn!(%error, "could not delete a message that may hold a bot token");
-    }
-    Ok(looks_like_token && !awaited)
+    Ok(bot.delete_if_token(msg, token_shaped, awaited).await)
 }
 
 /// A business's name as typed: trimmed, one line, 1-64 characters.

@@ -30,6 +30,19 @@ impl TgBot {
         &self.direct
     }
 
+    /// Deletes `msg` at once when it may hold a bot token — shaped like one (`token_shaped`), or any
+    /// message while the bot awaits a token (`awaited`) — before anything else reads it. `true` when it
+    /// was a token out of place, which the caller must neither use nor echo. A failed delete is logged
+    /// (never the message) and the caller goes on: the token is still neither used nor shown.
+    pub async fn delete_if_token(&self, msg: &Message, token_shaped: bool, awaited: bool) -> bool {
+        if (token_shaped || awaited)
+            && let Err(error) = self.direct.delete_message(msg.chat.id, msg.id).await
+        {
+            tracing::warn!(%error, "could not delete a message that may hold a bot token");
+        }
+        token_shaped && !awaited
+    }
+
     /// A new HTML message in `chat`.
     pub async fn send(&self, chat: ChatId, html: String, markup: Option<ReplyMarkup>) -> anyhow::Result<()> {
         self.post(chat, html, markup).await.map(drop)
