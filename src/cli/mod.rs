@@ -179,36 +179,16 @@ impl Context {
     /// How tenant containers run, and how they reach the database `database` is.
     pub async fn runtime_options(&self, database: &Database) -> anyhow::Result<RuntimeOptions> {
         let s = &self.settings;
-        let name = database.options.get_database().unwrap_or("botctl").to_string();
-        let port = database.options.get_port();
-        let access = match (&s.runtime.database_host, &database.location) {
-            (Some(dir), _) if dir.starts_with('/') => DatabaseAccess::Socket { dir: dir.into(), port, database: name },
-            (Some(host), _) => {
-                let (host, port) = match host.rsplit_once(':') {
-                    Some((h, p)) => (
-                        h.to_string(),
-                        p.parse()
-                            .map_err(|_| BadInput::new(format!("invalid port in runtime.database_host `{host}`")))?,
-                    ),
-                    None => (host.clone(), port),
-                };
-                DatabaseAccess::Tcp { host, port, database: name }
-            }
-            (None, db::Location::Local { shared_socket, .. }) => {
-                DatabaseAccess::Socket { dir: shared_socket.clone(), port, database: name }
-            }
-            (None, db::Location::Server(_)) => match database.options.get_socket() {
-                Some(socket) => {
-                    return Err(BadInput::new(format!(
-                        "the database is reached through the socket directory {}, which containers are not given: \
-                         set runtime.database_host to a socket directory they may mount or to a HOST:PORT",
-                        socket.display()
-                    ))
-                    .into());
-                }
-                None => DatabaseAccess::Tcp { host: database.options.get_host().to_string(), port, database: name },
-            },
+        let shared_socket = match &database.location {
+            db::Location::Local { shared_socket, .. } => Some(shared_socket.as_path()),
+            db::Location::Server(_) => None,
         };
+        let access = DatabaseAccess::resolve(
+            s.runtime.database_host.as_deref(),
+            "runtime.database_host",
+            &database.options,
+            shared_socket,
+        )?;
         Ok(RuntimeOptions {
             installation: db::control::installation(&database.pool).await?,
             image: s.docker.image.clone(),

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod control;
 pub mod migrate;
 pub mod provision;
+pub mod servers;
 pub mod snapshot;
 mod url;
 
@@ -74,6 +75,8 @@ pub struct Database {
     pub location: Location,
     /// How the pool connects, for connections as another role to the same database.
     pub options: PgConnectOptions,
+    /// The servers tenants live on, `main` being this one: every tenant operation routes through it.
+    pub servers: servers::Servers,
 }
 
 impl Database {
@@ -102,7 +105,18 @@ pub async fn connect(options: &DbOptions, progress: &dyn Progress) -> anyhow::Re
     let pool = pool(connect.clone(), options.connect_timeout, options.max_connections, options.lock_timeout)
         .await
         .with_context(|| format!("could not connect to PostgreSQL ({location})"))?;
-    Ok(Database { pool, location, options: connect })
+    let main = servers::Server {
+        name: servers::MAIN.to_string(),
+        pool: pool.clone(),
+        options: connect.clone(),
+        container_host: None,
+    };
+    let settings = servers::PoolSettings {
+        connect_timeout: options.connect_timeout,
+        max_connections: options.max_connections,
+        lock_timeout: options.lock_timeout,
+    };
+    Ok(Database { pool, location, options: connect, servers: servers::Servers::new(main, settings) })
 }
 
 async fn pool(

@@ -3,7 +3,7 @@
 //! the steps `tenant start|stop|restart` take on it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,11 +11,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Postgres};
 
 use super::TenantSlug;
 use super::store::{self, Tenant};
 use crate::db::{ConnectionLimit, provision};
+use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::runtime::Engine;
 use crate::runtime::container::{
@@ -43,6 +45,44 @@ pub enum DatabaseAccess {
         port: u16,
         database: String,
     },
+}
+
+impl DatabaseAccess {
+    /// How containers reach the server `options` connect to: through `host` when one is set (a socket
+    /// directory, `HOST` or `HOST:PORT`; `setting` names where it came from), else through botctl's
+    /// local cluster's shared socket directory, else at the URL's own host. A server botctl reaches
+    /// through a socket directory of its own needs `host`: containers are not given that directory.
+    pub fn resolve(
+        host: Option<&str>,
+        setting: &str,
+        options: &PgConnectOptions,
+        shared_socket: Option<&Path>,
+    ) -> Result<Self, BadInput> {
+        let database = options.get_database().unwrap_or("botctl").to_string();
+        let port = options.get_port();
+        Ok(match (host, shared_socket) {
+            (Some(dir), _) if dir.starts_with('/') => Self::Socket { dir: dir.into(), port, database },
+            (Some(host), _) => match host.rsplit_once(':') {
+                Some((h, p)) => Self::Tcp {
+                    host: h.to_string(),
+                    port: p.parse().map_err(|_| BadInput::new(format!("invalid port in {setting} `{host}`")))?,
+                    database,
+                },
+                None => Self::Tcp { host: host.to_string(), port, database },
+            },
+            (None, Some(dir)) => Self::Socket { dir: dir.to_path_buf(), port, database },
+            (None, None) => match options.get_socket() {
+                Some(socket) => {
+                    return Err(BadInput::new(format!(
+                        "the database is reached through the socket directory {}, which containers are not \
+                         given: set {setting} to a socket directory they may mount or to a HOST:PORT",
+                        socket.display()
+                    )));
+                }
+                None => Self::Tcp { host: options.get_host().to_string(), port, database },
+            },
+        })
+    }
 }
 
 /// Everything about containers that is the same for every tenant.
