@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bot::serve;
+use crate::db::citus::{self, Citus, CitusVersion, Finding, Lint};
 use crate::db::cluster::sizing::{self, Host, Sizing};
 use crate::db::{self, Database, DbOptions, Location, control};
 use crate::progress::Progress;
@@ -24,7 +25,8 @@ pub struct DoctorOptions {
     pub telegram_api_url: url::Url,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Ordered from good to bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -50,19 +52,26 @@ pub struct Check {
     /// What to do about a warning or failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Every object a check found at fault, where the message can name only the first few.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 impl Check {
+    fn new(name: &'static str, status: Status, message: impl Into<String>, fix: Option<String>) -> Self {
+        Self { name, status, message: message.into(), fix, findings: Vec::new() }
+    }
+
     fn ok(name: &'static str, message: impl Into<String>) -> Self {
-        Self { name, status: Status::Ok, message: message.into(), fix: None }
+        Self::new(name, Status::Ok, message, None)
     }
 
     fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name, status: Status::Warn, message: message.into(), fix: Some(fix.into()) }
+        Self::new(name, Status::Warn, message, Some(fix.into()))
     }
 
     fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name, status: Status::Fail, message: message.into(), fix: Some(fix.into()) }
+        Self::new(name, Status::Fail, message, Some(fix.into()))
     }
 
     fn not_checked(name: &'static str, because: &str) -> Self {
@@ -85,10 +94,16 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         docker_checks(options),
         telegram_check(&options.telegram_api_url)
     );
-    checks.push(match &database {
-        Some(database) => budget_check(database, options.db.max_connections).await,
-        None => Check::not_checked(BUDGET, "no current control schema"),
-    });
+    match &database {
+        Some(database) => {
+            checks.push(budget_check(database, options.db.max_connections).await);
+            checks.extend(citus_checks(database).await);
+        }
+        None => {
+            checks.push(Check::not_checked(BUDGET, "no current control schema"));
+            checks.push(Check::not_checked(CITUS_FIT, "no current control schema"));
+        }
+    }
     checks.extend(docker);
     let mut repairs = Vec::new();
     match (&database, &engine) {
@@ -402,6 +417,175 @@ async fn local_settings(database: &Database) -> LocalSettings {
         }
     };
     LocalSettings { sizing, next }
+}
+
+const CITUS_FIT: &str = "citus fit";
+const CITUS: &str = "citus";
+
+/// How many findings a message names; `-o json` lists them all.
+const NAMED_FINDINGS: usize = 5;
+
+/// What holds for advisory locks and notifications whatever the catalog says: both stay on the node
+/// that runs them, under Citus too.
+const NODE_LOCAL: &str = "advisory locks and LISTEN/NOTIFY stay on the node that runs them: botctl takes its \
+     migration and runtime locks, and each bot its outbox locks, on its own connection to this server, and no tenant \
+     trigger notifies since tenant migration 0009, so every connection must go to this server (a Citus coordinator, \
+     never a worker; see DEPLOYMENT.md)";
+
+/// The tenant schemas of the operator's server against Citus schema-based sharding, and Citus's own
+/// settings where the server has it. Per server: it reads only what `database` connects to.
+async fn citus_checks(database: &Database) -> Vec<Check> {
+    let report = async {
+        let mut conn = database.pool.acquire().await?;
+        citus::check(&mut conn).await
+    };
+    match report.await {
+        Ok(report) => {
+            let mut checks = vec![fit_check(&report.lint, report.citus.is_some())];
+            checks.extend(report.citus.as_ref().map(|c| citus_check(c, report.lint.schemas)));
+            checks
+        }
+        Err(e) => vec![Check::fail(CITUS_FIT, format!("cannot read the tenant schemas: {e}"), "check the database")],
+    }
+}
+
+/// The lint's verdict. A schema Citus would refuse fails only on a server that has Citus; elsewhere
+/// it is a warning about a move not yet made.
+pub fn fit_check(lint: &Lint, has_citus: bool) -> Check {
+    let schemas = count(usize::try_from(lint.schemas).unwrap_or(usize::MAX), "tenant schema", "tenant schemas");
+    if lint.findings.is_empty() {
+        if lint.schemas == 0 {
+            return Check::ok(CITUS_FIT, format!("no tenant schemas on this server; {NODE_LOCAL}"));
+        }
+        return Check::ok(
+            CITUS_FIT,
+            format!(
+                "{schemas} ({}) fit Citus schema-based sharding: no foreign keys across schemas, inheritance, foreign \
+                 tables, rules, extension objects, sequences narrower than bigint, statement-level or notifying \
+                 triggers; {} distribute, though Citus cannot undistribute their tables; {NODE_LOCAL}",
+                count(usize::try_from(lint.tables).unwrap_or(usize::MAX), "table", "tables"),
+                count(
+                    usize::try_from(lint.identity_columns).unwrap_or(usize::MAX),
+                    "bigint identity column",
+                    "bigint identity columns"
+                ),
+            ),
+        );
+    }
+    let named: Vec<String> = lint.findings.iter().take(NAMED_FINDINGS).map(Finding::to_string).collect();
+    let more = lint.findings.len().saturating_sub(NAMED_FINDINGS);
+    let how = if lint.blocking() { "would not fit" } else { "fit only with caveats" };
+    let mut message = format!(
+        "{} of {schemas} {how} Citus schema-based sharding: {}",
+        lint.schemas_with_findings(),
+        named.join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!("; and {more} more (`-o json` lists them all)"));
+    }
+    let fixes: Vec<&str> = lint.rules().into_iter().map(citus::Rule::fix).collect();
+    let fix = format!("{} (see DEPLOYMENT.md, \"Tenants' server as a Citus coordinator\")", fixes.join("; "));
+    let mut check = if lint.blocking() && has_citus {
+        Check::fail(CITUS_FIT, message, fix)
+    } else {
+        Check::warn(CITUS_FIT, message, fix)
+    };
+    check.findings = lint.findings.clone();
+    check
+}
+
+/// What Citus says on a server that has it; `tenant_schemas` is how many the lint found.
+pub fn citus_check(c: &Citus, tenant_schemas: u64) -> Check {
+    let mut facts = vec![format!(
+        "Citus {} on PostgreSQL {}",
+        c.version.map_or_else(|| c.extension_version.clone(), |v| v.to_string()),
+        c.postgres_major
+    )];
+    // (status, problem, fix), worst first once sorted.
+    let mut problems: Vec<(Status, String, String)> = Vec::new();
+    match c.version {
+        None => problems.push((
+            Status::Warn,
+            format!("extension version `{}` not understood", c.extension_version),
+            "check `SELECT citus_version()`".into(),
+        )),
+        Some(v) if !v.has_schema_sharding() => problems.push((
+            Status::Fail,
+            format!("Citus {v} has no schema-based sharding (12.0 or later)"),
+            "upgrade Citus to 12.1 or later (13.x on PostgreSQL 15)".into(),
+        )),
+        Some(v) if !v.has_schema_move() => facts.push("no citus_schema_move before 12.1".into()),
+        Some(_) => {}
+    }
+    if c.version.is_some_and(|v| v.major < 14) && c.postgres_major == 15 {
+        facts.push("Citus 14 drops PostgreSQL 15: upgrade PostgreSQL before Citus".into());
+    }
+    if c.coordinator == Some(false) {
+        problems.push((
+            Status::Fail,
+            "botctl is connected to a worker, not the coordinator".into(),
+            "point database.url at the coordinator".into(),
+        ));
+    }
+    if c.version.is_some_and(CitusVersion::has_schema_sharding) {
+        facts.push(format!(
+            "{}, {} of {tenant_schemas} tenant schemas distributed",
+            count(usize::try_from(c.workers).unwrap_or(usize::MAX), "worker", "workers"),
+            c.distributed
+        ));
+        if c.schema_sharding != Some(true) {
+            problems.push((
+                Status::Warn,
+                "citus.enable_schema_based_sharding is off for botctl's sessions: new tenant schemas stay on the \
+                 coordinator"
+                    .into(),
+                "ALTER ROLE <botctl's role> SET citus.enable_schema_based_sharding = on".into(),
+            ));
+        }
+        if !c.undistributed.is_empty() {
+            problems.push((
+                Status::Warn,
+                format!("not distributed: {}", listed(&c.undistributed)),
+                "SELECT citus_schema_distribute('<schema>') for each, once `citus fit` passes".into(),
+            ));
+        }
+        if c.other_distributed.iter().any(|s| s == "botctl") {
+            problems.push((
+                Status::Warn,
+                "botctl's control schema is distributed".into(),
+                "SELECT citus_schema_undistribute('botctl'), and turn schema-based sharding on only after `botctl init`"
+                    .into(),
+            ));
+        }
+    }
+    facts.push(match &c.roles_without_authinfo {
+        None => "pg_dist_authinfo is for superusers only: check that each tenant role can log in to every worker \
+                 (pg_dist_authinfo, or the workers' pg_hba.conf for the coordinator's address)"
+            .into(),
+        Some(roles) if roles.is_empty() => "each tenant role has pg_dist_authinfo for the workers".into(),
+        Some(roles) => format!(
+            "no pg_dist_authinfo for {}: the workers' pg_hba.conf must let them in from the coordinator",
+            listed(roles)
+        ),
+    });
+    problems.sort_by_key(|p| std::cmp::Reverse(p.0));
+    let status = problems.first().map_or(Status::Ok, |p| p.0);
+    let mut message = facts.join("; ");
+    for (_, problem, _) in &problems {
+        message.push_str("; ");
+        message.push_str(problem);
+    }
+    let fix = problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ");
+    Check::new(CITUS, status, message, (status != Status::Ok).then_some(fix))
+}
+
+/// The first few of `names` and how many more.
+fn listed(names: &[String]) -> String {
+    let mut text = names.iter().take(NAMED_FINDINGS).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > NAMED_FINDINGS {
+        text.push_str(&format!(" and {} more", names.len() - NAMED_FINDINGS));
+    }
+    text
 }
 
 /// The database checks, and the database when its control schema is current (the fleet checks need it).
