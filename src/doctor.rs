@@ -483,7 +483,8 @@ pub fn fit_check(lint: &Lint, has_citus: bool) -> Check {
     if more > 0 {
         message.push_str(&format!("; and {more} more (`-o json` lists them all)"));
     }
-    let fixes: Vec<&str> = lint.rules().into_iter().map(citus::Rule::fix).collect();
+    let mut fixes: Vec<&str> = lint.rules().into_iter().map(citus::Rule::fix).collect();
+    fixes.dedup();
     let fix = format!("{} (see DEPLOYMENT.md, \"Tenants' server as a Citus coordinator\")", fixes.join("; "));
     let mut check = if lint.blocking() && has_citus {
         Check::fail(CITUS_FIT, message, fix)
@@ -797,6 +798,143 @@ mod tests {
         assert_eq!(budget(19, 56).check(None).status, Status::Fail);
         // A server answering nonsense gets a verdict, not a panic.
         assert_eq!(budget(0, 0).check(None).status, Status::Fail);
+    }
+
+    fn citus(version: &str) -> Citus {
+        Citus {
+            extension_version: version.into(),
+            version: version.parse().ok(),
+            postgres_major: 15,
+            coordinator: Some(true),
+            schema_sharding: Some(true),
+            workers: 2,
+            distributed: 3,
+            undistributed: Vec::new(),
+            other_distributed: Vec::new(),
+            roles_without_authinfo: None,
+        }
+    }
+
+    #[test]
+    fn a_citus_coordinator_sharding_every_tenant_schema_is_ok_and_says_what_to_check_by_hand() {
+        let check = citus_check(&citus("12.1-1"), 3);
+        assert_eq!(check.status, Status::Ok, "{check:?}");
+        assert!(check.fix.is_none());
+        assert_eq!(
+            check.message,
+            "Citus 12.1 on PostgreSQL 15; Citus 14 drops PostgreSQL 15: upgrade PostgreSQL before Citus; \
+             2 workers, 3 of 3 tenant schemas distributed; pg_dist_authinfo is for superusers only: check that each \
+             tenant role can log in to every worker (pg_dist_authinfo, or the workers' pg_hba.conf for the \
+             coordinator's address)"
+        );
+        let on_16 = Citus { postgres_major: 16, roles_without_authinfo: Some(Vec::new()), ..citus("13.0-1") };
+        let check = citus_check(&on_16, 3);
+        assert!(!check.message.contains("drops PostgreSQL 15"), "{}", check.message);
+        assert!(check.message.ends_with("each tenant role has pg_dist_authinfo for the workers"), "{}", check.message);
+        let missing = Citus { roles_without_authinfo: Some(vec!["tenant_a".into()]), ..citus("13.0-1") };
+        assert!(
+            citus_check(&missing, 3).message.contains("no pg_dist_authinfo for tenant_a: the workers' pg_hba.conf")
+        );
+    }
+
+    #[test]
+    fn citus_without_schema_sharding_or_on_a_worker_fails() {
+        let old = citus_check(&Citus { coordinator: None, ..citus("11.3-1") }, 3);
+        assert_eq!(old.status, Status::Fail);
+        assert!(old.message.contains("Citus 11.3 has no schema-based sharding (12.0 or later)"), "{}", old.message);
+        assert!(!old.message.contains("distributed"), "{}", old.message);
+        let worker = citus_check(&Citus { coordinator: Some(false), ..citus("12.1-1") }, 3);
+        assert_eq!(worker.status, Status::Fail);
+        assert!(worker.message.contains("botctl is connected to a worker, not the coordinator"));
+        assert_eq!(worker.fix.as_deref(), Some("point database.url at the coordinator"));
+        let odd = citus_check(&citus("devel"), 3);
+        assert_eq!(odd.status, Status::Warn);
+        assert!(odd.message.starts_with("Citus devel on PostgreSQL 15; "), "{}", odd.message);
+        assert!(odd.message.ends_with("; extension version `devel` not understood"), "{}", odd.message);
+    }
+
+    #[test]
+    fn undistributed_tenant_schemas_and_sharding_off_warn_with_the_sql_that_fixes_them() {
+        let schemas: Vec<String> = (1..=7).map(|i| format!("tenant_t{i}")).collect();
+        let off = Citus { schema_sharding: Some(false), distributed: 0, undistributed: schemas, ..citus("12.1-1") };
+        let check = citus_check(&off, 7);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.message.contains("0 of 7 tenant schemas distributed"), "{}", check.message);
+        assert!(check.message.contains("citus.enable_schema_based_sharding is off for botctl's sessions"));
+        assert!(
+            check
+                .message
+                .ends_with("; not distributed: tenant_t1, tenant_t2, tenant_t3, tenant_t4, tenant_t5 and 2 more"),
+            "{}",
+            check.message
+        );
+        let fix = check.fix.unwrap();
+        assert!(fix.contains("ALTER ROLE <botctl's role> SET citus.enable_schema_based_sharding = on"), "{fix}");
+        assert!(fix.contains("SELECT citus_schema_distribute('<schema>')"), "{fix}");
+        let control = Citus { other_distributed: vec!["botctl".into()], ..citus("12.1-1") };
+        let check = citus_check(&control, 3);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.fix.unwrap().starts_with("SELECT citus_schema_undistribute('botctl')"));
+    }
+
+    fn lint(findings: &[(&str, citus::Rule)]) -> Lint {
+        let mut findings: Vec<Finding> = findings
+            .iter()
+            .map(|(schema, rule)| Finding {
+                schema: schema.to_string(),
+                rule: *rule,
+                object: "x".into(),
+                blocks: rule.blocks(),
+            })
+            .collect();
+        findings.sort();
+        Lint { schemas: 4, tables: 40, identity_columns: 20, findings }
+    }
+
+    #[test]
+    fn the_fit_check_passes_with_counts_and_says_what_holds_for_locks() {
+        let check = fit_check(&lint(&[]), false);
+        assert_eq!(check.status, Status::Ok);
+        assert!(
+            check.message.starts_with("4 tenant schemas (40 tables) fit Citus schema-based sharding: no foreign keys"),
+            "{}",
+            check.message
+        );
+        assert!(check.message.contains("; 20 bigint identity columns distribute"), "{}", check.message);
+        assert!(check.message.contains("never a worker"), "{}", check.message);
+        let empty = fit_check(&Lint::default(), true);
+        assert_eq!(empty.status, Status::Ok);
+        assert!(empty.message.starts_with("no tenant schemas on this server; advisory locks"), "{}", empty.message);
+    }
+
+    #[test]
+    fn a_schema_citus_would_refuse_fails_only_where_citus_is() {
+        use citus::Rule::*;
+        let broken = lint(&[("tenant_a", ForeignKeyOut), ("tenant_a", ForeignKeyIn), ("tenant_b", NarrowSequence)]);
+        let without = fit_check(&broken, false);
+        assert_eq!(without.status, Status::Warn);
+        assert_eq!(
+            without.message,
+            "2 of 4 tenant schemas would not fit Citus schema-based sharding: \
+             tenant_a: foreign key to another schema (x); tenant_a: foreign key from another schema (x); \
+             tenant_b: sequence narrower than bigint (x)"
+        );
+        assert_eq!(
+            without.fix.as_deref(),
+            Some(
+                "drop foreign keys that cross schemas; make columns filled from sequences bigint \
+                 (see DEPLOYMENT.md, \"Tenants' server as a Citus coordinator\")"
+            )
+        );
+        assert_eq!(without.findings.len(), 3);
+        assert_eq!(fit_check(&broken, true).status, Status::Fail);
+        let caveats = fit_check(&lint(&[("tenant_b", NarrowSequence), ("tenant_c", NotifyTrigger)]), true);
+        assert_eq!(caveats.status, Status::Warn);
+        assert!(caveats.message.starts_with("2 of 4 tenant schemas fit only with caveats"), "{}", caveats.message);
+        let many: Vec<(&str, citus::Rule)> = (0..8).map(|_| ("tenant_a", StatementTrigger)).collect();
+        let check = fit_check(&lint(&many), false);
+        assert!(check.message.ends_with("; and 3 more (`-o json` lists them all)"), "{}", check.message);
+        assert_eq!(serde_json::to_value(&check).unwrap()["findings"].as_array().unwrap().len(), 8);
     }
 
     fn local(next: Vec<NextSetting>) -> LocalSettings {
