@@ -246,7 +246,7 @@ impl Budget {
     }
 
     pub fn message(&self) -> String {
-        let running = usize::try_from(self.running).unwrap_or(usize::MAX);
+        let running = countable(self.running);
         let tenants = if self.busy() == self.running {
             format!("{} × {}", count(running, "running tenant", "running tenants"), self.per_tenant)
         } else {
@@ -265,7 +265,7 @@ impl Budget {
             self.needed() * 100 / self.max.max(1),
             self.own,
             self.reserved,
-            count(usize::try_from(self.open).unwrap_or(usize::MAX), "backend", "backends"),
+            count(countable(self.open), "backend", "backends"),
             self.open_tenants
         )
     }
@@ -451,8 +451,8 @@ async fn citus_checks(database: &Database) -> Vec<Check> {
 
 /// The lint's verdict. A schema Citus would refuse fails only on a server that has Citus; elsewhere
 /// it is a warning about a move not yet made.
-pub fn fit_check(lint: &Lint, has_citus: bool) -> Check {
-    let schemas = count(usize::try_from(lint.schemas).unwrap_or(usize::MAX), "tenant schema", "tenant schemas");
+fn fit_check(lint: &Lint, has_citus: bool) -> Check {
+    let schemas = count(countable(lint.schemas), "tenant schema", "tenant schemas");
     if lint.findings.is_empty() {
         if lint.schemas == 0 {
             return Check::ok(CITUS_FIT, format!("no tenant schemas on this server; {NODE_LOCAL}"));
@@ -463,12 +463,8 @@ pub fn fit_check(lint: &Lint, has_citus: bool) -> Check {
                 "{schemas} ({}) fit Citus schema-based sharding: no foreign keys across schemas, inheritance, foreign \
                  tables, rules, extension objects, sequences narrower than bigint, statement-level or notifying \
                  triggers; {} distribute, though Citus cannot undistribute their tables; {NODE_LOCAL}",
-                count(usize::try_from(lint.tables).unwrap_or(usize::MAX), "table", "tables"),
-                count(
-                    usize::try_from(lint.identity_columns).unwrap_or(usize::MAX),
-                    "bigint identity column",
-                    "bigint identity columns"
-                ),
+                count(countable(lint.tables), "table", "tables"),
+                count(countable(lint.identity_columns), "bigint identity column", "bigint identity columns"),
             ),
         );
     }
@@ -496,7 +492,7 @@ pub fn fit_check(lint: &Lint, has_citus: bool) -> Check {
 }
 
 /// What Citus says on a server that has it; `tenant_schemas` is how many the lint found.
-pub fn citus_check(c: &Citus, tenant_schemas: u64) -> Check {
+fn citus_check(c: &Citus, tenant_schemas: u64) -> Check {
     let mut facts = vec![format!(
         "Citus {} on PostgreSQL {}",
         c.version.map_or_else(|| c.extension_version.clone(), |v| v.to_string()),
@@ -531,7 +527,7 @@ pub fn citus_check(c: &Citus, tenant_schemas: u64) -> Check {
     if c.version.is_some_and(CitusVersion::has_schema_sharding) {
         facts.push(format!(
             "{}, {} of {tenant_schemas} tenant schemas distributed",
-            count(usize::try_from(c.workers).unwrap_or(usize::MAX), "worker", "workers"),
+            count(countable(c.workers), "worker", "workers"),
             c.distributed
         ));
         if c.schema_sharding != Some(true) {
@@ -705,6 +701,11 @@ async fn telegram_check(api_url: &url::Url) -> Check {
             "allow outbound HTTPS to the Bot API, or set telegram.api_url to a reachable Bot API server's URL",
         ),
     }
+}
+
+/// A count from the server, for [`count`]'s wording.
+fn countable(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn short_id(id: &str) -> &str {
