@@ -40,7 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)')
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst')
@@ -1262,7 +1262,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
         }
         'botctl;help' {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)')
-            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus, Docker, the tenant image, the tenants'' containers and the Telegram Bot API')
             [CompletionResult]::new('tenant', 'tenant', [CompletionResultType]::ParameterValue, 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)')
             [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst')

@@ -37,7 +37,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-            cand doctor 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
+            cand doctor 'Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
@@ -1170,7 +1170,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
         }
         &'botctl;help'= {
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
-            cand doctor 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
+            cand doctor 'Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'

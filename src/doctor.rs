@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bot::serve;
+use crate::db::citus::{self, Citus, CitusVersion, Finding, Lint};
 use crate::db::cluster::sizing::{self, Host, Sizing};
 use crate::db::{self, Database, DbOptions, Location, control};
 use crate::progress::Progress;
@@ -24,7 +25,8 @@ pub struct DoctorOptions {
     pub telegram_api_url: url::Url,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Ordered from good to bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -50,19 +52,26 @@ pub struct Check {
     /// What to do about a warning or failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Every object a check found at fault, where the message can name only the first few.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 impl Check {
+    fn new(name: &'static str, status: Status, message: impl Into<String>, fix: Option<String>) -> Self {
+        Self { name, status, message: message.into(), fix, findings: Vec::new() }
+    }
+
     fn ok(name: &'static str, message: impl Into<String>) -> Self {
-        Self { name, status: Status::Ok, message: message.into(), fix: None }
+        Self::new(name, Status::Ok, message, None)
     }
 
     fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name, status: Status::Warn, message: message.into(), fix: Some(fix.into()) }
+        Self::new(name, Status::Warn, message, Some(fix.into()))
     }
 
     fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name, status: Status::Fail, message: message.into(), fix: Some(fix.into()) }
+        Self::new(name, Status::Fail, message, Some(fix.into()))
     }
 
     fn not_checked(name: &'static str, because: &str) -> Self {
@@ -85,10 +94,16 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         docker_checks(options),
         telegram_check(&options.telegram_api_url)
     );
-    checks.push(match &database {
-        Some(database) => budget_check(database, options.db.max_connections).await,
-        None => Check::not_checked(BUDGET, "no current control schema"),
-    });
+    match &database {
+        Some(database) => {
+            checks.push(budget_check(database, options.db.max_connections).await);
+            checks.extend(citus_checks(database).await);
+        }
+        None => {
+            checks.push(Check::not_checked(BUDGET, "no current control schema"));
+            checks.push(Check::not_checked(CITUS_FIT, "no current control schema"));
+        }
+    }
     checks.extend(docker);
     let mut repairs = Vec::new();
     match (&database, &engine) {
@@ -231,7 +246,7 @@ impl Budget {
     }
 
     pub fn message(&self) -> String {
-        let running = usize::try_from(self.running).unwrap_or(usize::MAX);
+        let running = countable(self.running);
         let tenants = if self.busy() == self.running {
             format!("{} × {}", count(running, "running tenant", "running tenants"), self.per_tenant)
         } else {
@@ -250,7 +265,7 @@ impl Budget {
             self.needed() * 100 / self.max.max(1),
             self.own,
             self.reserved,
-            count(usize::try_from(self.open).unwrap_or(usize::MAX), "backend", "backends"),
+            count(countable(self.open), "backend", "backends"),
             self.open_tenants
         )
     }
@@ -404,6 +419,172 @@ async fn local_settings(database: &Database) -> LocalSettings {
     LocalSettings { sizing, next }
 }
 
+const CITUS_FIT: &str = "citus fit";
+const CITUS: &str = "citus";
+
+/// How many findings a message names; `-o json` lists them all.
+const NAMED_FINDINGS: usize = 5;
+
+/// What holds for advisory locks and notifications whatever the catalog says: both stay on the node
+/// that runs them, under Citus too.
+const NODE_LOCAL: &str = "advisory locks and LISTEN/NOTIFY stay on the node that runs them: botctl takes its \
+     migration and runtime locks, and each bot its outbox locks, on its own connection to this server, and no tenant \
+     trigger notifies since tenant migration 0009, so every connection must go to this server (a Citus coordinator, \
+     never a worker; see DEPLOYMENT.md)";
+
+/// The tenant schemas of the operator's server against Citus schema-based sharding, and Citus's own
+/// settings where the server has it. Per server: it reads only what `database` connects to.
+async fn citus_checks(database: &Database) -> Vec<Check> {
+    let report = async {
+        let mut conn = database.pool.acquire().await?;
+        citus::check(&mut conn).await
+    };
+    match report.await {
+        Ok(report) => {
+            let mut checks = vec![fit_check(&report.lint, report.citus.is_some())];
+            checks.extend(report.citus.as_ref().map(|c| citus_check(c, report.lint.schemas)));
+            checks
+        }
+        Err(e) => vec![Check::fail(CITUS_FIT, format!("cannot read the tenant schemas: {e}"), "check the database")],
+    }
+}
+
+/// The lint's verdict. A schema Citus would refuse fails only on a server that has Citus; elsewhere
+/// it is a warning about a move not yet made.
+fn fit_check(lint: &Lint, has_citus: bool) -> Check {
+    let schemas = count(countable(lint.schemas), "tenant schema", "tenant schemas");
+    if lint.findings.is_empty() {
+        if lint.schemas == 0 {
+            return Check::ok(CITUS_FIT, format!("no tenant schemas on this server; {NODE_LOCAL}"));
+        }
+        return Check::ok(
+            CITUS_FIT,
+            format!(
+                "{schemas} ({}) fit Citus schema-based sharding: no foreign keys across schemas, inheritance, foreign \
+                 tables, rules, extension objects, sequences narrower than bigint, statement-level or notifying \
+                 triggers; {} distribute, though Citus cannot undistribute their tables; {NODE_LOCAL}",
+                count(countable(lint.tables), "table", "tables"),
+                count(countable(lint.identity_columns), "bigint identity column", "bigint identity columns"),
+            ),
+        );
+    }
+    let named: Vec<String> = lint.findings.iter().take(NAMED_FINDINGS).map(Finding::to_string).collect();
+    let more = lint.findings.len().saturating_sub(NAMED_FINDINGS);
+    let how = if lint.blocking() { "would not fit" } else { "fit only with caveats" };
+    let mut message = format!(
+        "{} of {schemas} {how} Citus schema-based sharding: {}",
+        lint.schemas_with_findings(),
+        named.join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!("; and {more} more (`-o json` lists them all)"));
+    }
+    let mut fixes: Vec<&str> = lint.rules().into_iter().map(citus::Rule::fix).collect();
+    fixes.dedup();
+    let fix = format!("{} (see DEPLOYMENT.md, \"Tenants' server as a Citus coordinator\")", fixes.join("; "));
+    let mut check = if lint.blocking() && has_citus {
+        Check::fail(CITUS_FIT, message, fix)
+    } else {
+        Check::warn(CITUS_FIT, message, fix)
+    };
+    check.findings = lint.findings.clone();
+    check
+}
+
+/// What Citus says on a server that has it; `tenant_schemas` is how many the lint found.
+fn citus_check(c: &Citus, tenant_schemas: u64) -> Check {
+    let mut facts = vec![format!(
+        "Citus {} on PostgreSQL {}",
+        c.version.map_or_else(|| c.extension_version.clone(), |v| v.to_string()),
+        c.postgres_major
+    )];
+    // (status, problem, fix), worst first once sorted.
+    let mut problems: Vec<(Status, String, String)> = Vec::new();
+    match c.version {
+        None => problems.push((
+            Status::Warn,
+            format!("extension version `{}` not understood", c.extension_version),
+            "check `SELECT citus_version()`".into(),
+        )),
+        Some(v) if !v.has_schema_sharding() => problems.push((
+            Status::Fail,
+            format!("Citus {v} has no schema-based sharding (12.0 or later)"),
+            "upgrade Citus to 12.1 or later (13.x on PostgreSQL 15)".into(),
+        )),
+        Some(v) if !v.has_schema_move() => facts.push("no citus_schema_move before 12.1".into()),
+        Some(_) => {}
+    }
+    if c.version.is_some_and(|v| v.major < 14) && c.postgres_major == 15 {
+        facts.push("Citus 14 drops PostgreSQL 15: upgrade PostgreSQL before Citus".into());
+    }
+    if c.coordinator == Some(false) {
+        problems.push((
+            Status::Fail,
+            "botctl is connected to a worker, not the coordinator".into(),
+            "point database.url at the coordinator".into(),
+        ));
+    }
+    if c.version.is_some_and(CitusVersion::has_schema_sharding) {
+        facts.push(format!(
+            "{}, {} of {tenant_schemas} tenant schemas distributed",
+            count(countable(c.workers), "worker", "workers"),
+            c.distributed
+        ));
+        if c.schema_sharding != Some(true) {
+            problems.push((
+                Status::Warn,
+                "citus.enable_schema_based_sharding is off for botctl's sessions: new tenant schemas stay on the \
+                 coordinator"
+                    .into(),
+                "ALTER ROLE <botctl's role> SET citus.enable_schema_based_sharding = on".into(),
+            ));
+        }
+        if !c.undistributed.is_empty() {
+            problems.push((
+                Status::Warn,
+                format!("not distributed: {}", listed(&c.undistributed)),
+                "SELECT citus_schema_distribute('<schema>') for each, once `citus fit` passes".into(),
+            ));
+        }
+        if c.other_distributed.iter().any(|s| s == "botctl") {
+            problems.push((
+                Status::Warn,
+                "botctl's control schema is distributed".into(),
+                "SELECT citus_schema_undistribute('botctl'), and turn schema-based sharding on only after `botctl init`"
+                    .into(),
+            ));
+        }
+    }
+    facts.push(match &c.roles_without_authinfo {
+        None => "pg_dist_authinfo is for superusers only: check that each tenant role can log in to every worker \
+                 (pg_dist_authinfo, or the workers' pg_hba.conf for the coordinator's address)"
+            .into(),
+        Some(roles) if roles.is_empty() => "each tenant role has pg_dist_authinfo for the workers".into(),
+        Some(roles) => format!(
+            "no pg_dist_authinfo for {}: the workers' pg_hba.conf must let them in from the coordinator",
+            listed(roles)
+        ),
+    });
+    problems.sort_by_key(|p| std::cmp::Reverse(p.0));
+    let status = problems.first().map_or(Status::Ok, |p| p.0);
+    let mut message = facts.join("; ");
+    for (_, problem, _) in &problems {
+        message.push_str("; ");
+        message.push_str(problem);
+    }
+    let fix = problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ");
+    Check::new(CITUS, status, message, (status != Status::Ok).then_some(fix))
+}
+
+/// The first few of `names` and how many more.
+fn listed(names: &[String]) -> String {
+    let mut text = names.iter().take(NAMED_FINDINGS).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > NAMED_FINDINGS {
+        text.push_str(&format!(" and {} more", names.len() - NAMED_FINDINGS));
+    }
+    text
+}
+
 /// The database checks, and the database when its control schema is current (the fleet checks need it).
 async fn database_checks(options: &DbOptions, progress: &dyn Progress) -> (Vec<Check>, Option<Database>) {
     let database = match db::connect(options, progress).await {
@@ -522,6 +703,11 @@ async fn telegram_check(api_url: &url::Url) -> Check {
     }
 }
 
+/// A count from the server, for [`count`]'s wording.
+fn countable(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     &id[..id.len().min(12)]
@@ -613,6 +799,143 @@ mod tests {
         assert_eq!(budget(19, 56).check(None).status, Status::Fail);
         // A server answering nonsense gets a verdict, not a panic.
         assert_eq!(budget(0, 0).check(None).status, Status::Fail);
+    }
+
+    fn citus(version: &str) -> Citus {
+        Citus {
+            extension_version: version.into(),
+            version: version.parse().ok(),
+            postgres_major: 15,
+            coordinator: Some(true),
+            schema_sharding: Some(true),
+            workers: 2,
+            distributed: 3,
+            undistributed: Vec::new(),
+            other_distributed: Vec::new(),
+            roles_without_authinfo: None,
+        }
+    }
+
+    #[test]
+    fn a_citus_coordinator_sharding_every_tenant_schema_is_ok_and_says_what_to_check_by_hand() {
+        let check = citus_check(&citus("12.1-1"), 3);
+        assert_eq!(check.status, Status::Ok, "{check:?}");
+        assert!(check.fix.is_none());
+        assert_eq!(
+            check.message,
+            "Citus 12.1 on PostgreSQL 15; Citus 14 drops PostgreSQL 15: upgrade PostgreSQL before Citus; \
+             2 workers, 3 of 3 tenant schemas distributed; pg_dist_authinfo is for superusers only: check that each \
+             tenant role can log in to every worker (pg_dist_authinfo, or the workers' pg_hba.conf for the \
+             coordinator's address)"
+        );
+        let on_16 = Citus { postgres_major: 16, roles_without_authinfo: Some(Vec::new()), ..citus("13.0-1") };
+        let check = citus_check(&on_16, 3);
+        assert!(!check.message.contains("drops PostgreSQL 15"), "{}", check.message);
+        assert!(check.message.ends_with("each tenant role has pg_dist_authinfo for the workers"), "{}", check.message);
+        let missing = Citus { roles_without_authinfo: Some(vec!["tenant_a".into()]), ..citus("13.0-1") };
+        assert!(
+            citus_check(&missing, 3).message.contains("no pg_dist_authinfo for tenant_a: the workers' pg_hba.conf")
+        );
+    }
+
+    #[test]
+    fn citus_without_schema_sharding_or_on_a_worker_fails() {
+        let old = citus_check(&Citus { coordinator: None, ..citus("11.3-1") }, 3);
+        assert_eq!(old.status, Status::Fail);
+        assert!(old.message.contains("Citus 11.3 has no schema-based sharding (12.0 or later)"), "{}", old.message);
+        assert!(!old.message.contains("distributed"), "{}", old.message);
+        let worker = citus_check(&Citus { coordinator: Some(false), ..citus("12.1-1") }, 3);
+        assert_eq!(worker.status, Status::Fail);
+        assert!(worker.message.contains("botctl is connected to a worker, not the coordinator"));
+        assert_eq!(worker.fix.as_deref(), Some("point database.url at the coordinator"));
+        let odd = citus_check(&citus("devel"), 3);
+        assert_eq!(odd.status, Status::Warn);
+        assert!(odd.message.starts_with("Citus devel on PostgreSQL 15; "), "{}", odd.message);
+        assert!(odd.message.ends_with("; extension version `devel` not understood"), "{}", odd.message);
+    }
+
+    #[test]
+    fn undistributed_tenant_schemas_and_sharding_off_warn_with_the_sql_that_fixes_them() {
+        let schemas: Vec<String> = (1..=7).map(|i| format!("tenant_t{i}")).collect();
+        let off = Citus { schema_sharding: Some(false), distributed: 0, undistributed: schemas, ..citus("12.1-1") };
+        let check = citus_check(&off, 7);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.message.contains("0 of 7 tenant schemas distributed"), "{}", check.message);
+        assert!(check.message.contains("citus.enable_schema_based_sharding is off for botctl's sessions"));
+        assert!(
+            check
+                .message
+                .ends_with("; not distributed: tenant_t1, tenant_t2, tenant_t3, tenant_t4, tenant_t5 and 2 more"),
+            "{}",
+            check.message
+        );
+        let fix = check.fix.unwrap();
+        assert!(fix.contains("ALTER ROLE <botctl's role> SET citus.enable_schema_based_sharding = on"), "{fix}");
+        assert!(fix.contains("SELECT citus_schema_distribute('<schema>')"), "{fix}");
+        let control = Citus { other_distributed: vec!["botctl".into()], ..citus("12.1-1") };
+        let check = citus_check(&control, 3);
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.fix.unwrap().starts_with("SELECT citus_schema_undistribute('botctl')"));
+    }
+
+    fn lint(findings: &[(&str, citus::Rule)]) -> Lint {
+        let mut findings: Vec<Finding> = findings
+            .iter()
+            .map(|(schema, rule)| Finding {
+                schema: schema.to_string(),
+                rule: *rule,
+                object: "x".into(),
+                blocks: rule.blocks(),
+            })
+            .collect();
+        findings.sort();
+        Lint { schemas: 4, tables: 40, identity_columns: 20, findings }
+    }
+
+    #[test]
+    fn the_fit_check_passes_with_counts_and_says_what_holds_for_locks() {
+        let check = fit_check(&lint(&[]), false);
+        assert_eq!(check.status, Status::Ok);
+        assert!(
+            check.message.starts_with("4 tenant schemas (40 tables) fit Citus schema-based sharding: no foreign keys"),
+            "{}",
+            check.message
+        );
+        assert!(check.message.contains("; 20 bigint identity columns distribute"), "{}", check.message);
+        assert!(check.message.contains("never a worker"), "{}", check.message);
+        let empty = fit_check(&Lint::default(), true);
+        assert_eq!(empty.status, Status::Ok);
+        assert!(empty.message.starts_with("no tenant schemas on this server; advisory locks"), "{}", empty.message);
+    }
+
+    #[test]
+    fn a_schema_citus_would_refuse_fails_only_where_citus_is() {
+        use citus::Rule::*;
+        let broken = lint(&[("tenant_a", ForeignKeyOut), ("tenant_a", ForeignKeyIn), ("tenant_b", NarrowSequence)]);
+        let without = fit_check(&broken, false);
+        assert_eq!(without.status, Status::Warn);
+        assert_eq!(
+            without.message,
+            "2 of 4 tenant schemas would not fit Citus schema-based sharding: \
+             tenant_a: foreign key to another schema (x); tenant_a: foreign key from another schema (x); \
+             tenant_b: sequence narrower than bigint (x)"
+        );
+        assert_eq!(
+            without.fix.as_deref(),
+            Some(
+                "drop foreign keys that cross schemas; make columns filled from sequences bigint \
+                 (see DEPLOYMENT.md, \"Tenants' server as a Citus coordinator\")"
+            )
+        );
+        assert_eq!(without.findings.len(), 3);
+        assert_eq!(fit_check(&broken, true).status, Status::Fail);
+        let caveats = fit_check(&lint(&[("tenant_b", NarrowSequence), ("tenant_c", NotifyTrigger)]), true);
+        assert_eq!(caveats.status, Status::Warn);
+        assert!(caveats.message.starts_with("2 of 4 tenant schemas fit only with caveats"), "{}", caveats.message);
+        let many: Vec<(&str, citus::Rule)> = (0..8).map(|_| ("tenant_a", StatementTrigger)).collect();
+        let check = fit_check(&lint(&many), false);
+        assert!(check.message.ends_with("; and 3 more (`-o json` lists them all)"), "{}", check.message);
+        assert_eq!(serde_json::to_value(&check).unwrap()["findings"].as_array().unwrap().len(), 8);
     }
 
     fn local(next: Vec<NextSetting>) -> LocalSettings {

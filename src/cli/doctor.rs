@@ -7,15 +7,18 @@ use crate::error::{BadInput, SomeFailed};
 use crate::tenant::fleet::{self, Repair};
 use crate::ui::{Render, Table};
 
-/// Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'
-/// containers and the Telegram Bot API.
+/// Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus,
+/// Docker, the tenant image, the tenants' containers and the Telegram Bot API.
 ///
 /// Each check says ok, warn or fail with a one-line fix. The connection budget weighs what the running
 /// tenants open when busy (one in ten at once, or all of ten or fewer), botctl's pool and the superuser
 /// slots against the server's max_connections, and counts the backends open now; for botctl's local
-/// cluster it shows the settings sized for this machine. Containers of this installation that belong
-/// to no tenant, and tenants marked running whose bot is not, are reported; `--fix` repairs them.
-/// Exits with 1 when any check fails.
+/// cluster it shows the settings sized for this machine. `citus fit` checks every tenant schema against
+/// the rules of Citus schema-based sharding (foreign keys across schemas, inheritance, sequences
+/// narrower than bigint, triggers that notify, …) and lists what breaks them; on a server with the
+/// citus extension, `citus` reports its version, settings and which tenant schemas are distributed.
+/// Containers of this installation that belong to no tenant, and tenants marked running whose bot is
+/// not, are reported; `--fix` repairs them. Exits with 1 when any check fails.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Removes containers that belong to no tenant and starts tenants marked running whose bot is not,

@@ -2,6 +2,7 @@
 //!
 //! `db` knows nothing of Docker, Telegram or the command line; `tenant` orchestrates it.
 
+pub mod citus;
 pub mod cluster;
 pub mod control;
 pub mod migrate;

@@ -12,6 +12,7 @@ mod alerts;
 mod backup;
 mod billing;
 mod booking;
+mod citus;
 mod commands;
 mod config;
 mod demo;
