@@ -276,6 +276,17 @@ fn first_row(archive: &Archive, table: &str) -> anyhow::Result<std::collections:
 /// Builds `schema` (quoted, created and empty, on the search path) from the archive and checks every
 /// table's row count against the manifest.
 async fn build(conn: &mut PgConnection, schema: &str, archive: &Archive) -> anyhow::Result<()> {
+    load(conn, schema, archive).await?;
+    let migrator = migrate::tenant_migrator_in(schema);
+    migrate::apply(conn, &migrator).await.context("migrating the restored schema to this botctl's version")?;
+    Ok(())
+}
+
+/// The first part of [`build`], up to the archive's own schema version: `schema` migrated to it (a
+/// no-op when it is there already), its tables emptied and loaded with the archive's rows (row counts
+/// checked), its identity sequences moved past them. `tenant move` compares the rows here, before
+/// later migrations change the tables.
+pub(super) async fn load(conn: &mut PgConnection, schema: &str, archive: &Archive) -> anyhow::Result<()> {
     let manifest = &archive.manifest;
     let migrator = migrate::tenant_migrator_in(schema);
     migrate::apply_until(conn, &migrator, Some(manifest.schema_version))
@@ -293,7 +304,6 @@ async fn build(conn: &mut PgConnection, schema: &str, archive: &Archive) -> anyh
         }
         snapshot::reset_sequences(conn, schema, &file.table).await?;
     }
-    migrate::apply(conn, &migrator).await.context("migrating the restored schema to this botctl's version")?;
     Ok(())
 }
 

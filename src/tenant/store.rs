@@ -317,3 +317,17 @@ pub async fn backup_at(conn: &mut PgConnection, path: &str) -> Result<Option<Bac
     .fetch_optional(conn)
     .await
 }
+
+/// Records the tenant on `server`, its schema there at `version`: a move's switch (or its undoing).
+pub async fn set_server(conn: &mut PgConnection, slug: &str, server: &str, version: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE botctl.tenants SET server = $2, schema_version = $3, updated_at = now() \
+         WHERE slug = $1 AND deleted_at IS NULL",
+    )
+    .bind(slug)
+    .bind(server)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
