@@ -112,7 +112,7 @@ pub async fn move_tenant(
     };
     let tenant = runtime::find(servers, slug).await?;
     if tenant.server == to.as_str()
-        && let Some(recovered) = recovered.filter(|r| r.outcome == Step::Done && r.to == to.as_str())
+        && let Some(recovered) = recovered.as_ref().filter(|r| r.outcome == Step::Done && r.to == to.as_str())
     {
         return Ok(Moved {
             tenant: slug.to_string(),
@@ -123,7 +123,7 @@ pub async fn move_tenant(
             running: tenant.status == "running",
             downtime_ms: None,
             archive: None,
-            recovered: Some(recovered),
+            recovered: Some(recovered.clone()),
             warnings: Vec::new(),
         });
     }
@@ -257,6 +257,14 @@ async fn move_locked(
     if let Some(error) = start_error {
         progress.set_message(&format!("tenant {slug} is not healthy on server {}: switching back", target.name));
         return Err(switch_back(servers, containers, slug, &tenant, &source, &target, id, actor, error).await);
+    }
+    if let Containers::Unreachable(why) = containers {
+        let name = container_name(slug.as_str());
+        moved.warnings.push(format!(
+            "no container was looked at ({why}): a stopped container `{name}` would still name server `{}`; \
+             remove it before `botctl tenant start {slug}`, which makes one for server `{}`",
+            source.name, target.name
+        ));
     }
     progress.set_message(&format!("dropping tenant {slug}'s schema and role on server {}", source.name));
     match drop_on(servers, &source, slug).await {
@@ -580,15 +588,10 @@ pub async fn drain(
                 .await?
                 .ok_or_else(|| BadInput::new(format!("no server `{to}` (see `botctl server list`)")))?;
         }
-        let marked = sqlx::query("UPDATE botctl.servers SET draining = true WHERE name = $1 AND NOT draining")
-            .bind(from.as_str())
-            .execute(&mut *conn)
-            .await?;
-        if marked.rows_affected() > 0 {
-            store::record(&mut conn, actor, None, "server.drain", json!({ "server": from.as_str() })).await?;
-        }
         tenants_on(&mut conn, from.as_str()).await?
     };
+    // As `server drain` does: placement stops choosing it, so no tenant is put back there meanwhile.
+    super::servers::drain(servers, from, false, actor).await?;
     progress.set_message(&format!("moving tenants off server {from}"));
     let mut tenants: Vec<DrainedTenant> = ops::each(&slugs, options.jobs, progress, |slug| async move {
         let mut row = DrainedTenant { tenant: slug.to_string(), to: None, moved: None, error: None };

@@ -225,6 +225,7 @@ fn a_move_a_crash_interrupted_is_rolled_back_or_finished_by_the_next_move() {
     half_made(&pg2.url());
     leave("main", "pg2", "loaded");
     // Meanwhile, other commands that would touch its bot or schema are refused.
+    t.botctl(&["backup", &slug, "-q"]).assert().success();
     let archive = t.archives(&slug);
     let said = stderr(
         &t.botctl(&["restore", &slug, "--from", archive[0].to_str().unwrap(), "--force", "--yes"]).assert().code(2),
@@ -261,6 +262,7 @@ fn all_from_drains_a_server_and_one_failure_does_not_stop_the_others() {
     let token_c = token(BOT_C);
     f.botctl()
         .args(["tenant", "create", "--no-start", &c, "--token", &token_c, "--admin", "1001", "--server", "pg2"])
+        .args(["--template", "barbershop"])
         .assert()
         .success();
     // Both of main's tenants go to pg2 first, then all three drain back to main.

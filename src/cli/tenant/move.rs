@@ -136,7 +136,10 @@ pub async fn exec(args: MoveArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     // A stopped tenant moves without Docker; a running one is refused before anything is touched.
     let connected = match ctx.engine().await {
-        Ok(engine) => Ok((engine, ctx.runtime_options(&database).await?)),
+        Ok(engine) => match ctx.runtime_options(&database).await {
+            Ok(runtime) => Ok((engine, runtime)),
+            Err(e) => Err(format!("{e:#}")),
+        },
         Err(e) => Err(format!("{e:#}")),
     };
     let containers = match &connected {
