@@ -224,6 +224,12 @@ fn a_move_a_crash_interrupted_is_rolled_back_or_finished_by_the_next_move() {
     // Crashed after loading, before the switch: the record still names main.
     half_made(&pg2.url());
     leave("main", "pg2", "loaded");
+    // `doctor` tells of it.
+    let doctor = f.botctl().args(["doctor", "-o", "json"]).env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let checks: Value = serde_json::from_slice(&doctor.output().unwrap().stdout).unwrap();
+    let moves = checks.as_array().unwrap().iter().find(|c| c["name"] == "tenant moves").unwrap();
+    assert_eq!(moves["status"], "warn", "{moves}");
+    assert!(moves["fix"].as_str().unwrap().contains(&format!("botctl tenant move {slug} --to pg2")), "{moves}");
     // Meanwhile, other commands that would touch its bot or schema are refused.
     t.botctl(&["backup", &slug, "-q"]).assert().success();
     let archive = t.archives(&slug);
