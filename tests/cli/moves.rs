@@ -225,7 +225,8 @@ fn a_move_a_crash_interrupted_is_rolled_back_or_finished_by_the_next_move() {
     half_made(&pg2.url());
     leave("main", "pg2", "loaded");
     // `doctor` tells of it.
-    let doctor = f.botctl().args(["doctor", "-o", "json"]).env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let mut doctor = f.botctl();
+    doctor.args(["doctor", "-o", "json"]).env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let checks: Value = serde_json::from_slice(&doctor.output().unwrap().stdout).unwrap();
     let moves = checks.as_array().unwrap().iter().find(|c| c["name"] == "tenant moves").unwrap();
     assert_eq!(moves["status"], "warn", "{moves}");
