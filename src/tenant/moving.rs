@@ -218,7 +218,11 @@ async fn move_locked(
                 roll_back(servers, containers, slug, &source, &target, was_running, stopped_at.is_some()).await;
             let why = format!("{error:#}");
             let mut conn = servers.control().acquire().await?;
-            journal::finish(&mut conn, id, Step::RolledBack, Some(&why)).await?;
+            match &undone {
+                Ok(()) => journal::finish(&mut conn, id, Step::RolledBack, Some(&why)).await?,
+                // Left unfinished: the next `tenant move` of it rolls back what is left.
+                Err(e) => journal::note_error(&mut conn, id, &format!("{why}; rolling back: {e:#}")).await?,
+            }
             store::record(
                 &mut conn,
                 actor,
@@ -238,8 +242,9 @@ async fn move_locked(
                     if was_running { ", its bot running again" } else { "" }
                 )),
                 Err(e) => error.context(format!(
-                    "tenant `{slug}` was not moved and stays on server `{}`, but rolling back failed too: {e:#}{kept}",
-                    source.name
+                    "tenant `{slug}` was not moved and stays on server `{}`, but rolling back failed too ({e:#}): \
+                     `botctl tenant move {slug} --to {}` finishes the rollback{kept}",
+                    source.name, target.name
                 )),
             });
         }

@@ -97,6 +97,16 @@ pub async fn set_archive(conn: &mut PgConnection, id: i64, archive: &str) -> Res
     Ok(())
 }
 
+/// Notes what went wrong in a move left unfinished (its undoing failed too): the next move reads it.
+pub async fn note_error(conn: &mut PgConnection, id: i64, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE botctl.tenant_moves SET error = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Ends the move as `done` or `rolled_back`, with what went wrong if anything did.
 pub async fn finish(conn: &mut PgConnection, id: i64, step: Step, error: Option<&str>) -> Result<(), sqlx::Error> {
     sqlx::query(
