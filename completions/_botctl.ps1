@@ -131,6 +131,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
+            [CompletionResult]::new('move', 'move', [CompletionResultType]::ParameterValue, 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -356,6 +357,34 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'botctl;tenant;move' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'The server to move to (with --all-from: instead of placing each tenant where a new one would go)')
+            [CompletionResult]::new('--all-from', '--all-from', [CompletionResultType]::ParameterName, 'Moves every tenant off this server, marking it draining first')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'With --all-from: how many tenants move at once')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'With --all-from: how many tenants move at once')
+            [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
+            [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
+            [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Prints results as a table for people, or as JSON or YAML for scripts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Moves onto a server that is draining')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Prints nothing but results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Prints more about what happens; repeat for more detail')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answers yes to confirmations; required for destructive commands when not on a terminal')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Never draws progress bars or spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'botctl;tenant;help' {
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Lists tenants')
@@ -366,6 +395,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
+            [CompletionResult]::new('move', 'move', [CompletionResultType]::ParameterValue, 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -394,6 +424,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;tenant;help;upgrade' {
+            break
+        }
+        'botctl;tenant;help;move' {
             break
         }
         'botctl;tenant;help;help' {
@@ -1438,6 +1471,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stops and starts the tenant''s container, waiting until it is healthy again')
             [CompletionResult]::new('upgrade', 'upgrade', [CompletionResultType]::ParameterValue, 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image')
+            [CompletionResult]::new('move', 'move', [CompletionResultType]::ParameterValue, 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)')
             break
         }
         'botctl;help;tenant;create' {
@@ -1465,6 +1499,9 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;help;tenant;upgrade' {
+            break
+        }
+        'botctl;help;tenant;move' {
             break
         }
         'botctl;help;server' {

@@ -319,6 +319,9 @@ _botctl() {
             botctl__subcmd__help__subcmd__tenant,list)
                 cmd="botctl__subcmd__help__subcmd__tenant__subcmd__list"
                 ;;
+            botctl__subcmd__help__subcmd__tenant,move)
+                cmd="botctl__subcmd__help__subcmd__tenant__subcmd__move"
+                ;;
             botctl__subcmd__help__subcmd__tenant,restart)
                 cmd="botctl__subcmd__help__subcmd__tenant__subcmd__restart"
                 ;;
@@ -415,6 +418,9 @@ _botctl() {
             botctl__subcmd__tenant,list)
                 cmd="botctl__subcmd__tenant__subcmd__list"
                 ;;
+            botctl__subcmd__tenant,move)
+                cmd="botctl__subcmd__tenant__subcmd__move"
+                ;;
             botctl__subcmd__tenant,restart)
                 cmd="botctl__subcmd__tenant__subcmd__restart"
                 ;;
@@ -444,6 +450,9 @@ _botctl() {
                 ;;
             botctl__subcmd__tenant__subcmd__help,list)
                 cmd="botctl__subcmd__tenant__subcmd__help__subcmd__list"
+                ;;
+            botctl__subcmd__tenant__subcmd__help,move)
+                cmd="botctl__subcmd__tenant__subcmd__help__subcmd__move"
                 ;;
             botctl__subcmd__tenant__subcmd__help,restart)
                 cmd="botctl__subcmd__tenant__subcmd__help__subcmd__restart"
@@ -2454,7 +2463,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__tenant)
-            opts="create list show update delete start stop restart upgrade"
+            opts="create list show update delete start stop restart upgrade move"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2496,6 +2505,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__help__subcmd__tenant__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__help__subcmd__tenant__subcmd__move)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3560,7 +3583,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant)
-            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version create list show update delete start stop restart upgrade help"
+            opts="-o -q -v -y -h -V --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version create list show update delete start stop restart upgrade move help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3746,7 +3769,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__help)
-            opts="create list show update delete start stop restart upgrade help"
+            opts="create list show update delete start stop restart upgrade move help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3802,6 +3825,20 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__tenant__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__tenant__subcmd__help__subcmd__move)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3908,6 +3945,72 @@ _botctl() {
             case "${prev}" in
                 --status)
                     COMPREPLY=($(compgen -W "stopped running deleting deleted" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        botctl__subcmd__tenant__subcmd__move)
+            opts="-j -o -q -v -y -h -V --to --all-from --force --jobs --dest --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --all-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)

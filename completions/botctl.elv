@@ -125,6 +125,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
             cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+            cand move 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;create'= {
@@ -340,6 +341,33 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'botctl;tenant;move'= {
+            cand --to 'The server to move to (with --all-from: instead of placing each tenant where a new one would go)'
+            cand --all-from 'Moves every tenant off this server, marking it draining first'
+            cand -j 'With --all-from: how many tenants move at once'
+            cand --jobs 'With --all-from: how many tenants move at once'
+            cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
+            cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --force 'Moves onto a server that is draining'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'botctl;tenant;help'= {
             cand create 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
             cand list 'Lists tenants'
@@ -350,6 +378,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
             cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+            cand move 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'botctl;tenant;help;create'= {
@@ -369,6 +398,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;tenant;help;restart'= {
         }
         &'botctl;tenant;help;upgrade'= {
+        }
+        &'botctl;tenant;help;move'= {
         }
         &'botctl;tenant;help;help'= {
         }
@@ -1332,6 +1363,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand stop 'Stops the tenant''s container (SIGTERM, then 10 s); `start` runs it again'
             cand restart 'Stops and starts the tenant''s container, waiting until it is healthy again'
             cand upgrade 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+            cand move 'Moves a tenant''s schema to another PostgreSQL server, or every tenant off one (--all-from)'
         }
         &'botctl;help;tenant;create'= {
         }
@@ -1350,6 +1382,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;tenant;restart'= {
         }
         &'botctl;help;tenant;upgrade'= {
+        }
+        &'botctl;help;tenant;move'= {
         }
         &'botctl;help;server'= {
             cand add 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'

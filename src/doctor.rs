@@ -89,6 +89,10 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         Some(database) => budget_check(database, options.db.max_connections).await,
         None => Check::not_checked(BUDGET, "no current control schema"),
     });
+    checks.push(match &database {
+        Some(database) => moves_check(database).await,
+        None => Check::not_checked(MOVES, "no current control schema"),
+    });
     checks.extend(docker);
     let mut repairs = Vec::new();
     match (&database, &engine) {
@@ -105,6 +109,32 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         database.pool.close().await;
     }
     Diagnosis { checks, repairs }
+}
+
+const MOVES: &str = "tenant moves";
+
+/// Moves a crash interrupted: each tenant's bot and schema are between two servers until `tenant move`
+/// finishes or rolls it back.
+async fn moves_check(database: &Database) -> Check {
+    let unfinished =
+        async { crate::tenant::moving::journal::all_unfinished(&mut *database.pool.acquire().await?).await };
+    match unfinished.await {
+        Ok(moves) if moves.is_empty() => Check::ok(MOVES, "no move unfinished"),
+        Ok(moves) => {
+            let listed: Vec<String> = moves
+                .iter()
+                .map(|m| format!("{} from {} to {} (step {})", m.tenant, m.source, m.target, m.step.as_str()))
+                .collect();
+            let fixes: Vec<String> =
+                moves.iter().map(|m| format!("botctl tenant move {} --to {}", m.tenant, m.target)).collect();
+            Check::warn(
+                MOVES,
+                format!("unfinished, unless a `tenant move` runs now: {}", listed.join(", ")),
+                format!("run {} (it finishes or rolls back each)", fixes.join("; ")),
+            )
+        }
+        Err(e) => Check::fail(MOVES, format!("cannot read the move journal: {e}"), "run `botctl init`"),
+    }
 }
 
 /// The checks that need both the control plane and Docker.

@@ -8,7 +8,7 @@ pub mod backup;
 pub mod business;
 pub mod fleet;
 pub mod lifecycle;
-// pub mod moving;
+pub mod moving;
 pub mod ops;
 pub mod restore;
 pub mod runtime;

@@ -134,10 +134,23 @@ pub struct RuntimeLock {
 
 /// Waits for the tenant's runtime lock; whoever held it has finished, so inspect again after this.
 /// Refuses a tenant that `botctl demo` serves: every command that changes a bot's container takes this.
+/// Refuses a tenant whose move is unfinished too: only `tenant move` ([`lock_for_move`]) goes on with it.
 pub async fn lock(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
+    lock_session(servers, slug, false).await
+}
+
+/// [`lock`] for `tenant move`, which finishes or rolls back an unfinished move of the tenant.
+pub(super) async fn lock_for_move(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
+    lock_session(servers, slug, true).await
+}
+
+async fn lock_session(servers: &Servers, slug: &TenantSlug, moving: bool) -> anyhow::Result<RuntimeLock> {
     let mut conn = servers.control().acquire().await?;
     conn.close_on_drop();
     super::served::refuse_if_by_demo(&mut conn, slug).await?;
+    if !moving {
+        super::moving::journal::refuse_unfinished(&mut conn, slug.as_str()).await?;
+    }
     // Tried in a loop rather than waited for in one statement, which sqlx would log as slow.
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")

@@ -22,6 +22,7 @@ mod health;
 mod init;
 mod isolation;
 mod migrate;
+mod moves;
 mod needs_docker;
 mod operator;
 mod orders;

@@ -327,7 +327,10 @@ mod with_docker {
             let pg2 = ExtraDb::new(SHARED);
             let socket = extra_cluster(SHARED).0.shared_socket_dir().display().to_string();
             let host = container_host.map_or(socket, str::to_string);
-            f.botctl().args(["server", "add", "pg2", "--url", &pg2.url(), "--container-host", &host]).assert().success();
+            f.botctl()
+                .args(["server", "add", "pg2", "--url", &pg2.url(), "--container-host", &host])
+                .assert()
+                .success();
             let r = Self { image, slug, pg2, dest: tempfile::tempdir().unwrap(), _container, _image };
             r.botctl(f).args(["tenant", "start", &r.slug]).assert().success();
             bot_answers(f, 7801);

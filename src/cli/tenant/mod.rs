@@ -1,4 +1,4 @@
-// mod r#move;
+mod r#move;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ pub enum TenantCommand {
     Stop(StopArgs),
     Restart(RestartArgs),
     Upgrade(upgrade::UpgradeArgs),
-    // Move(r#move::MoveArgs),
+    Move(r#move::MoveArgs),
 }
 
 /// The bot token, given directly or in a file (a file keeps it out of the process list and shell history).
@@ -259,7 +259,7 @@ pub async fn exec(command: TenantCommand, ctx: &Context) -> anyhow::Result<()> {
         TenantCommand::Stop(args) => stop(args, ctx).await,
         TenantCommand::Restart(args) => start(&args.name, true, ctx).await,
         TenantCommand::Upgrade(args) => upgrade::exec(args, ctx).await,
-        // TenantCommand::Move(args) => r#move::exec(args, ctx).await,
+        TenantCommand::Move(args) => r#move::exec(args, ctx).await,
     }
 }
 
