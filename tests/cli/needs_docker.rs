@@ -26,7 +26,7 @@ macro_rules! docker_test {
 pub(crate) use docker_test;
 
 /// Waits until the tenant's bot (for `BOT_A`) answers a new customer's /start.
-fn bot_answers(f: &Fixture, user_id: i64) {
+pub(crate) fn bot_answers(f: &Fixture, user_id: i64) {
     let user = botctl::telegram::emulator::TgUser::new(user_id, "Customer");
     f.emulator.send_text(&token(BOT_A), &user, "/start");
     let answered = |chat: &[botctl::telegram::emulator::ChatMessage]| chat.iter().any(|m| m.from_bot);
