@@ -90,6 +90,10 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         None => Check::not_checked(BUDGET, "no current control schema"),
     });
     checks.push(match &database {
+        Some(database) => servers_check(database).await,
+        None => Check::not_checked(SERVERS, "no current control schema"),
+    });
+    checks.push(match &database {
         Some(database) => moves_check(database).await,
         None => Check::not_checked(MOVES, "no current control schema"),
     });
@@ -109,6 +113,47 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         database.pool.close().await;
     }
     Diagnosis { checks, repairs }
+}
+
+const SERVERS: &str = "servers";
+
+/// Whether every server tenants live on answers: one that does not fails its tenants' commands.
+async fn servers_check(database: &Database) -> Check {
+    let listed = match crate::tenant::servers::list(&database.servers, PROBE_TIMEOUT).await {
+        Ok(listed) => listed,
+        Err(e) => return Check::fail(SERVERS, format!("cannot read the servers: {e:#}"), "see the database check"),
+    };
+    let down: Vec<String> = listed
+        .iter()
+        .filter(|s| s.reachable != Some(true))
+        .map(|s| {
+            let why = s.error.as_deref().unwrap_or("no answer");
+            format!(
+                "server `{}` unreachable ({}): {why}",
+                s.name,
+                count(usize::try_from(s.tenants).unwrap_or(0), "tenant", "tenants")
+            )
+        })
+        .collect();
+    if down.is_empty() {
+        let tenants: i64 = listed.iter().map(|s| s.tenants).sum();
+        let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+        return Check::ok(
+            SERVERS,
+            format!(
+                "{} answer{} ({}), {} on them",
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "" },
+                count(listed.len(), "server", "servers"),
+                count(usize::try_from(tenants).unwrap_or(0), "tenant", "tenants")
+            ),
+        );
+    }
+    Check::fail(
+        SERVERS,
+        down.join("; "),
+        "bring the server back: until it answers, commands on its tenants fail (`botctl server list` shows it)",
+    )
 }
 
 const MOVES: &str = "tenant moves";

@@ -279,6 +279,20 @@ fn fleet_commands_fail_only_the_tenants_of_a_server_that_is_down() {
     let listed = f.json(&["server", "list"]);
     assert_eq!(listed[1]["reachable"], false);
     assert_eq!(listed[0]["reachable"], true);
+    let out = f
+        .botctl()
+        .args(["doctor", "-o", "json"])
+        .env("BOTCTL_DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let checks: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    let servers = checks.iter().find(|c| c["name"] == "servers").unwrap();
+    assert_eq!(servers["status"], "fail");
+    let message = servers["message"].as_str().unwrap();
+    assert!(message.contains("server `pg9` unreachable (1 tenant)") && !message.contains("`main`"), "{message}");
 }
 
 #[test]
@@ -362,4 +376,38 @@ fn a_create_whose_control_commit_fails_leaves_nothing_on_the_second_server_and_a
     ));
     assert!(tables > 0, "the schema is botctl's new one, not the leftover");
     assert_eq!(server_of(&f, &slug), "pg2");
+}
+
+crate::needs_docker::docker_test! {
+    fn a_tenant_on_the_second_server_starts_in_its_container_and_its_bot_answers() {
+        use crate::needs_docker::{ContainerGuard, assert_serving, bot_answers, build_image, runtime_botctl};
+
+        let f = Fixture::new();
+        let pg2 = ExtraDb::new(SHARED);
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        // Containers reach the second cluster through its shared socket directory, as they reach main's.
+        let socket = extra_cluster(SHARED).0.shared_socket_dir();
+        add(&f, "pg2", &pg2, &["--container-host", socket.to_str().unwrap()]);
+        let slug = unique_slug();
+        create_named(&f, &slug, BOT_A, Some("pg2")).success();
+        let name = format!("botctl-{slug}");
+        let _container_guard = ContainerGuard(name.clone());
+        runtime_botctl(&f, &image).args(["tenant", "start", &slug]).assert().success();
+        assert_serving(&name);
+        bot_answers(&f, 7601);
+        let customers: i64 = pg2.scalar(&format!("SELECT count(*) FROM tenant_{slug}.customers WHERE user_id = 7601"));
+        assert_eq!(customers, 1, "the bot wrote its customer on pg2");
+
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let inspected = block_on(
+            docker.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>),
+        )
+        .unwrap();
+        let env = inspected.config.unwrap().env.unwrap_or_default();
+        let url = env.iter().find_map(|e| e.strip_prefix("DATABASE_URL=")).unwrap();
+        assert!(url.contains(&format!("/{}?", pg2.name)), "pg2's database: {}", url.split('@').nth(1).unwrap_or(""));
+        let mounts = inspected.mounts.unwrap_or_default();
+        assert!(mounts.iter().any(|m| m.source.as_deref() == socket.to_str()), "pg2's socket directory is mounted");
+        runtime_botctl(&f, &image).args(["tenant", "stop", &slug]).assert().success();
+    }
 }
