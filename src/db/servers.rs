@@ -48,6 +48,11 @@ impl FromStr for ServerName {
 }
 
 impl ServerName {
+    /// `main`: botctl's own server.
+    pub fn main() -> Self {
+        Self(MAIN.to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -191,7 +191,8 @@ async fn replace_demo_tenant(
         memory_mb: None,
         cpus: None,
         telegram_api_url: emulator.url(),
-        server: None,
+        // The demo serves it in-process through botctl's own connection.
+        server: Some(crate::db::servers::ServerName::main()),
     };
     ops::create(&database.servers, &create, "botctl demo", &crate::progress::NoProgress).await?;
     Ok(())

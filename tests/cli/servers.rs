@@ -411,3 +411,40 @@ crate::needs_docker::docker_test! {
         runtime_botctl(&f, &image).args(["tenant", "stop", &slug]).assert().success();
     }
 }
+
+/// The billing clock's notices of a tenant on pg2 go to its outbox there, and are written once.
+#[test]
+fn billing_notices_of_a_tenant_on_the_second_server_reach_its_outbox_there() {
+    use botctl::billing::clock::{self, ClockOptions};
+    use botctl::billing::notice::NoticeOptions;
+    use chrono::{TimeZone, Utc};
+
+    let f = Fixture::new();
+    let pg2 = ExtraDb::new(SHARED);
+    add(&f, "pg2", &pg2, &[]);
+    let slug = unique_slug();
+    create_named(&f, &slug, BOT_A, Some("pg2")).success();
+    f.scalar::<i64>(&format!(
+        "WITH u AS (UPDATE botctl.subscriptions SET state = 'trial', paid_until = '2030-01-01T00:00:00Z' \
+         WHERE tenant_id = (SELECT id FROM botctl.tenants WHERE slug = '{slug}') RETURNING 1) SELECT count(*) FROM u"
+    ));
+    let options = ClockOptions {
+        grace: std::time::Duration::from_secs(3 * 86_400),
+        notices: NoticeOptions { contact: None, renew_url: None },
+        actor: "platform:test".into(),
+    };
+    let pool = block_on(sqlx::PgPool::connect(&f.db.url())).unwrap();
+    let servers = crate::support::servers(&pool);
+    let day_before = Utc.with_ymd_and_hms(2029, 12, 31, 1, 0, 0).unwrap();
+    let after = Utc.with_ymd_and_hms(2030, 1, 1, 1, 0, 0).unwrap();
+    for (now, notices) in [(day_before, 1), (day_before, 0), (after, 1), (after, 0)] {
+        let advanced = block_on(clock::advance(&servers, now, &options)).unwrap();
+        assert_eq!((advanced.notices, advanced.notice_failures), (notices, 0), "at {now}");
+    }
+    let outbox: i64 = pg2.scalar(&format!("SELECT count(*) FROM tenant_{slug}.outbox WHERE kind = 'billing'"));
+    assert_eq!(outbox, 2, "the day-before and the grace notices, to the one owner");
+    let keys: i64 = f.scalar(&format!(
+        "SELECT count(*) FROM botctl.billing_notices n JOIN botctl.tenants t ON t.id = n.tenant_id WHERE t.slug = '{slug}'"
+    ));
+    assert_eq!(keys, 2);
+}
