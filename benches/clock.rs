@@ -53,19 +53,25 @@ fn main() {
     }));
     let idle = median((0..RUNS).map(|_| {
         let start = Instant::now();
-        let advanced = runtime.block_on(clock::advance(&pool, now, &options)).unwrap();
+        let advanced = runtime
+            .block_on(clock::advance(&botctl::db::servers::Servers::from_pool(pool.clone()), now, &options))
+            .unwrap();
         assert!(advanced.changes.is_empty());
         start.elapsed()
     }));
     // The first DUE subscriptions end an hour from `now`: advancing to then makes DUE changes.
     let later = now + TimeDelta::hours(1);
     let start = Instant::now();
-    let advanced = runtime.block_on(clock::advance(&pool, later, &options)).unwrap();
+    let advanced = runtime
+        .block_on(clock::advance(&botctl::db::servers::Servers::from_pool(pool.clone()), later, &options))
+        .unwrap();
     let changes = start.elapsed();
     assert_eq!(advanced.changes.len() as i64, DUE);
     let again = {
         let start = Instant::now();
-        let advanced = runtime.block_on(clock::advance(&pool, later, &options)).unwrap();
+        let advanced = runtime
+            .block_on(clock::advance(&botctl::db::servers::Servers::from_pool(pool.clone()), later, &options))
+            .unwrap();
         assert!(advanced.changes.is_empty(), "each change once");
         start.elapsed()
     };

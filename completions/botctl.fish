@@ -44,6 +44,7 @@ complete -c botctl -n "__fish_botctl_needs_command" -s V -l version -d 'Print ve
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, the connection budget, whether the tenant schemas fit Citus, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_needs_command" -f -a "server" -d 'The PostgreSQL servers tenant schemas live on: `main` (botctl\'s own) and those added here'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "backup" -d 'Backs up tenants: each one\'s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
 complete -c botctl -n "__fish_botctl_needs_command" -f -a "restore" -d 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
@@ -94,33 +95,34 @@ complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s y -l yes -d 'An
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
 json\t'One JSON document, for scripts'
 yaml\t'One YAML document, for scripts and people'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
 always\t'Color even when writing to a file or pipe'
 never\t'Never color'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log collectors'"
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s q -l quiet -d 'Prints nothing but results and errors'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -l no-progress -d 'Never draws progress bars or spinners'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "list" -d 'Lists tenants'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "delete" -d 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "list" -d 'Lists tenants'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "update" -d 'Changes a tenant\'s display name, owners, time zone, locale, token or container limits; every change is recorded as an event'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "delete" -d 'Deletes a tenant: takes a final backup, removes its container, drops its schema with all its data and its role; its events remain'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "start" -d 'Starts the tenant\'s bot in its container (making the container first if there is none, with a new database password) and waits until it is healthy'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "move" -d 'Moves a tenant\'s schema to another PostgreSQL server, or every tenant off one (--all-from)'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and not __fish_seen_subcommand_from create list show update delete start stop restart upgrade move help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l token-file -d 'Reads the bot\'s token from this file' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l display-name -d 'The business\'s name as customers see it [create\'s default: the template\'s]' -r
@@ -131,6 +133,7 @@ en\t'English'"
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l template -d 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l memory-mb -d 'Memory limit of the tenant\'s container in MiB (at least 16), or `default` for runtime.memory_mb' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l cpus -d 'CPU limit of the tenant\'s container, e.g. 0.5, or `default` for runtime.cpus' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l server -d 'Puts its schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l plan -d 'Begins paid on this plan: needs the payment\'s --amount and --reference, credited from now' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l amount -d 'The amount received for --plan, e.g. 799RUB (its price in that currency)' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l reference -d 'The payment\'s reference for --plan (an invoice or transfer number), unique per payment' -r
@@ -310,6 +313,29 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l to -d 'The server to move to (with --all-from: instead of placing each tenant where a new one would go)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l all-from -d 'Moves every tenant off this server, marking it draining first' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s j -l jobs -d 'With --all-from: how many tenants move at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l dest -d 'The backup directory, holding one directory per tenant [default: backup.dir]' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l force -d 'Moves onto a server that is draining'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from move" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
@@ -319,7 +345,108 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "move" -d 'Moves a tenant\'s schema to another PostgreSQL server, or every tenant off one (--all-from)'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -f -a "add" -d 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -f -a "list" -d 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -f -a "drain" -d 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -f -a "remove" -d 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and not __fish_seen_subcommand_from add list drain remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l url -d 'An administrator\'s URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (stored for botctl, shown redacted)' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l url-file -d 'Reads the URL from this file, keeping its password out of the process list and shell history' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l capacity -d 'How many tenants placement puts on it [default for a new server: 2000]' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l container-host -d 'How tenant containers reach it when not at the URL\'s host: HOST, HOST:PORT or a socket directory' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l undo -d 'Lets placement put new tenants on it again'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from drain" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l data-dir -d 'Keeps botctl\'s own data (the local PostgreSQL cluster) in this directory' -r -F
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s o -l output -d 'Prints results as a table for people, or as JSON or YAML for scripts' -r -f -a "table\t'Aligned columns for people'
+json\t'One JSON document, for scripts'
+yaml\t'One YAML document, for scripts and people'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l color -d 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)' -r -f -a "auto\t'Color when the stream is a terminal'
+always\t'Color even when writing to a file or pipe'
+never\t'Never color'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l log-format -d 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line, for log collectors'"
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Prints nothing but results and errors'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Prints more about what happens; repeat for more detail'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -l no-progress -d 'Never draws progress bars or spinners'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "add" -d 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
+complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to work on at once' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
@@ -911,6 +1038,26 @@ complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "init" -d 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "doctor" -d 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants\' containers and the Telegram Bot API'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "tenant" -d 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "server" -d 'The PostgreSQL servers tenant schemas live on: `main` (botctl\'s own) and those added here'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "migrate" -d 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "backup" -d 'Backs up tenants: each one\'s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "restore" -d 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "events" -d 'Shows what operators did (who, when, what; never secrets), oldest first'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "billing" -d 'Manages subscriptions and money: plans, each tenant\'s paid period, manual payments, refunds and the ledger'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "demo" -d 'Shows the whole platform with nothing configured: botctl\'s local PostgreSQL, the Bot API emulator, a demo tenant, its bot, and a customer booking, moving and cancelling a visit'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "serve" -d 'Runs one tenant\'s bot until SIGTERM or Ctrl-C (inside the tenant\'s container, configured by its environment; the same settings work as flags)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "platform" -d 'The platform\'s own daemon: the subscription clock, its notices, and the bots it stops and starts'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "health" -d 'Asks a running `botctl serve` whether it is healthy; exits 0 when it is, 1 when not (Docker\'s healthcheck)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "logs" -d 'Prints a tenant\'s bot output (both streams) from its container; with -f, follows it across restarts'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "image" -d 'The tenant image that every tenant\'s container runs'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "config" -d 'Inspects botctl\'s configuration'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "completions" -d 'Prints a shell completion script (generated copies live in the repository\'s completions/ folder)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "man" -d 'Prints the botctl(1) man page, or writes one page per command into a directory'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and not __fish_seen_subcommand_from init doctor tenant server migrate backup restore events billing demo serve platform health logs image config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "create" -d 'Creates a tenant: checks the token with Telegram, then makes its role, schema and seed data in one transaction'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "list" -d 'Lists tenants'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Shows everything known about one tenant (the token only as its bot id and fingerprint)'
@@ -920,6 +1067,11 @@ complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subc
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "stop" -d 'Stops the tenant\'s container (SIGTERM, then 10 s); `start` runs it again'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "restart" -d 'Stops and starts the tenant\'s container, waiting until it is healthy again'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "upgrade" -d 'Moves tenants to another image: migrates each schema, stops the old bot, starts the new one and waits until it is healthy, or rolls back to the old image'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "move" -d 'Moves a tenant\'s schema to another PostgreSQL server, or every tenant off one (--all-from)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from server" -f -a "add" -d 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from server" -f -a "list" -d 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from server" -f -a "drain" -d 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from server" -f -a "remove" -d 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'Lists the archives in the backup directory, newest first'
 complete -c botctl -n "__fish_botctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Checks archives: that each is a complete archive, that its manifest and every table match their sha256 and row counts, and that the file is the one the control plane recorded when it was written'

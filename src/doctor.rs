@@ -94,15 +94,21 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         docker_checks(options),
         telegram_check(&options.telegram_api_url)
     );
+    checks.push(match &database {
+        Some(database) => budget_check(database, options.db.max_connections).await,
+        None => Check::not_checked(BUDGET, "no current control schema"),
+    });
+    checks.push(match &database {
+        Some(database) => servers_check(database).await,
+        None => Check::not_checked(SERVERS, "no current control schema"),
+    });
+    checks.push(match &database {
+        Some(database) => moves_check(database).await,
+        None => Check::not_checked(MOVES, "no current control schema"),
+    });
     match &database {
-        Some(database) => {
-            checks.push(budget_check(database, options.db.max_connections).await);
-            checks.extend(citus_checks(database).await);
-        }
-        None => {
-            checks.push(Check::not_checked(BUDGET, "no current control schema"));
-            checks.push(Check::not_checked(CITUS_FIT, "no current control schema"));
-        }
+        Some(database) => checks.extend(citus_checks(database).await),
+        None => checks.push(Check::not_checked(CITUS_FIT, "no current control schema")),
     }
     checks.extend(docker);
     let mut repairs = Vec::new();
@@ -120,6 +126,73 @@ pub async fn run(options: &DoctorOptions, progress: &dyn Progress) -> Diagnosis 
         database.pool.close().await;
     }
     Diagnosis { checks, repairs }
+}
+
+const SERVERS: &str = "servers";
+
+/// Whether every server tenants live on answers: one that does not fails its tenants' commands.
+async fn servers_check(database: &Database) -> Check {
+    let listed = match crate::tenant::servers::list(&database.servers, PROBE_TIMEOUT).await {
+        Ok(listed) => listed,
+        Err(e) => return Check::fail(SERVERS, format!("cannot read the servers: {e:#}"), "see the database check"),
+    };
+    let down: Vec<String> = listed
+        .iter()
+        .filter(|s| s.reachable != Some(true))
+        .map(|s| {
+            let why = s.error.as_deref().unwrap_or("no answer");
+            format!(
+                "server `{}` unreachable ({}): {why}",
+                s.name,
+                count(usize::try_from(s.tenants).unwrap_or(0), "tenant", "tenants")
+            )
+        })
+        .collect();
+    if down.is_empty() {
+        let tenants: i64 = listed.iter().map(|s| s.tenants).sum();
+        let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+        return Check::ok(
+            SERVERS,
+            format!(
+                "{} answer{} ({}), {} on them",
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "" },
+                count(listed.len(), "server", "servers"),
+                count(usize::try_from(tenants).unwrap_or(0), "tenant", "tenants")
+            ),
+        );
+    }
+    Check::fail(
+        SERVERS,
+        down.join("; "),
+        "bring the server back: until it answers, commands on its tenants fail (`botctl server list` shows it)",
+    )
+}
+
+const MOVES: &str = "tenant moves";
+
+/// Moves a crash interrupted: each tenant's bot and schema are between two servers until `tenant move`
+/// finishes or rolls it back.
+async fn moves_check(database: &Database) -> Check {
+    let unfinished =
+        async { crate::tenant::moving::journal::all_unfinished(&mut *database.pool.acquire().await?).await };
+    match unfinished.await {
+        Ok(moves) if moves.is_empty() => Check::ok(MOVES, "no move unfinished"),
+        Ok(moves) => {
+            let listed: Vec<String> = moves
+                .iter()
+                .map(|m| format!("{} from {} to {} (step {})", m.tenant, m.source, m.target, m.step.as_str()))
+                .collect();
+            let fixes: Vec<String> =
+                moves.iter().map(|m| format!("botctl tenant move {} --to {}", m.tenant, m.target)).collect();
+            Check::warn(
+                MOVES,
+                format!("unfinished, unless a `tenant move` runs now: {}", listed.join(", ")),
+                format!("run {} (it finishes or rolls back each)", fixes.join("; ")),
+            )
+        }
+        Err(e) => Check::fail(MOVES, format!("cannot read the move journal: {e}"), "run `botctl init`"),
+    }
 }
 
 /// The checks that need both the control plane and Docker.

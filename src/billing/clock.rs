@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::{Acquire, PgConnection, PgPool};
 
+use crate::db::servers::Servers;
+
 use super::State;
 use super::notice::{self, Kind, Notice, NoticeOptions};
 
@@ -149,7 +151,8 @@ impl Row {
 /// Applies every change due at `now`, each once, then writes the notices due at `now` that are not yet
 /// written. A subscription two changes behind (the daemon was down past the end of grace) takes both,
 /// each with its own due instant.
-pub async fn advance(pool: &PgPool, now: DateTime<Utc>, options: &ClockOptions) -> anyhow::Result<Advanced> {
+pub async fn advance(servers: &Servers, now: DateTime<Utc>, options: &ClockOptions) -> anyhow::Result<Advanced> {
+    let pool = servers.control();
     let grace = TimeDelta::from_std(options.grace)?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT s.tenant_id, t.slug, s.state, s.paid_until, s.grace_until \
@@ -181,7 +184,7 @@ pub async fn advance(pool: &PgPool, now: DateTime<Utc>, options: &ClockOptions) 
             sub = apply(&sub, change);
         }
     }
-    let (written, failed) = write_notices(pool, now, &options.notices).await?;
+    let (written, failed) = write_notices(servers, now, &options.notices).await?;
     advanced.notices += written;
     advanced.notice_failures += failed;
     Ok(advanced)
@@ -252,8 +255,14 @@ async fn change_once(
         .execute(&mut *tx)
         .await?;
     // The notice goes with the change when it can; when it cannot (the tenant's schema is not migrated
-    // yet), the change is made all the same and the notice is tried again at the next wake.
+    // yet), the change is made all the same and the notice is tried again at the next wake. A tenant
+    // on another server gets it from `write_notices` just after: its outbox is not in this transaction.
+    let on_main: bool = sqlx::query_scalar("SELECT server = 'main' FROM botctl.tenants WHERE id = $1")
+        .bind(row.tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
     let notice = match sub.paid_until {
+        Some(_) if !on_main => Some(false),
         Some(period_end) => {
             let notice = Notice { tenant_id: row.tenant_id, slug: &row.slug, kind, period_end, date };
             let mut savepoint = Acquire::begin(&mut *tx).await?;
@@ -285,7 +294,12 @@ struct Pending {
 
 /// Writes every notice due at `now` not yet written for its period: the ones before a period's end,
 /// and any that could not go with their change. Returns (written, failed).
-async fn write_notices(pool: &PgPool, now: DateTime<Utc>, options: &NoticeOptions) -> anyhow::Result<(usize, usize)> {
+async fn write_notices(
+    servers: &Servers,
+    now: DateTime<Utc>,
+    options: &NoticeOptions,
+) -> anyhow::Result<(usize, usize)> {
+    let pool = servers.control();
     let max_lead = notice::lead_days().max().unwrap_or(0);
     let pending: Vec<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT s.tenant_id, t.slug, s.state, s.paid_until, s.grace_until, \
@@ -315,6 +329,13 @@ async fn write_notices(pool: &PgPool, now: DateTime<Utc>, options: &NoticeOption
         };
         let notice = Notice { tenant_id: row.tenant_id, slug: &row.slug, kind, period_end, date };
         let result = async {
+            let server = servers.of_tenant(&row.slug).await?;
+            if !server.is_main() {
+                // Its outbox rows first, on its server (written again, they change nothing), then the
+                // control plane's key: a failure between leaves the key unwritten, for the next wake.
+                notice::enqueue(&mut *server.pool.acquire().await?, &notice, options, now).await?;
+                return notice::claim(&mut *pool.acquire().await?, &notice, now).await;
+            }
             let mut tx = pool.begin().await?;
             let done = notice::write(&mut tx, &notice, options, now).await?;
             tx.commit().await?;

@@ -103,13 +103,23 @@ pub fn dedupe_prefix(kind: Kind, period_end: DateTime<Utc>) -> String {
 }
 
 /// Writes the notice, in the caller's transaction: the control plane's key, then one outbox row per
-/// owner in the tenant's schema. `false` when it had already been written for this period.
+/// owner in the tenant's schema (a tenant on `main`, where both are). `false` when it had already been
+/// written for this period.
 pub async fn write(
     conn: &mut PgConnection,
     notice: &Notice<'_>,
     options: &NoticeOptions,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
+    if !claim(&mut *conn, notice, now).await? {
+        return Ok(false);
+    }
+    enqueue(conn, notice, options, now).await?;
+    Ok(true)
+}
+
+/// The control plane's key of the notice; `false` when it was there already.
+pub async fn claim(conn: &mut PgConnection, notice: &Notice<'_>, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO botctl.billing_notices (tenant_id, period_end, kind, sent_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT DO NOTHING",
@@ -121,9 +131,17 @@ pub async fn write(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
+    Ok(inserted > 0)
+}
+
+/// The notice's outbox rows, one per owner, in the tenant's schema on `conn` (its server); writing
+/// them again changes nothing (their dedupe key).
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    notice: &Notice<'_>,
+    options: &NoticeOptions,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let slug: TenantSlug = notice.slug.parse().map_err(|e| anyhow::anyhow!("tenant `{}`: {e}", notice.slug))?;
     let expires = match notice.kind {
         Kind::EndsIn7d | Kind::EndsIn3d | Kind::EndsIn1d => notice.period_end,
@@ -149,7 +167,7 @@ pub async fn write(
     .bind(dedupe_prefix(notice.kind, notice.period_end))
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

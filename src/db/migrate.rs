@@ -131,26 +131,37 @@ pub async fn migrate_tenant(
     slug: &TenantSlug,
     dry_run: bool,
 ) -> anyhow::Result<TenantMigration> {
-    let key = slug.schema();
-    sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
-        .bind(TENANT_LOCK_CLASS)
-        .bind(&key)
-        .execute(&mut *conn)
-        .await?;
+    lock_tenant(conn, slug).await?;
     let result = migrate_locked(conn, slug, dry_run).await;
     // Unlock and reset even after a failure: the connection may go back to a pool.
     let cleanup = async {
         sqlx::query("RESET search_path").execute(&mut *conn).await?;
-        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(TENANT_LOCK_CLASS)
-            .bind(&key)
-            .execute(&mut *conn)
-            .await
+        unlock_tenant(conn, slug).await
     };
     let cleaned = cleanup.await;
     let migration = result?;
     cleaned?;
     Ok(migration)
+}
+
+/// Waits for the tenant's migration lock and holds it for the session of `conn`: no migration of this
+/// tenant runs until [`unlock_tenant`] or the session ends.
+pub async fn lock_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+        .bind(TENANT_LOCK_CLASS)
+        .bind(slug.schema())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn unlock_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+        .bind(TENANT_LOCK_CLASS)
+        .bind(slug.schema())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn migrate_locked(conn: &mut PgConnection, slug: &TenantSlug, dry_run: bool) -> anyhow::Result<TenantMigration> {

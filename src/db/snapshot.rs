@@ -9,11 +9,27 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use super::control::quote_ident;
 use crate::tenant::TenantSlug;
 
-/// Every statement in it sees the same committed state, whatever commits meanwhile.
+/// Every statement in it sees the same committed state, whatever commits meanwhile, and writes values
+/// as [`pin_output`] says.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    pin_output(&mut tx).await?;
     Ok(tx)
+}
+
+/// Fixes, for the rest of the transaction, the settings that change how values are written as text
+/// (a server's own time zone or date style would otherwise), so that the same rows copied out of two
+/// servers give the same bytes: what `tenant move` compares, table by table.
+pub async fn pin_output(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, MDY', true), \
+         set_config('IntervalStyle', 'postgres', true), set_config('extra_float_digits', '1', true), \
+         set_config('bytea_output', 'hex', true)",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The schema's migration version, from its own ledger.

@@ -29,6 +29,7 @@ use super::operator;
 use super::sales;
 use crate::billing::clock::{self, ClockOptions};
 use crate::billing::notice::{self, Kind};
+use crate::db::servers::Servers;
 use crate::payments::yookassa::webhook::{self, Sources};
 use crate::payments::yookassa::{Checkout, OrderPayments};
 use crate::progress::NoProgress;
@@ -228,7 +229,7 @@ impl Leader {
         let now = Utc::now();
         let mut next = now + TimeDelta::from_std(MAX_SLEEP).unwrap_or(TimeDelta::hours(1));
         let retry = now + FAILED_WAKE;
-        match clock::advance(&self.pool, now, &self.options.clock).await {
+        match clock::advance(self.options.fleet.servers(), now, &self.options.clock).await {
             Ok(advanced) => {
                 for change in &advanced.changes {
                     tracing::info!(tenant = %change.tenant, from = %change.from, to = %change.to, due_at = %change.due_at, "subscription changed");
@@ -283,7 +284,7 @@ impl Leader {
             }
             if let (Some(period), Some(written)) = (period, written)
                 && written + NOTICE_WAIT > now
-                && notice_pending(&self.pool, &slug, period).await.unwrap_or(false)
+                && notice_pending(self.options.fleet.servers(), &slug, period).await.unwrap_or(false)
             {
                 later((written + NOTICE_WAIT).min(now + NOTICE_POLL));
                 continue;
@@ -291,7 +292,7 @@ impl Leader {
             let result = async {
                 let engine = self.options.fleet.engine().await?;
                 let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                tenant_runtime::stop(&self.pool, engine, &slug, &self.options.clock.actor).await
+                tenant_runtime::stop(self.options.fleet.servers(), engine, &slug, &self.options.clock.actor).await
             }
             .await;
             if let Some(at) = self.outcome(&slug, "stop", result.map(|_| ()), now) {
@@ -316,7 +317,8 @@ impl Leader {
                     let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                     let options = self.options.fleet.runtime()?;
                     let actor = &self.options.clock.actor;
-                    tenant_runtime::start(&self.pool, engine, &slug, options, actor, &NoProgress).await?;
+                    tenant_runtime::start(self.options.fleet.servers(), engine, &slug, options, actor, &NoProgress)
+                        .await?;
                 }
                 sqlx::query(
                     "UPDATE botctl.subscriptions SET start_pending = false WHERE tenant_id = $1 AND start_pending",
@@ -404,8 +406,9 @@ impl Leader {
 }
 
 /// Whether the suspension notice of the period ending at `period` still waits in the bot's outbox.
-async fn notice_pending(pool: &PgPool, slug: &str, period: DateTime<Utc>) -> anyhow::Result<bool> {
+async fn notice_pending(servers: &Servers, slug: &str, period: DateTime<Utc>) -> anyhow::Result<bool> {
     let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pool = &servers.of_tenant(slug.as_str()).await?.pool;
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM {}.outbox WHERE kind = 'billing' AND state = 'pending' AND dedupe_key LIKE $1)",
         slug.quoted_schema()

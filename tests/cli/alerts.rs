@@ -184,7 +184,7 @@ fn grace_and_suspension_are_one_alert_each_per_period_and_grace_resolves_when_su
         notices: NoticeOptions { contact: None, renew_url: None },
         actor: "platform:test".into(),
     };
-    block_on(clock::advance(&a.pool, now, &options)).unwrap();
+    block_on(clock::advance(&crate::support::servers(&a.pool), now, &options)).unwrap();
     assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (1, 0));
     a.restart();
     assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (0, 0));
@@ -197,7 +197,7 @@ fn grace_and_suspension_are_one_alert_each_per_period_and_grace_resolves_when_su
     assert!(a.due(&[5], now + TimeDelta::hours(1)).is_empty(), "delivered once, not again after a restart");
     assert_eq!(a.due(&[5], now + SIX_HOURS).len(), 1, "open: reminded after remind_after");
 
-    block_on(clock::advance(&a.pool, now + TimeDelta::days(3), &options)).unwrap();
+    block_on(clock::advance(&crate::support::servers(&a.pool), now + TimeDelta::days(3), &options)).unwrap();
     assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (1, 1), "suspended raised, grace resolved");
     assert_eq!(block_on(detect::billing(&a.pool, Utc::now())).unwrap(), (0, 0));
     let all = a.for_tenant(&slug);

@@ -51,6 +51,8 @@ fn doctor_json_has_one_object_per_check_and_fails_without_docker() {
             "privileges",
             "control schema",
             "connection budget",
+            "servers",
+            "tenant moves",
             "citus fit",
             "docker",
             "tenant image",
@@ -142,7 +144,7 @@ fn doctor_table_prints_every_check_and_the_failure_count() {
     assert_eq!(stdout.lines().filter(|l| l.starts_with("control schema")).count(), 1, "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("connection budget")).count(), 1, "{stdout}");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.trim(), "error: 2 of 10 checks failed");
+    assert_eq!(stderr.trim(), "error: 2 of 12 checks failed");
 }
 
 #[test]

@@ -66,7 +66,7 @@ impl Clock {
     }
 
     fn advance(&self, now: DateTime<Utc>) -> Advanced {
-        block_on(clock::advance(&self.pool, now, &self.options)).unwrap()
+        block_on(clock::advance(&crate::support::servers(&self.pool), now, &self.options)).unwrap()
     }
 
     fn state(&self) -> (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
@@ -142,8 +142,9 @@ fn a_trial_enters_grace_then_suspension_each_at_its_instant_and_once() {
 fn two_clocks_at_once_make_each_change_once_and_a_clock_far_behind_makes_both() {
     let c = Clock::new();
     let late = end() + GRACE + TimeDelta::hours(1);
+    let servers = crate::support::servers(&c.pool);
     let (a, b) = block_on(async {
-        tokio::join!(clock::advance(&c.pool, late, &c.options), clock::advance(&c.pool, late, &c.options))
+        tokio::join!(clock::advance(&servers, late, &c.options), clock::advance(&servers, late, &c.options))
     });
     let changes: Vec<_> = a.unwrap().changes.into_iter().chain(b.unwrap().changes).collect();
     let made: Vec<(State, DateTime<Utc>)> = changes.iter().map(|c| (c.to, c.due_at)).collect();

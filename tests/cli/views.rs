@@ -36,6 +36,7 @@ fn control_tenant(pool: &PgPool, slug: &str, display_name: &str, bot_id: i64) {
         template: "barbershop",
         memory_mb: None,
         cpus: None,
+        server: "main",
     };
     block_on(async { store::insert(&mut pool.acquire().await.unwrap(), &new).await }).unwrap();
 }
@@ -264,8 +265,8 @@ fn a_card_shows_every_field_and_a_missing_tenant_is_bad_input() {
          ('reminder', 1002, now(), now() + interval '1 day', 'cancelled', 'c1')"
     ));
 
-    let card = block_on(views::card(&pool, None, &slug)).unwrap();
-    let shown = block_on(botctl::tenant::ops::show(&pool, &slug.parse().unwrap())).unwrap();
+    let card = block_on(views::card(&crate::support::servers(&pool), None, &slug)).unwrap();
+    let shown = block_on(botctl::tenant::ops::show(&crate::support::servers(&pool), &slug.parse().unwrap())).unwrap();
     assert_eq!(card.slug, slug);
     assert_eq!(card.display_name, shown.display_name);
     assert_eq!(card.bot_username, "a_bot");
@@ -297,12 +298,12 @@ fn a_card_shows_every_field_and_a_missing_tenant_is_bad_input() {
     // A later run that failed for this tenant is its last backup now.
     let failed_at = backup_at + TimeDelta::minutes(5);
     backup_failed(&pool, &[&slug], failed_at);
-    let card = block_on(views::card(&pool, None, &slug)).unwrap();
+    let card = block_on(views::card(&crate::support::servers(&pool), None, &slug)).unwrap();
     let stored = DateTime::from_timestamp_micros(failed_at.timestamp_micros()).unwrap();
     assert_eq!(card.last_backup, Some(LastBackup { at: stored, ok: false, size_bytes: None }));
 
     for name in ["nobody_here", "Not A Slug!"] {
-        let err = block_on(views::card(&pool, None, name)).unwrap_err();
+        let err = block_on(views::card(&crate::support::servers(&pool), None, name)).unwrap_err();
         assert!(has::<BadInput>(&err), "{name}: {err:#}");
     }
 }
@@ -358,12 +359,12 @@ fn an_engine_that_hangs_is_given_up_on_and_the_card_comes_back() {
     let slug = f.create(BOT_A);
     let pool = pool(&f);
     let engine = engine_that_hangs();
-    let card = block_on(views::card(&pool, Some(&engine), &slug)).unwrap();
+    let card = block_on(views::card(&crate::support::servers(&pool), Some(&engine), &slug)).unwrap();
     let Observed::Unknown { reason } = &card.container else { panic!("{:?}", card.container) };
     assert!(reason.contains("did not answer within 10s"), "{reason}");
     assert_eq!((card.slug.as_str(), card.status.as_str()), (slug.as_str(), "stopped"));
     // A tenant that does not exist is bad input, whatever the engine does meanwhile.
-    let err = block_on(views::card(&pool, Some(&engine), "nobody_here")).unwrap_err();
+    let err = block_on(views::card(&crate::support::servers(&pool), Some(&engine), "nobody_here")).unwrap_err();
     assert!(has::<BadInput>(&err), "{err:#}");
 }
 
@@ -373,7 +374,7 @@ fn an_engine_that_stopped_answering_leaves_container_facts_unknown_and_the_rest_
     let slug = f.create(BOT_A);
     let pool = pool(&f);
     let engine = engine_that_died();
-    let card = block_on(views::card(&pool, Some(&engine), &slug)).unwrap();
+    let card = block_on(views::card(&crate::support::servers(&pool), Some(&engine), &slug)).unwrap();
     let Observed::Unknown { reason } = &card.container else { panic!("{:?}", card.container) };
     assert!(reason.contains(&format!("botctl-{slug}")), "{reason}");
     assert_eq!(card.bot_username, "a_bot");
@@ -402,7 +403,7 @@ mod needs_docker {
         let pool = pool(&f);
         let engine = engine();
 
-        let card = block_on(views::card(&pool, Some(&engine), &slug)).unwrap();
+        let card = block_on(views::card(&crate::support::servers(&pool), Some(&engine), &slug)).unwrap();
         let facts = ContainerFacts { status: "running".into(), health: Some("healthy".into()), image: image.clone() };
         assert_eq!(card.container, Observed::Known(Some(facts)));
         assert_eq!(card.image.as_deref(), Some(image.as_str()));
@@ -418,7 +419,7 @@ mod needs_docker {
         assert_eq!((counts.running, counts.unhealthy, counts.stopped, counts.down.len()), (1, 0, 0, 0));
 
         runtime_botctl(&f, &image).args(["tenant", "stop", &slug, "-q"]).assert().success();
-        let card = block_on(views::card(&pool, Some(&engine), &slug)).unwrap();
+        let card = block_on(views::card(&crate::support::servers(&pool), Some(&engine), &slug)).unwrap();
         let stopped = card.container.known().cloned().flatten().map(|c| c.status);
         assert!(matches!(stopped.as_deref(), None | Some("exited")), "{stopped:?}");
     }

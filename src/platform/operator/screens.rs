@@ -154,7 +154,7 @@ pub(crate) async fn card(
     slug: &TenantSlug,
 ) -> anyhow::Result<Screen> {
     let engine = deps.engine().await.ok();
-    let card = views::card(&deps.pool, engine, slug.as_str()).await?;
+    let card = views::card(deps.servers(), engine, slug.as_str()).await?;
     let (dash, unknown) = (catalog.raw(Text::Dash), catalog.raw(Text::Unknown));
     let container = match &card.container {
         Observed::Known(Some(c)) => match &c.health {
@@ -235,7 +235,7 @@ pub(crate) async fn logs(deps: &Deps, catalog: &Catalog, slug: &TenantSlug) -> a
 
 /// By how many days to extend a trial: the choice names the tenant and its end, and is the confirmation.
 pub(crate) async fn trial(deps: &Deps, catalog: &Catalog, slug: &TenantSlug) -> anyhow::Result<Screen> {
-    let card = views::card(&deps.pool, None, slug.as_str()).await?;
+    let card = views::card(deps.servers(), None, slug.as_str()).await?;
     let ends = card
         .subscription
         .ends()
@@ -257,7 +257,7 @@ pub(crate) async fn confirm(
     action: Action,
     slug: &TenantSlug,
 ) -> anyhow::Result<Screen> {
-    let tenant = ops::show(&deps.pool, slug).await?;
+    let tenant = ops::show(deps.servers(), slug).await?;
     let html = catalog.render(
         Text::ConfirmText,
         &[("action", catalog.raw(verb(action))), ("slug", slug.as_str()), ("name", &tenant.display_name)],

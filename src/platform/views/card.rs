@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use super::{BACKUP_ATTEMPTS, Observed};
 use crate::billing::subscription::Row;
 use crate::billing::{Currency, Money, Subscription};
+use crate::db::servers::Servers;
 use crate::db::snapshot;
 use crate::runtime::Engine;
 use crate::tenant::runtime::{self, LogQuery, container_name};
@@ -78,6 +79,7 @@ pub struct OutboxCounts {
 
 #[derive(sqlx::FromRow)]
 struct CardRow {
+    server: String,
     display_name: String,
     bot_username: String,
     admins: Vec<i64>,
@@ -95,13 +97,14 @@ struct CardRow {
 }
 
 /// The live tenant's card: one statement on the control plane, one on the tenant's schema (read
-/// schema-qualified on the control plane's connection), one inspect of its container. A tenant that
-/// does not exist is bad input; an engine that cannot be reached leaves the container `Unknown`.
-pub async fn card(pool: &PgPool, engine: Option<&Engine>, name: &str) -> anyhow::Result<Card> {
+/// schema-qualified on its server's administrator connection), one inspect of its container. A tenant
+/// that does not exist is bad input; an engine that cannot be reached leaves the container `Unknown`.
+pub async fn card(servers: &Servers, engine: Option<&Engine>, name: &str) -> anyhow::Result<Card> {
     let slug = TenantSlug::from_input(name)?;
     let database = async {
-        let row = control_row(pool, &slug).await?.ok_or_else(|| ops::not_found(&slug))?;
-        anyhow::Ok((row, schema_facts(pool, &slug).await?))
+        let row = control_row(servers.control(), &slug).await?.ok_or_else(|| ops::not_found(&slug))?;
+        let server = servers.get(&row.server).await?;
+        anyhow::Ok((row, schema_facts(&server.pool, &slug).await?))
     };
     // The engine is asked meanwhile; a tenant that does not exist ends the wait at once.
     let container = async { anyhow::Ok(Observed::ask(engine, |e| container(e, &slug)).await) };
@@ -135,7 +138,7 @@ pub async fn card(pool: &PgPool, engine: Option<&Engine>, name: &str) -> anyhow:
 
 async fn control_row(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Option<CardRow>> {
     let sql = format!(
-        "SELECT t.display_name, t.bot_username, t.admins, t.status, t.image, t.slug AS tenant, \
+        "SELECT t.server, t.display_name, t.bot_username, t.admins, t.status, t.image, t.slug AS tenant, \
          coalesce(s.state, 'complimentary') AS state, s.paid_until, s.grace_until, s.plan, \
          coalesce(s.start_pending, false) AS start_pending, coalesce(s.updated_at, t.updated_at) AS updated_at, \
          p.amount AS paid_amount, p.currency AS paid_currency, p.provider AS paid_provider, p.created_at AS paid_at, \
