@@ -1,3 +1,5 @@
+//! `botctl server add|list|drain|remove`: parses and prints; `tenant::servers` does the work.
+
 use std::path::PathBuf;
 use std::time::Duration;
 

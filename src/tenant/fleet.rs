@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use crate::db::servers::Servers;
 use serde::Serialize;
 
 use super::TenantSlug;
 use super::runtime::{self, RuntimeOptions, container_name};
 use super::store::{self, Tenant};
+use crate::db::servers::Servers;
 use crate::progress::Progress;
 use crate::runtime::Engine;
 use crate::runtime::container::{ContainerState, TENANT};

@@ -7,7 +7,6 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::path::PathBuf;
 
-use crate::db::servers::Servers;
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -19,6 +18,7 @@ use super::served;
 use super::store::Tenant;
 use crate::backup::Keep;
 use crate::billing;
+use crate::db::servers::Servers;
 use crate::progress::Progress;
 use crate::runtime::Engine;
 

@@ -1,8 +1,8 @@
 //! Tenants: their names, their records in the control plane, and the operations on them — `ops`
 //! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
-//! Docker disagree on), `upgrade` and `backup`, and `lifecycle` (whole create, delete and start as
-//! the CLI and the operator bot run them): the orchestrators across `db`, `telegram`, `runtime` and
-//! `backup`.
+//! Docker disagree on), `upgrade` and `backup`, `lifecycle` (whole create, delete and start as the
+//! CLI and the operator bot run them) and `servers` (the PostgreSQL servers tenants live on): the
+//! orchestrators across `db`, `telegram`, `runtime` and `backup`.
 
 pub mod backup;
 pub mod business;

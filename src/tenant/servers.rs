@@ -276,3 +276,39 @@ fn refuse_removal(record: &ServerRecord) -> anyhow::Result<()> {
 fn unknown(name: &ServerName) -> anyhow::Error {
     BadInput::new(format!("no server `{name}` (see `botctl server list`)")).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(capacity: i32, container_host: Option<&str>) -> ServerRecord {
+        ServerRecord {
+            name: "pg2".into(),
+            url: None,
+            container_host: container_host.map(str::to_string),
+            capacity,
+            draining: false,
+            tenants: 0,
+            cluster: None,
+        }
+    }
+
+    #[test]
+    fn adding_a_recorded_server_again_changes_only_what_differs() {
+        let recorded = record(5, Some("10.0.0.2"));
+        assert_eq!(changed(Some(&recorded), None, None), AddOutcome::Unchanged);
+        assert_eq!(changed(Some(&recorded), Some(5), Some("10.0.0.2")), AddOutcome::Unchanged);
+        assert_eq!(changed(Some(&recorded), Some(6), None), AddOutcome::Updated);
+        assert_eq!(changed(Some(&recorded), None, Some("10.0.0.3")), AddOutcome::Updated);
+        assert_eq!(changed(None, Some(6), None), AddOutcome::Unchanged);
+    }
+
+    #[test]
+    fn a_server_with_live_tenants_or_main_is_not_removed() {
+        assert!(refuse_removal(&record(5, None)).is_ok());
+        let held = refuse_removal(&ServerRecord { tenants: 3, ..record(5, None) }).unwrap_err().to_string();
+        assert!(held.contains("3 live tenants") && held.contains("--all-from pg2"), "{held}");
+        let main = refuse_removal(&ServerRecord { name: "main".into(), ..record(5, None) }).unwrap_err().to_string();
+        assert!(main.contains("stays"), "{main}");
+    }
+}

@@ -2,7 +2,6 @@
 //! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
 //! when the new one does not become healthy.
 
-use crate::db::servers::Servers;
 use serde::Serialize;
 use serde_json::json;
 
@@ -11,6 +10,7 @@ use super::ops::{self, Targets};
 use super::runtime::{self, RuntimeOptions, STOP_GRACE, container_name};
 use super::store;
 use crate::db::migrate;
+use crate::db::servers::Servers;
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::runtime::Engine;
