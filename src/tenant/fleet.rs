@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::TenantSlug;
+use super::runner::{self, Runner};
 use super::runtime::{self, RuntimeOptions, container_name};
 use super::store::{self, Tenant};
 use crate::progress::Progress;
@@ -68,10 +69,10 @@ impl Survey {
     }
 }
 
-/// Reads both sides: the live tenants and this installation's containers.
+/// Reads both sides: the live tenants and this installation's containers and Swarm services.
 pub async fn survey(pool: &PgPool, engine: &Engine, installation: &str) -> anyhow::Result<Survey> {
     let tenants = store::list(&mut *pool.acquire().await?, None).await?;
-    let containers = engine.managed_containers(installation).await?;
+    let containers = runner::managed(engine, installation).await?;
     Ok(compare(&tenants, containers))
 }
 
@@ -138,7 +139,8 @@ pub async fn repair(
     match repair {
         Repair::RemoveContainer { container } => {
             // Looked at again: it may have been claimed or removed since the survey.
-            let Some(found) = engine.container(container).await? else { return Ok(()) };
+            let runner = Runner::found(engine, container).await?;
+            let Some(found) = runner.state(container).await? else { return Ok(()) };
             let label = |key| found.labels.get(key).map(String::as_str);
             if label(crate::runtime::container::INSTALLATION) != Some(options.installation.as_str()) {
                 anyhow::bail!("container `{container}` is not this installation's; left alone");
@@ -150,9 +152,9 @@ pub async fn repair(
                 if store::find(&mut *pool.acquire().await?, slug.as_str()).await?.is_some() {
                     anyhow::bail!("container `{container}` belongs to tenant `{slug}` again; left alone");
                 }
-                return engine.remove_container(container).await;
+                return runner.remove(container).await;
             }
-            engine.remove_container(container).await
+            runner.remove(container).await
         }
         Repair::StartTenant { tenant } => {
             let slug: TenantSlug = tenant.parse()?;

@@ -1,5 +1,5 @@
 //! Tenants: their names, their records in the control plane, and the operations on them — `ops`
-//! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
+//! (create, change, delete, migrate), `runtime` (their containers, or services: `runner`), `fleet` (what the control plane and
 //! Docker disagree on), `upgrade` and `backup`, and `lifecycle` (whole create, delete and start as
 //! the CLI and the operator bot run them): the orchestrators across `db`, `telegram`, `runtime` and
 //! `backup`.
@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod lifecycle;
 pub mod ops;
 pub mod restore;
+pub mod runner;
 pub mod runtime;
 pub mod served;
 mod slug;

@@ -34,6 +34,7 @@ mod secrets;
 mod serve;
 mod stars;
 mod support;
+mod swarm;
 mod template;
 mod tenant;
 mod terminal;
