@@ -678,4 +678,49 @@ mod tests {
         assert_eq!(tag_of("botctl:1.2@sha256:abcd"), "botctl:1.2");
         assert_eq!(tag_of("botctl:1.2"), "botctl:1.2");
     }
+
+    #[test]
+    fn a_service_is_one_replica_updated_stop_first_with_rollback_and_its_secrets_by_id_and_name() {
+        let container = ContainerSpec {
+            name: "botctl-acme".into(),
+            image: "botctl:1".into(),
+            labels: HashMap::from([(MANAGED.to_string(), "true".to_string())]),
+            env: vec!["BOTCTL_TENANT=acme".into()],
+            network: "host".into(),
+            mounts: Vec::new(),
+            memory_bytes: 128 << 20,
+            nano_cpus: 500_000_000,
+            healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
+            health_interval: Duration::from_secs(15),
+            health_start_period: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(10),
+        };
+        let secrets =
+            vec![SecretFile { id: "s1".into(), secret: "botctl-acme-db-1".into(), file: "database_password".into() }];
+        let spec = ServiceSpec {
+            container,
+            secrets,
+            placement: vec!["node.labels.botctl==yes".into()],
+            image_id: "sha256:1".into(),
+            monitor: Duration::from_secs(15),
+        }
+        .swarm(1);
+        assert_eq!(spec.mode.unwrap().replicated.unwrap().replicas, Some(1));
+        let update = spec.update_config.unwrap();
+        assert_eq!(update.order, Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
+        assert_eq!(update.failure_action, Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK));
+        assert_eq!(spec.rollback_config.unwrap().order, Some(ServiceSpecRollbackConfigOrderEnum::STOP_FIRST));
+        let labels = spec.labels.unwrap();
+        assert_eq!(labels[IMAGE_ID], "sha256:1");
+        let kept: HealthConfig = serde_json::from_str(&labels[HEALTHCHECK]).unwrap();
+        assert_eq!(kept.interval, Some(15_000_000_000), "the healthcheck survives a spec read back");
+        let template = spec.task_template.unwrap();
+        assert_eq!(template.placement.unwrap().constraints.unwrap(), ["node.labels.botctl==yes"]);
+        let secret = &template.container_spec.unwrap().secrets.unwrap()[0];
+        assert_eq!(
+            (secret.secret_id.as_deref(), secret.secret_name.as_deref()),
+            (Some("s1"), Some("botctl-acme-db-1"))
+        );
+        assert_eq!(secret.file.as_ref().unwrap().mode, Some(0o400));
+    }
 }

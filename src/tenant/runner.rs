@@ -267,6 +267,11 @@ fn secret_labels(slug: &TenantSlug, installation: &str) -> HashMap<String, Strin
     ])
 }
 
+/// The bot `name` as the engine sees it now, a service or a container.
+pub async fn state(engine: &Engine, name: &str) -> anyhow::Result<Option<ContainerState>> {
+    Runner::found(engine, name).await?.state(name).await
+}
+
 /// This installation's bots, containers and services alike, each under its own name (the containers
 /// of a service's tasks are the service's, not bots of their own).
 pub async fn managed(engine: &Engine, installation: &str) -> anyhow::Result<Vec<ContainerState>> {
