@@ -184,6 +184,8 @@ fn main() {
         health_interval: settings.runtime.health_interval,
         telegram_api_url: telegram.url(),
         rate_limits: true,
+        mode: settings.runtime.mode,
+        placement: settings.runtime.placement.clone(),
     };
     let client = Client::new(ClientOptions {
         base_url: yookassa.api_url(),

@@ -1152,6 +1152,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
         'botctl;serve' {
             [CompletionResult]::new('--tenant', '--tenant', [CompletionResultType]::ParameterName, 'The tenant''s name, for logs')
             [CompletionResult]::new('--tenant-database-url', '--tenant-database-url', [CompletionResultType]::ParameterName, 'The tenant''s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE')
+            [CompletionResult]::new('--database-password-file', '--database-password-file', [CompletionResultType]::ParameterName, 'Reads the database role''s password from this file (a Swarm secret), in place of the URL''s')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The bot''s token')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Reads the bot''s token from this file (a Docker secret, for example)')
             [CompletionResult]::new('--http-addr', '--http-addr', [CompletionResultType]::ParameterName, 'Where /healthz and /metrics listen')

@@ -3211,7 +3211,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__serve)
-            opts="-o -q -v -y -h -V --tenant --tenant-database-url --token --token-file --http-addr --outbox-rescan --config --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --tenant --tenant-database-url --database-password-file --token --token-file --http-addr --outbox-rescan --config --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3222,6 +3222,10 @@ _botctl() {
                     return 0
                     ;;
                 --tenant-database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1067,6 +1067,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;serve'= {
             cand --tenant 'The tenant''s name, for logs'
             cand --tenant-database-url 'The tenant''s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE'
+            cand --database-password-file 'Reads the database role''s password from this file (a Swarm secret), in place of the URL''s'
             cand --token 'The bot''s token'
             cand --token-file 'Reads the bot''s token from this file (a Docker secret, for example)'
             cand --http-addr 'Where /healthz and /metrics listen'

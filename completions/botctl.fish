@@ -811,6 +811,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand demo" -s h -l help -d 'Pri
 complete -c botctl -n "__fish_botctl_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l tenant -d 'The tenant\'s name, for logs' -r
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l tenant-database-url -d 'The tenant\'s own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE' -r
+complete -c botctl -n "__fish_botctl_using_subcommand serve" -l database-password-file -d 'Reads the database role\'s password from this file (a Swarm secret), in place of the URL\'s' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l token -d 'The bot\'s token' -r
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l token-file -d 'Reads the bot\'s token from this file (a Docker secret, for example)' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand serve" -l http-addr -d 'Where /healthz and /metrics listen' -r

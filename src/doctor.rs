@@ -23,6 +23,8 @@ pub struct DoctorOptions {
     pub docker_host: String,
     pub image: String,
     pub telegram_api_url: url::Url,
+    /// `runtime.mode`: in swarm mode the engine must manage a swarm.
+    pub mode: crate::runtime::Mode,
 }
 
 /// Ordered from good to bad.
@@ -762,7 +764,41 @@ async fn docker_checks(options: &DoctorOptions) -> (Vec<Check>, Option<Engine>) 
         Err(e) => Check::fail("tenant image", format!("{e:#}"), "check the Docker engine's logs"),
     };
     let reachable = docker.status == Status::Ok;
-    (vec![docker, image], reachable.then_some(engine))
+    let mut checks = vec![docker, image];
+    if options.mode == crate::runtime::Mode::Swarm {
+        checks.push(match engine.swarm().await {
+            Ok(swarm) => swarm_check(&swarm),
+            Err(e) => Check::fail(SWARM, format!("{e:#}"), "check the Docker engine's logs"),
+        });
+    }
+    (checks, reachable.then_some(engine))
+}
+
+const SWARM: &str = "swarm";
+
+/// In swarm mode: the engine manages an active swarm, and its nodes are ready.
+fn swarm_check(swarm: &crate::runtime::service::SwarmState) -> Check {
+    if !swarm.manager {
+        let error = swarm.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        return Check::fail(
+            SWARM,
+            format!("runtime.mode is swarm, but this engine is no swarm manager (swarm {}{error})", swarm.state),
+            "run `docker swarm init` here, or point docker.host at a manager of the swarm",
+        );
+    }
+    let ready = swarm.ready.unwrap_or(0);
+    let message = format!(
+        "swarm {}: {}, {} ({} ready)",
+        swarm.state,
+        count(usize::try_from(swarm.nodes).unwrap_or(0), "node", "nodes"),
+        count(usize::try_from(swarm.managers).unwrap_or(0), "manager", "managers"),
+        ready
+    );
+    if ready < swarm.nodes {
+        Check::warn(SWARM, message, "see `docker node ls`: services cannot be placed on nodes that are not ready")
+    } else {
+        Check::ok(SWARM, message)
+    }
 }
 
 async fn telegram_check(api_url: &url::Url) -> Check {

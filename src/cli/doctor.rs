@@ -53,6 +53,7 @@ pub async fn exec(args: DoctorArgs, ctx: &Context) -> anyhow::Result<()> {
         docker_host: s.docker.host.clone(),
         image: s.docker.image.clone(),
         telegram_api_url: s.telegram.api_url.clone(),
+        mode: s.runtime.mode,
     };
     let diagnose = || async {
         let spinner = ctx.ui.spinner("checking");

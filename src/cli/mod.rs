@@ -203,6 +203,8 @@ impl Context {
             health_interval: s.runtime.health_interval,
             telegram_api_url: s.telegram.api_url.clone(),
             rate_limits: s.telegram.rate_limits,
+            mode: s.runtime.mode,
+            placement: s.runtime.placement.clone(),
         })
     }
 

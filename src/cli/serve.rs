@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// The tenant's own database role: postgres://tenant_NAME:PASSWORD@HOST:PORT/DATABASE.
     #[arg(long = "tenant-database-url", env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database_url: String,
+    /// Reads the database role's password from this file (a Swarm secret), in place of the URL's.
+    #[arg(long, env = "DATABASE_PASSWORD_FILE", value_name = "FILE")]
+    database_password_file: Option<PathBuf>,
     /// The bot's token.
     #[arg(long, env = "BOT_TOKEN", hide_env_values = true, value_name = "TOKEN", conflicts_with = "token_file")]
     token: Option<String>,
@@ -69,9 +72,13 @@ pub async fn exec(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         (None, None) => return Err(BadInput::new("missing the bot token: set BOT_TOKEN or BOT_TOKEN_FILE").into()),
     };
     let token: BotToken = token.parse().map_err(|e: crate::telegram::TokenShapeError| BadInput::new(e.to_string()))?;
+    let mut connect = database.connect_options();
+    if let Some(path) = &args.database_password_file {
+        connect = connect.password(&crate::config::read_secret_file(path)?);
+    }
     let options = ServeOptions {
         tenant: args.tenant,
-        database: database.connect_options(),
+        database: connect,
         token,
         api_url: ctx.settings.telegram.api_url.clone(),
         http_addr: args.http_addr,

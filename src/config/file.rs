@@ -65,6 +65,8 @@ pub struct DockerSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSection {
+    pub mode: Option<String>,
+    pub placement: Option<Vec<String>>,
     pub network: Option<String>,
     pub database_host: Option<String>,
     pub memory_mb: Option<u32>,

@@ -202,6 +202,10 @@ pub struct DockerSettings {
 /// How tenant containers run.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
+    /// Plain containers on this engine, or services of the swarm it manages.
+    pub mode: crate::runtime::Mode,
+    /// Swarm placement constraints of tenant services (`node.labels.botctl==yes`).
+    pub placement: Vec<String>,
     /// `host`, or a bridge network (created when missing).
     pub network: String,
     /// How containers reach PostgreSQL: `HOST[:PORT]` on their network, or an absolute path of a socket
@@ -287,6 +291,21 @@ impl Settings {
         };
         let rt = file.runtime;
         let runtime = RuntimeSettings {
+            mode: r.pick_env(
+                "runtime.mode",
+                r.file_text("runtime.mode", rt.mode.as_deref(), parse_mode)?,
+                builtin(crate::runtime::Mode::default()),
+                parse_mode,
+            )?,
+            placement: r.pick_env(
+                "runtime.placement",
+                rt.placement
+                    .map(|list| r.file_text("runtime.placement", Some(&list.join(",")), parse_placement))
+                    .transpose()?
+                    .flatten(),
+                builtin(Vec::new()),
+                parse_placement,
+            )?,
             network: r.pick_env(
                 "runtime.network",
                 r.checked("runtime.network", rt.network, parse_network)?,
@@ -466,6 +485,15 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+fn parse_mode(s: &str) -> Result<crate::runtime::Mode, String> {
+    s.parse()
+}
+
+/// Swarm placement constraints, comma-separated in the environment (a list in the file).
+fn parse_placement(s: &str) -> Result<Vec<String>, String> {
+    s.split(',').filter(|c| !c.trim().is_empty()).map(crate::runtime::parse_placement).collect()
+}
+
 fn parse_network(s: &str) -> Result<String, String> {
     // Docker's own rule for network names.
     let valid = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -641,8 +669,15 @@ shown_via_display!(
     OutputFormat,
     ColorChoice,
     LogFormat,
-    Locale
+    Locale,
+    crate::runtime::Mode
 );
+
+impl Shown for Vec<String> {
+    fn shown(&self) -> String {
+        if self.is_empty() { "(none)".to_string() } else { self.join(", ") }
+    }
+}
 
 impl Shown for DatabaseUrl {
     const UNSET: &'static str = "(not set: botctl's local cluster under data_dir)";

@@ -178,6 +178,38 @@ fn runtime_settings_default_and_are_held_to_one_rule_from_the_file_and_the_envir
 }
 
 #[test]
+fn runtime_mode_and_placement_come_from_the_file_or_the_environment_and_bad_ones_name_their_key() {
+    let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
+    assert_eq!(settings.runtime.mode, crate::runtime::Mode::Containers);
+    assert!(settings.runtime.placement.is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = "runtime:\n  mode: swarm\n  placement:\n    - node.labels.botctl==yes\n    - node.role != manager\n";
+    let path = write_config(dir.path(), text);
+    let settings = Settings::load(with_file(path.clone()), &Env::default()).unwrap();
+    assert_eq!(settings.runtime.mode, crate::runtime::Mode::Swarm);
+    assert_eq!(settings.runtime.placement, ["node.labels.botctl==yes", "node.role != manager"]);
+    assert_eq!(entry(&settings, "runtime.placement").value, "node.labels.botctl==yes, node.role != manager");
+    assert_eq!(entry(&settings, "runtime.mode").source, Origin::File(path.clone()));
+
+    let env =
+        Env::from_pairs([("BOTCTL_RUNTIME_MODE", "containers"), ("BOTCTL_RUNTIME_PLACEMENT", "node.hostname==a")]);
+    let settings = Settings::load(with_file(path), &env).unwrap();
+    assert_eq!(settings.runtime.mode, crate::runtime::Mode::Containers);
+    assert_eq!(settings.runtime.placement, ["node.hostname==a"]);
+
+    for (var, bad) in [("BOTCTL_RUNTIME_MODE", "kubernetes"), ("BOTCTL_RUNTIME_PLACEMENT", "node.labels.botctl")] {
+        let err = Settings::load(Overrides::default(), &Env::from_pairs([(var, bad)])).unwrap_err().to_string();
+        assert!(err.contains(var) && err.contains(bad), "{err}");
+    }
+    for bad in ["yes", "==yes", "node label==yes", "a==b==c", "node.role=="] {
+        let path = write_config(dir.path(), &format!("runtime:\n  placement: [\"{bad}\"]\n"));
+        let err = format!("{:#}", anyhow::Error::from(Settings::load(with_file(path), &Env::default()).unwrap_err()));
+        assert!(err.contains("runtime.placement") && err.contains("KEY==VALUE"), "{err}");
+    }
+}
+
+#[test]
 fn health_interval_defaults_to_minutes_and_is_bounded_from_the_file_and_the_environment() {
     let settings = Settings::load(Overrides::default(), &Env::default()).unwrap();
     assert_eq!(settings.runtime.health_interval, Duration::from_secs(600));

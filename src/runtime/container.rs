@@ -155,7 +155,7 @@ impl Observed {
 /// Where botctl asks a container's `/healthz`: where the bot listens (the container's label, or its
 /// environment in containers made before the label); listening on every address means a bridge
 /// network, where botctl reaches it at the container's own address.
-fn healthz_address(
+pub(super) fn healthz_address(
     labels: Option<&HashMap<String, String>>,
     env: Option<&Vec<String>>,
     networks: Option<&HashMap<String, EndpointSettings>>,
@@ -173,7 +173,7 @@ fn healthz_address(
 }
 
 /// What one ask of `/healthz` learned.
-enum Answer {
+pub(super) enum Answer {
     /// Nothing answers there (yet).
     Silent,
     Healthy,
@@ -547,12 +547,12 @@ impl Engine {
 }
 
 /// The client `/healthz` is asked with: never through a proxy (the address is the engine's), briefly.
-fn healthz_client() -> anyhow::Result<reqwest::Client> {
+pub(super) fn healthz_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().context("cannot make an HTTP client")
 }
 
 /// Asks the bot's `/healthz` at `addr` once.
-async fn ask(client: &reqwest::Client, addr: SocketAddr) -> Answer {
+pub(super) async fn ask(client: &reqwest::Client, addr: SocketAddr) -> Answer {
     let Ok(response) = client.get(format!("http://{addr}/healthz")).send().await else { return Answer::Silent };
     if response.status().is_success() {
         return Answer::Healthy;
@@ -574,7 +574,7 @@ fn health_in_status(status: &str) -> Option<String> {
     ["healthy", "unhealthy", "starting"].contains(&health).then(|| health.to_string())
 }
 
-fn not_found(e: &DockerError) -> bool {
+pub(super) fn not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }
 

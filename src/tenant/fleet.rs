@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::TenantSlug;
+use super::runner::{self, Runner};
 use super::runtime::{self, RuntimeOptions, container_name};
 use super::store::{self, Tenant};
 use crate::db::servers::Servers;
@@ -69,10 +70,10 @@ impl Survey {
 }
 
 /// Reads both sides: the live tenants (from the control plane, `control`) and this installation's
-/// containers.
+/// containers and Swarm services.
 pub async fn survey(control: &sqlx::PgPool, engine: &Engine, installation: &str) -> anyhow::Result<Survey> {
     let tenants = store::list(&mut *control.acquire().await?, None).await?;
-    let containers = engine.managed_containers(installation).await?;
+    let containers = runner::managed(engine, installation).await?;
     Ok(compare(&tenants, containers))
 }
 
@@ -139,7 +140,8 @@ pub async fn repair(
     match repair {
         Repair::RemoveContainer { container } => {
             // Looked at again: it may have been claimed or removed since the survey.
-            let Some(found) = engine.container(container).await? else { return Ok(()) };
+            let runner = Runner::found(engine, container).await?;
+            let Some(found) = runner.state(container).await? else { return Ok(()) };
             let label = |key| found.labels.get(key).map(String::as_str);
             if label(crate::runtime::container::INSTALLATION) != Some(options.installation.as_str()) {
                 anyhow::bail!("container `{container}` is not this installation's; left alone");
@@ -151,9 +153,9 @@ pub async fn repair(
                 if store::find(&mut *servers.control().acquire().await?, slug.as_str()).await?.is_some() {
                     anyhow::bail!("container `{container}` belongs to tenant `{slug}` again; left alone");
                 }
-                return engine.remove_container(container).await;
+                return runner.remove(container).await;
             }
-            engine.remove_container(container).await
+            runner.remove(container).await
         }
         Repair::StartTenant { tenant } => {
             let slug: TenantSlug = tenant.parse()?;

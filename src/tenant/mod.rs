@@ -1,8 +1,9 @@
 //! Tenants: their names, their records in the control plane, and the operations on them — `ops`
-//! (create, change, delete, migrate), `runtime` (their containers), `fleet` (what the control plane and
-//! Docker disagree on), `upgrade` and `backup`, `lifecycle` (whole create, delete and start as the
-//! CLI and the operator bot run them) and `servers` (the PostgreSQL servers tenants live on): the
-//! orchestrators across `db`, `telegram`, `runtime` and `backup`.
+//! (create, change, delete, migrate), `runtime` (their bots, as containers or Swarm services: `runner`),
+//! `fleet` (what the control plane and Docker disagree on), `upgrade` and `backup`, `lifecycle` (whole
+//! create, delete and start as the CLI and the operator bot run them), `servers` (the PostgreSQL servers
+//! tenants live on) and `moving` (a tenant from one server to another): the orchestrators across `db`,
+//! `telegram`, `runtime` and `backup`.
 
 pub mod backup;
 pub mod business;
@@ -11,6 +12,7 @@ pub mod lifecycle;
 pub mod moving;
 pub mod ops;
 pub mod restore;
+pub mod runner;
 pub mod runtime;
 pub mod served;
 pub mod servers;

@@ -1,6 +1,6 @@
-//! A tenant's container: what it is made of — the tenant's own role with a password rotated at every
-//! create, its bot token, the Bot API, how it reaches PostgreSQL; never the operator's credentials — and
-//! the steps `tenant start|stop|restart` take on it.
+//! A tenant's container (or Swarm service, see `runner`): what it is made of — the tenant's own role
+//! with a password rotated at every create, its bot token, the Bot API, how it reaches PostgreSQL; never
+//! the operator's credentials — and the steps `tenant start|stop|restart` take on it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,22 +15,23 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgPool, Postgres};
 
 use super::TenantSlug;
+use super::runner::{BotSpec, Runner};
 use super::store::{self, Tenant};
 use crate::db::servers::{Server, Servers};
 use crate::db::{ConnectionLimit, provision};
 use crate::error::BadInput;
 use crate::progress::Progress;
-use crate::runtime::Engine;
 use crate::runtime::container::{
     BindMount, ContainerSpec, ContainerState, HTTP, INSTALLATION, MANAGED, TENANT, Waited,
 };
 use crate::runtime::image::BINARY;
+use crate::runtime::{Engine, Mode};
 
 /// Where a container finds the socket directory it is given.
 const SOCKET_MOUNT: &str = "/run/postgresql";
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How many log lines a failed start shows.
-const LOG_LINES: usize = 20;
+pub(super) const LOG_LINES: usize = 20;
 
 /// How containers reach PostgreSQL.
 #[derive(Debug, Clone)]
@@ -115,6 +116,10 @@ pub struct RuntimeOptions {
     pub health_interval: Duration,
     pub telegram_api_url: url::Url,
     pub rate_limits: bool,
+    /// Plain containers, or Swarm services.
+    pub mode: Mode,
+    /// Swarm placement constraints of services made from now on.
+    pub placement: Vec<String>,
 }
 
 /// The container's name: ownership is still decided by its labels.
@@ -204,20 +209,21 @@ pub(super) async fn find(servers: &Servers, slug: &TenantSlug) -> anyhow::Result
         .with_context(|| format!("tenant `{slug}` does not exist"))
 }
 
-/// The tenant's container if there is one, refusing a container of that name that is not this
-/// installation's container for this tenant.
+/// The tenant's container (or service, for `runner`) if there is one, refusing one of that name that
+/// is not this installation's for this tenant.
 pub(super) async fn inspect(
-    engine: &Engine,
+    runner: Runner<'_>,
     slug: &TenantSlug,
     options: &RuntimeOptions,
 ) -> anyhow::Result<Option<ContainerState>> {
     let name = container_name(slug.as_str());
-    let found = engine.container(&name).await?;
+    let found = runner.state(&name).await?;
     if let Some(found) = &found {
         let label = |key| found.labels.get(key).map(String::as_str);
         if label(TENANT) != Some(slug.as_str()) || label(INSTALLATION) != Some(options.installation.as_str()) {
+            let kind = if runner.is_service() { "service" } else { "container" };
             anyhow::bail!(
-                "a container named `{name}` exists but is not this installation's container for tenant `{slug}`; \
+                "a {kind} named `{name}` exists but is not this installation's {kind} for tenant `{slug}`; \
                  botctl will not touch it (remove or rename it)"
             );
         }
@@ -237,38 +243,45 @@ pub(super) async fn start_locked(
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
     let name = container_name(slug.as_str());
-    let mut existing = inspect(engine, slug, options).await?;
+    let runner = Runner::configured(engine, options.mode);
+    let mut existing = inspect(runner, slug, options).await?;
     // A container that exists keeps the image it was made from.
     let image = existing.as_ref().map_or(image, |c| c.image.as_str()).to_string();
     // A stopped container made with another healthcheck interval is made again (its bot is down anyway),
     // so that `tenant restart` brings a changed `runtime.health_interval` to an existing fleet.
-    // So is one whose `/healthz` port something else took while it was stopped (host networking).
+    // So is one whose `/healthz` port something else took while it was stopped (host networking), and a
+    // stopped service always (its password is rotated at every make, like a container's).
     if let Some(c) = &existing
         && c.status != "running"
-        && (c.health_interval != Some(options.health_interval)
+        && c.status != "pending"
+        && (runner.is_service()
+            || c.health_interval != Some(health_interval(options))
             || (options.network == "host"
                 && c.labels.get(HTTP).and_then(|addr| port_of(addr)).is_some_and(|port| !bindable(port))))
     {
-        engine.remove_container(&name).await?;
+        runner.remove(&name).await?;
         existing = None;
     }
     let created = existing.is_none();
     let server = servers.get(&tenant.server).await?;
     let pool = &server.pool;
+    let mut since = String::new();
     if created {
-        progress.set_message("creating the container");
-        engine.ensure_network(&options.network).await?;
+        // A bot made in the other mode would poll the same token.
+        runner.other().remove(&name).await?;
+        progress.set_message(if runner.is_service() { "creating the service" } else { "creating the container" });
         let spec = spec(servers, &server, engine, slug, tenant, &image, options).await?;
-        engine.create_container(&spec).await?;
+        since = runner.make(spec).await?;
+    } else {
+        progress.set_message("starting the container");
+        runner.run(&name).await?;
     }
-    progress.set_message("starting the container");
-    engine.start_container(&name).await?;
     progress.set_message("waiting for the bot to become healthy");
     // A server limit does not lift while the bot waits: knowing it is enough to give up.
     let refused = |error: &str| ConnectionLimit::in_message(error).is_some();
     let role = slug.schema();
     let (waited, known) = tokio::select! {
-        waited = engine.wait_healthy(&name, options.health_timeout, &refused) => (waited?, None),
+        waited = runner.wait_healthy(&name, &since, options.health_timeout, &refused) => (waited?, None),
         limit = refused_by_server(pool, &role) => {
             (Waited::Unhealthy { status: "the server lets it have no connection".into() }, Some(limit))
         }
@@ -282,8 +295,8 @@ pub(super) async fn start_locked(
         Waited::DatabaseRefused { error } => (Some("its database connection was refused".to_string()), Some(error)),
     };
     if let Some(why) = failed {
-        let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
-        engine.remove_container(&name).await?;
+        let logs = runner.last_logs(&name, LOG_LINES).await.unwrap_or_default();
+        runner.remove(&name).await?;
         store::set_status(&mut *servers.control().acquire().await?, slug.as_str(), "stopped").await?;
         let said = database.iter().chain(logs.iter().rev()).find(|l| ConnectionLimit::in_message(l).is_some());
         // sqlx's pool may pass on only "pool timed out": then the server's own numbers tell.
@@ -307,6 +320,8 @@ pub(super) async fn start_locked(
             logs.join("\n")
         );
     }
+    // The service's earlier secrets are unused now that its new task runs.
+    runner.prune_secrets(&name, slug, &options.installation).await?;
     let mut tx = servers.control().begin().await?;
     store::set_status(&mut tx, slug.as_str(), "running").await?;
     store::set_image(&mut tx, slug.as_str(), &image).await?;
@@ -437,7 +452,8 @@ impl std::fmt::Display for Budget {
 /// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
 pub async fn stop(servers: &Servers, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
     let _lock = lock(servers, slug).await?;
-    engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await?;
+    let name = container_name(slug.as_str());
+    Runner::found(engine, &name).await?.stop(&name, STOP_GRACE).await?;
     let mut tx = servers.control().begin().await?;
     store::set_status(&mut tx, slug.as_str(), "stopped").await?;
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.stop", json!({})).await?;
@@ -455,11 +471,13 @@ pub async fn apply_limits(
 ) -> anyhow::Result<bool> {
     let _lock = lock(servers, slug).await?;
     let tenant = find(servers, slug).await?;
-    if inspect(engine, slug, options).await?.is_none() {
+    let name = container_name(slug.as_str());
+    let runner = Runner::found(engine, &name).await?;
+    if inspect(runner, slug, options).await?.is_none() {
         return Ok(false);
     }
     let (memory, cpus) = limits(&tenant, options);
-    engine.update_limits(&container_name(slug.as_str()), memory, cpus).await?;
+    runner.update_limits(&name, memory, cpus).await?;
     Ok(true)
 }
 
@@ -470,10 +488,12 @@ fn limits(tenant: &Tenant, options: &RuntimeOptions) -> (i64, i64) {
     (memory_mb << 20, (cpus * 1e9) as i64)
 }
 
-/// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
+/// Removes the tenant's container (or service, with its secrets), whatever state it is in; nothing to
+/// remove is fine.
 pub async fn remove(servers: &Servers, engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
     let _lock = lock(servers, slug).await?;
-    engine.remove_container(&container_name(slug.as_str())).await
+    let name = container_name(slug.as_str());
+    Runner::found(engine, &name).await?.remove(&name).await
 }
 
 /// What `botctl logs` asks for.
@@ -498,7 +518,8 @@ pub async fn logs(
     mut line: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let name = container_name(slug.as_str());
-    if engine.container(&name).await?.is_none() {
+    let runner = Runner::found(engine, &name).await?;
+    if runner.state(&name).await?.is_none() {
         anyhow::bail!("tenant `{slug}` has no container (start it with `botctl tenant start {slug}`)");
     }
     // Timestamps of the same second repeat after a re-attach (`since` counts whole seconds): lines up
@@ -506,7 +527,7 @@ pub async fn logs(
     let mut last: Option<String> = None;
     let (mut since, mut tail) = (query.since, query.tail);
     loop {
-        let mut stream = std::pin::pin!(engine.log_stream(&name, query.follow, since, tail));
+        let mut stream = std::pin::pin!(runner.log_stream(&name, query.follow, since, tail));
         while let Some(chunk) = stream.next().await {
             for text in chunk?.split_inclusive(|b| *b == b'\n') {
                 let (stamp, rest) = match text.iter().position(|b| *b == b' ') {
@@ -520,7 +541,8 @@ pub async fn logs(
                 last = Some(stamp);
             }
         }
-        if !query.follow || !comes_back(engine, &name).await? {
+        // A service's stream spans its tasks: it ends only with the service.
+        if !query.follow || runner.is_service() || !comes_back(engine, &name).await? {
             return Ok(());
         }
         since = last.as_deref().and_then(|l| chrono::DateTime::parse_from_rfc3339(l).ok()).map(|t| t.timestamp());
@@ -570,8 +592,18 @@ fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
-/// The container for `slug` running `image`, with a freshly rotated password for the tenant's role on
-/// its server, `server`, and that server's address as containers reach it.
+/// Docker's healthcheck interval of bots made now. Swarm holds a new task `starting` until the check
+/// first passes, and API 1.41 has no faster first check (`start_interval`), so a service checks often
+/// enough to count as healthy while botctl waits; a container is asked by botctl itself.
+pub(super) fn health_interval(options: &RuntimeOptions) -> Duration {
+    match options.mode {
+        Mode::Containers => options.health_interval,
+        Mode::Swarm => options.health_interval.min(options.health_timeout / 4).max(Duration::from_secs(1)),
+    }
+}
+
+/// The bot for `slug` running `image`, with a freshly rotated password for the tenant's role on its
+/// server, `server`, and that server's address as containers reach it.
 async fn spec(
     servers: &Servers,
     server: &Server,
@@ -580,7 +612,7 @@ async fn spec(
     tenant: &Tenant,
     image: &str,
     options: &RuntimeOptions,
-) -> anyhow::Result<ContainerSpec> {
+) -> anyhow::Result<BotSpec> {
     let token = store::token(&mut *servers.control().acquire().await?, slug.as_str())
         .await?
         .with_context(|| format!("tenant `{slug}` does not exist"))?;
@@ -598,18 +630,18 @@ async fn spec(
         }
     };
     database_url.set_username(&role).map_err(|()| anyhow::anyhow!("cannot put role {role} in a URL"))?;
-    database_url.set_password(Some(&password)).map_err(|()| anyhow::anyhow!("cannot put the password in a URL"))?;
     // Under host networking every container shares the host's ports, so each gets its own (the
     // container's healthcheck and botctl waiting for it use it); on a bridge each has its own address.
     let http_addr = if options.network == "host" {
-        let taken = engine.managed_containers(&options.installation).await?;
+        let taken = super::runner::managed(engine, &options.installation).await?;
         let taken = taken.iter().filter_map(|c| port_of(c.labels.get(HTTP)?)).collect();
         format!("127.0.0.1:{}", health_port(&taken)?)
     } else {
         "0.0.0.0:8080".to_string()
     };
     let (memory_bytes, nano_cpus) = limits(tenant, options);
-    Ok(ContainerSpec {
+    let image_id = engine.image(image).await?.map(|i| i.id).unwrap_or_default();
+    let container = ContainerSpec {
         name: container_name(slug.as_str()),
         image: image.to_string(),
         labels: HashMap::from([
@@ -621,8 +653,6 @@ async fn spec(
         ]),
         env: vec![
             format!("BOTCTL_TENANT={slug}"),
-            format!("DATABASE_URL={database_url}"),
-            format!("BOT_TOKEN={token}"),
             format!("BOTCTL_TELEGRAM_API_URL={}", options.telegram_api_url),
             format!("BOTCTL_TELEGRAM_RATE_LIMITS={}", options.rate_limits),
             format!("BOTCTL_HTTP_ADDR={http_addr}"),
@@ -633,10 +663,20 @@ async fn spec(
         memory_bytes,
         nano_cpus,
         healthcheck: vec![BINARY.to_string(), "health".to_string()],
-        health_interval: options.health_interval,
+        health_interval: health_interval(options),
         // Docker counts no failure while botctl itself still waits for the bot.
         health_start_period: options.health_timeout,
         stop_grace: STOP_GRACE,
+    };
+    Ok(BotSpec {
+        container,
+        database_url,
+        token,
+        password,
+        image_id,
+        placement: options.placement.clone(),
+        slug: slug.clone(),
+        installation: options.installation.clone(),
     })
 }
 

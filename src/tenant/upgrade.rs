@@ -1,19 +1,24 @@
 //! `tenant upgrade`: moves tenants to another image, one tenant at a time under its lock — migrate the
 //! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
-//! when the new one does not become healthy.
+//! when the new one does not become healthy. A Swarm service is moved by Swarm's own rolling update
+//! (stop-first), which rolls back by itself.
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::TenantSlug;
 use super::ops::{self, Targets};
-use super::runtime::{self, RuntimeOptions, STOP_GRACE, container_name};
+use super::runner::Runner;
+use super::runtime::{self, LOG_LINES, RuntimeOptions, STOP_GRACE, container_name};
 use super::store;
 use crate::db::migrate;
 use crate::db::servers::Servers;
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::runtime::Engine;
+use crate::runtime::service::Updated;
 
 pub struct UpgradeOptions {
     pub targets: Targets,
@@ -186,7 +191,9 @@ async fn steps(
     let tenant = runtime::find(servers, slug).await?;
     // Neither its schema nor its container is touched: the delete under way finishes the tenant.
     ops::refuse_deleting(&tenant)?;
-    let existing = runtime::inspect(engine, slug, options).await?;
+    let name = container_name(slug.as_str());
+    let found = Runner::found(engine, &name).await?;
+    let existing = runtime::inspect(found, slug, options).await?;
     let running = tenant.status == "running";
     report.from = existing.as_ref().map(|c| c.image.clone()).or_else(|| tenant.image.clone());
     report.schema_from = tenant.schema_version;
@@ -208,16 +215,22 @@ async fn steps(
     }
     report.schema_to = migrated.to;
 
-    let name = container_name(slug.as_str());
     if !running {
         // The next `tenant start` makes the container from the new image.
-        engine.remove_container(&name).await?;
+        found.remove(&name).await?;
         store::set_image(&mut *servers.control().acquire().await?, slug.as_str(), target.tag).await?;
         report.outcome = Outcome::Upgraded;
         return Ok(());
     }
-    engine.stop_container(&name, STOP_GRACE).await?;
-    engine.remove_container(&name).await?;
+    // A bot of the configured kind that can move in place does (a service); one made in the other mode
+    // is stopped and made again in this one.
+    if Runner::configured(engine, options.mode).is_service() == found.is_service()
+        && let Some(updated) = found.upgrade_in_place(&name, target.tag, target.id, update_timeout(options)).await?
+    {
+        return settle(servers, found, slug, target, updated, report).await;
+    }
+    found.stop(&name, STOP_GRACE).await?;
+    found.remove(&name).await?;
     report.running = false;
     let progress = crate::progress::NoProgress;
     let failed = match runtime::start_locked(servers, engine, slug, &tenant, target.tag, options, &progress).await {
@@ -239,5 +252,59 @@ async fn steps(
             Ok(())
         }
         Err(e) => Err(failed.context(format!("rolling back to {old} failed too: {e:#}"))),
+    }
+}
+
+/// How long Swarm may take over an update: the old task's grace, the new one's start period and failed
+/// checks and its monitor, and the same again for a rollback.
+fn update_timeout(options: &RuntimeOptions) -> Duration {
+    let interval = runtime::health_interval(options);
+    let attempt = STOP_GRACE + options.health_timeout + interval * 3 + interval.max(Duration::from_secs(5));
+    attempt * 2 + Duration::from_secs(30)
+}
+
+/// The report of an update Swarm ran: done, rolled back by Swarm (the bot runs its old image), or
+/// neither.
+async fn settle(
+    servers: &Servers,
+    runner: Runner<'_>,
+    slug: &TenantSlug,
+    target: &Target<'_>,
+    updated: Updated,
+    report: &mut TenantUpgraded,
+) -> anyhow::Result<()> {
+    let name = container_name(slug.as_str());
+    let logs = || async { runner.last_logs(&name, LOG_LINES).await.unwrap_or_default().join("\n") };
+    let old = report.from.clone().unwrap_or_default();
+    match updated {
+        Updated::Completed => {
+            store::set_image(&mut *servers.control().acquire().await?, slug.as_str(), target.tag).await?;
+            report.outcome = Outcome::Upgraded;
+            report.running = true;
+            Ok(())
+        }
+        Updated::RolledBack { message } => {
+            report.outcome = Outcome::RolledBack;
+            report.running = runner.state(&name).await?.is_some_and(|s| s.status == "running");
+            report.error = Some(format!(
+                "tenant `{slug}`'s bot did not become healthy on {} ({message}); Swarm rolled its service back to \
+                 {old}. Its last log lines:\n{}",
+                target.tag,
+                logs().await
+            ));
+            Ok(())
+        }
+        Updated::Stuck { message } => anyhow::bail!(
+            "Swarm stopped the update of service `{name}` to {} part-way ({message}); see `docker service ps {name}`. \
+             Its last log lines:\n{}",
+            target.tag,
+            logs().await
+        ),
+        Updated::TimedOut => anyhow::bail!(
+            "the update of service `{name}` to {} did not end in time; see `docker service ps {name}`. Its last log \
+             lines:\n{}",
+            target.tag,
+            logs().await
+        ),
     }
 }

@@ -37,6 +37,7 @@ mod serve;
 mod servers;
 mod stars;
 mod support;
+mod swarm;
 mod template;
 mod tenant;
 mod terminal;

@@ -626,7 +626,7 @@ docker_test! {
 }
 
 /// An image built `FROM base` with more Dockerfile lines (the base is local, so nothing is pulled).
-fn derived_image(base: &str, lines: &str) -> (String, ImageGuard) {
+pub(crate) fn derived_image(base: &str, lines: &str) -> (String, ImageGuard) {
     let tag = format!("{}:test", unique_name("botctl-derived").replace('_', "-"));
     let dockerfile = format!("FROM {base}\n{lines}\n");
     let mut context = tar::Builder::new(Vec::new());
@@ -1005,6 +1005,8 @@ pub(crate) fn runtime_options(
         health_interval: Duration::from_secs(600),
         telegram_api_url: f.api.parse().unwrap(),
         rate_limits: true,
+        mode: botctl::runtime::Mode::Containers,
+        placement: Vec::new(),
     }
 }
 

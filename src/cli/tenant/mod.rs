@@ -525,7 +525,7 @@ async fn with_containers(tenants: Vec<Tenant>, ctx: &Context, database: &db::Dat
     let states = async {
         let installation = db::control::installation(&database.pool).await?;
         let engine = ctx.engine().await?;
-        let mut containers = engine.managed_containers(&installation).await?;
+        let mut containers = crate::tenant::runner::managed(&engine, &installation).await?;
         // Only the tenants shown are asked: `tenant show` asks one bot, not the fleet.
         let shown: std::collections::HashSet<String> =
             tenants.iter().map(|t| runtime::container_name(&t.slug)).collect();

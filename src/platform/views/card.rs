@@ -182,7 +182,9 @@ async fn schema_facts(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<(Optio
 /// The container's state; Docker's `starting` is replaced by what the bot's `/healthz` says when it
 /// answers, as `doctor` does, since Docker's first check comes one interval (minutes) after the start.
 async fn container(engine: &Engine, slug: &TenantSlug) -> anyhow::Result<Option<ContainerFacts>> {
-    let Some(state) = engine.container(&container_name(slug.as_str())).await? else { return Ok(None) };
+    let Some(state) = crate::tenant::runner::state(engine, &container_name(slug.as_str())).await? else {
+        return Ok(None);
+    };
     let mut states = [state];
     engine.probe_starting(&mut states).await?;
     let [state] = states;
