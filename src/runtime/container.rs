@@ -519,31 +519,60 @@ impl Engine {
         since: Option<i64>,
         tail: Option<usize>,
     ) -> impl futures_util::Stream<Item = anyhow::Result<Vec<u8>>> + '_ {
-        let options = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(since.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)))
-            .tail(&tail.map_or_else(|| "all".to_string(), |n| n.to_string()))
-            .build();
-        let name = name.to_string();
-        self.docker.logs(&name.clone(), Some(options)).map(move |chunk| {
-            chunk.map(|c| c.into_bytes().to_vec()).with_context(|| format!("cannot read the logs of `{name}`"))
-        })
+        log_bytes(self.docker.logs(name, Some(log_options(follow, since, tail))), name)
     }
 
     /// The container's last `lines` lines of output, both streams, oldest first.
     pub async fn last_logs(&self, name: &str, lines: usize) -> anyhow::Result<Vec<String>> {
-        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
-        let mut stream = self.docker.logs(name, Some(options));
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.with_context(|| format!("cannot read the logs of `{name}`"))?;
-            out.extend(chunk.to_string().lines().map(str::to_string));
-        }
-        Ok(out)
+        last_lines(self.docker.logs(name, Some(last_options(lines))), name).await
     }
+}
+
+/// What `docker logs` and `docker service logs` are both asked for: both streams, each line prefixed
+/// with Docker's RFC 3339 timestamp and a space; `since` in Unix seconds, `tail` lines back from the end.
+pub(super) fn log_options(
+    follow: bool,
+    since: Option<i64>,
+    tail: Option<usize>,
+) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::default()
+        .follow(follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)))
+        .tail(&tail.map_or_else(|| "all".to_string(), |n| n.to_string()))
+        .build()
+}
+
+/// A container's or a service's log stream as bytes, its errors naming `name`.
+pub(super) fn log_bytes<'a>(
+    stream: impl futures_util::Stream<Item = Result<bollard::container::LogOutput, DockerError>> + 'a,
+    name: &str,
+) -> impl futures_util::Stream<Item = anyhow::Result<Vec<u8>>> + 'a {
+    let name = name.to_string();
+    stream.map(move |chunk| {
+        chunk.map(|c| c.into_bytes().to_vec()).with_context(|| format!("cannot read the logs of `{name}`"))
+    })
+}
+
+/// What the last `lines` lines of both streams are asked with.
+pub(super) fn last_options(lines: usize) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build()
+}
+
+/// The lines of a finished log stream, oldest first.
+pub(super) async fn last_lines(
+    stream: impl futures_util::Stream<Item = Result<bollard::container::LogOutput, DockerError>>,
+    name: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut stream = std::pin::pin!(stream);
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.with_context(|| format!("cannot read the logs of `{name}`"))?;
+        out.extend(chunk.to_string().lines().map(str::to_string));
+    }
+    Ok(out)
 }
 
 /// The client `/healthz` is asked with: never through a proxy (the address is the engine's), briefly.

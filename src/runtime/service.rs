@@ -22,15 +22,14 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     InspectServiceOptions, ListNodesOptions, ListSecretsOptionsBuilder, ListServicesOptionsBuilder,
-    ListTasksOptionsBuilder, LogsOptionsBuilder, UpdateServiceOptionsBuilder,
+    ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Engine;
 use super::container::{
     Answer, ContainerSpec, ContainerState, INSTALLATION, MANAGED, Waited, ask, healthz_address, healthz_client,
-    not_found,
+    last_lines, last_options, log_bytes, log_options, not_found,
 };
 
 /// The service label that names the image id a service was made or upgraded to: a service names its
@@ -593,30 +592,12 @@ impl Engine {
         since: Option<i64>,
         tail: Option<usize>,
     ) -> impl futures_util::Stream<Item = anyhow::Result<Vec<u8>>> + '_ {
-        let options = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(since.map_or(0, |s| i32::try_from(s).unwrap_or(i32::MAX)))
-            .tail(&tail.map_or_else(|| "all".to_string(), |n| n.to_string()))
-            .build();
-        let name = name.to_string();
-        self.docker.service_logs(&name.clone(), Some(options)).map(move |chunk| {
-            chunk.map(|c| c.into_bytes().to_vec()).with_context(|| format!("cannot read the logs of `{name}`"))
-        })
+        log_bytes(self.docker.service_logs(name, Some(log_options(follow, since, tail))), name)
     }
 
     /// The service's last `lines` lines of output, both streams, oldest first.
     pub async fn service_last_logs(&self, name: &str, lines: usize) -> anyhow::Result<Vec<String>> {
-        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
-        let mut stream = self.docker.service_logs(name, Some(options));
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.with_context(|| format!("cannot read the logs of `{name}`"))?;
-            out.extend(chunk.to_string().lines().map(str::to_string));
-        }
-        Ok(out)
+        last_lines(self.docker.service_logs(name, Some(last_options(lines))), name).await
     }
 }
 

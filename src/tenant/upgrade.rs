@@ -18,6 +18,7 @@ use crate::db::servers::Servers;
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::runtime::Engine;
+use crate::runtime::container::Waited;
 use crate::runtime::service::Updated;
 
 pub struct UpgradeOptions {
@@ -227,7 +228,7 @@ async fn steps(
     if Runner::configured(engine, options.mode).is_service() == found.is_service()
         && let Some(updated) = found.upgrade_in_place(&name, target.tag, target.id, update_timeout(options)).await?
     {
-        return settle(servers, found, slug, target, updated, report).await;
+        return settle(servers, found, slug, target, updated, options.health_timeout, report).await;
     }
     found.stop(&name, STOP_GRACE).await?;
     found.remove(&name).await?;
@@ -271,6 +272,7 @@ async fn settle(
     slug: &TenantSlug,
     target: &Target<'_>,
     updated: Updated,
+    health_timeout: Duration,
     report: &mut TenantUpgraded,
 ) -> anyhow::Result<()> {
     let name = container_name(slug.as_str());
@@ -285,7 +287,10 @@ async fn settle(
         }
         Updated::RolledBack { message } => {
             report.outcome = Outcome::RolledBack;
-            report.running = runner.state(&name).await?.is_some_and(|s| s.status == "running");
+            // Swarm calls a rollback done once it has scheduled the old image's task, before that task
+            // runs: the report says whether the bot serves again.
+            let back = runner.wait_healthy(&name, "", health_timeout, &|_| false).await?;
+            report.running = matches!(back, Waited::Healthy);
             report.error = Some(format!(
                 "tenant `{slug}`'s bot did not become healthy on {} ({message}); Swarm rolled its service back to \
                  {old}. Its last log lines:\n{}",

@@ -20,6 +20,16 @@ pub enum Step {
 }
 
 impl Step {
+    const ALL: [Step; 7] = [
+        Step::Preparing,
+        Step::Stopped,
+        Step::Loaded,
+        Step::Switched,
+        Step::SwitchingBack,
+        Step::Done,
+        Step::RolledBack,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Preparing => "preparing",
@@ -33,17 +43,7 @@ impl Step {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [
-            Step::Preparing,
-            Step::Stopped,
-            Step::Loaded,
-            Step::Switched,
-            Step::SwitchingBack,
-            Step::Done,
-            Step::RolledBack,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -171,15 +171,7 @@ mod tests {
 
     #[test]
     fn steps_read_back_as_written() {
-        for step in [
-            Step::Preparing,
-            Step::Stopped,
-            Step::Loaded,
-            Step::Switched,
-            Step::SwitchingBack,
-            Step::Done,
-            Step::RolledBack,
-        ] {
+        for step in Step::ALL {
             assert_eq!(Step::parse(step.as_str()), Some(step));
             assert_eq!(serde_json::to_value(step).unwrap(), serde_json::json!(step.as_str()));
         }
