@@ -348,14 +348,17 @@ async fn back_up(fleet: &Fleet, targets: Targets, jobs: usize) -> (Duration, usi
 /// A server's catalog: pg_class rows, pg_attribute rows, pg_catalog's size and the database's, in bytes.
 struct Catalog {
     classes: i64,
+    /// Ordinary tables: what a whole-database `pg_dump` (and so `pg_upgrade`) locks, one lock each.
+    tables: i64,
     attributes: i64,
     catalog_bytes: i64,
     database_bytes: i64,
 }
 
 async fn catalog(server: &Server) -> Catalog {
-    let (classes, attributes, catalog_bytes, database_bytes): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_attribute), \
+    let (classes, tables, attributes, catalog_bytes, database_bytes): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_class WHERE relkind = 'r'), \
+         (SELECT count(*) FROM pg_attribute), \
          (SELECT sum(pg_total_relation_size(oid))::bigint FROM pg_class \
           WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind IN ('r', 'm', 't')), \
          pg_database_size(current_database())",
@@ -363,7 +366,7 @@ async fn catalog(server: &Server) -> Catalog {
     .fetch_one(&server.pool)
     .await
     .unwrap();
-    Catalog { classes, attributes, catalog_bytes, database_bytes }
+    Catalog { classes, tables, attributes, catalog_bytes, database_bytes }
 }
 
 /// p50 / p95 / max of `samples`, in ms (nearest rank).
@@ -481,9 +484,10 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize) {
         let (took, _, _) = back_up(fleet, Targets::Named(slugs), jobs).await;
         let c = catalog(server).await;
         println!(
-            "| {} | {count} | {} | {} | {} | {} | {} ({}) | {} ({}) |",
+            "| {} | {count} | {} ({}) | {} | {} | {} | {} ({}) | {} ({}) |",
             server.name,
             c.classes,
+            c.tables,
             c.attributes,
             mb(c.catalog_bytes),
             mb(c.database_bytes),
@@ -501,7 +505,7 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
     let server = &fleet.servers[0];
     println!("\n### One server, filled in steps of {step} (`--jobs {jobs}`)\n");
     println!(
-        "| tenants | create, DB side, the step's, {jobs} at a time: p50 / p95 / max ms | the step's last {QUIET}, one at a time | pg_class rows | pg_catalog size | database size | `migrate --all`, nothing to do | `migrate --all`, one migration (a tenant) | `backup --all` (a tenant) |"
+        "| tenants | create, DB side, the step's, {jobs} at a time: p50 / p95 / max ms | the step's last {QUIET}, one at a time | pg_class rows (tables) | pg_catalog size | database size | `migrate --all`, nothing to do | `migrate --all`, one migration (a tenant) | `backup --all` (a tenant) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut present = 0;
@@ -520,10 +524,11 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
         assert_eq!(migrated, present);
         let (took, _, _) = back_up(fleet, Targets::All, jobs).await;
         println!(
-            "| {present} | {} | {} | {} | {} | {} | {} | {} ({}) | {} ({}) |",
+            "| {present} | {} | {} | {} ({}) | {} | {} | {} | {} ({}) | {} ({}) |",
             quantiles(&db),
             quantiles(&quiet),
             c.classes,
+            c.tables,
             mb(c.catalog_bytes),
             mb(c.database_bytes),
             secs(idle),
