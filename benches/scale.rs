@@ -72,6 +72,9 @@ struct Args {
     single_server_up_to: Option<usize>,
     #[arg(long, default_value_t = 1_000)]
     step: usize,
+    /// Skip the server-by-server `migrate` and `backup` runs (the fleet-wide ones still run).
+    #[arg(long)]
+    no_per_server: bool,
     /// What `cargo bench` passes to every benchmark.
     #[arg(long, hide = true)]
     bench: bool,
@@ -90,7 +93,7 @@ fn main() {
     machine(&runtime, &fleet);
     match args.single_server_up_to {
         Some(up_to) => runtime.block_on(single_server(&fleet, up_to, args.step.max(1), args.jobs)),
-        None => runtime.block_on(spread(&fleet, args.tenants, args.jobs)),
+        None => runtime.block_on(spread(&fleet, args.tenants, args.jobs, !args.no_per_server)),
     }
     runtime.block_on(fleet.close());
     drop(guard);
@@ -289,7 +292,7 @@ async fn create_on(fleet: &Fleet, from: usize, to: usize, server: Option<&str>, 
         .buffer_unordered(jobs)
         .collect()
         .await;
-    eprintln!("created {} tenants in {:.1} s", to - from, started.elapsed().as_secs_f64());
+    eprintln!("created {} tenants in {:.1} s (load {})", to - from, started.elapsed().as_secs_f64(), load());
     made
 }
 
@@ -369,6 +372,14 @@ async fn catalog(server: &Server) -> Catalog {
     Catalog { classes, tables, attributes, catalog_bytes, database_bytes }
 }
 
+/// The machine's load average over the last minute: other work shares the 2 cores, and it shows here.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split(' ').next().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// p50 / p95 / max of `samples`, in ms (nearest rank).
 fn quantiles(samples: &[Duration]) -> String {
     if samples.is_empty() {
@@ -404,7 +415,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 /// The default run: `tenants` across every server, placed by the real placement.
-async fn spread(fleet: &Fleet, tenants: usize, jobs: usize) {
+async fn spread(fleet: &Fleet, tenants: usize, jobs: usize, per_server: bool) {
     let quiet_total = QUIET * fleet.servers.len();
     assert!(tenants > 2 * quiet_total, "--tenants must be over {}", 2 * quiet_total);
     let started = Instant::now();
@@ -458,6 +469,7 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize) {
     println!("\n### Fleet operations, all servers (`--jobs {jobs}`)\n");
     println!("| measure | value | target |");
     println!("|---|---|---|");
+    println!("| the machine's load (1 min) at the end | {} | — |", load());
     println!("| `migrate --all`, nothing to do (median of {IDLE_MIGRATE_RUNS}) | {} | — |", secs(idle));
     println!(
         "| `migrate --all`, one migration to each of {tenants} | {} ({} a tenant) | ≤ 30 s |",
@@ -479,10 +491,14 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize) {
     for server in &fleet.servers {
         let slugs = tenants_on(fleet, &server.name).await;
         let count = slugs.len();
-        roll_back(fleet, &[server], jobs).await;
-        let (one, _) = migrate(fleet, Targets::Named(slugs.clone()), jobs).await;
-        let (took, _, _) = back_up(fleet, Targets::Named(slugs), jobs).await;
         let c = catalog(server).await;
+        let (one, took) = if per_server {
+            roll_back(fleet, &[server], jobs).await;
+            let (one, _) = migrate(fleet, Targets::Named(slugs.clone()), jobs).await;
+            (one, back_up(fleet, Targets::Named(slugs), jobs).await.0)
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
         println!(
             "| {} | {count} | {} ({}) | {} | {} | {} | {} ({}) | {} ({}) |",
             server.name,
@@ -505,9 +521,9 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
     let server = &fleet.servers[0];
     println!("\n### One server, filled in steps of {step} (`--jobs {jobs}`)\n");
     println!(
-        "| tenants | create, DB side, the step's, {jobs} at a time: p50 / p95 / max ms | the step's last {QUIET}, one at a time | pg_class rows (tables) | pg_catalog size | database size | `migrate --all`, nothing to do | `migrate --all`, one migration (a tenant) | `backup --all` (a tenant) |"
+        "| tenants | create, DB side, the step's, {jobs} at a time: p50 / p95 / max ms | the step's last {QUIET}, one at a time | pg_class rows (tables) | pg_catalog size | database size | `migrate --all`, nothing to do | `migrate --all`, one migration (a tenant) | `backup --all` (a tenant) | load (1 min) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut present = 0;
     while present < up_to {
         let next = (present + step).min(up_to);
@@ -524,7 +540,7 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
         assert_eq!(migrated, present);
         let (took, _, _) = back_up(fleet, Targets::All, jobs).await;
         println!(
-            "| {present} | {} | {} | {} ({}) | {} | {} | {} | {} ({}) | {} ({}) |",
+            "| {present} | {} | {} | {} ({}) | {} | {} | {} | {} ({}) | {} ({}) | {} |",
             quantiles(&db),
             quantiles(&quiet),
             c.classes,
@@ -535,7 +551,8 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
             secs(one),
             each_ms(one, present),
             secs(took),
-            each_ms(took, present)
+            each_ms(took, present),
+            load()
         );
     }
 }
