@@ -119,13 +119,14 @@ fn main() {
 /// hour apart from tomorrow on, and their outbox rows (as the bot would have written them).
 async fn fill(pool: &PgPool, emulator: &Emulator, tenants: i64) {
     let api = emulator.url();
+    let servers = &botctl::db::servers::Servers::from_pool(pool.clone());
     futures_util::stream::iter(1..=tenants)
         .map(|n| {
             let token = format!("{}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ", BOT_ID_BASE + n);
             emulator.add_bot(&token, BOT_ID_BASE + n, &format!("backup_{n}_bot"));
             let options = barbershop(&format!("bench{n}"), &token, Locale::Ru, api.clone());
             async move {
-                ops::create(pool, &options, "bench", &NoProgress).await.unwrap();
+                ops::create(servers, &options, "bench", &NoProgress).await.unwrap();
                 let sql = format!(
                     "BEGIN; SET LOCAL search_path TO tenant_bench{n};
                      INSERT INTO customers (user_id, first_name, phone)

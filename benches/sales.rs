@@ -207,7 +207,11 @@ fn main() {
     let resumer = Resumer {
         fulfiller: Arc::new(Fulfiller {
             pool: pool.clone(),
-            fleet: Fleet::new(Ok(options), &settings.docker.host),
+            fleet: Fleet::new(
+                botctl::db::servers::Servers::from_pool(pool.clone()),
+                Ok(options),
+                &settings.docker.host,
+            ),
             telegram_api_url: telegram.url(),
             trial_days: 14,
             actor: "platform:bench".into(),

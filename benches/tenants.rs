@@ -131,6 +131,7 @@ async fn count(pool: &PgPool) -> usize {
 /// Creates tenants through the library, four at a time, until `size` exist; returns the last bot number used.
 async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, mut next_bot: i64) -> i64 {
     let api = emulator.url();
+    let servers = &botctl::db::servers::Servers::from_pool(pool.clone());
     let started = Instant::now();
     let jobs: Vec<i64> = (0..size.saturating_sub(present))
         .map(|_| {
@@ -142,7 +143,7 @@ async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, m
         .map(|n| {
             emulator.add_bot(&token(BOT_ID_BASE + n), BOT_ID_BASE + n, &format!("bench_{n}_bot"));
             let options = barbershop(&format!("bench{n}"), &token(BOT_ID_BASE + n), Locale::Ru, api.clone());
-            async move { ops::create(pool, &options, "bench", &NoProgress).await.unwrap() }
+            async move { ops::create(servers, &options, "bench", &NoProgress).await.unwrap() }
         })
         .buffer_unordered(4)
         .collect::<Vec<_>>()

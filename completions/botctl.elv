@@ -39,6 +39,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
             cand doctor 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+            cand server 'The PostgreSQL servers tenant schemas live on: `main` (botctl''s own) and those added here'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
@@ -136,6 +137,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --template 'A built-in template (barbershop, beauty_salon, clinic) or a YAML file'
             cand --memory-mb 'Memory limit of the tenant''s container in MiB (at least 16), or `default` for runtime.memory_mb'
             cand --cpus 'CPU limit of the tenant''s container, e.g. 0.5, or `default` for runtime.cpus'
+            cand --server 'Puts its schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room]'
             cand --plan 'Begins paid on this plan: needs the payment''s --amount and --reference, credited from now'
             cand --amount 'The amount received for --plan, e.g. 799RUB (its price in that currency)'
             cand --reference 'The payment''s reference for --plan (an invoice or transfer number), unique per payment'
@@ -369,6 +371,133 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;tenant;help;upgrade'= {
         }
         &'botctl;tenant;help;help'= {
+        }
+        &'botctl;server'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+            cand list 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+            cand drain 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+            cand remove 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;server;add'= {
+            cand --url 'An administrator''s URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (stored for botctl, shown redacted)'
+            cand --url-file 'Reads the URL from this file, keeping its password out of the process list and shell history'
+            cand --capacity 'How many tenants placement puts on it [default for a new server: 2000]'
+            cand --container-host 'How tenant containers reach it when not at the URL''s host: HOST, HOST:PORT or a socket directory'
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;server;list'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;server;drain'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand --undo 'Lets placement put new tenants on it again'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;server;remove'= {
+            cand --config 'Reads settings from this YAML file instead of the standard places'
+            cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
+            cand --data-dir 'Keeps botctl''s own data (the local PostgreSQL cluster) in this directory'
+            cand -o 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --output 'Prints results as a table for people, or as JSON or YAML for scripts'
+            cand --color 'Colors output always, never, or only on a terminal (NO_COLOR also turns color off)'
+            cand --log-format 'Writes log lines as text or as JSON objects (the level is set by BOTCTL_LOG, e.g. BOTCTL_LOG=debug)'
+            cand -q 'Prints nothing but results and errors'
+            cand --quiet 'Prints nothing but results and errors'
+            cand -v 'Prints more about what happens; repeat for more detail'
+            cand --verbose 'Prints more about what happens; repeat for more detail'
+            cand -y 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --yes 'Answers yes to confirmations; required for destructive commands when not on a terminal'
+            cand --no-progress 'Never draws progress bars or spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'botctl;server;help'= {
+            cand add 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+            cand list 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+            cand drain 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+            cand remove 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'botctl;server;help;add'= {
+        }
+        &'botctl;server;help;list'= {
+        }
+        &'botctl;server;help;drain'= {
+        }
+        &'botctl;server;help;remove'= {
+        }
+        &'botctl;server;help;help'= {
         }
         &'botctl;migrate'= {
             cand -j 'How many tenants to work on at once'
@@ -1172,6 +1301,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand init 'Creates or upgrades the control-plane schema `botctl` (safe to run again: it then does nothing)'
             cand doctor 'Checks PostgreSQL, the control schema, the connection budget, Docker, the tenant image, the tenants'' containers and the Telegram Bot API'
             cand tenant 'Creates, lists, shows, changes and deletes tenants (one bot, one schema and role each)'
+            cand server 'The PostgreSQL servers tenant schemas live on: `main` (botctl''s own) and those added here'
             cand migrate 'Applies pending tenant-schema migrations, several tenants at once, each under its own lock'
             cand backup 'Backs up tenants: each one''s schema, as of one instant, into DEST/<tenant>/<tenant>-<UTC time>.tar.zst'
             cand restore 'Restores a tenant from a backup archive, as one transaction: a failure anywhere leaves the live tenant exactly as it was'
@@ -1220,6 +1350,20 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;help;tenant;restart'= {
         }
         &'botctl;help;tenant;upgrade'= {
+        }
+        &'botctl;help;server'= {
+            cand add 'Adds a PostgreSQL server for tenants, or changes the capacity or container host of one already added with the same URL'
+            cand list 'Lists the servers: tenants, capacity, draining, PostgreSQL version and whether each answers now'
+            cand drain 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
+            cand remove 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
+        }
+        &'botctl;help;server;add'= {
+        }
+        &'botctl;help;server;list'= {
+        }
+        &'botctl;help;server;drain'= {
+        }
+        &'botctl;help;server;remove'= {
         }
         &'botctl;help;migrate'= {
             cand status 'Shows each tenant''s schema version and how many migrations it is missing'

@@ -24,6 +24,7 @@ pub fn barbershop(slug: &str, token: &str, locale: Locale, api: url::Url) -> Cre
         memory_mb: None,
         cpus: None,
         telegram_api_url: api,
+        server: None,
     }
 }
 
@@ -38,7 +39,8 @@ pub async fn bench_tenant(cluster: &LocalCluster, token: &str, api: url::Url) ->
 
 /// An English barbershop tenant `slug` whose role gets the password `bench-pw`; returns the role's URL.
 pub async fn tenant(pool: &PgPool, cluster: &LocalCluster, slug: &str, token: &str, api: url::Url) -> String {
-    ops::create(pool, &barbershop(slug, token, Locale::En, api), "bench", &NoProgress).await.unwrap();
+    let servers = botctl::db::servers::Servers::from_pool(pool.clone());
+    ops::create(&servers, &barbershop(slug, token, Locale::En, api), "bench", &NoProgress).await.unwrap();
     let sql = format!("ALTER ROLE tenant_{slug} PASSWORD 'bench-pw'");
     sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
     let mut url = url::Url::parse(&cluster.url()).unwrap();

@@ -12,9 +12,15 @@ CREATE TABLE botctl.servers (
     capacity        integer     NOT NULL CHECK (capacity > 0),
     -- A draining server takes no new tenants; `tenant move --all-from` empties it.
     draining        boolean     NOT NULL DEFAULT false,
+    -- Which PostgreSQL cluster it is (`pg_control_system().system_identifier`, else its address and
+    -- port), so that one cluster is not added twice: tenant roles are cluster-wide. NULL for `main`,
+    -- whose own is read when a server is added.
+    cluster         text,
     added_at        timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO botctl.servers (name, url, capacity) VALUES ('main', NULL, 2000);
 
-ALTER TABLE botctl.tenants ADD COLUMN server text NOT NULL DEFAULT 'main' REFERENCES botctl.servers (name);
+-- No foreign key: a deleted tenant keeps naming the server it was on after `server remove` (which
+-- refuses a server with live tenants); placement locks the server row it chooses.
+ALTER TABLE botctl.tenants ADD COLUMN server text NOT NULL DEFAULT 'main';
 CREATE INDEX tenants_live_server ON botctl.tenants (server) WHERE deleted_at IS NULL;

@@ -169,7 +169,7 @@ pub async fn exec(args: BackupArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect_locking(u32::from(args.fleet.jobs) + 1, Some(args.lock.get(ctx))).await?;
     let report = {
         let bar = ctx.ui.bar("backing up tenants");
-        tenant_backup::backup(&database.pool, &options, &ctx.actor(), &bar).await?
+        tenant_backup::backup(&database.servers, &options, &ctx.actor(), &bar).await?
     };
     let (failed, total) = (report.failed(), report.tenants.len());
     if failed > 0 || !ctx.ui.quiet() {
@@ -275,7 +275,7 @@ async fn verify(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     let mut checked = Vec::new();
     for file in &files {
-        checked.push(tenant_backup::verify(&database.pool, file, args.deep).await);
+        checked.push(tenant_backup::verify(&database.servers, file, args.deep).await);
     }
     let failed = checked.iter().filter(|v| v.error.is_some()).count();
     if failed > 0 || !ctx.ui.quiet() {

@@ -439,7 +439,7 @@ async fn credit(args: CreditArgs, ctx: &Context) -> anyhow::Result<()> {
             let engine = ctx.engine().await?;
             let options = ctx.runtime_options(&database).await?;
             let spinner = ui.spinner(format!("starting tenant {slug}"));
-            runtime::start(&database.pool, &engine, &slug, &options, &actor, &spinner).await?;
+            runtime::start(&database.servers, &engine, &slug, &options, &actor, &spinner).await?;
             subscription::started(&mut *database.pool.acquire().await?, slug.as_str()).await
         };
         match started.await {

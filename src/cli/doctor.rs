@@ -100,7 +100,7 @@ async fn repair(diagnosis: &Diagnosis, ctx: &Context) -> anyhow::Result<usize> {
     let mut failed = 0;
     for (repair, step) in diagnosis.repairs.iter().zip(&plan) {
         let spinner = ui.spinner(step.clone());
-        let done = fleet::repair(&database.pool, &engine, repair, &options, &ctx.actor(), &spinner).await;
+        let done = fleet::repair(&database.servers, &engine, repair, &options, &ctx.actor(), &spinner).await;
         drop(spinner);
         match done {
             Ok(()) => ui.status("Repaired", step),

@@ -40,5 +40,5 @@ pub async fn exec(args: EventsArgs, ctx: &Context) -> anyhow::Result<()> {
     // Deleted tenants keep their events, so the name is checked for shape only.
     let slug = args.name.as_deref().map(super::tenant::slug).transpose()?;
     let database = ctx.connect().await?;
-    ctx.ui.data(&Events(ops::events(&database.pool, slug.as_ref(), args.limit).await?))
+    ctx.ui.data(&Events(ops::events(&database.servers, slug.as_ref(), args.limit).await?))
 }

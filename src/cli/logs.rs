@@ -29,7 +29,7 @@ pub async fn exec(args: LogsArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = super::tenant::slug(&args.name)?;
     let since = args.since.as_deref().map(since).transpose()?;
     let database = ctx.connect().await?;
-    ops::show(&database.pool, &slug).await?;
+    ops::show(&database.servers, &slug).await?;
     database.pool.close().await;
     let engine = ctx.engine().await?;
     let query = LogQuery { follow: args.follow, since, tail: args.tail };

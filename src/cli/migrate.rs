@@ -83,7 +83,7 @@ impl Render for States {
 pub async fn exec(args: MigrateArgs, ctx: &Context) -> anyhow::Result<()> {
     if let Some(MigrateCommand::Status) = args.command {
         let database = ctx.connect().await?;
-        return ctx.ui.data(&States(ops::migrate_status(&database.pool).await?));
+        return ctx.ui.data(&States(ops::migrate_status(&database.servers).await?));
     }
     let targets = args.fleet.targets()?;
     let jobs = usize::from(args.fleet.jobs);
@@ -91,7 +91,7 @@ pub async fn exec(args: MigrateArgs, ctx: &Context) -> anyhow::Result<()> {
     let options = MigrateOptions { targets, dry_run: args.dry_run, jobs };
     let report = {
         let bar = ctx.ui.bar("migrating tenants");
-        ops::migrate(&database.pool, &options, &ctx.actor(), &bar).await?
+        ops::migrate(&database.servers, &options, &ctx.actor(), &bar).await?
     };
     let failed = report.failed();
     let total = report.tenants.len();

@@ -17,6 +17,7 @@ mod migrate;
 mod platform;
 mod restore;
 mod serve;
+mod server;
 mod tenant;
 
 use std::path::PathBuf;
@@ -101,6 +102,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    #[command(subcommand)]
+    Server(server::ServerCommand),
     Migrate(migrate::MigrateArgs),
     Backup(backup::BackupArgs),
     Restore(restore::RestoreArgs),
@@ -219,6 +222,7 @@ pub async fn dispatch(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Init(args) => init::exec(args, ctx).await,
         Command::Doctor(args) => doctor::exec(args, ctx).await,
         Command::Tenant(command) => tenant::exec(command, ctx).await,
+        Command::Server(command) => server::exec(command, ctx).await,
         Command::Migrate(args) => migrate::exec(args, ctx).await,
         Command::Backup(args) => backup::exec(args, ctx).await,
         Command::Restore(args) => restore::exec(args, ctx).await,

@@ -46,7 +46,11 @@ async fn serve(ctx: &Context) -> anyhow::Result<()> {
             notices: NoticeOptions { contact: s.billing.contact.clone(), renew_url: s.billing.renew_url.clone() },
             actor: format!("platform:{}", ctx.actor()),
         },
-        fleet: Fleet::new(ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")), &s.docker.host),
+        fleet: Fleet::new(
+            database.servers.clone(),
+            ctx.runtime_options(&database).await.map_err(|e| format!("{e:#}")),
+            &s.docker.host,
+        ),
         alerts: DetectOptions {
             unhealthy_after: chrono::TimeDelta::from_std(s.platform.alerts.unhealthy_after)
                 .unwrap_or(chrono::TimeDelta::minutes(5)),

@@ -62,7 +62,7 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
     // Whatever can refuse the restore does so before the bot is touched.
     let checked = {
         let _spinner = ui.spinner("checking the archive");
-        restore::check(&database.pool, &from, &options).await?
+        restore::check(&database.servers, &from, &options).await?
     };
     if args.force && options.as_new.is_none() && !ctx.settings.yes {
         let what =
@@ -80,19 +80,19 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     // The bot must not write while its schema is replaced: it is stopped, and started again after,
     // whether the restore succeeded or not.
-    let running = options.as_new.is_none() && ops::show(&database.pool, &from).await?.status == "running";
+    let running = options.as_new.is_none() && ops::show(&database.servers, &from).await?.status == "running";
     let engine = if running { Some(ctx.engine().await?) } else { None };
     if let Some(engine) = &engine {
-        runtime::stop(&database.pool, engine, &from, &ctx.actor()).await?;
+        runtime::stop(&database.servers, engine, &from, &ctx.actor()).await?;
     }
     let restored = {
         let spinner = ui.spinner(format!("restoring tenant {}", options.as_new.as_ref().map_or(&from, |n| &n.slug)));
-        restore::restore(&database.pool, &from, &options, checked, &ctx.actor(), &spinner).await
+        restore::restore(&database.servers, &from, &options, checked, &ctx.actor(), &spinner).await
     };
     if let Some(engine) = &engine {
         let options = ctx.runtime_options(&database).await?;
         let spinner = ui.spinner(format!("starting tenant {from}"));
-        let started = runtime::start(&database.pool, engine, &from, &options, &ctx.actor(), &spinner).await;
+        let started = runtime::start(&database.servers, engine, &from, &options, &ctx.actor(), &spinner).await;
         drop(spinner);
         if let Err(e) = started {
             ui.warn(format_args!("its bot did not start again: {e:#}"));

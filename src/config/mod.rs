@@ -391,11 +391,16 @@ impl Settings {
 /// Reads a secret (such as a bot token) from a file an operator names, without echoing it in errors.
 /// A missing, unreadable or empty file is the operator's input being wrong (exit 2).
 pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    read_secret_file_named(path, "token")
+}
+
+/// The same for a secret of another kind, `what` (`URL`), as errors name it.
+pub fn read_secret_file_named(path: &Path, what: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| crate::error::BadInput::new(format!("cannot read the token file {}: {e}", path.display())))?;
+        .map_err(|e| crate::error::BadInput::new(format!("cannot read the {what} file {}: {e}", path.display())))?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(crate::error::BadInput::new(format!("the token file {} is empty", path.display())).into());
+        return Err(crate::error::BadInput::new(format!("the {what} file {} is empty", path.display())).into());
     }
     Ok(text.to_string())
 }

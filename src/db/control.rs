@@ -60,12 +60,17 @@ pub struct MissingPrivileges {
 }
 
 pub async fn privileges(pool: &PgPool) -> Result<Privileges, sqlx::Error> {
+    privileges_on(&mut *pool.acquire().await?).await
+}
+
+/// [`privileges`] on one connection.
+pub async fn privileges_on(conn: &mut sqlx::PgConnection) -> Result<Privileges, sqlx::Error> {
     sqlx::query_as(
         "SELECT current_user::text AS role, current_database()::text AS database, r.rolsuper AS superuser, \
                 r.rolcreaterole AS create_role, has_database_privilege(current_database(), 'CREATE') AS create_on_database \
          FROM pg_roles r WHERE r.rolname = current_user",
     )
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 

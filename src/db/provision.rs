@@ -109,32 +109,47 @@ pub async fn swap_in_restored(
 }
 
 /// The tenant's schema and those beside it that exist: a restore's staging, a deep verification's
-/// scratch and kept `_prev_` schemas. A live tenant whose own schema merely looks like one of them
-/// (tenant `a_restore` beside tenant `a`) is not counted.
-pub async fn tenant_schemas(conn: &mut PgConnection, slug: &TenantSlug) -> Result<Vec<String>, sqlx::Error> {
+/// scratch and kept `_prev_` schemas. `live` are the schemas of the live tenants on the same server
+/// (the control plane knows them; another server has no control plane to ask): a live tenant whose own
+/// schema merely looks like one of them (tenant `a_restore` beside tenant `a`) is not counted.
+pub async fn tenant_schemas(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    live: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
     let schema = slug.schema();
     sqlx::query_scalar(
         "SELECT nspname::text FROM pg_namespace WHERE (nspname = $1 OR nspname = $1 || '_restore' \
          OR nspname = $1 || '_verify' OR left(nspname, length($1) + 6) = $1 || '_prev_') \
-         AND (nspname = $1 OR nspname NOT IN (SELECT 'tenant_' || slug FROM botctl.tenants WHERE deleted_at IS NULL)) \
-         ORDER BY nspname",
+         AND (nspname = $1 OR nspname <> ALL ($2::text[])) ORDER BY nspname",
     )
     .bind(&schema)
+    .bind(live)
     .fetch_all(conn)
     .await
 }
 
 /// Drops the tenant's schemas (with everything in them, kept `_prev_` schemas too, whose grants would
-/// keep the role alive) and its role. Missing pieces are skipped, so a half-deleted tenant can be
-/// deleted again.
-pub async fn drop_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result<(), sqlx::Error> {
-    for schema in tenant_schemas(&mut *conn, slug).await? {
+/// keep the role alive) and its role; `live` as for [`tenant_schemas`]. Missing pieces are skipped, so
+/// a half-deleted tenant can be deleted again.
+pub async fn drop_tenant(conn: &mut PgConnection, slug: &TenantSlug, live: &[String]) -> Result<(), sqlx::Error> {
+    for schema in tenant_schemas(&mut *conn, slug, live).await? {
         let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", super::control::quote_ident(&schema));
         sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
     }
     let name = slug.quoted_schema();
     sqlx::query(AssertSqlSafe(format!("DROP ROLE IF EXISTS {name}"))).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Whether the tenant's role or schema exists on this server.
+pub async fn exists(conn: &mut PgConnection, slug: &TenantSlug) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+    )
+    .bind(slug.schema())
+    .fetch_one(conn)
+    .await
 }
 
 /// Sets a new password for the tenant's role and returns it.

@@ -51,6 +51,12 @@ impl DatabaseUrl {
         PgConnectOptions::from_str(self.0.as_str()).unwrap_or_else(|_| PgConnectOptions::new())
     }
 
+    /// The URL as given, password included: only for storing it where the operator's role alone reads
+    /// (`botctl.servers`), never for output.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
     /// Whether the URL carries a password (in its user part or as a `password` parameter).
     pub fn has_password(&self) -> bool {
         self.0.password().is_some_and(|p| !p.is_empty()) || self.0.query_pairs().any(|(k, _)| is_secret_param(&k))

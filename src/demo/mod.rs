@@ -176,7 +176,7 @@ async fn replace_demo_tenant(
             )
         }
         Some(_) => {
-            ops::delete(&database.pool, slug, "botctl demo").await?;
+            ops::delete(&database.servers, slug, "botctl demo").await?;
         }
         None => {}
     }
@@ -191,8 +191,9 @@ async fn replace_demo_tenant(
         memory_mb: None,
         cpus: None,
         telegram_api_url: emulator.url(),
+        server: None,
     };
-    ops::create(&database.pool, &create, "botctl demo", &crate::progress::NoProgress).await?;
+    ops::create(&database.servers, &create, "botctl demo", &crate::progress::NoProgress).await?;
     Ok(())
 }
 

@@ -162,7 +162,7 @@ pub async fn run(
     progress.set_message("starting the platform daemon");
     // The new bot's container talks to the emulator, which keeps no rate limits.
     let runtime = RuntimeOptions { telegram_api_url: emulator.url(), rate_limits: false, ..runtime };
-    let fleet = Fleet::new(Ok(runtime), options.docker_host.clone());
+    let fleet = Fleet::new(database.servers.clone(), Ok(runtime), options.docker_host.clone());
     let sales = SalesOptions {
         token: SALES_TOKEN.parse()?,
         api_url: emulator.url(),
@@ -381,8 +381,8 @@ async fn remove_demo_tenant(database: &Database, engine: &Engine) -> anyhow::Res
         ))
         .into()),
         Some(_) => {
-            containers::remove(&database.pool, engine, &slug).await?;
-            ops::delete(&database.pool, &slug, "botctl demo").await?;
+            containers::remove(&database.servers, engine, &slug).await?;
+            ops::delete(&database.servers, &slug, "botctl demo").await?;
             Ok(())
         }
         None => {

@@ -1,12 +1,13 @@
-//! The tenants' containers as the platform daemon's parts reach them (the clock's stops and starts, the
-//! operator bot's actions, the sales orders' provisioning): one engine connection, made at the first
-//! use and shared, and how containers run.
+//! The tenants' containers and servers as the platform daemon's parts reach them (the clock's stops and
+//! starts, the operator bot's actions, the sales orders' provisioning): one engine connection, made at
+//! the first use and shared, how containers run, and the PostgreSQL servers tenants live on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+use crate::db::servers::Servers;
 use crate::runtime::Engine;
 use crate::tenant::runtime::RuntimeOptions;
 
@@ -20,6 +21,7 @@ pub struct Fleet {
 }
 
 struct Inner {
+    servers: Servers,
     /// An error (the settings do not say how containers reach the database) fails each start with it,
     /// without keeping what needs no container (the clock, the screens) from running.
     runtime: Result<RuntimeOptions, String>,
@@ -28,8 +30,13 @@ struct Inner {
 }
 
 impl Fleet {
-    pub fn new(runtime: Result<RuntimeOptions, String>, docker_host: impl Into<String>) -> Fleet {
-        Fleet { inner: Arc::new(Inner { runtime, docker_host: docker_host.into(), engine: OnceCell::new() }) }
+    pub fn new(servers: Servers, runtime: Result<RuntimeOptions, String>, docker_host: impl Into<String>) -> Fleet {
+        Fleet { inner: Arc::new(Inner { servers, runtime, docker_host: docker_host.into(), engine: OnceCell::new() }) }
+    }
+
+    /// The servers tenants live on; tenant operations route through them.
+    pub fn servers(&self) -> &Servers {
+        &self.inner.servers
     }
 
     /// The engine, connected at the first call that needs it; a failed connection is tried again at

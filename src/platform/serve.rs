@@ -291,7 +291,7 @@ impl Leader {
             let result = async {
                 let engine = self.options.fleet.engine().await?;
                 let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-                tenant_runtime::stop(&self.pool, engine, &slug, &self.options.clock.actor).await
+                tenant_runtime::stop(self.options.fleet.servers(), engine, &slug, &self.options.clock.actor).await
             }
             .await;
             if let Some(at) = self.outcome(&slug, "stop", result.map(|_| ()), now) {
@@ -316,7 +316,8 @@ impl Leader {
                     let slug: TenantSlug = slug.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                     let options = self.options.fleet.runtime()?;
                     let actor = &self.options.clock.actor;
-                    tenant_runtime::start(&self.pool, engine, &slug, options, actor, &NoProgress).await?;
+                    tenant_runtime::start(self.options.fleet.servers(), engine, &slug, options, actor, &NoProgress)
+                        .await?;
                 }
                 sqlx::query(
                     "UPDATE botctl.subscriptions SET start_pending = false WHERE tenant_id = $1 AND start_pending",

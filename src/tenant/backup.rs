@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
 
 use super::TenantSlug;
-use super::ops::{self, Targets};
+use super::ops::{self, Routes, Targets};
 use super::store::{self, BackupRecord};
 use crate::backup::{self, Keep, Manifest};
+use crate::db::servers::{Server, Servers};
 use crate::db::snapshot;
 use crate::progress::Progress;
 
@@ -54,36 +54,41 @@ impl BackupReport {
 
 /// Backs up the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
 pub async fn backup(
-    pool: &PgPool,
+    servers: &Servers,
     options: &BackupOptions,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupReport> {
-    let slugs = options.targets.resolve(pool).await?;
+    let slugs = options.targets.resolve(servers).await?;
     progress.set_message("backing up tenants");
+    let routes = &Routes::new(servers, &slugs).await?;
     let mut tenants: Vec<TenantBackedUp> = ops::each(&slugs, options.jobs, progress, |slug| async move {
-        backup_one(pool, slug, &options.dest, &options.keep).await.unwrap_or_else(|e| failed(slug, &e))
+        let taken = match routes.server(slug) {
+            Ok(server) => backup_on(servers, server, slug, &options.dest, &options.keep).await,
+            Err(why) => Err(anyhow::anyhow!(why)),
+        };
+        taken.unwrap_or_else(|e| failed(slug, &e))
     })
     .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = BackupReport { dest: options.dest.clone(), tenants };
-    record(pool, actor, &report).await?;
+    record(servers, actor, &report).await?;
     Ok(report)
 }
 
 /// One tenant's backup as `backup` takes it, event included: for a caller with one tenant in hand (the
 /// operator bot), without the fleet's concurrency.
 pub async fn backup_tenant(
-    pool: &PgPool,
+    servers: &Servers,
     slug: &TenantSlug,
     dest: &Path,
     keep: &Keep,
     actor: &str,
 ) -> anyhow::Result<TenantBackedUp> {
-    ops::show(pool, slug).await?;
-    let taken = backup_one(pool, slug, dest, keep).await.unwrap_or_else(|e| failed(slug, &e));
+    ops::show(servers, slug).await?;
+    let taken = backup_one(servers, slug, dest, keep).await.unwrap_or_else(|e| failed(slug, &e));
     let report = BackupReport { dest: dest.to_path_buf(), tenants: vec![taken] };
-    record(pool, actor, &report).await?;
+    record(servers, actor, &report).await?;
     Ok(report.tenants.into_iter().next().unwrap_or_else(|| failed(slug, &anyhow::anyhow!("no outcome"))))
 }
 
@@ -100,31 +105,49 @@ fn failed(slug: &TenantSlug, error: &anyhow::Error) -> TenantBackedUp {
 }
 
 /// The operator event of a backup run: who was backed up and who failed.
-async fn record(pool: &PgPool, actor: &str, report: &BackupReport) -> anyhow::Result<()> {
+async fn record(servers: &Servers, actor: &str, report: &BackupReport) -> anyhow::Result<()> {
     let details = json!({
         "dest": report.dest,
         "backed_up": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
         "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
         "errors": report.tenants.iter().filter_map(|t| Some((t.tenant.clone(), t.error.clone()?.into()))).collect::<serde_json::Map<_, _>>(),
     });
-    store::record(&mut *pool.acquire().await?, actor, None, "backup", details).await?;
+    store::record(&mut *servers.control().acquire().await?, actor, None, "backup", details).await?;
     Ok(())
 }
 
-/// One tenant: the snapshot, the archive, its record, then retention. A table another session holds
-/// for longer than the pool's lock timeout fails it, named.
-pub async fn backup_one(pool: &PgPool, slug: &TenantSlug, dest: &Path, keep: &Keep) -> anyhow::Result<TenantBackedUp> {
-    ops::explaining_locks(pool, slug, snapshot_and_write(pool, slug, dest, keep)).await
-}
-
-async fn snapshot_and_write(
-    pool: &PgPool,
+/// One tenant: the snapshot (on its server), the archive, its record, then retention. A table another
+/// session holds for longer than the pool's lock timeout fails it, named.
+pub async fn backup_one(
+    servers: &Servers,
     slug: &TenantSlug,
     dest: &Path,
     keep: &Keep,
 ) -> anyhow::Result<TenantBackedUp> {
-    let tenant = ops::show(pool, slug).await?;
-    let mut tx = snapshot::begin(pool).await?;
+    let server = servers.of_tenant(slug.as_str()).await?;
+    backup_on(servers, &server, slug, dest, keep).await
+}
+
+/// [`backup_one`] of a tenant on `server`.
+async fn backup_on(
+    servers: &Servers,
+    server: &Server,
+    slug: &TenantSlug,
+    dest: &Path,
+    keep: &Keep,
+) -> anyhow::Result<TenantBackedUp> {
+    ops::explaining_locks(servers, slug, snapshot_and_write(servers, server, slug, dest, keep)).await
+}
+
+async fn snapshot_and_write(
+    servers: &Servers,
+    server: &Server,
+    slug: &TenantSlug,
+    dest: &Path,
+    keep: &Keep,
+) -> anyhow::Result<TenantBackedUp> {
+    let tenant = ops::show(servers, slug).await?;
+    let mut tx = snapshot::begin(&server.pool).await?;
     // The snapshot's instant: the transaction's start, which every table is read as of.
     let created_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
     let schema_version = snapshot::schema_version(&mut tx, slug).await?;
@@ -163,7 +186,7 @@ async fn snapshot_and_write(
         rows: i64::try_from(rows).unwrap_or(i64::MAX),
         created_at,
     };
-    let mut conn = pool.acquire().await?;
+    let mut conn = servers.control().acquire().await?;
     store::record_backup(&mut conn, &record).await?;
     let stored = backup::list(&dir, slug.as_str())?;
     let mut pruned = Vec::new();
@@ -205,7 +228,7 @@ pub struct Verified {
 /// Checks an archive's structure and every checksum in it, and its own sha256 against the control
 /// plane's record when there is one; `deep` also loads it into a scratch schema (see
 /// [`super::restore::load_and_discard`]).
-pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
+pub async fn verify(servers: &Servers, path: &Path, deep: bool) -> Verified {
     let mut verified = Verified {
         path: path.to_path_buf(),
         tenant: None,
@@ -236,7 +259,7 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
     verified.rows = manifest.rows();
     verified.tables = manifest.tables.len();
     let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let record = match pool.acquire().await {
+    let record = match servers.control().acquire().await {
         Ok(mut conn) => store::backup_at(&mut conn, &absolute.display().to_string()).await,
         Err(e) => Err(e),
     };
@@ -256,7 +279,7 @@ pub async fn verify(pool: &PgPool, path: &Path, deep: bool) -> Verified {
     if deep && verified.error.is_none() {
         let loaded = async {
             super::restore::supported(&archive, path)?;
-            super::restore::load_and_discard(pool, &archive).await
+            super::restore::load_and_discard(servers, &archive).await
         };
         if let Err(e) = loaded.await {
             verified.error = Some(format!("{}: loading it into a scratch schema failed: {e:#}", path.display()));

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::db::servers::Servers;
 use serde::Serialize;
-use sqlx::PgPool;
 
 use super::TenantSlug;
 use super::runtime::{self, RuntimeOptions, container_name};
@@ -68,9 +68,10 @@ impl Survey {
     }
 }
 
-/// Reads both sides: the live tenants and this installation's containers.
-pub async fn survey(pool: &PgPool, engine: &Engine, installation: &str) -> anyhow::Result<Survey> {
-    let tenants = store::list(&mut *pool.acquire().await?, None).await?;
+/// Reads both sides: the live tenants (from the control plane, `control`) and this installation's
+/// containers.
+pub async fn survey(control: &sqlx::PgPool, engine: &Engine, installation: &str) -> anyhow::Result<Survey> {
+    let tenants = store::list(&mut *control.acquire().await?, None).await?;
     let containers = engine.managed_containers(installation).await?;
     Ok(compare(&tenants, containers))
 }
@@ -128,7 +129,7 @@ impl std::fmt::Display for Repair {
 
 /// Makes one repair. Each is what the matching command does, so running it twice is harmless.
 pub async fn repair(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     repair: &Repair,
     options: &RuntimeOptions,
@@ -146,8 +147,8 @@ pub async fn repair(
             let tenant = label(TENANT).and_then(|t| t.parse::<TenantSlug>().ok());
             if let Some(slug) = tenant.filter(|t| container_name(t.as_str()) == *container) {
                 // Its tenant may have been recreated since the survey: then the container is its own.
-                let _lock = runtime::lock(pool, &slug).await?;
-                if store::find(&mut *pool.acquire().await?, slug.as_str()).await?.is_some() {
+                let _lock = runtime::lock(servers, &slug).await?;
+                if store::find(&mut *servers.control().acquire().await?, slug.as_str()).await?.is_some() {
                     anyhow::bail!("container `{container}` belongs to tenant `{slug}` again; left alone");
                 }
                 return engine.remove_container(container).await;
@@ -156,7 +157,7 @@ pub async fn repair(
         }
         Repair::StartTenant { tenant } => {
             let slug: TenantSlug = tenant.parse()?;
-            runtime::start(pool, engine, &slug, options, actor, progress).await.map(drop)
+            runtime::start(servers, engine, &slug, options, actor, progress).await.map(drop)
         }
     }
 }
@@ -185,6 +186,7 @@ mod tests {
             updated_at: chrono::Utc::now(),
             deleted_at: None,
             final_backup: None,
+            server: "main".into(),
         }
     }
 

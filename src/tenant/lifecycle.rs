@@ -7,9 +7,9 @@ use std::borrow::Borrow;
 use std::future::Future;
 use std::path::PathBuf;
 
+use crate::db::servers::Servers;
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::PgPool;
 
 use super::TenantSlug;
 use super::backup as tenant_backup;
@@ -49,16 +49,16 @@ pub struct Deleted {
 /// `engine` is only needed for the container: an unreachable engine is tolerated (and told in
 /// [`Deleted::warning`]) when the tenant is not running, since then nothing of it runs.
 pub async fn delete(
-    pool: &PgPool,
+    servers: &Servers,
     engine: anyhow::Result<&Engine>,
     slug: &TenantSlug,
     options: &DeleteOptions,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Deleted> {
-    let tenant = ops::show(pool, slug).await?;
+    let tenant = ops::show(servers, slug).await?;
     // Refused before the final backup, not only at the container's lock, so a refusal leaves no archive.
-    served::refuse_if_by_demo(&mut *pool.acquire().await?, slug).await?;
+    served::refuse_if_by_demo(&mut *servers.control().acquire().await?, slug).await?;
     // A delete that failed after its final backup is finished without another one.
     let resumed = tenant.status == "deleting";
     let (final_backup, taken_now) = if resumed {
@@ -67,7 +67,7 @@ pub async fn delete(
         let taken = match &options.final_backup {
             Some(dest) => {
                 progress.set_message(&format!("taking a final backup of tenant {slug}"));
-                let taken = tenant_backup::backup_one(pool, slug, dest, &Keep::default()).await.map_err(|e| {
+                let taken = tenant_backup::backup_one(servers, slug, dest, &Keep::default()).await.map_err(|e| {
                     e.context(format!(
                         "the final backup of tenant `{slug}` failed, so nothing was deleted (--no-backup deletes \
                          without one)"
@@ -77,7 +77,7 @@ pub async fn delete(
             }
             None => None,
         };
-        ops::begin_delete(pool, slug, taken.as_deref(), actor)
+        ops::begin_delete(servers, slug, taken.as_deref(), actor)
             .await
             .map_err(|e| kept_backup(e, slug, taken.as_deref()))?;
         (taken, true)
@@ -88,7 +88,7 @@ pub async fn delete(
         progress.set_message(&format!("removing the container of tenant {slug}"));
         let warning = match engine {
             Ok(engine) => {
-                runtime::remove(pool, engine, slug).await?;
+                runtime::remove(servers, engine, slug).await?;
                 None
             }
             Err(e) if tenant.status != "running" => Some(format!("not removing a container: {e:#}")),
@@ -97,7 +97,7 @@ pub async fn delete(
             }
         };
         progress.set_message(&format!("dropping the schemas and role of tenant {slug}"));
-        let tenant = ops::delete(pool, slug, actor).await.with_context(|| {
+        let tenant = ops::delete(servers, slug, actor).await.with_context(|| {
             format!("deleting tenant `{slug}` (it is marked deleting: `botctl tenant delete {slug}` again finishes it)")
         })?;
         anyhow::Ok((tenant, warning))
@@ -118,33 +118,33 @@ fn kept_backup(error: anyhow::Error, slug: &TenantSlug, path: Option<&str>) -> a
 /// Creates a tenant (`ops::create_subscribed`) and, when `start` is given, starts its bot. A failed
 /// start leaves the tenant created and stopped, and the error says so.
 pub async fn create(
-    pool: &PgPool,
+    servers: &Servers,
     options: &CreateOptions,
     subscription: &billing::Start,
     start: Option<(&Engine, &RuntimeOptions)>,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Tenant> {
-    create_then_start(pool, options, subscription, start.map(|s| std::future::ready(Ok(s))), actor, progress).await
+    create_then_start(servers, options, subscription, start.map(|s| std::future::ready(Ok(s))), actor, progress).await
 }
 
 /// [`create`], where the engine and the runtime options come from `start`, awaited only once the tenant
 /// exists: a caller that connects to Docker only for the start (the CLI) gets a failure to connect told
 /// as a failed start, with the tenant created and stopped.
 pub async fn create_then_start<E: Borrow<Engine>, R: Borrow<RuntimeOptions>>(
-    pool: &PgPool,
+    servers: &Servers,
     options: &CreateOptions,
     subscription: &billing::Start,
     start: Option<impl Future<Output = anyhow::Result<(E, R)>>>,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Tenant> {
-    let tenant = ops::create_subscribed(pool, options, subscription, actor, progress).await?;
+    let tenant = ops::create_subscribed(servers, options, subscription, actor, progress).await?;
     let Some(start) = start else { return Ok(tenant) };
     let slug = &options.slug;
     let started = async {
         let (engine, runtime_options) = start.await?;
-        runtime::start(pool, engine.borrow(), slug, runtime_options.borrow(), actor, progress).await
+        runtime::start(servers, engine.borrow(), slug, runtime_options.borrow(), actor, progress).await
     };
     if let Err(e) = started.await {
         return Err(e.context(format!(
@@ -152,13 +152,13 @@ pub async fn create_then_start<E: Borrow<Engine>, R: Borrow<RuntimeOptions>>(
              tries again (`--no-start` creates a tenant without starting it)"
         )));
     }
-    ops::show(pool, slug).await
+    ops::show(servers, slug).await
 }
 
 /// Starts the tenant's bot as `tenant start` does, or with `restart` stops it first as `tenant restart`
 /// does. A tenant being deleted is refused before anything is touched.
 pub async fn start(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     options: &RuntimeOptions,
@@ -166,12 +166,12 @@ pub async fn start(
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
-    ops::refuse_deleting(&ops::show(pool, slug).await?)?;
+    ops::refuse_deleting(&ops::show(servers, slug).await?)?;
     if restart {
         progress.set_message(&format!("stopping tenant {slug}"));
-        runtime::stop(pool, engine, slug, actor).await?;
+        runtime::stop(servers, engine, slug, actor).await?;
     }
-    runtime::start(pool, engine, slug, options, actor, progress).await
+    runtime::start(servers, engine, slug, options, actor, progress).await
 }
 
 #[cfg(test)]
@@ -183,7 +183,7 @@ mod tests {
     /// The operator bot runs these on spawned tasks: their futures must stay `Send`.
     #[allow(dead_code)]
     async fn futures_are_send(
-        pool: &PgPool,
+        servers: &Servers,
         engine: &Engine,
         slug: &TenantSlug,
         create: &CreateOptions,
@@ -191,12 +191,12 @@ mod tests {
     ) {
         let progress = crate::progress::NoProgress;
         let options = DeleteOptions::default();
-        let deleting = delete(pool, Ok(engine), slug, &options, "t", &progress);
+        let deleting = delete(servers, Ok(engine), slug, &options, "t", &progress);
         send(&deleting);
         let creating =
-            super::create(pool, create, &billing::Start::Complimentary, Some((engine, runtime)), "t", &progress);
+            super::create(servers, create, &billing::Start::Complimentary, Some((engine, runtime)), "t", &progress);
         send(&creating);
-        let starting = start(pool, engine, slug, runtime, true, "t", &progress);
+        let starting = start(servers, engine, slug, runtime, true, "t", &progress);
         send(&starting);
     }
 

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod restore;
 pub mod runtime;
 pub mod served;
+pub mod servers;
 mod slug;
 pub mod store;
 pub mod upgrade;

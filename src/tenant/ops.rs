@@ -1,13 +1,12 @@
 //! Tenant operations: each takes an `*Options` value, works in as few transactions as it can, records
 //! an operator event, and returns data for the CLI to print. Nothing here prints or prompts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
 
 use super::TenantSlug;
 use super::business::{self, Identity};
@@ -15,6 +14,7 @@ use super::store::{self, Changes, Event, NewTenant, Tenant};
 use crate::billing;
 use crate::config::template::{Locale, Template};
 use crate::db::migrate::{self, MigrationInfo};
+use crate::db::servers::{self, CommitError, Server, ServerName, Servers, Transactions};
 use crate::db::{self, provision};
 use crate::error::BadInput;
 use crate::progress::Progress;
@@ -34,23 +34,26 @@ pub struct CreateOptions {
     pub memory_mb: Option<u32>,
     pub cpus: Option<f64>,
     pub telegram_api_url: url::Url,
+    /// The server for its schema; `None` places it on the one with the most room.
+    pub server: Option<ServerName>,
 }
 
 /// Creates a complimentary tenant (one that never expires): see [`create_subscribed`].
 pub async fn create(
-    pool: &PgPool,
+    servers: &Servers,
     options: &CreateOptions,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Tenant> {
-    create_subscribed(pool, options, &billing::Start::Complimentary, actor, progress).await
+    create_subscribed(servers, options, &billing::Start::Complimentary, actor, progress).await
 }
 
-/// Creates a tenant: confirms the token with `getMe`, then in one transaction records it and its
+/// Creates a tenant: confirms the token with `getMe`, places it on a server, then records it and its
 /// subscription (begun as `start` says, at `now`), creates its role and schema, migrates and seeds the
-/// schema and records the event. A failure anywhere, or an interruption, rolls all of it back.
+/// schema and records the event. On `main` that is one transaction: a failure anywhere, or an
+/// interruption, rolls all of it back. On another server see [`commit_new`].
 pub async fn create_subscribed(
-    pool: &PgPool,
+    servers: &Servers,
     options: &CreateOptions,
     start: &billing::Start,
     actor: &str,
@@ -60,13 +63,16 @@ pub async fn create_subscribed(
     progress.set_message("checking the bot token with Telegram (getMe)");
     let me = telegram::get_me(&options.telegram_api_url, &options.token).await?;
     progress.set_message("creating the tenant's role and schema");
-    let mut tx = pool.begin().await?;
-    if store::find(&mut tx, slug.as_str()).await?.is_some() {
+    let mut tx = Transactions::begin(servers).await?;
+    if store::find(tx.control(), slug.as_str()).await?.is_some() {
         return Err(BadInput::new(format!("tenant `{slug}` already exists")).into());
     }
-    if let Some(other) = store::find_by_bot(&mut tx, me.id).await? {
+    if let Some(other) = store::find_by_bot(tx.control(), me.id).await? {
         return Err(bot_taken(&me.username, &other));
     }
+    let placed = servers::place(tx.control(), options.server.as_ref()).await?;
+    let server = servers.get(&placed).await?;
+    let mut tx = tx.on(&server).await?;
     let display_name = options.display_name.as_deref().unwrap_or(&options.template.display_name);
     let timezone = options.timezone.name();
     let locale = options.locale.to_string();
@@ -82,32 +88,81 @@ pub async fn create_subscribed(
         template: &options.template.name,
         memory_mb: options.memory_mb.map(megabytes),
         cpus: options.cpus,
+        server: &placed,
     };
     // The unique indexes settle races between two creates that both passed the checks above.
-    store::insert(&mut tx, &new).await.map_err(|e| match unique_violation(&e) {
+    store::insert(tx.control(), &new).await.map_err(|e| match unique_violation(&e) {
         Some("tenants_live_bot") => bot_taken(&me.username, "another tenant"),
         Some(_) => BadInput::new(format!("tenant `{slug}` already exists")).into(),
         None => anyhow::Error::new(e).context("recording the tenant"),
     })?;
-    provision::create_tenant(&mut tx, slug)
-        .await
-        .with_context(|| format!("creating role and schema {}", slug.schema()))?;
-    provision::enter_schema(&mut tx, slug).await?;
+    let live = provision_on(&mut tx, &server, slug).await?;
+    provision::enter_schema(tx.tenant(), slug).await?;
     progress.set_message("migrating and seeding the tenant's schema");
-    migrate::apply(&mut tx, &migrate::tenant_migrator(slug)).await.context("migrating the tenant schema")?;
+    migrate::apply(tx.tenant(), &migrate::tenant_migrator(slug)).await.context("migrating the tenant schema")?;
     let who = Identity { display_name, timezone, locale: &locale, owners: &options.admins };
-    business::seed(&mut tx, &options.template, &who).await.context("seeding the tenant schema from its template")?;
-    store::set_schema_version(&mut tx, slug.as_str(), migrate::tenant_latest()).await?;
+    business::seed(tx.tenant(), &options.template, &who)
+        .await
+        .context("seeding the tenant schema from its template")?;
+    store::set_schema_version(tx.control(), slug.as_str(), migrate::tenant_latest()).await?;
     let details = json!({
         "display_name": display_name, "bot_id": me.id, "bot_username": me.username, "admins": options.admins,
-        "timezone": timezone, "locale": locale, "template": options.template.name,
+        "timezone": timezone, "locale": locale, "template": options.template.name, "server": placed,
     });
-    store::record(&mut tx, actor, Some(slug.as_str()), "tenant.create", details).await?;
-    billing::subscription::begin(&mut tx, slug.as_str(), start, actor, chrono::Utc::now())
+    store::record(tx.control(), actor, Some(slug.as_str()), "tenant.create", details).await?;
+    billing::subscription::begin(tx.control(), slug.as_str(), start, actor, chrono::Utc::now())
         .await
         .context("beginning the tenant's subscription")?;
-    tx.commit().await.context("committing the new tenant")?;
-    show(pool, slug).await
+    commit_new(tx, &server, slug, &live).await?;
+    show(servers, slug).await
+}
+
+/// Creates the new tenant's role and schema on `server`, after its control-plane record was inserted
+/// in `tx` (so no other create of the slug is under way: it waits on that record's unique index).
+/// Returns the schemas of the live tenants beside it there, for [`commit_new`].
+///
+/// On a server other than `main` a role or schema of this name with no live tenant is a leftover of a
+/// create whose control-plane commit failed after the server's had succeeded and whose cleanup failed
+/// too (see [`commit_new`]): it is dropped first. On `main` nothing can be left over (one transaction),
+/// and a role that is there anyway fails the create, as it always did.
+pub(super) async fn provision_on(
+    tx: &mut Transactions,
+    server: &Server,
+    slug: &TenantSlug,
+) -> anyhow::Result<Vec<String>> {
+    let live = store::live_beside(tx.control(), slug.as_str(), &server.name).await?;
+    if tx.is_split() && provision::exists(tx.tenant(), slug).await? {
+        tracing::warn!(tenant = %slug, server = %server.name, "dropping a role and schema left over by an earlier create");
+        provision::drop_tenant(tx.tenant(), slug, &live).await.with_context(|| {
+            format!("dropping the leftover role and schema {} on server `{}`", slug.schema(), server.name)
+        })?;
+    }
+    provision::create_tenant(tx.tenant(), slug)
+        .await
+        .with_context(|| format!("creating role and schema {} on server `{}`", slug.schema(), server.name))?;
+    Ok(live)
+}
+
+/// Commits a new tenant. Across two servers the tenant server's transaction commits first; when the
+/// control plane's commit then fails, the role and schema just made there are dropped (best effort:
+/// if that fails too, the next create of the slug finds and drops them, see [`provision_on`]).
+pub(super) async fn commit_new(
+    tx: Transactions,
+    server: &Server,
+    slug: &TenantSlug,
+    live: &[String],
+) -> anyhow::Result<()> {
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(CommitError::Control(e)) => {
+            let undo = async { provision::drop_tenant(&mut *server.pool.acquire().await?, slug, live).await };
+            if let Err(undo) = undo.await {
+                tracing::warn!(tenant = %slug, server = %server.name, "cannot drop the new role and schema: {undo}");
+            }
+            Err(anyhow::Error::new(e).context(format!("committing the new tenant `{slug}`")))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("committing the new tenant `{slug}`"))),
+    }
 }
 
 /// MiB as the control plane stores them; the parser already bounds them far below `i32::MAX`.
@@ -129,7 +184,7 @@ fn unique_violation(error: &sqlx::Error) -> Option<&str> {
 /// `work`'s outcome, where a statement that gave up waiting for a lock is told as which of the
 /// tenant's tables another session holds.
 pub(super) async fn explaining_locks<T>(
-    pool: &PgPool,
+    servers: &Servers,
     slug: &TenantSlug,
     work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
@@ -139,8 +194,10 @@ pub(super) async fn explaining_locks<T>(
     };
     let schema = slug.schema();
     let locked = async {
-        let schemas = provision::tenant_schemas(&mut *pool.acquire().await?, slug).await?;
-        db::locked_tables(pool, &schemas).await
+        let server = servers.of_tenant(slug.as_str()).await?;
+        let live = store::live_beside(&mut *servers.control().acquire().await?, slug.as_str(), &server.name).await?;
+        let schemas = provision::tenant_schemas(&mut *server.pool.acquire().await?, slug, &live).await?;
+        anyhow::Ok(db::locked_tables(&server.pool, &schemas).await?)
     };
     let why = match locked.await {
         Ok((tables, timeout)) if !tables.is_empty() => format!(
@@ -173,8 +230,8 @@ pub(crate) fn not_found(slug: &TenantSlug) -> anyhow::Error {
     BadInput::new(format!("no tenant `{slug}` (see `botctl tenant list`)")).into()
 }
 
-pub async fn show(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
-    let mut conn = pool.acquire().await?;
+pub async fn show(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<Tenant> {
+    let mut conn = servers.control().acquire().await?;
     store::find(&mut conn, slug.as_str()).await?.ok_or_else(|| not_found(slug))
 }
 
@@ -185,8 +242,9 @@ pub struct Live {
     pub staffing: business::Staffing,
 }
 
-pub async fn live(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Live> {
-    let mut tx = pool.begin().await?;
+pub async fn live(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<Live> {
+    let server = servers.of_tenant(slug.as_str()).await?;
+    let mut tx = server.pool.begin().await?;
     provision::enter_schema(&mut tx, slug).await?;
     let staffing = business::staffing(&mut tx).await?;
     // A failed statement ends the transaction's usefulness: the outbox is read last.
@@ -199,13 +257,13 @@ pub async fn live(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Live> {
     Ok(Live { outbox, staffing })
 }
 
-pub async fn list(pool: &PgPool, status: Option<&str>) -> anyhow::Result<Vec<Tenant>> {
-    let mut conn = pool.acquire().await?;
+pub async fn list(servers: &Servers, status: Option<&str>) -> anyhow::Result<Vec<Tenant>> {
+    let mut conn = servers.control().acquire().await?;
     Ok(store::list(&mut conn, status).await?)
 }
 
-pub async fn events(pool: &PgPool, slug: Option<&TenantSlug>, limit: i64) -> anyhow::Result<Vec<Event>> {
-    let mut conn = pool.acquire().await?;
+pub async fn events(servers: &Servers, slug: Option<&TenantSlug>, limit: i64) -> anyhow::Result<Vec<Event>> {
+    let mut conn = servers.control().acquire().await?;
     Ok(store::events(&mut conn, slug.map(TenantSlug::as_str), limit).await?)
 }
 
@@ -238,15 +296,23 @@ pub struct Change {
     pub to: serde_json::Value,
 }
 
-/// Changes a tenant in the control plane and, for what the bot reads, in its schema: one transaction.
-pub async fn update(pool: &PgPool, slug: &TenantSlug, options: &UpdateOptions, actor: &str) -> anyhow::Result<Updated> {
+/// Changes a tenant in the control plane and, for what the bot reads, in its schema: one transaction
+/// on `main`; on another server, its schema's transaction commits first, then the control plane's (a
+/// failure between them is mended by running the same update again).
+pub async fn update(
+    servers: &Servers,
+    slug: &TenantSlug,
+    options: &UpdateOptions,
+    actor: &str,
+) -> anyhow::Result<Updated> {
     let me = match (&options.token, &options.telegram_api_url) {
         (Some(token), Some(api)) => Some(telegram::get_me(api, token).await?),
         (Some(_), None) => anyhow::bail!("a new token needs the Bot API URL to check it"),
         _ => None,
     };
-    let mut tx = pool.begin().await?;
-    let before = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+    let mut tx = Transactions::begin(servers).await?;
+    let before = store::find_for_update(tx.control(), slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+    let mut tx = tx.on(&servers.get(&before.server).await?).await?;
     if let Some(me) = &me {
         if me.id != before.bot_id && !options.force {
             return Err(BadInput::new(format!(
@@ -255,7 +321,7 @@ pub async fn update(pool: &PgPool, slug: &TenantSlug, options: &UpdateOptions, a
             ))
             .into());
         }
-        if let Some(other) = store::find_by_bot(&mut tx, me.id).await?.filter(|o| o != slug.as_str()) {
+        if let Some(other) = store::find_by_bot(tx.control(), me.id).await?.filter(|o| o != slug.as_str()) {
             return Err(bot_taken(&me.username, &other));
         }
     }
@@ -270,16 +336,16 @@ pub async fn update(pool: &PgPool, slug: &TenantSlug, options: &UpdateOptions, a
         memory_mb: options.memory_mb.map(|mb| mb.map(megabytes)),
         cpus: options.cpus,
     };
-    let after = store::update(&mut tx, slug.as_str(), &changes).await?;
-    provision::enter_schema(&mut tx, slug).await?;
-    business::update_settings(&mut tx, changes.display_name, timezone, changes.locale).await?;
+    let after = store::update(tx.control(), slug.as_str(), &changes).await?;
+    provision::enter_schema(tx.tenant(), slug).await?;
+    business::update_settings(tx.tenant(), changes.display_name, timezone, changes.locale).await?;
     if let Some(admins) = changes.admins {
-        business::set_owners(&mut tx, admins).await?;
+        business::set_owners(tx.tenant(), admins).await?;
     }
     let diff = diff(&before, &after, options.token.is_some());
     if !diff.is_empty() {
         let details = serde_json::to_value(&diff)?;
-        store::record(&mut tx, actor, Some(slug.as_str()), "tenant.update", details).await?;
+        store::record(tx.control(), actor, Some(slug.as_str()), "tenant.update", details).await?;
     }
     tx.commit().await?;
     Ok(Updated { tenant: after, changes: diff })
@@ -310,12 +376,12 @@ fn diff(before: &Tenant, after: &Tenant, token_given: bool) -> BTreeMap<&'static
 /// removed: the tenant is `deleting` from now on, and a delete that fails later is finished by the
 /// next one without another backup.
 pub async fn begin_delete(
-    pool: &PgPool,
+    servers: &Servers,
     slug: &TenantSlug,
     final_backup: Option<&str>,
     actor: &str,
 ) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = servers.control().begin().await?;
     store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
     store::mark_deleting(&mut tx, slug.as_str(), final_backup).await?;
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete.begin", json!({ "final_backup": final_backup }))
@@ -324,23 +390,27 @@ pub async fn begin_delete(
     Ok(())
 }
 
-/// Deletes a tenant: drops its schemas (kept ones too) and role, marks it deleted and forgets its bot
-/// token; its events remain. One transaction, so it is all done or, on a failure, all still to do.
-pub async fn delete(pool: &PgPool, slug: &TenantSlug, actor: &str) -> anyhow::Result<Tenant> {
-    explaining_locks(pool, slug, async {
-        let mut tx = pool.begin().await?;
-        let tenant = store::find_for_update(&mut tx, slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
-        provision::drop_tenant(&mut tx, slug)
-            .await
-            .with_context(|| format!("dropping the schemas and role {}", slug.schema()))?;
+/// Deletes a tenant: drops its schemas (kept ones too) and role on its server, marks it deleted and
+/// forgets its bot token; its events remain. One transaction on `main`, so it is all done or, on a
+/// failure, all still to do; on another server the drops commit first, and a failure after them
+/// leaves the tenant `deleting`, for the next delete to finish (the drops skip what is gone).
+pub async fn delete(servers: &Servers, slug: &TenantSlug, actor: &str) -> anyhow::Result<Tenant> {
+    explaining_locks(servers, slug, async {
+        let mut tx = Transactions::begin(servers).await?;
+        let tenant = store::find_for_update(tx.control(), slug.as_str()).await?.ok_or_else(|| not_found(slug))?;
+        let mut tx = tx.on(&servers.get(&tenant.server).await?).await?;
+        let live = store::live_beside(tx.control(), slug.as_str(), &tenant.server).await?;
+        provision::drop_tenant(tx.tenant(), slug, &live).await.with_context(|| {
+            format!("dropping the schemas and role {} on server `{}`", slug.schema(), tenant.server)
+        })?;
         // Its money rows stay; the subscription ends with it.
-        billing::subscription::cancel(&mut tx, slug.as_str(), chrono::Utc::now()).await?;
-        store::mark_deleted(&mut tx, slug.as_str()).await?;
+        billing::subscription::cancel(tx.control(), slug.as_str(), chrono::Utc::now()).await?;
+        store::mark_deleted(tx.control(), slug.as_str()).await?;
         let details = json!({
             "bot_id": tenant.bot_id, "bot_username": tenant.bot_username, "schema": slug.schema(),
-            "final_backup": tenant.final_backup,
+            "final_backup": tenant.final_backup, "server": tenant.server,
         });
-        store::record(&mut tx, actor, Some(slug.as_str()), "tenant.delete", details).await?;
+        store::record(tx.control(), actor, Some(slug.as_str()), "tenant.delete", details).await?;
         tx.commit().await?;
         Ok(tenant)
     })
@@ -355,15 +425,42 @@ pub enum Targets {
 
 impl Targets {
     /// Every live tenant, or those named, each checked to exist first.
-    pub(super) async fn resolve(&self, pool: &PgPool) -> anyhow::Result<Vec<TenantSlug>> {
+    pub(super) async fn resolve(&self, servers: &Servers) -> anyhow::Result<Vec<TenantSlug>> {
         match self {
-            Targets::All => Ok(list(pool, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect()),
+            Targets::All => Ok(list(servers, None).await?.iter().filter_map(|t| t.slug.parse().ok()).collect()),
             Targets::Named(names) => {
                 for name in names {
-                    show(pool, name).await?;
+                    show(servers, name).await?;
                 }
                 Ok(names.clone())
             }
+        }
+    }
+}
+
+/// Where each of a fleet command's tenants lives, every server among them reached once before the work
+/// begins: a server that cannot be reached fails its own tenants, each with the one reason, and no other.
+pub(super) struct Routes {
+    server_of: HashMap<String, String>,
+    reached: HashMap<String, Result<Server, String>>,
+}
+
+impl Routes {
+    pub(super) async fn new(servers: &Servers, slugs: &[TenantSlug]) -> anyhow::Result<Self> {
+        let all = store::servers_of(&mut *servers.control().acquire().await?).await?;
+        let server_of: HashMap<String, String> =
+            all.into_iter().filter(|(slug, _)| slugs.iter().any(|s| s.as_str() == slug)).collect();
+        let reached = servers.reach(server_of.values().cloned()).await;
+        Ok(Self { server_of, reached })
+    }
+
+    /// The tenant's server, connected, or why not.
+    pub(super) fn server(&self, slug: &TenantSlug) -> Result<&Server, String> {
+        let name = self.server_of.get(slug.as_str()).ok_or_else(|| format!("no tenant `{slug}`"))?;
+        match self.reached.get(name) {
+            Some(Ok(server)) => Ok(server),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("server `{name}` was not reached")),
         }
     }
 }
@@ -431,13 +528,13 @@ impl MigrateReport {
 /// Brings tenant schemas to this binary's version, `jobs` tenants at a time, each under its own lock.
 /// One tenant's failure does not stop the others; the report names each.
 pub async fn migrate(
-    pool: &PgPool,
+    servers: &Servers,
     options: &MigrateOptions,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<MigrateReport> {
     let latest = migrate::tenant_latest();
-    let mut conn = pool.acquire().await?;
+    let mut conn = servers.control().acquire().await?;
     let behind = store::behind(&mut conn, latest).await?;
     let (targets, total) = match &options.targets {
         Targets::All => {
@@ -454,8 +551,15 @@ pub async fn migrate(
     };
     drop(conn);
     progress.set_message("migrating tenants");
-    let mut tenants: Vec<TenantMigrated> =
-        each(&targets, options.jobs, progress, |slug| migrate_one(pool, slug, options.dry_run, latest)).await;
+    let routes = Routes::new(servers, &targets).await?;
+    let routes = &routes;
+    let mut tenants: Vec<TenantMigrated> = each(&targets, options.jobs, progress, |slug| async move {
+        match routes.server(slug) {
+            Ok(server) => migrate_one(servers, server, slug, options.dry_run, latest).await,
+            Err(why) => TenantMigrated::failed(slug, why),
+        }
+    })
+    .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = MigrateReport { latest, dry_run: options.dry_run, already_current: total - targets.len(), tenants };
     if !options.dry_run && !report.tenants.is_empty() {
@@ -464,23 +568,31 @@ pub async fn migrate(
             "migrated": report.tenants.iter().filter(|t| t.error.is_none()).map(|t| &t.tenant).collect::<Vec<_>>(),
             "failed": report.tenants.iter().filter(|t| t.error.is_some()).map(|t| &t.tenant).collect::<Vec<_>>(),
         });
-        let mut conn = pool.acquire().await?;
+        let mut conn = servers.control().acquire().await?;
         store::record(&mut conn, actor, None, "migrate", details).await?;
     }
     Ok(report)
 }
 
-pub(super) async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool, latest: i64) -> TenantMigrated {
-    let result = explaining_locks(pool, slug, async {
-        let mut conn = pool.acquire().await?;
+/// Migrates one tenant's schema on `server`, its tenant's, and records the version in the control plane.
+pub(super) async fn migrate_one(
+    servers: &Servers,
+    server: &Server,
+    slug: &TenantSlug,
+    dry_run: bool,
+    latest: i64,
+) -> TenantMigrated {
+    let result = explaining_locks(servers, slug, async {
+        let mut conn = server.pool.acquire().await?;
         let done = migrate::migrate_tenant(&mut conn, slug, dry_run).await;
         if done.is_err() {
             // Its session state (search path, lock) is unknown now: do not hand it to the next tenant.
             conn.close_on_drop();
         }
         let done = done?;
+        drop(conn);
         if !dry_run {
-            store::set_schema_version(&mut conn, slug.as_str(), latest).await?;
+            store::set_schema_version(&mut *servers.control().acquire().await?, slug.as_str(), latest).await?;
         }
         anyhow::Ok(done)
     })
@@ -493,13 +605,13 @@ pub(super) async fn migrate_one(pool: &PgPool, slug: &TenantSlug, dry_run: bool,
             migrations: if dry_run { done.before.pending } else { done.applied },
             error: None,
         },
-        Err(e) => TenantMigrated {
-            tenant: slug.to_string(),
-            from: 0,
-            to: 0,
-            migrations: Vec::new(),
-            error: Some(format!("{e:#}")),
-        },
+        Err(e) => TenantMigrated::failed(slug, format!("{e:#}")),
+    }
+}
+
+impl TenantMigrated {
+    fn failed(slug: &TenantSlug, error: String) -> Self {
+        Self { tenant: slug.to_string(), from: 0, to: 0, migrations: Vec::new(), error: Some(error) }
     }
 }
 
@@ -512,10 +624,10 @@ pub struct MigrationState {
     pub pending: usize,
 }
 
-pub async fn migrate_status(pool: &PgPool) -> anyhow::Result<Vec<MigrationState>> {
+pub async fn migrate_status(servers: &Servers) -> anyhow::Result<Vec<MigrationState>> {
     let latest = migrate::tenant_latest();
     let versions: Vec<i64> = sqlx::migrate!("migrations/tenant").iter().map(|m| m.version).collect();
-    Ok(list(pool, None)
+    Ok(list(servers, None)
         .await?
         .into_iter()
         .map(|t| MigrationState {

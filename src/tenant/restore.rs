@@ -9,13 +9,14 @@ use anyhow::Context;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use super::TenantSlug;
 use super::ops::{self, bot_taken};
 use super::store::{self, NewTenant};
 use crate::backup::{self, Archive};
 use crate::db::provision::{self, Side};
+use crate::db::servers::{self, Servers, Transactions};
 use crate::db::{migrate, snapshot};
 use crate::error::BadInput;
 use crate::progress::Progress;
@@ -90,7 +91,7 @@ pub struct Checked {
 /// Every check that can refuse a restore, run before the tenant's bot is touched: the archive (its
 /// structure, checksums, version), whose archive it is, the tenant, a new tenant's bot, and data that
 /// only `--force` replaces.
-pub async fn check(pool: &PgPool, slug: &TenantSlug, options: &RestoreOptions) -> anyhow::Result<Checked> {
+pub async fn check(servers: &Servers, slug: &TenantSlug, options: &RestoreOptions) -> anyhow::Result<Checked> {
     let archive = open(&options.archive).await?;
     if archive.manifest.tenant != slug.as_str() {
         return Err(BadInput::new(format!(
@@ -103,10 +104,14 @@ pub async fn check(pool: &PgPool, slug: &TenantSlug, options: &RestoreOptions) -
     let me = match &options.as_new {
         Some(new) => Some(telegram::get_me(&new.telegram_api_url, &new.token).await?),
         None => {
-            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
+            let tenant = ops::show(servers, slug).await?;
+            ops::refuse_deleting(&tenant)?;
             if !options.force {
-                ops::explaining_locks(pool, slug, async { refuse_over_data(&mut *pool.acquire().await?, slug).await })
-                    .await?;
+                let server = servers.get(&tenant.server).await?;
+                ops::explaining_locks(servers, slug, async {
+                    refuse_over_data(&mut *server.pool.acquire().await?, slug).await
+                })
+                .await?;
             }
             None
         }
@@ -114,9 +119,11 @@ pub async fn check(pool: &PgPool, slug: &TenantSlug, options: &RestoreOptions) -
     Ok(Checked { archive, me })
 }
 
-/// Restores `slug`'s archive over `slug`, or into a new tenant with `as_new`, once [`check`] passed.
+/// Restores `slug`'s archive over `slug` (on its server), or into a new tenant with `as_new` (placed
+/// as a create places it), once [`check`] passed. One transaction on `main`; on another server the
+/// schema's commits first, as in a create.
 pub async fn restore(
-    pool: &PgPool,
+    servers: &Servers,
     slug: &TenantSlug,
     options: &RestoreOptions,
     checked: Checked,
@@ -125,39 +132,49 @@ pub async fn restore(
 ) -> anyhow::Result<Restored> {
     let Checked { archive, me } = checked;
     let target = options.as_new.as_ref().map_or(slug, |n| &n.slug);
-    let _lock = super::runtime::lock(pool, target).await?;
-    ops::explaining_locks(pool, target, async {
-        let mut tx = pool.begin().await?;
-        let (previous, expired_messages) = match (&options.as_new, &me) {
+    let _lock = super::runtime::lock(servers, target).await?;
+    ops::explaining_locks(servers, target, async {
+        let mut tx = Transactions::begin(servers).await?;
+        let (previous, expired_messages, created) = match (&options.as_new, &me) {
             (Some(new), Some(me)) => {
-                create_tenant(&mut tx, &archive, new, me).await?;
-                provision::enter_schema(&mut tx, target).await?;
+                let placed = servers::place(tx.control(), None).await?;
+                let server = servers.get(&placed).await?;
+                record_tenant(tx.control(), &archive, new, me, &placed).await?;
+                let mut on = tx.on(&server).await?;
+                let live = ops::provision_on(&mut on, &server, target).await?;
+                tx = on;
+                provision::enter_schema(tx.tenant(), target).await?;
                 progress.set_message("loading the archive");
-                build(&mut tx, &target.quoted_schema(), &archive).await?;
-                (None, expire_pending(&mut tx, target).await?)
+                build(tx.tenant(), &target.quoted_schema(), &archive).await?;
+                (None, expire_pending(tx.tenant(), target).await?, Some((server, live)))
             }
             _ => {
+                let tenant = store::find(tx.control(), slug.as_str()).await?.ok_or_else(|| ops::not_found(slug))?;
+                tx = tx.on(&servers.get(&tenant.server).await?).await?;
                 // Checked before the bot stopped; checked again, as it may have written meanwhile.
                 if !options.force {
-                    refuse_over_data(&mut tx, slug).await?;
+                    refuse_over_data(tx.tenant(), slug).await?;
                 }
-                let staging = provision::create_side_schema(&mut tx, slug, Side::Restore).await?;
+                let staging = provision::create_side_schema(tx.tenant(), slug, Side::Restore).await?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL search_path TO {staging}")))
-                    .execute(&mut *tx)
+                    .execute(tx.tenant())
                     .await?;
                 progress.set_message("loading the archive");
-                build(&mut tx, &staging, &archive).await?;
-                (provision::swap_in_restored(&mut tx, slug, options.keep_previous, Utc::now()).await?, 0)
+                build(tx.tenant(), &staging, &archive).await?;
+                (provision::swap_in_restored(tx.tenant(), slug, options.keep_previous, Utc::now()).await?, 0, None)
             }
         };
         let latest = migrate::tenant_latest();
-        store::set_schema_version(&mut tx, target.as_str(), latest).await?;
+        store::set_schema_version(tx.control(), target.as_str(), latest).await?;
         let details = json!({
             "archive": options.archive, "from_tenant": slug.as_str(), "schema_version": archive.manifest.schema_version,
             "rows": archive.manifest.rows(), "previous": previous, "expired_messages": expired_messages,
         });
-        store::record(&mut tx, actor, Some(target.as_str()), "tenant.restore", details).await?;
-        tx.commit().await.context("committing the restore")?;
+        store::record(tx.control(), actor, Some(target.as_str()), "tenant.restore", details).await?;
+        match created {
+            Some((server, live)) => ops::commit_new(tx, &server, target, &live).await?,
+            None => tx.commit().await.context("committing the restore")?,
+        }
         Ok(Restored {
             tenant: target.to_string(),
             archive: options.archive.clone(),
@@ -201,13 +218,14 @@ async fn refuse_over_data(conn: &mut PgConnection, slug: &TenantSlug) -> anyhow:
     Ok(())
 }
 
-/// The control-plane row, role and empty schema of the `--as` tenant, created stopped, its owners,
-/// time zone and locale taken from the archive.
-async fn create_tenant(
+/// The control-plane row of the `--as` tenant on `server`, created stopped, its owners, time zone and
+/// locale taken from the archive.
+async fn record_tenant(
     conn: &mut PgConnection,
     archive: &Archive,
     new: &NewTenantBot,
     me: &telegram::BotIdentity,
+    server: &str,
 ) -> anyhow::Result<()> {
     if store::find(conn, new.slug.as_str()).await?.is_some() {
         return Err(BadInput::new(format!("tenant `{}` already exists", new.slug)).into());
@@ -237,6 +255,7 @@ async fn create_tenant(
         template: "restored",
         memory_mb: None,
         cpus: None,
+        server,
     };
     // The unique indexes settle a race with a create that passed the checks above too.
     store::insert(conn, &new_row).await.map_err(|e| match &e {
@@ -254,7 +273,6 @@ async fn create_tenant(
         chrono::Utc::now(),
     )
     .await?;
-    provision::create_tenant(conn, &new.slug).await?;
     Ok(())
 }
 
@@ -299,10 +317,15 @@ async fn build(conn: &mut PgConnection, schema: &str, archive: &Archive) -> anyh
 
 /// `backup verify --deep`: builds the archive into a scratch schema beside its tenant's, compares
 /// every table's rows with the manifest, and drops it all (the transaction is rolled back).
-pub async fn load_and_discard(pool: &PgPool, archive: &Archive) -> anyhow::Result<()> {
+pub async fn load_and_discard(servers: &Servers, archive: &Archive) -> anyhow::Result<()> {
     let slug: TenantSlug =
         archive.manifest.tenant.parse().map_err(|e| anyhow::anyhow!("the archive's tenant name: {e}"))?;
-    let mut tx = pool.begin().await?;
+    // On its tenant's server, where its role is; with no such tenant, the check below refuses it.
+    let server = match store::find(&mut *servers.control().acquire().await?, slug.as_str()).await? {
+        Some(tenant) => servers.get(&tenant.server).await?,
+        None => servers.main().clone(),
+    };
+    let mut tx = server.pool.begin().await?;
     let role_exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
         .bind(slug.schema())
         .fetch_one(&mut *tx)

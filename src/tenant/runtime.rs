@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres};
 
 use super::TenantSlug;
 use super::store::{self, Tenant};
+use crate::db::servers::{Server, Servers};
 use crate::db::{ConnectionLimit, provision};
 use crate::error::BadInput;
 use crate::progress::Progress;
@@ -85,6 +86,18 @@ impl DatabaseAccess {
     }
 }
 
+impl DatabaseAccess {
+    /// How containers reach `server`: `main` as `main_access` says (from `runtime.database_host`),
+    /// another server through its recorded container host, else at its URL's host.
+    pub fn of_server(server: &Server, main_access: &DatabaseAccess) -> Result<Self, BadInput> {
+        if server.is_main() {
+            return Ok(main_access.clone());
+        }
+        let setting = format!("server `{}`'s container host (`botctl server add {0} --container-host`)", server.name);
+        Self::resolve(server.container_host.as_deref(), &setting, &server.options, None)
+    }
+}
+
 /// Everything about containers that is the same for every tenant.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -121,8 +134,8 @@ pub struct RuntimeLock {
 
 /// Waits for the tenant's runtime lock; whoever held it has finished, so inspect again after this.
 /// Refuses a tenant that `botctl demo` serves: every command that changes a bot's container takes this.
-pub async fn lock(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
-    let mut conn = pool.acquire().await?;
+pub async fn lock(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<RuntimeLock> {
+    let mut conn = servers.control().acquire().await?;
     conn.close_on_drop();
     super::served::refuse_if_by_demo(&mut conn, slug).await?;
     // Tried in a loop rather than waited for in one statement, which sqlx would log as slow.
@@ -154,25 +167,26 @@ pub struct Started {
 /// healthy is removed (its last lines are in the error) and the tenant stays `stopped`; running `start`
 /// again retries.
 pub async fn start(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     options: &RuntimeOptions,
     actor: &str,
     progress: &dyn Progress,
 ) -> anyhow::Result<Started> {
-    let _lock = lock(pool, slug).await?;
-    let tenant = find(pool, slug).await?;
+    let _lock = lock(servers, slug).await?;
+    let tenant = find(servers, slug).await?;
     super::ops::refuse_deleting(&tenant)?;
     let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
-    let started = start_locked(pool, engine, slug, &tenant, &image, options, progress).await?;
+    let started = start_locked(servers, engine, slug, &tenant, &image, options, progress).await?;
     let details = json!({ "created": started.created, "image": started.image });
-    store::record(&mut *pool.acquire().await?, actor, Some(slug.as_str()), "tenant.start", details).await?;
+    store::record(&mut *servers.control().acquire().await?, actor, Some(slug.as_str()), "tenant.start", details)
+        .await?;
     Ok(started)
 }
 
-pub(super) async fn find(pool: &PgPool, slug: &TenantSlug) -> anyhow::Result<Tenant> {
-    store::find(&mut *pool.acquire().await?, slug.as_str())
+pub(super) async fn find(servers: &Servers, slug: &TenantSlug) -> anyhow::Result<Tenant> {
+    store::find(&mut *servers.control().acquire().await?, slug.as_str())
         .await?
         .with_context(|| format!("tenant `{slug}` does not exist"))
 }
@@ -198,9 +212,10 @@ pub(super) async fn inspect(
     Ok(found)
 }
 
-/// [`start`] under the tenant's lock, with the image a new container is made from.
+/// [`start`] under the tenant's lock, with the image a new container is made from. The connection
+/// budget is read, and the password rotated, on the tenant's server.
 pub(super) async fn start_locked(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     tenant: &Tenant,
@@ -225,10 +240,12 @@ pub(super) async fn start_locked(
         existing = None;
     }
     let created = existing.is_none();
+    let server = servers.get(&tenant.server).await?;
+    let pool = &server.pool;
     if created {
         progress.set_message("creating the container");
         engine.ensure_network(&options.network).await?;
-        let spec = spec(pool, engine, slug, tenant, &image, options).await?;
+        let spec = spec(servers, &server, engine, slug, tenant, &image, options).await?;
         engine.create_container(&spec).await?;
     }
     progress.set_message("starting the container");
@@ -254,7 +271,7 @@ pub(super) async fn start_locked(
     if let Some(why) = failed {
         let logs = engine.last_logs(&name, LOG_LINES).await.unwrap_or_default();
         engine.remove_container(&name).await?;
-        store::set_status(&mut *pool.acquire().await?, slug.as_str(), "stopped").await?;
+        store::set_status(&mut *servers.control().acquire().await?, slug.as_str(), "stopped").await?;
         let said = database.iter().chain(logs.iter().rev()).find(|l| ConnectionLimit::in_message(l).is_some());
         // sqlx's pool may pass on only "pool timed out": then the server's own numbers tell.
         let connecting = database.is_some() || logs.iter().any(|l| l.contains("connect"));
@@ -277,7 +294,7 @@ pub(super) async fn start_locked(
             logs.join("\n")
         );
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = servers.control().begin().await?;
     store::set_status(&mut tx, slug.as_str(), "running").await?;
     store::set_image(&mut tx, slug.as_str(), &image).await?;
     tx.commit().await?;
@@ -405,10 +422,10 @@ impl std::fmt::Display for Budget {
 }
 
 /// Stops the container (SIGTERM, then its grace period) and marks the tenant stopped.
-pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
-    let _lock = lock(pool, slug).await?;
+pub async fn stop(servers: &Servers, engine: &Engine, slug: &TenantSlug, actor: &str) -> anyhow::Result<()> {
+    let _lock = lock(servers, slug).await?;
     engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = servers.control().begin().await?;
     store::set_status(&mut tx, slug.as_str(), "stopped").await?;
     store::record(&mut tx, actor, Some(slug.as_str()), "tenant.stop", json!({})).await?;
     tx.commit().await?;
@@ -418,13 +435,13 @@ pub async fn stop(pool: &PgPool, engine: &Engine, slug: &TenantSlug, actor: &str
 /// Gives a running container the tenant's current limits; a tenant without one gets them at its next
 /// create. Returns whether there was a container to change.
 pub async fn apply_limits(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     options: &RuntimeOptions,
 ) -> anyhow::Result<bool> {
-    let _lock = lock(pool, slug).await?;
-    let tenant = find(pool, slug).await?;
+    let _lock = lock(servers, slug).await?;
+    let tenant = find(servers, slug).await?;
     if inspect(engine, slug, options).await?.is_none() {
         return Ok(false);
     }
@@ -441,8 +458,8 @@ fn limits(tenant: &Tenant, options: &RuntimeOptions) -> (i64, i64) {
 }
 
 /// Removes the tenant's container, whatever state it is in; nothing to remove is fine.
-pub async fn remove(pool: &PgPool, engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
-    let _lock = lock(pool, slug).await?;
+pub async fn remove(servers: &Servers, engine: &Engine, slug: &TenantSlug) -> anyhow::Result<()> {
+    let _lock = lock(servers, slug).await?;
     engine.remove_container(&container_name(slug.as_str())).await
 }
 
@@ -540,21 +557,24 @@ fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
-/// The container for `slug` running `image`, with a freshly rotated password for the tenant's role.
+/// The container for `slug` running `image`, with a freshly rotated password for the tenant's role on
+/// its server, `server`, and that server's address as containers reach it.
 async fn spec(
-    pool: &PgPool,
+    servers: &Servers,
+    server: &Server,
     engine: &Engine,
     slug: &TenantSlug,
     tenant: &Tenant,
     image: &str,
     options: &RuntimeOptions,
 ) -> anyhow::Result<ContainerSpec> {
-    let mut conn = pool.acquire().await?;
-    let token =
-        store::token(&mut conn, slug.as_str()).await?.with_context(|| format!("tenant `{slug}` does not exist"))?;
-    let password = provision::rotate_password(&mut conn, slug).await?;
+    let token = store::token(&mut *servers.control().acquire().await?, slug.as_str())
+        .await?
+        .with_context(|| format!("tenant `{slug}` does not exist"))?;
+    let access = DatabaseAccess::of_server(server, &options.database)?;
+    let password = provision::rotate_password(&mut *server.pool.acquire().await?, slug).await?;
     let role = slug.schema();
-    let (mut database_url, mounts) = match &options.database {
+    let (mut database_url, mounts) = match &access {
         DatabaseAccess::Socket { dir, port, database } => {
             let mut url = url::Url::parse(&format!("postgres://localhost/{database}"))?;
             url.query_pairs_mut().append_pair("host", SOCKET_MOUNT).append_pair("port", &port.to_string());

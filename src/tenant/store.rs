@@ -31,11 +31,13 @@ pub struct Tenant {
     /// The archive `tenant delete` took before it began dropping things.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_backup: Option<String>,
+    /// The PostgreSQL server its schema lives on (`main`: the control plane's own).
+    pub server: String,
 }
 
 const COLUMNS: &str = "slug, display_name, bot_id, bot_username, \
     coalesce(left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12), '') AS token_fingerprint, admins, timezone, \
-    locale, template, status, schema_version, image, memory_mb, cpus, created_at, updated_at, deleted_at, final_backup";
+    locale, template, status, schema_version, image, memory_mb, cpus, created_at, updated_at, deleted_at, final_backup, server";
 
 /// The fields of a tenant about to be created.
 pub struct NewTenant<'a> {
@@ -50,12 +52,14 @@ pub struct NewTenant<'a> {
     pub template: &'a str,
     pub memory_mb: Option<i32>,
     pub cpus: Option<f64>,
+    /// Where its schema goes (placement chose it).
+    pub server: &'a str,
 }
 
 pub async fn insert(conn: &mut PgConnection, new: &NewTenant<'_>) -> Result<Tenant, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO botctl.tenants (slug, display_name, bot_id, bot_username, token, admins, timezone, locale, \
-         template, memory_mb, cpus, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'stopped') \
+         template, memory_mb, cpus, server, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'stopped') \
          RETURNING {COLUMNS}"
     )))
     .bind(new.slug)
@@ -69,6 +73,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewTenant<'_>) -> Result<Tena
     .bind(new.template)
     .bind(new.memory_mb)
     .bind(new.cpus)
+    .bind(new.server)
     .fetch_one(conn)
     .await
 }
@@ -91,6 +96,24 @@ pub async fn find_for_update(conn: &mut PgConnection, slug: &str) -> Result<Opti
     .bind(slug)
     .fetch_optional(conn)
     .await
+}
+
+/// The schemas of the live tenants on `server` other than `slug` that look like a schema beside
+/// `slug`'s (`tenant_<slug>_…`): see [`crate::db::provision::tenant_schemas`].
+pub async fn live_beside(conn: &mut PgConnection, slug: &str, server: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT 'tenant_' || slug FROM botctl.tenants WHERE deleted_at IS NULL AND server = $2 \
+         AND left(slug, length($1) + 1) = $1 || '_'",
+    )
+    .bind(slug)
+    .bind(server)
+    .fetch_all(conn)
+    .await
+}
+
+/// Each live tenant's server.
+pub async fn servers_of(conn: &mut PgConnection) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT slug, server FROM botctl.tenants WHERE deleted_at IS NULL").fetch_all(conn).await
 }
 
 /// The bot token, which only the tenant's container is given.

@@ -2,9 +2,9 @@
 //! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
 //! when the new one does not become healthy.
 
+use crate::db::servers::Servers;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::PgPool;
 
 use super::TenantSlug;
 use super::ops::{self, Targets};
@@ -66,10 +66,10 @@ impl UpgradeReport {
 
 /// Refuses, before any engine is asked, tenants named for an upgrade that do not exist or are being
 /// deleted; with `--all`, a tenant being deleted is refused in its own row of the report instead.
-pub async fn refuse_named(pool: &PgPool, targets: &Targets) -> anyhow::Result<()> {
+pub async fn refuse_named(servers: &Servers, targets: &Targets) -> anyhow::Result<()> {
     if let Targets::Named(slugs) = targets {
         for slug in slugs {
-            ops::refuse_deleting(&ops::show(pool, slug).await?)?;
+            ops::refuse_deleting(&ops::show(servers, slug).await?)?;
         }
     }
     Ok(())
@@ -77,7 +77,7 @@ pub async fn refuse_named(pool: &PgPool, targets: &Targets) -> anyhow::Result<()
 
 /// Upgrades the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
 pub async fn upgrade(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     options: &UpgradeOptions,
     runtime: &RuntimeOptions,
@@ -85,11 +85,17 @@ pub async fn upgrade(
     progress: &dyn Progress,
 ) -> anyhow::Result<UpgradeReport> {
     let image = local_image(engine, &options.image).await?;
-    let slugs = options.targets.resolve(pool).await?;
+    let slugs = options.targets.resolve(servers).await?;
     progress.set_message("upgrading tenants");
     let target = &Target { tag: &options.image, id: &image.id };
-    let mut tenants: Vec<TenantUpgraded> =
-        ops::each(&slugs, options.jobs, progress, |slug| upgrade_one(pool, engine, slug, target, runtime, actor)).await;
+    let routes = &ops::Routes::new(servers, &slugs).await?;
+    let mut tenants: Vec<TenantUpgraded> = ops::each(&slugs, options.jobs, progress, |slug| async move {
+        match routes.server(slug) {
+            Ok(_) => upgrade_one(servers, engine, slug, target, runtime, actor).await,
+            Err(why) => TenantUpgraded { error: Some(why), ..TenantUpgraded::new(slug, target) },
+        }
+    })
+    .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(UpgradeReport { image: options.image.clone(), tenants })
 }
@@ -97,16 +103,16 @@ pub async fn upgrade(
 /// One tenant's upgrade to `image`, as `upgrade` does it for each: for a caller with one tenant in hand
 /// (the operator bot), without the fleet's concurrency.
 pub async fn upgrade_tenant(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     image: &str,
     runtime: &RuntimeOptions,
     actor: &str,
 ) -> anyhow::Result<TenantUpgraded> {
-    ops::show(pool, slug).await?;
+    ops::show(servers, slug).await?;
     let found = local_image(engine, image).await?;
-    Ok(upgrade_one(pool, engine, slug, &Target { tag: image, id: &found.id }, runtime, actor).await)
+    Ok(upgrade_one(servers, engine, slug, &Target { tag: image, id: &found.id }, runtime, actor).await)
 }
 
 /// The image `tag` names on this engine; its absence is the operator's to fix.
@@ -120,6 +126,22 @@ async fn local_image(engine: &Engine, tag: &str) -> anyhow::Result<crate::runtim
     }
 }
 
+impl TenantUpgraded {
+    /// Nothing done yet: failed until it succeeds.
+    fn new(slug: &TenantSlug, target: &Target<'_>) -> Self {
+        Self {
+            tenant: slug.to_string(),
+            from: None,
+            to: target.tag.to_string(),
+            schema_from: 0,
+            schema_to: 0,
+            outcome: Outcome::Failed,
+            running: false,
+            error: None,
+        }
+    }
+}
+
 /// The image to move to: its tag for new containers, its id to tell whether a container already runs it.
 struct Target<'a> {
     tag: &'a str,
@@ -127,24 +149,15 @@ struct Target<'a> {
 }
 
 async fn upgrade_one(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     target: &Target<'_>,
     options: &RuntimeOptions,
     actor: &str,
 ) -> TenantUpgraded {
-    let mut report = TenantUpgraded {
-        tenant: slug.to_string(),
-        from: None,
-        to: target.tag.to_string(),
-        schema_from: 0,
-        schema_to: 0,
-        outcome: Outcome::Failed,
-        running: false,
-        error: None,
-    };
-    if let Err(e) = steps(pool, engine, slug, target, options, &mut report).await {
+    let mut report = TenantUpgraded::new(slug, target);
+    if let Err(e) = steps(servers, engine, slug, target, options, &mut report).await {
         report.error = Some(format!("{e:#}"));
     }
     let details = json!({
@@ -152,7 +165,7 @@ async fn upgrade_one(
         "schema_to": report.schema_to, "error": report.error,
     });
     if report.outcome != Outcome::Current
-        && let Ok(mut conn) = pool.acquire().await
+        && let Ok(mut conn) = servers.control().acquire().await
         && let Err(e) = store::record(&mut conn, actor, Some(slug.as_str()), "tenant.upgrade", details).await
     {
         tracing::warn!(tenant = %slug, "cannot record the upgrade event: {e}");
@@ -162,15 +175,15 @@ async fn upgrade_one(
 
 /// The upgrade of one tenant, filling in `report` as it goes; an error leaves `outcome` failed.
 async fn steps(
-    pool: &PgPool,
+    servers: &Servers,
     engine: &Engine,
     slug: &TenantSlug,
     target: &Target<'_>,
     options: &RuntimeOptions,
     report: &mut TenantUpgraded,
 ) -> anyhow::Result<()> {
-    let _lock = runtime::lock(pool, slug).await?;
-    let tenant = runtime::find(pool, slug).await?;
+    let _lock = runtime::lock(servers, slug).await?;
+    let tenant = runtime::find(servers, slug).await?;
     // Neither its schema nor its container is touched: the delete under way finishes the tenant.
     ops::refuse_deleting(&tenant)?;
     let existing = runtime::inspect(engine, slug, options).await?;
@@ -188,7 +201,8 @@ async fn steps(
     }
 
     // A failed migration changes nothing (each migration is one transaction): the old bot keeps running.
-    let migrated = ops::migrate_one(pool, slug, false, latest).await;
+    let server = servers.get(&tenant.server).await?;
+    let migrated = ops::migrate_one(servers, &server, slug, false, latest).await;
     if let Some(error) = migrated.error {
         anyhow::bail!("migrating the schema failed, so the old bot was left running: {error}");
     }
@@ -198,7 +212,7 @@ async fn steps(
     if !running {
         // The next `tenant start` makes the container from the new image.
         engine.remove_container(&name).await?;
-        store::set_image(&mut *pool.acquire().await?, slug.as_str(), target.tag).await?;
+        store::set_image(&mut *servers.control().acquire().await?, slug.as_str(), target.tag).await?;
         report.outcome = Outcome::Upgraded;
         return Ok(());
     }
@@ -206,7 +220,7 @@ async fn steps(
     engine.remove_container(&name).await?;
     report.running = false;
     let progress = crate::progress::NoProgress;
-    let failed = match runtime::start_locked(pool, engine, slug, &tenant, target.tag, options, &progress).await {
+    let failed = match runtime::start_locked(servers, engine, slug, &tenant, target.tag, options, &progress).await {
         Ok(_) => {
             report.outcome = Outcome::Upgraded;
             report.running = true;
@@ -217,7 +231,7 @@ async fn steps(
     let Some(old) = report.from.clone() else {
         return Err(failed.context("there is no earlier image to roll back to"));
     };
-    match runtime::start_locked(pool, engine, slug, &tenant, &old, options, &progress).await {
+    match runtime::start_locked(servers, engine, slug, &tenant, &old, options, &progress).await {
         Ok(_) => {
             report.outcome = Outcome::RolledBack;
             report.running = true;

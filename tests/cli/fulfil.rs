@@ -26,8 +26,12 @@ use crate::tenant::{BOT_A, BOT_B, BOT_C, Plane};
 const REVOKED: i64 = 500_000_009;
 const BUYER: i64 = 8001;
 
-fn no_engine() -> Fleet {
-    Fleet::new(Err("these tests run no containers".into()), "unix:///nonexistent/docker.sock")
+fn no_engine(pool: &sqlx::PgPool) -> Fleet {
+    Fleet::new(
+        crate::support::servers(pool),
+        Err("these tests run no containers".into()),
+        "unix:///nonexistent/docker.sock",
+    )
 }
 
 struct Shop {
@@ -129,7 +133,7 @@ fn carried_to_the_engine(f: &Fulfiller, order: &Order) -> anyhow::Error {
 #[test]
 fn a_trial_becomes_a_tenant_on_trial_with_the_buyer_as_admin_once_and_waits_for_the_engine_to_start() {
     let shop = Shop::new();
-    let fulfiller = shop.fulfiller(no_engine());
+    let fulfiller = shop.fulfiller(no_engine(&shop.pool));
     let order = shop.draft(Kind::Trial, BUYER, BOT_A);
     let slug = Shop::slug(&order);
     let err = carried_to_the_engine(&fulfiller, &order);
@@ -164,7 +168,7 @@ fn a_trial_becomes_a_tenant_on_trial_with_the_buyer_as_admin_once_and_waits_for_
 #[test]
 fn two_carries_of_one_order_at_once_make_one_tenant_and_neither_fails_it() {
     let shop = Shop::new();
-    let (one, two) = (shop.fulfiller(no_engine()), shop.fulfiller(no_engine()));
+    let (one, two) = (shop.fulfiller(no_engine(&shop.pool)), shop.fulfiller(no_engine(&shop.pool)));
     let order = shop.paid(&shop.draft(Kind::Purchase, BUYER, BOT_A), "pay-race-1");
     let (a, b) = block_on(async { tokio::join!(one.carry(order.id, &NoProgress), two.carry(order.id, &NoProgress)) });
     for carried in [a, b] {
@@ -181,7 +185,7 @@ fn two_carries_of_one_order_at_once_make_one_tenant_and_neither_fails_it() {
 fn an_incomplete_trial_is_not_carried() {
     let shop = Shop::new();
     let order = shop.order(Kind::Trial, BUYER, None);
-    let carried = block_on(shop.fulfiller(no_engine()).carry(order.id, &NoProgress)).unwrap();
+    let carried = block_on(shop.fulfiller(no_engine(&shop.pool)).carry(order.id, &NoProgress)).unwrap();
     assert_eq!(carried.state, State::Draft);
     assert_eq!(shop.count("SELECT count(*) FROM botctl.tenants"), 0);
 }
@@ -189,7 +193,7 @@ fn an_incomplete_trial_is_not_carried() {
 #[test]
 fn a_paid_purchase_is_credited_once_with_its_tenant() {
     let shop = Shop::new();
-    let fulfiller = shop.fulfiller(no_engine());
+    let fulfiller = shop.fulfiller(no_engine(&shop.pool));
     let order = shop.paid(&shop.draft(Kind::Purchase, BUYER, BOT_A), "pay-purchase-1");
     let slug = Shop::slug(&order);
     carried_to_the_engine(&fulfiller, &order);
@@ -209,7 +213,7 @@ fn a_paid_purchase_is_credited_once_with_its_tenant() {
 #[test]
 fn a_tenant_made_before_a_crash_is_found_and_the_order_only_moves_on() {
     let shop = Shop::new();
-    let fulfiller = shop.fulfiller(no_engine());
+    let fulfiller = shop.fulfiller(no_engine(&shop.pool));
     let order = shop.paid(&shop.draft(Kind::Purchase, BUYER, BOT_B), "pay-crash-1");
     let slug = Shop::slug(&order);
     // What `carry` commits before the crash: the tenant with its payment. The order stays `paid`.
@@ -225,6 +229,7 @@ fn a_tenant_made_before_a_crash_is_found_and_the_order_only_moves_on() {
         memory_mb: None,
         cpus: None,
         telegram_api_url: shop.f.api.parse().unwrap(),
+        server: None,
     };
     let payment = billing::Payment {
         provider: Provider::Yookassa,
@@ -236,8 +241,15 @@ fn a_tenant_made_before_a_crash_is_found_and_the_order_only_moves_on() {
         raw: serde_json::json!({}),
     };
     let start = billing::Start::Paid(payment);
-    block_on(botctl::tenant::lifecycle::create(&shop.pool, &options, &start, None, "platform:sales", &NoProgress))
-        .unwrap();
+    block_on(botctl::tenant::lifecycle::create(
+        &crate::support::servers(&shop.pool),
+        &options,
+        &start,
+        None,
+        "platform:sales",
+        &NoProgress,
+    ))
+    .unwrap();
     assert_eq!(shop.find(&order).state, State::Paid);
 
     carried_to_the_engine(&fulfiller, &order);
@@ -252,9 +264,9 @@ fn a_renewal_adds_its_days_to_the_tenant_and_makes_no_other() {
     let shop = Shop::new();
     let slug = shop.f.create(BOT_C);
     let order = shop.paid(&shop.order(Kind::Renewal, BUYER, Some(&slug)), "pay-renew-1");
-    let carried = block_on(shop.fulfiller(no_engine()).carry(order.id, &NoProgress)).unwrap();
+    let carried = block_on(shop.fulfiller(no_engine(&shop.pool)).carry(order.id, &NoProgress)).unwrap();
     assert_eq!(carried.state, State::Credited, "a renewal's bot runs already: it waits to be delivered");
-    let again = block_on(shop.fulfiller(no_engine()).carry(order.id, &NoProgress)).unwrap();
+    let again = block_on(shop.fulfiller(no_engine(&shop.pool)).carry(order.id, &NoProgress)).unwrap();
     assert_eq!(again.state, State::Credited);
     assert_eq!(shop.count("SELECT count(*) FROM botctl.tenants"), 1, "no new tenant");
     assert_eq!(shop.count("SELECT count(*) FROM botctl.payments WHERE reference = 'pay-renew-1'"), 1);
@@ -276,7 +288,7 @@ fn order_alerts(shop: &Shop, order: &Order) -> i64 {
 #[test]
 fn a_revoked_token_fails_a_paid_order_with_one_alert_however_often_it_is_carried() {
     let shop = Shop::new();
-    let fulfiller = shop.fulfiller(no_engine());
+    let fulfiller = shop.fulfiller(no_engine(&shop.pool));
     let order = shop.paid(&shop.draft(Kind::Purchase, BUYER, REVOKED), "pay-revoked-1");
     let failed = block_on(fulfiller.carry(order.id, &NoProgress)).unwrap();
     assert_eq!(failed.state, State::Failed);
@@ -303,7 +315,7 @@ fn a_revoked_token_fails_a_paid_order_with_one_alert_however_often_it_is_carried
 #[test]
 fn a_trial_with_a_revoked_token_or_a_name_taken_meanwhile_fails_without_an_alert() {
     let shop = Shop::new();
-    let fulfiller = shop.fulfiller(no_engine());
+    let fulfiller = shop.fulfiller(no_engine(&shop.pool));
     let revoked = shop.draft(Kind::Trial, BUYER, REVOKED);
     let failed = block_on(fulfiller.carry(revoked.id, &NoProgress)).unwrap();
     assert_eq!(failed.state, State::Failed);
@@ -312,7 +324,7 @@ fn a_trial_with_a_revoked_token_or_a_name_taken_meanwhile_fails_without_an_alert
     // Someone made a tenant of that name with another bot after the buyer chose it.
     let order = shop.paid(&shop.draft(Kind::Purchase, BUYER + 1, BOT_A), "pay-taken-1");
     let options = shop.f.create_options(order.tenant.as_ref().unwrap(), BOT_C);
-    block_on(botctl::tenant::ops::create(&shop.pool, &options, "test", &NoProgress)).unwrap();
+    block_on(botctl::tenant::ops::create(&crate::support::servers(&shop.pool), &options, "test", &NoProgress)).unwrap();
     let failed = block_on(fulfiller.carry(order.id, &NoProgress)).unwrap();
     assert_eq!(failed.state, State::Failed);
     assert!(failed.reason.as_deref().is_some_and(|r| r.contains("was taken")), "{:?}", failed.reason);
@@ -362,7 +374,7 @@ struct Running {
 impl Running {
     fn start(shop: &Shop, told: &Told, asked: Option<&Asked>) -> Self {
         let resumer = Resumer {
-            fulfiller: Arc::new(shop.fulfiller(no_engine())),
+            fulfiller: Arc::new(shop.fulfiller(no_engine(&shop.pool))),
             payments: asked.map(|a| Arc::new(a.clone()) as Arc<dyn PaymentCheck>),
             buyers: Arc::new(told.clone()),
         };
@@ -489,7 +501,7 @@ mod needs_docker {
             let shop = Shop::new();
             let (image, _, _image_guard) = build_image(&shop.f.sandbox);
             let runtime = runtime_options(&shop.f, &shop.pool, &image);
-            let fleet = Fleet::new(Ok(runtime), crate::needs_docker::docker_host());
+            let fleet = Fleet::new(crate::support::servers(&shop.pool), Ok(runtime), crate::needs_docker::docker_host());
             let trial = shop.draft(Kind::Trial, BUYER, BOT_A);
             let _trial_guard = ContainerGuard(botctl::tenant::runtime::container_name(&Shop::slug(&trial)));
             let carried = block_on(shop.fulfiller(fleet.clone()).carry(trial.id, &NoProgress)).unwrap();
@@ -522,7 +534,7 @@ mod needs_docker {
 
             for order in [&trial, &purchase] {
                 let slug = Shop::slug(order);
-                block_on(botctl::tenant::runtime::remove(&shop.pool, &engine(), &slug.parse().unwrap())).unwrap();
+                block_on(botctl::tenant::runtime::remove(&crate::support::servers(&shop.pool), &engine(), &slug.parse().unwrap())).unwrap();
             }
         }
     }

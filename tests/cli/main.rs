@@ -32,6 +32,7 @@ mod restore;
 mod sales;
 mod secrets;
 mod serve;
+mod servers;
 mod stars;
 mod support;
 mod template;

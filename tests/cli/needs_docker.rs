@@ -1026,20 +1026,20 @@ docker_test! {
         let actor = "operator 42";
         let start = Some((&engine, &runtime));
         let complimentary = botctl::billing::Start::Complimentary;
-        let tenant = block_on(lifecycle::create(&pool, &create, &complimentary, start, actor, &NoProgress)).unwrap();
+        let tenant = block_on(lifecycle::create(&crate::support::servers(&pool), &create, &complimentary, start, actor, &NoProgress)).unwrap();
         assert_eq!(tenant.status, "running");
         assert_serving(&name);
         bot_answers(&f, 7001);
 
         let id = block_on(engine.container(&name)).unwrap().unwrap().id;
-        let restarted = block_on(lifecycle::start(&pool, &engine, &slug, &runtime, true, actor, &NoProgress)).unwrap();
+        let restarted = block_on(lifecycle::start(&crate::support::servers(&pool), &engine, &slug, &runtime, true, actor, &NoProgress)).unwrap();
         assert!(!restarted.created, "a restart keeps the container");
         assert_eq!(block_on(engine.container(&name)).unwrap().unwrap().id, id);
         assert_serving(&name);
 
         let dest = tempfile::tempdir().unwrap();
         let options = DeleteOptions { final_backup: Some(dest.path().to_path_buf()) };
-        let deleted = block_on(lifecycle::delete(&pool, Ok(&engine), &slug, &options, actor, &NoProgress)).unwrap();
+        let deleted = block_on(lifecycle::delete(&crate::support::servers(&pool), Ok(&engine), &slug, &options, actor, &NoProgress)).unwrap();
         assert_eq!((deleted.resumed, deleted.warning.as_deref()), (false, None));
         let archive = deleted.final_backup.unwrap();
         assert!(archive.starts_with(dest.path().to_str().unwrap()) && std::path::Path::new(&archive).is_file());

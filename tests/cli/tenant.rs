@@ -52,6 +52,7 @@ impl Fixture {
             memory_mb: None,
             cpus: None,
             telegram_api_url: self.api.parse().unwrap(),
+            server: None,
         }
     }
 
@@ -669,8 +670,15 @@ mod lifecycle {
         let t = Backups::new();
         let slug: TenantSlug = t.a.parse().unwrap();
         let options = DeleteOptions { final_backup: Some(t.dest.path().to_path_buf()) };
-        let deleted =
-            block_on(lifecycle::delete(&pool(&t.f), no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap();
+        let deleted = block_on(lifecycle::delete(
+            &crate::support::servers(&pool(&t.f)),
+            no_engine(),
+            &slug,
+            &options,
+            "operator 42",
+            &NoProgress,
+        ))
+        .unwrap();
 
         let archives = t.archives(&t.a);
         assert_eq!(archives.len(), 1, "{archives:?}");
@@ -705,8 +713,15 @@ mod lifecycle {
         let options = DeleteOptions { final_backup: Some(t.dest.path().to_path_buf()) };
         // As if its bot ran: its container must go before its role, and no engine can remove it.
         t.f.execute_sql(&format!("UPDATE botctl.tenants SET status = 'running' WHERE slug = '{}'", t.a));
-        let error =
-            block_on(lifecycle::delete(&pool, no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap_err();
+        let error = block_on(lifecycle::delete(
+            &crate::support::servers(&pool),
+            no_engine(),
+            &slug,
+            &options,
+            "operator 42",
+            &NoProgress,
+        ))
+        .unwrap_err();
         let said = format!("{error:#}");
         let archives = t.archives(&t.a);
         assert_eq!(archives.len(), 1, "{archives:?}");
@@ -721,8 +736,15 @@ mod lifecycle {
         assert_eq!(marked, ("deleting".to_string(), Some(path.clone())));
 
         // Not running any more (its delete began): the next delete finishes it, from the same backup.
-        let deleted =
-            block_on(lifecycle::delete(&pool, no_engine(), &slug, &options, "operator 42", &NoProgress)).unwrap();
+        let deleted = block_on(lifecycle::delete(
+            &crate::support::servers(&pool),
+            no_engine(),
+            &slug,
+            &options,
+            "operator 42",
+            &NoProgress,
+        ))
+        .unwrap();
         assert!(deleted.resumed);
         assert_eq!(deleted.final_backup.as_deref(), Some(path.as_str()));
         assert_eq!(t.archives(&t.a), archives, "no second final backup");
@@ -738,7 +760,8 @@ mod lifecycle {
         let options = f.create_options(&slug, BOT_C);
         let start = async { Err::<(Engine, RuntimeOptions), _>(anyhow::anyhow!("cannot reach the Docker engine")) };
         let trial = botctl::billing::Start::Trial { days: 7 };
-        let created = lifecycle::create_then_start(&pool, &options, &trial, Some(start), "operator 42", &NoProgress);
+        let servers = crate::support::servers(&pool);
+        let created = lifecycle::create_then_start(&servers, &options, &trial, Some(start), "operator 42", &NoProgress);
         let said = format!("{:#}", block_on(created).unwrap_err());
         assert!(
             said.contains(&format!("tenant `{slug}` was created, but its bot did not start, so it is stopped")),
@@ -760,7 +783,7 @@ mod lifecycle {
             ..options
         };
         let tenant = block_on(lifecycle::create(
-            &pool,
+            &crate::support::servers(&pool),
             &options,
             &botctl::billing::Start::Complimentary,
             None,

@@ -36,6 +36,7 @@ fn control_tenant(pool: &PgPool, slug: &str, display_name: &str, bot_id: i64) {
         template: "barbershop",
         memory_mb: None,
         cpus: None,
+        server: "main",
     };
     block_on(async { store::insert(&mut pool.acquire().await.unwrap(), &new).await }).unwrap();
 }
@@ -265,7 +266,7 @@ fn a_card_shows_every_field_and_a_missing_tenant_is_bad_input() {
     ));
 
     let card = block_on(views::card(&pool, None, &slug)).unwrap();
-    let shown = block_on(botctl::tenant::ops::show(&pool, &slug.parse().unwrap())).unwrap();
+    let shown = block_on(botctl::tenant::ops::show(&crate::support::servers(&pool), &slug.parse().unwrap())).unwrap();
     assert_eq!(card.slug, slug);
     assert_eq!(card.display_name, shown.display_name);
     assert_eq!(card.bot_username, "a_bot");

@@ -12,6 +12,7 @@ use crate::billing::credit::{self, Payment, Provider};
 use crate::billing::{Money, Start, Subscription, plans};
 use crate::config::template::{self, Locale, Template};
 use crate::db;
+use crate::db::servers::ServerName;
 use crate::error::BadInput;
 use crate::telegram::BotToken;
 use crate::tenant::TenantSlug;
@@ -67,6 +68,9 @@ pub struct CreateArgs {
     /// Leaves the tenant stopped instead of starting its container (`tenant start` starts it).
     #[arg(long)]
     no_start: bool,
+    /// Puts its schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room].
+    #[arg(long, value_name = "NAME")]
+    server: Option<ServerName>,
     #[command(flatten)]
     subscription: SubscriptionArgs,
 }
@@ -380,6 +384,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
         memory_mb: args.limits.memory_mb.and_then(Limit::own),
         cpus: args.limits.cpus.and_then(Limit::own),
         telegram_api_url: ctx.settings.telegram.api_url.clone(),
+        server: args.server,
     };
     let database = ctx.connect().await?;
     let start = subscription_start(&args.subscription, ctx, &database).await?;
@@ -389,7 +394,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> anyhow::Result<()> {
     let tenant = {
         let spinner = ui.spinner(format!("creating tenant {slug}"));
         let runtime = (!args.no_start).then_some(runtime);
-        lifecycle::create_then_start(&database.pool, &options, &start, runtime, &ctx.actor(), &spinner).await?
+        lifecycle::create_then_start(&database.servers, &options, &start, runtime, &ctx.actor(), &spinner).await?
     };
     if !ui.structured(&tenant)? {
         ui.status(
@@ -569,8 +574,18 @@ struct TenantList(Vec<Listed>);
 
 impl Render for TenantList {
     fn render(&self) -> String {
-        let mut table =
-            Table::new(["slug", "name", "bot", "status", "container", "subscription", "schema", "timezone", "created"]);
+        let mut table = Table::new([
+            "slug",
+            "name",
+            "bot",
+            "status",
+            "container",
+            "subscription",
+            "schema",
+            "server",
+            "timezone",
+            "created",
+        ]);
         for listed in &self.0 {
             let t = &listed.tenant;
             table.row([
@@ -581,6 +596,7 @@ impl Render for TenantList {
                 listed.container_text(),
                 listed.subscription_text(),
                 t.schema_version.to_string(),
+                t.server.clone(),
                 t.timezone.clone(),
                 t.created_at.format("%Y-%m-%d %H:%M").to_string(),
             ]);
@@ -591,7 +607,7 @@ impl Render for TenantList {
 
 async fn list(args: ListArgs, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
-    let tenants = ops::list(&database.pool, args.status.as_deref()).await?;
+    let tenants = ops::list(&database.servers, args.status.as_deref()).await?;
     ctx.ui.data(&TenantList(with_containers(tenants, ctx, &database).await))
 }
 
@@ -655,6 +671,7 @@ impl Render for TenantDetails {
                     db::migrate::tenant_latest()
                 ),
             ),
+            ("server", t.server.clone()),
             (
                 "outbox",
                 self.outbox.as_ref().map_or_else(
@@ -675,8 +692,8 @@ impl Render for TenantDetails {
 async fn show(args: ShowArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
-    let tenant = ops::show(&database.pool, &slug).await?;
-    let live = ops::live(&database.pool, &slug).await?;
+    let tenant = ops::show(&database.servers, &slug).await?;
+    let live = ops::live(&database.servers, &slug).await?;
     let mut listed = with_containers(vec![tenant], ctx, &database).await;
     ctx.ui.data(&TenantDetails { listed: listed.remove(0), outbox: live.outbox, business: live.staffing })
 }
@@ -710,12 +727,12 @@ async fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<()> {
         .into());
     }
     let database = ctx.connect().await?;
-    let updated = ops::update(&database.pool, &slug, &options, &ctx.actor()).await?;
+    let updated = ops::update(&database.servers, &slug, &options, &ctx.actor()).await?;
     if updated.changes.contains_key("memory_mb") || updated.changes.contains_key("cpus") {
         let applied = async {
             let engine = ctx.engine().await?;
             let options = ctx.runtime_options(&database).await?;
-            runtime::apply_limits(&database.pool, &engine, &slug, &options).await
+            runtime::apply_limits(&database.servers, &engine, &slug, &options).await
         };
         match applied.await {
             Ok(true) => ctx
@@ -754,7 +771,7 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let slug = slug(&args.name)?;
     let database = ctx.connect_locking(db::DbOptions::DEFAULT_MAX_CONNECTIONS, Some(args.lock.get(ctx))).await?;
-    let tenant = ops::show(&database.pool, &slug).await?;
+    let tenant = ops::show(&database.servers, &slug).await?;
     // Refused before the final backup, not only at the container's lock, so a refusal leaves no archive.
     served::refuse_if_by_demo(&mut *database.pool.acquire().await?, &slug).await?;
     let schema = slug.schema();
@@ -797,7 +814,7 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> anyhow::Result<()> {
             Err(e) => Err(e),
         };
         let spinner = ui.spinner(format!("deleting tenant {slug}"));
-        lifecycle::delete(&database.pool, engine, &slug, &options, &ctx.actor(), &spinner).await?
+        lifecycle::delete(&database.servers, engine, &slug, &options, &ctx.actor(), &spinner).await?
     };
     if let Some(path) = deleted.final_backup.as_ref().filter(|_| !deleted.resumed) {
         ui.status("Backed up", format_args!("tenant {slug} to {path}"));
@@ -817,12 +834,12 @@ async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
     let database = ctx.connect().await?;
     // Refused before the engine and the runtime settings are needed (`lifecycle::start` refuses it too,
     // for callers that have them already).
-    ops::refuse_deleting(&ops::show(&database.pool, &slug).await?)?;
+    ops::refuse_deleting(&ops::show(&database.servers, &slug).await?)?;
     let engine = ctx.engine().await?;
     let options = ctx.runtime_options(&database).await?;
     let started = {
         let spinner = ctx.ui.spinner(format!("starting tenant {slug}"));
-        lifecycle::start(&database.pool, &engine, &slug, &options, restart, &ctx.actor(), &spinner).await?
+        lifecycle::start(&database.servers, &engine, &slug, &options, restart, &ctx.actor(), &spinner).await?
     };
     if !ctx.ui.structured(&started)? {
         let verb = if restart { "Restarted" } else { "Started" };
@@ -834,9 +851,9 @@ async fn start(name: &str, restart: bool, ctx: &Context) -> anyhow::Result<()> {
 async fn stop(args: StopArgs, ctx: &Context) -> anyhow::Result<()> {
     let slug = slug(&args.name)?;
     let database = ctx.connect().await?;
-    ops::show(&database.pool, &slug).await?;
+    ops::show(&database.servers, &slug).await?;
     let engine = ctx.engine().await?;
-    runtime::stop(&database.pool, &engine, &slug, &ctx.actor()).await?;
+    runtime::stop(&database.servers, &engine, &slug, &ctx.actor()).await?;
     if !ctx.ui.structured(&serde_json::json!({ "tenant": slug.as_str(), "status": "stopped" }))? {
         ctx.ui.status("Stopped", format_args!("tenant {slug}"));
     }

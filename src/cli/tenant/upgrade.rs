@@ -68,12 +68,12 @@ pub async fn exec(args: UpgradeArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     // Each tenant holds its lock on one connection while it migrates and starts on another.
     let database = ctx.connect_with_pool(2 * u32::from(args.fleet.jobs) + 1).await?;
-    upgrade::refuse_named(&database.pool, &options.targets).await?;
+    upgrade::refuse_named(&database.servers, &options.targets).await?;
     let engine = ctx.engine().await?;
     let runtime = ctx.runtime_options(&database).await?;
     let report = {
         let bar = ctx.ui.bar(format!("upgrading tenants to {}", options.image));
-        upgrade::upgrade(&database.pool, &engine, &options, &runtime, &ctx.actor(), &bar).await?
+        upgrade::upgrade(&database.servers, &engine, &options, &runtime, &ctx.actor(), &bar).await?
     };
     let (failed, total) = (report.not_upgraded(), report.tenants.len());
     ctx.ui.data(&Report(report))?;

@@ -286,6 +286,7 @@ fn options(deps: &Deps, catalog: &Catalog, draft: Draft) -> anyhow::Result<Creat
         memory_mb: None,
         cpus: None,
         telegram_api_url: deps.options.api_url.clone(),
+        server: None,
     })
 }
 
@@ -353,7 +354,7 @@ pub(crate) async fn provision(
 ) -> anyhow::Result<Tenant> {
     // Without runtime settings the tenant is only created; the caller says why its bot did not start.
     let start = deps.runtime().ok().map(|runtime| async move { Ok((deps.engine().await?, runtime)) });
-    lifecycle::create_then_start(&deps.pool, options, &billing::Start::Complimentary, start, actor, progress).await
+    lifecycle::create_then_start(deps.servers(), options, &billing::Start::Complimentary, start, actor, progress).await
 }
 
 #[cfg(test)]

@@ -370,24 +370,24 @@ async fn act(
     slug: &TenantSlug,
     progress: &dyn Progress,
 ) -> anyhow::Result<String> {
-    let (pool, actor) = (&deps.pool, operator.actor());
+    let (servers, actor) = (deps.servers(), operator.actor());
     match action {
         Action::Start | Action::Restart => {
             let (engine, options) = (deps.engine().await?, deps.runtime()?);
             let restart = action == Action::Restart;
-            let started = lifecycle::start(pool, engine, slug, options, restart, &actor, progress).await?;
+            let started = lifecycle::start(servers, engine, slug, options, restart, &actor, progress).await?;
             Ok(format!("{} ({})", started.container, started.image))
         }
         Action::Stop => {
-            ops::show(pool, slug).await?;
-            runtime::stop(pool, deps.engine().await?, slug, &actor).await?;
+            ops::show(servers, slug).await?;
+            runtime::stop(servers, deps.engine().await?, slug, &actor).await?;
             Ok(String::new())
         }
         Action::Upgrade => {
             let options = deps.runtime()?;
             progress.set_message(&format!("moving to {}", options.image));
             let engine = deps.engine().await?;
-            let done = upgrade::upgrade_tenant(pool, engine, slug, &options.image, options, &actor).await?;
+            let done = upgrade::upgrade_tenant(servers, engine, slug, &options.image, options, &actor).await?;
             match done.outcome {
                 Outcome::Upgraded | Outcome::Current => {
                     Ok(format!("{} → {}", done.from.as_deref().unwrap_or("—"), done.to))
@@ -400,7 +400,7 @@ async fn act(
         Action::Backup => {
             progress.set_message("taking a consistent snapshot");
             let dest = &deps.options.backup_dir;
-            let taken = tenant_backup::backup_tenant(pool, slug, dest, &Keep::default(), &actor).await?;
+            let taken = tenant_backup::backup_tenant(servers, slug, dest, &Keep::default(), &actor).await?;
             match (taken.error, taken.path) {
                 (Some(error), _) => anyhow::bail!("{error}"),
                 (None, path) => Ok(path.map(|p| p.display().to_string()).unwrap_or_default()),
@@ -408,7 +408,7 @@ async fn act(
         }
         Action::Delete => {
             let options = DeleteOptions { final_backup: Some(deps.options.backup_dir.clone()) };
-            let deleted = lifecycle::delete(pool, deps.engine().await, slug, &options, &actor, progress).await?;
+            let deleted = lifecycle::delete(servers, deps.engine().await, slug, &options, &actor, progress).await?;
             Ok(deleted.final_backup.unwrap_or_default())
         }
     }

@@ -85,6 +85,11 @@ impl Deps {
     pub fn runtime(&self) -> anyhow::Result<&RuntimeOptions> {
         self.options.fleet.runtime()
     }
+
+    /// The servers tenants live on: tenant operations route through them.
+    pub fn servers(&self) -> &crate::db::servers::Servers {
+        self.options.fleet.servers()
+    }
 }
 
 /// The operator's language, as their Telegram client says; English unless Russian.

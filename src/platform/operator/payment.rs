@@ -188,7 +188,7 @@ pub(super) async fn answer(
         draft.reference = Some(text.to_string());
         dialogue.update(State::Paying(draft.clone())).await?;
         let Ok(slug) = draft.tenant.parse::<TenantSlug>() else { return Ok(()) };
-        let tenant = ops::show(&deps.pool, &slug).await?;
+        let tenant = ops::show(deps.servers(), &slug).await?;
         let plan = draft.plan.as_deref().map(|p| format!("({p})")).unwrap_or_default();
         let html = say(
             Text::PaymentConfirm,
@@ -288,7 +288,7 @@ async fn record_and_tell(
     let started = async {
         let options = deps.runtime()?;
         let engine = deps.engine().await?;
-        runtime::start(&deps.pool, engine, slug, options, &actor, &NoProgress).await?;
+        runtime::start(deps.servers(), engine, slug, options, &actor, &NoProgress).await?;
         subscription::started(&mut *deps.pool.acquire().await?, slug.as_str()).await
     };
     let html = match started.await {
@@ -308,7 +308,7 @@ pub(super) async fn ask_refund(deps: &Deps, catalog: &Catalog, slug: &TenantSlug
         let html = catalog.render(Text::RefundNone, &[("slug", slug.as_str())]);
         return Ok(screens::Screen { html, buttons: screens::back_to_card(catalog, slug) });
     };
-    let tenant = ops::show(&deps.pool, slug).await?;
+    let tenant = ops::show(deps.servers(), slug).await?;
     let how = catalog.render_plain(
         match target.provider {
             Provider::Manual => Text::RefundHowManual,

@@ -257,7 +257,7 @@ pub(crate) async fn confirm(
     action: Action,
     slug: &TenantSlug,
 ) -> anyhow::Result<Screen> {
-    let tenant = ops::show(&deps.pool, slug).await?;
+    let tenant = ops::show(deps.servers(), slug).await?;
     let html = catalog.render(
         Text::ConfirmText,
         &[("action", catalog.raw(verb(action))), ("slug", slug.as_str()), ("name", &tenant.display_name)],

@@ -130,7 +130,7 @@ impl Fulfiller {
         };
         if !self.made(order, &slug, bot.id, &start).await? {
             let options = self.options(order, &slug).await?;
-            let created = lifecycle::create(&self.pool, &options, &start, None, &self.actor, progress).await;
+            let created = lifecycle::create(self.fleet.servers(), &options, &start, None, &self.actor, progress).await;
             // Another carry of this order (the sales bot's and the resumer's, two daemons) may have made
             // it first: then the refusal of a second one is this order's success, not its failure.
             if let Err(error) = created
@@ -183,6 +183,7 @@ impl Fulfiller {
             memory_mb: None,
             cpus: None,
             telegram_api_url: self.telegram_api_url.clone(),
+            server: None,
         })
     }
 
@@ -217,7 +218,8 @@ impl Fulfiller {
             // Money is in: a bot that does not start now is the clock's to retry, not the order's failure.
             let started = async {
                 let engine = self.fleet.engine().await?;
-                runtime::start(&self.pool, engine, &slug, self.fleet.runtime()?, &self.actor, progress).await?;
+                runtime::start(self.fleet.servers(), engine, &slug, self.fleet.runtime()?, &self.actor, progress)
+                    .await?;
                 subscription::started(&mut *self.pool.acquire().await?, slug.as_str()).await
             };
             if let Err(error) = started.await {
@@ -234,7 +236,7 @@ impl Fulfiller {
         if tenant.status != "running" {
             let options = self.fleet.runtime().map_err(Failure::Retry)?;
             let engine = self.fleet.engine().await.map_err(Failure::Retry)?;
-            runtime::start(&self.pool, engine, &slug, options, &self.actor, progress).await?;
+            runtime::start(self.fleet.servers(), engine, &slug, options, &self.actor, progress).await?;
         }
         self.advance(order, Event::Provisioned, Facts::default()).await
     }

@@ -101,7 +101,11 @@ impl Desk {
             ]),
             api_url: f.emulator.url(),
             rate_limits: false,
-            fleet: Fleet::new(Err("these tests run no containers".into()), "unix:///nonexistent/docker.sock"),
+            fleet: Fleet::new(
+                crate::support::servers(&self.pool),
+                Err("these tests run no containers".into()),
+                "unix:///nonexistent/docker.sock",
+            ),
             backup_dir: f.sandbox.path().join("backups"),
             http_addr: Some("127.0.0.1:0".parse().unwrap()),
             // Tests tap faster than people.

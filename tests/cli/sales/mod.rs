@@ -97,7 +97,11 @@ impl Shop {
             receipt: None,
         });
         let f = &self.f;
-        let fleet = Fleet::new(Err("these tests run no containers".into()), "unix:///nonexistent/docker.sock");
+        let fleet = Fleet::new(
+            crate::support::servers(&self.pool),
+            Err("these tests run no containers".into()),
+            "unix:///nonexistent/docker.sock",
+        );
         let options = SalesOptions {
             token: self.token.parse().unwrap(),
             api_url: f.emulator.url(),

@@ -81,7 +81,16 @@ pub fn server_url() -> &'static url::Url {
 }
 
 fn throwaway_cluster() -> url::Url {
-    let dir = tempfile::Builder::new().prefix("botctl-test-pg").tempdir().unwrap().keep();
+    let cluster = start_cluster("botctl-test-pg");
+    THROWAWAY.set(cluster).unwrap();
+    // SAFETY: `stop_throwaway` is a plain extern "C" function that only reads a set-once static.
+    unsafe { nix::libc::atexit(stop_throwaway) };
+    url::Url::parse(&THROWAWAY.get().unwrap().url()).unwrap()
+}
+
+/// A new cluster in a temporary directory named from `prefix`, started.
+fn start_cluster(prefix: &str) -> LocalCluster {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap().keep();
     let cluster = LocalCluster::new(&dir, None).expect("PostgreSQL server binaries are installed");
     // A thread and runtime of its own: the first caller may already be inside `block_on`.
     let starter = cluster.clone();
@@ -91,10 +100,7 @@ fn throwaway_cluster() -> url::Url {
     })
     .join()
     .unwrap();
-    THROWAWAY.set(cluster).unwrap();
-    // SAFETY: `stop_throwaway` is a plain extern "C" function that only reads a set-once static.
-    unsafe { nix::libc::atexit(stop_throwaway) };
-    url::Url::parse(&THROWAWAY.get().unwrap().url()).unwrap()
+    cluster
 }
 
 static THROWAWAY: OnceLock<LocalCluster> = OnceLock::new();
@@ -225,5 +231,119 @@ impl Drop for ClusterGuard {
         if let Ok(cluster) = LocalCluster::new(&self.0, None) {
             let _ = cluster.stop();
         }
+    }
+}
+
+/// The servers of an installation whose control plane `pool` reaches: what tenant operations take.
+pub fn servers(pool: &sqlx::PgPool) -> botctl::db::servers::Servers {
+    botctl::db::servers::Servers::from_pool(pool.clone())
+}
+
+/// Another throwaway PostgreSQL cluster, number `i` (each started once per test process, stopped and
+/// deleted at exit like the first), as an admin URL to its `botctl` database: a second server for
+/// tenants. A test that stops its cluster uses a number of its own.
+pub fn extra_server(i: usize) -> &'static url::Url {
+    &extra_cluster(i).1
+}
+
+/// The same cluster, to stop it or find its shared socket directory.
+pub fn extra_cluster(i: usize) -> &'static (LocalCluster, url::Url) {
+    static EXTRA: OnceLock<std::sync::Mutex<std::collections::HashMap<usize, &'static (LocalCluster, url::Url)>>> =
+        OnceLock::new();
+    let mut started = EXTRA.get_or_init(Default::default).lock().unwrap();
+    if started.is_empty() {
+        // SAFETY: as for the first cluster: a plain extern "C" function over set-once statics.
+        unsafe { nix::libc::atexit(stop_extra) };
+    }
+    started.entry(i).or_insert_with(|| {
+        let cluster = start_cluster(&format!("botctl-test-pg{i}-"));
+        let url = url::Url::parse(&cluster.url()).unwrap();
+        let leaked: &'static (LocalCluster, url::Url) = Box::leak(Box::new((cluster.clone(), url)));
+        EXTRAS.lock().unwrap().push(cluster);
+        leaked
+    })
+}
+
+static EXTRAS: std::sync::Mutex<Vec<LocalCluster>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn stop_extra() {
+    if let Ok(clusters) = EXTRAS.lock() {
+        for cluster in clusters.iter() {
+            let _ = cluster.stop();
+            if let Some(dir) = cluster.pgdata().parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+/// A database of its own for one test on extra cluster `i`; dropped at the end with the tenant roles
+/// whose schemas are in it (roles belong to the whole cluster).
+pub struct ExtraDb {
+    pub cluster: usize,
+    pub name: String,
+}
+
+impl ExtraDb {
+    pub fn new(cluster: usize) -> Self {
+        let name = unique_name("botctl_extra");
+        block_on(async {
+            let mut admin = PgConnection::connect(extra_server(cluster).as_str()).await.unwrap();
+            admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await.unwrap();
+        });
+        Self { cluster, name }
+    }
+
+    /// The admin's URL for this database.
+    pub fn url(&self) -> String {
+        let mut url = extra_server(self.cluster).clone();
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+
+    pub fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        block_on(async {
+            let mut conn = PgConnection::connect(&self.url()).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut conn).await.unwrap()
+        })
+    }
+
+    pub fn role_exists(&self, slug: &str) -> bool {
+        self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_{slug}')"))
+    }
+
+    pub fn schema_exists(&self, slug: &str) -> bool {
+        self.scalar(&format!("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_{slug}')"))
+    }
+}
+
+impl Drop for ExtraDb {
+    fn drop(&mut self) {
+        let url = self.url();
+        let name = self.name.clone();
+        let admin_url = extra_server(self.cluster).to_string();
+        block_on(async {
+            let roles: Vec<String> = match PgConnection::connect(&url).await {
+                Ok(mut conn) => sqlx::query_scalar(
+                    "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' \
+                     UNION SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'tenant\\_t' || $1 || '\\_%'",
+                )
+                .bind(std::process::id().to_string())
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            // The cluster may have been stopped by the test: then there is nothing to drop.
+            let Ok(mut admin) = PgConnection::connect(&admin_url).await else { return };
+            let _ =
+                admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).await;
+            for role in roles {
+                let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\""))).await;
+            }
+        });
     }
 }
