@@ -30,11 +30,13 @@ use std::time::{Duration, Instant};
 use botctl::backup::Keep;
 use botctl::config::template::Locale;
 use botctl::db::cluster::LocalCluster;
+use botctl::db::servers::Servers;
 use botctl::progress::{NoProgress, Progress};
 use botctl::telegram::emulator::Emulator;
 use botctl::tenant::TenantSlug;
 use botctl::tenant::backup::{self, BackupOptions};
 use botctl::tenant::ops::{self, MigrateOptions, Targets};
+use botctl::tenant::servers::AddOptions;
 use clap::Parser;
 use futures_util::StreamExt;
 use sqlx::PgPool;
@@ -88,7 +90,11 @@ fn main() {
     let guard = Guard::new(root.clone());
     runtime.spawn(guard.on_signal());
     let servers = if args.single_server_up_to.is_some() { 1 } else { args.servers.max(1) };
-    let fleet = runtime.block_on(Fleet::start(&root, servers, &guard, args.jobs));
+    let capacity = match args.single_server_up_to {
+        Some(up_to) => up_to,
+        None => args.tenants.div_ceil(servers),
+    };
+    let fleet = runtime.block_on(Fleet::start(&root, servers, capacity, &guard, args.jobs));
     eprintln!("{servers} servers up in {:.1} s", started.elapsed().as_secs_f64());
     machine(&runtime, &fleet);
     match args.single_server_up_to {
@@ -159,6 +165,8 @@ struct Server {
 }
 
 struct Fleet {
+    /// What botctl's commands are given: the control plane's pool, and a pool per server opened on use.
+    routes: Servers,
     /// `main` first: it holds the control plane.
     servers: Vec<Server>,
     emulator: Emulator,
@@ -166,8 +174,10 @@ struct Fleet {
 }
 
 impl Fleet {
-    async fn start(root: &Path, count: usize, guard: &Guard, jobs: usize) -> Self {
+    async fn start(root: &Path, count: usize, capacity: usize, guard: &Guard, jobs: usize) -> Self {
         let mut servers = Vec::new();
+        let mut clusters = Vec::new();
+        let capacity = u32::try_from(capacity).unwrap();
         for i in 1..=count {
             let name = if i == 1 { "main".to_string() } else { format!("pg{i}") };
             let cluster = LocalCluster::new(&root.join(&name), None).expect("PostgreSQL server binaries are installed");
@@ -180,15 +190,24 @@ impl Fleet {
                 .await
                 .unwrap();
             servers.push(Server { name, pool });
+            clusters.push(cluster);
         }
         botctl::db::control::init(&servers[0].pool).await.unwrap();
+        let routes = Servers::from_pool(servers[0].pool.clone());
+        // As `botctl server add main --capacity N` and `botctl server add pgI --url URL --capacity N`.
+        for (server, cluster) in servers.iter().zip(&clusters) {
+            let url = (server.name != "main").then(|| cluster.url().parse().unwrap());
+            let options =
+                AddOptions { name: server.name.parse().unwrap(), url, capacity: Some(capacity), container_host: None };
+            botctl::tenant::servers::add(&routes, &options, ACTOR).await.unwrap();
+        }
         let emulator = Emulator::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let backups = root.join("backups");
-        Self { servers, emulator, backups }
+        Self { routes, servers, emulator, backups }
     }
 
     fn control(&self) -> &PgPool {
-        &self.servers[0].pool
+        self.routes.control()
     }
 
     async fn close(&self) {
@@ -267,7 +286,6 @@ async fn create(fleet: &Fleet, from: usize, to: usize, jobs: usize) -> Vec<Made>
 
 /// [`create`] on `server` (as `tenant create --server`), or where placement puts each.
 async fn create_on(fleet: &Fleet, from: usize, to: usize, server: Option<&str>, jobs: usize) -> Vec<Made> {
-    let _ = server;
     let api = fleet.emulator.url();
     let started = Instant::now();
     let made: Vec<Made> = futures_util::stream::iter(from..to)
@@ -275,18 +293,14 @@ async fn create_on(fleet: &Fleet, from: usize, to: usize, server: Option<&str>, 
             let id = BOT_ID_BASE + i64::try_from(n).unwrap();
             let token = format!("{id}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ");
             fleet.emulator.add_bot(&token, id, &format!("scale_{n}_bot"));
-            let options = barbershop(&format!("t{n}"), &token, Locale::Ru, api.clone());
+            let mut options = barbershop(&format!("t{n}"), &token, Locale::Ru, api.clone());
+            options.server = server.map(|s| s.parse().unwrap());
             async move {
                 let watch = Stopwatch::default();
-                ops::create(fleet.control(), &options, ACTOR, &watch).await.unwrap();
+                let tenant = ops::create(&fleet.routes, &options, ACTOR, &watch).await.unwrap();
                 let ended = Instant::now();
                 let db_started = watch.db_started.lock().unwrap().expect("create reported its DB step");
-                let server: String = sqlx::query_scalar("SELECT server FROM botctl.tenants WHERE slug = $1")
-                    .bind(options.slug.as_str())
-                    .fetch_one(fleet.control())
-                    .await
-                    .unwrap();
-                Made { server, db: ended - db_started }
+                Made { server: tenant.server, db: ended - db_started }
             }
         })
         .buffer_unordered(jobs)
@@ -328,7 +342,7 @@ async fn roll_back(fleet: &Fleet, servers: &[&Server], jobs: usize) {
 
 async fn migrate(fleet: &Fleet, targets: Targets, jobs: usize) -> (Duration, usize) {
     let started = Instant::now();
-    let report = ops::migrate(fleet.control(), &MigrateOptions { targets, dry_run: false, jobs }, ACTOR, &NoProgress)
+    let report = ops::migrate(&fleet.routes, &MigrateOptions { targets, dry_run: false, jobs }, ACTOR, &NoProgress)
         .await
         .unwrap();
     assert_eq!(report.failed(), 0, "migrate failed: {:?}", report.tenants.iter().find(|t| t.error.is_some()));
@@ -340,7 +354,7 @@ async fn back_up(fleet: &Fleet, targets: Targets, jobs: usize) -> (Duration, usi
     let _ = std::fs::remove_dir_all(&fleet.backups);
     let options = BackupOptions { targets, dest: fleet.backups.clone(), keep: Keep { last: None, within: None }, jobs };
     let started = Instant::now();
-    let report = backup::backup(fleet.control(), &options, ACTOR, &NoProgress).await.unwrap();
+    let report = backup::backup(&fleet.routes, &options, ACTOR, &NoProgress).await.unwrap();
     let took = started.elapsed();
     assert_eq!(report.failed(), 0, "backup failed: {:?}", report.tenants.iter().find(|t| t.error.is_some()));
     let bytes = report.tenants.iter().map(|t| t.size_bytes).sum();
