@@ -152,10 +152,6 @@ async fn fill(pool: &PgPool, emulator: &Emulator, present: usize, size: usize, m
     next_bot
 }
 
-/// The migration the benchmark undoes and re-applies: a column and an index
-/// (`migrations/tenant/0003_services_listing.sql`).
-const MEASURED_MIGRATION: i64 = 3;
-
 /// Undoes the measured migration everywhere, so `migrate --all` has exactly that one to apply.
 async fn roll_back_measured(pool: &PgPool) {
     let schemas: Vec<String> =
@@ -163,19 +159,10 @@ async fn roll_back_measured(pool: &PgPool) {
             .fetch_all(pool)
             .await
             .unwrap();
-    let latest = botctl::db::migrate::tenant_latest();
     for schema in &schemas {
-        let sql = format!(
-            "DROP INDEX \"{schema}\".services_listing; ALTER TABLE \"{schema}\".services DROP COLUMN updated_at; \
-             DELETE FROM \"{schema}\"._sqlx_migrations WHERE version = {MEASURED_MIGRATION}"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+        common::undo_measured_migration(pool, schema).await;
     }
-    sqlx::query("UPDATE botctl.tenants SET schema_version = $1 WHERE deleted_at IS NULL")
-        .bind(latest - 1)
-        .execute(pool)
-        .await
-        .unwrap();
+    common::mark_behind(pool).await;
 }
 
 fn median(samples: impl Iterator<Item = Duration>) -> Duration {

@@ -49,6 +49,30 @@ pub async fn tenant(pool: &PgPool, cluster: &LocalCluster, slug: &str, token: &s
     url.to_string()
 }
 
+/// The migration the benchmarks undo and re-apply: a column and an index
+/// (`migrations/tenant/0003_services_listing.sql`).
+pub const MEASURED_MIGRATION: i64 = 3;
+
+/// Undoes the measured migration in tenant schema `schema` on the server `pool` reaches, so that `migrate`
+/// has exactly that one to apply there.
+pub async fn undo_measured_migration(pool: &PgPool, schema: &str) {
+    let sql = format!(
+        "DROP INDEX \"{schema}\".services_listing; ALTER TABLE \"{schema}\".services DROP COLUMN updated_at; \
+         DELETE FROM \"{schema}\"._sqlx_migrations WHERE version = {MEASURED_MIGRATION}"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+}
+
+/// Tells the control plane every live tenant is one version behind, as it is once
+/// [`undo_measured_migration`] ran on each.
+pub async fn mark_behind(control: &PgPool) {
+    sqlx::query("UPDATE botctl.tenants SET schema_version = $1 WHERE deleted_at IS NULL")
+        .bind(botctl::db::migrate::tenant_latest() - 1)
+        .execute(control)
+        .await
+        .unwrap();
+}
+
 pub async fn metrics(addr: &str) -> String {
     reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
 }

@@ -38,23 +38,30 @@ pub async fn schema_version(conn: &mut PgConnection, slug: &TenantSlug) -> Resul
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(conn).await
 }
 
+/// The tables of the schema named `$1`, found through their dependency on the schema: `pg_depend` has an
+/// index on what is depended on, while `pg_class` has none on the schema alone, so a filter on
+/// `relnamespace` reads all of `pg_class` — every tenant's relations, ~76 a tenant — and a fleet's
+/// backup grew with the square of the tenants on the server (docs/BENCHMARKS.md, "Scale").
+const SCHEMA_TABLES: &str = "SELECT c.oid, c.relname FROM pg_depend d \
+     JOIN pg_class c ON c.oid = d.objid AND c.relnamespace = d.refobjid \
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_namespace'::regclass \
+     AND d.refobjid = to_regnamespace($1) AND c.relkind IN ('r', 'p')";
+
 /// The schema's tables but the migration ledger, each after the tables its foreign keys refer to
 /// (ties by name), so that loading them in this order never breaks a reference.
 pub async fn tables(conn: &mut PgConnection, slug: &TenantSlug) -> Result<Vec<String>, sqlx::Error> {
     let schema = slug.schema();
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> '_sqlx_migrations'",
-    )
+    let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT relname::text FROM ({SCHEMA_TABLES}) t WHERE relname <> '_sqlx_migrations'"
+    )))
     .bind(&schema)
     .fetch_all(&mut *conn)
     .await?;
-    let references: Vec<(String, String)> = sqlx::query_as(
-        "SELECT c.relname::text, r.relname::text FROM pg_constraint k \
-         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class r ON r.oid = k.confrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE k.contype = 'f' AND n.nspname = $1 AND c.oid <> r.oid",
-    )
+    let references: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT t.relname::text, r.relname::text FROM ({SCHEMA_TABLES}) t \
+         JOIN pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f' JOIN pg_class r ON r.oid = k.confrelid \
+         WHERE t.oid <> r.oid"
+    )))
     .bind(&schema)
     .fetch_all(&mut *conn)
     .await?;
