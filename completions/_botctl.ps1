@@ -725,6 +725,7 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
         'botctl;restore' {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'The archive (see `botctl backup list`)')
             [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Puts the --as tenant''s schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room]')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The bot''s token from @BotFather')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Reads the bot''s token from this file')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]')

@@ -3149,7 +3149,7 @@ _botctl() {
             return 0
             ;;
         botctl__subcmd__restore)
-            opts="-o -q -v -y -h -V --from --as --token --token-file --force --no-keep --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
+            opts="-o -q -v -y -h -V --from --as --server --token --token-file --force --no-keep --lock-timeout --config --database-url --data-dir --output --quiet --verbose --yes --no-progress --color --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3160,6 +3160,10 @@ _botctl() {
                     return 0
                     ;;
                 --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -673,6 +673,7 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;restore'= {
             cand --from 'The archive (see `botctl backup list`)'
             cand --as 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant'
+            cand --server 'Puts the --as tenant''s schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room]'
             cand --token 'The bot''s token from @BotFather'
             cand --token-file 'Reads the bot''s token from this file'
             cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'

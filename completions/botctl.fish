@@ -558,6 +558,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand backup; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l from -d 'The archive (see `botctl backup list`)' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l as -d 'Restores into a new tenant of this name instead, created stopped; it needs a bot of its own (--token or --token-file), as a bot serves one tenant' -r
+complete -c botctl -n "__fish_botctl_using_subcommand restore" -l server -d 'Puts the --as tenant\'s schema on this PostgreSQL server (`botctl server list`) [default: the one with the most room]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l token -d 'The bot\'s token from @BotFather' -r
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l token-file -d 'Reads the bot\'s token from this file' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand restore" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r

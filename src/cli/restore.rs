@@ -6,6 +6,7 @@ use super::Context;
 use super::backup::LockTimeoutArgs;
 use super::tenant::{TokenArgs, slug, token};
 use crate::db::DbOptions;
+use crate::db::servers::ServerName;
 use crate::error::BadInput;
 use crate::tenant::restore::{self, NewTenantBot, RestoreOptions};
 use crate::tenant::{ops, runtime};
@@ -31,6 +32,10 @@ pub struct RestoreArgs {
     /// (--token or --token-file), as a bot serves one tenant.
     #[arg(long = "as", value_name = "NEW")]
     as_new: Option<String>,
+    /// Puts the --as tenant's schema on this PostgreSQL server (`botctl server list`) [default: the one
+    /// with the most room].
+    #[arg(long, value_name = "NAME", requires = "as_new")]
+    server: Option<ServerName>,
     #[command(flatten)]
     token: TokenArgs,
     /// Replaces a tenant that has customers or bookings.
@@ -47,9 +52,12 @@ pub async fn exec(args: RestoreArgs, ctx: &Context) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let from = slug(&args.name)?;
     let as_new = match (&args.as_new, token(&args.token)?) {
-        (Some(name), Some(token)) => {
-            Some(NewTenantBot { slug: slug(name)?, token, telegram_api_url: ctx.settings.telegram.api_url.clone() })
-        }
+        (Some(name), Some(token)) => Some(NewTenantBot {
+            slug: slug(name)?,
+            token,
+            telegram_api_url: ctx.settings.telegram.api_url.clone(),
+            server: args.server.clone(),
+        }),
         (Some(_), None) => {
             return Err(BadInput::new("--as needs the new tenant's own bot: give --token or --token-file").into());
         }

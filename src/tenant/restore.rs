@@ -16,7 +16,7 @@ use super::ops::{self, bot_taken};
 use super::store::{self, NewTenant};
 use crate::backup::{self, Archive};
 use crate::db::provision::{self, Side};
-use crate::db::servers::{self, Servers, Transactions};
+use crate::db::servers::{self, ServerName, Servers, Transactions};
 use crate::db::{migrate, snapshot};
 use crate::error::BadInput;
 use crate::progress::Progress;
@@ -37,6 +37,8 @@ pub struct NewTenantBot {
     pub slug: TenantSlug,
     pub token: BotToken,
     pub telegram_api_url: url::Url,
+    /// The server its schema goes to; `None` places it as a create does, by room.
+    pub server: Option<ServerName>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,8 +121,8 @@ pub async fn check(servers: &Servers, slug: &TenantSlug, options: &RestoreOption
     Ok(Checked { archive, me })
 }
 
-/// Restores `slug`'s archive over `slug` (on its server), or into a new tenant with `as_new` (placed
-/// as a create places it), once [`check`] passed. One transaction on `main`; on another server the
+/// Restores `slug`'s archive over `slug` (on its server), or into a new tenant with `as_new` (on its
+/// `server`, or placed as a create places it), once [`check`] passed. One transaction on `main`; on another server the
 /// schema's commits first, as in a create.
 pub async fn restore(
     servers: &Servers,
@@ -137,7 +139,7 @@ pub async fn restore(
         let mut tx = Transactions::begin(servers).await?;
         let (previous, expired_messages, created) = match (&options.as_new, &me) {
             (Some(new), Some(me)) => {
-                let placed = servers::place(tx.control(), None).await?;
+                let placed = servers::place(tx.control(), new.server.as_ref()).await?;
                 let server = servers.get(&placed).await?;
                 record_tenant(tx.control(), &archive, new, me, &placed).await?;
                 let mut on = tx.on(&server).await?;

@@ -12,6 +12,8 @@ use crate::tenant::{BOT_A, BOT_B, BOT_C, Fixture};
 /// The cluster most tests share; the stopped-server test has one of its own.
 const SHARED: usize = 1;
 const STOPPED: usize = 9;
+/// Stopped by the upgrade test, which runs beside the one that stops `STOPPED`.
+const STOPPED_UPGRADING: usize = 8;
 
 fn add(f: &Fixture, name: &str, db: &ExtraDb, extra: &[&str]) -> Value {
     let out = f
@@ -245,7 +247,28 @@ fn a_tenant_on_the_second_server_is_created_changed_migrated_backed_up_restored_
     let copied: i64 = pg2.scalar(&format!("SELECT count(*) FROM tenant_{copy}.customers WHERE user_id = 777"));
     assert_eq!(copied, 1);
 
-    for gone in [&slug, &copy] {
+    // --server names the --as tenant's server, past placement (pg2 has the most room); a server
+    // botctl does not know is refused before anything is made.
+    let nowhere = unique_slug();
+    let unknown = f
+        .botctl()
+        .args(["restore", &slug, "--from", &archive, "--as", &nowhere, "--token", &token(BOT_C), "--server", "pg7"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(unknown).contains("no server `pg7`"));
+    assert!(!f.schema_exists(&nowhere) && !pg2.schema_exists(&nowhere));
+    let named = unique_slug();
+    f.botctl()
+        .args(["restore", &slug, "--from", &archive, "--as", &named, "--token", &token(BOT_C), "--server", "main"])
+        .assert()
+        .success();
+    assert_eq!(server_of(&f, &named), "main");
+    assert!(f.schema_exists(&named) && !pg2.schema_exists(&named));
+    let on_main: i64 = f.scalar(&format!("SELECT count(*) FROM tenant_{named}.customers WHERE user_id = 777"));
+    assert_eq!(on_main, 1);
+    f.botctl().args(["restore", &slug, "--from", &archive, "--server", "main"]).assert().code(2);
+
+    for gone in [&slug, &copy, &named] {
         f.botctl().args(["tenant", "delete", gone, "--yes", "--no-backup"]).assert().success();
         assert!(!pg2.role_exists(gone) && !pg2.schema_exists(gone));
     }
@@ -409,6 +432,40 @@ crate::needs_docker::docker_test! {
         let mounts = inspected.mounts.unwrap_or_default();
         assert!(mounts.iter().any(|m| m.source.as_deref() == socket.to_str()), "pg2's socket directory is mounted");
         runtime_botctl(&f, &image).args(["tenant", "stop", &slug]).assert().success();
+    }
+}
+
+crate::needs_docker::docker_test! {
+    fn upgrade_all_fails_only_the_tenants_of_a_server_that_is_down() {
+        use crate::needs_docker::{build_image, runtime_botctl};
+
+        let f = Fixture::new();
+        let pg8 = ExtraDb::new(STOPPED_UPGRADING);
+        add(&f, "pg8", &pg8, &[]);
+        let (on_main, on_pg8) = (unique_slug(), unique_slug());
+        create_named(&f, &on_main, BOT_A, Some("main")).success();
+        create_named(&f, &on_pg8, BOT_B, Some("pg8")).success();
+        let (image, _, _image_guard) = build_image(&f.sandbox);
+        extra_cluster(STOPPED_UPGRADING).0.stop().unwrap();
+
+        let out = runtime_botctl(&f, &image)
+            .args(["tenant", "upgrade", "--all", "--image", &image, "-o", "json"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone();
+        let report: Value = serde_json::from_slice(&out).unwrap();
+        let tenants = report["tenants"].as_array().unwrap();
+        let of = |slug: &str| tenants.iter().find(|t| t["tenant"] == slug).unwrap().clone();
+        assert_eq!(of(&on_main)["outcome"], "upgraded", "{report}");
+        assert_eq!(f.json(&["tenant", "show", &on_main])["image"], image.as_str());
+        assert_eq!(of(&on_pg8)["outcome"], "failed", "{report}");
+        let error = of(&on_pg8)["error"].as_str().unwrap().to_string();
+        assert!(error.starts_with("server `pg8` unreachable:"), "{error}");
+        let recorded: String =
+            f.scalar(&format!("SELECT coalesce(image, '') FROM botctl.tenants WHERE slug = '{on_pg8}'"));
+        assert_ne!(recorded, image, "nothing recorded for it");
     }
 }
 

@@ -20,10 +20,13 @@ impl Pane {
     fn botctl(f: &Fixture, args: &str) -> Self {
         let socket = crate::support::unique_name("botctl_tmux");
         let env = format!(
-            "env -i HOME={} PATH=/usr/bin:/bin TERM=xterm BOTCTL_DATABASE_URL='{}' BOTCTL_TELEGRAM_API_URL={}",
-            f.sandbox.path().display(),
+            // XDG_DATA_HOME too: for root without it, botctl's data (a delete's final backup) would go
+            // to /var/lib/botctl, outside the sandbox.
+            "env -i HOME={home} XDG_CONFIG_HOME={home}/config XDG_DATA_HOME={home}/data PATH=/usr/bin:/bin \
+             TERM=xterm BOTCTL_DATABASE_URL='{}' BOTCTL_TELEGRAM_API_URL={}",
             f.db.url(),
-            f.api
+            f.api,
+            home = f.sandbox.path().display(),
         );
         let script = format!(
             "{env} {} {args}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -xE -- '-?(echo|icanon)'; echo {DONE}; sleep 60",
