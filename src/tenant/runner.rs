@@ -299,7 +299,7 @@ impl<'a> Runner<'a> {
             ),
             // With Docker's check, a task that never passes it stays `starting` and the update runs on.
             Updated::TimedOut => {
-                format!("Swarm's update did not end in {}", humantime::format_duration(swarm_time))
+                format!("Swarm did not count its task healthy in {}", humantime::format_duration(swarm_time))
             }
         };
         // The new bot's lines, before the old one's join them.
