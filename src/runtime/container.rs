@@ -110,6 +110,11 @@ pub enum Waited {
     TimedOut {
         database: Option<String>,
     },
+    /// The bot runs, but nothing that botctl can reach tells its health (a Swarm task on another node
+    /// without Docker's healthcheck); `why` says so.
+    Unconfirmed {
+        why: String,
+    },
 }
 
 /// How long one ask of `/healthz` may take: a bot answers it from what it already knows, at once.
@@ -117,13 +122,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How many bots [`Engine::probe_starting`] asks at once: a fleet just started is `starting` all over.
 const PROBES_AT_ONCE: usize = 16;
 /// How often `/healthz` is asked while waiting: a bot is healthy about a second after its start.
-const PROBE_EVERY: Duration = Duration::from_millis(100);
+pub(super) const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How often the engine is asked whether the container stopped: an inspect costs the engine more.
 const INSPECT_EVERY: Duration = Duration::from_millis(500);
 /// How long the container runs with `/healthz` never answering before botctl also runs the
 /// container's own healthcheck (botctl may sit in a network namespace that cannot reach the bot).
-const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
-const EXEC_EVERY: Duration = Duration::from_secs(2);
+pub(super) const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
+pub(super) const EXEC_EVERY: Duration = Duration::from_secs(2);
 
 /// What waiting needs from one inspect.
 struct Observed {
@@ -380,8 +385,8 @@ impl Engine {
     }
 
     /// Runs the container's healthcheck command (`CMD …` or `CMD-SHELL …`) once, as Docker would;
-    /// whether it passed.
-    async fn run_healthcheck(&self, name: &str, test: &[String]) -> anyhow::Result<bool> {
+    /// whether it passed. `name` is the container's name or id.
+    pub(super) async fn run_healthcheck(&self, name: &str, test: &[String]) -> anyhow::Result<bool> {
         let cmd: Vec<String> = match test.split_first() {
             Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
             Some((kind, rest)) if kind == "CMD-SHELL" => {
@@ -444,13 +449,16 @@ impl Engine {
 
     /// Asks the bots of running containers whose Docker health is still `starting` — Docker's first
     /// check comes one healthcheck interval (minutes) after the start, although the bot may have been
-    /// healthy for long — and puts what `/healthz` says in their place (`health_probed`). A bot that
-    /// cannot be reached from here, or does not answer yet, stays `starting`. Containers whose health
-    /// Docker already knows cost nothing; the others are asked a few at a time, briefly each.
+    /// healthy for long — or unknown (no Docker healthcheck: a service on an engine before API 1.44),
+    /// and puts what `/healthz` says in their place (`health_probed`). A bot that cannot be reached from
+    /// here, or does not answer yet, keeps what it had. Containers whose health Docker already knows
+    /// cost nothing; the others are asked a few at a time, briefly each.
     pub async fn probe_starting(&self, containers: &mut [ContainerState]) -> anyhow::Result<()> {
         let mut asked: Vec<&mut ContainerState> = containers
             .iter_mut()
-            .filter(|c| c.status == "running" && c.health.as_deref() == Some("starting") && c.healthz.is_some())
+            .filter(|c| {
+                c.status == "running" && matches!(c.health.as_deref(), None | Some("starting")) && c.healthz.is_some()
+            })
             .collect();
         if asked.is_empty() {
             return Ok(());

@@ -2,8 +2,14 @@
 //! [`ContainerSpec`] as a plain container, its secrets as Swarm secrets, and idempotent steps on it
 //! (inspect first; "already so" is success). Also what `doctor` asks of the swarm.
 //!
-//! Swarm holds a task `starting` until Docker's healthcheck passes and fails it when the check fails, so
-//! its own update machinery decides an upgrade (stop-first, rollback on failure); botctl only waits.
+//! Swarm holds a task `starting` until Docker's healthcheck first passes. From API 1.44 a service gets
+//! the containers' rare check with a fast first one (`start_interval`), so Swarm sees a new task's
+//! first pass at once and an idle bot is checked every `runtime.health_interval`. Older engines have
+//! no fast first check, and a frequent one would cost every idle bot an exec every few seconds: there
+//! a service has no Docker healthcheck at all, Swarm counts its task running once its container runs,
+//! and botctl decides health itself — the bot's `/healthz`, or the healthcheck command run by exec on
+//! a task container of this node — and rolls an upgrade back itself when the new bot does not get
+//! healthy. Swarm's own rollback remains for a task that exits while it watches it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,16 +34,24 @@ use serde::Serialize;
 
 use super::Engine;
 use super::container::{
-    Answer, ContainerSpec, ContainerState, INSTALLATION, MANAGED, Waited, ask, healthz_address, healthz_client,
-    last_lines, last_options, log_bytes, log_options, not_found,
+    Answer, ContainerSpec, ContainerState, EXEC_EVERY, INSTALLATION, MANAGED, PROBE_EVERY, UNREACHABLE_AFTER, Waited,
+    ask, healthz_address, healthz_client, last_lines, last_options, log_bytes, log_options, not_found,
 };
 
 /// The service label that names the image id a service was made or upgraded to: a service names its
 /// image by tag, and a tag may since point elsewhere.
 pub const IMAGE_ID: &str = "botctl.image_id";
 /// The service label that keeps its healthcheck: bollard's model reads the spec's `HealthCheck`, the
-/// engine writes `Healthcheck`, so a spec read back lacks it and an update would drop it.
+/// engine writes `Healthcheck`, so a spec read back lacks it and an update would drop it (and with it
+/// the `NONE` that overrides an image's own `HEALTHCHECK`).
 const HEALTHCHECK: &str = "botctl.healthcheck";
+/// The service label that names the bot's healthcheck command (`CMD …`) when Docker does not run it:
+/// botctl runs it by exec when it cannot reach the bot's `/healthz`.
+const HEALTH_COMMAND: &str = "botctl.health_command";
+/// The first API whose healthcheck has `start_interval`.
+const START_INTERVAL_API: (usize, usize) = (1, 44);
+/// How often Docker checks a task still `starting`: a bot is healthy about a second after its start.
+const START_INTERVAL: Duration = Duration::from_secs(1);
 /// Where Swarm mounts a service's secrets.
 pub const SECRETS_DIR: &str = "/run/secrets";
 
@@ -109,21 +123,60 @@ fn tag_of(image: &str) -> &str {
     image.split_once('@').map_or(image, |(tag, _)| tag)
 }
 
+/// Who tells that a service's task is healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Docker's healthcheck, rare, with a fast first check (`start_interval`, API 1.44): Swarm counts a
+    /// task running once it passed.
+    Docker,
+    /// No Docker healthcheck (older engines): Swarm counts a task running once its container runs, and
+    /// botctl asks the bot.
+    Botctl,
+}
+
+impl Checks {
+    /// What an engine that speaks `api` (negotiated) allows.
+    fn for_api(api: (usize, usize)) -> Self {
+        if api >= START_INTERVAL_API { Checks::Docker } else { Checks::Botctl }
+    }
+
+    /// What a service's labels say it was made with. One without the label was made before services
+    /// could go without a check, when every one had Docker's.
+    fn of(labels: &HashMap<String, String>) -> Self {
+        let kept = labels.get(HEALTHCHECK).and_then(|h| serde_json::from_str::<HealthConfig>(h).ok());
+        match kept.and_then(|h| h.test).as_deref() {
+            Some([none]) if none == "NONE" => Checks::Botctl,
+            _ => Checks::Docker,
+        }
+    }
+}
+
+/// Docker's `CMD` form of the container's healthcheck command.
+fn health_command(c: &ContainerSpec) -> Vec<String> {
+    std::iter::once("CMD".to_string()).chain(c.healthcheck.iter().cloned()).collect()
+}
+
 impl ServiceSpec {
-    /// The Swarm spec: one replica (or none), stop-first updates that roll back on a failure.
-    fn swarm(&self, replicas: i64) -> SwarmServiceSpec {
+    /// The Swarm spec: one replica (or none), stop-first updates that roll back on a failure, and the
+    /// healthcheck `checks` calls for.
+    fn swarm(&self, replicas: i64, checks: Checks) -> SwarmServiceSpec {
         let c = &self.container;
-        let healthcheck = HealthConfig {
-            test: Some(std::iter::once("CMD".to_string()).chain(c.healthcheck.iter().cloned()).collect()),
-            interval: Some(nanos(c.health_interval)),
-            timeout: Some(nanos(Duration::from_secs(3))),
-            retries: Some(2),
-            start_period: Some(nanos(c.health_start_period)),
-            start_interval: None,
+        let healthcheck = match checks {
+            Checks::Docker => HealthConfig {
+                test: Some(health_command(c)),
+                interval: Some(nanos(c.health_interval)),
+                timeout: Some(nanos(Duration::from_secs(3))),
+                retries: Some(2),
+                start_period: Some(nanos(c.health_start_period)),
+                start_interval: Some(nanos(START_INTERVAL)),
+            },
+            // Overrides any HEALTHCHECK of the image, which Docker would otherwise run.
+            Checks::Botctl => HealthConfig { test: Some(vec!["NONE".to_string()]), ..Default::default() },
         };
         let mut labels = c.labels.clone();
         labels.insert(IMAGE_ID.to_string(), self.image_id.clone());
         labels.insert(HEALTHCHECK.to_string(), serde_json::to_string(&healthcheck).unwrap_or_default());
+        labels.insert(HEALTH_COMMAND.to_string(), serde_json::to_string(&health_command(c)).unwrap_or_default());
         let secrets = self
             .secrets
             .iter()
@@ -289,12 +342,18 @@ impl Engine {
             .collect())
     }
 
+    /// Who checks a service's health on this engine: Docker from API 1.44 (negotiated), else botctl.
+    pub fn service_checks(&self) -> Checks {
+        let v = self.docker.client_version();
+        Checks::for_api((v.major_version, v.minor_version))
+    }
+
     /// Makes the service with one replica; returns the time its spec was written (tasks made for it
     /// are younger).
     pub async fn create_service(&self, spec: &ServiceSpec) -> anyhow::Result<String> {
         let name = &spec.container.name;
         self.docker
-            .create_service(spec.swarm(1), None)
+            .create_service(spec.swarm(1, self.service_checks()), None)
             .await
             .with_context(|| format!("cannot create service `{name}`"))?;
         self.updated_at(name).await
@@ -312,6 +371,23 @@ impl Engine {
     /// Changes the service's spec with `change`, under Swarm's optimistic concurrency (a concurrent
     /// change makes the engine refuse the old version; then it is read again).
     async fn change_service(&self, name: &str, change: impl Fn(&mut SwarmServiceSpec)) -> anyhow::Result<()> {
+        self.write_service(name, false, change).await
+    }
+
+    /// Puts the service back to the spec it had before its last change (Swarm keeps it), as
+    /// `docker service rollback` does; Swarm replaces its task as for an update (stop-first).
+    pub async fn rollback_service(&self, name: &str) -> anyhow::Result<()> {
+        self.write_service(name, true, |_| {}).await
+    }
+
+    /// Writes the service's spec, changed by `change`, or asks for its previous one (`rollback`: the
+    /// engine still wants a valid spec in the body, and ignores it).
+    async fn write_service(
+        &self,
+        name: &str,
+        rollback: bool,
+        change: impl Fn(&mut SwarmServiceSpec),
+    ) -> anyhow::Result<()> {
         for _ in 0..5 {
             let service = self
                 .docker
@@ -325,12 +401,19 @@ impl Engine {
                 c.health_check = c.health_check.take().or(kept);
             }
             change(&mut spec);
-            let options =
-                UpdateServiceOptionsBuilder::default().version(i32::try_from(version).unwrap_or(i32::MAX)).build();
+            let mut options =
+                UpdateServiceOptionsBuilder::default().version(i32::try_from(version).unwrap_or(i32::MAX));
+            if rollback {
+                options = options.rollback("previous");
+            }
+            let options = options.build();
             match self.docker.update_service(name, spec, options, None).await {
                 Ok(_) => return Ok(()),
                 Err(DockerError::DockerResponseServerError { message, .. }) if message.contains("out of sequence") => {}
-                Err(e) => return Err(e).with_context(|| format!("cannot update service `{name}`")),
+                Err(e) => {
+                    let what = if rollback { "roll back" } else { "update" };
+                    return Err(e).with_context(|| format!("cannot {what} service `{name}`"));
+                }
             }
         }
         anyhow::bail!("service `{name}` kept changing under botctl; try again")
@@ -446,9 +529,14 @@ impl Engine {
         }
     }
 
-    /// Waits until a task of the service made since `since` (the time its spec was written) is
-    /// healthy: running (Swarm holds a task `starting` until Docker's healthcheck passes), or its bot's
-    /// `/healthz`, when it can be reached from here, says so first. A task that fails ends the wait.
+    /// Waits until a task of the service made since `since` (the time its spec was written; empty: its
+    /// newest task) is healthy, a task fails, `refused` says the database error its `/healthz` reports
+    /// will not pass by waiting, or `timeout` passes. The bot's `/healthz`, when it can be reached from
+    /// here, answers first. Otherwise, with Docker's check ([`Checks::Docker`]) Swarm counting the task
+    /// running means it passed; without it, a task running on this engine's node has the bot's
+    /// healthcheck command run in its container now and then (as [`Engine::wait_healthy`] does), and
+    /// one running on another node cannot be checked from here: after it has run a moment that is
+    /// [`Waited::Unconfirmed`], not healthy.
     pub async fn wait_service_healthy(
         &self,
         name: &str,
@@ -456,55 +544,140 @@ impl Engine {
         timeout: Duration,
         refused: &(dyn Fn(&str) -> bool + Sync),
     ) -> anyhow::Result<Waited> {
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
         let since = chrono::DateTime::parse_from_rfc3339(since).ok();
+        let labels = match self.docker.inspect_service(name, None::<InspectServiceOptions>).await {
+            Ok(s) => s.spec.and_then(|s| s.labels).unwrap_or_default(),
+            Err(e) if not_found(&e) => return Ok(Waited::Unhealthy { status: "removed".into() }),
+            Err(e) => return Err(e).with_context(|| format!("cannot inspect service `{name}`")),
+        };
+        let checks = Checks::of(&labels);
+        let command: Vec<String> =
+            labels.get(HEALTH_COMMAND).and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        let here = self.docker.info().await.ok().and_then(|i| i.swarm?.node_id).filter(|n| !n.is_empty());
         let client = healthz_client()?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut database = None;
+        let (mut next_list, mut next_exec) = (start, start + UNREACHABLE_AFTER);
+        let mut task: Option<Task> = None;
+        let (mut answered, mut database) = (false, None);
+        // When botctl first saw the task running, by its id: a task Swarm replaced starts over.
+        let mut running_since: Option<(String, tokio::time::Instant)> = None;
         loop {
-            let filters = HashMap::from([("service".to_string(), vec![name.to_string()])]);
-            let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-            let tasks = match self.docker.list_tasks(Some(options)).await {
-                Ok(t) => t,
-                Err(e) if not_found(&e) => return Ok(Waited::Unhealthy { status: "removed".into() }),
-                Err(e) => return Err(e).with_context(|| format!("cannot list the tasks of `{name}`")),
-            };
-            let created = |t: &Task| t.created_at.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok());
-            let newest = tasks
-                .iter()
-                .filter(|t| since.is_none_or(|s| created(t).is_some_and(|c| c >= s)))
-                .max_by_key(|t| created(t));
-            if let Some(task) = newest {
-                let status = task.status.clone().unwrap_or_default();
-                match status.state {
-                    Some(TaskState::RUNNING) => return Ok(Waited::Healthy),
-                    Some(
-                        state @ (TaskState::FAILED
-                        | TaskState::REJECTED
-                        | TaskState::SHUTDOWN
-                        | TaskState::COMPLETE
-                        | TaskState::ORPHANED),
-                    ) => {
-                        let why = status.err.or(status.message).unwrap_or_default();
-                        return Ok(Waited::Unhealthy { status: format!("its task {state}: {why}") });
-                    }
-                    _ => {}
-                }
-                if let Some(addr) = task_healthz(task) {
-                    match ask(&client, addr).await {
-                        Answer::Healthy => return Ok(Waited::Healthy),
-                        Answer::Unhealthy(Some(error)) if refused(&error) => {
-                            return Ok(Waited::DatabaseRefused { error });
+            let now = tokio::time::Instant::now();
+            if now >= next_list {
+                next_list = now + POLL_EVERY;
+                let Some(newest) = self.newest_task(name, since).await? else {
+                    return Ok(Waited::Unhealthy { status: "removed".into() });
+                };
+                if let Some(newest) = &newest {
+                    let status = newest.status.clone().unwrap_or_default();
+                    match status.state {
+                        Some(TaskState::RUNNING) if checks == Checks::Docker => return Ok(Waited::Healthy),
+                        Some(
+                            state @ (TaskState::FAILED
+                            | TaskState::REJECTED
+                            | TaskState::SHUTDOWN
+                            | TaskState::COMPLETE
+                            | TaskState::ORPHANED),
+                        ) => {
+                            let why = status.err.or(status.message).unwrap_or_default();
+                            return Ok(Waited::Unhealthy { status: format!("its task {state}: {why}") });
                         }
-                        Answer::Unhealthy(error) => database = error.or(database),
-                        Answer::Silent => {}
+                        _ => {}
+                    }
+                }
+                task = newest;
+            }
+            let Some(seen) = &task else {
+                if now >= deadline {
+                    return Ok(Waited::TimedOut { database });
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+                continue;
+            };
+            if let Some(addr) = task_healthz(seen) {
+                match ask(&client, addr).await {
+                    Answer::Healthy => return Ok(Waited::Healthy),
+                    Answer::Unhealthy(error) => {
+                        answered = true;
+                        if let Some(error) = error {
+                            if refused(&error) {
+                                return Ok(Waited::DatabaseRefused { error });
+                            }
+                            database = Some(error);
+                        }
+                    }
+                    Answer::Silent => {}
+                }
+            }
+            // `/healthz` has not answered from here: what else can tell, when Docker does not check.
+            if !answered && checks == Checks::Botctl && task_state(seen) == Some(TaskState::RUNNING) {
+                let id = seen.id.clone().unwrap_or_default();
+                if running_since.as_ref().is_none_or(|(was, _)| *was != id) {
+                    running_since = Some((id, now));
+                }
+                let container = seen.status.as_ref().and_then(|s| s.container_status.as_ref()?.container_id.clone());
+                let on_this_node = here.is_some() && seen.node_id == here;
+                match container {
+                    Some(container) if on_this_node && !command.is_empty() => {
+                        if now >= next_exec {
+                            next_exec = now + EXEC_EVERY;
+                            if self.run_healthcheck(&container, &command).await? {
+                                tracing::debug!(
+                                    service = name,
+                                    "its /healthz cannot be reached from here; the bot's healthcheck passed in its task"
+                                );
+                                return Ok(Waited::Healthy);
+                            }
+                        }
+                    }
+                    _ => {
+                        let running_for = running_since.as_ref().map_or(Duration::ZERO, |(_, at)| now - *at);
+                        if running_for >= UNREACHABLE_AFTER {
+                            let why = if on_this_node {
+                                "its /healthz cannot be reached from here and its service names no healthcheck \
+                                 command"
+                                    .to_string()
+                            } else {
+                                let node = seen.node_id.as_deref().unwrap_or("unknown");
+                                format!(
+                                    "its task runs on node {node}, not this engine's, and its /healthz cannot be \
+                                     reached from here"
+                                )
+                            };
+                            return Ok(Waited::Unconfirmed { why });
+                        }
                     }
                 }
             }
-            if tokio::time::Instant::now() >= deadline {
+            if now >= deadline {
                 return Ok(Waited::TimedOut { database });
             }
-            tokio::time::sleep(POLL_EVERY).await;
+            tokio::time::sleep(PROBE_EVERY).await;
         }
+    }
+
+    /// The service's newest task made since `since` (`Some(None)`: none yet); `None` when the service
+    /// is gone.
+    async fn newest_task(
+        &self,
+        name: &str,
+        since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    ) -> anyhow::Result<Option<Option<Task>>> {
+        let filters = HashMap::from([("service".to_string(), vec![name.to_string()])]);
+        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
+        let tasks = match self.docker.list_tasks(Some(options)).await {
+            Ok(t) => t,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot list the tasks of `{name}`")),
+        };
+        let created = |t: &Task| t.created_at.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok());
+        Ok(Some(
+            tasks
+                .into_iter()
+                .filter(|t| since.is_none_or(|s| created(t).is_some_and(|c| c >= s)))
+                .max_by_key(|t| created(t)),
+        ))
     }
 
     /// Removes the service, running or not, and waits until its task is gone; a missing one is fine.
@@ -611,18 +784,23 @@ fn task_healthz(task: &Task) -> Option<SocketAddr> {
     healthz_address(labels, None, None)
 }
 
-/// A service as the fleet sees a container: `running` when the container of a task runs — `healthy`
-/// once Swarm counts the task running (its healthcheck passed), `starting` before; `pending` while a
-/// task is wanted but none runs; `stopped` at no replica.
+/// A service as the fleet sees a container: `running` when the container of a task runs; `pending`
+/// while a task is wanted but none runs; `stopped` at no replica. With Docker's healthcheck, `healthy`
+/// once Swarm counts the task running (its check passed), `starting` before. Without it, Swarm's
+/// `running` says only that the container runs: the health is unknown (`None`), for
+/// [`Engine::probe_starting`] to ask the bot.
 fn service_state(service: bollard::models::Service, running: &[Task]) -> ContainerState {
     let id = service.id.unwrap_or_default();
     let spec = service.spec.unwrap_or_default();
     let labels = spec.labels.unwrap_or_default();
+    let checks = Checks::of(&labels);
     let replicas = spec.mode.and_then(|m| m.replicated).and_then(|r| r.replicas).unwrap_or(0);
     let container = spec.task_template.and_then(|t| t.container_spec).unwrap_or_default();
     let states: Vec<TaskState> =
         running.iter().filter(|t| t.service_id.as_deref() == Some(id.as_str())).filter_map(task_state).collect();
-    let (status, health) = if states.contains(&TaskState::RUNNING) {
+    let (status, health) = if checks == Checks::Botctl && !states.is_empty() {
+        ("running", None)
+    } else if states.contains(&TaskState::RUNNING) {
         ("running", Some("healthy"))
     } else if !states.is_empty() {
         ("running", Some("starting"))
@@ -643,6 +821,7 @@ fn service_state(service: bollard::models::Service, running: &[Task]) -> Contain
         health_interval: container
             .health_check
             .or_else(|| serde_json::from_str::<HealthConfig>(labels.get(HEALTHCHECK)?).ok())
+            .filter(|_| checks == Checks::Docker)
             .and_then(|h| h.interval)
             .and_then(|n| u64::try_from(n).ok())
             .map(Duration::from_nanos),
@@ -660,8 +839,7 @@ mod tests {
         assert_eq!(tag_of("botctl:1.2"), "botctl:1.2");
     }
 
-    #[test]
-    fn a_service_is_one_replica_updated_stop_first_with_rollback_and_its_secrets_by_id_and_name() {
+    fn acme() -> ServiceSpec {
         let container = ContainerSpec {
             name: "botctl-acme".into(),
             image: "botctl:1".into(),
@@ -672,29 +850,40 @@ mod tests {
             memory_bytes: 128 << 20,
             nano_cpus: 500_000_000,
             healthcheck: vec!["/usr/local/bin/botctl".into(), "health".into()],
-            health_interval: Duration::from_secs(15),
+            health_interval: Duration::from_secs(600),
             health_start_period: Duration::from_secs(60),
             stop_grace: Duration::from_secs(10),
         };
         let secrets =
             vec![SecretFile { id: "s1".into(), secret: "botctl-acme-db-1".into(), file: "database_password".into() }];
-        let spec = ServiceSpec {
+        ServiceSpec {
             container,
             secrets,
             placement: vec!["node.labels.botctl==yes".into()],
             image_id: "sha256:1".into(),
-            monitor: Duration::from_secs(15),
+            monitor: Duration::from_secs(5),
         }
-        .swarm(1);
+    }
+
+    /// The healthcheck the spec gives its task, and the one its label keeps for a spec read back.
+    fn healthchecks(spec: &SwarmServiceSpec) -> (HealthConfig, HealthConfig) {
+        let template = spec.task_template.clone().unwrap();
+        let given = template.container_spec.unwrap().health_check.unwrap();
+        let kept = serde_json::from_str(&spec.labels.as_ref().unwrap()[HEALTHCHECK]).unwrap();
+        (given, kept)
+    }
+
+    #[test]
+    fn a_service_is_one_replica_updated_stop_first_with_rollback_and_its_secrets_by_id_and_name() {
+        let spec = acme().swarm(1, Checks::Botctl);
         assert_eq!(spec.mode.unwrap().replicated.unwrap().replicas, Some(1));
         let update = spec.update_config.unwrap();
         assert_eq!(update.order, Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST));
         assert_eq!(update.failure_action, Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK));
+        assert_eq!(update.monitor, Some(5_000_000_000));
         assert_eq!(spec.rollback_config.unwrap().order, Some(ServiceSpecRollbackConfigOrderEnum::STOP_FIRST));
         let labels = spec.labels.unwrap();
         assert_eq!(labels[IMAGE_ID], "sha256:1");
-        let kept: HealthConfig = serde_json::from_str(&labels[HEALTHCHECK]).unwrap();
-        assert_eq!(kept.interval, Some(15_000_000_000), "the healthcheck survives a spec read back");
         let template = spec.task_template.unwrap();
         assert_eq!(template.placement.unwrap().constraints.unwrap(), ["node.labels.botctl==yes"]);
         let secret = &template.container_spec.unwrap().secrets.unwrap()[0];
@@ -703,5 +892,59 @@ mod tests {
             (Some("s1"), Some("botctl-acme-db-1"))
         );
         assert_eq!(secret.file.as_ref().unwrap().mode, Some(0o400));
+    }
+
+    #[test]
+    fn from_api_1_44_a_service_has_the_rare_check_with_a_fast_first_one() {
+        assert_eq!(Checks::for_api((1, 44)), Checks::Docker);
+        assert_eq!(Checks::for_api((1, 52)), Checks::Docker);
+        let spec = acme().swarm(1, Checks::Docker);
+        let (given, kept) = healthchecks(&spec);
+        assert_eq!(given, kept, "the healthcheck survives a spec read back");
+        assert_eq!(given.test.unwrap(), ["CMD", "/usr/local/bin/botctl", "health"]);
+        assert_eq!(given.interval, Some(600_000_000_000), "the containers' interval");
+        assert_eq!(given.start_interval, Some(1_000_000_000), "Swarm sees the first pass at once");
+        assert_eq!(given.start_period, Some(60_000_000_000));
+        assert_eq!(Checks::of(spec.labels.as_ref().unwrap()), Checks::Docker);
+    }
+
+    #[test]
+    fn before_api_1_44_a_service_has_no_docker_healthcheck_and_names_the_command_for_botctl() {
+        assert_eq!(Checks::for_api((1, 41)), Checks::Botctl);
+        assert_eq!(Checks::for_api((1, 43)), Checks::Botctl);
+        let spec = acme().swarm(1, Checks::Botctl);
+        let (given, kept) = healthchecks(&spec);
+        assert_eq!(given, kept, "the override survives a spec read back");
+        // `NONE` alone: the image's own HEALTHCHECK would run otherwise; the engine rejects the others.
+        assert_eq!(given, HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() });
+        let labels = spec.labels.as_ref().unwrap();
+        assert_eq!(Checks::of(labels), Checks::Botctl);
+        let command: Vec<String> = serde_json::from_str(&labels[HEALTH_COMMAND]).unwrap();
+        assert_eq!(command, ["CMD", "/usr/local/bin/botctl", "health"]);
+        // A service made before (every one had Docker's check) still counts on it.
+        assert_eq!(Checks::of(&HashMap::new()), Checks::Docker);
+    }
+
+    #[test]
+    fn without_docker_checks_a_running_task_is_running_with_health_unknown() {
+        let task = |state| Task {
+            service_id: Some("s".into()),
+            status: Some(bollard::models::TaskStatus { state: Some(state), ..Default::default() }),
+            ..Default::default()
+        };
+        let service = |checks| bollard::models::Service {
+            id: Some("s".into()),
+            spec: Some(acme().swarm(1, checks)),
+            ..Default::default()
+        };
+        let seen = service_state(service(Checks::Botctl), &[task(TaskState::RUNNING)]);
+        assert_eq!((seen.status.as_str(), seen.health.as_deref(), seen.health_interval), ("running", None, None));
+        let seen = service_state(service(Checks::Docker), &[task(TaskState::RUNNING)]);
+        assert_eq!((seen.status.as_str(), seen.health.as_deref()), ("running", Some("healthy")));
+        assert_eq!(seen.health_interval, Some(Duration::from_secs(600)));
+        let seen = service_state(service(Checks::Docker), &[task(TaskState::STARTING)]);
+        assert_eq!(seen.health.as_deref(), Some("starting"));
+        let seen = service_state(service(Checks::Botctl), &[]);
+        assert_eq!((seen.status.as_str(), seen.health), ("pending", None));
     }
 }

@@ -1,6 +1,11 @@
 //! What runs a tenant's bot — a plain container or a Swarm service (`runtime.mode`) — behind one set of
 //! steps, so that start, stop, upgrade, logs and the fleet survey read the same for both. The bot's
 //! secrets reach a container in its environment and a service as Swarm secrets.
+//!
+//! A service's health is botctl's to decide where the engine gives it no Docker healthcheck (before
+//! API 1.44, see `runtime::service`): every wait for a service's new task — start, limits, upgrade —
+//! ends on its bot's health, not on Swarm's task state, and an upgrade whose new bot does not get
+//! healthy is rolled back by botctl.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,6 +13,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 
 use super::TenantSlug;
+use super::runtime::{LOG_LINES, STOP_GRACE};
 use crate::runtime::container::{ContainerSpec, ContainerState, INSTALLATION, MANAGED, TENANT, Waited};
 use crate::runtime::service::{SECRETS_DIR, SecretFile, ServiceSpec, Updated};
 use crate::runtime::{Engine, Mode};
@@ -16,6 +22,10 @@ use crate::runtime::{Engine, Mode};
 const TASK_GONE: Duration = Duration::from_secs(60);
 /// How long Swarm may take to replace a task to apply new limits.
 const LIMITS_APPLIED: Duration = Duration::from_secs(300);
+/// How long Swarm watches a new task for an exit before an update counts it good (and rolls back on
+/// one): a bot that cannot start exits within a second or two. Whether it got healthy botctl asks
+/// afterwards.
+const MONITOR: Duration = Duration::from_secs(5);
 /// The label Swarm puts on the containers of a service's tasks.
 const SWARM_SERVICE: &str = "com.docker.swarm.service.name";
 
@@ -117,7 +127,7 @@ impl<'a> Runner<'a> {
                 container.env.push(format!("DATABASE_URL={database_url}"));
                 container.env.push(format!("DATABASE_PASSWORD_FILE={SECRETS_DIR}/database_password"));
                 container.env.push(format!("BOT_TOKEN_FILE={SECRETS_DIR}/bot_token"));
-                let monitor = container.health_interval.max(Duration::from_secs(5));
+                let monitor = MONITOR;
                 let secrets = vec![
                     SecretFile { id: token_id, secret: token_secret.clone(), file: "bot_token".into() },
                     SecretFile { id: password_id, secret: password_secret.clone(), file: "database_password".into() },
@@ -201,7 +211,15 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    pub(super) async fn update_limits(self, name: &str, memory_bytes: i64, nano_cpus: i64) -> anyhow::Result<()> {
+    /// Gives the bot new limits: a container's change in place; a running service's task is replaced
+    /// by Swarm, and its new bot must get healthy within `health_timeout`.
+    pub(super) async fn update_limits(
+        self,
+        name: &str,
+        memory_bytes: i64,
+        nano_cpus: i64,
+        health_timeout: Duration,
+    ) -> anyhow::Result<()> {
         match self {
             Runner::Container(e) => e.update_limits(name, memory_bytes, nano_cpus).await,
             Runner::Service(e) => {
@@ -211,7 +229,7 @@ impl<'a> Runner<'a> {
                 }
                 e.update_service_limits(name, memory_bytes, nano_cpus).await?;
                 match e.wait_service_update(name, LIMITS_APPLIED).await? {
-                    Updated::Completed => Ok(()),
+                    Updated::Completed => {}
                     Updated::RolledBack { message } | Updated::Stuck { message } => {
                         anyhow::bail!("Swarm could not give service `{name}` its new limits: {message}")
                     }
@@ -220,27 +238,89 @@ impl<'a> Runner<'a> {
                         humantime::format_duration(LIMITS_APPLIED)
                     ),
                 }
+                // Swarm's update is done once the new task ran a moment; the bot's health is botctl's.
+                match e.wait_service_healthy(name, "", health_timeout, &|_| false).await? {
+                    Waited::Healthy => Ok(()),
+                    Waited::Unconfirmed { why } => {
+                        tracing::warn!(
+                            service = name,
+                            "the bot with its new limits runs; its health is unconfirmed: {why}"
+                        );
+                        Ok(())
+                    }
+                    not => {
+                        let logs = e.service_last_logs(name, LOG_LINES).await.unwrap_or_default();
+                        anyhow::bail!(
+                            "service `{name}` has its new limits, but its bot did not become healthy with them ({}); \
+                             see `docker service ps {name}`. Its last log lines:\n{}",
+                            why_not(&not, health_timeout),
+                            logs.join("\n")
+                        )
+                    }
+                }
             }
         }
     }
 
     /// Moves a running bot to another image in place, when this kind can (a service: Swarm's rolling
-    /// update, stop-first, rolled back when the new task does not get healthy); `None` when the bot must
-    /// be stopped and made again instead.
+    /// update, stop-first); `None` when the bot must be stopped and made again instead. The new bot
+    /// must get healthy within `health_timeout`, else the service goes back to its previous spec —
+    /// Swarm's doing when the new task exits while Swarm watches it, botctl's when it runs unhealthy.
     pub(super) async fn upgrade_in_place(
         self,
         name: &str,
         image: &str,
         image_id: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<Option<Updated>> {
-        match self {
-            Runner::Container(_) => Ok(None),
-            Runner::Service(e) => {
-                e.update_service_image(name, image, image_id).await?;
-                e.wait_service_update(name, timeout).await.map(Some)
+        health_timeout: Duration,
+    ) -> anyhow::Result<Option<InPlace>> {
+        let Runner::Service(e) = self else { return Ok(None) };
+        let never = |_: &str| false;
+        let logs = || async { e.service_last_logs(name, LOG_LINES).await.unwrap_or_default() };
+        e.update_service_image(name, image, image_id).await?;
+        let swarm_time = update_timeout(health_timeout);
+        // After Swarm's update the service's newest task is the new image's: `since` is not needed.
+        let why = match e.wait_service_update(name, swarm_time).await? {
+            Updated::Completed => match e.wait_service_healthy(name, "", health_timeout, &never).await? {
+                Waited::Healthy => return Ok(Some(InPlace::Moved { unconfirmed: None })),
+                Waited::Unconfirmed { why } => return Ok(Some(InPlace::Moved { unconfirmed: Some(why) })),
+                not => why_not(&not, health_timeout),
+            },
+            Updated::RolledBack { message } => {
+                // Swarm calls a rollback done once it has scheduled the old image's task, before that task
+                // runs: the report says whether the bot serves again.
+                let logs = logs().await;
+                let serving = serves(e.wait_service_healthy(name, "", health_timeout, &never).await?);
+                return Ok(Some(InPlace::RolledBack { why: message, by_swarm: true, logs, serving }));
             }
+            Updated::Stuck { message } => anyhow::bail!(
+                "Swarm stopped the update of service `{name}` to {image} part-way ({message}); see `docker service \
+                 ps {name}`. Its last log lines:\n{}",
+                logs().await.join("\n")
+            ),
+            // With Docker's check, a task that never passes it stays `starting` and the update runs on.
+            Updated::TimedOut => {
+                format!("Swarm did not count its task healthy in {}", humantime::format_duration(swarm_time))
+            }
+        };
+        // The new bot's lines, before the old one's join them.
+        let logs = logs().await;
+        e.rollback_service(name).await?;
+        match e.wait_service_update(name, swarm_time).await? {
+            Updated::RolledBack { .. } | Updated::Completed => {}
+            Updated::Stuck { message } => anyhow::bail!(
+                "the new bot did not become healthy on {image} ({why}), and Swarm stopped rolling service `{name}` \
+                 back part-way ({message}); see `docker service ps {name}`. Its last log lines:\n{}",
+                logs.join("\n")
+            ),
+            Updated::TimedOut => anyhow::bail!(
+                "the new bot did not become healthy on {image} ({why}), and rolling service `{name}` back did not \
+                 end in {}; see `docker service ps {name}`. Its last log lines:\n{}",
+                humantime::format_duration(swarm_time),
+                logs.join("\n")
+            ),
         }
+        let serving = serves(e.wait_service_healthy(name, "", health_timeout, &never).await?);
+        Ok(Some(InPlace::RolledBack { why, by_swarm: false, logs, serving }))
     }
 
     /// The bot's output: a container's is re-attached across restarts by the caller; a service's
@@ -257,6 +337,44 @@ impl<'a> Runner<'a> {
             Runner::Service(e) => e.service_log_stream(name, follow, since, tail).right_stream(),
         }
     }
+}
+
+/// How a service's move to another image in place ended (short of an error).
+pub(super) enum InPlace {
+    /// Its new bot is healthy, or runs where botctl cannot tell: `unconfirmed` says why, then.
+    Moved { unconfirmed: Option<String> },
+    /// The new bot did not get healthy (`why`) and the service went back to its previous spec, by Swarm
+    /// (its new task exited while Swarm watched it) or by botctl. `logs` are the service's last lines
+    /// then; `serving`, whether the old image's bot is healthy again.
+    RolledBack { why: String, by_swarm: bool, logs: Vec<String>, serving: bool },
+}
+
+/// How long Swarm may take over an update or a rollback: the old task's grace, the new one's start
+/// (with Docker's check, until it passes: within its start period, `health_timeout`) and its monitor.
+fn update_timeout(health_timeout: Duration) -> Duration {
+    STOP_GRACE + health_timeout + MONITOR + Duration::from_secs(30)
+}
+
+/// Why a wait did not end healthy, in words.
+fn why_not(waited: &Waited, timeout: Duration) -> String {
+    match waited {
+        Waited::TimedOut { database: Some(error) } => {
+            format!(
+                "not healthy after {}; its /healthz reports the database: {error}",
+                humantime::format_duration(timeout)
+            )
+        }
+        Waited::TimedOut { database: None } => format!("not healthy after {}", humantime::format_duration(timeout)),
+        Waited::Unhealthy { status } => status.clone(),
+        Waited::DatabaseRefused { error } => format!("its database connection was refused: {error}"),
+        Waited::Healthy => "healthy".to_string(),
+        Waited::Unconfirmed { why } => why.clone(),
+    }
+}
+
+/// Whether a bot serves, as far as botctl can tell.
+fn serves(waited: Waited) -> bool {
+    matches!(waited, Waited::Healthy | Waited::Unconfirmed { .. })
 }
 
 fn secret_labels(slug: &TenantSlug, installation: &str) -> HashMap<String, String> {

@@ -255,7 +255,7 @@ pub(super) async fn start_locked(
         && c.status != "running"
         && c.status != "pending"
         && (runner.is_service()
-            || c.health_interval != Some(health_interval(options))
+            || c.health_interval != Some(options.health_interval)
             || (options.network == "host"
                 && c.labels.get(HTTP).and_then(|addr| port_of(addr)).is_some_and(|port| !bindable(port))))
     {
@@ -288,6 +288,10 @@ pub(super) async fn start_locked(
     };
     let (failed, database) = match waited {
         Waited::Healthy => (None, None),
+        Waited::Unconfirmed { why } => {
+            tracing::warn!(tenant = %slug, "its bot runs, but its health is unconfirmed: {why}");
+            (None, None)
+        }
         Waited::TimedOut { database } => {
             (Some(format!("not healthy after {}", humantime::format_duration(options.health_timeout))), database)
         }
@@ -477,7 +481,7 @@ pub async fn apply_limits(
         return Ok(false);
     }
     let (memory, cpus) = limits(&tenant, options);
-    runner.update_limits(&name, memory, cpus).await?;
+    runner.update_limits(&name, memory, cpus, options.health_timeout).await?;
     Ok(true)
 }
 
@@ -592,16 +596,6 @@ fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit_once(':')?.1.parse().ok()
 }
 
-/// Docker's healthcheck interval of bots made now. Swarm holds a new task `starting` until the check
-/// first passes, and API 1.41 has no faster first check (`start_interval`), so a service checks often
-/// enough to count as healthy while botctl waits; a container is asked by botctl itself.
-pub(super) fn health_interval(options: &RuntimeOptions) -> Duration {
-    match options.mode {
-        Mode::Containers => options.health_interval,
-        Mode::Swarm => options.health_interval.min(options.health_timeout / 4).max(Duration::from_secs(1)),
-    }
-}
-
 /// The bot for `slug` running `image`, with a freshly rotated password for the tenant's role on its
 /// server, `server`, and that server's address as containers reach it.
 async fn spec(
@@ -663,7 +657,9 @@ async fn spec(
         memory_bytes,
         nano_cpus,
         healthcheck: vec![BINARY.to_string(), "health".to_string()],
-        health_interval: health_interval(options),
+        // Rare in both modes: botctl asks a new bot itself, and a service gets a fast first check
+        // (`start_interval`) where the engine has one, or no Docker check at all.
+        health_interval: options.health_interval,
         // Docker counts no failure while botctl itself still waits for the bot.
         health_start_period: options.health_timeout,
         stop_grace: STOP_GRACE,

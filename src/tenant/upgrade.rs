@@ -1,25 +1,22 @@
 //! `tenant upgrade`: moves tenants to another image, one tenant at a time under its lock — migrate the
 //! schema, stop the old bot (one poller per token), start the new one, and roll back to the old image
 //! when the new one does not become healthy. A Swarm service is moved by Swarm's own rolling update
-//! (stop-first), which rolls back by itself.
-
-use std::time::Duration;
+//! (stop-first); botctl then waits for the new bot's health and rolls the service back itself when it
+//! does not come (Swarm rolls back by itself only a task that exits while it watches it).
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::TenantSlug;
 use super::ops::{self, Targets};
-use super::runner::Runner;
-use super::runtime::{self, LOG_LINES, RuntimeOptions, STOP_GRACE, container_name};
+use super::runner::{InPlace, Runner};
+use super::runtime::{self, RuntimeOptions, STOP_GRACE, container_name};
 use super::store;
 use crate::db::migrate;
 use crate::db::servers::Servers;
 use crate::error::BadInput;
 use crate::progress::Progress;
 use crate::runtime::Engine;
-use crate::runtime::container::Waited;
-use crate::runtime::service::Updated;
 
 pub struct UpgradeOptions {
     pub targets: Targets,
@@ -226,9 +223,9 @@ async fn steps(
     // A bot of the configured kind that can move in place does (a service); one made in the other mode
     // is stopped and made again in this one.
     if Runner::configured(engine, options.mode).is_service() == found.is_service()
-        && let Some(updated) = found.upgrade_in_place(&name, target.tag, target.id, update_timeout(options)).await?
+        && let Some(moved) = found.upgrade_in_place(&name, target.tag, target.id, options.health_timeout).await?
     {
-        return settle(servers, found, slug, target, updated, options.health_timeout, report).await;
+        return settle(servers, slug, target, moved, report).await;
     }
     found.stop(&name, STOP_GRACE).await?;
     found.remove(&name).await?;
@@ -256,60 +253,38 @@ async fn steps(
     }
 }
 
-/// How long Swarm may take over an update: the old task's grace, the new one's start period and failed
-/// checks and its monitor, and the same again for a rollback.
-fn update_timeout(options: &RuntimeOptions) -> Duration {
-    let interval = runtime::health_interval(options);
-    let attempt = STOP_GRACE + options.health_timeout + interval * 3 + interval.max(Duration::from_secs(5));
-    attempt * 2 + Duration::from_secs(30)
-}
-
-/// The report of an update Swarm ran: done, rolled back by Swarm (the bot runs its old image), or
-/// neither.
+/// The report of a move in place: done, or rolled back (by Swarm or by botctl) with why, and whether
+/// the old image's bot serves again.
 async fn settle(
     servers: &Servers,
-    runner: Runner<'_>,
     slug: &TenantSlug,
     target: &Target<'_>,
-    updated: Updated,
-    health_timeout: Duration,
+    moved: InPlace,
     report: &mut TenantUpgraded,
 ) -> anyhow::Result<()> {
-    let name = container_name(slug.as_str());
-    let logs = || async { runner.last_logs(&name, LOG_LINES).await.unwrap_or_default().join("\n") };
     let old = report.from.clone().unwrap_or_default();
-    match updated {
-        Updated::Completed => {
+    match moved {
+        InPlace::Moved { unconfirmed } => {
             store::set_image(&mut *servers.control().acquire().await?, slug.as_str(), target.tag).await?;
             report.outcome = Outcome::Upgraded;
             report.running = true;
+            if let Some(why) = unconfirmed {
+                tracing::warn!(tenant = %slug, "its bot runs {}, but its health is unconfirmed: {why}", target.tag);
+            }
             Ok(())
         }
-        Updated::RolledBack { message } => {
+        InPlace::RolledBack { why, by_swarm, logs, serving } => {
             report.outcome = Outcome::RolledBack;
-            // Swarm calls a rollback done once it has scheduled the old image's task, before that task
-            // runs: the report says whether the bot serves again.
-            let back = runner.wait_healthy(&name, "", health_timeout, &|_| false).await?;
-            report.running = matches!(back, Waited::Healthy);
+            report.running = serving;
+            let who = if by_swarm { "Swarm" } else { "botctl" };
+            let still = if serving { "" } else { " (whose bot is not healthy yet either)" };
             report.error = Some(format!(
-                "tenant `{slug}`'s bot did not become healthy on {} ({message}); Swarm rolled its service back to \
-                 {old}. Its last log lines:\n{}",
+                "tenant `{slug}`'s bot did not become healthy on {} ({why}); {who} rolled its service back to \
+                 {old}{still}. Its last log lines:\n{}",
                 target.tag,
-                logs().await
+                logs.join("\n")
             ));
             Ok(())
         }
-        Updated::Stuck { message } => anyhow::bail!(
-            "Swarm stopped the update of service `{name}` to {} part-way ({message}); see `docker service ps {name}`. \
-             Its last log lines:\n{}",
-            target.tag,
-            logs().await
-        ),
-        Updated::TimedOut => anyhow::bail!(
-            "the update of service `{name}` to {} did not end in time; see `docker service ps {name}`. Its last log \
-             lines:\n{}",
-            target.tag,
-            logs().await
-        ),
     }
 }

@@ -90,7 +90,7 @@ fn swarm_botctl(f: &Fixture, image: &str) -> assert_cmd::Command {
     let mut cmd = runtime_botctl(f, image);
     cmd.env("BOTCTL_RUNTIME_MODE", "swarm")
         .env("BOTCTL_RUNTIME_PLACEMENT", "node.role==manager")
-        // Short, so that the swarm's own checks (a quarter of it) run every few seconds.
+        // Short, so that a bot that never gets healthy is rolled back soon.
         .env("BOTCTL_RUNTIME_HEALTH_TIMEOUT", "20s");
     cmd
 }
@@ -158,6 +158,48 @@ fn swarm_counts_running(name: &str) {
     panic!("no task of {name} is running");
 }
 
+/// The API version the test engine speaks.
+fn engine_api() -> (usize, usize) {
+    let version = block_on(engine().info()).unwrap().api_version;
+    let (major, minor) = version.split_once('.').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
+
+/// The id of the running container of the service's task (one replica, on this node).
+fn task_container(name: &str) -> String {
+    let filter = format!("label=com.docker.swarm.service.name={name}");
+    let output =
+        std::process::Command::new("docker").args(["ps", "-q", "--no-trunc", "--filter", &filter]).output().unwrap();
+    let ids = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(!ids.is_empty() && !ids.contains('\n'), "one running task container of {name}: {ids:?}");
+    ids
+}
+
+/// What the engine says of a container's Docker health (`null` without a healthcheck).
+fn docker_health(container: &str) -> Value {
+    let output = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{json .State.Health}}", container])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The execs the engine made in the containers of the service's tasks between two Unix times.
+fn execs(name: &str, since: u64, until: u64) -> Vec<String> {
+    let filter = format!("label=com.docker.swarm.service.name={name}");
+    let (since, until) = (since.to_string(), until.to_string());
+    let output = std::process::Command::new("docker")
+        .args(["events", "--since", &since, "--until", &until, "--filter", "event=exec_create", "--filter", &filter])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
 /// Asks the running bot's `/healthz`, where its service's label says it listens (host networking).
 #[track_caller]
 fn serving(name: &str) {
@@ -195,7 +237,11 @@ docker_test! {
         let Some(_swarm) = SwarmGuard::take() else { return };
         let f = Fixture::new();
         let (old, _, _old_guard) = build_image(&f.sandbox);
-        let (new, _new_guard) = crate::needs_docker::derived_image(&old, "LABEL botctl.test=new");
+        // Its own HEALTHCHECK, every second, is what a service must override where botctl checks health.
+        let (new, _new_guard) = crate::needs_docker::derived_image(
+            &old,
+            "LABEL botctl.test=new\nHEALTHCHECK --interval=1s CMD [\"/usr/local/bin/botctl\", \"health\"]",
+        );
         // Its bot runs but listens where its healthcheck does not ask: it never gets healthy.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (sick, _sick_guard) = crate::needs_docker::derived_image(
@@ -207,6 +253,8 @@ docker_test! {
         let _service_guard = ServiceGuard(name.clone());
         let botctl = || swarm_botctl(&f, &old);
         let secret = token(BOT_A);
+        // Docker checks a service's health only from API 1.44 (with a fast first check); before, botctl.
+        let docker_checks = engine_api() >= (1, 44);
 
         let (out, _) = run(botctl().args(["tenant", "start", &slug, "-o", "json"]), &secret);
         assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["created"], true);
@@ -243,8 +291,15 @@ docker_test! {
         let inspected = std::process::Command::new("docker").args(["service", "inspect", &name]).output().unwrap();
         let inspected: Value = serde_json::from_slice(&inspected.stdout).unwrap();
         let check = &inspected[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"];
-        assert_eq!(check["Test"], serde_json::json!(["CMD", "/usr/local/bin/botctl", "health"]), "{inspected}");
-        assert_eq!(check["Interval"], 5_000_000_000_u64, "a quarter of the health timeout");
+        if docker_checks {
+            assert_eq!(check["Test"], serde_json::json!(["CMD", "/usr/local/bin/botctl", "health"]), "{inspected}");
+            assert_eq!(check["Interval"], 600_000_000_000_u64, "the containers' interval: {inspected}");
+            assert_eq!(check["StartInterval"], 1_000_000_000_u64, "a fast first check: {inspected}");
+        } else {
+            // No Docker healthcheck at all (one every few seconds would cost each idle bot an exec).
+            assert_eq!(check["Test"], serde_json::json!(["NONE"]), "{inspected}");
+            assert_eq!(docker_health(&task_container(&name)), Value::Null, "Docker does not check the task");
+        }
         assert!(!inspected.to_string().contains(&secret), "no token in the service");
         let first = secrets_named(&name);
         assert_eq!(first.len(), 2, "{first:?}");
@@ -304,17 +359,38 @@ docker_test! {
         assert_eq!(service_image(&name), new);
         let new_id = block_on(engine().image(&new)).unwrap().unwrap().id;
         assert_eq!(service(&name).unwrap().spec.unwrap().labels.unwrap()["botctl.image_id"], new_id);
+        // botctl has stopped waiting for the new bot (it may run the healthcheck itself while it waits).
+        let idle_from = unix_now() + 1;
         assert_eq!(f.json(&["tenant", "show", &slug])["image"], new.as_str());
         serving(&name);
         let (code, report, _) = upgrade(&new);
         assert_eq!((code, report["outcome"].as_str()), (Some(0), Some("current")));
+        let listed = f.json(&["tenant", "list"]);
+        let me = listed.as_array().unwrap().iter().find(|t| t["slug"] == slug.as_str()).unwrap().clone();
+        if !docker_checks {
+            // The update kept the override of the new image's own HEALTHCHECK; the bot's health is what
+            // its /healthz says, not Swarm's task state.
+            assert_eq!(docker_health(&task_container(&name)), Value::Null, "the image's HEALTHCHECK is overridden");
+            assert_eq!((me["container"]["health"].as_str(), me["container"]["health_source"].as_str()), (Some("healthy"), Some("probe")), "{me}");
+            // While the bot idles (the image would have Docker check it every second), no exec at all.
+            let idle_until = (idle_from + 4).max(unix_now());
+            while unix_now() <= idle_until {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            assert_eq!(execs(&name, idle_from, idle_until), Vec::<String>::new(), "Docker ran a healthcheck");
+        } else {
+            assert_eq!(me["container"]["health"], "healthy", "{me}");
+        }
 
-        // A bot that never gets healthy: Swarm rolls the service back by itself; the old bot serves.
+        // A bot that runs but never gets healthy: Swarm sees its task run (and, with Docker's check, never
+        // pass it), so botctl rolls the service back itself after the health timeout; the old bot serves.
         let (code, report, stderr) = upgrade(&sick);
         assert_eq!(code, Some(1), "{stderr}");
         assert_eq!(report["outcome"], "rolled_back", "{report}");
+        assert_eq!(report["running"], true, "{report}");
         let error = report["error"].as_str().unwrap();
         assert!(error.contains("did not become healthy") && error.contains("Its last log lines"), "{error}");
+        assert!(error.contains("botctl rolled its service back"), "{error}");
         assert_eq!(service_image(&name), new);
         assert_eq!(f.json(&["tenant", "show", &slug])["image"], new.as_str());
         serving(&name);
