@@ -483,7 +483,8 @@ struct Listed {
 struct ContainerView {
     status: String,
     health: Option<String>,
-    /// `probe` when the bot's `/healthz` told the health, Docker's first check being still to come.
+    /// `probe` when the bot's `/healthz` told the health: Docker's first check is still to come, or the
+    /// bot (a swarm service on an engine before API 1.44) has no Docker check.
     #[serde(skip_serializing_if = "Option::is_none")]
     health_source: Option<&'static str>,
 }
