@@ -22,6 +22,7 @@
 )]
 
 mod common;
+#[path = "scale/moving.rs"]
 mod moving;
 
 use std::path::{Path, PathBuf};

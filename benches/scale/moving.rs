@@ -62,7 +62,7 @@ pub(super) async fn measure(fleet: &Fleet) {
     // it: the fleet's servers were added without one, no container having needed them before.
     let target_socket = shared_socket(target).await;
     botctl::db::servers::update(
-        &mut *fleet.control().acquire().await.unwrap(),
+        &mut fleet.control().acquire().await.unwrap(),
         &target.name,
         None,
         Some(&target_socket.display().to_string()),
@@ -112,7 +112,8 @@ pub(super) async fn measure(fleet: &Fleet) {
     let containers = Containers::Engine(&engine, &options);
     let mut rows = Vec::new();
     for (n, (from, to)) in [(source, target), (target, source)].into_iter().enumerate() {
-        let (moved, took, outside, steps) = move_once(&routes, &containers, &engine, &slug, &to.name, scratch.path()).await;
+        let (moved, took, outside, steps) =
+            move_once(&routes, &containers, &engine, &slug, &to.name, scratch.path()).await;
         assert!(moved.running, "the bot runs after the move: {moved:?}");
         let bookings = moved.tables.iter().find(|t| t.table == "bookings").map_or(0, |t| t.rows);
         assert_eq!(bookings, BOOKINGS as u64, "every booking copied");
@@ -125,7 +126,10 @@ pub(super) async fn measure(fleet: &Fleet) {
          moved by the library's `tenant move`; the bot's `/healthz` asked every {} ms throughout.\n",
         PROBE_EVERY.as_millis()
     );
-    println!("| measure | {} | target |", rows.iter().map(|r| format!("{} → {}", r.from, r.to)).collect::<Vec<_>>().join(" | "));
+    println!(
+        "| measure | {} | target |",
+        rows.iter().map(|r| format!("{} → {}", r.from, r.to)).collect::<Vec<_>>().join(" | ")
+    );
     println!("|---|{}---|", "---|".repeat(rows.len()));
     let line = |what: &str, value: &dyn Fn(&Row) -> String, target: &str| {
         println!("| {what} | {} | {target} |", rows.iter().map(value).collect::<Vec<_>>().join(" | "));
@@ -135,16 +139,20 @@ pub(super) async fn measure(fleet: &Fleet) {
         &|r| r.moved.downtime_ms.map_or("-".into(), |d| format!("{d} ms")),
         "≤ 3 s",
     );
-    line("bot down, seen from outside (longest stretch `/healthz` did not answer)", &|r| format!("{} ms", ms(r.outside)), "—");
-    line("the whole `tenant move`", &|r| secs(r.took), "—");
-    for step in STEPS {
-        line(&format!("… {step}"), &|r| r.steps.iter().find(|s| s.0 == *step).map_or("-".into(), |s| format!("{} ms", ms(s.1))), "—");
-    }
     line(
-        "rows copied and verified (tables)",
-        &|r| format!("{} ({})", r.moved.rows, r.moved.tables.len()),
+        "bot down, seen from outside (longest stretch `/healthz` did not answer)",
+        &|r| format!("{} ms", ms(r.outside)),
         "—",
     );
+    line("the whole `tenant move`", &|r| secs(r.took), "—");
+    for step in STEPS {
+        line(
+            &format!("… {step}"),
+            &|r| r.steps.iter().find(|s| s.0 == *step).map_or("-".into(), |s| format!("{} ms", ms(s.1))),
+            "—",
+        );
+    }
+    line("rows copied and verified (tables)", &|r| format!("{} ({})", r.moved.rows, r.moved.tables.len()), "—");
     line("a new customer's /start answered after the move, in", &|r| format!("{} ms", ms(r.after)), "—");
     eprintln!("move: measured in {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -161,7 +169,8 @@ struct Row<'a> {
 }
 
 /// The move's steps, as its progress messages begin (`moving::move_tenant` tells each as it starts it).
-const STEPS: &[&str] = &["preparing", "stopping", "taking", "loading and verifying", "switching", "starting", "dropping"];
+const STEPS: &[&str] =
+    &["preparing", "stopping", "taking", "loading and verifying", "switching", "starting", "dropping"];
 
 /// Times the steps a move tells of: each from its message to the next one's (the last to the end).
 #[derive(Default)]
@@ -221,9 +230,12 @@ async fn unanswered(engine: &Engine, slug: &TenantSlug, done: &AtomicBool) -> Du
     let (mut last_ok, mut down_since, mut longest) = (None::<Instant>, None::<Instant>, Duration::ZERO);
     let mut after_done = None::<Instant>;
     loop {
-        let addr = engine.container(&name).await.ok().flatten().filter(|c| c.status == "running").and_then(|c| c.healthz);
+        let addr =
+            engine.container(&name).await.ok().flatten().filter(|c| c.status == "running").and_then(|c| c.healthz);
         let ok = match addr {
-            Some(addr) => client.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success()),
+            Some(addr) => {
+                client.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
+            }
             None => false,
         };
         let now = Instant::now();
@@ -321,7 +333,10 @@ impl Drop for Leftovers {
         })
         .join();
         if !matches!(removed, Ok(Some(_))) {
-            eprintln!("move: could not remove the image {} (and container {}): remove them by hand", self.tag, self.container);
+            eprintln!(
+                "move: could not remove the image {} (and container {}): remove them by hand",
+                self.tag, self.container
+            );
         }
     }
 }
