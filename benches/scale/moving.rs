@@ -135,7 +135,7 @@ pub(super) async fn measure(fleet: &Fleet) {
         println!("| {what} | {} | {target} |", rows.iter().map(value).collect::<Vec<_>>().join(" | "));
     };
     line(
-        "bot down, as the move reports it (`downtime_ms`: stopped → healthy on the target)",
+        "bot down, as the move reports it (`downtime_ms`: told to stop → healthy on the target)",
         &|r| r.moved.downtime_ms.map_or("-".into(), |d| format!("{d} ms")),
         "≤ 3 s",
     );

@@ -68,7 +68,7 @@ pub struct Moved {
     pub rows: u64,
     /// Whether its bot runs (on the target) now.
     pub running: bool,
-    /// From the bot stopped to the bot healthy on the target; `None` for a tenant that was not running.
+    /// From the bot told to stop to the bot healthy on the target; `None` for a tenant that was not running.
     pub downtime_ms: Option<u64>,
     /// The archive the move took, kept in the backup directory.
     pub archive: Option<PathBuf>,
@@ -256,8 +256,11 @@ impl MoveCtx<'_> {
             && self.was_running
         {
             progress.set_message(&format!("stopping tenant {slug}'s bot"));
+            // The bot stops answering as soon as it is told to stop, not once the engine says it is gone:
+            // the downtime counts from here (set only once the stop succeeded: a rollback restarts it).
+            let stopping = Instant::now();
             engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await.context("stopping the bot")?;
-            *stopped_at = Some(Instant::now());
+            *stopped_at = Some(stopping);
         }
         journal::step(&mut *servers.control().acquire().await?, id, Step::Stopped).await?;
 
