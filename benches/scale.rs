@@ -22,6 +22,8 @@
 )]
 
 mod common;
+#[path = "scale/moving.rs"]
+mod moving;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -77,6 +79,9 @@ struct Args {
     /// Skip the server-by-server `migrate` and `backup` runs (the fleet-wide ones still run).
     #[arg(long)]
     no_per_server: bool,
+    /// Only the `tenant move` figure: the servers and its one tenant, no fleet.
+    #[arg(long)]
+    move_only: bool,
     /// What `cargo bench` passes to every benchmark.
     #[arg(long, hide = true)]
     bench: bool,
@@ -98,6 +103,7 @@ fn main() {
     eprintln!("{servers} servers up in {:.1} s", started.elapsed().as_secs_f64());
     machine(&runtime, &fleet);
     match args.single_server_up_to {
+        _ if args.move_only => runtime.block_on(moving::measure(&fleet)),
         Some(up_to) => runtime.block_on(single_server(&fleet, up_to, args.step.max(1), args.jobs)),
         None => runtime.block_on(spread(&fleet, args.tenants, args.jobs, !args.no_per_server)),
     }
@@ -527,7 +533,7 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize, per_server: bool) {
             each_ms(took, count)
         );
     }
-    println!("\n### `tenant move`\n\nskipped: `tenant move` is not in this build.");
+    moving::measure(fleet).await;
 }
 
 /// One server filled in steps up to `up_to`, every figure at each step.

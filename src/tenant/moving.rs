@@ -68,7 +68,7 @@ pub struct Moved {
     pub rows: u64,
     /// Whether its bot runs (on the target) now.
     pub running: bool,
-    /// From the bot stopped to the bot healthy on the target; `None` for a tenant that was not running.
+    /// From the bot told to stop to the bot healthy on the target; `None` for a tenant that was not running.
     pub downtime_ms: Option<u64>,
     /// The archive the move took, kept in the backup directory.
     pub archive: Option<PathBuf>,
@@ -128,7 +128,18 @@ pub async fn move_tenant(
         });
     }
     refuse(servers, &tenant, to, options.force).await?;
-    let mut moved = move_locked(servers, containers, slug, tenant, to, options, actor, progress).await?;
+    let was_running = tenant.status == "running";
+    if let (true, Containers::Unreachable(why)) = (was_running, containers) {
+        anyhow::bail!("tenant `{slug}` is running, and moving it needs the Docker engine: {why}");
+    }
+    let source = servers.get(&tenant.server).await?;
+    let target = servers.get(to.as_str()).await?;
+    let id = {
+        let mut conn = servers.control().acquire().await?;
+        journal::begin(&mut conn, slug.as_str(), &source.name, &target.name, was_running).await?
+    };
+    let ctx = MoveCtx { servers, containers, slug, tenant, was_running, source, target, id, options, actor, progress };
+    let mut moved = ctx.run().await?;
     moved.recovered = recovered;
     Ok(moved)
 }
@@ -159,185 +170,210 @@ struct Held {
     _migrations: sqlx::pool::PoolConnection<sqlx::Postgres>,
 }
 
-/// The move under the tenant's runtime lock, journaled.
-#[allow(clippy::too_many_arguments)]
-async fn move_locked(
-    servers: &Servers,
-    containers: &Containers<'_>,
-    slug: &TenantSlug,
+/// What one move carries from step to step, so that each step reads as a method of it.
+struct MoveCtx<'a> {
+    servers: &'a Servers,
+    containers: &'a Containers<'a>,
+    slug: &'a TenantSlug,
+    /// The tenant's record as it was when the move began (under its runtime lock).
     tenant: Tenant,
-    to: &ServerName,
-    options: &MoveOptions,
-    actor: &str,
-    progress: &dyn Progress,
-) -> anyhow::Result<Moved> {
-    let was_running = tenant.status == "running";
-    if let (true, Containers::Unreachable(why)) = (was_running, containers) {
-        anyhow::bail!("tenant `{slug}` is running, and moving it needs the Docker engine: {why}");
-    }
-    let source = servers.get(&tenant.server).await?;
-    let target = servers.get(to.as_str()).await?;
-    let id = {
-        let mut conn = servers.control().acquire().await?;
-        journal::begin(&mut conn, slug.as_str(), &source.name, &target.name, was_running).await?
-    };
-    let mut moved = Moved {
-        tenant: slug.to_string(),
-        from: source.name.clone(),
-        to: target.name.clone(),
-        tables: Vec::new(),
-        rows: 0,
-        running: false,
-        downtime_ms: None,
-        archive: None,
-        recovered: None,
-        warnings: Vec::new(),
-    };
-    let mut stopped_at = None;
-    let switched = copy_and_switch(
-        servers,
-        containers,
-        slug,
-        &tenant,
-        &source,
-        &target,
-        id,
-        options,
-        actor,
-        progress,
-        &mut moved,
-        &mut stopped_at,
-    )
-    .await;
-    if let Err(error) = switched {
-        // The record may have switched even so, if the commit's answer was lost: look before undoing.
-        let now_on = runtime::find(servers, slug).await.map(|t| t.server);
-        if now_on.as_deref().ok() != Some(target.name.as_str()) {
-            progress.set_message(&format!("rolling back: tenant {slug} stays on server {}", source.name));
-            let undone =
-                roll_back(servers, containers, slug, &source, &target, was_running, stopped_at.is_some()).await;
-            let why = format!("{error:#}");
-            let mut conn = servers.control().acquire().await?;
-            match &undone {
-                Ok(()) => journal::finish(&mut conn, id, Step::RolledBack, Some(&why)).await?,
-                // Left unfinished: the next `tenant move` of it rolls back what is left.
-                Err(e) => journal::note_error(&mut conn, id, &format!("{why}; rolling back: {e:#}")).await?,
-            }
-            store::record(
-                &mut conn,
-                actor,
-                Some(slug.as_str()),
-                "tenant.move.failed",
-                json!({ "from": source.name, "to": target.name, "error": why, "archive": moved.archive }),
-            )
-            .await?;
-            let kept = match &moved.archive {
-                Some(path) => format!("; the archive it took is {}", path.display()),
-                None => String::new(),
-            };
-            return Err(match undone {
-                Ok(()) => error.context(format!(
-                    "tenant `{slug}` was not moved: it stays on server `{}`{}{kept}",
-                    source.name,
-                    if was_running { ", its bot running again" } else { "" }
-                )),
-                Err(e) => error.context(format!(
-                    "tenant `{slug}` was not moved and stays on server `{}`, but rolling back failed too ({e:#}): \
-                     `botctl tenant move {slug} --to {}` finishes the rollback{kept}",
-                    source.name, target.name
-                )),
-            });
-        }
-    }
-    progress.set_message(&format!("starting tenant {slug} on server {}", target.name));
-    let start = start_where_recorded(servers, containers, slug, was_running).await;
-    let start_error = match start {
-        Ok(running) => {
-            moved.running = running;
-            moved.downtime_ms = stopped_at.filter(|_| running).map(|at: Instant| millis(at.elapsed()));
-            None
-        }
-        Err(e) => Some(e),
-    };
-    if let Some(error) = start_error {
-        progress.set_message(&format!("tenant {slug} is not healthy on server {}: switching back", target.name));
-        return Err(switch_back(servers, containers, slug, &tenant, &source, &target, id, actor, error).await);
-    }
-    if let Containers::Unreachable(why) = containers {
-        let name = container_name(slug.as_str());
-        moved.warnings.push(format!(
-            "no container was looked at ({why}): a stopped container `{name}` would still name server `{}`; \
-             remove it before `botctl tenant start {slug}`, which makes one for server `{}`",
-            source.name, target.name
-        ));
-    }
-    progress.set_message(&format!("dropping tenant {slug}'s schema and role on server {}", source.name));
-    match drop_on(servers, &source, slug).await {
-        Ok(()) => journal::finish(&mut *servers.control().acquire().await?, id, Step::Done, None).await?,
-        Err(e) => moved.warnings.push(format!(
-            "tenant `{slug}` moved, but its schema and role on server `{}` could not be dropped ({e:#}): \
-             `botctl tenant move {slug} --to {}` drops them",
-            source.name, target.name
-        )),
-    }
-    Ok(moved)
+    was_running: bool,
+    source: Server,
+    target: Server,
+    /// The move's row in the journal.
+    id: i64,
+    options: &'a MoveOptions,
+    actor: &'a str,
+    progress: &'a dyn Progress,
 }
 
-/// Prepare the target, stop the bot, snapshot, load, verify, switch: everything up to the switch's
-/// commit, after which the tenant is the target's.
-#[allow(clippy::too_many_arguments)]
-async fn copy_and_switch(
-    servers: &Servers,
-    containers: &Containers<'_>,
-    slug: &TenantSlug,
-    tenant: &Tenant,
-    source: &Server,
-    target: &Server,
-    id: i64,
-    options: &MoveOptions,
-    actor: &str,
-    progress: &dyn Progress,
-    moved: &mut Moved,
-    stopped_at: &mut Option<Instant>,
-) -> anyhow::Result<()> {
-    progress.set_message(&format!("preparing tenant {slug}'s role and schema on server {}", target.name));
-    prepare(servers, target, slug, tenant.schema_version).await.context("preparing the target")?;
-
-    let mut held = hold(servers, source, slug).await?;
-    if let Containers::Engine(engine, _) = containers
-        && tenant.status == "running"
-    {
-        progress.set_message(&format!("stopping tenant {slug}'s bot"));
-        engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await.context("stopping the bot")?;
-        *stopped_at = Some(Instant::now());
+impl MoveCtx<'_> {
+    /// The move under the tenant's runtime lock, journaled.
+    async fn run(&self) -> anyhow::Result<Moved> {
+        let (slug, source, target) = (self.slug, &self.source, &self.target);
+        let mut moved = Moved {
+            tenant: slug.to_string(),
+            from: source.name.clone(),
+            to: target.name.clone(),
+            tables: Vec::new(),
+            rows: 0,
+            running: false,
+            downtime_ms: None,
+            archive: None,
+            recovered: None,
+            warnings: Vec::new(),
+        };
+        let mut stopped_at = None;
+        if let Err(error) = self.copy_and_switch(&mut moved, &mut stopped_at).await {
+            // The record may have switched even so, if the commit's answer was lost: look before undoing.
+            let now_on = runtime::find(self.servers, slug).await.map(|t| t.server);
+            if now_on.as_deref().ok() != Some(target.name.as_str()) {
+                return Err(self.undo(error, &moved, stopped_at.is_some()).await);
+            }
+        }
+        self.progress.set_message(&format!("starting tenant {slug} on server {}", target.name));
+        match start_where_recorded(self.servers, self.containers, slug, self.was_running).await {
+            Ok(running) => {
+                moved.running = running;
+                moved.downtime_ms = stopped_at.filter(|_| running).map(|at: Instant| millis(at.elapsed()));
+            }
+            Err(error) => {
+                self.progress
+                    .set_message(&format!("tenant {slug} is not healthy on server {}: switching back", target.name));
+                return Err(self.switch_back(error).await);
+            }
+        }
+        if let Containers::Unreachable(why) = self.containers {
+            let name = container_name(slug.as_str());
+            moved.warnings.push(format!(
+                "no container was looked at ({why}): a stopped container `{name}` would still name server `{}`; \
+                 remove it before `botctl tenant start {slug}`, which makes one for server `{}`",
+                source.name, target.name
+            ));
+        }
+        self.progress.set_message(&format!("dropping tenant {slug}'s schema and role on server {}", source.name));
+        match drop_on(self.servers, source, slug).await {
+            Ok(()) => journal::finish(&mut *self.servers.control().acquire().await?, self.id, Step::Done, None).await?,
+            Err(e) => moved.warnings.push(format!(
+                "tenant `{slug}` moved, but its schema and role on server `{}` could not be dropped ({e:#}): \
+                 `botctl tenant move {slug} --to {}` drops them",
+                source.name, target.name
+            )),
+        }
+        Ok(moved)
     }
-    journal::step(&mut *servers.control().acquire().await?, id, Step::Stopped).await?;
 
-    progress.set_message(&format!("taking tenant {slug}'s snapshot"));
-    let taken = tenant_backup::backup_one(servers, slug, &options.dest, &Keep::default())
-        .await
-        .context("taking the snapshot")?;
-    let path = taken.path.context("the snapshot wrote no archive")?;
-    journal::set_archive(&mut *servers.control().acquire().await?, id, &path.display().to_string()).await?;
-    moved.archive = Some(path.clone());
-    let archive = restore::open(&path).await.context("reading the snapshot back")?;
+    /// Prepare the target, stop the bot, snapshot, load, verify, switch: everything up to the switch's
+    /// commit, after which the tenant is the target's. `stopped_at` is set once the bot is stopped.
+    async fn copy_and_switch(&self, moved: &mut Moved, stopped_at: &mut Option<Instant>) -> anyhow::Result<()> {
+        let (servers, slug, source, target, id) = (self.servers, self.slug, &self.source, &self.target, self.id);
+        let progress = self.progress;
+        progress.set_message(&format!("preparing tenant {slug}'s role and schema on server {}", target.name));
+        prepare(servers, target, slug, self.tenant.schema_version).await.context("preparing the target")?;
 
-    progress.set_message(&format!("loading and verifying tenant {slug} on server {}", target.name));
-    moved.tables = load_and_verify(target, slug, &archive).await?;
-    moved.rows = moved.tables.iter().map(|t| t.rows).sum();
-    journal::step(&mut *servers.control().acquire().await?, id, Step::Loaded).await?;
+        let mut held = hold(servers, source, slug).await?;
+        if let Containers::Engine(engine, _) = self.containers
+            && self.was_running
+        {
+            progress.set_message(&format!("stopping tenant {slug}'s bot"));
+            // The bot stops answering as soon as it is told to stop, not once the engine says it is gone:
+            // the downtime counts from here (set only once the stop succeeded: a rollback restarts it).
+            let stopping = Instant::now();
+            engine.stop_container(&container_name(slug.as_str()), STOP_GRACE).await.context("stopping the bot")?;
+            *stopped_at = Some(stopping);
+        }
+        journal::step(&mut *servers.control().acquire().await?, id, Step::Stopped).await?;
 
-    progress.set_message(&format!("switching tenant {slug} to server {}", target.name));
-    let tx = &mut held.control;
-    store::set_server(tx, slug.as_str(), &target.name, migrate::tenant_latest()).await?;
-    journal::step(tx, id, Step::Switched).await?;
-    let details = json!({
-        "from": source.name, "to": target.name, "archive": path, "rows": moved.rows,
-        "tables": moved.tables.iter().map(|t| (t.table.clone(), t.rows.into())).collect::<serde_json::Map<_, _>>(),
-    });
-    store::record(tx, actor, Some(slug.as_str()), "tenant.move", details).await?;
-    held.control.commit().await.context("switching the tenant's record")?;
-    Ok(())
+        progress.set_message(&format!("taking tenant {slug}'s snapshot"));
+        let taken = tenant_backup::backup_one(servers, slug, &self.options.dest, &Keep::default())
+            .await
+            .context("taking the snapshot")?;
+        let path = taken.path.context("the snapshot wrote no archive")?;
+        journal::set_archive(&mut *servers.control().acquire().await?, id, &path.display().to_string()).await?;
+        moved.archive = Some(path.clone());
+        let archive = restore::open(&path).await.context("reading the snapshot back")?;
+
+        progress.set_message(&format!("loading and verifying tenant {slug} on server {}", target.name));
+        moved.tables = load_and_verify(target, slug, &archive).await?;
+        moved.rows = moved.tables.iter().map(|t| t.rows).sum();
+        journal::step(&mut *servers.control().acquire().await?, id, Step::Loaded).await?;
+
+        progress.set_message(&format!("switching tenant {slug} to server {}", target.name));
+        let tx = &mut held.control;
+        store::set_server(tx, slug.as_str(), &target.name, migrate::tenant_latest()).await?;
+        journal::step(tx, id, Step::Switched).await?;
+        let details = json!({
+            "from": source.name, "to": target.name, "archive": path, "rows": moved.rows,
+            "tables": moved.tables.iter().map(|t| (t.table.clone(), t.rows.into())).collect::<serde_json::Map<_, _>>(),
+        });
+        store::record(tx, self.actor, Some(slug.as_str()), "tenant.move", details).await?;
+        held.control.commit().await.context("switching the tenant's record")?;
+        Ok(())
+    }
+
+    /// The move failed before the switch: rolls it back, journals and records how, and returns `error`
+    /// with what became of the tenant.
+    async fn undo(&self, error: anyhow::Error, moved: &Moved, stopped: bool) -> anyhow::Error {
+        let (slug, source, target) = (self.slug, &self.source, &self.target);
+        self.progress.set_message(&format!("rolling back: tenant {slug} stays on server {}", source.name));
+        let undone = self.roll_back(stopped).await;
+        let why = format!("{error:#}");
+        let recorded = async {
+            let mut conn = self.servers.control().acquire().await?;
+            match &undone {
+                Ok(()) => journal::finish(&mut conn, self.id, Step::RolledBack, Some(&why)).await?,
+                // Left unfinished: the next `tenant move` of it rolls back what is left.
+                Err(e) => journal::note_error(&mut conn, self.id, &format!("{why}; rolling back: {e:#}")).await?,
+            }
+            let details = json!({ "from": source.name, "to": target.name, "error": why, "archive": moved.archive });
+            store::record(&mut conn, self.actor, Some(slug.as_str()), "tenant.move.failed", details).await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = recorded.await {
+            return e.context(format!("tenant `{slug}`'s move failed ({why}), and recording its rollback failed too"));
+        }
+        let kept = match &moved.archive {
+            Some(path) => format!("; the archive it took is {}", path.display()),
+            None => String::new(),
+        };
+        match undone {
+            Ok(()) => error.context(format!(
+                "tenant `{slug}` was not moved: it stays on server `{}`{}{kept}",
+                source.name,
+                if self.was_running { ", its bot running again" } else { "" }
+            )),
+            Err(e) => error.context(format!(
+                "tenant `{slug}` was not moved and stays on server `{}`, but rolling back failed too ({e:#}): \
+                 `botctl tenant move {slug} --to {}` finishes the rollback{kept}",
+                source.name, target.name
+            )),
+        }
+    }
+
+    /// Undoes a move that failed before the switch: the target's role and schema dropped, the bot started
+    /// again on the source (its stopped container still names it), if it was running and was `stopped`.
+    async fn roll_back(&self, stopped: bool) -> anyhow::Result<()> {
+        let dropped = drop_on(self.servers, &self.target, self.slug).await;
+        if let (true, Containers::Engine(engine, options)) = (self.was_running && stopped, self.containers) {
+            let tenant = runtime::find(self.servers, self.slug).await?;
+            let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
+            runtime::start_locked(self.servers, engine, self.slug, &tenant, &image, options, &NoProgress)
+                .await
+                .with_context(|| format!("starting the bot on server `{}` again", self.source.name))?;
+        }
+        dropped.with_context(|| format!("dropping the partial copy on server `{}`", self.target.name))
+    }
+
+    /// The bot did not get healthy on the target: the record switches back (the source schema is as the
+    /// snapshot left it: nothing wrote to it since), the bot starts on the source, the target is dropped.
+    async fn switch_back(&self, error: anyhow::Error) -> anyhow::Error {
+        let (servers, slug, source, target) = (self.servers, self.slug, &self.source, &self.target);
+        let why = format!("{error:#}");
+        let back = async {
+            let mut tx = servers.control().begin().await?;
+            store::set_server(&mut tx, slug.as_str(), &source.name, self.tenant.schema_version).await?;
+            journal::step(&mut tx, self.id, Step::SwitchingBack).await?;
+            let details = json!({ "from": source.name, "to": target.name, "error": why, "switched_back": true });
+            store::record(&mut tx, self.actor, Some(slug.as_str()), "tenant.move.failed", details).await?;
+            tx.commit().await?;
+            start_where_recorded(servers, self.containers, slug, true).await?;
+            drop_on(servers, target, slug).await?;
+            journal::finish(&mut *servers.control().acquire().await?, self.id, Step::RolledBack, Some(&why)).await?;
+            anyhow::Ok(())
+        };
+        match back.await {
+            Ok(()) => error.context(format!(
+                "tenant `{slug}`'s bot did not become healthy on server `{}`, so the move was undone: it runs on \
+                 server `{}` again",
+                target.name, source.name
+            )),
+            Err(e) => error.context(format!(
+                "tenant `{slug}`'s bot did not become healthy on server `{}`, and switching back to `{}` failed too \
+                 ({e:#}): `botctl tenant move {slug} --to {}` finishes the switch back",
+                target.name, source.name, target.name
+            )),
+        }
+    }
 }
 
 /// The tenant's role and schema on `target`, migrated to `version` (the source's), committed while the
@@ -374,15 +410,31 @@ async fn load_and_verify(target: &Server, slug: &TenantSlug, archive: &Archive) 
     let mut tx = target.pool.begin().await?;
     provision::enter_schema(&mut tx, slug).await?;
     snapshot::pin_output(&mut tx).await?;
-    restore::load(&mut tx, &slug.quoted_schema(), archive).await.context("loading the snapshot")?;
+    restore::load(&mut tx, &slug.quoted_schema(), archive)
+        .await
+        .with_context(|| format!("loading the snapshot on server `{}`", target.name))?;
     let mut copied = Vec::new();
     for file in &archive.manifest.tables {
         let (rows, csv) = snapshot::copy_out(&mut tx, slug, &file.table).await?;
-        if rows != file.rows || !same_rows(&csv, &archive.tables[&file.table]) {
+        let taken = &archive.tables[&file.table];
+        if rows != file.rows {
             anyhow::bail!(
-                "verifying {}: the target holds {rows} rows that differ from the snapshot's {} rows",
+                "verifying the copy on server `{}`: table {} holds {rows} rows there, the snapshot {}",
+                target.name,
                 file.table,
                 file.rows
+            );
+        }
+        if !same_rows(&csv, taken) {
+            let which = match differing_columns(&csv, taken).as_slice() {
+                [] => String::new(),
+                [one] => format!(" in column {one}"),
+                many => format!(" in columns {}", many.join(", ")),
+            };
+            anyhow::bail!(
+                "verifying the copy on server `{}`: the {rows} rows of table {} differ from the snapshot's{which}",
+                target.name,
+                file.table
             );
         }
         copied.push(TableCopied { table: file.table.clone(), rows });
@@ -398,16 +450,33 @@ fn same_rows(a: &[u8], b: &[u8]) -> bool {
     if backup::sha256(a) == backup::sha256(b) {
         return true;
     }
-    let records = |data: &[u8]| -> Option<Vec<csv::ByteRecord>> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(data);
-        let mut all: Vec<csv::ByteRecord> = reader.byte_records().collect::<Result<_, _>>().ok()?;
-        // The header stays first; the rows sort.
-        if all.len() > 1 {
-            all[1..].sort_by(|x, y| x.iter().cmp(y.iter()));
+    matches!((sorted_records(a), sorted_records(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A CSV copy's records, the header first and the rows sorted; `None` if it does not parse.
+fn sorted_records(data: &[u8]) -> Option<Vec<csv::ByteRecord>> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(data);
+    let mut all: Vec<csv::ByteRecord> = reader.byte_records().collect::<Result<_, _>>().ok()?;
+    if all.len() > 1 {
+        all[1..].sort_by(|x, y| x.iter().cmp(y.iter()));
+    }
+    Some(all)
+}
+
+/// The columns (by the header of `a`) whose values differ between two CSV copies of a table, their rows
+/// paired in sorted order: what a failed verify names. Never the values: they are customers' data.
+fn differing_columns(a: &[u8], b: &[u8]) -> Vec<String> {
+    let (Some(a), Some(b)) = (sorted_records(a), sorted_records(b)) else { return Vec::new() };
+    let Some(header) = a.first() else { return Vec::new() };
+    let mut differing = vec![false; header.len()];
+    for (x, y) in a.iter().zip(&b).skip(1) {
+        for (i, (u, v)) in x.iter().zip(y.iter()).enumerate() {
+            if u != v && i < differing.len() {
+                differing[i] = true;
+            }
         }
-        Some(all)
-    };
-    matches!((records(a), records(b)), (Some(x), Some(y)) if x == y)
+    }
+    header.iter().zip(differing).filter(|(_, d)| *d).map(|(h, _)| String::from_utf8_lossy(h).into_owned()).collect()
 }
 
 /// Starts the bot (if it was running) wherever the control plane now says the tenant is, after removing
@@ -432,69 +501,6 @@ async fn start_where_recorded(
     let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
     runtime::start_locked(servers, engine, slug, &tenant, &image, options, &NoProgress).await?;
     Ok(true)
-}
-
-/// Undoes a move that failed before the switch: the target's role and schema dropped, the bot started
-/// again on the source (its stopped container still names it), if it was running.
-async fn roll_back(
-    servers: &Servers,
-    containers: &Containers<'_>,
-    slug: &TenantSlug,
-    source: &Server,
-    target: &Server,
-    was_running: bool,
-    stopped: bool,
-) -> anyhow::Result<()> {
-    let dropped = drop_on(servers, target, slug).await;
-    if let (true, Containers::Engine(engine, options)) = (was_running && stopped, containers) {
-        let tenant = runtime::find(servers, slug).await?;
-        let image = tenant.image.clone().unwrap_or_else(|| options.image.clone());
-        runtime::start_locked(servers, engine, slug, &tenant, &image, options, &NoProgress)
-            .await
-            .with_context(|| format!("starting the bot on server `{}` again", source.name))?;
-    }
-    dropped.with_context(|| format!("dropping the partial copy on server `{}`", target.name))
-}
-
-/// The bot did not get healthy on the target: the record switches back (the source schema is as the
-/// snapshot left it: nothing wrote to it since), the bot starts on the source, the target is dropped.
-#[allow(clippy::too_many_arguments)]
-async fn switch_back(
-    servers: &Servers,
-    containers: &Containers<'_>,
-    slug: &TenantSlug,
-    tenant: &Tenant,
-    source: &Server,
-    target: &Server,
-    id: i64,
-    actor: &str,
-    error: anyhow::Error,
-) -> anyhow::Error {
-    let why = format!("{error:#}");
-    let back = async {
-        let mut tx = servers.control().begin().await?;
-        store::set_server(&mut tx, slug.as_str(), &source.name, tenant.schema_version).await?;
-        journal::step(&mut tx, id, Step::SwitchingBack).await?;
-        let details = json!({ "from": source.name, "to": target.name, "error": why, "switched_back": true });
-        store::record(&mut tx, actor, Some(slug.as_str()), "tenant.move.failed", details).await?;
-        tx.commit().await?;
-        start_where_recorded(servers, containers, slug, true).await?;
-        drop_on(servers, target, slug).await?;
-        journal::finish(&mut *servers.control().acquire().await?, id, Step::RolledBack, Some(&why)).await?;
-        anyhow::Ok(())
-    };
-    match back.await {
-        Ok(()) => error.context(format!(
-            "tenant `{slug}`'s bot did not become healthy on server `{}`, so the move was undone: it runs on \
-             server `{}` again",
-            target.name, source.name
-        )),
-        Err(e) => error.context(format!(
-            "tenant `{slug}`'s bot did not become healthy on server `{}`, and switching back to `{}` failed too \
-             ({e:#}): `botctl tenant move {slug} --to {}` finishes the switch back",
-            target.name, source.name, target.name
-        )),
-    }
 }
 
 /// Drops the tenant's schemas and role on `server` (no live tenant of that name is there any more).
@@ -651,5 +657,14 @@ mod tests {
         assert!(!same_rows(a, b"id,name\n1,\"a, b\"\n2,\"multi line\"\n"));
         assert!(!same_rows(a, b"name,id\n2,\"multi\nline\"\n1,\"a, b\"\n"));
         assert!(!same_rows(a, b"id,name\n1,\"a, b\"\n"));
+    }
+
+    #[test]
+    fn a_failed_verify_names_the_columns_that_differ_but_no_value() {
+        let a = b"id,name,phone\n1,Anna,+7900\n2,Boris,+7901\n";
+        let b = b"id,name,phone\n2,Boris,+7901\n1,Anna (changed),+7900\n";
+        assert_eq!(differing_columns(a, b), ["name"]);
+        assert_eq!(differing_columns(a, b"id,name,phone\n1,Anna,+1\n2,Boris,+2\n"), ["phone"]);
+        assert!(differing_columns(a, a).is_empty());
     }
 }

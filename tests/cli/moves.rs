@@ -1,5 +1,6 @@
 //! `botctl tenant move` between real PostgreSQL clusters: a tenant with bookings moves row for row and
-//! leaves nothing behind, refusals, a failure before the switch that changes nothing, a move a crash
+//! leaves nothing behind, refusals, a failure before the switch that changes nothing, failures injected
+//! on the target while the copy loads and while it is verified, each rolled back, a move a crash
 //! interrupted finished or rolled back by the next one, and `--all-from` draining a server.
 
 use std::collections::BTreeMap;
@@ -207,6 +208,100 @@ fn a_failure_before_the_switch_leaves_the_tenant_on_the_source_untouched_and_the
     assert_eq!(contents(&pg2.url(), &slug), before);
 }
 
+/// Breaks moves of `slug` onto the database at `url` in the middle of the copy, with the server's own
+/// features and nothing in botctl: an event trigger, on the tenant's `table` being created there (the
+/// move prepares the target first), gives that table a BEFORE INSERT row trigger running `row`
+/// (PL/pgSQL), which the snapshot's COPY fires. Returns what removes both.
+fn break_copy_on(url: &str, slug: &str, table: &str, row: &str) -> impl FnOnce() + use<> {
+    let name = format!("break_{slug}");
+    // A table created referencing `table` reports it among its commands too, hence OR REPLACE.
+    execute(
+        url,
+        &format!(
+            "CREATE FUNCTION public.{name}_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN {row} END$$; \
+             CREATE FUNCTION public.{name}() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+             DECLARE made record; \
+             BEGIN \
+               FOR made IN SELECT object_identity FROM pg_event_trigger_ddl_commands() \
+                 WHERE object_type = 'table' AND object_identity = 'tenant_{slug}.{table}' LOOP \
+                 EXECUTE format('CREATE OR REPLACE TRIGGER {name} BEFORE INSERT ON %s FOR EACH ROW \
+                   EXECUTE FUNCTION public.{name}_row()', made.object_identity); \
+               END LOOP; \
+             END$$; \
+             CREATE EVENT TRIGGER {name} ON ddl_command_end WHEN TAG IN ('CREATE TABLE') \
+             EXECUTE FUNCTION public.{name}()"
+        ),
+    );
+    let url = url.to_string();
+    move || {
+        execute(
+            &url,
+            &format!(
+                "DROP EVENT TRIGGER {name}; DROP FUNCTION public.{name}(); DROP FUNCTION public.{name}_row() CASCADE"
+            ),
+        )
+    }
+}
+
+/// A failure injected on the target while the move loads or verifies the copy (the bot stopped, the
+/// snapshot taken): the user is told the step and the cause, the tenant stays on the source with its
+/// rows and works there, the target holds nothing of it, the journal shows the rollback, and the next
+/// move succeeds.
+fn a_failure_mid_copy_is_rolled_back(row: &str, step: &str, cause: &str) {
+    let t = Backups::new();
+    let f = &t.f;
+    let pg2 = ExtraDb::new(SHARED);
+    add_server(f, "pg2", &pg2);
+    let slug = t.a.clone();
+    let before = contents(&f.db.url(), &slug);
+
+    let heal = break_copy_on(&pg2.url(), &slug, "bookings", row);
+    let assert = t.botctl(&["tenant", "move", &slug, "--to", "pg2", "--yes"]).assert().code(1);
+    let said = stderr(&assert);
+    heal();
+    assert!(said.contains(step) && said.contains(cause), "the step and the cause: {said}");
+    assert!(said.contains(&format!("tenant `{slug}` was not moved: it stays on server `main`")), "{said}");
+    assert!(said.contains("the archive it took is /"), "{said}");
+
+    assert_eq!(server_of(f, &slug), "main");
+    assert_eq!(contents(&f.db.url(), &slug), before, "the source's rows are intact");
+    assert!(f.role_exists(&slug) && f.schema_exists(&slug));
+    assert!(!pg2.role_exists(&slug) && !pg2.schema_exists(&slug), "the target holds nothing of it");
+    let steps = journal(f, &slug);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].0, "rolled_back");
+    assert!(steps[0].1.as_deref().unwrap().contains(cause), "{steps:?}");
+    assert!(actions(f, &slug).contains(&"tenant.move.failed".to_string()));
+
+    // It still works on the source as its own role (no lock of the move is left held), and moves next time.
+    execute(&f.tenant_url(&slug), "INSERT INTO customers (user_id, first_name) VALUES (990002, 'Stayed')");
+    let after = contents(&f.db.url(), &slug);
+    let out = moved(&t, &[&slug, "--to", "pg2"]);
+    assert_eq!(out["to"], "pg2", "{out}");
+    assert_eq!(contents(&pg2.url(), &slug), after);
+    let steps: Vec<String> = journal(f, &slug).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(steps, ["rolled_back", "done"]);
+}
+
+#[test]
+fn a_failure_while_loading_the_copy_is_rolled_back_and_told() {
+    a_failure_mid_copy_is_rolled_back(
+        "RAISE EXCEPTION 'the target refuses bookings today';",
+        "loading the snapshot on server `pg2`",
+        "the target refuses bookings today",
+    );
+}
+
+#[test]
+fn a_copy_that_differs_from_the_snapshot_is_rolled_back_and_told() {
+    // The target quietly changes every booking it is given: only the row-by-row verify can tell.
+    a_failure_mid_copy_is_rolled_back(
+        "NEW.service_name := NEW.service_name || ' (changed)'; RETURN NEW;",
+        "verifying the copy on server `pg2`",
+        "the 3 rows of table bookings differ from the snapshot's in column service_name",
+    );
+}
+
 #[test]
 fn a_move_a_crash_interrupted_is_rolled_back_or_finished_by_the_next_move() {
     let t = Backups::new();
@@ -367,6 +462,37 @@ mod with_docker {
             assert_eq!(on_target, 1);
             let earlier: i64 = r.pg2.scalar(&format!("SELECT count(*) FROM tenant_{slug}.customers WHERE user_id = 7801"));
             assert_eq!(earlier, 1, "the customer from before the move came along");
+        }
+    }
+
+    docker_test! {
+        fn a_running_tenant_whose_copy_fails_to_load_is_answered_from_the_source_again() {
+            let f = Fixture::new();
+            let r = Running::new(&f, None);
+            let slug = &r.slug;
+            let heal = break_copy_on(&r.pg2.url(), slug, "customers", "RAISE EXCEPTION 'no customers here today';");
+            let assert = r.botctl(&f).args(["tenant", "move", slug, "--to", "pg2", "--yes"]).assert().code(1);
+            let said = stderr(&assert);
+            heal();
+            assert!(said.contains("loading customers") && said.contains("no customers here today"), "{said}");
+            assert!(said.contains("stays on server `main`, its bot running again"), "{said}");
+            assert_eq!(server_of(&f, slug), "main");
+            assert_serving(&format!("botctl-{slug}"));
+            assert_eq!(f.json(&["tenant", "show", slug])["status"], "running");
+            assert!(!r.pg2.schema_exists(slug) && !r.pg2.role_exists(slug), "the target holds nothing of it");
+            // The bot answers from the source, and recorded the new customer there.
+            bot_answers(&f, 7804);
+            let on_source: i64 = f.scalar(&format!("SELECT count(*) FROM tenant_{slug}.customers WHERE user_id = 7804"));
+            assert_eq!(on_source, 1);
+            let steps: Vec<String> = journal(&f, slug).into_iter().map(|(s, _)| s).collect();
+            assert_eq!(steps, ["rolled_back"]);
+
+            let out = r.botctl(&f).args(["tenant", "move", slug, "--to", "pg2", "--yes", "-o", "json"]).assert().success();
+            let out: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+            assert_eq!(out["running"], true, "{out}");
+            assert_serving(&format!("botctl-{slug}"));
+            let on_target: i64 = r.pg2.scalar(&format!("SELECT count(*) FROM tenant_{slug}.customers WHERE user_id = 7804"));
+            assert_eq!(on_target, 1);
         }
     }
 
