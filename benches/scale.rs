@@ -68,7 +68,7 @@ struct Args {
     /// PostgreSQL servers: `main` and the others added as `server add` does.
     #[arg(long, default_value_t = 4)]
     servers: usize,
-    /// Creates (and fleet jobs) at once.
+    /// Creates at once, and fleet jobs at once on each server (`--jobs` of `migrate` and `backup`).
     #[arg(long, default_value_t = 4)]
     jobs: usize,
     /// Instead: fill ONE server up to this many tenants, measuring at every `--step`.

@@ -333,8 +333,8 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;tenant;upgrade' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
             [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'The image to move to [default: docker.image]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
@@ -571,8 +571,8 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;migrate' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Reads settings from this YAML file instead of the standard places')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster')
@@ -631,8 +631,8 @@ Register-ArgumentCompleter -Native -CommandName 'botctl' -ScriptBlock {
             break
         }
         'botctl;backup' {
-            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
-            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once')
+            [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
+            [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this')
             [CompletionResult]::new('--dest', '--dest', [CompletionResultType]::ParameterName, 'The backup directory, holding one directory per tenant [default: backup.dir]')
             [CompletionResult]::new('--lock-timeout', '--lock-timeout', [CompletionResultType]::ParameterName, 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]')
             [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keeps each tenant''s newest N archives (at least 1) and deletes older ones')

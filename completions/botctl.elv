@@ -318,8 +318,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
             cand --version 'Print version'
         }
         &'botctl;tenant;upgrade'= {
-            cand -j 'How many tenants to work on at once'
-            cand --jobs 'How many tenants to work on at once'
+            cand -j 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
+            cand --jobs 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
             cand --image 'The image to move to [default: docker.image]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
@@ -531,8 +531,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;server;help;help'= {
         }
         &'botctl;migrate'= {
-            cand -j 'How many tenants to work on at once'
-            cand --jobs 'How many tenants to work on at once'
+            cand -j 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
+            cand --jobs 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
             cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
             cand --config 'Reads settings from this YAML file instead of the standard places'
             cand --database-url 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl''s local cluster'
@@ -586,8 +586,8 @@ set edit:completion:arg-completer[botctl] = {|@words|
         &'botctl;migrate;help;help'= {
         }
         &'botctl;backup'= {
-            cand -j 'How many tenants to work on at once'
-            cand --jobs 'How many tenants to work on at once'
+            cand -j 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
+            cand --jobs 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this'
             cand --dest 'The backup directory, holding one directory per tenant [default: backup.dir]'
             cand --lock-timeout 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]'
             cand --keep 'Keeps each tenant''s newest N archives (at least 1) and deletes older ones'

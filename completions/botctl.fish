@@ -293,7 +293,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -l no-progress -d 'Never draws progress bars or spinners'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from restart" -s V -l version -d 'Print version'
-complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s j -l jobs -d 'How many tenants to work on at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -s j -l jobs -d 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l image -d 'The image to move to [default: docker.image]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand tenant; and __fish_seen_subcommand_from upgrade" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
@@ -447,7 +447,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_su
 complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "drain" -d 'Stops placing new tenants on a server (its tenants stay; `tenant move --all-from` moves them)'
 complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Forgets a server that holds no live tenant (nothing on the server itself is touched)'
 complete -c botctl -n "__fish_botctl_using_subcommand server; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to work on at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s j -l jobs -d 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l config -d 'Reads settings from this YAML file instead of the standard places' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -l database-url -d 'Connects to this PostgreSQL server (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of botctl\'s local cluster' -r
@@ -489,7 +489,7 @@ complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_s
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Shows each tenant\'s schema version and how many migrations it is missing'
 complete -c botctl -n "__fish_botctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -s j -l jobs -d 'How many tenants to work on at once' -r
+complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -s j -l jobs -d 'How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up to 4 × this many at once, and no server on more than this' -r
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l dest -d 'The backup directory, holding one directory per tenant [default: backup.dir]' -r -F
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l lock-timeout -d 'Fails a tenant whose table another session holds for this long, naming the table (e.g. 30s, 2m) [default: backup.lock_timeout]' -r
 complete -c botctl -n "__fish_botctl_using_subcommand backup; and not __fish_seen_subcommand_from list verify help" -l keep -d 'Keeps each tenant\'s newest N archives (at least 1) and deletes older ones' -r

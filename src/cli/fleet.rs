@@ -13,7 +13,8 @@ pub struct FleetArgs {
     /// Works on every tenant.
     #[arg(long)]
     all: bool,
-    /// How many tenants to work on at once.
+    /// How many tenants to work on at once on each PostgreSQL server: a fleet on 4 servers works on up
+    /// to 4 × this many at once, and no server on more than this.
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 }

@@ -16,32 +16,38 @@ pub async fn create_tenant(conn: &mut PgConnection, slug: &TenantSlug) -> Result
     let name = slug.quoted_schema();
     // Nobody needs this first password: it is rotated whenever the tenant's container is created.
     let password = generate_password();
-    let statements = [
+    let mut statements = vec![
         format!("CREATE ROLE {name} LOGIN NOINHERIT PASSWORD '{password}'"),
         // On the role, not per connection, so it also holds behind PgBouncer.
         format!("ALTER ROLE {name} SET search_path = {name}"),
     ];
-    for statement in statements {
-        sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-    }
-    create_schema(conn, &name, &name).await
+    statements.extend(schema_statements(&name, &name));
+    run(conn, &statements).await
+}
+
+/// `statements` in one round trip (one simple query): each names this tenant's role or schema, so as
+/// prepared statements they would be parsed for one use only and crowd the connection's statement
+/// cache. Outside a transaction they are one (the simple query's own); inside, part of the caller's.
+async fn run(conn: &mut PgConnection, statements: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(statements.join(";\n"))).execute(conn).await?;
+    Ok(())
 }
 
 /// Creates schema `schema` (quoted) for tenant role `role` (quoted): closed to everyone else, rows
 /// only for the role, in tables later migrations add too (default privileges belong to the schema, so
 /// they survive a rename).
 async fn create_schema(conn: &mut PgConnection, schema: &str, role: &str) -> Result<(), sqlx::Error> {
-    let statements = [
+    run(conn, &schema_statements(schema, role)).await
+}
+
+fn schema_statements(schema: &str, role: &str) -> [String; 5] {
+    [
         format!("CREATE SCHEMA {schema}"),
         format!("REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"),
         format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
         format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"),
         format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}"),
-    ];
-    for statement in statements {
-        sqlx::query(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-    }
-    Ok(())
+    ]
 }
 
 /// A schema next to the tenant's: `tenant_<slug>_<suffix>`, where a restore builds, or a deep
@@ -163,7 +169,7 @@ pub async fn rotate_password(conn: &mut PgConnection, slug: &TenantSlug) -> Resu
 
 /// Points unqualified names at the tenant's schema for the rest of the transaction.
 pub async fn enter_schema(conn: &mut PgConnection, slug: &TenantSlug) -> Result<(), sqlx::Error> {
-    sqlx::query(AssertSqlSafe(format!("SET LOCAL search_path TO {}", slug.quoted_schema())))
+    sqlx::raw_sql(AssertSqlSafe(format!("SET LOCAL search_path TO {}", slug.quoted_schema())))
         .execute(&mut *conn)
         .await?;
     Ok(())

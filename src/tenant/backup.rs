@@ -21,7 +21,7 @@ pub struct BackupOptions {
     /// Archives go to `dest/<tenant>/`.
     pub dest: PathBuf,
     pub keep: Keep,
-    /// How many tenants at once; the pool must allow as many connections.
+    /// How many tenants at once on each server; each server's pool must allow as many connections.
     pub jobs: usize,
 }
 
@@ -52,7 +52,8 @@ impl BackupReport {
     }
 }
 
-/// Backs up the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
+/// Backs up the targeted tenants, `jobs` at a time on each server; one tenant's failure does not stop the
+/// others.
 pub async fn backup(
     servers: &Servers,
     options: &BackupOptions,
@@ -62,14 +63,16 @@ pub async fn backup(
     let slugs = options.targets.resolve(servers).await?;
     progress.set_message("backing up tenants");
     let routes = &Routes::new(servers, &slugs).await?;
-    let mut tenants: Vec<TenantBackedUp> = ops::each(&slugs, options.jobs, progress, |slug| async move {
-        let taken = match routes.server(slug) {
-            Ok(server) => backup_on(servers, server, slug, &options.dest, &options.keep).await,
-            Err(why) => Err(anyhow::anyhow!(why)),
-        };
-        taken.unwrap_or_else(|e| failed(slug, &e))
-    })
-    .await;
+    let server_of = |slug: &TenantSlug| routes.server_name(slug);
+    let mut tenants: Vec<TenantBackedUp> =
+        ops::each_per_server(&slugs, server_of, options.jobs, progress, |slug| async move {
+            let taken = match routes.server(slug) {
+                Ok(server) => backup_on(servers, server, slug, &options.dest, &options.keep).await,
+                Err(why) => Err(anyhow::anyhow!(why)),
+            };
+            taken.unwrap_or_else(|e| failed(slug, &e))
+        })
+        .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = BackupReport { dest: options.dest.clone(), tenants };
     record(servers, actor, &report).await?;

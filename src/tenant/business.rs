@@ -38,27 +38,33 @@ pub async fn seed(conn: &mut PgConnection, template: &Template, who: &Identity<'
     .bind(&t.contacts)
     .execute(&mut *conn)
     .await?;
-    for (position, service) in (0..).zip(&t.services) {
-        sqlx::query(
-            "INSERT INTO services (name, description, duration_minutes, price_minor, position) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&service.name)
-        .bind(&service.description)
-        .bind(minutes(service.duration_minutes))
-        .bind(service.price_minor)
-        .bind(position)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for interval in &t.hours {
-        sqlx::query("INSERT INTO working_hours (weekday, opens, closes) VALUES ($1, $2, $3)")
-            .bind(i16::from(u8::try_from(interval.weekday.number_from_monday()).unwrap_or(1)))
-            .bind(interval.opens)
-            .bind(interval.closes)
-            .execute(&mut *conn)
-            .await?;
-    }
+    // A statement for each table whatever the template holds, not one a row: each is a round trip.
+    let services = &t.services;
+    sqlx::query(
+        "INSERT INTO services (name, description, duration_minutes, price_minor, position) \
+         SELECT name, description, duration, price, (n - 1)::int \
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) WITH ORDINALITY \
+         AS s(name, description, duration, price, n) ORDER BY n",
+    )
+    .bind(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
+    .bind(services.iter().map(|s| s.description.as_deref()).collect::<Vec<_>>())
+    .bind(services.iter().map(|s| minutes(s.duration_minutes)).collect::<Vec<_>>())
+    .bind(services.iter().map(|s| s.price_minor).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    let hours = &t.hours;
+    sqlx::query(
+        "INSERT INTO working_hours (weekday, opens, closes) \
+         SELECT weekday, opens, closes FROM unnest($1::smallint[], $2::time[], $3::time[]) WITH ORDINALITY \
+         AS h(weekday, opens, closes, n) ORDER BY n",
+    )
+    .bind(
+        hours.iter().map(|h| i16::from(u8::try_from(h.weekday.number_from_monday()).unwrap_or(1))).collect::<Vec<_>>(),
+    )
+    .bind(hours.iter().map(|h| h.opens).collect::<Vec<_>>())
+    .bind(hours.iter().map(|h| h.closes).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     set_owners(conn, who.owners).await
 }
 

@@ -454,6 +454,11 @@ impl Routes {
         Ok(Self { server_of, reached })
     }
 
+    /// The name of the tenant's server, connected or not: what [`each_per_server`] groups by.
+    pub(super) fn server_name(&self, slug: &TenantSlug) -> Option<&str> {
+        self.server_of.get(slug.as_str()).map(String::as_str)
+    }
+
     /// The tenant's server, connected, or why not.
     pub(super) fn server(&self, slug: &TenantSlug) -> Result<&Server, String> {
         let name = self.server_of.get(slug.as_str()).ok_or_else(|| format!("no tenant `{slug}`"))?;
@@ -491,10 +496,56 @@ where
         .await
 }
 
+/// Runs `work` on each tenant, at most `jobs` at a time on any one server (`server_of` names it) and the
+/// servers side by side, counting them on `progress`; the results come back in the order they finish.
+/// The limit is per server because each server's connections, CPU and disk are its own: a fleet on four
+/// servers works on four times as many tenants at once, and no server on more than it did alone.
+pub(super) async fn each_per_server<'a, T, Fut>(
+    slugs: &'a [TenantSlug],
+    server_of: impl Fn(&TenantSlug) -> Option<&'a str>,
+    jobs: usize,
+    progress: &'a dyn Progress,
+    work: impl Fn(&'a TenantSlug) -> Fut,
+) -> Vec<T>
+where
+    Fut: std::future::Future<Output = T> + 'a,
+{
+    progress.set_length(slugs.len() as u64);
+    // Each server's tenants in their given order; a tenant of no known server gets a group of its own
+    // kind (`None`), whose work fails at once.
+    let mut groups: Vec<(Option<&str>, Vec<&'a TenantSlug>)> = Vec::new();
+    for slug in slugs {
+        let server = server_of(slug);
+        match groups.iter_mut().find(|(s, _)| *s == server) {
+            Some((_, group)) => group.push(slug),
+            None => groups.push((server, vec![slug])),
+        }
+    }
+    let work = &work;
+    futures_util::stream::iter(groups)
+        .map(|(_, group)| {
+            futures_util::stream::iter(group)
+                .map(move |slug| {
+                    let done = work(slug);
+                    async move {
+                        let done = done.await;
+                        progress.inc(1);
+                        done
+                    }
+                })
+                .buffer_unordered(jobs.max(1))
+        })
+        // Every server's stream at once: no limit across them.
+        .flatten_unordered(None)
+        .collect()
+        .await
+}
+
 pub struct MigrateOptions {
     pub targets: Targets,
     pub dry_run: bool,
-    /// How many tenants migrate at once; the pool must allow as many connections.
+    /// How many tenants migrate at once on each server; each server's pool must allow as many
+    /// connections.
     pub jobs: usize,
 }
 
@@ -525,7 +576,8 @@ impl MigrateReport {
     }
 }
 
-/// Brings tenant schemas to this binary's version, `jobs` tenants at a time, each under its own lock.
+/// Brings tenant schemas to this binary's version, `jobs` tenants at a time on each server, each under
+/// its own lock.
 /// One tenant's failure does not stop the others; the report names each.
 pub async fn migrate(
     servers: &Servers,
@@ -553,13 +605,15 @@ pub async fn migrate(
     progress.set_message("migrating tenants");
     let routes = Routes::new(servers, &targets).await?;
     let routes = &routes;
-    let mut tenants: Vec<TenantMigrated> = each(&targets, options.jobs, progress, |slug| async move {
-        match routes.server(slug) {
-            Ok(server) => migrate_one(servers, server, slug, options.dry_run, latest).await,
-            Err(why) => TenantMigrated::failed(slug, why),
-        }
-    })
-    .await;
+    let server_of = |slug: &TenantSlug| routes.server_name(slug);
+    let mut tenants: Vec<TenantMigrated> =
+        each_per_server(&targets, server_of, options.jobs, progress, |slug| async move {
+            match routes.server(slug) {
+                Ok(server) => migrate_one(servers, server, slug, options.dry_run, latest).await,
+                Err(why) => TenantMigrated::failed(slug, why),
+            }
+        })
+        .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     let report = MigrateReport { latest, dry_run: options.dry_run, already_current: total - targets.len(), tenants };
     if !options.dry_run && !report.tenants.is_empty() {
@@ -637,4 +691,81 @@ pub async fn migrate_status(servers: &Servers) -> anyhow::Result<Vec<MigrationSt
             latest,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// How many tenants' work runs at once, on each server and in all, at its highest.
+    #[derive(Default)]
+    struct Peaks {
+        now: HashMap<String, usize>,
+        peak: HashMap<String, usize>,
+        now_all: usize,
+        peak_all: usize,
+    }
+
+    #[tokio::test]
+    async fn each_server_works_on_at_most_jobs_tenants_at_once_and_the_servers_side_by_side() {
+        let servers = ["main", "pg2", "pg3"];
+        // Uneven shares, interleaved as the control plane lists them: 9 on main, 6 on pg2, 2 on pg3.
+        let placed: Vec<(TenantSlug, &str)> = (0..17)
+            .map(|i| {
+                let server = match i {
+                    13 | 15 => servers[2],
+                    _ if i % 2 == 1 => servers[1],
+                    _ => servers[0],
+                };
+                (format!("t{i}").parse().unwrap(), server)
+            })
+            .collect();
+        let slugs: Vec<TenantSlug> = placed.iter().map(|(s, _)| s.clone()).collect();
+        let server_of = |slug: &TenantSlug| placed.iter().find(|(s, _)| s == slug).map(|(_, server)| *server);
+        let peaks = Mutex::new(Peaks::default());
+        let jobs = 2;
+        let done: Vec<String> = each_per_server(&slugs, server_of, jobs, &crate::progress::NoProgress, |slug| {
+            let server = server_of(slug).unwrap().to_string();
+            let peaks = &peaks;
+            async move {
+                {
+                    let mut p = peaks.lock().unwrap();
+                    let now = p.now.entry(server.clone()).or_default();
+                    *now += 1;
+                    let now = *now;
+                    let peak = p.peak.entry(server.clone()).or_default();
+                    *peak = (*peak).max(now);
+                    p.now_all += 1;
+                    p.peak_all = p.peak_all.max(p.now_all);
+                }
+                // Several turns of the scheduler while counted, so that others start meanwhile if allowed.
+                for _ in 0..5 {
+                    tokio::task::yield_now().await;
+                }
+                let mut p = peaks.lock().unwrap();
+                *p.now.get_mut(&server).unwrap() -= 1;
+                p.now_all -= 1;
+                slug.to_string()
+            }
+        })
+        .await;
+        let mut done = done;
+        done.sort();
+        let mut expected: Vec<String> = slugs.iter().map(ToString::to_string).collect();
+        expected.sort();
+        assert_eq!(done, expected, "every tenant's work ran once");
+        let peaks = peaks.into_inner().unwrap();
+        let shares: HashMap<&str, usize> =
+            servers.iter().map(|s| (*s, placed.iter().filter(|(_, on)| on == s).count())).collect();
+        for server in servers {
+            let peak = peaks.peak[server];
+            assert!(peak <= jobs, "server {server} ran {peak} at once, over --jobs {jobs}");
+            assert_eq!(peak, jobs.min(shares[server]), "server {server} used its own share of jobs");
+        }
+        let side_by_side: usize = servers.iter().map(|s| jobs.min(shares[s])).sum();
+        assert_eq!(peaks.peak_all, side_by_side, "the servers worked side by side, not under one overall limit");
+    }
 }

@@ -22,7 +22,8 @@ pub struct UpgradeOptions {
     pub targets: Targets,
     /// The image to move to.
     pub image: String,
-    /// How many tenants upgrade at once; the pool must allow twice as many connections.
+    /// How many tenants upgrade at once on each server; each server's pool must allow twice as many
+    /// connections.
     pub jobs: usize,
 }
 
@@ -78,7 +79,8 @@ pub async fn refuse_named(servers: &Servers, targets: &Targets) -> anyhow::Resul
     Ok(())
 }
 
-/// Upgrades the targeted tenants, `jobs` at a time; one tenant's failure does not stop the others.
+/// Upgrades the targeted tenants, `jobs` at a time on each server (each migrates its schema there); one
+/// tenant's failure does not stop the others.
 pub async fn upgrade(
     servers: &Servers,
     engine: &Engine,
@@ -92,13 +94,15 @@ pub async fn upgrade(
     progress.set_message("upgrading tenants");
     let target = &Target { tag: &options.image, id: &image.id };
     let routes = &ops::Routes::new(servers, &slugs).await?;
-    let mut tenants: Vec<TenantUpgraded> = ops::each(&slugs, options.jobs, progress, |slug| async move {
-        match routes.server(slug) {
-            Ok(_) => upgrade_one(servers, engine, slug, target, runtime, actor).await,
-            Err(why) => TenantUpgraded { error: Some(why), ..TenantUpgraded::new(slug, target) },
-        }
-    })
-    .await;
+    let server_of = |slug: &TenantSlug| routes.server_name(slug);
+    let mut tenants: Vec<TenantUpgraded> =
+        ops::each_per_server(&slugs, server_of, options.jobs, progress, |slug| async move {
+            match routes.server(slug) {
+                Ok(_) => upgrade_one(servers, engine, slug, target, runtime, actor).await,
+                Err(why) => TenantUpgraded { error: Some(why), ..TenantUpgraded::new(slug, target) },
+            }
+        })
+        .await;
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(UpgradeReport { image: options.image.clone(), tenants })
 }

@@ -115,3 +115,35 @@ fn migrate_fails_a_tenant_whose_table_is_locked_naming_it_and_an_interrupt_ends_
     drop(held);
     f.botctl().args(["migrate", &a]).assert().success();
 }
+
+/// `tenant create` applies its migrations in one round trip, writing the ledger itself: the rows must be
+/// the ones sqlx's migrator writes and accepts (same versions, descriptions and checksums), so that
+/// sqlx's own runner finds nothing to apply and nothing changed.
+#[test]
+fn a_new_tenants_ledger_is_the_one_sqlx_writes_and_accepts() {
+    let f = Fixture::new();
+    let a = f.create(BOT_A);
+    let migrator = botctl::db::migrate::tenant_migrator(&a.parse().unwrap());
+    let mut conn = f.db.connect();
+    let rows: Vec<(i64, String, bool, Vec<u8>, i64)> = block_on(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT version, description, success, checksum, execution_time FROM tenant_{a}._sqlx_migrations ORDER BY version"
+        )))
+        .fetch_all(&mut conn),
+    )
+    .unwrap();
+    let expected: Vec<(i64, String, bool, Vec<u8>)> =
+        migrator.iter().map(|m| (m.version, m.description.to_string(), true, m.checksum.to_vec())).collect();
+    let written: Vec<(i64, String, bool, Vec<u8>)> =
+        rows.iter().map(|(v, d, s, c, _)| (*v, d.clone(), *s, c.clone())).collect();
+    assert_eq!(written, expected);
+    assert!(rows.iter().all(|(_, _, _, _, nanos)| *nanos >= 0), "{rows:?}");
+    block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO tenant_{a}"))).execute(&mut conn)).unwrap();
+    block_on(migrator.run_direct(None, &mut conn, false)).expect("sqlx's migrator accepts the ledger as it is");
+    let count: i64 = block_on(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM tenant_{a}._sqlx_migrations")))
+            .fetch_one(&mut conn),
+    )
+    .unwrap();
+    assert_eq!(count, latest());
+}
