@@ -392,6 +392,32 @@ async fn catalog(server: &Server) -> Catalog {
     Catalog { classes, tables, attributes, catalog_bytes, database_bytes }
 }
 
+/// How long `settle` waits at most.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(600);
+
+/// Waits until no server has run an autovacuum worker for two looks in a row (at most
+/// `SETTLE_AT_MOST`): thousands of tenants made in minutes leave every server vacuuming its catalog
+/// for a while after, which a server that grew to them over months would not be doing when one more
+/// tenant is made. Returns how long it waited.
+async fn settle(fleet: &Fleet) -> Duration {
+    let started = Instant::now();
+    let mut calm = 0;
+    while calm < 2 && started.elapsed() < SETTLE_AT_MOST {
+        let mut vacuuming = 0;
+        for server in &fleet.servers {
+            let workers: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+                    .fetch_one(&server.pool)
+                    .await
+                    .unwrap();
+            vacuuming += workers;
+        }
+        calm = if vacuuming == 0 { calm + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    started.elapsed()
+}
+
 /// The machine's load average over the last minute: other work shares the 2 cores, and it shows here.
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -441,6 +467,8 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize, per_server: bool) {
     let started = Instant::now();
     let made = create(fleet, 0, tenants - quiet_total, jobs).await;
     let create_wall = started.elapsed();
+    let settled = settle(fleet).await;
+    eprintln!("servers settled in {:.1} s (load {})", settled.as_secs_f64(), load());
     let mut quiet = Vec::new();
     for (i, server) in fleet.servers.iter().enumerate() {
         let from = tenants - quiet_total + i * QUIET;
@@ -450,10 +478,12 @@ async fn spread(fleet: &Fleet, tenants: usize, jobs: usize, per_server: bool) {
 
     println!("\n### Tenant create, DB side (after `getMe`), ms: p50 / p95 / max\n");
     println!(
-        "{} tenants made {jobs} at a time by placement in {} ({:.0} a second), then {QUIET} on each server one at a time.\n",
+        "{} tenants made {jobs} at a time by placement in {} ({:.0} a second), then, once no server vacuumed \
+         (after {:.0} s), {QUIET} on each server one at a time.\n",
         made.len(),
         secs(create_wall),
-        made.len() as f64 / create_wall.as_secs_f64()
+        made.len() as f64 / create_wall.as_secs_f64(),
+        settled.as_secs_f64()
     );
     println!(
         "| server | tenants | first {window}, {jobs} at a time | last {window}, {jobs} at a time | then {QUIET} one at a time |"
@@ -549,6 +579,7 @@ async fn single_server(fleet: &Fleet, up_to: usize, step: usize, jobs: usize) {
         let next = (present + step).min(up_to);
         let quiet_from = next - QUIET.min(next - present);
         let made = create(fleet, present, quiet_from, jobs).await;
+        settle(fleet).await;
         let quiet = create(fleet, quiet_from, next, 1).await;
         present = next;
         let db: Vec<Duration> = made.iter().map(|m| m.db).collect();
