@@ -470,8 +470,8 @@ impl Routes {
     }
 }
 
-/// Runs `work` on each tenant, `jobs` at a time, counting them on `progress`; the results come back in
-/// the order they finish.
+/// Runs `work` on each tenant, `jobs` at a time in all, counting them on `progress`; the results come
+/// back in the order they finish. (All of them one group of [`each_per_server`].)
 pub(super) async fn each<'a, T, Fut>(
     slugs: &'a [TenantSlug],
     jobs: usize,
@@ -481,19 +481,7 @@ pub(super) async fn each<'a, T, Fut>(
 where
     Fut: std::future::Future<Output = T> + 'a,
 {
-    progress.set_length(slugs.len() as u64);
-    futures_util::stream::iter(slugs)
-        .map(|slug| {
-            let done = work(slug);
-            async move {
-                let done = done.await;
-                progress.inc(1);
-                done
-            }
-        })
-        .buffer_unordered(jobs.max(1))
-        .collect()
-        .await
+    each_per_server(slugs, |_| None, jobs, progress, work).await
 }
 
 /// Runs `work` on each tenant, at most `jobs` at a time on any one server (`server_of` names it) and the
