@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use common::barbershop;
 
 const BOT_ID_BASE: i64 = 710_000_000;
-const BOOKINGS: i64 = 200;
+const BOOKINGS: usize = 200;
 
 fn main() {
     let tenants: i64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
@@ -127,21 +127,7 @@ async fn fill(pool: &PgPool, emulator: &Emulator, tenants: i64) {
             let options = barbershop(&format!("bench{n}"), &token, Locale::Ru, api.clone());
             async move {
                 ops::create(servers, &options, "bench", &NoProgress).await.unwrap();
-                let sql = format!(
-                    "BEGIN; SET LOCAL search_path TO tenant_bench{n};
-                     INSERT INTO customers (user_id, first_name, phone)
-                         SELECT 100000 + i, 'Клиент ' || i, '+7900' || lpad(i::text, 7, '0') FROM generate_series(1, {BOOKINGS}) i;
-                     INSERT INTO bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at)
-                         SELECT 100000 + i, s.id, s.name, s.price_minor,
-                                date_trunc('day', now()) + interval '1 day' + i * interval '1 hour',
-                                date_trunc('day', now()) + interval '1 day' + i * interval '1 hour' + interval '45 minutes'
-                         FROM generate_series(1, {BOOKINGS}) i, (SELECT * FROM services ORDER BY position LIMIT 1) s;
-                     INSERT INTO outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key)
-                         SELECT 'reminder', customer_id, id, starts_at - interval '2 hours', starts_at, 'reminder:' || id
-                         FROM bookings;
-                     COMMIT;"
-                );
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+                common::book(pool, &format!("tenant_bench{n}"), BOOKINGS).await;
             }
         })
         .buffer_unordered(4)

@@ -53,6 +53,27 @@ pub async fn tenant(pool: &PgPool, cluster: &LocalCluster, slug: &str, token: &s
 /// (`migrations/tenant/0003_services_listing.sql`).
 pub const MEASURED_MIGRATION: i64 = 3;
 
+/// `bookings` customers of tenant schema `schema` (quoted) each with a booking an hour apart from
+/// tomorrow on, and their reminders in the outbox: the rows the bot would have written, in one
+/// transaction on the server `pool` reaches.
+pub async fn book(pool: &PgPool, schema: &str, bookings: usize) {
+    let sql = format!(
+        "BEGIN; SET LOCAL search_path TO {schema};
+         INSERT INTO customers (user_id, first_name, phone)
+             SELECT 100000 + i, 'Клиент ' || i, '+7900' || lpad(i::text, 7, '0') FROM generate_series(1, {bookings}) i;
+         INSERT INTO bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at)
+             SELECT 100000 + i, s.id, s.name, s.price_minor,
+                    date_trunc('day', now()) + interval '1 day' + i * interval '1 hour',
+                    date_trunc('day', now()) + interval '1 day' + i * interval '1 hour' + interval '45 minutes'
+             FROM generate_series(1, {bookings}) i, (SELECT * FROM services ORDER BY position LIMIT 1) s;
+         INSERT INTO outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key)
+             SELECT 'reminder', customer_id, id, starts_at - interval '2 hours', starts_at, 'reminder:' || id
+             FROM bookings;
+         COMMIT;"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+}
+
 /// Undoes the measured migration in tenant schema `schema` on the server `pool` reaches, so that `migrate`
 /// has exactly that one to apply there.
 pub async fn undo_measured_migration(pool: &PgPool, schema: &str) {

@@ -267,25 +267,9 @@ async fn answered(fleet: &Fleet, token: &str, n: i64) -> Duration {
     started.elapsed()
 }
 
-/// `BOOKINGS` customers each with a booking an hour apart from tomorrow on, and their reminders in the
-/// outbox, as `benches/backup.rs` makes them (the bot would have written the same rows).
+/// `BOOKINGS` customers each with a booking and its reminder, as `benches/backup.rs` makes them.
 async fn book(pool: &PgPool, slug: &TenantSlug) {
-    let sql = format!(
-        "BEGIN; SET LOCAL search_path TO {schema};
-         INSERT INTO customers (user_id, first_name, phone)
-             SELECT 100000 + i, 'Клиент ' || i, '+7900' || lpad(i::text, 7, '0') FROM generate_series(1, {BOOKINGS}) i;
-         INSERT INTO bookings (customer_id, service_id, service_name, price_minor, starts_at, ends_at)
-             SELECT 100000 + i, s.id, s.name, s.price_minor,
-                    date_trunc('day', now()) + interval '1 day' + i * interval '1 hour',
-                    date_trunc('day', now()) + interval '1 day' + i * interval '1 hour' + interval '45 minutes'
-             FROM generate_series(1, {BOOKINGS}) i, (SELECT * FROM services ORDER BY position LIMIT 1) s;
-         INSERT INTO outbox (kind, recipient, booking_id, due_at, expires_at, dedupe_key)
-             SELECT 'reminder', customer_id, id, starts_at - interval '2 hours', starts_at, 'reminder:' || id
-             FROM bookings;
-         COMMIT;",
-        schema = slug.quoted_schema()
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    crate::common::book(pool, &slug.quoted_schema(), BOOKINGS).await;
 }
 
 /// The server's shared socket directory, the one a container may mount (beside its PGDATA).

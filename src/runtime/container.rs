@@ -351,20 +351,10 @@ impl Engine {
                 observed = Some(inspected);
             }
             let Some(seen) = &observed else { continue };
-            if let Some(addr) = seen.http {
-                match ask(&client, addr).await {
-                    Answer::Healthy => return Ok(Waited::Healthy),
-                    Answer::Unhealthy(error) => {
-                        answered = true;
-                        if let Some(error) = error {
-                            if refused(&error) {
-                                return Ok(Waited::DatabaseRefused { error });
-                            }
-                            database = Some(error);
-                        }
-                    }
-                    Answer::Silent => {}
-                }
+            if let Some(addr) = seen.http
+                && let Some(ended) = ask_waiting(&client, addr, refused, &mut answered, &mut database).await
+            {
+                return Ok(ended);
             }
             if !answered && now >= next_exec && !seen.healthcheck.is_empty() {
                 next_exec = now + EXEC_EVERY;
@@ -586,6 +576,31 @@ pub(super) async fn last_lines(
 /// The client `/healthz` is asked with: never through a proxy (the address is the engine's), briefly.
 pub(super) fn healthz_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder().timeout(PROBE_TIMEOUT).no_proxy().build().context("cannot make an HTTP client")
+}
+
+/// Asks the bot's `/healthz` at `addr` for a wait (a container's or a service's): `Some` when the
+/// answer ends the wait; else notes that the bot answered, and the database error it reported.
+pub(super) async fn ask_waiting(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    refused: &(dyn Fn(&str) -> bool + Sync),
+    answered: &mut bool,
+    database: &mut Option<String>,
+) -> Option<Waited> {
+    match ask(client, addr).await {
+        Answer::Healthy => Some(Waited::Healthy),
+        Answer::Unhealthy(error) => {
+            *answered = true;
+            match error {
+                Some(error) if refused(&error) => Some(Waited::DatabaseRefused { error }),
+                error => {
+                    *database = error.or(database.take());
+                    None
+                }
+            }
+        }
+        Answer::Silent => None,
+    }
 }
 
 /// Asks the bot's `/healthz` at `addr` once.

@@ -34,8 +34,8 @@ use serde::Serialize;
 
 use super::Engine;
 use super::container::{
-    Answer, ContainerSpec, ContainerState, EXEC_EVERY, INSTALLATION, MANAGED, PROBE_EVERY, UNREACHABLE_AFTER, Waited,
-    ask, healthz_address, healthz_client, last_lines, last_options, log_bytes, log_options, not_found,
+    ContainerSpec, ContainerState, EXEC_EVERY, INSTALLATION, MANAGED, PROBE_EVERY, UNREACHABLE_AFTER, Waited,
+    ask_waiting, healthz_address, healthz_client, last_lines, last_options, log_bytes, log_options, not_found,
 };
 
 /// The service label that names the image id a service was made or upgraded to: a service names its
@@ -595,20 +595,10 @@ impl Engine {
                 tokio::time::sleep(PROBE_EVERY).await;
                 continue;
             };
-            if let Some(addr) = task_healthz(seen) {
-                match ask(&client, addr).await {
-                    Answer::Healthy => return Ok(Waited::Healthy),
-                    Answer::Unhealthy(error) => {
-                        answered = true;
-                        if let Some(error) = error {
-                            if refused(&error) {
-                                return Ok(Waited::DatabaseRefused { error });
-                            }
-                            database = Some(error);
-                        }
-                    }
-                    Answer::Silent => {}
-                }
+            if let Some(addr) = task_healthz(seen)
+                && let Some(ended) = ask_waiting(&client, addr, refused, &mut answered, &mut database).await
+            {
+                return Ok(ended);
             }
             // `/healthz` has not answered from here: what else can tell, when Docker does not check.
             if !answered && checks == Checks::Botctl && task_state(seen) == Some(TaskState::RUNNING) {
